@@ -1,0 +1,3 @@
+"""Isthmus: a BFIA interconnection node for heterogeneous privacy-computing platforms."""
+
+__version__ = "0.1.0"

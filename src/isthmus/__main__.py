@@ -1,0 +1,5 @@
+"""``python -m isthmus``: the same as the ``isthmus`` command."""
+
+from isthmus.cli.main import main
+
+main()

@@ -1,0 +1,89 @@
+"""A small synchronous client of the admin API, for the CLI and the test harness."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from isthmus.node.config import NodeConfig, load_config
+from isthmus.node.home import read_admin_token
+from isthmus.wire.envelope import Envelope
+from isthmus.wire.errors import IsthmusError, PeerProtocolError, PeerUnreachable
+
+ADMIN_PREFIX = "/admin/v1"
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+class AdminApiError(IsthmusError):
+    """The node answered with an error envelope; ``code`` is the node's code."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message, details={"code": code, "data": data})
+        self.node_code = code
+
+
+class AdminClient:
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout_s,
+            headers={"authorization": f"Bearer {token}", "x-operator": _operator_name()},
+        )
+
+    @classmethod
+    def for_home(cls, home: Path, *, timeout_s: float = 30.0) -> AdminClient:
+        config = load_config(home)
+        return cls(config.admin_url, read_admin_token(config), timeout_s=timeout_s)
+
+    @classmethod
+    def for_config(cls, config: NodeConfig, *, timeout_s: float = 30.0) -> AdminClient:
+        return cls(config.admin_url, read_admin_token(config), timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, *, json: Any = None,
+                params: dict[str, Any] | None = None) -> Any:
+        url = path if path in _PROBES else ADMIN_PREFIX + path
+        try:
+            response = self._http.request(method, url, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise PeerUnreachable(
+                f"the node's admin API at {self.base_url} does not answer ({type(exc).__name__}):"
+                " is the node running? (`isthmus node status`)"
+            ) from exc
+        try:
+            envelope = Envelope.model_validate(response.json())
+        except ValueError as exc:
+            raise PeerProtocolError(
+                f"{self.base_url}{url} answered HTTP {response.status_code} without an envelope"
+            ) from exc
+        if not envelope.ok:
+            raise AdminApiError(envelope.code, envelope.msg, envelope.data)
+        return envelope.data
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.request("POST", path, json=body or {})
+
+    def raw_get(self, path: str) -> httpx.Response:
+        return self._http.get(ADMIN_PREFIX + path)
+
+
+def _operator_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

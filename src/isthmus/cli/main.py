@@ -1,0 +1,383 @@
+"""``isthmus``: set up a node, run it, manage its partners, check its audit log.
+
+Every command prints a human table by default and one JSON document with ``--json``.
+Exit codes: 0 success, 1 the node or a partner refused or failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from isthmus import __version__
+from isthmus.cli.admin_client import AdminClient
+from isthmus.node.config import load_config
+from isthmus.node.home import init_home
+from isthmus.store.audit import verify_chain
+from isthmus.wire.errors import IsthmusError
+
+app = typer.Typer(help="Isthmus: a BFIA interconnection node.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+node_app = typer.Typer(help="Run, stop and inspect the node process.", no_args_is_help=True)
+peer_app = typer.Typer(help="Node contracts with partners.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(peer_app, name="peer")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+Home = Annotated[Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME",
+                                    help="The node's home directory.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _emit(data: Any, as_json: bool, render: Any = None) -> None:
+    if as_json or render is None:
+        out.print_json(json.dumps(data, default=str))
+    else:
+        render(data)
+
+
+def _client(home: Path) -> AdminClient:
+    try:
+        return AdminClient.for_home(home)
+    except IsthmusError as exc:
+        raise _fail(exc.message, 2) from exc
+
+
+def _call(home: Path, method: str, path: str, body: dict[str, Any] | None = None,
+          **params: Any) -> Any:
+    with _client(home) as client:
+        try:
+            if method == "GET":
+                return client.get(path, **params)
+            return client.post(path, body)
+        except IsthmusError as exc:
+            raise _fail(exc.message) from exc
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the Isthmus version."""
+    out.print(__version__)
+
+
+@app.command()
+def init(
+    home: Home,
+    node_id: Annotated[str, typer.Option(help="This node's BFIA node id.")],
+    inst_id: Annotated[str, typer.Option(help="The institution's id.")],
+    name: Annotated[str, typer.Option(help="Display name of the node.")] = "",
+    institution: Annotated[str, typer.Option(help="Institution name.")] = "",
+    auth_type: Annotated[str, typer.Option(
+        help="Signature suite: ED25519, SHA256_ECDSA, SHA256_RSA_PSS or SM2_SM3.")] = "ED25519",
+    host: Annotated[str, typer.Option(help="Interconn listener address.")] = "127.0.0.1",
+    interconn_port: Annotated[int, typer.Option(help="Interconn (east-west) port.")] = 8101,
+    admin_port: Annotated[int, typer.Option(help="Admin (north-south) port.")] = 8102,
+    public_address: Annotated[str, typer.Option(
+        help="URL partners reach this node at (default http://HOST:PORT).")] = "",
+    store_url: Annotated[str, typer.Option(
+        help="SQLAlchemy URL of the store (default SQLite in HOME).")] = "",
+    force: Annotated[bool, typer.Option(help="Replace an existing identity.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Create a node home: key pair, configuration and admin token."""
+    try:
+        path = init_home(home, node_id=node_id, inst_id=inst_id, name=name,
+                         institution=institution, auth_type=auth_type, host=host,
+                         interconn_port=interconn_port, admin_port=admin_port,
+                         public_address=public_address, store_url=store_url, force=force)
+    except IsthmusError as exc:
+        raise _fail(exc.message, 2) from exc
+    config = load_config(path)
+    result = {"home": str(path), "node_id": node_id, "auth_type": config.identity.auth_type,
+              "interconn": config.public_address, "admin": config.admin_url}
+    _emit(result, as_json, lambda d: out.print(
+        f"initialised node [bold]{d['node_id']}[/] in {d['home']} "
+        f"({d['auth_type']}; interconn {d['interconn']}, admin {d['admin']})"))
+
+
+@node_app.command("start")
+def node_start(
+    home: Home,
+    detach: Annotated[bool, typer.Option("--detach", "-d",
+                                         help="Run in the background; log to HOME/logs.")] = False,
+    wait_s: Annotated[float, typer.Option(help="With --detach: how long to wait for ready.")] = 30,
+) -> None:
+    """Start the node (foreground unless --detach)."""
+    try:
+        config = load_config(home)
+    except IsthmusError as exc:
+        raise _fail(exc.message, 2) from exc
+    if not detach:
+        from isthmus.node.server import run
+
+        run(config)
+        return
+    log_path = config.home / "logs" / "node.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "isthmus", "node", "start", "--home", str(config.home)],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    with AdminClient.for_config(config, timeout_s=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise _fail(f"node exited with code {process.returncode}; see {log_path}")
+            try:
+                client.request("GET", "/readyz")
+            except IsthmusError:
+                time.sleep(0.1)
+                continue
+            out.print(f"node {config.node.node_id} started (pid {process.pid}); log: {log_path}")
+            return
+    raise _fail(f"node did not become ready in {wait_s:.0f} s; see {log_path}")
+
+
+@node_app.command("stop")
+def node_stop(home: Home, wait_s: Annotated[float, typer.Option()] = 15) -> None:
+    """Stop a running node (SIGTERM, then wait)."""
+    config = load_config(home)
+    pid_path = config.home / "run" / "node.pid"
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        raise _fail(f"no running node recorded in {pid_path}") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_path.unlink(missing_ok=True)
+        raise _fail(f"node process {pid} was not running (stale pid file removed)") from None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            out.print(f"node {config.node.node_id} stopped")
+            return
+        time.sleep(0.1)
+    raise _fail(f"node process {pid} still running after {wait_s:.0f} s")
+
+
+@node_app.command("status")
+def node_status(home: Home, as_json: AsJson = False) -> None:
+    """Is the node up, and who is it?"""
+    info = _call(home, "GET", "/node")
+    _emit(info, as_json, lambda d: _table(
+        f"node {d['node_id']}", ["field", "value"],
+        [[k, v] for k, v in d.items() if k != "description"]))
+
+
+def _contracts_table(rows: list[dict[str, Any]]) -> None:
+    _table("contracts", ["contract", "peer", "direction", "status", "address", "key", "expires"],
+           [[r["contract_id"], r["peer_node_id"], r["direction"], r["status"],
+             r["peer_address"], (r.get("peer_key_fingerprint") or "")[:16],
+             _when(r.get("expired_time"))] for r in rows])
+
+
+def _when(ms: int | None) -> str:
+    return "" if not ms else time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000)) + "Z"
+
+
+@peer_app.command("apply")
+def peer_apply(
+    home: Home,
+    address: Annotated[str, typer.Option(help="The partner's interconn URL.")],
+    node_id: Annotated[str | None, typer.Option(help="Expected partner node id.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Apply for a contract with the partner at ADDRESS."""
+    view = _call(home, "POST", "/contracts/apply", {"address": address, "node_id": node_id})
+    _emit(view, as_json, lambda d: out.print(
+        f"applied to {d['peer_node_id']}: contract {d['contract_id']} is {d['status']}; "
+        "waiting for the partner's operator"))
+
+
+@peer_app.command("list")
+def peer_list(
+    home: Home,
+    status: Annotated[str | None, typer.Option(help="APPLIED, APPROVED, REJECTED, TERMINATED")]
+    = None,
+    as_json: AsJson = False,
+) -> None:
+    """List contracts (pending applications included)."""
+    rows = _call(home, "GET", "/contracts", status=status.upper() if status else None)
+    _emit(rows, as_json, _contracts_table)
+
+
+@peer_app.command("approve")
+def peer_approve(
+    home: Home,
+    contract_id: str,
+    valid_days: Annotated[int | None, typer.Option(help="Override the validity.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Approve a partner's application."""
+    body: dict[str, Any] = {}
+    if valid_days:
+        body["expired_time"] = int(time.time() * 1000) + valid_days * 86_400_000
+    view = _call(home, "POST", f"/contracts/{contract_id}/approve", body)
+    _emit(view, as_json, lambda d: out.print(
+        f"approved contract {d['contract_id']} with {d['peer_node_id']} "
+        f"until {_when(d['expired_time'])}"))
+
+
+@peer_app.command("reject")
+def peer_reject(
+    home: Home,
+    contract_id: str,
+    reason: Annotated[str, typer.Option(help="Told to the partner.")],
+    as_json: AsJson = False,
+) -> None:
+    """Reject a partner's application."""
+    view = _call(home, "POST", f"/contracts/{contract_id}/reject", {"reason": reason})
+    _emit(view, as_json, lambda d: out.print(f"rejected contract {d['contract_id']}"))
+
+
+@peer_app.command("terminate")
+def peer_terminate(
+    home: Home,
+    contract_id: str,
+    reason: Annotated[str, typer.Option()] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Terminate a contract now (the partner is told)."""
+    view = _call(home, "POST", f"/contracts/{contract_id}/terminate", {"reason": reason})
+    _emit(view, as_json, lambda d: out.print(f"terminated contract {d['contract_id']}"))
+
+
+@peer_app.command("sync")
+def peer_sync(home: Home, as_json: AsJson = False) -> None:
+    """Ask partners about unanswered applications and deliver queued messages now."""
+    result = _call(home, "POST", "/contracts/sync")
+    _emit(result, as_json, lambda d: out.print(
+        f"{d['contracts_changed']} contract(s) changed, {d['messages_delivered']} message(s) "
+        "delivered"))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    home: Annotated[Path | None, typer.Option("--home", "-H", envvar="ISTHMUS_HOME")] = None,
+    file: Annotated[Path | None, typer.Option(help="Verify an exported file instead.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check the audit chain; exit 1 if anything was edited, removed or reordered."""
+    if file is not None:
+        verdict = _verify_export(file)
+    elif home is not None:
+        verdict = _call(home, "GET", "/audit/verify")
+    else:
+        raise _fail("give --home (a running node) or --file (an export)", 2)
+    _emit(verdict, as_json, lambda d: out.print(
+        f"audit log intact: {d['checked']} events, head {d['last_hash'][:16]}…" if d["ok"]
+        else f"[bold red]audit log TAMPERED[/] at seq {d.get('bad_seq')}: {d['problem']}"))
+    if not verdict["ok"]:
+        raise typer.Exit(1)
+
+
+def _verify_export(file: Path) -> dict[str, Any]:
+    from isthmus.crypto import load_public_key
+
+    lines = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line]
+    if not lines or "head" not in lines[-1]:
+        return {"ok": False, "checked": 0, "last_hash": "", "bad_seq": None,
+                "problem": "export has no signed head trailer (truncated?)"}
+    trailer, events = lines[-1], lines[:-1]
+    head = trailer["head"]
+    key = load_public_key(trailer["public_key"], trailer["auth_type"])
+    statement = f"isthmus-audit-head\n{head['node_id']}\n{head['seq']}\n{head['hash']}".encode()
+    if not key.verify(bytes.fromhex(trailer["signature"]), statement):
+        return {"ok": False, "checked": 0, "last_hash": head["hash"], "bad_seq": None,
+                "problem": "the head signature does not verify"}
+    result = verify_chain(events, (int(head["seq"]), head["hash"])).as_dict()
+    result["signed_by"] = key.fingerprint()
+    return result
+
+
+@audit_app.command("export")
+def audit_export(
+    home: Home,
+    output: Annotated[Path, typer.Option("--output", "-o", help="NDJSON file to write.")],
+) -> None:
+    """Export every event plus the head signed by the node key."""
+    with _client(home) as client:
+        response = client.raw_get("/audit/export")
+        if response.status_code != 200:
+            raise _fail(f"export failed: HTTP {response.status_code}: {response.text[:200]}")
+        output.write_bytes(response.content)
+    count = max(0, response.content.count(b"\n") - 1)
+    out.print(f"exported {count} events to {output}")
+
+
+@audit_app.command("list")
+def audit_list(
+    home: Home,
+    after_seq: Annotated[int, typer.Option()] = 0,
+    limit: Annotated[int, typer.Option()] = 50,
+    action: Annotated[str | None, typer.Option()] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show audit events."""
+    rows = _call(home, "GET", "/audit", after_seq=after_seq, limit=limit, action=action)
+    _emit(rows, as_json, lambda d: _table(
+        "audit", ["seq", "time", "actor", "action", "subject", "outcome"],
+        [[r["seq"], _when(r["ts"]), r["actor"], r["action"], r["subject"], r["outcome"]]
+         for r in d]))
+
+
+@app.command()
+def doctor(home: Home, as_json: AsJson = False) -> None:
+    """Diagnose this node and every approved partner."""
+    report = _call(home, "GET", "/doctor")
+
+    def render(d: dict[str, Any]) -> None:
+        out.print(f"transport: {d['tls']}; store: {d['store']}")
+        _table("partners", ["peer", "address", "reachable", "rtt ms", "skew ms", "signed ping",
+                            "diagnosis"],
+               [[p["peer_node_id"], p["address"], p.get("reachable"), p.get("rtt_ms"),
+                 p.get("clock_skew_ms"), p.get("signed_ping"), p["diagnosis"]]
+                for p in d["peers"]])
+        if not d["peers"]:
+            out.print("no approved partners yet: `isthmus peer apply --address URL`")
+        out.print("[green]all good[/]" if d["ok"] else "[bold red]problems found[/]")
+
+    _emit(report, as_json, render)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,489 @@
+"""Node contracts: the trust relationship between two nodes (BFIA management §1.4).
+
+Life of a contract, seen from both sides::
+
+    A (applicant)                                   B (approver)
+    operator: peer apply --address B
+      GET  node/query  ------------------------->   (who are you?)
+      POST node/contract/apply (A's key) ------->   INBOUND  APPLIED, waits for B's operator
+    OUTBOUND APPLIED  <------ contract_id
+                                                    operator: peer approve
+                                                    APPROVED; confirm queued in the outbox
+    APPROVED (B's key) <----- node/contract/confirm
+    (if that confirm is lost: A asks node/contract/query and learns the same)
+
+Either side may terminate at any time; the other side is told through the outbox and
+refuses the partner's requests from the moment its own row says TERMINATED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
+from isthmus.peer.client import PeerClient
+from isthmus.peer.signing import now_ms
+from isthmus.store import Store
+from isthmus.store.contracts import ACTIVE
+from isthmus.store.schema import ContractRow
+from isthmus.wire import paths
+from isthmus.wire.errors import (
+    NotFound,
+    PeerRefused,
+    StateConflict,
+    ValidationFailed,
+    WrongTarget,
+)
+from isthmus.wire.node import (
+    ContractApply,
+    ContractConfirm,
+    ContractQueryResult,
+    ContractStatus,
+    NodeInfo,
+    NodeUpdate,
+)
+
+INBOUND = "INBOUND"
+OUTBOUND = "OUTBOUND"
+APPLIED, APPROVED, REJECTED, TERMINATED = (
+    ContractStatus.APPLIED.value,
+    ContractStatus.APPROVED.value,
+    ContractStatus.REJECTED.value,
+    ContractStatus.TERMINATED.value,
+)
+_DAY_MS = 24 * 3600 * 1000
+
+
+def new_contract_id() -> str:
+    return f"contract-{uuid.uuid4().hex}"
+
+
+def parse_credential(auth_type: str | None, credential: str | None) -> tuple[str, PublicKey]:
+    """Check a partner's key material before we store it (UnknownSuite / InvalidKey)."""
+    if not auth_type or not credential:
+        raise ValidationFailed("auth_type and auth_credential are required")
+    suite = normalize_auth_type(auth_type)
+    return suite, load_public_key(credential, suite)
+
+
+@dataclass(frozen=True)
+class SelfDescription:
+    """What we tell partners about ourselves."""
+
+    info: NodeInfo
+    auth_type: str
+    auth_credential: str
+    tls_fingerprint: str | None
+
+
+def contract_view(row: ContractRow) -> dict[str, Any]:
+    """The operator's view of a contract (admin API and CLI)."""
+    return {
+        "contract_id": row.contract_id,
+        "peer_node_id": row.peer_node_id,
+        "direction": row.direction,
+        "status": row.status,
+        "peer_address": row.peer_address,
+        "peer_name": row.peer_name,
+        "peer_inst_id": row.peer_inst_id,
+        "peer_institution": row.peer_institution,
+        "peer_system": row.peer_system,
+        "peer_system_version": row.peer_system_version,
+        "peer_auth_type": row.peer_auth_type,
+        "peer_key_fingerprint": _fingerprint(row),
+        "peer_tls_fingerprint": row.peer_tls_fingerprint,
+        "expired_time": row.expired_time,
+        "reason": row.reason,
+        "decided_by": row.decided_by,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def _fingerprint(row: ContractRow) -> str | None:
+    if not row.peer_auth_type or not row.peer_auth_credential:
+        return None
+    try:
+        return load_public_key(row.peer_auth_credential, row.peer_auth_type).fingerprint()
+    except Exception:  # noqa: BLE001 - a view must render even for a damaged row
+        return None
+
+
+class ContractService:
+    """Every contract state change, each in one transaction with its audit entry and the
+    outbox message that tells the partner."""
+
+    def __init__(
+        self,
+        store: Store,
+        peers: PeerClient,
+        me: SelfDescription,
+        *,
+        validity_days: int = 365,
+        outbox_wakeup: asyncio.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.peers = peers
+        self.me = me
+        self.validity_ms = validity_days * _DAY_MS
+        self._wakeup = outbox_wakeup
+
+    @property
+    def node_id(self) -> str:
+        return self.me.info.node_id
+
+    def _kick(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    # --- operator actions (admin API) ---------------------------------------------------
+
+    async def apply(
+        self, address: str, *, actor: str, peer_node_id: str | None = None
+    ) -> dict[str, Any]:
+        """Apply for a contract with the node at ``address``."""
+        info = NodeInfo.model_validate(
+            await self.peers.call(
+                "GET", address, paths.NODE_QUERY, target_node_id=peer_node_id or "",
+                params={"node_id": peer_node_id} if peer_node_id else None, signed=False,
+            )
+        )
+        if peer_node_id and info.node_id != peer_node_id:
+            raise WrongTarget(
+                f"{address} is node {info.node_id!r}, not {peer_node_id!r}",
+                details={"address": address, "node_id": info.node_id},
+            )
+        if info.node_id == self.node_id:
+            raise ValidationFailed(f"{address} is this node itself")
+        await run_in_threadpool(self._refuse_if_active, info.node_id)
+        expired_time = now_ms() + self.validity_ms
+        body = ContractApply(
+            **self.me.info.model_dump(),
+            auth_credential=self.me.auth_credential,
+            auth_type=self.me.auth_type,
+            expired_time=expired_time,
+            tls_cert_fingerprint=self.me.tls_fingerprint,
+        ).model_dump(exclude_none=True)
+        data = await self.peers.call(
+            "POST", address, paths.NODE_CONTRACT_APPLY, target_node_id=info.node_id, body=body
+        )
+        contract_id = str((data or {}).get("contract_id") or "")
+        if not contract_id:
+            raise PeerRefused(f"{address} accepted the application but sent no contract_id")
+
+        def _store() -> ContractRow:
+            with self.store.session() as s:
+                row = self.store.contracts.get(s, contract_id)
+                if row is None:
+                    row = self.store.contracts.add(
+                        s,
+                        contract_id=contract_id,
+                        peer_node_id=info.node_id,
+                        direction=OUTBOUND,
+                        status=APPLIED,
+                        peer_address=address,
+                        peer_name=info.name,
+                        peer_inst_id=info.inst_id,
+                        peer_institution=info.institution,
+                        peer_system=info.system,
+                        peer_system_version=info.system_version,
+                        peer_description=info.description,
+                        expired_time=expired_time,
+                    )
+                self.store.audit.append(
+                    s, actor=actor, action="contract.apply.sent", subject=contract_id,
+                    details={"peer_node_id": info.node_id, "address": address},
+                )
+                return row
+
+        return contract_view(await run_in_threadpool(_store))
+
+    def _refuse_if_active(self, peer_node_id: str) -> None:
+        with self.store.session() as s:
+            active = self.store.contracts.active_for_peer(s, peer_node_id)
+        if active is not None:
+            raise StateConflict(
+                f"node {peer_node_id} already has contract {active.contract_id} "
+                f"({active.direction}, {active.status}); terminate it first",
+                details={"contract_id": active.contract_id, "status": active.status},
+            )
+
+    def approve(
+        self, contract_id: str, *, actor: str, expired_time: int | None = None
+    ) -> dict[str, Any]:
+        with self.store.session() as s:
+            row = self._inbound(s, contract_id)
+            expiry = expired_time or row.expired_time or now_ms() + self.validity_ms
+            row = self.store.contracts.transition(
+                s, contract_id, allowed_from=(APPLIED,), to=ContractStatus.APPROVED,
+                decided_by=actor, expired_time=expiry, reason=None,
+            )
+            confirm = ContractConfirm(
+                contract_id=contract_id,
+                status=ContractStatus.APPROVED,
+                auth_credential=self.me.auth_credential,
+                auth_type=self.me.auth_type,
+                expired_time=expiry,
+                tls_cert_fingerprint=self.me.tls_fingerprint,
+            )
+            self._tell(s, row, paths.NODE_CONTRACT_CONFIRM, confirm.model_dump(exclude_none=True))
+            self.store.audit.append(
+                s, actor=actor, action="contract.approve", subject=contract_id,
+                details={"peer_node_id": row.peer_node_id, "expired_time": expiry},
+            )
+        self._kick()
+        return contract_view(row)
+
+    def reject(self, contract_id: str, *, actor: str, reason: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            row = self._inbound(s, contract_id)
+            row = self.store.contracts.transition(
+                s, contract_id, allowed_from=(APPLIED,), to=ContractStatus.REJECTED,
+                decided_by=actor, reason=reason,
+            )
+            confirm = ContractConfirm(
+                contract_id=contract_id, status=ContractStatus.REJECTED, reason=reason
+            )
+            self._tell(s, row, paths.NODE_CONTRACT_CONFIRM, confirm.model_dump(exclude_none=True))
+            self.store.audit.append(
+                s, actor=actor, action="contract.reject", subject=contract_id,
+                details={"peer_node_id": row.peer_node_id, "reason": reason},
+            )
+        self._kick()
+        return contract_view(row)
+
+    def terminate(self, contract_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+        """Cut the partner off now; tell it through the outbox."""
+        with self.store.session() as s:
+            row = self.store.contracts.transition(
+                s, contract_id, allowed_from=ACTIVE, to=ContractStatus.TERMINATED,
+                decided_by=actor, reason=reason or None,
+            )
+            self._tell(s, row, paths.NODE_CONTRACT_TERMINATE, {"contract_id": contract_id})
+            self.store.audit.append(
+                s, actor=actor, action="contract.terminate", subject=contract_id,
+                details={"peer_node_id": row.peer_node_id, "reason": reason},
+            )
+        self._kick()
+        return contract_view(row)
+
+    def list(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            return [contract_view(r) for r in self.store.contracts.list(s, status=status)]
+
+    def get(self, contract_id: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            return contract_view(self.store.contracts.require(s, contract_id))
+
+    def _inbound(self, s: Any, contract_id: str) -> ContractRow:
+        row = self.store.contracts.require(s, contract_id)
+        if row.direction != INBOUND:
+            raise StateConflict(
+                f"contract {contract_id} is our own application to {row.peer_node_id}; "
+                "only the partner can approve or reject it",
+                details={"contract_id": contract_id, "direction": row.direction},
+            )
+        return row
+
+    def _tell(self, s: Any, row: ContractRow, path: str, body: dict[str, Any]) -> None:
+        self.store.outbox.enqueue(
+            s, peer_node_id=row.peer_node_id, address=row.peer_address, method="POST",
+            path=path, body=body,
+        )
+
+    # --- partner requests (interconn API) -----------------------------------------------
+
+    def receive_apply(
+        self, body: ContractApply, *, target_node_id: str | None, proven: bool, remote: str
+    ) -> str:
+        """Record a partner's application; it waits for our operator's decision."""
+        if target_node_id and target_node_id != self.node_id:
+            raise WrongTarget(f"this is node {self.node_id}, not {target_node_id}")
+        if body.node_id == self.node_id:
+            raise ValidationFailed("node_id: a node cannot contract with itself")
+        suite, _ = parse_credential(body.auth_type, body.auth_credential)
+        if body.expired_time is not None and body.expired_time <= now_ms():
+            raise ValidationFailed("expired_time: already in the past")
+        with self.store.session() as s:
+            active = self.store.contracts.active_for_peer(s, body.node_id)
+            if active is not None:
+                same_key = active.peer_auth_credential == body.auth_credential
+                if active.direction == INBOUND and active.status == APPLIED and same_key:
+                    return active.contract_id  # a retried application: same answer
+                raise StateConflict(
+                    f"node {body.node_id} already has contract {active.contract_id} "
+                    f"({active.status}) with this node",
+                    details={"status": active.status},
+                )
+            contract_id = new_contract_id()
+            self.store.contracts.add(
+                s,
+                contract_id=contract_id,
+                peer_node_id=body.node_id,
+                direction=INBOUND,
+                status=APPLIED,
+                peer_address=body.address,
+                peer_name=body.name,
+                peer_inst_id=body.inst_id,
+                peer_institution=body.institution,
+                peer_system=body.system,
+                peer_system_version=body.system_version,
+                peer_description=body.description,
+                peer_auth_type=suite,
+                peer_auth_credential=body.auth_credential,
+                peer_tls_fingerprint=body.tls_cert_fingerprint,
+                expired_time=body.expired_time,
+            )
+            self.store.audit.append(
+                s, actor=f"peer:{body.node_id}@{remote}", action="contract.apply.received",
+                subject=contract_id,
+                details={"peer_node_id": body.node_id, "address": body.address,
+                         "auth_type": suite, "proof_of_possession": proven},
+            )
+        return contract_id
+
+    def receive_confirm(
+        self, body: ContractConfirm, *, source_node_id: str | None, proven: bool, remote: str
+    ) -> None:
+        """The partner decided on our application."""
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, body.contract_id)
+            if row is None or row.direction != OUTBOUND or (
+                source_node_id and source_node_id != row.peer_node_id
+            ):
+                raise NotFound(f"no application {body.contract_id} of ours to that node")
+            if row.status == body.status.value:
+                return  # a redelivered confirm
+            self._apply_decision(s, row, body.status, body.auth_type, body.auth_credential,
+                                 body.expired_time, body.tls_cert_fingerprint, body.reason)
+            self.store.audit.append(
+                s, actor=f"peer:{row.peer_node_id}@{remote}", action="contract.confirm.received",
+                subject=row.contract_id,
+                details={"status": body.status.value, "proof_of_possession": proven},
+            )
+
+    def _apply_decision(
+        self,
+        s: Any,
+        row: ContractRow,
+        status: ContractStatus,
+        auth_type: str | None,
+        credential: str | None,
+        expired_time: int | None,
+        tls_fingerprint: str | None,
+        reason: str | None,
+    ) -> None:
+        if status == ContractStatus.APPROVED:
+            suite, _ = parse_credential(auth_type, credential)
+            self.store.contracts.transition(
+                s, row.contract_id, allowed_from=(APPLIED,), to=status,
+                peer_auth_type=suite, peer_auth_credential=credential,
+                expired_time=expired_time or row.expired_time,
+                peer_tls_fingerprint=tls_fingerprint,
+            )
+        elif status == ContractStatus.REJECTED:
+            self.store.contracts.transition(
+                s, row.contract_id, allowed_from=(APPLIED,), to=status, reason=reason
+            )
+        else:
+            raise ValidationFailed(f"status: a confirm is APPROVED or REJECTED, not {status}")
+
+    def receive_terminate(self, contract_id: str, *, source_node_id: str, remote: str) -> None:
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, contract_id)
+            if row is None or row.peer_node_id != source_node_id:
+                raise NotFound(f"no contract {contract_id} with node {source_node_id}")
+            if row.status == TERMINATED:
+                return
+            self.store.contracts.transition(
+                s, contract_id, allowed_from=(APPLIED, APPROVED, REJECTED),
+                to=ContractStatus.TERMINATED, reason="terminated by partner",
+            )
+            self.store.audit.append(
+                s, actor=f"peer:{source_node_id}@{remote}", action="contract.terminate.received",
+                subject=contract_id,
+            )
+
+    def receive_query(self, contract_id: str, *, source_node_id: str) -> ContractQueryResult:
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, contract_id)
+            if row is None or row.peer_node_id != source_node_id:
+                raise NotFound(f"no contract {contract_id} with node {source_node_id}")
+            result = ContractQueryResult(status=ContractStatus(row.status))
+            if row.status == APPROVED:
+                result.auth_credential = self.me.auth_credential
+                result.auth_type = self.me.auth_type
+                result.expired_time = row.expired_time
+                result.tls_cert_fingerprint = self.me.tls_fingerprint
+            return result
+
+    def receive_update(self, body: NodeUpdate, *, source_node_id: str, remote: str) -> None:
+        """The partner changed its description or rotated its key (signed with the old)."""
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, body.contract_id)
+            if row is None or row.peer_node_id != source_node_id:
+                raise NotFound(f"no contract {body.contract_id} with node {source_node_id}")
+            if body.node_id and body.node_id != source_node_id:
+                raise ValidationFailed("node_id: a node cannot change its id")
+            fields: dict[str, Any] = {
+                f"peer_{name}": getattr(body, name)
+                for name in ("address", "name", "inst_id", "institution", "system",
+                             "system_version", "description")
+                if name in body.model_fields_set
+            }
+            if body.auth_credential or body.auth_type:
+                suite, _ = parse_credential(
+                    body.auth_type or row.peer_auth_type, body.auth_credential
+                )
+                fields["peer_auth_type"] = suite
+                fields["peer_auth_credential"] = body.auth_credential
+            if body.tls_cert_fingerprint:
+                fields["peer_tls_fingerprint"] = body.tls_cert_fingerprint
+            self.store.contracts.update_fields(s, body.contract_id, **fields)
+            self.store.audit.append(
+                s, actor=f"peer:{source_node_id}@{remote}", action="node.update.received",
+                subject=body.contract_id, details={"fields": sorted(fields)},
+            )
+
+    # --- the fallback for lost confirms ------------------------------------------------
+
+    async def sync_pending(self) -> int:
+        """Ask partners about our unanswered applications; returns how many changed."""
+
+        def _pending() -> list[ContractRow]:
+            with self.store.session() as s:
+                return [r for r in self.store.contracts.list(s, status=APPLIED)
+                        if r.direction == OUTBOUND]
+
+        changed = 0
+        for row in await run_in_threadpool(_pending):
+            try:
+                data = await self.peers.call(
+                    "GET", row.peer_address, paths.NODE_CONTRACT_QUERY,
+                    target_node_id=row.peer_node_id, params={"contract_id": row.contract_id},
+                )
+                answer = ContractQueryResult.model_validate(data)
+            except Exception:  # noqa: BLE001 - the next sync tries again
+                continue
+            if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):
+                await run_in_threadpool(self._record_sync, row, answer)
+                changed += 1
+        return changed
+
+    def _record_sync(self, row: ContractRow, answer: ContractQueryResult) -> None:
+        with self.store.session() as s:
+            current = self.store.contracts.require(s, row.contract_id)
+            if current.status != APPLIED:
+                return
+            self._apply_decision(s, current, answer.status, answer.auth_type,
+                                 answer.auth_credential, answer.expired_time,
+                                 answer.tls_cert_fingerprint, "rejected (learned by query)")
+            self.store.audit.append(
+                s, actor="system:contract-sync", action="contract.confirm.recovered",
+                subject=row.contract_id, details={"status": answer.status.value},
+            )

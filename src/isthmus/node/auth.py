@@ -1,0 +1,224 @@
+"""Authentication of east-west requests (every partner call) and of admin requests.
+
+An east-west request is accepted only if, in this order (cheapest first, and the nonce is
+recorded only after the signature is proven, so strangers cannot fill the replay cache):
+
+1. it carries the BFIA headers (source node, timestamp, nonce, signature) → ``UNSIGNED``;
+2. it is addressed to us → ``WRONG_TARGET``;
+3. its timestamp is within the window → ``STALE_TIMESTAMP``;
+4. the source has a contract in a usable state → ``NO_CONTRACT``, ``CONTRACT_*``;
+5. it was signed with the contract's suite → ``WRONG_SUITE``;
+6. the signature verifies with the contract's key → ``BAD_SIGNATURE``;
+7. under mutual TLS, the client certificate is the one pinned to the contract
+   → ``TLS_PEER_MISMATCH``;
+8. its nonce is new → ``REPLAYED_NONCE``.
+
+Every refusal is counted and written to the audit log with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
+from isthmus.node.metrics import NodeMetrics
+from isthmus.peer.signing import canonical_string, now_ms, verify_signature
+from isthmus.store import Store
+from isthmus.store.schema import ContractRow
+from isthmus.wire import headers as h
+from isthmus.wire.errors import (
+    AdminUnauthorized,
+    AuthError,
+    BadSignature,
+    ContractExpired,
+    ContractNotApproved,
+    ContractTerminated,
+    NoContract,
+    ReplayedNonce,
+    StaleTimestamp,
+    TlsPeerMismatch,
+    Unsigned,
+    UnknownSuite,
+    WrongSuite,
+    WrongTarget,
+)
+from isthmus.wire.node import ContractStatus
+
+
+class ContractPolicy(Enum):
+    """Which contract states let a partner through."""
+
+    #: Only an APPROVED, unexpired contract (everything but the calls below).
+    APPROVED = "approved"
+    #: Any contract not terminated: lets an applicant ask about, or withdraw, an
+    #: application that is still pending or was rejected.
+    KNOWN = "known"
+
+
+@dataclass(frozen=True)
+class Caller:
+    node_id: str
+    contract_id: str
+    trace_id: str | None
+
+
+@lru_cache(maxsize=256)
+def _public_key(credential: str, auth_type: str) -> PublicKey:
+    return load_public_key(credential, auth_type)
+
+
+def cert_fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def pem_fingerprint(pem: str) -> str:
+    return cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+
+
+class RequestAuthenticator:
+    def __init__(
+        self,
+        store: Store,
+        node_id: str,
+        metrics: NodeMetrics,
+        *,
+        window_ms: int,
+        require_tls_pin: bool = False,
+    ) -> None:
+        self.store = store
+        self.node_id = node_id
+        self.metrics = metrics
+        self.window_ms = window_ms
+        self.require_tls_pin = require_tls_pin
+
+    def authenticate(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        remote: str,
+        policy: ContractPolicy = ContractPolicy.APPROVED,
+        client_cert_der: bytes | None = None,
+    ) -> Caller:
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        try:
+            return self._check(method, path, query, headers, body, policy, client_cert_der)
+        except AuthError as exc:
+            self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
+            self.store.audit.record(
+                actor=f"peer:{source or '?'}@{remote}",
+                action="request.refused",
+                subject=f"{method} {path}",
+                outcome="refused",
+                details={"reason": exc.code.name, "code": int(exc.code), "msg": exc.message},
+            )
+            raise
+
+    def _check(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        policy: ContractPolicy,
+        client_cert_der: bytes | None,
+    ) -> Caller:
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        timestamp = h.read(headers, h.TIMESTAMP)
+        nonce = h.read(headers, h.NONCE)
+        signature = h.read(headers, h.AUTH_SIGN)
+        missing = [
+            name
+            for name, value in ((h.SOURCE_NODE_ID, source), (h.TIMESTAMP, timestamp),
+                                (h.NONCE, nonce), (h.AUTH_SIGN, signature))
+            if not value
+        ]
+        if missing or not (source and timestamp and nonce and signature):
+            raise Unsigned(f"unsigned request: missing {', '.join(missing)}")
+        target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
+        if target != self.node_id:
+            raise WrongTarget(f"this is node {self.node_id}, not {target}")
+        try:
+            stamp = int(timestamp)
+        except ValueError:
+            raise StaleTimestamp(f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds") \
+                from None
+        skew = now_ms() - stamp
+        if abs(skew) > self.window_ms:
+            raise StaleTimestamp(
+                f"x-timestamp is {skew / 1000:+.1f} s from our clock "
+                f"(window ±{self.window_ms / 1000:.0f} s)"
+            )
+        contract = self._contract(source, policy)
+        claimed = h.read(headers, h.AUTH_TYPE)
+        if claimed is not None:
+            try:
+                claimed_suite = normalize_auth_type(claimed)
+            except UnknownSuite:
+                claimed_suite = claimed
+            if claimed_suite != contract.peer_auth_type:
+                raise WrongSuite(
+                    f"signed with {claimed_suite} but contract {contract.contract_id} "
+                    f"agreed {contract.peer_auth_type}"
+                )
+        key = _public_key(contract.peer_auth_credential or "", contract.peer_auth_type or "")
+        message = canonical_string(
+            method=method, path=path, query=query, timestamp=timestamp, nonce=nonce,
+            source_node_id=source, target_node_id=target, body=body,
+        )
+        if not verify_signature(key, signature, message):
+            raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")
+        self._check_tls(contract, client_cert_der)
+        expires = stamp + self.window_ms
+        if not self.store.nonces.remember(source, nonce[:128], expires):
+            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        return Caller(node_id=source, contract_id=contract.contract_id,
+                      trace_id=h.read(headers, h.TRACE_ID))
+
+    def _contract(self, source: str, policy: ContractPolicy) -> ContractRow:
+        with self.store.session() as s:
+            contract = self.store.contracts.latest_for_peer(s, source)
+        if contract is None:
+            raise NoContract(f"node {source} has no contract with this node")
+        status = contract.status
+        if status == ContractStatus.TERMINATED:
+            raise ContractTerminated(f"contract {contract.contract_id} with {source} was terminated")
+        if not contract.peer_auth_credential or not contract.peer_auth_type:
+            raise ContractNotApproved(
+                f"contract {contract.contract_id} with {source} is {status}; no key agreed yet"
+            )
+        if policy is ContractPolicy.APPROVED:
+            if status != ContractStatus.APPROVED:
+                raise ContractNotApproved(f"contract {contract.contract_id} with {source} is {status}")
+            if contract.expired_time is not None and contract.expired_time <= now_ms():
+                raise ContractExpired(f"contract {contract.contract_id} with {source} has expired")
+        return contract
+
+    def _check_tls(self, contract: ContractRow, client_cert_der: bytes | None) -> None:
+        if not self.require_tls_pin:
+            return
+        if client_cert_der is None:
+            raise TlsPeerMismatch("mutual TLS is required and no client certificate was shown")
+        pinned = contract.peer_tls_fingerprint
+        if pinned and cert_fingerprint(client_cert_der) != pinned.lower():
+            raise TlsPeerMismatch(
+                f"client certificate is not the one pinned to contract {contract.contract_id}"
+            )
+
+
+def check_admin_token(authorization: str | None, expected: str) -> None:
+    """Bearer token of the admin API, compared in constant time."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise AdminUnauthorized("admin API: missing bearer token")
+    if not hmac.compare_digest(authorization[7:].strip().encode(), expected.encode()):
+        raise AdminUnauthorized("admin API: wrong token")

@@ -1,0 +1,185 @@
+"""Node configuration: ``DIR/node.toml``, overridden by ``ISTHMUS_*`` environment variables.
+
+Environment overrides use ``__`` between sections, e.g. ``ISTHMUS_INTERCONN__PORT=9000``.
+Validation happens once, at start, and every problem is reported with its dotted location
+so an operator can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from isthmus.crypto import normalize_auth_type
+from isthmus.wire.errors import ConfigError, UnknownSuite
+
+CONFIG_FILE = "node.toml"
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class NodeSection(BaseModel):
+    node_id: str = Field(pattern=_ID_PATTERN)
+    inst_id: str = Field(pattern=_ID_PATTERN)
+    name: str = ""
+    institution: str = ""
+    description: str = ""
+
+
+class TlsSection(BaseModel):
+    """Mutual TLS on the interconn listener. Partners' certificates must chain to
+    ``ca_file``; each contract may additionally pin the partner's certificate."""
+
+    enabled: bool = False
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    require_client_cert: bool = True
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> TlsSection:
+        if self.enabled:
+            missing = [n for n in ("cert_file", "key_file", "ca_file") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"TLS is enabled but {', '.join(missing)} not set")
+        return self
+
+
+class InterconnSection(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8101, ge=0, le=65535)
+    #: The address partners reach us at (sent in contracts); defaults to host:port.
+    public_address: str = ""
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Accepted difference between a request's ``x-timestamp`` and our clock.
+    timestamp_window_s: int = Field(default=300, ge=1, le=86400)
+    tls: TlsSection = TlsSection()
+
+
+class AdminSection(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8102, ge=0, le=65535)
+    token_file: Path = Path("admin.token")
+
+
+class StoreSection(BaseModel):
+    #: SQLAlchemy URL; empty means SQLite at ``DIR/isthmus.db``.
+    url: str = ""
+
+
+class IdentitySection(BaseModel):
+    key_file: Path = Path("keys/node.key")
+    auth_type: str = "ED25519"
+
+    @field_validator("auth_type")
+    @classmethod
+    def _known_suite(cls, value: str) -> str:
+        try:
+            return normalize_auth_type(value)
+        except UnknownSuite as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class ContractSection(BaseModel):
+    validity_days: int = Field(default=365, ge=1, le=3650)
+    #: How often to ask partners about applications they have not answered.
+    sync_interval_s: float = Field(default=30.0, gt=0)
+
+
+class PeerSection(BaseModel):
+    timeout_s: float = Field(default=10.0, gt=0)
+    connect_attempts: int = Field(default=3, ge=1, le=20)
+
+
+class LogSection(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = None
+
+
+class NodeConfig(BaseSettings):
+    """Everything a node needs to start. Paths are relative to ``home``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ISTHMUS_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path
+    node: NodeSection
+    interconn: InterconnSection = InterconnSection()
+    admin: AdminSection = AdminSection()
+    store: StoreSection = StoreSection()
+    identity: IdentitySection = IdentitySection()
+    contract: ContractSection = ContractSection()
+    peer: PeerSection = PeerSection()
+    log: LogSection = LogSection()
+
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.home / relative
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.home / 'isthmus.db'}"
+
+    @property
+    def public_address(self) -> str:
+        if self.interconn.public_address:
+            return self.interconn.public_address
+        scheme = "https" if self.interconn.tls.enabled else "http"
+        return f"{scheme}://{self.interconn.host}:{self.interconn.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin.host}:{self.admin.port}"
+
+
+def load_config(home: Path) -> NodeConfig:
+    """Read and validate ``home/node.toml`` plus environment overrides.
+
+    Raises ``ConfigError`` whose message lists every invalid field by dotted path.
+    """
+    home = home.expanduser().resolve()
+    toml_path = home / CONFIG_FILE
+    if not toml_path.is_file():
+        raise ConfigError(f"{toml_path} does not exist: run `isthmus init --home {home}` first")
+
+    class _FromHome(NodeConfig):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            )
+
+    try:
+        return _FromHome(home=home)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            f"{_got(err)}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration in {toml_path}: {problems}") from exc
+    except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
+        raise ConfigError(f"cannot read {toml_path}: {exc}") from exc
+
+
+def _got(err: object) -> str:
+    value = err.get("input") if isinstance(err, dict) else None
+    if value is None or isinstance(value, dict):
+        return ""
+    return f" (got {value!r})"

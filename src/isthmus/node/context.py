@@ -1,0 +1,141 @@
+"""Everything one running node holds, built once from its configuration.
+
+The apps receive a ``NodeContext`` instead of reaching for globals, which is what lets the
+in-process test harness run several nodes in one interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from isthmus import __version__
+from isthmus.management.contracts import ContractService, SelfDescription
+from isthmus.management.doctor import Doctor
+from isthmus.management.outbox import OutboxDispatcher
+from isthmus.node.auth import RequestAuthenticator, pem_fingerprint
+from isthmus.node.config import NodeConfig
+from isthmus.node.home import read_admin_token, read_private_key
+from isthmus.node.metrics import NodeMetrics
+from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
+from isthmus.peer.signing import NodeIdentity
+from isthmus.store import Store
+from isthmus.wire.node import NodeInfo
+
+SYSTEM_NAME = "isthmus"
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    identity: NodeIdentity
+    store: Store
+    peers: PeerClient
+    metrics: NodeMetrics
+    authenticator: RequestAuthenticator
+    contracts: ContractService
+    outbox: OutboxDispatcher
+    doctor: Doctor
+    admin_token: str
+    info: NodeInfo
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    async def aclose(self) -> None:
+        await self.peers.aclose()
+        self.store.dispose()
+
+
+def tls_fingerprint(config: NodeConfig) -> str | None:
+    tls = config.interconn.tls
+    if not tls.enabled or tls.cert_file is None:
+        return None
+    return pem_fingerprint(config.path(tls.cert_file).read_text(encoding="utf-8"))
+
+
+def build_context(
+    config: NodeConfig, *, transport: httpx.AsyncBaseTransport | None = None
+) -> NodeContext:
+    """Wire a node together. ``transport`` replaces real sockets for in-process tests."""
+    key = read_private_key(config)
+    identity = NodeIdentity(config.node.node_id, config.node.inst_id, key)
+    store = Store(config.store_url)
+    metrics = NodeMetrics()
+    tls = config.interconn.tls
+    client_tls = (
+        TlsClientConfig(
+            cert_file=str(config.path(tls.cert_file)),
+            key_file=str(config.path(tls.key_file)),
+            ca_file=str(config.path(tls.ca_file)),
+        )
+        if tls.enabled and tls.cert_file and tls.key_file and tls.ca_file
+        else None
+    )
+    peers = PeerClient(
+        identity,
+        transport=transport,
+        timeout_s=config.peer.timeout_s,
+        retry=RetryPolicy(attempts=config.peer.connect_attempts),
+        tls=client_tls,
+    )
+    info = NodeInfo(
+        node_id=config.node.node_id,
+        name=config.node.name,
+        inst_id=config.node.inst_id,
+        institution=config.node.institution,
+        address=config.public_address,
+        system=SYSTEM_NAME,
+        system_version=__version__,
+        description=config.node.description or None,
+    )
+    wakeup = asyncio.Event()
+    me = SelfDescription(
+        info=info,
+        auth_type=key.auth_type,
+        auth_credential=key.public_key().to_pem(),
+        tls_fingerprint=tls_fingerprint(config),
+    )
+    contracts = ContractService(
+        store, peers, me, validity_days=config.contract.validity_days, outbox_wakeup=wakeup
+    )
+    authenticator = RequestAuthenticator(
+        store,
+        identity.node_id,
+        metrics,
+        window_ms=config.interconn.timestamp_window_s * 1000,
+        require_tls_pin=tls.enabled and tls.require_client_cert,
+    )
+    return NodeContext(
+        config=config,
+        identity=identity,
+        store=store,
+        peers=peers,
+        metrics=metrics,
+        authenticator=authenticator,
+        contracts=contracts,
+        outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
+        doctor=Doctor(store, peers, tls_enabled=tls.enabled,
+                      window_ms=config.interconn.timestamp_window_s * 1000),
+        admin_token=read_admin_token(config),
+        info=info,
+    )
+
+
+def server_ssl_files(config: NodeConfig) -> tuple[Path, Path, Path] | None:
+    tls = config.interconn.tls
+    if not (tls.enabled and tls.cert_file and tls.key_file and tls.ca_file):
+        return None
+    return config.path(tls.cert_file), config.path(tls.key_file), config.path(tls.ca_file)
+
+
+def client_cert_reqs(config: NodeConfig) -> ssl.VerifyMode:
+    if config.interconn.tls.require_client_cert:
+        return ssl.CERT_REQUIRED
+    return ssl.CERT_OPTIONAL

@@ -1,0 +1,105 @@
+"""Creating and reading a node's home directory (``isthmus init``).
+
+Layout::
+
+    DIR/node.toml        configuration (see config.py)
+    DIR/keys/node.key    private key, PKCS#8 PEM, mode 0600
+    DIR/admin.token      bearer token of the admin API, mode 0600
+    DIR/isthmus.db       SQLite store (unless store.url points elsewhere)
+    DIR/logs/            node.log when started detached
+    DIR/run/node.pid     pid of a detached node
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from isthmus.crypto import PrivateKey, generate_private_key, load_private_key
+from isthmus.node.config import CONFIG_FILE, NodeConfig
+from isthmus.wire.errors import ConfigError, InvalidKey
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def init_home(
+    home: Path,
+    *,
+    node_id: str,
+    inst_id: str,
+    name: str = "",
+    institution: str = "",
+    auth_type: str = "ED25519",
+    interconn_port: int = 8101,
+    admin_port: int = 8102,
+    host: str = "127.0.0.1",
+    public_address: str = "",
+    store_url: str = "",
+    force: bool = False,
+) -> Path:
+    """Create a node home with a fresh key pair, config and admin token.
+
+    Refuses to overwrite an existing home unless ``force``: a node's key *is* its identity
+    to every partner, and losing it silently would cut off all contracts.
+    """
+    home = home.expanduser().resolve()
+    config_path = home / CONFIG_FILE
+    if config_path.exists() and not force:
+        raise ConfigError(f"{config_path} already exists (use --force to replace the identity)")
+    home.mkdir(parents=True, exist_ok=True)
+    document: dict[str, Any] = {
+        "node": {"node_id": node_id, "inst_id": inst_id, "name": name or node_id,
+                 "institution": institution or inst_id},
+        "interconn": {"host": host, "port": interconn_port},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+        "identity": {"auth_type": auth_type, "key_file": "keys/node.key"},
+    }
+    if public_address:
+        document["interconn"]["public_address"] = public_address
+    if store_url:
+        document["store"] = {"url": store_url}
+    # Validate before writing anything, so a bad option leaves no half-made home.
+    NodeConfig.model_validate({"home": home, **document})
+    key = generate_private_key(auth_type)
+    _write_private(home / "keys" / "node.key", key.to_pem())
+    _write_private(home / "admin.token", secrets.token_urlsafe(32).encode() + b"\n")
+    (home / "logs").mkdir(exist_ok=True)
+    (home / "run").mkdir(exist_ok=True)
+    config_path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return home
+
+
+def read_private_key(config: NodeConfig) -> PrivateKey:
+    path = config.path(config.identity.key_file)
+    try:
+        key = load_private_key(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"identity.key_file: {path} does not exist") from exc
+    except InvalidKey as exc:
+        raise ConfigError(f"identity.key_file: {path}: {exc.message}") from exc
+    if key.auth_type != config.identity.auth_type:
+        raise ConfigError(
+            f"identity.auth_type is {config.identity.auth_type} but {path} holds a "
+            f"{key.auth_type} key"
+        )
+    return key
+
+
+def read_admin_token(config: NodeConfig) -> str:
+    path = config.path(config.admin.token_file)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"admin.token_file: {path} does not exist") from exc
+    if len(token) < 16:
+        raise ConfigError(f"admin.token_file: {path} holds a token shorter than 16 characters")
+    return token

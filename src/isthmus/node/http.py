@@ -1,0 +1,170 @@
+"""What both apps share: the BFIA envelope for every error, a body-size limit, trace ids,
+request logs and metrics.
+
+One exception handler per kind turns *anything* into an envelope, so malformed JSON, an
+unknown route or a bug all answer ``{code, msg, data}`` and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from isthmus.node.logs import trace_id_var
+from isthmus.node.metrics import NodeMetrics
+from isthmus.wire import headers as h
+from isthmus.wire.envelope import error
+from isthmus.wire.errors import ErrorCode, IsthmusError
+
+log = logging.getLogger("isthmus.http")
+
+
+def envelope_response(exc: IsthmusError) -> JSONResponse:
+    return JSONResponse(
+        error(exc.code, exc.message, exc.details or None), status_code=exc.http_status
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IsthmusError)
+    async def _isthmus(_: Request, exc: IsthmusError) -> JSONResponse:
+        return envelope_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            code, status, msg = ErrorCode.BAD_REQUEST, 400, "request body is not valid JSON"
+        else:
+            code, status = ErrorCode.VALIDATION_FAILED, 422
+            msg = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems)[:1000]
+        return JSONResponse(error(code, msg, {"errors": problems[:20]}), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+        }.get(exc.status_code, ErrorCode.BAD_REQUEST)
+        return JSONResponse(error(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return JSONResponse(
+            error(ErrorCode.INTERNAL, f"internal error ({type(exc).__name__}); see node log"),
+            status_code=500,
+        )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with a 413 envelope, whether the client declared
+    the length or streams chunks, without buffering more than the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            error(ErrorCode.PAYLOAD_TOO_LARGE, f"request body exceeds {self.max_bytes} bytes")
+        ).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class TraceMiddleware:
+    """Binds ``x-trace-id`` (or a new one) to the request, echoes it, logs and counts."""
+
+    def __init__(self, app: ASGIApp, *, app_name: str, metrics: NodeMetrics) -> None:
+        self.app = app
+        self.app_name = app_name
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        trace_id = (h.read(headers, h.TRACE_ID) or uuid.uuid4().hex)[:128]
+        token = trace_id_var.set(trace_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-trace-id", trace_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_name(scope)
+            self.metrics.requests.labels(self.app_name, route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(self.app_name, route).observe(elapsed)
+            log.info(
+                "%s %s -> %s", scope["method"], scope["path"], status,
+                extra={"app": self.app_name, "status": status,
+                       "duration_ms": round(elapsed * 1000, 2)},
+            )
+            trace_id_var.reset(token)
+
+
+def _route_name(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

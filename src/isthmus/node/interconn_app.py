@@ -1,0 +1,175 @@
+"""The east-west app: BFIA ``/v1/interconn/...`` endpoints that partners call.
+
+Spec paths only. Every route except the four the spec leaves unsigned (health, node
+query, contract apply and confirm) depends on ``require_peer``, which runs the full
+authentication of ``auth.py`` before the body is even parsed.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from isthmus import __version__
+from isthmus.management.contracts import parse_credential
+from isthmus.node.auth import Caller, ContractPolicy
+from isthmus.node.context import NodeContext
+from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
+from isthmus.peer.signing import canonical_string, now_ms, verify_signature
+from isthmus.wire import headers as h
+from isthmus.wire import paths
+from isthmus.wire.envelope import ok
+from isthmus.wire.errors import BadSignature, NotFound
+from isthmus.wire.node import ContractApply, ContractConfirm, ContractRef, NodeUpdate
+
+
+def _remote(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _client_cert(request: Request) -> bytes | None:
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    return ssl.PEM_cert_to_DER_cert(chain[0]) if chain else None
+
+
+def require_peer(
+    policy: ContractPolicy = ContractPolicy.APPROVED,
+) -> Callable[[Request], Awaitable[Caller]]:
+    async def dependency(request: Request) -> Caller:
+        ctx: NodeContext = request.app.state.ctx
+        body = await request.body()
+        return await run_in_threadpool(
+            lambda: ctx.authenticator.authenticate(
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query,
+                headers=request.headers,
+                body=body,
+                remote=_remote(request),
+                policy=policy,
+                client_cert_der=_client_cert(request),
+            )
+        )
+
+    return dependency
+
+
+async def _proof_of_possession(request: Request, auth_type: str | None, credential: str | None) -> bool:
+    """For the unsigned endpoints: if the caller did sign, the signature must verify with
+    the key it is presenting. Returns whether it was proven (shown to the operator)."""
+    signature = h.read(request.headers, h.AUTH_SIGN)
+    if not signature:
+        return False
+    if not (auth_type and credential):
+        return False
+    _, key = parse_credential(auth_type, credential)
+    body = await request.body()
+    message = canonical_string(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        timestamp=h.read(request.headers, h.TIMESTAMP) or "",
+        nonce=h.read(request.headers, h.NONCE) or "",
+        source_node_id=h.read(request.headers, h.SOURCE_NODE_ID) or "",
+        target_node_id=h.read(request.headers, h.TARGET_NODE_ID) or "",
+        body=body,
+    )
+    if not verify_signature(key, signature, message):
+        raise BadSignature("x-auth-sign does not verify with the key in the request body")
+    return True
+
+
+def create_interconn_app(ctx: NodeContext) -> FastAPI:
+    app = FastAPI(
+        title=f"Isthmus interconn API ({ctx.node_id})",
+        version=__version__,
+        description="BFIA east-west API: what partner nodes call.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    router = APIRouter()
+
+    @router.get(paths.NODE_HEALTH)
+    async def node_health() -> dict[str, Any]:
+        return ok({"status": "ok", "timestamp": now_ms()})
+
+    @router.get(paths.NODE_QUERY)
+    async def node_query(node_id: str | None = Query(default=None, max_length=128)) -> dict[str, Any]:
+        if node_id and node_id != ctx.node_id:
+            raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
+        return ok(ctx.info.model_dump(exclude_none=True))
+
+    @router.post(paths.NODE_CONTRACT_APPLY)
+    async def contract_apply(body: ContractApply, request: Request) -> dict[str, Any]:
+        proven = await _proof_of_possession(request, body.auth_type, body.auth_credential)
+        contract_id = await run_in_threadpool(
+            lambda: ctx.contracts.receive_apply(
+                body,
+                target_node_id=h.read(request.headers, h.TARGET_NODE_ID),
+                proven=proven,
+                remote=_remote(request),
+            )
+        )
+        return ok({"contract_id": contract_id})
+
+    @router.post(paths.NODE_CONTRACT_CONFIRM)
+    async def contract_confirm(body: ContractConfirm, request: Request) -> dict[str, Any]:
+        proven = await _proof_of_possession(request, body.auth_type, body.auth_credential)
+        await run_in_threadpool(
+            lambda: ctx.contracts.receive_confirm(
+                body,
+                source_node_id=h.read(request.headers, h.SOURCE_NODE_ID),
+                proven=proven,
+                remote=_remote(request),
+            )
+        )
+        return ok()
+
+    @router.post(paths.NODE_CONTRACT_TERMINATE)
+    async def contract_terminate(
+        body: ContractRef,
+        request: Request,
+        caller: Caller = Depends(require_peer(ContractPolicy.KNOWN)),
+    ) -> dict[str, Any]:
+        await run_in_threadpool(
+            lambda: ctx.contracts.receive_terminate(
+                body.contract_id, source_node_id=caller.node_id, remote=_remote(request)
+            )
+        )
+        return ok()
+
+    @router.get(paths.NODE_CONTRACT_QUERY)
+    async def contract_query(
+        contract_id: str = Query(min_length=1, max_length=128),
+        caller: Caller = Depends(require_peer(ContractPolicy.KNOWN)),
+    ) -> dict[str, Any]:
+        result = await run_in_threadpool(
+            lambda: ctx.contracts.receive_query(contract_id, source_node_id=caller.node_id)
+        )
+        return ok(result.model_dump(exclude_none=True))
+
+    @router.post(paths.NODE_UPDATE)
+    async def node_update(
+        body: NodeUpdate,
+        request: Request,
+        caller: Caller = Depends(require_peer()),
+    ) -> dict[str, Any]:
+        await run_in_threadpool(
+            lambda: ctx.contracts.receive_update(
+                body, source_node_id=caller.node_id, remote=_remote(request)
+            )
+        )
+        return ok()
+
+    app.include_router(router)
+    # Added last = outermost: the trace middleware also logs and counts 413 refusals.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.config.interconn.max_body_bytes)
+    app.add_middleware(TraceMiddleware, app_name="interconn", metrics=ctx.metrics)
+    return app

@@ -1,0 +1,141 @@
+"""The node process: two listeners and the background loops, in one event loop.
+
+Both uvicorn servers run in the same loop so they share one ``NodeContext`` (store,
+caches, metrics). uvicorn's own signal capture is per server and would let only one of
+them see SIGTERM; we install one handler that stops both, then drain background tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from isthmus.node.admin_app import create_admin_app
+from isthmus.node.config import NodeConfig
+from isthmus.node.context import NodeContext, build_context, client_cert_reqs, server_ssl_files
+from isthmus.node.interconn_app import create_interconn_app
+from isthmus.node.logs import configure_logging
+from isthmus.node.tls import TlsAwareHttpToolsProtocol
+from isthmus.store.db import now_ms
+
+log = logging.getLogger("isthmus.node")
+
+
+class _Server(uvicorn.Server):  # type: ignore[misc]
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def pid_file(config: NodeConfig) -> Path:
+    return config.home / "run" / "node.pid"
+
+
+async def _every(seconds: float, job: Callable[[], Any], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            result = job()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("background job %s failed", name)
+
+
+def _servers(ctx: NodeContext) -> tuple[_Server, _Server]:
+    config = ctx.config
+    tls_kwargs: dict[str, Any] = {}
+    ssl_files = server_ssl_files(config)
+    if ssl_files is not None:
+        cert, key, ca = ssl_files
+        tls_kwargs = {
+            "ssl_certfile": str(cert),
+            "ssl_keyfile": str(key),
+            "ssl_ca_certs": str(ca),
+            "ssl_cert_reqs": client_cert_reqs(config),
+        }
+    interconn = _Server(uvicorn.Config(
+        create_interconn_app(ctx), host=config.interconn.host, port=config.interconn.port,
+        http=TlsAwareHttpToolsProtocol, log_config=None, access_log=False,
+        timeout_graceful_shutdown=5, **tls_kwargs,
+    ))
+    admin = _Server(uvicorn.Config(
+        create_admin_app(ctx), host=config.admin.host, port=config.admin.port,
+        log_config=None, access_log=False, timeout_graceful_shutdown=5,
+    ))
+    return interconn, admin
+
+
+async def serve(config: NodeConfig) -> None:
+    """Run the node until SIGTERM or SIGINT."""
+    configure_logging(config.node.node_id, config.log.level,
+                      config.path(config.log.file) if config.log.file else None)
+    ctx = build_context(config)
+    await asyncio.to_thread(ctx.store.migrate)
+    interconn, admin = _servers(ctx)
+    loop = asyncio.get_running_loop()
+
+    def _stop() -> None:
+        log.info("stopping")
+        interconn.should_exit = True
+        admin.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop)
+
+    def _prune() -> None:
+        with ctx.store.session() as s:
+            ctx.store.nonces.prune(s, now_ms())
+
+    background = [
+        asyncio.create_task(ctx.outbox.run_forever(), name="outbox"),
+        asyncio.create_task(_every(config.contract.sync_interval_s, ctx.contracts.sync_pending,
+                                   "contract-sync"), name="contract-sync"),
+        asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
+    ]
+    pid_path = pid_file(config)
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.write_text(str(os.getpid()))
+    serving = [asyncio.create_task(interconn.serve()), asyncio.create_task(admin.serve())]
+
+    async def _mark_ready() -> None:
+        while not (interconn.started and admin.started):
+            if any(t.done() for t in serving):
+                return
+            await asyncio.sleep(0.02)
+        ctx.ready.set()
+        log.info("node %s ready: interconn %s, admin %s", ctx.node_id,
+                 config.public_address, config.admin_url)
+
+    readiness = asyncio.create_task(_mark_ready())
+    try:
+        done, _ = await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
+        _stop()
+        await asyncio.gather(*serving, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if not (interconn.started and admin.started):
+            raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
+    finally:
+        readiness.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, readiness, return_exceptions=True)
+        await ctx.aclose()
+        with contextlib.suppress(FileNotFoundError):
+            if pid_path.read_text().strip() == str(os.getpid()):
+                pid_path.unlink()
+        log.info("stopped")
+
+
+def run(config: NodeConfig) -> None:
+    asyncio.run(serve(config))

@@ -1,0 +1,234 @@
+"""The one exception hierarchy of Isthmus, and the error-code catalogue it maps to.
+
+BFIA only says that ``code != 0`` is an error (digest §8.2). Peers and operators need
+more than that to tell a forged request from a stale one, so every refusal Isthmus can
+produce has its own stable code here, grouped by the thousands:
+
+* ``1xxxx`` the request itself is unusable (syntax, validation, size, routing);
+* ``2xxxx`` authentication and authorisation of the caller;
+* ``3xxxx`` cryptographic material (keys, suites);
+* ``4xxxx`` a partner node failed us (unreachable, answered an error, spoke nonsense);
+* ``5xxxx`` our own fault.
+
+Codes are part of the wire contract: never renumber one, only add.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ErrorCode(IntEnum):
+    """Every code an Isthmus node may put in the ``code`` field of a BFIA envelope."""
+
+    OK = 0
+
+    BAD_REQUEST = 10001
+    VALIDATION_FAILED = 10002
+    PAYLOAD_TOO_LARGE = 10003
+    NOT_FOUND = 10004
+    METHOD_NOT_ALLOWED = 10005
+    STATE_CONFLICT = 10006
+
+    UNSIGNED = 20001
+    BAD_SIGNATURE = 20002
+    REPLAYED_NONCE = 20003
+    STALE_TIMESTAMP = 20004
+    NO_CONTRACT = 20005
+    CONTRACT_NOT_APPROVED = 20006
+    CONTRACT_TERMINATED = 20007
+    CONTRACT_EXPIRED = 20008
+    WRONG_SUITE = 20009
+    WRONG_TARGET = 20010
+    TLS_PEER_MISMATCH = 20011
+    ADMIN_UNAUTHORIZED = 20101
+
+    INVALID_KEY = 30001
+    UNKNOWN_SUITE = 30002
+
+    PEER_UNREACHABLE = 40001
+    PEER_REFUSED = 40002
+    PEER_PROTOCOL = 40003
+
+    INTERNAL = 50000
+
+
+class IsthmusError(Exception):
+    """Base of every error Isthmus raises on purpose.
+
+    Each subclass fixes the envelope ``code`` and the HTTP status it is served with, so
+    the one exception handler of each app can turn any of them into a BFIA envelope
+    without a lookup table that could drift from the classes.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    http_status: int = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+# --- 1xxxx: the request -------------------------------------------------------------
+
+
+class RequestError(IsthmusError):
+    """The request cannot be understood; nothing was changed."""
+
+    code = ErrorCode.BAD_REQUEST
+    http_status = 400
+
+
+class ValidationFailed(RequestError):
+    code = ErrorCode.VALIDATION_FAILED
+    http_status = 422
+
+
+class PayloadTooLarge(RequestError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    http_status = 413
+
+
+class NotFound(RequestError):
+    code = ErrorCode.NOT_FOUND
+    http_status = 404
+
+
+class MethodNotAllowed(RequestError):
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    http_status = 405
+
+
+class StateConflict(RequestError):
+    """The request is well-formed but the resource is not in a state that allows it."""
+
+    code = ErrorCode.STATE_CONFLICT
+    http_status = 409
+
+
+# --- 2xxxx: who is calling ------------------------------------------------------------
+
+
+class AuthError(IsthmusError):
+    """The caller could not be authenticated or is not allowed; nothing was changed."""
+
+    code = ErrorCode.UNSIGNED
+    http_status = 401
+
+
+class Unsigned(AuthError):
+    code = ErrorCode.UNSIGNED
+
+
+class BadSignature(AuthError):
+    code = ErrorCode.BAD_SIGNATURE
+
+
+class ReplayedNonce(AuthError):
+    code = ErrorCode.REPLAYED_NONCE
+
+
+class StaleTimestamp(AuthError):
+    code = ErrorCode.STALE_TIMESTAMP
+
+
+class WrongSuite(AuthError):
+    code = ErrorCode.WRONG_SUITE
+
+
+class WrongTarget(AuthError):
+    code = ErrorCode.WRONG_TARGET
+    http_status = 421
+
+
+class NoContract(AuthError):
+    code = ErrorCode.NO_CONTRACT
+    http_status = 403
+
+
+class ContractNotApproved(AuthError):
+    code = ErrorCode.CONTRACT_NOT_APPROVED
+    http_status = 403
+
+
+class ContractTerminated(AuthError):
+    code = ErrorCode.CONTRACT_TERMINATED
+    http_status = 403
+
+
+class ContractExpired(AuthError):
+    code = ErrorCode.CONTRACT_EXPIRED
+    http_status = 403
+
+
+class TlsPeerMismatch(AuthError):
+    code = ErrorCode.TLS_PEER_MISMATCH
+    http_status = 403
+
+
+class AdminUnauthorized(AuthError):
+    code = ErrorCode.ADMIN_UNAUTHORIZED
+
+
+# --- 3xxxx: keys and suites -----------------------------------------------------------
+
+
+class CryptoError(IsthmusError):
+    code = ErrorCode.INVALID_KEY
+    http_status = 400
+
+
+class InvalidKey(CryptoError):
+    """Key material that does not parse, is not on its curve, or is the wrong kind."""
+
+    code = ErrorCode.INVALID_KEY
+
+
+class UnknownSuite(CryptoError):
+    """An ``auth_type`` no signature suite answers to."""
+
+    code = ErrorCode.UNKNOWN_SUITE
+
+
+# --- 4xxxx: a partner failed us -------------------------------------------------------
+
+
+class PeerError(IsthmusError):
+    """A call to a partner node did not succeed."""
+
+    code = ErrorCode.PEER_REFUSED
+    http_status = 502
+
+
+class PeerUnreachable(PeerError):
+    code = ErrorCode.PEER_UNREACHABLE
+    http_status = 504
+
+
+class PeerRefused(PeerError):
+    """The partner answered with a non-OK envelope; its code and message are in details."""
+
+    code = ErrorCode.PEER_REFUSED
+
+
+class PeerProtocolError(PeerError):
+    """The partner answered something that is not a BFIA envelope."""
+
+    code = ErrorCode.PEER_PROTOCOL
+
+
+# --- 5xxxx: ours ----------------------------------------------------------------------
+
+
+class InternalError(IsthmusError):
+    code = ErrorCode.INTERNAL
+    http_status = 500
+
+
+class ConfigError(IsthmusError):
+    """The node's configuration is invalid; raised at start, before any listener opens."""
+
+    code = ErrorCode.INTERNAL
+    http_status = 500

@@ -1,0 +1,101 @@
+"""Node-interop messages of the management plane (BFIA management API, "节点互通").
+
+Field names are the spec's (digest §1.4). Requests tolerate unknown fields, because
+peers add their own (FATE adds ``old_job_id`` elsewhere); what we send is built from
+these models, so it carries exactly the spec's fields plus the documented extensions.
+
+Times: ``expired_time`` is an int64; the spec says "Asia/Shanghai" without a unit. We
+read and write epoch **milliseconds**, the unit of ``x-timestamp`` (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContractStatus(StrEnum):
+    APPLIED = "APPLIED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    TERMINATED = "TERMINATED"
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+
+class NodeInfo(_Tolerant):
+    """A node's public description, as ``node/query`` returns it."""
+
+    node_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(default="", max_length=256)
+    inst_id: str = Field(default="", max_length=128)
+    institution: str = Field(default="", max_length=256)
+    address: str = Field(default="", max_length=512)
+    system: str = Field(default="", max_length=64)
+    system_version: str = Field(default="", max_length=64)
+    description: str | None = Field(default=None, max_length=2048)
+
+
+class ContractApply(NodeInfo):
+    """``node/contract/apply``: the *sender* describes itself (v1.1+); the target is the
+    ``x-target-node-id`` header."""
+
+    auth_credential: str = Field(min_length=1, max_length=16384)
+    auth_type: str = Field(min_length=1, max_length=64)
+    expired_time: int | None = Field(default=None, ge=0)
+    #: Isthmus extension: SHA-256 of the applicant's TLS certificate, to pin under mTLS.
+    tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class ContractApplyResult(_Tolerant):
+    contract_id: str
+
+
+class ContractConfirm(_Tolerant):
+    """``node/contract/confirm``: the approver's answer, sent back to the applicant."""
+
+    contract_id: str = Field(min_length=1, max_length=128)
+    status: ContractStatus
+    auth_credential: str | None = Field(default=None, max_length=16384)
+    auth_type: str | None = Field(default=None, max_length=64)
+    expired_time: int | None = Field(default=None, ge=0)
+    tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
+    #: Isthmus extension: why a contract was rejected, for the applicant's operator.
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class ContractRef(_Tolerant):
+    """Body of ``node/contract/terminate``."""
+
+    contract_id: str = Field(min_length=1, max_length=128)
+
+
+class NodeUpdate(NodeInfo):
+    """``node/update``: the sender changes its own description or rotates its key."""
+
+    contract_id: str = Field(min_length=1, max_length=128)
+    node_id: str = Field(default="", max_length=128)
+    auth_credential: str | None = Field(default=None, max_length=16384)
+    auth_type: str | None = Field(default=None, max_length=64)
+    tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class ContractQueryResult(_Tolerant):
+    """``node/contract/query`` answer. The credentials are an Isthmus extension returned
+    only for an APPROVED contract to its own party, so an applicant whose confirm was lost
+    can recover it by query (the spec's "兜底" fallback)."""
+
+    status: ContractStatus
+    auth_credential: str | None = None
+    auth_type: str | None = None
+    expired_time: int | None = None
+    tls_cert_fingerprint: str | None = None
+
+
+class HealthResult(_Tolerant):
+    status: str = "ok"
+    #: Isthmus extension: the node's clock in epoch ms, for clock-skew diagnosis.
+    timestamp: int | None = None
