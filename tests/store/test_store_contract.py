@@ -21,13 +21,26 @@ def store(store_url: str) -> Store:
     s.dispose()
 
 
-def _contract(store: Store, contract_id: str, peer: str = "NODE_B", status: str = "APPLIED",
-              direction: str = "INBOUND") -> None:
+def _contract(
+    store: Store,
+    contract_id: str,
+    peer: str = "NODE_B",
+    status: str = "APPLIED",
+    direction: str = "INBOUND",
+) -> None:
     with store.session() as s:
         store.contracts.add(
-            s, contract_id=contract_id, peer_node_id=peer, direction=direction, status=status,
-            peer_address="http://b", peer_name="B", peer_inst_id="IB", peer_institution="Inst B",
-            peer_system="isthmus", peer_system_version="0.1.0",
+            s,
+            contract_id=contract_id,
+            peer_node_id=peer,
+            direction=direction,
+            status=status,
+            peer_address="http://b",
+            peer_name="B",
+            peer_inst_id="IB",
+            peer_institution="Inst B",
+            peer_system="isthmus",
+            peer_system_version="0.1.0",
         )
 
 
@@ -49,15 +62,15 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
 def test_contract_transitions_are_conditional(store: Store) -> None:
     _contract(store, "c1")
     with store.session() as s:
-        row = store.contracts.transition(s, "c1", allowed_from=("APPLIED",),
-                                         to=ContractStatus.APPROVED, decided_by="op")
+        row = store.contracts.transition(
+            s, "c1", allowed_from=("APPLIED",), to=ContractStatus.APPROVED, decided_by="op"
+        )
         assert row.status == "APPROVED" and row.decided_by == "op"
     with pytest.raises(StateConflict) as excinfo, store.session() as s:
         store.contracts.transition(s, "c1", allowed_from=("APPLIED",), to=ContractStatus.REJECTED)
     assert excinfo.value.details["status"] == "APPROVED"
     with pytest.raises(NotFound), store.session() as s:
-        store.contracts.transition(s, "nope", allowed_from=("APPLIED",),
-                                   to=ContractStatus.APPROVED)
+        store.contracts.transition(s, "nope", allowed_from=("APPLIED",), to=ContractStatus.APPROVED)
 
 
 def test_a_failed_transaction_changes_nothing(store: Store) -> None:
@@ -156,8 +169,9 @@ def test_audit_verify_detects_tampering(store: Store, statements: list[str], pro
 
 def test_outbox_backs_off_and_delivers(store: Store) -> None:
     with store.session() as s:
-        message_id = store.outbox.enqueue(s, peer_node_id="NODE_B", address="http://b",
-                                          method="POST", path="/x", body={"a": 1})
+        message_id = store.outbox.enqueue(
+            s, peer_node_id="NODE_B", address="http://b", method="POST", path="/x", body={"a": 1}
+        )
     with store.session() as s:
         due = store.outbox.due(s)
         assert [m.id for m in due] == [message_id]

@@ -66,16 +66,41 @@ class ThrowawayPostgres:
 
     def start(self) -> str:
         subprocess.run(
-            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust",
-                      "-U", "postgres", "--no-sync", "-E", "UTF8"),
-            check=True, capture_output=True, timeout=120,
+            self._run(
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - closed by the process end
         self.process = subprocess.Popen(
-            self._run(str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                      "-h", "127.0.0.1", "-k", str(self.dir), "-c", "fsync=off",
-                      "-c", "max_connections=200"),
-            stdout=log, stderr=subprocess.STDOUT,
+            self._run(
+                str(self.bin / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

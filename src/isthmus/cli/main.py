@@ -20,14 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from isthmus import __version__
-from isthmus.cli.admin_client import AdminClient
+from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import load_config
 from isthmus.node.home import init_home
 from isthmus.store.audit import verify_chain
 from isthmus.wire.errors import IsthmusError
 
-app = typer.Typer(help="Isthmus: a BFIA interconnection node.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Isthmus: a BFIA interconnection node.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 node_app = typer.Typer(help="Run, stop and inspect the node process.", no_args_is_help=True)
 peer_app = typer.Typer(help="Node contracts with partners.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -38,8 +41,9 @@ app.add_typer(audit_app, name="audit")
 out = Console()
 err = Console(stderr=True)
 
-Home = Annotated[Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME",
-                                    help="The node's home directory.")]
+Home = Annotated[
+    Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME", help="The node's home directory.")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -62,8 +66,9 @@ def _client(home: Path) -> AdminClient:
         raise _fail(exc.message, 2) from exc
 
 
-def _call(home: Path, method: str, path: str, body: dict[str, Any] | None = None,
-          **params: Any) -> Any:
+def _call(
+    home: Path, method: str, path: str, body: dict[str, Any] | None = None, **params: Any
+) -> Any:
     with _client(home) as client:
         try:
             if method == "GET":
@@ -95,39 +100,63 @@ def init(
     inst_id: Annotated[str, typer.Option(help="The institution's id.")],
     name: Annotated[str, typer.Option(help="Display name of the node.")] = "",
     institution: Annotated[str, typer.Option(help="Institution name.")] = "",
-    auth_type: Annotated[str, typer.Option(
-        help="Signature suite: ED25519, SHA256_ECDSA, SHA256_RSA_PSS or SM2_SM3.")] = "ED25519",
+    auth_type: Annotated[
+        str, typer.Option(help="Signature suite: ED25519, SHA256_ECDSA, SHA256_RSA_PSS or SM2_SM3.")
+    ] = "ED25519",
     host: Annotated[str, typer.Option(help="Interconn listener address.")] = "127.0.0.1",
     interconn_port: Annotated[int, typer.Option(help="Interconn (east-west) port.")] = 8101,
     admin_port: Annotated[int, typer.Option(help="Admin (north-south) port.")] = 8102,
-    public_address: Annotated[str, typer.Option(
-        help="URL partners reach this node at (default http://HOST:PORT).")] = "",
-    store_url: Annotated[str, typer.Option(
-        help="SQLAlchemy URL of the store (default SQLite in HOME).")] = "",
+    public_address: Annotated[
+        str, typer.Option(help="URL partners reach this node at (default http://HOST:PORT).")
+    ] = "",
+    store_url: Annotated[
+        str, typer.Option(help="SQLAlchemy URL of the store (default SQLite in HOME).")
+    ] = "",
     force: Annotated[bool, typer.Option(help="Replace an existing identity.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Create a node home: key pair, configuration and admin token."""
     try:
-        path = init_home(home, node_id=node_id, inst_id=inst_id, name=name,
-                         institution=institution, auth_type=auth_type, host=host,
-                         interconn_port=interconn_port, admin_port=admin_port,
-                         public_address=public_address, store_url=store_url, force=force)
+        path = init_home(
+            home,
+            node_id=node_id,
+            inst_id=inst_id,
+            name=name,
+            institution=institution,
+            auth_type=auth_type,
+            host=host,
+            interconn_port=interconn_port,
+            admin_port=admin_port,
+            public_address=public_address,
+            store_url=store_url,
+            force=force,
+        )
     except IsthmusError as exc:
         raise _fail(exc.message, 2) from exc
     config = load_config(path)
-    result = {"home": str(path), "node_id": node_id, "auth_type": config.identity.auth_type,
-              "interconn": config.public_address, "admin": config.admin_url}
-    _emit(result, as_json, lambda d: out.print(
-        f"initialised node [bold]{d['node_id']}[/] in {d['home']} "
-        f"({d['auth_type']}; interconn {d['interconn']}, admin {d['admin']})"))
+    result = {
+        "home": str(path),
+        "node_id": node_id,
+        "auth_type": config.identity.auth_type,
+        "interconn": config.public_address,
+        "admin": config.admin_url,
+    }
+    _emit(
+        result,
+        as_json,
+        lambda d: out.print(
+            f"initialised node [bold]{d['node_id']}[/] in {d['home']} "
+            f"({d['auth_type']}; interconn {d['interconn']}, admin {d['admin']})"
+        ),
+    )
 
 
 @node_app.command("start")
 def node_start(
     home: Home,
-    detach: Annotated[bool, typer.Option("--detach", "-d",
-                                         help="Run in the background; log to HOME/logs.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; log to HOME/logs.")
+    ] = False,
     wait_s: Annotated[float, typer.Option(help="With --detach: how long to wait for ready.")] = 30,
 ) -> None:
     """Start the node (foreground unless --detach)."""
@@ -145,7 +174,9 @@ def node_start(
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "isthmus", "node", "start", "--home", str(config.home)],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     deadline = time.monotonic() + wait_s
@@ -192,16 +223,34 @@ def node_stop(home: Home, wait_s: Annotated[float, typer.Option()] = 15) -> None
 def node_status(home: Home, as_json: AsJson = False) -> None:
     """Is the node up, and who is it?"""
     info = _call(home, "GET", "/node")
-    _emit(info, as_json, lambda d: _table(
-        f"node {d['node_id']}", ["field", "value"],
-        [[k, v] for k, v in d.items() if k != "description"]))
+    _emit(
+        info,
+        as_json,
+        lambda d: _table(
+            f"node {d['node_id']}",
+            ["field", "value"],
+            [[k, v] for k, v in d.items() if k != "description"],
+        ),
+    )
 
 
 def _contracts_table(rows: list[dict[str, Any]]) -> None:
-    _table("contracts", ["contract", "peer", "direction", "status", "address", "key", "expires"],
-           [[r["contract_id"], r["peer_node_id"], r["direction"], r["status"],
-             r["peer_address"], (r.get("peer_key_fingerprint") or "")[:16],
-             _when(r.get("expired_time"))] for r in rows])
+    _table(
+        "contracts",
+        ["contract", "peer", "direction", "status", "address", "key", "expires"],
+        [
+            [
+                r["contract_id"],
+                r["peer_node_id"],
+                r["direction"],
+                r["status"],
+                r["peer_address"],
+                (r.get("peer_key_fingerprint") or "")[:16],
+                _when(r.get("expired_time")),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _when(ms: int | None) -> str:
@@ -217,16 +266,22 @@ def peer_apply(
 ) -> None:
     """Apply for a contract with the partner at ADDRESS."""
     view = _call(home, "POST", "/contracts/apply", {"address": address, "node_id": node_id})
-    _emit(view, as_json, lambda d: out.print(
-        f"applied to {d['peer_node_id']}: contract {d['contract_id']} is {d['status']}; "
-        "waiting for the partner's operator"))
+    _emit(
+        view,
+        as_json,
+        lambda d: out.print(
+            f"applied to {d['peer_node_id']}: contract {d['contract_id']} is {d['status']}; "
+            "waiting for the partner's operator"
+        ),
+    )
 
 
 @peer_app.command("list")
 def peer_list(
     home: Home,
-    status: Annotated[str | None, typer.Option(help="APPLIED, APPROVED, REJECTED, TERMINATED")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option(help="APPLIED, APPROVED, REJECTED, TERMINATED")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """List contracts (pending applications included)."""
@@ -246,9 +301,14 @@ def peer_approve(
     if valid_days:
         body["expired_time"] = int(time.time() * 1000) + valid_days * 86_400_000
     view = _call(home, "POST", f"/contracts/{contract_id}/approve", body)
-    _emit(view, as_json, lambda d: out.print(
-        f"approved contract {d['contract_id']} with {d['peer_node_id']} "
-        f"until {_when(d['expired_time'])}"))
+    _emit(
+        view,
+        as_json,
+        lambda d: out.print(
+            f"approved contract {d['contract_id']} with {d['peer_node_id']} "
+            f"until {_when(d['expired_time'])}"
+        ),
+    )
 
 
 @peer_app.command("reject")
@@ -279,9 +339,14 @@ def peer_terminate(
 def peer_sync(home: Home, as_json: AsJson = False) -> None:
     """Ask partners about unanswered applications and deliver queued messages now."""
     result = _call(home, "POST", "/contracts/sync")
-    _emit(result, as_json, lambda d: out.print(
-        f"{d['contracts_changed']} contract(s) changed, {d['messages_delivered']} message(s) "
-        "delivered"))
+    _emit(
+        result,
+        as_json,
+        lambda d: out.print(
+            f"{d['contracts_changed']} contract(s) changed, {d['messages_delivered']} message(s) "
+            "delivered"
+        ),
+    )
 
 
 @audit_app.command("verify")
@@ -297,9 +362,15 @@ def audit_verify(
         verdict = _call(home, "GET", "/audit/verify")
     else:
         raise _fail("give --home (a running node) or --file (an export)", 2)
-    _emit(verdict, as_json, lambda d: out.print(
-        f"audit log intact: {d['checked']} events, head {d['last_hash'][:16]}…" if d["ok"]
-        else f"[bold red]audit log TAMPERED[/] at seq {d.get('bad_seq')}: {d['problem']}"))
+    _emit(
+        verdict,
+        as_json,
+        lambda d: out.print(
+            f"audit log intact: {d['checked']} events, head {d['last_hash'][:16]}…"
+            if d["ok"]
+            else f"[bold red]audit log TAMPERED[/] at seq {d.get('bad_seq')}: {d['problem']}"
+        ),
+    )
     if not verdict["ok"]:
         raise typer.Exit(1)
 
@@ -309,15 +380,25 @@ def _verify_export(file: Path) -> dict[str, Any]:
 
     lines = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line]
     if not lines or "head" not in lines[-1]:
-        return {"ok": False, "checked": 0, "last_hash": "", "bad_seq": None,
-                "problem": "export has no signed head trailer (truncated?)"}
+        return {
+            "ok": False,
+            "checked": 0,
+            "last_hash": "",
+            "bad_seq": None,
+            "problem": "export has no signed head trailer (truncated?)",
+        }
     trailer, events = lines[-1], lines[:-1]
     head = trailer["head"]
     key = load_public_key(trailer["public_key"], trailer["auth_type"])
     statement = f"isthmus-audit-head\n{head['node_id']}\n{head['seq']}\n{head['hash']}".encode()
     if not key.verify(bytes.fromhex(trailer["signature"]), statement):
-        return {"ok": False, "checked": 0, "last_hash": head["hash"], "bad_seq": None,
-                "problem": "the head signature does not verify"}
+        return {
+            "ok": False,
+            "checked": 0,
+            "last_hash": head["hash"],
+            "bad_seq": None,
+            "problem": "the head signature does not verify",
+        }
     result = verify_chain(events, (int(head["seq"]), head["hash"])).as_dict()
     result["signed_by"] = key.fingerprint()
     return result
@@ -348,10 +429,18 @@ def audit_list(
 ) -> None:
     """Show audit events."""
     rows = _call(home, "GET", "/audit", after_seq=after_seq, limit=limit, action=action)
-    _emit(rows, as_json, lambda d: _table(
-        "audit", ["seq", "time", "actor", "action", "subject", "outcome"],
-        [[r["seq"], _when(r["ts"]), r["actor"], r["action"], r["subject"], r["outcome"]]
-         for r in d]))
+    _emit(
+        rows,
+        as_json,
+        lambda d: _table(
+            "audit",
+            ["seq", "time", "actor", "action", "subject", "outcome"],
+            [
+                [r["seq"], _when(r["ts"]), r["actor"], r["action"], r["subject"], r["outcome"]]
+                for r in d
+            ],
+        ),
+    )
 
 
 @app.command()
@@ -361,11 +450,22 @@ def doctor(home: Home, as_json: AsJson = False) -> None:
 
     def render(d: dict[str, Any]) -> None:
         out.print(f"transport: {d['tls']}; store: {d['store']}")
-        _table("partners", ["peer", "address", "reachable", "rtt ms", "skew ms", "signed ping",
-                            "diagnosis"],
-               [[p["peer_node_id"], p["address"], p.get("reachable"), p.get("rtt_ms"),
-                 p.get("clock_skew_ms"), p.get("signed_ping"), p["diagnosis"]]
-                for p in d["peers"]])
+        _table(
+            "partners",
+            ["peer", "address", "reachable", "rtt ms", "skew ms", "signed ping", "diagnosis"],
+            [
+                [
+                    p["peer_node_id"],
+                    p["address"],
+                    p.get("reachable"),
+                    p.get("rtt_ms"),
+                    p.get("clock_skew_ms"),
+                    p.get("signed_ping"),
+                    p["diagnosis"],
+                ]
+                for p in d["peers"]
+            ],
+        )
         if not d["peers"]:
             out.print("no approved partners yet: `isthmus peer apply --address URL`")
         out.print("[green]all good[/]" if d["ok"] else "[bold red]problems found[/]")

@@ -33,7 +33,10 @@ GY: Final = 0xBC3736A2_F4F6779C_59BDCEE3_6B692153_D0A9877C_C62A4740_02DF32E5_213
 
 COORDINATE_BYTES: Final = 32
 DEFAULT_ID: Final = b"1234567812345678"
-"""The distinguishing ID GB/T 35276 prescribes when none is agreed; OpenSSL 3 uses it too."""
+"""The distinguishing ID GB/T 35276 prescribes when none is agreed.
+
+Not every implementation defaults to it: OpenSSL 3.0's ``dgst``/EVP signing uses an
+empty ID unless ``distid`` is set, so such peers must be configured explicitly."""
 
 OID_EC_PUBLIC_KEY: Final = "1.2.840.10045.2.1"
 OID_SM2_CURVE: Final = "1.2.156.10197.1.301"
@@ -169,7 +172,9 @@ def _mul_generator(k: int) -> _Jacobian:
 
 
 def _mul_point(point: _Jacobian, k: int) -> _Jacobian:
-    """Fixed 4-bit window, most significant digit first."""
+    """A 4-bit window cuts the additions of double-and-add by three quarters. The 15
+    multiples are rebuilt on every call: arbitrary points (peer keys, PSI elements) are
+    seldom multiplied twice, and a cache keyed by point would be shared mutable state."""
     multiples: list[_Jacobian] = [_JACOBIAN_INFINITY, point]
     for _ in range(2, _WINDOW_MASK + 1):
         multiples.append(_jacobian_add(multiples[-1], point))
@@ -450,11 +455,11 @@ def _parse_ec_private_key(data: bytes, *, curve_required: bool) -> int:
 
 
 def private_key_from_pem(pem: bytes) -> int:
-    """Reads PKCS #8 ``PRIVATE KEY`` and, because ``openssl ecparam -genkey -name SM2``
-    still writes it, the SEC 1 ``EC PRIVATE KEY`` form. Raises InvalidKey for anything
-    that is not an SM2 private key."""
+    """Reads PKCS #8 ``PRIVATE KEY`` and the SEC 1 form, which OpenSSL 3's ``openssl ec``
+    writes under the non-standard label ``SM2 PRIVATE KEY`` and other tools under
+    ``EC PRIVATE KEY``. Raises InvalidKey for anything that is not an SM2 private key."""
     label, data = der.pem_decode(pem)
-    if label == "EC PRIVATE KEY":
+    if label in ("EC PRIVATE KEY", "SM2 PRIVATE KEY"):
         return _parse_ec_private_key(data, curve_required=True)
     if label != "PRIVATE KEY":
         raise InvalidKey(f"PEM label {label!r} is not an SM2 private key")

@@ -19,6 +19,7 @@ refuses the partner's requests from the moment its own row says TERMINATED.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ APPLIED, APPROVED, REJECTED, TERMINATED = (
     ContractStatus.TERMINATED.value,
 )
 _DAY_MS = 24 * 3600 * 1000
+log = logging.getLogger(__name__)
 
 
 def new_contract_id() -> str:
@@ -110,7 +112,7 @@ def _fingerprint(row: ContractRow) -> str | None:
         return None
     try:
         return load_public_key(row.peer_auth_credential, row.peer_auth_type).fingerprint()
-    except Exception:  # noqa: BLE001 - a view must render even for a damaged row
+    except Exception:
         return None
 
 
@@ -149,8 +151,12 @@ class ContractService:
         """Apply for a contract with the node at ``address``."""
         info = NodeInfo.model_validate(
             await self.peers.call(
-                "GET", address, paths.NODE_QUERY, target_node_id=peer_node_id or "",
-                params={"node_id": peer_node_id} if peer_node_id else None, signed=False,
+                "GET",
+                address,
+                paths.NODE_QUERY,
+                target_node_id=peer_node_id or "",
+                params={"node_id": peer_node_id} if peer_node_id else None,
+                signed=False,
             )
         )
         if peer_node_id and info.node_id != peer_node_id:
@@ -196,7 +202,10 @@ class ContractService:
                         expired_time=expired_time,
                     )
                 self.store.audit.append(
-                    s, actor=actor, action="contract.apply.sent", subject=contract_id,
+                    s,
+                    actor=actor,
+                    action="contract.apply.sent",
+                    subject=contract_id,
                     details={"peer_node_id": info.node_id, "address": address},
                 )
                 return row
@@ -220,8 +229,13 @@ class ContractService:
             row = self._inbound(s, contract_id)
             expiry = expired_time or row.expired_time or now_ms() + self.validity_ms
             row = self.store.contracts.transition(
-                s, contract_id, allowed_from=(APPLIED,), to=ContractStatus.APPROVED,
-                decided_by=actor, expired_time=expiry, reason=None,
+                s,
+                contract_id,
+                allowed_from=(APPLIED,),
+                to=ContractStatus.APPROVED,
+                decided_by=actor,
+                expired_time=expiry,
+                reason=None,
             )
             confirm = ContractConfirm(
                 contract_id=contract_id,
@@ -233,7 +247,10 @@ class ContractService:
             )
             self._tell(s, row, paths.NODE_CONTRACT_CONFIRM, confirm.model_dump(exclude_none=True))
             self.store.audit.append(
-                s, actor=actor, action="contract.approve", subject=contract_id,
+                s,
+                actor=actor,
+                action="contract.approve",
+                subject=contract_id,
                 details={"peer_node_id": row.peer_node_id, "expired_time": expiry},
             )
         self._kick()
@@ -243,15 +260,22 @@ class ContractService:
         with self.store.session() as s:
             row = self._inbound(s, contract_id)
             row = self.store.contracts.transition(
-                s, contract_id, allowed_from=(APPLIED,), to=ContractStatus.REJECTED,
-                decided_by=actor, reason=reason,
+                s,
+                contract_id,
+                allowed_from=(APPLIED,),
+                to=ContractStatus.REJECTED,
+                decided_by=actor,
+                reason=reason,
             )
             confirm = ContractConfirm(
                 contract_id=contract_id, status=ContractStatus.REJECTED, reason=reason
             )
             self._tell(s, row, paths.NODE_CONTRACT_CONFIRM, confirm.model_dump(exclude_none=True))
             self.store.audit.append(
-                s, actor=actor, action="contract.reject", subject=contract_id,
+                s,
+                actor=actor,
+                action="contract.reject",
+                subject=contract_id,
                 details={"peer_node_id": row.peer_node_id, "reason": reason},
             )
         self._kick()
@@ -261,12 +285,19 @@ class ContractService:
         """Cut the partner off now; tell it through the outbox."""
         with self.store.session() as s:
             row = self.store.contracts.transition(
-                s, contract_id, allowed_from=ACTIVE, to=ContractStatus.TERMINATED,
-                decided_by=actor, reason=reason or None,
+                s,
+                contract_id,
+                allowed_from=ACTIVE,
+                to=ContractStatus.TERMINATED,
+                decided_by=actor,
+                reason=reason or None,
             )
             self._tell(s, row, paths.NODE_CONTRACT_TERMINATE, {"contract_id": contract_id})
             self.store.audit.append(
-                s, actor=actor, action="contract.terminate", subject=contract_id,
+                s,
+                actor=actor,
+                action="contract.terminate",
+                subject=contract_id,
                 details={"peer_node_id": row.peer_node_id, "reason": reason},
             )
         self._kick()
@@ -292,8 +323,12 @@ class ContractService:
 
     def _tell(self, s: Any, row: ContractRow, path: str, body: dict[str, Any]) -> None:
         self.store.outbox.enqueue(
-            s, peer_node_id=row.peer_node_id, address=row.peer_address, method="POST",
-            path=path, body=body,
+            s,
+            peer_node_id=row.peer_node_id,
+            address=row.peer_address,
+            method="POST",
+            path=path,
+            body=body,
         )
 
     # --- partner requests (interconn API) -----------------------------------------------
@@ -340,10 +375,16 @@ class ContractService:
                 expired_time=body.expired_time,
             )
             self.store.audit.append(
-                s, actor=f"peer:{body.node_id}@{remote}", action="contract.apply.received",
+                s,
+                actor=f"peer:{body.node_id}@{remote}",
+                action="contract.apply.received",
                 subject=contract_id,
-                details={"peer_node_id": body.node_id, "address": body.address,
-                         "auth_type": suite, "proof_of_possession": proven},
+                details={
+                    "peer_node_id": body.node_id,
+                    "address": body.address,
+                    "auth_type": suite,
+                    "proof_of_possession": proven,
+                },
             )
         return contract_id
 
@@ -353,16 +394,28 @@ class ContractService:
         """The partner decided on our application."""
         with self.store.session() as s:
             row = self.store.contracts.get(s, body.contract_id)
-            if row is None or row.direction != OUTBOUND or (
-                source_node_id and source_node_id != row.peer_node_id
+            if (
+                row is None
+                or row.direction != OUTBOUND
+                or (source_node_id and source_node_id != row.peer_node_id)
             ):
                 raise NotFound(f"no application {body.contract_id} of ours to that node")
             if row.status == body.status.value:
                 return  # a redelivered confirm
-            self._apply_decision(s, row, body.status, body.auth_type, body.auth_credential,
-                                 body.expired_time, body.tls_cert_fingerprint, body.reason)
+            self._apply_decision(
+                s,
+                row,
+                body.status,
+                body.auth_type,
+                body.auth_credential,
+                body.expired_time,
+                body.tls_cert_fingerprint,
+                body.reason,
+            )
             self.store.audit.append(
-                s, actor=f"peer:{row.peer_node_id}@{remote}", action="contract.confirm.received",
+                s,
+                actor=f"peer:{row.peer_node_id}@{remote}",
+                action="contract.confirm.received",
                 subject=row.contract_id,
                 details={"status": body.status.value, "proof_of_possession": proven},
             )
@@ -381,8 +434,12 @@ class ContractService:
         if status == ContractStatus.APPROVED:
             suite, _ = parse_credential(auth_type, credential)
             self.store.contracts.transition(
-                s, row.contract_id, allowed_from=(APPLIED,), to=status,
-                peer_auth_type=suite, peer_auth_credential=credential,
+                s,
+                row.contract_id,
+                allowed_from=(APPLIED,),
+                to=status,
+                peer_auth_type=suite,
+                peer_auth_credential=credential,
                 expired_time=expired_time or row.expired_time,
                 peer_tls_fingerprint=tls_fingerprint,
             )
@@ -401,11 +458,16 @@ class ContractService:
             if row.status == TERMINATED:
                 return
             self.store.contracts.transition(
-                s, contract_id, allowed_from=(APPLIED, APPROVED, REJECTED),
-                to=ContractStatus.TERMINATED, reason="terminated by partner",
+                s,
+                contract_id,
+                allowed_from=(APPLIED, APPROVED, REJECTED),
+                to=ContractStatus.TERMINATED,
+                reason="terminated by partner",
             )
             self.store.audit.append(
-                s, actor=f"peer:{source_node_id}@{remote}", action="contract.terminate.received",
+                s,
+                actor=f"peer:{source_node_id}@{remote}",
+                action="contract.terminate.received",
                 subject=contract_id,
             )
 
@@ -432,8 +494,15 @@ class ContractService:
                 raise ValidationFailed("node_id: a node cannot change its id")
             fields: dict[str, Any] = {
                 f"peer_{name}": getattr(body, name)
-                for name in ("address", "name", "inst_id", "institution", "system",
-                             "system_version", "description")
+                for name in (
+                    "address",
+                    "name",
+                    "inst_id",
+                    "institution",
+                    "system",
+                    "system_version",
+                    "description",
+                )
                 if name in body.model_fields_set
             }
             if body.auth_credential or body.auth_type:
@@ -446,8 +515,11 @@ class ContractService:
                 fields["peer_tls_fingerprint"] = body.tls_cert_fingerprint
             self.store.contracts.update_fields(s, body.contract_id, **fields)
             self.store.audit.append(
-                s, actor=f"peer:{source_node_id}@{remote}", action="node.update.received",
-                subject=body.contract_id, details={"fields": sorted(fields)},
+                s,
+                actor=f"peer:{source_node_id}@{remote}",
+                action="node.update.received",
+                subject=body.contract_id,
+                details={"fields": sorted(fields)},
             )
 
     # --- the fallback for lost confirms ------------------------------------------------
@@ -457,18 +529,25 @@ class ContractService:
 
         def _pending() -> list[ContractRow]:
             with self.store.session() as s:
-                return [r for r in self.store.contracts.list(s, status=APPLIED)
-                        if r.direction == OUTBOUND]
+                return [
+                    r
+                    for r in self.store.contracts.list(s, status=APPLIED)
+                    if r.direction == OUTBOUND
+                ]
 
         changed = 0
         for row in await run_in_threadpool(_pending):
             try:
                 data = await self.peers.call(
-                    "GET", row.peer_address, paths.NODE_CONTRACT_QUERY,
-                    target_node_id=row.peer_node_id, params={"contract_id": row.contract_id},
+                    "GET",
+                    row.peer_address,
+                    paths.NODE_CONTRACT_QUERY,
+                    target_node_id=row.peer_node_id,
+                    params={"contract_id": row.contract_id},
                 )
                 answer = ContractQueryResult.model_validate(data)
-            except Exception:  # noqa: BLE001 - the next sync tries again
+            except Exception as exc:  # noqa: BLE001 - any failure: the next sync tries again
+                log.info("contract sync with %s failed: %s", row.peer_node_id, exc)
                 continue
             if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):
                 await run_in_threadpool(self._record_sync, row, answer)
@@ -480,10 +559,20 @@ class ContractService:
             current = self.store.contracts.require(s, row.contract_id)
             if current.status != APPLIED:
                 return
-            self._apply_decision(s, current, answer.status, answer.auth_type,
-                                 answer.auth_credential, answer.expired_time,
-                                 answer.tls_cert_fingerprint, "rejected (learned by query)")
+            self._apply_decision(
+                s,
+                current,
+                answer.status,
+                answer.auth_type,
+                answer.auth_credential,
+                answer.expired_time,
+                answer.tls_cert_fingerprint,
+                "rejected (learned by query)",
+            )
             self.store.audit.append(
-                s, actor="system:contract-sync", action="contract.confirm.recovered",
-                subject=row.contract_id, details={"status": answer.status.value},
+                s,
+                actor="system:contract-sync",
+                action="contract.confirm.recovered",
+                subject=row.contract_id,
+                details={"status": answer.status.value},
             )

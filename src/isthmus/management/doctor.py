@@ -24,7 +24,7 @@ from isthmus.wire import paths
 from isthmus.wire.errors import ErrorCode, PeerError, PeerRefused
 from isthmus.wire.node import ContractQueryResult, ContractStatus, HealthResult
 
-_ADVICE = {
+_ADVICE: dict[int, str] = {
     ErrorCode.STALE_TIMESTAMP: "clocks disagree: synchronise both machines with NTP",
     ErrorCode.BAD_SIGNATURE: "the partner holds another key for us: re-apply or send node/update",
     ErrorCode.WRONG_SUITE: "the partner expects another signature suite: re-apply",
@@ -70,8 +70,13 @@ class Doctor:
         started = time.time_ns() // 1_000_000
         try:
             health = HealthResult.model_validate(
-                await self.peers.call("GET", row.peer_address, paths.NODE_HEALTH,
-                                      target_node_id=row.peer_node_id, signed=False)
+                await self.peers.call(
+                    "GET",
+                    row.peer_address,
+                    paths.NODE_HEALTH,
+                    target_node_id=row.peer_node_id,
+                    signed=False,
+                )
             )
         except PeerError as exc:
             report["reachable"] = False
@@ -92,14 +97,20 @@ class Doctor:
         try:
             answer = ContractQueryResult.model_validate(
                 await self.peers.call(
-                    "GET", row.peer_address, paths.NODE_CONTRACT_QUERY,
-                    target_node_id=row.peer_node_id, params={"contract_id": row.contract_id},
+                    "GET",
+                    row.peer_address,
+                    paths.NODE_CONTRACT_QUERY,
+                    target_node_id=row.peer_node_id,
+                    params={"contract_id": row.contract_id},
                 )
             )
         except PeerRefused as exc:
             code = exc.details.get("peer_code")
-            advice = _ADVICE.get(code, "see the partner's audit log") if isinstance(code, int) \
+            advice = (
+                _ADVICE.get(code, "see the partner's audit log")
+                if isinstance(code, int)
                 else "see the partner's audit log"
+            )
             report["signed_ping"] = f"refused: code {code}: {exc.details.get('peer_msg')}"
             report["diagnosis"] = f"signed ping refused: {advice}"
             return report

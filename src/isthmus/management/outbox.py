@@ -8,6 +8,7 @@ between sending and marking resends it, and every receiver treats a repeat as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -54,10 +55,8 @@ class OutboxDispatcher:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=self.idle_poll_s)
-            except TimeoutError:
-                pass
             self.wakeup.clear()
 
     async def deliver_due(self) -> int:
@@ -72,8 +71,11 @@ class OutboxDispatcher:
             error: PeerError | None = None
             try:
                 await self.peers.call(
-                    message.method, message.address, message.path,
-                    target_node_id=message.peer_node_id, body=json.loads(message.body),
+                    message.method,
+                    message.address,
+                    message.path,
+                    target_node_id=message.peer_node_id,
+                    body=json.loads(message.body),
                     signed=bool(message.signed),
                 )
             except PeerError as exc:
@@ -93,9 +95,15 @@ class OutboxDispatcher:
                 row.dead = 1
             if row is not None and row.dead:
                 self.store.audit.append(
-                    s, actor="system:outbox", action="outbox.dead", subject=message.path,
+                    s,
+                    actor="system:outbox",
+                    action="outbox.dead",
+                    subject=message.path,
                     outcome="failed",
-                    details={"peer_node_id": message.peer_node_id, "attempts": row.attempts,
-                             "error": error.message[:300]},
+                    details={
+                        "peer_node_id": message.peer_node_id,
+                        "attempts": row.attempts,
+                        "error": error.message[:300],
+                    },
                 )
         log.warning("delivery to %s failed: %s", message.peer_node_id, error.message)

@@ -24,18 +24,18 @@ from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_erro
 from isthmus.store.audit import row_to_dict
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode
-from isthmus.wire.node import ContractStatus
+from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
 
 
 class ApplyRequest(BaseModel):
     address: str = Field(min_length=1, max_length=512, description="partner's interconn URL")
-    node_id: str | None = Field(default=None, max_length=128)
+    node_id: str | None = Field(default=None, pattern=NODE_ID_PATTERN)
 
 
 class ApproveRequest(BaseModel):
-    expired_time: int | None = Field(default=None, ge=0, description="epoch ms")
+    expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX, description="epoch ms")
 
 
 class ReasonRequest(BaseModel):
@@ -72,8 +72,11 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         if ready:
             return JSONResponse(ok({"status": "ready"}))
         return JSONResponse(
-            error(ErrorCode.INTERNAL, "not ready",
-                  {"listeners": ctx.ready.is_set(), "store": store_ok}),
+            error(
+                ErrorCode.INTERNAL,
+                "not ready",
+                {"listeners": ctx.ready.is_set(), "store": store_ok},
+            ),
             status_code=503,
         )
 
@@ -97,15 +100,17 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.get("/node")
     async def node() -> dict[str, Any]:
         key = ctx.identity.private_key.public_key()
-        return ok({
-            **ctx.info.model_dump(exclude_none=True),
-            "auth_type": key.auth_type,
-            "key_fingerprint": key.fingerprint(),
-            "admin_address": ctx.config.admin_url,
-            "tls": ctx.config.interconn.tls.enabled,
-            "store": ctx.store.engine.dialect.name,
-            "schema_revision": await run_in_threadpool(ctx.store.current_revision),
-        })
+        return ok(
+            {
+                **ctx.info.model_dump(exclude_none=True),
+                "auth_type": key.auth_type,
+                "key_fingerprint": key.fingerprint(),
+                "admin_address": ctx.config.admin_url,
+                "tls": ctx.config.interconn.tls.enabled,
+                "store": ctx.store.engine.dialect.name,
+                "schema_revision": await run_in_threadpool(ctx.store.current_revision),
+            }
+        )
 
     @api.get("/contracts")
     async def list_contracts(status: ContractStatus | None = None) -> dict[str, Any]:
@@ -140,9 +145,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         return ok(view)
 
     @api.post("/contracts/{contract_id}/terminate")
-    async def terminate(
-        contract_id: str, body: ReasonRequest, request: Request
-    ) -> dict[str, Any]:
+    async def terminate(contract_id: str, body: ReasonRequest, request: Request) -> dict[str, Any]:
         view = await run_in_threadpool(
             lambda: ctx.contracts.terminate(
                 contract_id, actor=_operator(request), reason=body.reason
@@ -161,8 +164,14 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         def _pending() -> list[dict[str, Any]]:
             with ctx.store.session() as s:
                 return [
-                    {"id": r.id, "peer_node_id": r.peer_node_id, "path": r.path,
-                     "attempts": r.attempts, "last_error": r.last_error, "dead": bool(r.dead)}
+                    {
+                        "id": r.id,
+                        "peer_node_id": r.peer_node_id,
+                        "path": r.path,
+                        "attempts": r.attempts,
+                        "last_error": r.last_error,
+                        "dead": bool(r.dead),
+                    }
                     for r in ctx.store.outbox.pending(s)
                 ]
 
@@ -170,7 +179,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     @api.get("/audit")
     async def audit(
-        after_seq: int = Query(default=0, ge=0),
+        after_seq: int = Query(default=0, ge=0, le=INT64_MAX),
         limit: int = Query(default=100, ge=1, le=1000),
         action: str | None = Query(default=None, max_length=128),
     ) -> dict[str, Any]:
@@ -196,12 +205,16 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
                 seq, head_hash = ctx.store.audit.head(s)
             key = ctx.identity.private_key
             statement = f"isthmus-audit-head\n{ctx.node_id}\n{seq}\n{head_hash}".encode()
-            lines.append(json.dumps({
-                "head": {"node_id": ctx.node_id, "seq": seq, "hash": head_hash},
-                "auth_type": key.auth_type,
-                "public_key": key.public_key().to_pem(),
-                "signature": key.sign(statement).hex(),
-            }))
+            lines.append(
+                json.dumps(
+                    {
+                        "head": {"node_id": ctx.node_id, "seq": seq, "hash": head_hash},
+                        "auth_type": key.auth_type,
+                        "public_key": key.public_key().to_pem(),
+                        "signature": key.sign(statement).hex(),
+                    }
+                )
+            )
             return lines
 
         lines = await run_in_threadpool(_lines)

@@ -43,8 +43,8 @@ from isthmus.wire.errors import (
     ReplayedNonce,
     StaleTimestamp,
     TlsPeerMismatch,
-    Unsigned,
     UnknownSuite,
+    Unsigned,
     WrongSuite,
     WrongTarget,
 )
@@ -139,8 +139,12 @@ class RequestAuthenticator:
         signature = h.read(headers, h.AUTH_SIGN)
         missing = [
             name
-            for name, value in ((h.SOURCE_NODE_ID, source), (h.TIMESTAMP, timestamp),
-                                (h.NONCE, nonce), (h.AUTH_SIGN, signature))
+            for name, value in (
+                (h.SOURCE_NODE_ID, source),
+                (h.TIMESTAMP, timestamp),
+                (h.NONCE, nonce),
+                (h.AUTH_SIGN, signature),
+            )
             if not value
         ]
         if missing or not (source and timestamp and nonce and signature):
@@ -151,8 +155,9 @@ class RequestAuthenticator:
         try:
             stamp = int(timestamp)
         except ValueError:
-            raise StaleTimestamp(f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds") \
-                from None
+            raise StaleTimestamp(
+                f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds"
+            ) from None
         skew = now_ms() - stamp
         if abs(skew) > self.window_ms:
             raise StaleTimestamp(
@@ -173,8 +178,14 @@ class RequestAuthenticator:
                 )
         key = _public_key(contract.peer_auth_credential or "", contract.peer_auth_type or "")
         message = canonical_string(
-            method=method, path=path, query=query, timestamp=timestamp, nonce=nonce,
-            source_node_id=source, target_node_id=target, body=body,
+            method=method,
+            path=path,
+            query=query,
+            timestamp=timestamp,
+            nonce=nonce,
+            source_node_id=source,
+            target_node_id=target,
+            body=body,
         )
         if not verify_signature(key, signature, message):
             raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")
@@ -182,8 +193,9 @@ class RequestAuthenticator:
         expires = stamp + self.window_ms
         if not self.store.nonces.remember(source, nonce[:128], expires):
             raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
-        return Caller(node_id=source, contract_id=contract.contract_id,
-                      trace_id=h.read(headers, h.TRACE_ID))
+        return Caller(
+            node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
+        )
 
     def _contract(self, source: str, policy: ContractPolicy) -> ContractRow:
         with self.store.session() as s:
@@ -192,14 +204,18 @@ class RequestAuthenticator:
             raise NoContract(f"node {source} has no contract with this node")
         status = contract.status
         if status == ContractStatus.TERMINATED:
-            raise ContractTerminated(f"contract {contract.contract_id} with {source} was terminated")
+            raise ContractTerminated(
+                f"contract {contract.contract_id} with {source} was terminated"
+            )
         if not contract.peer_auth_credential or not contract.peer_auth_type:
             raise ContractNotApproved(
                 f"contract {contract.contract_id} with {source} is {status}; no key agreed yet"
             )
         if policy is ContractPolicy.APPROVED:
             if status != ContractStatus.APPROVED:
-                raise ContractNotApproved(f"contract {contract.contract_id} with {source} is {status}")
+                raise ContractNotApproved(
+                    f"contract {contract.contract_id} with {source} is {status}"
+                )
             if contract.expired_time is not None and contract.expired_time <= now_ms():
                 raise ContractExpired(f"contract {contract.contract_id} with {source} has expired")
         return contract

@@ -20,14 +20,14 @@ from pydantic_settings import (
 
 from isthmus.crypto import normalize_auth_type
 from isthmus.wire.errors import ConfigError, UnknownSuite
+from isthmus.wire.node import NODE_ID_PATTERN
 
 CONFIG_FILE = "node.toml"
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 
 
 class NodeSection(BaseModel):
-    node_id: str = Field(pattern=_ID_PATTERN)
-    inst_id: str = Field(pattern=_ID_PATTERN)
+    node_id: str = Field(pattern=NODE_ID_PATTERN)
+    inst_id: str = Field(pattern=NODE_ID_PATTERN)
     name: str = ""
     institution: str = ""
     description: str = ""
@@ -169,8 +169,7 @@ def load_config(home: Path) -> NodeConfig:
         return _FromHome(home=home)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            f"{_got(err)}"
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}{_got(err)}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration in {toml_path}: {problems}") from exc

@@ -121,8 +121,12 @@ def build_context(
         authenticator=authenticator,
         contracts=contracts,
         outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
-        doctor=Doctor(store, peers, tls_enabled=tls.enabled,
-                      window_ms=config.interconn.timestamp_window_s * 1000),
+        doctor=Doctor(
+            store,
+            peers,
+            tls_enabled=tls.enabled,
+            window_ms=config.interconn.timestamp_window_s * 1000,
+        ),
         admin_token=read_admin_token(config),
         info=info,
     )

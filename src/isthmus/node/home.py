@@ -57,8 +57,12 @@ def init_home(
         raise ConfigError(f"{config_path} already exists (use --force to replace the identity)")
     home.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = {
-        "node": {"node_id": node_id, "inst_id": inst_id, "name": name or node_id,
-                 "institution": institution or inst_id},
+        "node": {
+            "node_id": node_id,
+            "inst_id": inst_id,
+            "name": name or node_id,
+            "institution": institution or inst_id,
+        },
         "interconn": {"host": host, "port": interconn_port},
         "admin": {"host": "127.0.0.1", "port": admin_port},
         "identity": {"auth_type": auth_type, "key_file": "keys/node.key"},

@@ -70,8 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _too_large(max_bytes: int) -> StarletteHTTPException:
+    return StarletteHTTPException(413, detail=f"request body exceeds {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -99,7 +99,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    # An HTTPException, not a private type: FastAPI turns any other error
+                    # raised while reading a body into a generic 400.
+                    raise _too_large(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -109,17 +111,25 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
-            error(ErrorCode.PAYLOAD_TOO_LARGE, f"request body exceeds {self.max_bytes} bytes")
+            error(ErrorCode.PAYLOAD_TOO_LARGE, str(_too_large(self.max_bytes).detail))
         ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -145,8 +155,10 @@ class TraceMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-trace-id", trace_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-trace-id", trace_id.encode("latin-1")),
+                ]
             await send(message)
 
         try:
@@ -157,9 +169,15 @@ class TraceMiddleware:
             self.metrics.requests.labels(self.app_name, route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(self.app_name, route).observe(elapsed)
             log.info(
-                "%s %s -> %s", scope["method"], scope["path"], status,
-                extra={"app": self.app_name, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2)},
+                "%s %s -> %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "app": self.app_name,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
             trace_id_var.reset(token)
 

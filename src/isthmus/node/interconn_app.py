@@ -59,7 +59,9 @@ def require_peer(
     return dependency
 
 
-async def _proof_of_possession(request: Request, auth_type: str | None, credential: str | None) -> bool:
+async def _proof_of_possession(
+    request: Request, auth_type: str | None, credential: str | None
+) -> bool:
     """For the unsigned endpoints: if the caller did sign, the signature must verify with
     the key it is presenting. Returns whether it was proven (shown to the operator)."""
     signature = h.read(request.headers, h.AUTH_SIGN)
@@ -101,7 +103,9 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
         return ok({"status": "ok", "timestamp": now_ms()})
 
     @router.get(paths.NODE_QUERY)
-    async def node_query(node_id: str | None = Query(default=None, max_length=128)) -> dict[str, Any]:
+    async def node_query(
+        node_id: str | None = Query(default=None, max_length=128),
+    ) -> dict[str, Any]:
         if node_id and node_id != ctx.node_id:
             raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
         return ok(ctx.info.model_dump(exclude_none=True))

@@ -39,8 +39,11 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "node_id": self.node_id,
         }
-        for key, var in (("trace_id", trace_id_var), ("job_id", job_id_var),
-                         ("task_id", task_id_var)):
+        for key, var in (
+            ("trace_id", trace_id_var),
+            ("job_id", job_id_var),
+            ("task_id", task_id_var),
+        ):
             value = var.get()
             if value:
                 entry[key] = value

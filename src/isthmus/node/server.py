@@ -29,7 +29,7 @@ from isthmus.store.db import now_ms
 log = logging.getLogger("isthmus.node")
 
 
-class _Server(uvicorn.Server):  # type: ignore[misc]
+class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
@@ -62,22 +62,38 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server]:
             "ssl_ca_certs": str(ca),
             "ssl_cert_reqs": client_cert_reqs(config),
         }
-    interconn = _Server(uvicorn.Config(
-        create_interconn_app(ctx), host=config.interconn.host, port=config.interconn.port,
-        http=TlsAwareHttpToolsProtocol, log_config=None, access_log=False,
-        timeout_graceful_shutdown=5, **tls_kwargs,
-    ))
-    admin = _Server(uvicorn.Config(
-        create_admin_app(ctx), host=config.admin.host, port=config.admin.port,
-        log_config=None, access_log=False, timeout_graceful_shutdown=5,
-    ))
+    interconn = _Server(
+        uvicorn.Config(
+            create_interconn_app(ctx),
+            host=config.interconn.host,
+            port=config.interconn.port,
+            http=TlsAwareHttpToolsProtocol,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            **tls_kwargs,
+        )
+    )
+    admin = _Server(
+        uvicorn.Config(
+            create_admin_app(ctx),
+            host=config.admin.host,
+            port=config.admin.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
     return interconn, admin
 
 
 async def serve(config: NodeConfig) -> None:
     """Run the node until SIGTERM or SIGINT."""
-    configure_logging(config.node.node_id, config.log.level,
-                      config.path(config.log.file) if config.log.file else None)
+    configure_logging(
+        config.node.node_id,
+        config.log.level,
+        config.path(config.log.file) if config.log.file else None,
+    )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
     interconn, admin = _servers(ctx)
@@ -97,8 +113,10 @@ async def serve(config: NodeConfig) -> None:
 
     background = [
         asyncio.create_task(ctx.outbox.run_forever(), name="outbox"),
-        asyncio.create_task(_every(config.contract.sync_interval_s, ctx.contracts.sync_pending,
-                                   "contract-sync"), name="contract-sync"),
+        asyncio.create_task(
+            _every(config.contract.sync_interval_s, ctx.contracts.sync_pending, "contract-sync"),
+            name="contract-sync",
+        ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
     ]
     pid_path = pid_file(config)
@@ -112,8 +130,12 @@ async def serve(config: NodeConfig) -> None:
                 return
             await asyncio.sleep(0.02)
         ctx.ready.set()
-        log.info("node %s ready: interconn %s, admin %s", ctx.node_id,
-                 config.public_address, config.admin_url)
+        log.info(
+            "node %s ready: interconn %s, admin %s",
+            ctx.node_id,
+            config.public_address,
+            config.admin_url,
+        )
 
     readiness = asyncio.create_task(_mark_ready())
     try:

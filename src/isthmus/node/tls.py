@@ -15,7 +15,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class TlsAwareHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class TlsAwareHttpToolsProtocol(HttpToolsProtocol):
     _client_chain: list[str]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -31,6 +31,10 @@ class TlsAwareHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
         super().on_message_begin()
         if self._client_chain:
             self.scope["extensions"] = {
-                "tls": {"client_cert_chain": list(self._client_chain), "tls_version": None,
-                        "cipher_suite": None, "server_cert": None}
+                "tls": {
+                    "client_cert_chain": list(self._client_chain),
+                    "tls_version": None,
+                    "cipher_suite": None,
+                    "server_cert": None,
+                }
             }

@@ -115,9 +115,15 @@ class PeerClient:
                 response = await self._http.request(
                     method, url, params=params or None, content=content or None, headers=headers
                 )
+            except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+                raise errors.ValidationFailed(
+                    f"cannot address a request to {address!r}: {exc}",
+                    details={"address": address},
+                ) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last_error = exc
-                await asyncio.sleep(self._retry.backoff_s * (2**attempt))
+                if attempt + 1 < self._retry.attempts:
+                    await asyncio.sleep(self._retry.backoff_s * (2**attempt))
                 continue
             except httpx.HTTPError as exc:
                 raise errors.PeerUnreachable(

@@ -34,9 +34,7 @@ def normalise_path(path: str) -> str:
 def normalise_query(query: str) -> str:
     """Sort ``k=v`` pairs by key then value, each RFC 3986-encoded; blanks are kept."""
     pairs = parse_qsl(query, keep_blank_values=True)
-    encoded = sorted(
-        (quote(k, safe=_UNRESERVED), quote(v, safe=_UNRESERVED)) for k, v in pairs
-    )
+    encoded = sorted((quote(k, safe=_UNRESERVED), quote(v, safe=_UNRESERVED)) for k, v in pairs)
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 

@@ -80,8 +80,12 @@ def verify_chain(
         seq = int(event["seq"])
         if seq != expected_seq:
             return ChainVerdict(
-                False, checked, expected_seq - 1, prev,
-                f"sequence gap or reorder: expected {expected_seq}, found {seq}", seq,
+                False,
+                checked,
+                expected_seq - 1,
+                prev,
+                f"sequence gap or reorder: expected {expected_seq}, found {seq}",
+                seq,
             )
         if event["prev_hash"] != prev:
             return ChainVerdict(
@@ -97,7 +101,10 @@ def verify_chain(
     last_seq = expected_seq - 1
     if head is not None and (head[0] != last_seq or head[1] != prev):
         return ChainVerdict(
-            False, checked, last_seq, prev,
+            False,
+            checked,
+            last_seq,
+            prev,
             f"head says seq {head[0]} but the chain ends at {last_seq}: events were removed "
             "or the head was altered",
             last_seq + 1,
@@ -125,8 +132,11 @@ class AuditLog:
         the database write lock, so concurrent appenders queue here and never fork the
         chain, and no transaction has to upgrade a read lock (SQLite's deadlock case).
         """
-        session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(
-            last_seq=AuditHeadRow.last_seq + 1))
+        session.execute(
+            update(AuditHeadRow)
+            .where(AuditHeadRow.id == 1)
+            .values(last_seq=AuditHeadRow.last_seq + 1)
+        )
         head = session.execute(
             select(AuditHeadRow.last_seq, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
         ).one()

@@ -50,7 +50,8 @@ class ContractRepository:
             .order_by(ContractRow.updated_at.desc())
         ).all()
         approved = [r for r in rows if r.status == ContractStatus.APPROVED]
-        return (approved or list(rows) or [None])[0]
+        candidates = approved or list(rows)
+        return candidates[0] if candidates else None
 
     def latest_for_peer(self, session: Session, peer_node_id: str) -> ContractRow | None:
         """The contract that decides how a partner's request is treated: its active one,

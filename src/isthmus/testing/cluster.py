@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from isthmus.cli.admin_client import AdminClient
+from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import init_home
 from isthmus.wire.errors import IsthmusError
@@ -27,8 +27,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float = 20.0,
-               interval_s: float = 0.05, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool],
+    *,
+    timeout_s: float = 20.0,
+    interval_s: float = 0.05,
+    what: str = "condition",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -74,7 +79,10 @@ class ProcessNode:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
                 [sys.executable, "-m", "isthmus", "node", "start", "--home", str(self.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
         try:
             wait_until(self._ready, timeout_s=timeout_s, what=f"node {self.home.name} ready")
@@ -125,8 +133,13 @@ class ProcessNode:
 class ProcessCluster:
     """N nodes in temporary homes. Use as a context manager; everything is torn down."""
 
-    def __init__(self, base_dir: Path | None = None, *, auth_types: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        auth_types: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if base_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="isthmus-cluster-")
@@ -136,13 +149,23 @@ class ProcessCluster:
         self.env = env
         self.nodes: list[ProcessNode] = []
 
-    def add_node(self, node_id: str | None = None, *, auth_type: str = "ED25519",
-                 start: bool = True, **init_options: Any) -> ProcessNode:
+    def add_node(
+        self,
+        node_id: str | None = None,
+        *,
+        auth_type: str = "ED25519",
+        start: bool = True,
+        **init_options: Any,
+    ) -> ProcessNode:
         index = len(self.nodes)
         node_id = node_id or f"NODE_{chr(ord('A') + index)}"
         home = init_home(
-            self.base_dir / node_id, node_id=node_id, inst_id=f"INST_{node_id}",
-            auth_type=auth_type, interconn_port=free_port(), admin_port=free_port(),
+            self.base_dir / node_id,
+            node_id=node_id,
+            inst_id=f"INST_{node_id}",
+            auth_type=auth_type,
+            interconn_port=free_port(),
+            admin_port=free_port(),
             **init_options,
         )
         node = ProcessNode(home, env=self.env)
@@ -155,8 +178,9 @@ class ProcessCluster:
         types = self.auth_types or ["ED25519"] * count
         return [self.add_node(auth_type=types[i % len(types)]) for i in range(count)]
 
-    def connect(self, applicant: ProcessNode, approver: ProcessNode,
-                *, timeout_s: float = 20.0) -> str:
+    def connect(
+        self, applicant: ProcessNode, approver: ProcessNode, *, timeout_s: float = 20.0
+    ) -> str:
         """Apply from ``applicant``, approve at ``approver``, wait until both say APPROVED."""
         view = applicant.admin.post("/contracts/apply", {"address": approver.address})
         contract_id = str(view["contract_id"])
@@ -173,7 +197,7 @@ class ProcessCluster:
 
     def connect_all(self) -> None:
         for i, left in enumerate(self.nodes):
-            for right in self.nodes[i + 1:]:
+            for right in self.nodes[i + 1 :]:
                 self.connect(left, right)
 
     def close(self) -> None:
@@ -185,6 +209,10 @@ class ProcessCluster:
     def __enter__(self) -> ProcessCluster:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

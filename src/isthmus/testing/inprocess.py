@@ -43,10 +43,12 @@ class InProcessNode:
         self.ctx = ctx
         self.interconn_app = interconn
         self.admin_app = admin
-        self.interconn = httpx.AsyncClient(transport=httpx.ASGITransport(app=interconn),
-                                           base_url=ctx.config.public_address)
+        self.interconn = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=interconn), base_url=ctx.config.public_address
+        )
         self.admin = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=admin), base_url="http://admin.local",
+            transport=httpx.ASGITransport(app=admin),
+            base_url="http://admin.local",
             headers={"authorization": f"Bearer {ctx.admin_token}"},
         )
 
@@ -84,12 +86,19 @@ class InProcessCluster:
         self.transport = RoutingTransport()
         self.nodes: list[InProcessNode] = []
 
-    async def add_node(self, node_id: str | None = None, *, auth_type: str = "ED25519",
-                       **init_options: Any) -> InProcessNode:
+    async def add_node(
+        self, node_id: str | None = None, *, auth_type: str = "ED25519", **init_options: Any
+    ) -> InProcessNode:
         node_id = node_id or f"NODE_{chr(ord('A') + len(self.nodes))}"
         host = f"{node_id.lower().replace('_', '-')}.test"
-        home = init_home(self.base_dir / node_id, node_id=node_id, inst_id=f"INST_{node_id}",
-                         auth_type=auth_type, public_address=f"http://{host}", **init_options)
+        home = init_home(
+            self.base_dir / node_id,
+            node_id=node_id,
+            inst_id=f"INST_{node_id}",
+            auth_type=auth_type,
+            public_address=f"http://{host}",
+            **init_options,
+        )
         ctx = build_context(load_config(home), transport=self.transport)
         ctx.store.migrate()
         ctx.ready.set()
@@ -99,15 +108,15 @@ class InProcessCluster:
         self.nodes.append(node)
         return node
 
-    async def start(self, count: int, *, auth_types: list[str] | None = None
-                    ) -> list[InProcessNode]:
+    async def start(
+        self, count: int, *, auth_types: list[str] | None = None
+    ) -> list[InProcessNode]:
         types = auth_types or ["ED25519"] * count
         return [await self.add_node(auth_type=types[i % len(types)]) for i in range(count)]
 
     async def connect(self, applicant: InProcessNode, approver: InProcessNode) -> str:
         """Apply, approve, and deliver the confirm synchronously (no background loop)."""
-        view = await applicant.admin_call("POST", "/contracts/apply",
-                                          {"address": approver.address})
+        view = await applicant.admin_call("POST", "/contracts/apply", {"address": approver.address})
         contract_id = str(view["contract_id"])
         await approver.admin_call("POST", f"/contracts/{contract_id}/approve", {})
         await approver.ctx.outbox.deliver_due()
@@ -122,6 +131,10 @@ class InProcessCluster:
     async def __aenter__(self) -> InProcessCluster:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()

@@ -196,15 +196,18 @@ class UnknownSuite(CryptoError):
 
 
 class PeerError(IsthmusError):
-    """A call to a partner node did not succeed."""
+    """A call to a partner node did not succeed.
+
+    Served as HTTP 424 (Failed Dependency), not 5xx: this node worked; the partner did not.
+    Monitoring that pages on 5xx should page for our faults only.
+    """
 
     code = ErrorCode.PEER_REFUSED
-    http_status = 502
+    http_status = 424
 
 
 class PeerUnreachable(PeerError):
     code = ErrorCode.PEER_UNREACHABLE
-    http_status = 504
 
 
 class PeerRefused(PeerError):

@@ -17,7 +17,7 @@ TIMESTAMP = "x-timestamp"
 TRACE_ID = "x-trace-id"
 AUTH_SIGN = "x-auth-sign"
 CSRF_PROTECTION = "x-csrf-protection"
-MPRAC_TOKEN_SET = "x-mprac-token-set"
+MPRAC_TOKEN_SET = "x-mprac-token-set"  # noqa: S105 - a header name, not a secret
 #: Isthmus extension: the signature suite the caller used. Lets a receiver tell "signed
 #: with the wrong suite" from "bad signature"; absent means "the contract's suite".
 AUTH_TYPE = "x-auth-type"

@@ -14,6 +14,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: BFIA declares times and counters int64; bounding them here keeps any database happy.
+INT64_MAX = 2**63 - 1
+
+
+#: Node ids travel in HTTP headers, so they are restricted to safe ASCII. Every id seen in
+#: BFIA material (``JG0100001100000010``, ``LX0000010000280``, ``NODE_A``) fits.
+NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
 
 class ContractStatus(StrEnum):
     APPLIED = "APPLIED"
@@ -29,7 +37,7 @@ class _Tolerant(BaseModel):
 class NodeInfo(_Tolerant):
     """A node's public description, as ``node/query`` returns it."""
 
-    node_id: str = Field(min_length=1, max_length=128)
+    node_id: str = Field(pattern=NODE_ID_PATTERN)
     name: str = Field(default="", max_length=256)
     inst_id: str = Field(default="", max_length=128)
     institution: str = Field(default="", max_length=256)
@@ -45,7 +53,7 @@ class ContractApply(NodeInfo):
 
     auth_credential: str = Field(min_length=1, max_length=16384)
     auth_type: str = Field(min_length=1, max_length=64)
-    expired_time: int | None = Field(default=None, ge=0)
+    expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
     #: Isthmus extension: SHA-256 of the applicant's TLS certificate, to pin under mTLS.
     tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
 
@@ -61,7 +69,7 @@ class ContractConfirm(_Tolerant):
     status: ContractStatus
     auth_credential: str | None = Field(default=None, max_length=16384)
     auth_type: str | None = Field(default=None, max_length=64)
-    expired_time: int | None = Field(default=None, ge=0)
+    expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
     tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
     #: Isthmus extension: why a contract was rejected, for the applicant's operator.
     reason: str | None = Field(default=None, max_length=1024)

@@ -52,8 +52,9 @@ class AdminClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, json: Any = None,
-                params: dict[str, Any] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         url = path if path in _PROBES else ADMIN_PREFIX + path
         try:
             response = self._http.request(method, url, json=json, params=params)
