@@ -23,7 +23,6 @@ from isthmus import __version__
 from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import load_config
 from isthmus.node.home import init_home
-from isthmus.store.audit import verify_chain
 from isthmus.wire.errors import IsthmusError
 
 app = typer.Typer(
@@ -377,6 +376,7 @@ def audit_verify(
 
 def _verify_export(file: Path) -> dict[str, Any]:
     from isthmus.crypto import load_public_key
+    from isthmus.store.audit import verify_chain
 
     lines = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line]
     if not lines or "head" not in lines[-1]:

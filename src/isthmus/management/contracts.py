@@ -546,7 +546,7 @@ class ContractService:
                     params={"contract_id": row.contract_id},
                 )
                 answer = ContractQueryResult.model_validate(data)
-            except Exception as exc:  # noqa: BLE001 - any failure: the next sync tries again
+            except Exception as exc:
                 log.info("contract sync with %s failed: %s", row.peer_node_id, exc)
                 continue
             if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):

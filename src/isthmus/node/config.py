@@ -168,13 +168,17 @@ def load_config(home: Path) -> NodeConfig:
     try:
         return _FromHome(home=home)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}{_got(err)}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration in {toml_path}: {problems}") from exc
+        raise ConfigError(f"invalid configuration in {toml_path}: {describe(exc)}") from exc
     except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
         raise ConfigError(f"cannot read {toml_path}: {exc}") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """Every problem as ``dotted.location: message (got value)``, joined by ``; ``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}{_got(err)}"
+        for err in exc.errors()
+    )
 
 
 def _got(err: object) -> str:

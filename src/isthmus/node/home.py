@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from pydantic import ValidationError
 
 from isthmus.crypto import PrivateKey, generate_private_key, load_private_key
-from isthmus.node.config import CONFIG_FILE, NodeConfig
+from isthmus.node.config import CONFIG_FILE, NodeConfig, describe
 from isthmus.wire.errors import ConfigError, InvalidKey
 
 
@@ -72,7 +73,10 @@ def init_home(
     if store_url:
         document["store"] = {"url": store_url}
     # Validate before writing anything, so a bad option leaves no half-made home.
-    NodeConfig.model_validate({"home": home, **document})
+    try:
+        NodeConfig.model_validate({"home": home, **document})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid options: {describe(exc)}") from exc
     key = generate_private_key(auth_type)
     _write_private(home / "keys" / "node.key", key.to_pem())
     _write_private(home / "admin.token", secrets.token_urlsafe(32).encode() + b"\n")

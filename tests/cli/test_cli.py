@@ -1,0 +1,127 @@
+"""The ``isthmus`` command end to end: real processes, as an operator would type it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from isthmus.testing import free_port
+
+pytestmark = pytest.mark.multinode
+
+
+def isthmus(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "isthmus", *args], capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"isthmus {' '.join(args)} -> {result.returncode}\n{result.stderr}")
+    return result
+
+
+def as_json(*args: str) -> Any:
+    return json.loads(isthmus(*args, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    base = tmp_path_factory.mktemp("cli")
+    bank, fintech = base / "bank", base / "fintech"
+    for home, node_id, suite in ((bank, "BANK", "ED25519"), (fintech, "FINTECH", "SM2_SM3")):
+        isthmus("init", "--home", str(home), "--node-id", node_id, "--inst-id", f"I_{node_id}",
+                "--auth-type", suite, "--interconn-port", str(free_port()),
+                "--admin-port", str(free_port()))
+        isthmus("node", "start", "--home", str(home), "--detach")
+    yield bank, fintech
+    for home in (bank, fintech):
+        isthmus("node", "stop", "--home", str(home), check=False)
+
+
+def test_init_protects_an_existing_identity(homes: tuple[Path, Path]) -> None:
+    bank, _ = homes
+    key = bank / "keys" / "node.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((bank / "admin.token").stat().st_mode) == 0o600
+    before = key.read_bytes()
+    again = isthmus("init", "--home", str(bank), "--node-id", "BANK", "--inst-id", "X",
+                    check=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert key.read_bytes() == before
+
+
+def test_init_refuses_bad_options_with_a_precise_error(tmp_path: Path) -> None:
+    result = isthmus("init", "--home", str(tmp_path / "n"), "--node-id", "bad id!",
+                     "--inst-id", "I", check=False)
+    assert result.returncode == 2 and "node.node_id" in result.stderr
+    result = isthmus("init", "--home", str(tmp_path / "n"), "--node-id", "N",
+                     "--inst-id", "I", "--auth-type", "MD5", check=False)
+    assert result.returncode == 2 and "MD5" in result.stderr
+    assert not (tmp_path / "n" / "node.toml").exists()
+
+
+def test_contract_through_the_cli_then_doctor(homes: tuple[Path, Path]) -> None:
+    bank, fintech = homes
+    status = as_json("node", "status", "--home", str(fintech))
+    assert status["node_id"] == "FINTECH" and status["auth_type"] == "SM2_SM3"
+    applied = as_json("peer", "apply", "--home", str(bank), "--address", status["address"])
+    assert applied["status"] == "APPLIED"
+    pending = as_json("peer", "list", "--home", str(fintech), "--status", "applied")
+    assert [p["contract_id"] for p in pending] == [applied["contract_id"]]
+    assert pending[0]["peer_node_id"] == "BANK"
+    approved = as_json("peer", "approve", "--home", str(fintech), applied["contract_id"])
+    assert approved["status"] == "APPROVED"
+    isthmus("peer", "sync", "--home", str(fintech))  # deliver the confirm now
+    mine = as_json("peer", "list", "--home", str(bank))
+    assert mine[0]["status"] == "APPROVED" and mine[0]["peer_auth_type"] == "SM2_SM3"
+    for home in (bank, fintech):
+        report = as_json("doctor", "--home", str(home))
+        assert report["ok"], report
+        assert report["peers"][0]["signed_ping"] == "ok"
+    table = isthmus("peer", "list", "--home", str(bank)).stdout
+    assert "APPROVED" in table and "FINTECH" in table
+
+
+def test_audit_export_verifies_offline_and_detects_edits(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, fintech = homes
+    export = tmp_path / "audit.ndjson"
+    isthmus("audit", "export", "--home", str(fintech), "--output", str(export))
+    verdict = as_json("audit", "verify", "--file", str(export))
+    assert verdict["ok"] and verdict["checked"] >= 2
+    lines = export.read_text().splitlines()
+    event = json.loads(lines[0])
+    event["actor"] = "operator:someone-else"
+    export.write_text("\n".join([json.dumps(event), *lines[1:]]) + "\n")
+    tampered = isthmus("audit", "verify", "--file", str(export), check=False)
+    assert tampered.returncode == 1 and "TAMPERED" in tampered.stdout
+
+
+def test_audit_verify_fails_on_a_tampered_database(homes: tuple[Path, Path]) -> None:
+    """Last: it damages the fintech node's log."""
+    _, fintech = homes
+    assert as_json("audit", "verify", "--home", str(fintech))["ok"]
+    with sqlite3.connect(fintech / "isthmus.db") as db:
+        db.execute("UPDATE audit_events SET details = '{}' WHERE seq = 1")
+    result = isthmus("audit", "verify", "--home", str(fintech), check=False)
+    assert result.returncode == 1
+    assert "TAMPERED" in result.stdout and "seq 1" in result.stdout
+    verdict = json.loads(isthmus("audit", "verify", "--home", str(fintech), "--json",
+                                 check=False).stdout)
+    assert verdict["ok"] is False and verdict["bad_seq"] == 1
+
+
+def test_cli_reports_a_stopped_node_plainly(tmp_path: Path) -> None:
+    home = tmp_path / "idle"
+    isthmus("init", "--home", str(home), "--node-id", "IDLE", "--inst-id", "I",
+            "--admin-port", str(free_port()))
+    result = isthmus("peer", "list", "--home", str(home), check=False)
+    assert result.returncode == 1 and "is the node running?" in result.stderr
