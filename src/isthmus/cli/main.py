@@ -111,6 +111,11 @@ def init(
     store_url: Annotated[
         str, typer.Option(help="SQLAlchemy URL of the store (default SQLite in HOME).")
     ] = "",
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="Enable mutual TLS on the interconn listener with this certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Private key of --tls-cert.")] = None,
+    tls_ca: Annotated[Path | None, typer.Option(
+        help="CA bundle that partners' certificates must chain to.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing identity.")] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -128,6 +133,9 @@ def init(
             admin_port=admin_port,
             public_address=public_address,
             store_url=store_url,
+            tls_cert_file=tls_cert,
+            tls_key_file=tls_key,
+            tls_ca_file=tls_ca,
             force=force,
         )
     except IsthmusError as exc:

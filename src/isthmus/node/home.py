@@ -45,6 +45,9 @@ def init_home(
     host: str = "127.0.0.1",
     public_address: str = "",
     store_url: str = "",
+    tls_cert_file: Path | None = None,
+    tls_key_file: Path | None = None,
+    tls_ca_file: Path | None = None,
     force: bool = False,
 ) -> Path:
     """Create a node home with a fresh key pair, config and admin token.
@@ -72,6 +75,13 @@ def init_home(
         document["interconn"]["public_address"] = public_address
     if store_url:
         document["store"] = {"url": store_url}
+    if tls_cert_file or tls_key_file or tls_ca_file:
+        document["interconn"]["tls"] = {
+            "enabled": True,
+            **{name: str(Path(value).resolve()) for name, value in (
+                ("cert_file", tls_cert_file), ("key_file", tls_key_file),
+                ("ca_file", tls_ca_file)) if value},
+        }
     # Validate before writing anything, so a bad option leaves no half-made home.
     try:
         NodeConfig.model_validate({"home": home, **document})
