@@ -19,7 +19,7 @@ pytestmark = pytest.mark.multinode
 
 
 def isthmus(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the caller checks
         [sys.executable, "-m", "isthmus", *args], capture_output=True, text=True, timeout=120
     )
     if check and result.returncode != 0:
@@ -36,9 +36,21 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
     base = tmp_path_factory.mktemp("cli")
     bank, fintech = base / "bank", base / "fintech"
     for home, node_id, suite in ((bank, "BANK", "ED25519"), (fintech, "FINTECH", "SM2_SM3")):
-        isthmus("init", "--home", str(home), "--node-id", node_id, "--inst-id", f"I_{node_id}",
-                "--auth-type", suite, "--interconn-port", str(free_port()),
-                "--admin-port", str(free_port()))
+        isthmus(
+            "init",
+            "--home",
+            str(home),
+            "--node-id",
+            node_id,
+            "--inst-id",
+            f"I_{node_id}",
+            "--auth-type",
+            suite,
+            "--interconn-port",
+            str(free_port()),
+            "--admin-port",
+            str(free_port()),
+        )
         isthmus("node", "start", "--home", str(home), "--detach")
     yield bank, fintech
     for home in (bank, fintech):
@@ -51,18 +63,28 @@ def test_init_protects_an_existing_identity(homes: tuple[Path, Path]) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE((bank / "admin.token").stat().st_mode) == 0o600
     before = key.read_bytes()
-    again = isthmus("init", "--home", str(bank), "--node-id", "BANK", "--inst-id", "X",
-                    check=False)
+    again = isthmus("init", "--home", str(bank), "--node-id", "BANK", "--inst-id", "X", check=False)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert key.read_bytes() == before
 
 
 def test_init_refuses_bad_options_with_a_precise_error(tmp_path: Path) -> None:
-    result = isthmus("init", "--home", str(tmp_path / "n"), "--node-id", "bad id!",
-                     "--inst-id", "I", check=False)
+    result = isthmus(
+        "init", "--home", str(tmp_path / "n"), "--node-id", "bad id!", "--inst-id", "I", check=False
+    )
     assert result.returncode == 2 and "node.node_id" in result.stderr
-    result = isthmus("init", "--home", str(tmp_path / "n"), "--node-id", "N",
-                     "--inst-id", "I", "--auth-type", "MD5", check=False)
+    result = isthmus(
+        "init",
+        "--home",
+        str(tmp_path / "n"),
+        "--node-id",
+        "N",
+        "--inst-id",
+        "I",
+        "--auth-type",
+        "MD5",
+        check=False,
+    )
     assert result.returncode == 2 and "MD5" in result.stderr
     assert not (tmp_path / "n" / "node.toml").exists()
 
@@ -114,14 +136,24 @@ def test_audit_verify_fails_on_a_tampered_database(homes: tuple[Path, Path]) -> 
     result = isthmus("audit", "verify", "--home", str(fintech), check=False)
     assert result.returncode == 1
     assert "TAMPERED" in result.stdout and "seq 1" in result.stdout
-    verdict = json.loads(isthmus("audit", "verify", "--home", str(fintech), "--json",
-                                 check=False).stdout)
+    verdict = json.loads(
+        isthmus("audit", "verify", "--home", str(fintech), "--json", check=False).stdout
+    )
     assert verdict["ok"] is False and verdict["bad_seq"] == 1
 
 
 def test_cli_reports_a_stopped_node_plainly(tmp_path: Path) -> None:
     home = tmp_path / "idle"
-    isthmus("init", "--home", str(home), "--node-id", "IDLE", "--inst-id", "I",
-            "--admin-port", str(free_port()))
+    isthmus(
+        "init",
+        "--home",
+        str(home),
+        "--node-id",
+        "IDLE",
+        "--inst-id",
+        "I",
+        "--admin-port",
+        str(free_port()),
+    )
     result = isthmus("peer", "list", "--home", str(home), check=False)
     assert result.returncode == 1 and "is the node running?" in result.stderr

@@ -31,9 +31,14 @@ def tls_cluster(
         nodes = []
         for node_id in ("NODE_A", "NODE_B"):
             issued = pki.issue(node_id)
-            nodes.append(cluster.add_node(node_id, tls_cert_file=issued.cert_file,
-                                          tls_key_file=issued.key_file,
-                                          tls_ca_file=pki.ca_file))
+            nodes.append(
+                cluster.add_node(
+                    node_id,
+                    tls_cert_file=issued.cert_file,
+                    tls_key_file=issued.key_file,
+                    tls_ca_file=pki.ca_file,
+                )
+            )
         a, b = nodes
         contract_id = cluster.connect(a, b)
         yield a, b, contract_id, pki, pki.issue("MALLORY")
@@ -51,8 +56,14 @@ def signed_update(a: ProcessNode, b: ProcessNode, contract_id: str) -> tuple[byt
     config = load_config(a.home)
     identity = NodeIdentity(config.node.node_id, config.node.inst_id, read_private_key(config))
     body = json.dumps({"contract_id": contract_id, "name": "via TLS"}).encode()
-    headers = sign_request(identity, method="POST", path=paths.NODE_UPDATE, query="",
-                           target_node_id=b.node_id, body=body)
+    headers = sign_request(
+        identity,
+        method="POST",
+        path=paths.NODE_UPDATE,
+        query="",
+        target_node_id=b.node_id,
+        body=body,
+    )
     return body, {**headers, "content-type": "application/json"}
 
 

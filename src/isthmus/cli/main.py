@@ -111,11 +111,16 @@ def init(
     store_url: Annotated[
         str, typer.Option(help="SQLAlchemy URL of the store (default SQLite in HOME).")
     ] = "",
-    tls_cert: Annotated[Path | None, typer.Option(
-        help="Enable mutual TLS on the interconn listener with this certificate (PEM).")] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Enable mutual TLS on the interconn listener with this certificate (PEM)."
+        ),
+    ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Private key of --tls-cert.")] = None,
-    tls_ca: Annotated[Path | None, typer.Option(
-        help="CA bundle that partners' certificates must chain to.")] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(help="CA bundle that partners' certificates must chain to.")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing identity.")] = False,
     as_json: AsJson = False,
 ) -> None:

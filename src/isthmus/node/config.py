@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,13 @@ from isthmus.wire.node import NODE_ID_PATTERN
 CONFIG_FILE = "node.toml"
 
 
-class NodeSection(BaseModel):
+class _Section(BaseModel):
+    """Unknown keys are errors: a misspelt option must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeSection(_Section):
     node_id: str = Field(pattern=NODE_ID_PATTERN)
     inst_id: str = Field(pattern=NODE_ID_PATTERN)
     name: str = ""
@@ -33,7 +39,7 @@ class NodeSection(BaseModel):
     description: str = ""
 
 
-class TlsSection(BaseModel):
+class TlsSection(_Section):
     """Mutual TLS on the interconn listener. Partners' certificates must chain to
     ``ca_file``; each contract may additionally pin the partner's certificate."""
 
@@ -52,7 +58,7 @@ class TlsSection(BaseModel):
         return self
 
 
-class InterconnSection(BaseModel):
+class InterconnSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8101, ge=0, le=65535)
     #: The address partners reach us at (sent in contracts); defaults to host:port.
@@ -63,18 +69,18 @@ class InterconnSection(BaseModel):
     tls: TlsSection = TlsSection()
 
 
-class AdminSection(BaseModel):
+class AdminSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8102, ge=0, le=65535)
     token_file: Path = Path("admin.token")
 
 
-class StoreSection(BaseModel):
+class StoreSection(_Section):
     #: SQLAlchemy URL; empty means SQLite at ``DIR/isthmus.db``.
     url: str = ""
 
 
-class IdentitySection(BaseModel):
+class IdentitySection(_Section):
     key_file: Path = Path("keys/node.key")
     auth_type: str = "ED25519"
 
@@ -87,18 +93,18 @@ class IdentitySection(BaseModel):
             raise ValueError(str(exc)) from exc
 
 
-class ContractSection(BaseModel):
+class ContractSection(_Section):
     validity_days: int = Field(default=365, ge=1, le=3650)
     #: How often to ask partners about applications they have not answered.
     sync_interval_s: float = Field(default=30.0, gt=0)
 
 
-class PeerSection(BaseModel):
+class PeerSection(_Section):
     timeout_s: float = Field(default=10.0, gt=0)
     connect_attempts: int = Field(default=3, ge=1, le=20)
 
 
-class LogSection(BaseModel):
+class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
 

@@ -78,9 +78,15 @@ def init_home(
     if tls_cert_file or tls_key_file or tls_ca_file:
         document["interconn"]["tls"] = {
             "enabled": True,
-            **{name: str(Path(value).resolve()) for name, value in (
-                ("cert_file", tls_cert_file), ("key_file", tls_key_file),
-                ("ca_file", tls_ca_file)) if value},
+            **{
+                name: str(Path(value).resolve())
+                for name, value in (
+                    ("cert_file", tls_cert_file),
+                    ("key_file", tls_key_file),
+                    ("ca_file", tls_ca_file),
+                )
+                if value
+            },
         }
     # Validate before writing anything, so a bad option leaves no half-made home.
     try:
