@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -246,3 +248,29 @@ async def test_outbox_retries_until_the_partner_is_back(cluster: InProcessCluste
             row.next_attempt_at = 0
     assert await b.ctx.outbox.deliver_due() == 1
     assert await status(a, contract_id) == "APPROVED"
+
+
+async def test_expired_contract_is_refused(cluster: InProcessCluster) -> None:
+    a, b = await cluster.start(2)
+    contract_id = (await a.admin_call("POST", "/contracts/apply", {"address": b.address}))[
+        "contract_id"
+    ]
+    soon = time.time_ns() // 1_000_000 + 300
+    await b.admin_call("POST", f"/contracts/{contract_id}/approve", {"expired_time": soon})
+    await b.ctx.outbox.deliver_due()
+    await asyncio.sleep(0.4)
+    body = json.dumps({"contract_id": contract_id, "name": "late"}).encode()
+    headers = sign_request(
+        a.ctx.identity,
+        method="POST",
+        path=paths.NODE_UPDATE,
+        query="",
+        target_node_id=b.node_id,
+        body=body,
+    )
+    response = await b.interconn.post(
+        paths.NODE_UPDATE, content=body, headers={**headers, "content-type": "application/json"}
+    )
+    assert response.json()["code"] == ErrorCode.CONTRACT_EXPIRED
+    report = await a.admin_call("GET", "/doctor")
+    assert not report["ok"] and "expired" in report["peers"][0]["diagnosis"]

@@ -170,6 +170,7 @@ def node_start(
         bool, typer.Option("--detach", "-d", help="Run in the background; log to HOME/logs.")
     ] = False,
     wait_s: Annotated[float, typer.Option(help="With --detach: how long to wait for ready.")] = 30,
+    as_json: AsJson = False,
 ) -> None:
     """Start the node (foreground unless --detach)."""
     try:
@@ -201,13 +202,22 @@ def node_start(
             except IsthmusError:
                 time.sleep(0.1)
                 continue
-            out.print(f"node {config.node.node_id} started (pid {process.pid}); log: {log_path}")
+            started = {"node_id": config.node.node_id, "pid": process.pid, "log": str(log_path)}
+            _emit(
+                started,
+                as_json,
+                lambda d: out.print(
+                    f"node {d['node_id']} started (pid {d['pid']}); log: {d['log']}"
+                ),
+            )
             return
     raise _fail(f"node did not become ready in {wait_s:.0f} s; see {log_path}")
 
 
 @node_app.command("stop")
-def node_stop(home: Home, wait_s: Annotated[float, typer.Option()] = 15) -> None:
+def node_stop(
+    home: Home, wait_s: Annotated[float, typer.Option()] = 15, as_json: AsJson = False
+) -> None:
     """Stop a running node (SIGTERM, then wait)."""
     config = load_config(home)
     pid_path = config.home / "run" / "node.pid"
@@ -225,7 +235,11 @@ def node_stop(home: Home, wait_s: Annotated[float, typer.Option()] = 15) -> None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            out.print(f"node {config.node.node_id} stopped")
+            _emit(
+                {"node_id": config.node.node_id, "pid": pid, "stopped": True},
+                as_json,
+                lambda d: out.print(f"node {d['node_id']} stopped"),
+            )
             return
         time.sleep(0.1)
     raise _fail(f"node process {pid} still running after {wait_s:.0f} s")
@@ -421,6 +435,7 @@ def _verify_export(file: Path) -> dict[str, Any]:
 def audit_export(
     home: Home,
     output: Annotated[Path, typer.Option("--output", "-o", help="NDJSON file to write.")],
+    as_json: AsJson = False,
 ) -> None:
     """Export every event plus the head signed by the node key."""
     with _client(home) as client:
@@ -429,7 +444,11 @@ def audit_export(
             raise _fail(f"export failed: HTTP {response.status_code}: {response.text[:200]}")
         output.write_bytes(response.content)
     count = max(0, response.content.count(b"\n") - 1)
-    out.print(f"exported {count} events to {output}")
+    _emit(
+        {"events": count, "output": str(output)},
+        as_json,
+        lambda d: out.print(f"exported {d['events']} events to {d['output']}"),
+    )
 
 
 @audit_app.command("list")

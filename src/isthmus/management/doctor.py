@@ -3,6 +3,7 @@
 For each contract that should work (APPROVED) it checks, in order, and stops at the first
 failure with a plain diagnosis:
 
+0. the contract itself — has it expired?
 1. reachability — unsigned ``node/health``, with the round-trip time;
 2. clock skew — the partner's clock from that answer against ours, corrected by half the
    round trip; a skew near the signature window will soon make every request "stale";
@@ -68,6 +69,10 @@ class Doctor:
             "ok": False,
         }
         started = time.time_ns() // 1_000_000
+        if row.expired_time is not None and row.expired_time <= started:
+            expired = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.expired_time / 1000))
+            report["diagnosis"] = f"contract expired at {expired}Z: apply for a new one"
+            return report
         try:
             health = HealthResult.model_validate(
                 await self.peers.call(
