@@ -12,6 +12,12 @@ from sqlalchemy import create_engine, text
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, the loop the node uses."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """URL of a PostgreSQL server: ISTHMUS_TEST_PG_URL, or a throwaway one we start.

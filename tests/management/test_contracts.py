@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from isthmus.crypto import generate_private_key
-from isthmus.peer.signing import sign_request
 from isthmus.testing import InProcessCluster, InProcessNode
 from isthmus.wire import paths
 from isthmus.wire.errors import ErrorCode
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -71,16 +64,7 @@ async def test_application_waits_for_the_operator(cluster: InProcessCluster) -> 
     contract_id = view["contract_id"]
     assert await status(b, contract_id) == "APPLIED"
     # Before approval, A may not call B's protected endpoints.
-    body = json.dumps({"contract_id": contract_id, "name": "x"}).encode()
-    headers = sign_request(
-        a.ctx.identity,
-        method="POST",
-        path=paths.NODE_UPDATE,
-        query="",
-        target_node_id=b.node_id,
-        body=body,
-    )
-    response = await b.interconn.post(paths.NODE_UPDATE, content=body, headers=headers)
+    response = await a.signed_post(b, paths.NODE_UPDATE, {"contract_id": contract_id})
     assert response.json()["code"] == ErrorCode.CONTRACT_NOT_APPROVED
     # A cannot approve its own application.
     envelope = await admin_error(a, "POST", f"/contracts/{contract_id}/approve", {})
@@ -138,21 +122,8 @@ async def test_apply_signed_with_another_key_is_refused(cluster: InProcessCluste
         "auth_type": "ED25519",
         "auth_credential": a.ctx.identity.private_key.public_key().to_pem(),
     }
-    content = json.dumps(body).encode()
     impostor = type(a.ctx.identity)(a.node_id, "x", generate_private_key("ED25519"))
-    headers = sign_request(
-        impostor,
-        method="POST",
-        path=paths.NODE_CONTRACT_APPLY,
-        query="",
-        target_node_id=b.node_id,
-        body=content,
-    )
-    response = await b.interconn.post(
-        paths.NODE_CONTRACT_APPLY,
-        content=content,
-        headers={**headers, "content-type": "application/json"},
-    )
+    response = await a.signed_post(b, paths.NODE_CONTRACT_APPLY, body, identity=impostor)
     assert response.json()["code"] == ErrorCode.BAD_SIGNATURE
     assert await b.admin_call("GET", "/contracts") == []
 
@@ -189,29 +160,11 @@ async def test_key_rotation_through_node_update(cluster: InProcessCluster) -> No
     assert view["peer_auth_type"] == "SM2_SM3"
     assert view["peer_key_fingerprint"] == new_key.public_key().fingerprint()
     # The old key no longer works; the new one does.
-    probe = json.dumps({"contract_id": contract_id, "name": "renamed"}).encode()
-    old = sign_request(
-        a.ctx.identity,
-        method="POST",
-        path=paths.NODE_UPDATE,
-        query="",
-        target_node_id=b.node_id,
-        body=probe,
-    )
-    response = await b.interconn.post(paths.NODE_UPDATE, content=probe, headers=old)
+    probe = {"contract_id": contract_id, "name": "renamed"}
+    response = await a.signed_post(b, paths.NODE_UPDATE, probe)
     assert response.json()["code"] == ErrorCode.WRONG_SUITE
     rotated = type(a.ctx.identity)(a.node_id, a.ctx.identity.inst_id, new_key)
-    new = sign_request(
-        rotated,
-        method="POST",
-        path=paths.NODE_UPDATE,
-        query="",
-        target_node_id=b.node_id,
-        body=probe,
-    )
-    response = await b.interconn.post(
-        paths.NODE_UPDATE, content=probe, headers={**new, "content-type": "application/json"}
-    )
+    response = await a.signed_post(b, paths.NODE_UPDATE, probe, identity=rotated)
     assert response.json()["code"] == 0, response.json()
 
 
@@ -259,18 +212,7 @@ async def test_expired_contract_is_refused(cluster: InProcessCluster) -> None:
     await b.admin_call("POST", f"/contracts/{contract_id}/approve", {"expired_time": soon})
     await b.ctx.outbox.deliver_due()
     await asyncio.sleep(0.4)
-    body = json.dumps({"contract_id": contract_id, "name": "late"}).encode()
-    headers = sign_request(
-        a.ctx.identity,
-        method="POST",
-        path=paths.NODE_UPDATE,
-        query="",
-        target_node_id=b.node_id,
-        body=body,
-    )
-    response = await b.interconn.post(
-        paths.NODE_UPDATE, content=body, headers={**headers, "content-type": "application/json"}
-    )
+    response = await a.signed_post(b, paths.NODE_UPDATE, {"contract_id": contract_id})
     assert response.json()["code"] == ErrorCode.CONTRACT_EXPIRED
     report = await a.admin_call("GET", "/doctor")
     assert not report["ok"] and "expired" in report["peers"][0]["diagnosis"]

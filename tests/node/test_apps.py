@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def node() -> AsyncIterator[InProcessNode]:
     async with InProcessCluster() as cluster:
         yield await cluster.add_node()

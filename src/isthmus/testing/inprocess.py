@@ -7,6 +7,7 @@ ASGI app.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from isthmus.node.config import load_config
 from isthmus.node.context import NodeContext, build_context
 from isthmus.node.home import init_home
 from isthmus.node.interconn_app import create_interconn_app
+from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire.envelope import Envelope
 
 
@@ -67,6 +69,28 @@ class InProcessNode:
         if not envelope.ok:
             raise AssertionError(f"{method} {path}: {envelope.code} {envelope.msg}")
         return envelope.data
+
+    async def signed_post(
+        self,
+        target: InProcessNode,
+        path: str,
+        body: Any,
+        *,
+        identity: NodeIdentity | None = None,
+    ) -> httpx.Response:
+        """POST ``body`` to ``target``'s interconn app, signed as this node (or as
+        ``identity``, to impersonate it with another key)."""
+        content = json.dumps(body).encode()
+        headers = sign_request(
+            identity or self.ctx.identity,
+            method="POST",
+            path=path,
+            query="",
+            target_node_id=target.node_id,
+            body=content,
+        )
+        headers["content-type"] = "application/json"
+        return await target.interconn.post(path, content=content, headers=headers)
 
     async def aclose(self) -> None:
         await self.interconn.aclose()
