@@ -183,3 +183,17 @@ def test_outbox_backs_off_and_delivers(store: Store) -> None:
         store.outbox.mark_delivered(s, message_id)
     with store.session() as s:
         assert store.outbox.pending(s) == []
+
+
+def test_contract_version_moves_only_when_a_change_commits(store: Store) -> None:
+    start = store.contracts.version
+    _contract(store, "c1")
+    assert store.contracts.version == start + 1
+    with pytest.raises(RuntimeError), store.session() as s:
+        store.contracts.transition(s, "c1", allowed_from=("APPLIED",), to=ContractStatus.APPROVED)
+        assert store.contracts.version == start + 1  # not yet committed
+        raise RuntimeError("rolled back")
+    assert store.contracts.version == start + 1
+    with store.session() as s:
+        store.contracts.list(s)  # reads do not move it
+    assert store.contracts.version == start + 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -62,6 +63,55 @@ class ContractPolicy(Enum):
 
 
 @dataclass(frozen=True)
+class ContractFacts:
+    """What authentication needs of a contract: an immutable copy, safe to cache."""
+
+    contract_id: str
+    status: str
+    peer_auth_type: str | None
+    peer_auth_credential: str | None
+    peer_tls_fingerprint: str | None
+    expired_time: int | None
+
+    @classmethod
+    def of(cls, row: ContractRow) -> ContractFacts:
+        return cls(
+            row.contract_id,
+            row.status,
+            row.peer_auth_type,
+            row.peer_auth_credential,
+            row.peer_tls_fingerprint,
+            row.expired_time,
+        )
+
+
+class ContractCache:
+    """Per-partner contract facts, reloaded whenever a contract changed in this process
+    (see ``ContractRepository.version``) and at most ``max_age_s`` old otherwise, which
+    bounds staleness if another process shares the database. Expiry is checked on every
+    use, never cached."""
+
+    def __init__(self, store: Store, *, max_age_s: float = 1.0, max_entries: int = 4096) -> None:
+        self.store = store
+        self.max_age_s = max_age_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[int, float, ContractFacts | None]] = {}
+
+    def lookup(self, peer_node_id: str) -> ContractFacts | None:
+        version = self.store.contracts.version
+        hit = self._entries.get(peer_node_id)
+        if hit is not None and hit[0] == version and time.monotonic() - hit[1] < self.max_age_s:
+            return hit[2]
+        with self.store.session() as s:
+            row = self.store.contracts.latest_for_peer(s, peer_node_id)
+            facts = None if row is None else ContractFacts.of(row)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # unknown ids cannot grow memory without bound
+        self._entries[peer_node_id] = (version, time.monotonic(), facts)
+        return facts
+
+
+@dataclass(frozen=True)
 class Caller:
     node_id: str
     contract_id: str
@@ -96,6 +146,7 @@ class RequestAuthenticator:
         self.metrics = metrics
         self.window_ms = window_ms
         self.require_tls_pin = require_tls_pin
+        self.contracts = ContractCache(store)
 
     def authenticate(
         self,
@@ -197,9 +248,8 @@ class RequestAuthenticator:
             node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
         )
 
-    def _contract(self, source: str, policy: ContractPolicy) -> ContractRow:
-        with self.store.session() as s:
-            contract = self.store.contracts.latest_for_peer(s, source)
+    def _contract(self, source: str, policy: ContractPolicy) -> ContractFacts:
+        contract = self.contracts.lookup(source)
         if contract is None:
             raise NoContract(f"node {source} has no contract with this node")
         status = contract.status
@@ -220,7 +270,7 @@ class RequestAuthenticator:
                 raise ContractExpired(f"contract {contract.contract_id} with {source} has expired")
         return contract
 
-    def _check_tls(self, contract: ContractRow, client_cert_der: bytes | None) -> None:
+    def _check_tls(self, contract: ContractFacts, client_cert_der: bytes | None) -> None:
         if not self.require_tls_pin:
             return
         if client_cert_der is None:

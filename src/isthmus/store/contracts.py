@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from isthmus.store.db import now_ms
@@ -16,19 +16,38 @@ from isthmus.wire.node import ContractStatus
 if TYPE_CHECKING:
     from isthmus.store.db import Store
 
+_CHANGED = "isthmus.contracts.changed"
 ACTIVE = (ContractStatus.APPLIED.value, ContractStatus.APPROVED.value)
 
 
 class ContractRepository:
     """Contract rows. Every method runs inside the caller's transaction, so a state change,
-    its audit entry and the message that tells the partner commit together or not at all."""
+    its audit entry and the message that tells the partner commit together or not at all.
+
+    ``version`` counts committed contract changes made through this process. Readers
+    that cache contracts (request authentication does, on every east-west request) take
+    the version *before* they read and drop the cache when it moves; it moves only after
+    the writing transaction has committed, so no reader can cache a row older than the
+    version it files it under.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.version = 0
+        event.listen(store.session_factory, "after_commit", self._after_commit)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_CHANGED, False):
+            self.version += 1
+
+    @staticmethod
+    def _changed(session: Session) -> None:
+        session.info[_CHANGED] = True
 
     def add(self, session: Session, **fields: Any) -> ContractRow:
         stamp = now_ms()
         row = ContractRow(created_at=stamp, updated_at=stamp, **fields)
+        self._changed(session)
         session.add(row)
         session.flush()
         return row
@@ -90,6 +109,7 @@ class ContractRepository:
         A conditional UPDATE rather than read-then-write: two operators (or an operator and
         a partner's terminate) racing on the same contract cannot both win.
         """
+        self._changed(session)
         result = session.execute(
             update(ContractRow)
             .where(ContractRow.contract_id == contract_id, ContractRow.status.in_(allowed_from))
@@ -108,6 +128,7 @@ class ContractRepository:
 
     def update_fields(self, session: Session, contract_id: str, **fields: Any) -> ContractRow:
         row = self.require(session, contract_id)
+        self._changed(session)
         for key, value in fields.items():
             setattr(row, key, value)
         row.updated_at = now_ms()

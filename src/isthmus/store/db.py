@@ -55,7 +55,7 @@ class Store:
 
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.contracts = ContractRepository(self)
         self.nonces = NonceCache(self)
         self.audit = AuditLog(self)
@@ -64,7 +64,7 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._sessions.begin() as session:
+        with self.session_factory.begin() as session:
             yield session
 
     def migrate(self) -> None:

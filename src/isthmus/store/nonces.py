@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,11 +26,13 @@ class NonceCache:
         Uses its own transaction: the primary key makes the check-and-insert atomic even
         with several workers racing on the same replayed request.
         """
+        statement = insert(SeenNonceRow).values(
+            source_node_id=source_node_id, nonce=nonce, expires_at=expires_at
+        )
         try:
-            with self._store.session() as session:
-                session.add(
-                    SeenNonceRow(source_node_id=source_node_id, nonce=nonce, expires_at=expires_at)
-                )
+            # Core, not the ORM: this runs on every east-west request.
+            with self._store.engine.begin() as connection:
+                connection.execute(statement)
         except IntegrityError:
             return False
         return True
