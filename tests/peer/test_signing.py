@@ -62,6 +62,7 @@ def test_canonical_string_layout_is_as_documented() -> None:
         source_node_id="A",
         target_node_id="B",
         body=b"{}",
+        ptp_headers={"X-PTP-Topic": "a b", "x-ptp-session-id": "s1", "x-trace-id": "ignored"},
     ).decode()
     assert text.split("\n") == [
         SIGNATURE_VERSION,
@@ -72,6 +73,7 @@ def test_canonical_string_layout_is_as_documented() -> None:
         "n1",
         "A",
         "B",
+        "x-ptp-session-id=s1&x-ptp-topic=a%20b",
         "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
     ]
 

@@ -237,6 +237,7 @@ class RequestAuthenticator:
             source_node_id=source,
             target_node_id=target,
             body=body,
+            ptp_headers=headers,
         )
         if not verify_signature(key, signature, message):
             raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")

@@ -80,6 +80,7 @@ async def _proof_of_possession(
         source_node_id=h.read(request.headers, h.SOURCE_NODE_ID) or "",
         target_node_id=h.read(request.headers, h.TARGET_NODE_ID) or "",
         body=body,
+        ptp_headers=request.headers,
     )
     if not verify_signature(key, signature, message):
         raise BadSignature("x-auth-sign does not verify with the key in the request body")

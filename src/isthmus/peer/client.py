@@ -105,6 +105,7 @@ class PeerClient:
                         target_node_id=target_node_id,
                         body=content,
                         trace_id=trace_id,
+                        ptp_headers=extra_headers,
                     )
                 )
             else:

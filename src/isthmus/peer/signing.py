@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -24,6 +25,7 @@ from isthmus.wire import headers as h
 
 SIGNATURE_VERSION = "BFIA-ISTHMUS-SIG-1"
 _UNRESERVED = "-_.~"
+PTP_PREFIX = "x-ptp-"
 
 
 def normalise_path(path: str) -> str:
@@ -38,6 +40,20 @@ def normalise_query(query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 
+def normalise_ptp_headers(headers: Mapping[str, str]) -> str:
+    """Every ``x-ptp-*`` header (lower-cased name, value RFC 3986-encoded), sorted.
+
+    Transport calls carry their routing (session, topic, sequence) in these headers, so
+    they are signed too: a relay must not be able to move a message to another session.
+    """
+    items = sorted(
+        (name.lower(), quote(value, safe=_UNRESERVED))
+        for name, value in headers.items()
+        if name.lower().startswith(PTP_PREFIX)
+    )
+    return "&".join(f"{k}={v}" for k, v in items)
+
+
 def canonical_string(
     *,
     method: str,
@@ -48,6 +64,7 @@ def canonical_string(
     source_node_id: str,
     target_node_id: str,
     body: bytes,
+    ptp_headers: Mapping[str, str] | None = None,
 ) -> bytes:
     """The exact bytes a node signs and its partner verifies."""
     lines = (
@@ -59,6 +76,7 @@ def canonical_string(
         nonce,
         source_node_id,
         target_node_id,
+        normalise_ptp_headers(ptp_headers or {}),
         hashlib.sha256(body).hexdigest(),
     )
     return "\n".join(lines).encode("utf-8")
@@ -92,8 +110,10 @@ def sign_request(
     trace_id: str | None = None,
     timestamp_ms: int | None = None,
     nonce: str | None = None,
+    ptp_headers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The BFIA headers of one signed request, in the spec's spelling."""
+    """The BFIA headers of one signed request, in the spec's spelling. ``ptp_headers``
+    are signed, not returned: the caller sends them itself."""
     timestamp = str(now_ms() if timestamp_ms is None else timestamp_ms)
     nonce = nonce or uuid.uuid4().hex
     message = canonical_string(
@@ -105,6 +125,7 @@ def sign_request(
         source_node_id=identity.node_id,
         target_node_id=target_node_id,
         body=body,
+        ptp_headers=ptp_headers,
     )
     signature = base64.b64encode(identity.private_key.sign(message)).decode("ascii")
     return {
