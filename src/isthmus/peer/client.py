@@ -82,21 +82,78 @@ class PeerClient:
         trace_id: str | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> Any:
-        """Send one request and return the envelope's ``data``.
+        """Send one JSON request and return the envelope's ``data``.
 
         Raises ``PeerUnreachable`` when no answer came, ``PeerRefused`` when the partner
         answered a non-OK code (its code and message in ``details``), and
         ``PeerProtocolError`` when the answer is not a BFIA envelope.
         """
+        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"} if body is not None else {}
+        response = await self._send(
+            method,
+            address,
+            path,
+            target_node_id=target_node_id,
+            content=content,
+            params=params,
+            signed=signed,
+            trace_id=trace_id,
+            headers={**headers, **(extra_headers or {})},
+        )
+        return _decode(response, method, _join(address, path))
+
+    async def call_bytes(
+        self,
+        method: str,
+        address: str,
+        path: str,
+        *,
+        target_node_id: str,
+        body: bytes,
+        extra_headers: dict[str, str] | None = None,
+    ) -> bytes:
+        """Send raw bytes (transport calls) and return the raw answer of an HTTP 200.
+
+        An error envelope (authentication refusals are JSON) raises ``PeerRefused``."""
+        response = await self._send(
+            method,
+            address,
+            path,
+            target_node_id=target_node_id,
+            content=body,
+            params=None,
+            signed=True,
+            trace_id=None,
+            headers={"content-type": "application/x-protobuf", **(extra_headers or {})},
+        )
+        if response.status_code == 200 and not response.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            return response.content
+        _decode(response, method, _join(address, path))  # raises for an error envelope
+        raise errors.PeerProtocolError(f"{method} {path}: unexpected JSON success reply")
+
+    async def _send(
+        self,
+        method: str,
+        address: str,
+        path: str,
+        *,
+        target_node_id: str,
+        content: bytes,
+        params: dict[str, str] | None,
+        signed: bool,
+        trace_id: str | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
         url = _join(address, path)
         query = urlencode(params or {})
-        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         last_error: Exception | None = None
         for attempt in range(self._retry.attempts):
-            headers = {"content-type": "application/json"} if body is not None else {}
-            headers.update(extra_headers or {})
+            request_headers = dict(headers)
             if signed:
-                headers.update(
+                request_headers.update(
                     sign_request(
                         self.identity,
                         method=method,
@@ -105,16 +162,20 @@ class PeerClient:
                         target_node_id=target_node_id,
                         body=content,
                         trace_id=trace_id,
-                        ptp_headers=extra_headers,
+                        ptp_headers=headers,
                     )
                 )
             else:
-                headers.update(
+                request_headers.update(
                     {"x-source-node-id": self.identity.node_id, "x-target-node-id": target_node_id}
                 )
             try:
-                response = await self._http.request(
-                    method, url, params=params or None, content=content or None, headers=headers
+                return await self._http.request(
+                    method,
+                    url,
+                    params=params or None,
+                    content=content or None,
+                    headers=request_headers,
                 )
             except (httpx.InvalidURL, UnicodeEncodeError) as exc:
                 raise errors.ValidationFailed(
@@ -131,7 +192,6 @@ class PeerClient:
                     f"{method} {url} failed: {type(exc).__name__}: {exc}",
                     details={"address": address, "path": path},
                 ) from exc
-            return _decode(response, method, url)
         raise errors.PeerUnreachable(
             f"{method} {url}: no connection after {self._retry.attempts} attempts: {last_error}",
             details={"address": address, "path": path},
