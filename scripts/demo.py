@@ -81,6 +81,8 @@ def main() -> None:
         str(free_port()),
         "--admin-port",
         str(free_port()),
+        "--transport-port",
+        str(free_port()),
     )
     isthmus(
         "init",
@@ -99,6 +101,8 @@ def main() -> None:
         "--interconn-port",
         str(free_port()),
         "--admin-port",
+        str(free_port()),
+        "--transport-port",
         str(free_port()),
     )
 

@@ -50,6 +50,8 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
             str(free_port()),
             "--admin-port",
             str(free_port()),
+            "--transport-port",
+            str(free_port()),
         )
         isthmus("node", "start", "--home", str(home), "--detach")
     yield bank, fintech
@@ -153,6 +155,8 @@ def test_cli_reports_a_stopped_node_plainly(tmp_path: Path) -> None:
         "--inst-id",
         "I",
         "--admin-port",
+        str(free_port()),
+        "--transport-port",
         str(free_port()),
     )
     result = isthmus("peer", "list", "--home", str(home), check=False)

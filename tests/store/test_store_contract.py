@@ -48,11 +48,22 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
     s = Store(store_url)
     assert s.current_revision() is None
     s.migrate()
-    assert s.current_revision() == "0001"
+    assert s.current_revision() == "0002"
     tables = set(inspect(s.engine).get_table_names())
-    assert {"contracts", "seen_nonces", "audit_events", "audit_head", "outbox"} <= tables
+    assert {
+        "contracts",
+        "seen_nonces",
+        "audit_events",
+        "audit_head",
+        "outbox",
+        "transport_sessions",
+        "transport_streams",
+        "transport_out",
+        "transport_in",
+        "transport_fragments",
+    } <= tables
     s.migrate()  # idempotent
-    assert s.current_revision() == "0001"
+    assert s.current_revision() == "0002"
     with s.engine.connect() as conn:
         head = conn.execute(text("SELECT last_seq, last_hash FROM audit_head")).one()
     assert tuple(head) == (0, GENESIS_HASH)

@@ -105,6 +105,9 @@ def init(
     host: Annotated[str, typer.Option(help="Interconn listener address.")] = "127.0.0.1",
     interconn_port: Annotated[int, typer.Option(help="Interconn (east-west) port.")] = 8101,
     admin_port: Annotated[int, typer.Option(help="Admin (north-south) port.")] = 8102,
+    transport_port: Annotated[
+        int, typer.Option(help="Transport port for local algorithm components.")
+    ] = 8103,
     public_address: Annotated[
         str, typer.Option(help="URL partners reach this node at (default http://HOST:PORT).")
     ] = "",
@@ -136,6 +139,7 @@ def init(
             host=host,
             interconn_port=interconn_port,
             admin_port=admin_port,
+            transport_port=transport_port,
             public_address=public_address,
             store_url=store_url,
             tls_cert_file=tls_cert,

@@ -38,6 +38,11 @@ class ApproveRequest(BaseModel):
     expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX, description="epoch ms")
 
 
+class SessionRequest(BaseModel):
+    session_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
+    token: str = Field(min_length=1, max_length=256)
+
+
 class ReasonRequest(BaseModel):
     reason: str = Field(default="", max_length=1024)
 
@@ -224,6 +229,25 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
                 yield (line + "\n").encode("utf-8")
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @api.post("/transport/sessions")
+    async def open_session(body: SessionRequest) -> dict[str, Any]:
+        """Open a transport session for a job (the scheduler does this; so may an operator)."""
+        created = await run_in_threadpool(
+            ctx.transport.queues.open_session, body.session_id, body.token
+        )
+        return ok(
+            {
+                "session_id": body.session_id,
+                "created": created,
+                "transport": ctx.config.transport_address,
+            }
+        )
+
+    @api.post("/transport/sessions/{session_id}/release")
+    async def release_session(session_id: str) -> dict[str, Any]:
+        dropped = await ctx.transport.release(session_id, None, None)
+        return ok({"session_id": session_id, "dropped": dropped})
 
     @api.get("/doctor")
     async def doctor() -> dict[str, Any]:

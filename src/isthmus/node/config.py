@@ -69,6 +69,24 @@ class InterconnSection(_Section):
     tls: TlsSection = TlsSection()
 
 
+class TransportSection(_Section):
+    """The south-north transport listener (local algorithm components push and pop here)
+    and the queue limits. Keep it on loopback or the containers' network: it is
+    authenticated by session token only."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8103, ge=0, le=65535)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_session_messages: int = Field(default=100_000, ge=1)
+    max_session_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    #: Larger messages cross to partners in fragments of this size.
+    east_west_max_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    #: Sessions unused this long are released and their data dropped.
+    session_idle_timeout_s: int = Field(default=24 * 3600, ge=1)
+    #: ``pop`` without a timeout waits this long (the spec's default).
+    default_pop_timeout_s: float = Field(default=120.0, ge=0, le=3600)
+
+
 class AdminSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8102, ge=0, le=65535)
@@ -120,6 +138,7 @@ class NodeConfig(BaseSettings):
     node: NodeSection
     interconn: InterconnSection = InterconnSection()
     admin: AdminSection = AdminSection()
+    transport: TransportSection = TransportSection()
     store: StoreSection = StoreSection()
     identity: IdentitySection = IdentitySection()
     contract: ContractSection = ContractSection()
@@ -139,6 +158,11 @@ class NodeConfig(BaseSettings):
             return self.interconn.public_address
         scheme = "https" if self.interconn.tls.enabled else "http"
         return f"{scheme}://{self.interconn.host}:{self.interconn.port}"
+
+    @property
+    def transport_address(self) -> str:
+        """What components get as ``system.transport``: host:port, no scheme."""
+        return f"{self.transport.host}:{self.transport.port}"
 
     @property
     def admin_url(self) -> str:

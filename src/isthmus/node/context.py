@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,11 @@ from isthmus.node.metrics import NodeMetrics
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.store import Store
-from isthmus.wire.node import NodeInfo
+from isthmus.store.transport import QueueLimits, TransportStore
+from isthmus.transport.service import TransportService
+from isthmus.wire.errors import TransportRefused
+from isthmus.wire.node import ContractStatus, NodeInfo
+from isthmus.wire.ptp import PtpCode
 
 SYSTEM_NAME = "isthmus"
 
@@ -40,6 +45,7 @@ class NodeContext:
     contracts: ContractService
     outbox: OutboxDispatcher
     doctor: Doctor
+    transport: TransportService
     admin_token: str
     info: NodeInfo
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,6 +118,24 @@ def build_context(
         window_ms=config.interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
     )
+    queues = TransportStore(
+        store,
+        QueueLimits(
+            max_message_bytes=config.transport.max_message_bytes,
+            max_session_messages=config.transport.max_session_messages,
+            max_session_bytes=config.transport.max_session_bytes,
+        ),
+    )
+    transport_service = TransportService(
+        queues,
+        peers,
+        partner_address(store),
+        east_west_max_bytes=config.transport.east_west_max_bytes,
+        # A batch must fit in the partner's body limit with room for framing.
+        batch_max_bytes=max(
+            config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
+        ),
+    )
     return NodeContext(
         config=config,
         identity=identity,
@@ -127,9 +151,25 @@ def build_context(
             tls_enabled=tls.enabled,
             window_ms=config.interconn.timestamp_window_s * 1000,
         ),
+        transport=transport_service,
         admin_token=read_admin_token(config),
         info=info,
     )
+
+
+def partner_address(store: Store) -> Callable[[str], str]:
+    """Where to deliver a partner's messages: the address of its APPROVED contract."""
+
+    def resolve(peer_node_id: str) -> str:
+        with store.session() as s:
+            contract = store.contracts.active_for_peer(s, peer_node_id)
+        if contract is None or contract.status != ContractStatus.APPROVED:
+            raise TransportRefused(
+                PtpCode.NOT_FOUND, f"no approved contract with node {peer_node_id}"
+            )
+        return contract.peer_address
+
+    return resolve
 
 
 def server_ssl_files(config: NodeConfig) -> tuple[Path, Path, Path] | None:

@@ -42,6 +42,7 @@ def init_home(
     auth_type: str = "ED25519",
     interconn_port: int = 8101,
     admin_port: int = 8102,
+    transport_port: int = 8103,
     host: str = "127.0.0.1",
     public_address: str = "",
     store_url: str = "",
@@ -69,6 +70,7 @@ def init_home(
         },
         "interconn": {"host": host, "port": interconn_port},
         "admin": {"host": "127.0.0.1", "port": admin_port},
+        "transport": {"host": "127.0.0.1", "port": transport_port},
         "identity": {"auth_type": auth_type, "key_file": "keys/node.key"},
     }
     if public_address:

@@ -8,10 +8,11 @@ authentication of ``auth.py`` before the body is even parsed.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
@@ -20,11 +21,26 @@ from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
+from isthmus.transport.service import (
+    INVOKE_PATH,
+    META_SEQ,
+    TRANSPORT_PATH,
+    IncomingMessage,
+    from_inbound,
+)
 from isthmus.wire import headers as h
-from isthmus.wire import paths
+from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import BadSignature, NotFound
+from isthmus.wire.errors import BadSignature, NotFound, TransportRefused
+from isthmus.wire.framing import unframe
 from isthmus.wire.node import ContractApply, ContractConfirm, ContractRef, NodeUpdate
+from isthmus.wire.proto import ptp_pb2
+from isthmus.wire.ptp import PtpCode
+
+
+def _outbound(code: str, message: str, metadata: dict[str, str] | None = None) -> Response:
+    body = ptp_pb2.Outbound(code=code, message=message, metadata=metadata or {})
+    return Response(body.SerializeToString(), media_type="application/x-protobuf")
 
 
 def _remote(request: Request) -> str:
@@ -172,6 +188,45 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
             )
         )
         return ok()
+
+    @router.post(TRANSPORT_PATH, response_class=Response)
+    async def chan_transport(
+        request: Request, caller: Caller = Depends(require_peer())
+    ) -> Response:
+        """Isthmus-to-Isthmus stream: length-delimited ``Inbound`` frames, stored in order."""
+        try:
+            frames = unframe(
+                await request.body(), max_message_bytes=ctx.config.interconn.max_body_bytes
+            )
+            messages = [from_inbound(f) for f in frames]
+            stored = await ctx.transport.receive(caller.node_id, messages)
+        except ValueError as exc:
+            return _outbound(PtpCode.CODEC_ERROR, f"bad framing: {exc}")
+        except TransportRefused as exc:
+            return _outbound(exc.ptp_code, exc.message)
+        return _outbound(PtpCode.OK, "", {"stored": str(stored), "received": str(len(messages))})
+
+    @router.post(INVOKE_PATH, response_class=Response)
+    async def chan_invoke(request: Request, caller: Caller = Depends(require_peer())) -> Response:
+        """One message, pass-through: the body is the payload; routing in x-ptp headers."""
+        headers = request.headers
+        session_id = ptp.read(headers, ptp.SESSION_ID)
+        seq = headers.get(META_SEQ)
+        if not session_id:
+            return _outbound(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
+        try:
+            message = IncomingMessage(
+                session_id,
+                ptp.read(headers, ptp.TOPIC) or "",
+                int(seq) if seq else -time.time_ns(),
+                await request.body(),
+            )
+            stored = await ctx.transport.receive(caller.node_id, [message])
+        except ValueError:
+            return _outbound(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer")
+        except TransportRefused as exc:
+            return _outbound(exc.ptp_code, exc.message)
+        return _outbound(PtpCode.OK, "", {"stored": str(stored)})
 
     app.include_router(router)
     # Added last = outermost: the trace middleware also logs and counts 413 refusals.

@@ -24,6 +24,7 @@ from isthmus.node.context import NodeContext, build_context, client_cert_reqs, s
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.tls import TlsAwareHttpToolsProtocol
+from isthmus.node.transport_app import create_transport_app
 from isthmus.store.db import now_ms
 
 log = logging.getLogger("isthmus.node")
@@ -50,7 +51,7 @@ async def _every(seconds: float, job: Callable[[], Any], name: str) -> None:
             log.exception("background job %s failed", name)
 
 
-def _servers(ctx: NodeContext) -> tuple[_Server, _Server]:
+def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
     config = ctx.config
     tls_kwargs: dict[str, Any] = {}
     ssl_files = server_ssl_files(config)
@@ -84,7 +85,17 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server]:
             timeout_graceful_shutdown=5,
         )
     )
-    return interconn, admin
+    transport = _Server(
+        uvicorn.Config(
+            create_transport_app(ctx),
+            host=config.transport.host,
+            port=config.transport.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    return interconn, admin, transport
 
 
 async def serve(config: NodeConfig) -> None:
@@ -96,13 +107,14 @@ async def serve(config: NodeConfig) -> None:
     )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
-    interconn, admin = _servers(ctx)
+    interconn, admin, transport = _servers(ctx)
+    servers = (interconn, admin, transport)
     loop = asyncio.get_running_loop()
 
     def _stop() -> None:
         log.info("stopping")
-        interconn.should_exit = True
-        admin.should_exit = True
+        for server in servers:
+            server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stop)
@@ -118,23 +130,35 @@ async def serve(config: NodeConfig) -> None:
             name="contract-sync",
         ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
+        asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
+        asyncio.create_task(
+            _every(
+                60.0,
+                lambda: ctx.transport.queues.expire_idle(
+                    config.transport.session_idle_timeout_s * 1000
+                ),
+                "session-expiry",
+            ),
+            name="session-expiry",
+        ),
     ]
     pid_path = pid_file(config)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.write_text(str(os.getpid()))
-    serving = [asyncio.create_task(interconn.serve()), asyncio.create_task(admin.serve())]
+    serving = [asyncio.create_task(server.serve()) for server in servers]
 
     async def _mark_ready() -> None:
-        while not (interconn.started and admin.started):
+        while not all(server.started for server in servers):
             if any(t.done() for t in serving):
                 return
             await asyncio.sleep(0.02)
         ctx.ready.set()
         log.info(
-            "node %s ready: interconn %s, admin %s",
+            "node %s ready: interconn %s, admin %s, transport %s",
             ctx.node_id,
             config.public_address,
             config.admin_url,
+            config.transport_address,
         )
 
     readiness = asyncio.create_task(_mark_ready())
@@ -145,7 +169,7 @@ async def serve(config: NodeConfig) -> None:
         for task in done:
             if task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
-        if not (interconn.started and admin.started):
+        if not all(server.started for server in servers):
             raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
     finally:
         readiness.cancel()

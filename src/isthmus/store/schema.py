@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -97,3 +97,91 @@ class OutboxRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     dead: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TransportSessionRow(Base):
+    """A transport session (BFIA ``x-ptp-session-id``): opened for a job by the node,
+    used by that job's components, released at the end or expired when abandoned.
+
+    Pending counters live here so the back-pressure check on every push is one row read,
+    not a scan of the queues.
+    """
+
+    __tablename__ = "transport_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_activity_at: Mapped[int] = mapped_column(BigInteger)
+    released_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    out_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TransportStreamRow(Base):
+    """Sender side of one (session, partner) stream: the next sequence number to give."""
+
+    __tablename__ = "transport_streams"
+
+    session_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    peer_node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransportOutRow(Base):
+    """A message a local component pushed, kept until the partner node acknowledges it."""
+
+    __tablename__ = "transport_out"
+    __table_args__ = (
+        Index("ux_transport_out_seq", "session_id", "peer_node_id", "seq", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(String(256))
+    peer_node_id: Mapped[str] = mapped_column(String(128))
+    topic: Mapped[str] = mapped_column(String(512))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransportInRow(Base):
+    """A message received from a partner node, kept until a local component pops it.
+
+    The unique (session, source, seq) index is what makes a resent message a no-op.
+    """
+
+    __tablename__ = "transport_in"
+    __table_args__ = (
+        Index("ux_transport_in_seq", "session_id", "peer_node_id", "seq", unique=True),
+        Index("ix_transport_in_queue", "session_id", "peer_node_id", "topic", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(String(256))
+    peer_node_id: Mapped[str] = mapped_column(String(128))
+    topic: Mapped[str] = mapped_column(String(512))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransportFragmentRow(Base):
+    """A piece of a message larger than the east-west limit, until all pieces are in."""
+
+    __tablename__ = "transport_fragments"
+
+    session_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    peer_node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

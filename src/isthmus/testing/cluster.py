@@ -108,6 +108,7 @@ class ProcessNode:
 
     def stop(self, *, timeout_s: float = 15.0) -> int | None:
         """SIGTERM and wait; SIGKILL if it does not go."""
+        self._close_admin()  # an idle keep-alive connection would delay graceful shutdown
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(signal.SIGTERM)
@@ -125,6 +126,8 @@ class ProcessNode:
 
     def close(self) -> None:
         self.stop()
+
+    def _close_admin(self) -> None:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
@@ -166,6 +169,7 @@ class ProcessCluster:
             auth_type=auth_type,
             interconn_port=free_port(),
             admin_port=free_port(),
+            transport_port=free_port(),
             **init_options,
         )
         node = ProcessNode(home, env=self.env)

@@ -235,3 +235,22 @@ class ConfigError(IsthmusError):
 
     code = ErrorCode.INTERNAL
     http_status = 500
+
+
+# --- transport ------------------------------------------------------------------------
+
+
+class TransportRefused(IsthmusError):
+    """A transport call refused with one of BFIA's transport codes (``E0000000xxx``).
+
+    Transport replies are protobuf ``TransportOutbound`` messages with HTTP 200 and the
+    code in the body (digest §4.2), so this error carries the *transport* code string in
+    ``ptp_code``; ``code`` stays in our catalogue for the JSON faces.
+    """
+
+    code = ErrorCode.BAD_REQUEST
+    http_status = 400  # JSON faces only; the transport faces always answer HTTP 200
+
+    def __init__(self, ptp_code: str, message: str) -> None:
+        super().__init__(message, details={"ptp_code": str(ptp_code)})
+        self.ptp_code = str(ptp_code)
