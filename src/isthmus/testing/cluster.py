@@ -50,10 +50,24 @@ class ProcessNode:
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self._admin: AdminClient | None = None
+        self._config: NodeConfig | None = None
 
     @property
     def config(self) -> NodeConfig:
-        return load_config(self.home)
+        """The node's configuration as its process sees it (file plus this harness's
+        environment), read once: a running node does not re-read it either."""
+        if self._config is None:
+            previous = {k: os.environ.get(k) for k in self.env}
+            os.environ.update(self.env)
+            try:
+                self._config = load_config(self.home)
+            finally:
+                for key, value in previous.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+        return self._config
 
     @property
     def node_id(self) -> str:
