@@ -59,20 +59,25 @@ class ChanRequest:
     topic: str
     payload: bytes
     timeout_s: float | None
-    layout: str
+
+
+def style_of(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in PROTOBUF_TYPES:
+        return "protobuf"
+    return "json" if content_type == "application/json" else "raw"
 
 
 async def parse(request: Request, kind: str) -> ChanRequest:
     headers = request.headers
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    style = style_of(request)
     body = await request.body()
     topic = ptp.read(headers, ptp.TOPIC) or ""
     timeout: float | None = None
     payload = b""
     if "timeout" in request.query_params:
         timeout = _number(request.query_params["timeout"])
-    if content_type in PROTOBUF_TYPES:
-        style = "protobuf"
+    if style == "protobuf":
         message = {
             "push": ptp_pb2.PushInbound,
             "pop": ptp_pb2.PopInbound,
@@ -88,18 +93,15 @@ async def parse(request: Request, kind: str) -> ChanRequest:
             payload = message.payload
         if kind in ("pop", "release") and message.timeout:
             timeout = float(message.timeout)
-    elif content_type == "application/json":
-        style = "json"
+    elif style == "json":
         fields = _json_body(body)
         topic = str(fields.get("topic") or topic)
         if kind == "push":
             payload = _b64(fields.get("payload", ""))
         if "timeout" in fields:
             timeout = _number(fields["timeout"])
-    else:
-        style = "raw"
-        if kind == "push":
-            payload = body
+    elif kind == "push":
+        payload = body
     session_id = ptp.read(headers, ptp.SESSION_ID)
     if not session_id:
         raise TransportRefused(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
@@ -111,7 +113,6 @@ async def parse(request: Request, kind: str) -> ChanRequest:
         topic=topic,
         payload=payload,
         timeout_s=timeout,
-        layout="v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3",
     )
 
 
@@ -139,13 +140,22 @@ def _b64(value: Any) -> bytes:
         raise TransportRefused(PtpCode.BAD_REQUEST, "payload must be base64") from None
 
 
-def reply(call: ChanRequest | None, code: str, message: str = "", payload: bytes = b"") -> Response:
-    if call is not None and call.style == "json":
+def reply(
+    request: Request,
+    call: ChanRequest | None,
+    code: str,
+    message: str = "",
+    payload: bytes = b"",
+) -> Response:
+    """The reply in the caller's style (decided by its Content-Type even when its body
+    could not be parsed)."""
+    style = call.style if call is not None else style_of(request)
+    if style == "json":
         body = json.dumps(
             {"code": code, "message": message, "content": base64.b64encode(payload).decode()}
         )
         return Response(body, media_type="application/json")
-    layout = call.layout if call is not None else "3"
+    layout = "v1.2" if request.headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
     return Response(
         ptp.outbound(code, message, payload, layout=layout), media_type="application/x-protobuf"
     )
@@ -206,11 +216,11 @@ def _endpoint(kind: str, handler: Handler) -> Callable[[Request], Awaitable[Resp
             call = await parse(request, kind)
             code, message, payload = await handler(ctx, call)
         except TransportRefused as exc:
-            return reply(call, exc.ptp_code, exc.message)
+            return reply(request, call, exc.ptp_code, exc.message)
         except Exception:
             log.exception("transport %s failed", kind)
-            return reply(call, PtpCode.SYSTEM_ERROR, "internal error; see node log")
-        return reply(call, code, message, payload)
+            return reply(request, call, PtpCode.SYSTEM_ERROR, "internal error; see node log")
+        return reply(request, call, code, message, payload)
 
     return endpoint
 

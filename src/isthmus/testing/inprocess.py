@@ -20,6 +20,7 @@ from isthmus.node.config import load_config
 from isthmus.node.context import NodeContext, build_context
 from isthmus.node.home import init_home
 from isthmus.node.interconn_app import create_interconn_app
+from isthmus.node.transport_app import create_transport_app
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire.envelope import Envelope
 
@@ -41,10 +42,14 @@ class RoutingTransport(httpx.AsyncBaseTransport):
 
 
 class InProcessNode:
-    def __init__(self, ctx: NodeContext, interconn: Any, admin: Any) -> None:
+    def __init__(self, ctx: NodeContext, interconn: Any, admin: Any, transport: Any) -> None:
         self.ctx = ctx
         self.interconn_app = interconn
         self.admin_app = admin
+        #: The south-north transport API, as a component beside this node sees it.
+        self.transport = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=transport), base_url="http://transport.local"
+        )
         self.interconn = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=interconn), base_url=ctx.config.public_address
         )
@@ -78,21 +83,41 @@ class InProcessNode:
         *,
         identity: NodeIdentity | None = None,
     ) -> httpx.Response:
-        """POST ``body`` to ``target``'s interconn app, signed as this node (or as
+        """POST JSON ``body`` to ``target``'s interconn app, signed as this node (or as
         ``identity``, to impersonate it with another key)."""
-        content = json.dumps(body).encode()
-        headers = sign_request(
+        return await self.signed_post_bytes(
+            target,
+            path,
+            json.dumps(body).encode(),
+            identity=identity,
+            headers={"content-type": "application/json"},
+        )
+
+    async def signed_post_bytes(
+        self,
+        target: InProcessNode,
+        path: str,
+        content: bytes,
+        *,
+        ptp_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        identity: NodeIdentity | None = None,
+    ) -> httpx.Response:
+        """POST raw bytes with ``x-ptp-*`` headers (signed too), as a partner node would."""
+        signed = sign_request(
             identity or self.ctx.identity,
             method="POST",
             path=path,
             query="",
             target_node_id=target.node_id,
             body=content,
+            ptp_headers=ptp_headers,
         )
-        headers["content-type"] = "application/json"
-        return await target.interconn.post(path, content=content, headers=headers)
+        all_headers = {**(headers or {}), **(ptp_headers or {}), **signed}
+        return await target.interconn.post(path, content=content, headers=all_headers)
 
     async def aclose(self) -> None:
+        await self.transport.aclose()
         await self.interconn.aclose()
         await self.admin.aclose()
         await self.ctx.aclose()
@@ -128,7 +153,7 @@ class InProcessCluster:
         ctx.ready.set()
         interconn, admin = create_interconn_app(ctx), create_admin_app(ctx)
         self.transport.register(host, interconn)
-        node = InProcessNode(ctx, interconn, admin)
+        node = InProcessNode(ctx, interconn, admin, create_transport_app(ctx))
         self.nodes.append(node)
         return node
 

@@ -1,0 +1,128 @@
+"""The south-north transport API in each body style, and the east-west invoke, in-process."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import pytest
+
+from isthmus.testing import InProcessCluster, InProcessNode
+from isthmus.wire import ptp
+from isthmus.wire.proto import ptp_pb2
+
+pytestmark = pytest.mark.anyio
+SESSION, TOKEN = "session_job-styles", "tok"
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[InProcessNode, InProcessNode]]:
+    async with InProcessCluster() as cluster:
+        a, b = await cluster.start(2)
+        await cluster.connect(a, b)
+        for node in (a, b):
+            await node.admin_call(
+                "POST", "/transport/sessions", {"session_id": SESSION, "token": TOKEN}
+            )
+        yield a, b
+
+
+def headers(peer: InProcessNode, **extra: str) -> dict[str, str]:
+    return {
+        "x-ptp-session-id": SESSION,
+        "x-ptp-token": TOKEN,
+        "x-ptp-target-node-id": peer.node_id,
+        **extra,
+    }
+
+
+async def test_protobuf_style_push_and_pop(pair: tuple[InProcessNode, InProcessNode]) -> None:
+    a, b = pair
+    push = ptp_pb2.PushInbound(topic="t", payload=b"proto-body").SerializeToString()
+    reply = await a.transport.post(
+        "/v1/interconn/chan/push",
+        content=push,
+        headers=headers(b, **{"content-type": "application/x-protobuf"}),
+    )
+    assert ptp.parse_outbound(reply.content)[0] == ptp.PtpCode.OK
+    assert await a.ctx.transport.forward_once()
+    pop = ptp_pb2.PopInbound(topic="t", timeout=1).SerializeToString()
+    reply = await b.transport.post(
+        "/v1/interconn/chan/pop",
+        content=pop,
+        headers=headers(a, **{"content-type": "application/x-protobuf"}),
+    )
+    assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", b"proto-body")
+
+
+async def test_json_style_push_and_pop(pair: tuple[InProcessNode, InProcessNode]) -> None:
+    a, b = pair
+    body = {"topic": "j", "payload": base64.b64encode(b"json-body").decode()}
+    reply = await a.transport.post("/v1/interconn/chan/push", json=body, headers=headers(b))
+    assert reply.json()["code"] == ptp.PtpCode.OK
+    await a.ctx.transport.forward_once()
+    reply = await b.transport.post(
+        "/v1/interconn/chan/pop", json={"topic": "j", "timeout": 1}, headers=headers(a)
+    )
+    assert reply.json()["code"] == ptp.PtpCode.OK
+    assert base64.b64decode(reply.json()["content"]) == b"json-body"
+
+
+async def test_v12_layout_when_asked(pair: tuple[InProcessNode, InProcessNode]) -> None:
+    a, b = pair
+    reply = await a.transport.post(
+        "/v1/interconn/chan/push",
+        content=b"raw",
+        headers=headers(b, **{"x-ptp-topic": "r", "x-ptp-outbound-layout": "v1.2"}),
+    )
+    assert ptp.parse_outbound(reply.content, layout="v1.2")[0] == ptp.PtpCode.OK
+
+
+async def test_bad_bodies_get_a_transport_code_not_a_crash(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    a, b = pair
+    cases = [
+        ({"content-type": "application/x-protobuf"}, b"\xff\xff\xff", ptp.PtpCode.CODEC_ERROR),
+        ({"content-type": "application/json"}, b"{not json", ptp.PtpCode.CODEC_ERROR),
+        ({"content-type": "application/json"}, b'{"payload": "***"}', ptp.PtpCode.BAD_REQUEST),
+    ]
+    for extra, body, code in cases:
+        reply = await a.transport.post(
+            "/v1/interconn/chan/push", content=body, headers=headers(b, **extra)
+        )
+        assert reply.status_code == 200
+        got = (
+            reply.json()["code"]
+            if extra["content-type"] == "application/json"
+            else ptp.parse_outbound(reply.content)[0]
+        )
+        assert got == code, (body, got)
+    missing = await a.transport.post(
+        "/v1/interconn/chan/push", content=b"x", headers={"x-ptp-session-id": SESSION}
+    )
+    assert ptp.parse_outbound(missing.content)[0] in (
+        ptp.PtpCode.BAD_REQUEST,
+        ptp.PtpCode.UNAUTHORIZED,
+    )
+
+
+async def test_pass_through_invoke_from_a_partner(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    a, b = pair
+    response = await a.signed_post_bytes(
+        b,
+        "/v1/interconn/chan/invoke",
+        b"one message",
+        ptp_headers={"x-ptp-session-id": SESSION, "x-ptp-topic": "inv", "x-ptp-version": "1"},
+    )
+    outbound = ptp_pb2.Outbound.FromString(response.content)
+    assert outbound.code == ptp.PtpCode.OK
+    reply = await b.transport.post(
+        "/v1/interconn/chan/pop",
+        content=b"",
+        headers=headers(a, **{"x-ptp-topic": "inv"}),
+        params={"timeout": "1"},
+    )
+    assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", b"one message")
