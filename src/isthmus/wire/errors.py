@@ -30,6 +30,7 @@ class ErrorCode(IntEnum):
     NOT_FOUND = 10004
     METHOD_NOT_ALLOWED = 10005
     STATE_CONFLICT = 10006
+    LINK_PROTOCOL = 10007
 
     UNSIGNED = 20001
     BAD_SIGNATURE = 20002
@@ -50,6 +51,7 @@ class ErrorCode(IntEnum):
     PEER_UNREACHABLE = 40001
     PEER_REFUSED = 40002
     PEER_PROTOCOL = 40003
+    LINK_TIMEOUT = 40004
 
     INTERNAL = 50000
 
@@ -254,3 +256,27 @@ class TransportRefused(IsthmusError):
     def __init__(self, ptp_code: str, message: str) -> None:
         super().__init__(message, details={"ptp_code": str(ptp_code)})
         self.ptp_code = str(ptp_code)
+
+
+# --- the white-box link ---------------------------------------------------------------
+
+
+class LinkError(IsthmusError):
+    """A link between algorithm parties failed; the algorithm cannot go on."""
+
+    code = ErrorCode.LINK_PROTOCOL
+    http_status = 400
+
+
+class LinkProtocolError(LinkError):
+    """A party sent something the link protocol does not allow (bad key, inconsistent
+    chunks, an oversized message)."""
+
+    code = ErrorCode.LINK_PROTOCOL
+
+
+class LinkTimeout(LinkError):
+    """A party did not send what we waited for in time (it may have died)."""
+
+    code = ErrorCode.LINK_TIMEOUT
+    http_status = 424
