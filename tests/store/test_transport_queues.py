@@ -134,3 +134,56 @@ def test_idle_sessions_expire(queues: TransportStore) -> None:
     with pytest.raises(TransportRefused) as exc:
         queues.take_in("s1", "t", "NODE_A", "a-b", remove=True)
     expect_code(exc, "E0000000608")
+
+
+def test_concurrent_pushes_get_distinct_sequence_numbers(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    queues = TransportStore(store)
+    queues.open_session("s1", "t")
+    seqs: list[int] = []
+    errors: list[Exception] = []
+    barrier = threading.Barrier(8)
+
+    def pusher(n: int) -> None:
+        barrier.wait()
+        for i in range(10):
+            try:
+                seqs.append(queues.push_out("s1", "t", "NODE_B", "x", b"%d-%d" % (n, i)).seq)
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(seqs) == list(range(1, 81))
+    pending = queues.pending_out(limit=1000)
+    assert [m.seq for m in pending] == list(range(1, 81))  # storage order is sequence order
+    store.dispose()
+
+
+def test_concurrent_pops_take_each_message_once(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    queues = TransportStore(store)
+    queues.open_session("s1", "t")
+    for seq in range(1, 41):
+        queues.store_in("s1", "NODE_A", "x", seq, b"%d" % seq)
+    taken: list[bytes] = []
+    barrier = threading.Barrier(6)
+
+    def popper() -> None:
+        barrier.wait()
+        while (payload := queues.take_in("s1", "t", "NODE_A", "x", remove=True)) is not None:
+            taken.append(payload)
+
+    threads = [threading.Thread(target=popper) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken, key=int) == [b"%d" % seq for seq in range(1, 41)]
+    store.dispose()

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,7 +116,7 @@ class TransportStore:
         """Release a whole session (its unread data is dropped and later pushes refused),
         or only one topic's unread data. Returns how many messages were dropped."""
         with self._store.session() as s:
-            row = self.check_session(s, session_id, token)
+            self.check_session(s, session_id, token)
             in_filter = [TransportInRow.session_id == session_id]
             if topic:
                 in_filter.append(TransportInRow.topic == topic)
@@ -126,18 +126,20 @@ class TransportStore:
                 ).where(*in_filter)
             ).one()
             s.execute(delete(TransportInRow).where(*in_filter))
-            row.in_count -= int(dropped_in[0])
-            row.in_bytes -= int(dropped_in[1])
             dropped = int(dropped_in[0])
+            self._release_counts(s, session_id, "in", dropped, int(dropped_in[1]))
             if topic is None:
-                row.state = RELEASED
-                row.released_at = now_ms()
+                s.execute(
+                    update(TransportSessionRow)
+                    .where(TransportSessionRow.session_id == session_id)
+                    .values(state=RELEASED, released_at=now_ms())
+                    .execution_options(synchronize_session=False)
+                )
                 s.execute(
                     delete(TransportFragmentRow).where(
                         TransportFragmentRow.session_id == session_id
                     )
                 )
-            row.last_activity_at = now_ms()
             return dropped
 
     def expire_idle(self, idle_ms: int) -> list[str]:
@@ -179,7 +181,12 @@ class TransportStore:
     def push_out(
         self, session_id: str, token: str | None, peer_node_id: str, topic: str, payload: bytes
     ) -> OutMessage:
-        """Accept a component's message for a partner: durable when this returns."""
+        """Accept a component's message for a partner: durable when this returns.
+
+        Safe under concurrent pushes: the first statement is a conditional UPDATE of the
+        session's counters (it takes the row lock in PostgreSQL and the write lock in
+        SQLite, whose driver begins the transaction at the first write), and sequence
+        numbers come from an atomic UPDATE of the stream row."""
         size = len(payload)
         if size > self.limits.max_message_bytes:
             raise TransportRefused(
@@ -187,47 +194,96 @@ class TransportStore:
                 f"payload of {size} bytes exceeds {self.limits.max_message_bytes}",
             )
         with self._store.session() as s:
-            row = self.check_session(s, session_id, token)
-            self._make_room(row, "out", size)
+            self.check_session(s, session_id, token)
+            self._reserve(s, session_id, "out", size)
             seq = self._next_seq(s, session_id, peer_node_id)
-            message = TransportOutRow(
-                session_id=session_id,
-                peer_node_id=peer_node_id,
-                topic=topic,
-                seq=seq,
-                payload=payload,
-                created_at=now_ms(),
-            )
-            s.add(message)
-            row.out_count += 1
-            row.out_bytes += size
-            row.last_activity_at = message.created_at
-            s.flush()
-            return OutMessage(message.id, session_id, peer_node_id, topic, seq, payload)
+            stamp = now_ms()
+            message_id = s.execute(
+                insert(TransportOutRow)
+                .values(
+                    session_id=session_id,
+                    peer_node_id=peer_node_id,
+                    topic=topic,
+                    seq=seq,
+                    payload=payload,
+                    created_at=stamp,
+                )
+                .returning(TransportOutRow.id)
+            ).scalar_one()
+            return OutMessage(int(message_id), session_id, peer_node_id, topic, seq, payload)
 
-    def _make_room(self, row: TransportSessionRow, side: str, size: int) -> None:
-        count = row.out_count if side == "out" else row.in_count
-        used = row.out_bytes if side == "out" else row.in_bytes
-        if (
-            count + 1 > self.limits.max_session_messages
-            or used + size > self.limits.max_session_bytes
-        ):
-            raise TransportRefused(
-                PtpCode.BUFFER_FULL,
-                f"session {row.session_id} holds {count} messages / {used} bytes ({side}); "
-                "retry later",
+    def _reserve(self, s: Session, session_id: str, side: str, size: int) -> None:
+        """Count one more pending message of ``size`` bytes, atomically, if it fits."""
+        table = TransportSessionRow
+        count_col = table.out_count if side == "out" else table.in_count
+        bytes_col = table.out_bytes if side == "out" else table.in_bytes
+        result = s.execute(
+            update(table)
+            .where(
+                table.session_id == session_id,
+                table.state == OPEN,
+                count_col + 1 <= self.limits.max_session_messages,
+                bytes_col + size <= self.limits.max_session_bytes,
             )
+            .values(
+                {
+                    count_col: count_col + 1,
+                    bytes_col: bytes_col + size,
+                    table.last_activity_at: now_ms(),
+                }
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return
+        state = s.scalar(select(table.state).where(table.session_id == session_id))
+        if state is None:
+            raise TransportRefused(PtpCode.NOT_FOUND, f"unknown session {session_id!r}")
+        if state == RELEASED:
+            raise TransportRefused(PtpCode.SESSION_RELEASED, f"session {session_id} was released")
+        raise TransportRefused(
+            PtpCode.BUFFER_FULL,
+            f"session {session_id} is full ({side}: at most {self.limits.max_session_messages} "
+            f"messages / {self.limits.max_session_bytes} bytes pending); retry later",
+        )
+
+    def _release_counts(
+        self, s: Session, session_id: str, side: str, count: int, size: int
+    ) -> None:
+        table = TransportSessionRow
+        count_col = table.out_count if side == "out" else table.in_count
+        bytes_col = table.out_bytes if side == "out" else table.in_bytes
+        s.execute(
+            update(table)
+            .where(table.session_id == session_id)
+            .values({count_col: count_col - count, bytes_col: bytes_col - size})
+            .execution_options(synchronize_session=False)
+        )
 
     def _next_seq(self, s: Session, session_id: str, peer_node_id: str) -> int:
-        stream = s.get(TransportStreamRow, (session_id, peer_node_id))
-        if stream is None:
-            stream = TransportStreamRow(
-                session_id=session_id, peer_node_id=peer_node_id, next_seq=1
-            )
-            s.add(stream)
-        seq = stream.next_seq
-        stream.next_seq = seq + 1
-        return seq
+        """The stream's next sequence number, from one atomic UPDATE ... RETURNING."""
+        streams = TransportStreamRow
+        where = (streams.session_id == session_id, streams.peer_node_id == peer_node_id)
+        for _ in range(3):
+            seq = s.execute(
+                update(streams)
+                .where(*where)
+                .values(next_seq=streams.next_seq + 1)
+                .returning(streams.next_seq)
+            ).scalar()
+            if seq is not None:
+                return int(seq) - 1
+            try:
+                with s.begin_nested():
+                    s.execute(
+                        insert(streams).values(
+                            session_id=session_id, peer_node_id=peer_node_id, next_seq=2
+                        )
+                    )
+                return 1
+            except IntegrityError:
+                continue  # a concurrent first push created the stream: use the UPDATE
+        raise TransportRefused(PtpCode.SYSTEM_ERROR, "could not allocate a sequence number")
 
     def pending_out(self, *, limit: int = 256) -> Sequence[OutMessage]:
         """Undelivered messages, oldest first (per stream that is sequence order)."""
@@ -270,11 +326,10 @@ class TransportStore:
         A resend racing its original loses on the unique index: also "already here"."""
         try:
             with self._store.session() as s:
-                row = self.check_session(s, session_id, None)
+                self.check_session(s, session_id, None)
                 if self._seen(s, session_id, source_node_id, seq):
                     return False
-                self._make_room(row, "in", len(payload))
-                self._insert_in(s, row, source_node_id, topic, seq, payload)
+                self._insert_in(s, session_id, source_node_id, topic, seq, payload)
         except IntegrityError:
             return False
         return True
@@ -292,17 +347,14 @@ class TransportStore:
         )
 
     def _insert_in(
-        self,
-        s: Session,
-        row: TransportSessionRow,
-        source: str,
-        topic: str,
-        seq: int,
-        payload: bytes,
+        self, s: Session, session_id: str, source: str, topic: str, seq: int, payload: bytes
     ) -> None:
-        s.add(
-            TransportInRow(
-                session_id=row.session_id,
+        """Count the message against the session's limits, then store it (a resend
+        fails on the unique index and rolls the count back with it)."""
+        self._reserve(s, session_id, "in", len(payload))
+        s.execute(
+            insert(TransportInRow).values(
+                session_id=session_id,
                 peer_node_id=source,
                 topic=topic,
                 seq=seq,
@@ -310,10 +362,6 @@ class TransportStore:
                 created_at=now_ms(),
             )
         )
-        row.in_count += 1
-        row.in_bytes += len(payload)
-        row.last_activity_at = now_ms()
-        s.flush()
 
     def store_fragment(
         self,
@@ -347,7 +395,7 @@ class TransportStore:
         payload: bytes,
     ) -> bool:
         with self._store.session() as s:
-            row = self.check_session(s, session_id, None)
+            self.check_session(s, session_id, None)
             if self._seen(s, session_id, source_node_id, seq):
                 return False
             key = (session_id, source_node_id, seq, index)
@@ -382,7 +430,6 @@ class TransportStore:
             }:
                 raise TransportRefused(PtpCode.BAD_REQUEST, f"inconsistent fragments of {seq}")
             whole = b"".join(p.payload for p in pieces)
-            self._make_room(row, "in", len(whole))
             s.execute(
                 delete(TransportFragmentRow).where(
                     TransportFragmentRow.session_id == session_id,
@@ -390,31 +437,35 @@ class TransportStore:
                     TransportFragmentRow.seq == seq,
                 )
             )
-            self._insert_in(s, row, source_node_id, topic, seq, whole)
+            self._insert_in(s, session_id, source_node_id, topic, seq, whole)
         return True
 
     def take_in(
         self, session_id: str, token: str | None, peer_node_id: str, topic: str, *, remove: bool
     ) -> bytes | None:
         """The oldest message of the queue (session, partner, topic), removed if
-        ``remove`` (pop) or left in place (peek)."""
-        with self._store.session() as s:
-            row = self.check_session(s, session_id, token)
-            message = s.scalars(
-                select(TransportInRow)
-                .where(
-                    TransportInRow.session_id == session_id,
-                    TransportInRow.peer_node_id == peer_node_id,
-                    TransportInRow.topic == topic,
-                )
-                .order_by(TransportInRow.id)
-                .limit(1)
-            ).first()
-            if message is None:
-                return None
-            if remove:
-                s.delete(message)
-                row.in_count -= 1
-                row.in_bytes -= len(message.payload)
-            row.last_activity_at = now_ms()
-            return message.payload
+        ``remove`` (pop) or left in place (peek). Two pops racing for the same message:
+        the DELETE decides, and the loser takes the next one."""
+        for _ in range(16):
+            with self._store.session() as s:
+                self.check_session(s, session_id, token)
+                message = s.execute(
+                    select(TransportInRow.id, TransportInRow.payload)
+                    .where(
+                        TransportInRow.session_id == session_id,
+                        TransportInRow.peer_node_id == peer_node_id,
+                        TransportInRow.topic == topic,
+                    )
+                    .order_by(TransportInRow.id)
+                    .limit(1)
+                ).first()
+                if message is None:
+                    return None
+                payload = bytes(message.payload)
+                if not remove:
+                    return payload
+                deleted = s.execute(delete(TransportInRow).where(TransportInRow.id == message.id))
+                if deleted.rowcount == 1:  # type: ignore[attr-defined]
+                    self._release_counts(s, session_id, "in", 1, len(payload))
+                    return payload
+        raise TransportRefused(PtpCode.SYSTEM_ERROR, "too much contention on one queue")
