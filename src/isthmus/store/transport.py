@@ -334,6 +334,54 @@ class TransportStore:
             return False
         return True
 
+    def store_many(
+        self, source_node_id: str, messages: Sequence[tuple[str, str, int, bytes]]
+    ) -> list[tuple[str, str]]:
+        """Store a partner's batch of whole messages ``(session, topic, seq, payload)`` in
+        one transaction; returns the (session, topic) of each message that was new.
+
+        Resends are filtered by one query per session; a resend racing its original
+        fails the whole batch on the unique index, and the sender's retry then finds
+        them filtered."""
+        stored: list[tuple[str, str]] = []
+        with self._store.session() as s:
+            by_session: dict[str, list[tuple[str, int, bytes]]] = {}
+            for session_id, topic, seq, payload in messages:
+                by_session.setdefault(session_id, []).append((topic, seq, payload))
+            for session_id, items in by_session.items():
+                self.check_session(s, session_id, None)
+                seen = set(
+                    s.scalars(
+                        select(TransportInRow.seq).where(
+                            TransportInRow.session_id == session_id,
+                            TransportInRow.peer_node_id == source_node_id,
+                            TransportInRow.seq.in_([seq for _, seq, _ in items]),
+                        )
+                    )
+                )
+                fresh = [(t, q, p) for t, q, p in items if q not in seen]
+                if not fresh:
+                    continue
+                for *_, payload in fresh:
+                    self._reserve(s, session_id, "in", len(payload))
+                stamp = now_ms()
+                s.execute(
+                    insert(TransportInRow),
+                    [
+                        {
+                            "session_id": session_id,
+                            "peer_node_id": source_node_id,
+                            "topic": t,
+                            "seq": q,
+                            "payload": p,
+                            "created_at": stamp,
+                        }
+                        for t, q, p in fresh
+                    ],
+                )
+                stored.extend((session_id, t) for t, _, _ in fresh)
+        return stored
+
     def _seen(self, s: Session, session_id: str, source: str, seq: int) -> bool:
         return (
             s.scalar(

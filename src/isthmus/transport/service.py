@@ -151,7 +151,13 @@ class TransportService:
         """Store a partner's batch in order; returns how many were new."""
 
         def _store() -> list[QueueKey]:
-            ready: list[QueueKey] = []
+            if all(m.fragment is None for m in messages):  # the common case: one transaction
+                whole = [(m.session_id, m.topic, m.seq, m.payload) for m in messages]
+                return [
+                    (session, source_node_id, topic)
+                    for session, topic in self.queues.store_many(source_node_id, whole)
+                ]
+            ready: list[QueueKey] = []  # fragments present: one by one, in order
             for m in messages:
                 if m.fragment is None:
                     stored = self.queues.store_in(
