@@ -173,17 +173,22 @@ def test_concurrent_pops_take_each_message_once(store_url: str) -> None:
     for seq in range(1, 41):
         queues.store_in("s1", "NODE_A", "x", seq, b"%d" % seq)
     taken: list[bytes] = []
+    errors: list[Exception] = []
     barrier = threading.Barrier(6)
 
     def popper() -> None:
         barrier.wait()
-        while (payload := queues.take_in("s1", "t", "NODE_A", "x", remove=True)) is not None:
-            taken.append(payload)
+        try:
+            while (payload := queues.take_in("s1", "t", "NODE_A", "x", remove=True)) is not None:
+                taken.append(payload)
+        except Exception as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=popper) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert sorted(taken, key=int) == [b"%d" % seq for seq in range(1, 41)]
     store.dispose()

@@ -492,28 +492,39 @@ class TransportStore:
         self, session_id: str, token: str | None, peer_node_id: str, topic: str, *, remove: bool
     ) -> bytes | None:
         """The oldest message of the queue (session, partner, topic), removed if
-        ``remove`` (pop) or left in place (peek). Two pops racing for the same message:
-        the DELETE decides, and the loser takes the next one."""
-        for _ in range(16):
-            with self._store.session() as s:
-                self.check_session(s, session_id, token)
-                message = s.execute(
-                    select(TransportInRow.id, TransportInRow.payload)
-                    .where(
-                        TransportInRow.session_id == session_id,
-                        TransportInRow.peer_node_id == peer_node_id,
-                        TransportInRow.topic == topic,
+        ``remove`` (pop) or left in place (peek).
+
+        A pop is one ``DELETE … WHERE id = (oldest) RETURNING payload``: atomic under
+        SQLite's single writer, and on PostgreSQL the subquery's ``FOR UPDATE SKIP
+        LOCKED`` lets racing pops take different messages instead of colliding."""
+        oldest = (
+            select(TransportInRow.id)
+            .where(
+                TransportInRow.session_id == session_id,
+                TransportInRow.peer_node_id == peer_node_id,
+                TransportInRow.topic == topic,
+            )
+            .order_by(TransportInRow.id)
+            .limit(1)
+        )
+        with self._store.session() as s:
+            self.check_session(s, session_id, token)
+            if not remove:
+                payload = s.scalar(
+                    select(TransportInRow.payload).where(
+                        TransportInRow.id == oldest.scalar_subquery()
                     )
-                    .order_by(TransportInRow.id)
-                    .limit(1)
-                ).first()
-                if message is None:
-                    return None
-                payload = bytes(message.payload)
-                if not remove:
-                    return payload
-                deleted = s.execute(delete(TransportInRow).where(TransportInRow.id == message.id))
-                if deleted.rowcount == 1:  # type: ignore[attr-defined]
-                    self._release_counts(s, session_id, "in", 1, len(payload))
-                    return payload
-        raise TransportRefused(PtpCode.SYSTEM_ERROR, "too much contention on one queue")
+                )
+                return None if payload is None else bytes(payload)
+            row = s.execute(
+                delete(TransportInRow)
+                .where(
+                    TransportInRow.id == oldest.with_for_update(skip_locked=True).scalar_subquery()
+                )
+                .returning(TransportInRow.payload)
+            ).first()
+            if row is None:
+                return None
+            payload = bytes(row.payload)
+            self._release_counts(s, session_id, "in", 1, len(payload))
+            return payload

@@ -176,20 +176,31 @@ class ProcessCluster:
     ) -> ProcessNode:
         index = len(self.nodes)
         node_id = node_id or f"NODE_{chr(ord('A') + index)}"
-        home = init_home(
-            self.base_dir / node_id,
-            node_id=node_id,
-            inst_id=f"INST_{node_id}",
-            auth_type=auth_type,
-            interconn_port=free_port(),
-            admin_port=free_port(),
-            transport_port=free_port(),
-            **init_options,
-        )
-        node = ProcessNode(home, env=self.env)
+        for attempt in range(2):
+            home = init_home(
+                self.base_dir / node_id,
+                node_id=node_id,
+                inst_id=f"INST_{node_id}",
+                auth_type=auth_type,
+                interconn_port=free_port(),
+                admin_port=free_port(),
+                transport_port=free_port(),
+                force=attempt > 0,
+                **init_options,
+            )
+            node = ProcessNode(home, env=self.env)
+            if not start:
+                break
+            try:
+                node.start()
+                break
+            except RuntimeError:
+                # A port handed out by free_port() can be taken by someone else's
+                # ephemeral connection before the node binds it: retry once with new ones.
+                node.close()
+                if attempt:
+                    raise
         self.nodes.append(node)
-        if start:
-            node.start()
         return node
 
     def start(self, count: int) -> list[ProcessNode]:
