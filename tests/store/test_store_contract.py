@@ -208,3 +208,15 @@ def test_contract_version_moves_only_when_a_change_commits(store: Store) -> None
     with store.session() as s:
         store.contracts.list(s)  # reads do not move it
     assert store.contracts.version == start + 1
+
+
+def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
+    """The ORM tables and the Alembic history must not drift apart."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from isthmus.store.schema import Base
+
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []

@@ -51,6 +51,21 @@ async def _every(seconds: float, job: Callable[[], Any], name: str) -> None:
             log.exception("background job %s failed", name)
 
 
+def _server(app: Any, host: str, port: int, **options: Any) -> _Server:
+    """One listener: our JSON logging instead of uvicorn's, a bounded graceful stop."""
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            **options,
+        )
+    )
+
+
 def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
     config = ctx.config
     tls_kwargs: dict[str, Any] = {}
@@ -63,38 +78,15 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
             "ssl_ca_certs": str(ca),
             "ssl_cert_reqs": client_cert_reqs(config),
         }
-    interconn = _Server(
-        uvicorn.Config(
-            create_interconn_app(ctx),
-            host=config.interconn.host,
-            port=config.interconn.port,
-            http=TlsAwareHttpToolsProtocol,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-            **tls_kwargs,
-        )
+    interconn = _server(
+        create_interconn_app(ctx),
+        config.interconn.host,
+        config.interconn.port,
+        http=TlsAwareHttpToolsProtocol,
+        **tls_kwargs,
     )
-    admin = _Server(
-        uvicorn.Config(
-            create_admin_app(ctx),
-            host=config.admin.host,
-            port=config.admin.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
-    transport = _Server(
-        uvicorn.Config(
-            create_transport_app(ctx),
-            host=config.transport.host,
-            port=config.transport.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
+    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port)
+    transport = _server(create_transport_app(ctx), config.transport.host, config.transport.port)
     return interconn, admin, transport
 
 

@@ -131,13 +131,8 @@ class TransportStreamRow(Base):
     next_seq: Mapped[int] = mapped_column(BigInteger)
 
 
-class TransportOutRow(Base):
-    """A message a local component pushed, kept until the partner node acknowledges it."""
-
-    __tablename__ = "transport_out"
-    __table_args__ = (
-        Index("ux_transport_out_seq", "session_id", "peer_node_id", "seq", unique=True),
-    )
+class _QueuedMessage:
+    """Columns shared by both queues: one message of one (session, partner, topic)."""
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -150,7 +145,16 @@ class TransportOutRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class TransportInRow(Base):
+class TransportOutRow(_QueuedMessage, Base):
+    """A message a local component pushed, kept until the partner node acknowledges it."""
+
+    __tablename__ = "transport_out"
+    __table_args__ = (
+        Index("ux_transport_out_seq", "session_id", "peer_node_id", "seq", unique=True),
+    )
+
+
+class TransportInRow(_QueuedMessage, Base):
     """A message received from a partner node, kept until a local component pops it.
 
     The unique (session, source, seq) index is what makes a resent message a no-op.
@@ -161,16 +165,6 @@ class TransportInRow(Base):
         Index("ux_transport_in_seq", "session_id", "peer_node_id", "seq", unique=True),
         Index("ix_transport_in_queue", "session_id", "peer_node_id", "topic", "id"),
     )
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    session_id: Mapped[str] = mapped_column(String(256))
-    peer_node_id: Mapped[str] = mapped_column(String(128))
-    topic: Mapped[str] = mapped_column(String(512))
-    seq: Mapped[int] = mapped_column(BigInteger)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class TransportFragmentRow(Base):

@@ -426,22 +426,22 @@ class TransportStore:
         if not 0 <= index < count:
             raise TransportRefused(PtpCode.BAD_REQUEST, f"fragment {index} of {count}")
         try:
-            return self._store_fragment(
-                session_id, source_node_id, topic, seq, index, count, payload
+            return self._store_fragment_once(
+                session_id, source_node_id, topic, seq, (index, count), payload
             )
-        except IntegrityError:
+        except IntegrityError:  # a resend racing its original: already here
             return False
 
-    def _store_fragment(
+    def _store_fragment_once(
         self,
         session_id: str,
         source_node_id: str,
         topic: str,
         seq: int,
-        index: int,
-        count: int,
+        position: tuple[int, int],
         payload: bytes,
     ) -> bool:
+        index, count = position
         with self._store.session() as s:
             self.check_session(s, session_id, None)
             if self._seen(s, session_id, source_node_id, seq):
