@@ -66,6 +66,10 @@ class InterconnSection(_Section):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: Accepted difference between a request's ``x-timestamp`` and our clock.
     timestamp_window_s: int = Field(default=300, ge=1, le=86400)
+    #: ``org.ppc.ptp.PrivateTransferProtocol`` (east-west gRPC: invoke and the transport
+    #: stream) on ``host:grpc_port``; 0 = off. Off by default: Isthmus partners use the
+    #: HTTP paths, and an extra listener should be opened only when a partner needs it.
+    grpc_port: int = Field(default=0, ge=0, le=65535)
     tls: TlsSection = TlsSection()
 
 
@@ -85,6 +89,10 @@ class TransportSection(_Section):
     session_idle_timeout_s: int = Field(default=24 * 3600, ge=1)
     #: ``pop`` without a timeout waits this long (the spec's default).
     default_pop_timeout_s: float = Field(default=120.0, ge=0, le=3600)
+    #: ``org.ppc.ptp.PrivateTransferTransport`` (south-north gRPC, what FATE's BFIA
+    #: container speaks) on ``host:grpc_port``; 0 = off. Off by default so that a node
+    #: opens no listener nobody asked for; the HTTP face on ``port`` is always on.
+    grpc_port: int = Field(default=0, ge=0, le=65535)
 
 
 class AdminSection(_Section):

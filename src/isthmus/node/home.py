@@ -43,6 +43,8 @@ def init_home(
     interconn_port: int = 8101,
     admin_port: int = 8102,
     transport_port: int = 8103,
+    transport_grpc_port: int = 0,
+    interconn_grpc_port: int = 0,
     host: str = "127.0.0.1",
     public_address: str = "",
     store_url: str = "",
@@ -75,6 +77,11 @@ def init_home(
     }
     if public_address:
         document["interconn"]["public_address"] = public_address
+    # The gRPC faces are off (0) unless asked for; only written when on.
+    if interconn_grpc_port:
+        document["interconn"]["grpc_port"] = interconn_grpc_port
+    if transport_grpc_port:
+        document["transport"]["grpc_port"] = transport_grpc_port
     if store_url:
         document["store"] = {"url": store_url}
     if tls_cert_file or tls_key_file or tls_ca_file:

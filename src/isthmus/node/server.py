@@ -21,6 +21,7 @@ import uvicorn
 from isthmus.node.admin_app import create_admin_app
 from isthmus.node.config import NodeConfig
 from isthmus.node.context import NodeContext, build_context, client_cert_reqs, server_ssl_files
+from isthmus.node.grpc_transport import start_grpc_servers, stop_grpc_servers
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.tls import TlsAwareHttpToolsProtocol
@@ -101,6 +102,10 @@ async def serve(config: NodeConfig) -> None:
     await asyncio.to_thread(ctx.store.migrate)
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)
+    try:  # the gRPC faces, if configured: listening before the node says it is ready
+        grpc_servers = await start_grpc_servers(ctx)
+    except OSError as exc:
+        raise SystemExit(f"node {ctx.node_id} could not open its gRPC listeners: {exc}") from exc
     loop = asyncio.get_running_loop()
 
     def _stop() -> None:
@@ -164,6 +169,7 @@ async def serve(config: NodeConfig) -> None:
         if not all(server.started for server in servers):
             raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
     finally:
+        await stop_grpc_servers(grpc_servers)
         readiness.cancel()
         for task in background:
             task.cancel()

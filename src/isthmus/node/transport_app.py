@@ -92,7 +92,7 @@ async def parse(request: Request, kind: str) -> ChanRequest:
         if kind == "push":
             payload = message.payload
         if kind in ("pop", "release") and message.timeout:
-            timeout = float(message.timeout)
+            timeout = _number(message.timeout)  # FATE sends 36000000: clamp like the rest
     elif style == "json":
         fields = _json_body(body)
         topic = str(fields.get("topic") or topic)
@@ -170,7 +170,7 @@ def _require_peer(call: ChanRequest) -> str:
     return call.peer_node_id
 
 
-async def _push(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_push(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
     await ctx.transport.push(
         call.session_id, call.token, _require_peer(call), call.topic, call.payload
     )
@@ -195,15 +195,15 @@ async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> tuple[str,
     return PtpCode.OK, "", payload
 
 
-async def _pop(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_pop(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
     return await _take(ctx, call, True)
 
 
-async def _peek(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_peek(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
     return await _take(ctx, call, False)
 
 
-async def _release(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_release(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
     dropped = await ctx.transport.release(call.session_id, call.token, call.topic or None)
     return PtpCode.OK, f"released; {dropped} unread message(s) dropped", b""
 
@@ -229,10 +229,10 @@ def create_transport_app(ctx: NodeContext) -> Starlette:
     routes = [
         Route(f"/v1/interconn/chan/{kind}", _endpoint(kind, handler), methods=["POST"])
         for kind, handler in (
-            ("push", _push),
-            ("pop", _pop),
-            ("peek", _peek),
-            ("release", _release),
+            ("push", handle_push),
+            ("pop", handle_pop),
+            ("peek", handle_peek),
+            ("release", handle_release),
         )
     ]
     app = Starlette(routes=routes)
