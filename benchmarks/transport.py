@@ -2,10 +2,10 @@
 
 In one run, for each message size:
 
-* **Isthmus**: two real node processes with an approved contract; a sender pushes
-  ``count`` messages to node A's south-north HTTP API (raw bodies, as SecretFlow does)
-  with ``--inflight`` concurrent requests, a receiver pops them from node B; the clock runs
-  from the first push to the last pop;
+* **Isthmus**: two real node processes with an approved contract; ``--streams`` topics,
+  each with a component pushing its messages in order to node A's south-north HTTP API
+  (raw bodies, as SecretFlow does) and one popping them in order from node B, checking
+  each message's index; the clock runs from the first push to the last pop;
 * **anchor**: raw gRPC between two processes on loopback — a server process answering
   ``ReceiverService/Push`` and a client sending the same messages with the same
   concurrency (no storage, no authentication: the floor of moving bytes over HTTP/2).
@@ -13,7 +13,7 @@ In one run, for each message size:
     .venv/bin/python benchmarks/transport.py --size 2000
 
 ``--size`` is the message count at 1 KiB; larger sizes send proportionally fewer (at
-least 20). Ends with one JSON line holding every figure and ratio.
+least 64). Ends with one JSON line holding every figure and ratio.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 import grpc
-import httpx
+from _wire import HttpConnection
 
 from isthmus.testing import ProcessCluster, free_port
 from isthmus.wire import ptp
@@ -35,10 +35,11 @@ from isthmus.wire.proto import interconnection_common_pb2, link_pb2
 
 SIZES = {"1KiB": 1024, "64KiB": 64 * 1024, "1MiB": 1024 * 1024}
 SESSION, TOKEN = "session_bench", "bench"
+PUSH, POP = "/v1/interconn/chan/push", "/v1/interconn/chan/pop?timeout=1"
 
 
 def _count(size: int, base: int) -> int:
-    return max(20, base * 1024 // size) if size > 1024 else base
+    return max(64, base * 1024 // size) if size > 1024 else base
 
 
 # --- anchor: raw gRPC ---------------------------------------------------------------
@@ -109,60 +110,81 @@ async def grpc_anchor(size: int, count: int, inflight: int) -> float:
 
 
 async def isthmus_run(
-    cluster_nodes: tuple[Any, Any], size: int, count: int, inflight: int, topic: str
+    cluster_nodes: tuple[Any, Any], size: int, count: int, streams: int, label: str
 ) -> float:
+    """``streams`` topics, each with one component pushing in order to node A and one
+    popping in order from node B (as yacl does per channel); every payload carries its
+    index, so loss, duplication and reordering fail the run."""
     a, b = cluster_nodes
-    payload = os.urandom(size)
-    push_url = f"http://{a.config.transport_address}/v1/interconn/chan/push"
-    pop_url = f"http://{b.config.transport_address}/v1/interconn/chan/pop"
-    push_headers = {
-        "x-ptp-session-id": SESSION,
-        "x-ptp-token": TOKEN,
-        "x-ptp-topic": topic,
-        "x-ptp-target-node-id": b.node_id,
-    }
-    pop_headers = {**push_headers, "x-ptp-target-node-id": a.node_id}
-    limits = httpx.Limits(max_connections=inflight + 2)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(count):
-            queue.put_nowait(i)
+    filler = os.urandom(size - 8)
+    per_stream = [count // streams + (1 if i < count % streams else 0) for i in range(streams)]
 
-        async def pusher() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                while True:
-                    reply = await http.post(push_url, content=payload, headers=push_headers)
-                    code = ptp.parse_outbound(reply.content)[0]
-                    if code == ptp.PtpCode.OK:
-                        break
-                    await asyncio.sleep(0.05)  # back-pressure: retry
+    def headers(topic: str, peer: str) -> dict[str, str]:
+        return {
+            "x-ptp-session-id": SESSION,
+            "x-ptp-token": TOKEN,
+            "x-ptp-topic": topic,
+            "x-ptp-target-node-id": peer,
+            "content-type": "application/octet-stream",
+        }
 
-        received = 0
-
-        async def popper() -> None:
-            nonlocal received
-            while received < count:
-                reply = await http.post(pop_url, headers=pop_headers, params={"timeout": "1"})
-                code, _, data = ptp.parse_outbound(reply.content)
+    async def pusher(topic: str, n: int) -> None:
+        conn = HttpConnection(*_host_port(a.config.transport_address))
+        push_headers = headers(topic, b.node_id)
+        for i in range(n):
+            body = i.to_bytes(8, "big") + filler
+            while True:
+                code = ptp.parse_outbound(await conn.post(PUSH, push_headers, body))[0]
                 if code == ptp.PtpCode.OK:
-                    assert len(data) == size
-                    received += 1
+                    break
+                await asyncio.sleep(0.05)  # back-pressure: retry
+        await conn.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(pusher() for _ in range(inflight)), popper())
-        return time.perf_counter() - started
+    async def popper(topic: str, n: int) -> None:
+        conn = HttpConnection(*_host_port(b.config.transport_address))
+        pop_headers = headers(topic, a.node_id)
+        expected = 0
+        while expected < n:
+            code, _, data = ptp.parse_outbound(await conn.post(POP, pop_headers))
+            if code != ptp.PtpCode.OK:
+                continue
+            index = int.from_bytes(data[:8], "big")
+            if index != expected or len(data) != size:
+                raise AssertionError(f"{topic}: got message {index}, expected {expected}")
+            expected += 1
+        await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(pusher(f"{label}-{i}", n) for i, n in enumerate(per_stream)),
+        *(popper(f"{label}-{i}", n) for i, n in enumerate(per_stream)),
+    )
+    return time.perf_counter() - started
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def _run(job: Any) -> float:
+    """Clients on uvloop, like the nodes, so neither side is slowed by its loop."""
+    import uvloop
+
+    return float(uvloop.run(job))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2000, help="messages at 1 KiB")
-    parser.add_argument("--inflight", type=int, default=8, help="concurrent pushes")
+    parser.add_argument(
+        "--streams", type=int, default=8, help="topics in parallel (gRPC: calls in flight)"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "benchmark": "transport",
         "size": args.size,
-        "inflight": args.inflight,
+        "streams": args.streams,
         "cases": {},
     }
     env = {
@@ -177,8 +199,8 @@ def main() -> None:
             node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
         for label, size in SIZES.items():
             count = _count(size, args.size)
-            ours = asyncio.run(isthmus_run((a, b), size, count, args.inflight, label))
-            anchor = asyncio.run(grpc_anchor(size, count, args.inflight))
+            ours = _run(isthmus_run((a, b), size, count, args.streams, label))
+            anchor = _run(grpc_anchor(size, count, args.streams))
             case = {
                 "messages": count,
                 "isthmus_msgs_per_s": round(count / ours, 1),

@@ -48,7 +48,7 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
     s = Store(store_url)
     assert s.current_revision() is None
     s.migrate()
-    assert s.current_revision() == "0002"
+    assert s.current_revision() == "0003"
     tables = set(inspect(s.engine).get_table_names())
     assert {
         "contracts",
@@ -63,7 +63,7 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
         "transport_fragments",
     } <= tables
     s.migrate()  # idempotent
-    assert s.current_revision() == "0002"
+    assert s.current_revision() == "0003"
     with s.engine.connect() as conn:
         head = conn.execute(text("SELECT last_seq, last_hash FROM audit_head")).one()
     assert tuple(head) == (0, GENESIS_HASH)
@@ -220,3 +220,34 @@ def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+def test_migration_0003_marks_streams_already_received(store_url: str) -> None:
+    """A node upgraded with unread messages keeps refusing their resends."""
+    from alembic import command
+
+    from isthmus.store.db import alembic_config
+
+    s = Store(store_url)
+    with s.engine.begin() as connection:
+        cfg = alembic_config(store_url)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0002")
+        connection.exec_driver_sql(
+            "INSERT INTO transport_sessions VALUES ('s1', 'x', 'OPEN', 1, 1, NULL, 0, 0, 2, 2)"
+        )
+        for seq in (3, 4):
+            connection.exec_driver_sql(
+                "INSERT INTO transport_in (session_id, peer_node_id, topic, seq, payload, "
+                f"created_at) VALUES ('s1', 'NODE_A', 't', {seq}, x'00', 1)"
+                if s.engine.dialect.name == "sqlite"
+                else "INSERT INTO transport_in (session_id, peer_node_id, topic, seq, payload, "
+                f"created_at) VALUES ('s1', 'NODE_A', 't', {seq}, '\\x00'::bytea, 1)"
+            )
+    s.migrate()
+    with s.engine.connect() as connection:
+        marks = connection.exec_driver_sql(
+            "SELECT session_id, peer_node_id, received_upto FROM transport_in_streams"
+        ).all()
+    assert [tuple(m) for m in marks] == [("s1", "NODE_A", 4)]
+    s.dispose()

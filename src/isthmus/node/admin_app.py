@@ -233,9 +233,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.post("/transport/sessions")
     async def open_session(body: SessionRequest) -> dict[str, Any]:
         """Open a transport session for a job (the scheduler does this; so may an operator)."""
-        created = await run_in_threadpool(
-            ctx.transport.queues.open_session, body.session_id, body.token
-        )
+        created = await ctx.transport.queues.open_session(body.session_id, body.token)
         return ok(
             {
                 "session_id": body.session_id,

@@ -85,6 +85,12 @@ class TransportSection(_Section):
     max_session_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     #: Larger messages cross to partners in fragments of this size.
     east_west_max_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    #: Queued payloads of at least this size are kept as files in ``DIR/spill`` rather
+    #: than in the database (written once instead of through its journal); 0 = never.
+    spill_bytes: int = Field(default=64 * 1024, ge=0)
+    #: fdatasync each spilled file before the commit that references it (for power-cut
+    #: durability; pair it with a database that syncs its commits).
+    spill_fsync: bool = False
     #: Sessions unused this long are released and their data dropped.
     session_idle_timeout_s: int = Field(default=24 * 3600, ge=1)
     #: ``pop`` without a timeout waits this long (the spec's default).

@@ -25,7 +25,9 @@ from isthmus.node.metrics import NodeMetrics
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.store import Store
-from isthmus.store.transport import QueueLimits, TransportStore
+from isthmus.store.blobs import BlobDir
+from isthmus.store.transport import TransportStore
+from isthmus.transport.queues import QueueEngine, QueueLimits
 from isthmus.transport.service import TransportService
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.node import ContractStatus, NodeInfo
@@ -55,6 +57,7 @@ class NodeContext:
         return self.identity.node_id
 
     async def aclose(self) -> None:
+        await self.transport.queues.aclose()
         await self.peers.aclose()
         self.store.dispose()
 
@@ -118,8 +121,12 @@ def build_context(
         window_ms=config.interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
     )
-    queues = TransportStore(
-        store,
+    queues = QueueEngine(
+        TransportStore(
+            store,
+            blobs=BlobDir(config.home / "spill", fsync=config.transport.spill_fsync),
+            spill_bytes=config.transport.spill_bytes,
+        ),
         QueueLimits(
             max_message_bytes=config.transport.max_message_bytes,
             max_session_messages=config.transport.max_session_messages,

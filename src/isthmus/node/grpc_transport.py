@@ -294,13 +294,13 @@ class ProtocolServicer:
             message = IncomingMessage(
                 session_id,
                 pick(ptp.TOPIC) or "",
-                int(seq) if seq else -time.time_ns(),
+                int(seq) if seq else None,
                 inbound.payload,
             )
         except ValueError:
             return _outbound(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer")
         try:
-            stored = await self.ctx.transport.receive(caller.node_id, [message])
+            stored = await self.ctx.transport.receive_all(caller.node_id, [message])
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
         except Exception:
@@ -346,7 +346,7 @@ class ProtocolServicer:
                 f"not stored: an earlier frame of session {message.session_id} was refused",
             )
         try:
-            stored = await self.ctx.transport.receive(caller.node_id, [message])
+            stored = await self.ctx.transport.receive_all(caller.node_id, [message])
         except TransportRefused as exc:
             refused[message.session_id] = exc.ptp_code
             return _outbound(exc.ptp_code, exc.message)

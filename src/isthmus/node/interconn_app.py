@@ -8,7 +8,6 @@ authentication of ``auth.py`` before the body is even parsed.
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_erro
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
 from isthmus.transport.service import (
     INVOKE_PATH,
+    META_ACCEPTED,
     META_SEQ,
     TRANSPORT_PATH,
     IncomingMessage,
@@ -199,12 +199,21 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
                 await request.body(), max_message_bytes=ctx.config.interconn.max_body_bytes
             )
             messages = [from_inbound(f) for f in frames]
-            stored = await ctx.transport.receive(caller.node_id, messages)
+            result = await ctx.transport.receive(caller.node_id, messages)
         except ValueError as exc:
             return _outbound(PtpCode.CODEC_ERROR, f"bad framing: {exc}")
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
-        return _outbound(PtpCode.OK, "", {"stored": str(stored), "received": str(len(messages))})
+        counts = {
+            "stored": str(result.stored),
+            "received": str(len(messages)),
+            META_ACCEPTED: str(result.accepted),
+        }
+        if result.refusal is not None:
+            # Everything before the refused frame is stored; the sender resends the rest.
+            counts[ptp.SESSION_ID] = result.refused_session or ""
+            return _outbound(result.refusal.ptp_code, result.refusal.message, counts)
+        return _outbound(PtpCode.OK, "", counts)
 
     @router.post(INVOKE_PATH, response_class=Response)
     async def chan_invoke(request: Request, caller: Caller = Depends(require_peer())) -> Response:
@@ -218,10 +227,10 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
             message = IncomingMessage(
                 session_id,
                 ptp.read(headers, ptp.TOPIC) or "",
-                int(seq) if seq else -time.time_ns(),
+                int(seq) if seq else None,
                 await request.body(),
             )
-            stored = await ctx.transport.receive(caller.node_id, [message])
+            stored = await ctx.transport.receive_all(caller.node_id, [message])
         except ValueError:
             return _outbound(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer")
         except TransportRefused as exc:

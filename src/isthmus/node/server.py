@@ -24,6 +24,7 @@ from isthmus.node.context import NodeContext, build_context, client_cert_reqs, s
 from isthmus.node.grpc_transport import start_grpc_servers, stop_grpc_servers
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
+from isthmus.node.memory import tune_malloc
 from isthmus.node.tls import TlsAwareHttpToolsProtocol
 from isthmus.node.transport_app import create_transport_app
 from isthmus.store.db import now_ms
@@ -100,6 +101,7 @@ async def serve(config: NodeConfig) -> None:
     )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
+    await ctx.transport.queues.start()  # load the queues before anything can use them
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)
     try:  # the gRPC faces, if configured: listening before the node says it is ready
@@ -182,4 +184,12 @@ async def serve(config: NodeConfig) -> None:
 
 
 def run(config: NodeConfig) -> None:
-    asyncio.run(serve(config))
+    """Serve on uvloop where it is installed (it comes with ``uvicorn[standard]``): the
+    transport path is event-loop bound, and uvloop's loop is about twice as fast."""
+    tune_malloc()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(serve(config))
+        return
+    uvloop.run(serve(config))

@@ -12,8 +12,12 @@ use, told apart by ``Content-Type``:
 Replies are HTTP 200 with the transport code in the body: a protobuf
 ``TransportOutbound`` in the 3-field layout clients parse (``payload=1, code=2,
 message=3``), the v1.2 text's 4-field layout when the request carries
-``x-ptp-outbound-layout: v1.2``, or JSON for JSON requests. A plain Starlette app rather
-than FastAPI: this path runs once per algorithm message.
+``x-ptp-outbound-layout: v1.2``, or JSON for JSON requests.
+
+A bare ASGI app rather than a framework: this path runs twice per algorithm message (a
+push on one node, a pop on the other), and routing, request and response objects cost
+more than the queue work itself. Bodies are bounded: a payload above
+``transport.max_message_bytes`` is refused with ``E0000000413`` before it is read whole.
 """
 
 from __future__ import annotations
@@ -22,14 +26,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
 from isthmus.wire import ptp
@@ -61,22 +61,27 @@ class ChanRequest:
     timeout_s: float | None
 
 
-def style_of(request: Request) -> str:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+#: Room above ``max_message_bytes`` for the protobuf or JSON envelope of a payload.
+ENVELOPE_HEADROOM = 64 * 1024 + 1024
+
+
+def style_of(headers: dict[str, str]) -> str:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in PROTOBUF_TYPES:
         return "protobuf"
     return "json" if content_type == "application/json" else "raw"
 
 
-async def parse(request: Request, kind: str) -> ChanRequest:
-    headers = request.headers
-    style = style_of(request)
-    body = await request.body()
+def parse(headers: dict[str, str], query: dict[str, str], body: bytes, kind: str) -> ChanRequest:
+    style = style_of(headers)
     topic = ptp.read(headers, ptp.TOPIC) or ""
     timeout: float | None = None
     payload = b""
-    if "timeout" in request.query_params:
-        timeout = _number(request.query_params["timeout"])
+    if "timeout" in query:
+        timeout = _number(query["timeout"])
     if style == "protobuf":
         message = {
             "push": ptp_pb2.PushInbound,
@@ -141,24 +146,22 @@ def _b64(value: Any) -> bytes:
 
 
 def reply(
-    request: Request,
+    headers: dict[str, str],
     call: ChanRequest | None,
     code: str,
     message: str = "",
     payload: bytes = b"",
-) -> Response:
-    """The reply in the caller's style (decided by its Content-Type even when its body
-    could not be parsed)."""
-    style = call.style if call is not None else style_of(request)
+) -> tuple[bytes, str]:
+    """The reply body and its content type, in the caller's style (decided by its
+    Content-Type even when its body could not be parsed)."""
+    style = call.style if call is not None else style_of(headers)
     if style == "json":
         body = json.dumps(
             {"code": code, "message": message, "content": base64.b64encode(payload).decode()}
         )
-        return Response(body, media_type="application/json")
-    layout = "v1.2" if request.headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
-    return Response(
-        ptp.outbound(code, message, payload, layout=layout), media_type="application/x-protobuf"
-    )
+        return body.encode(), "application/json"
+    layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
+    return ptp.outbound(code, message, payload, layout=layout), "application/x-protobuf"
 
 
 Handler = Callable[[NodeContext, ChanRequest], Awaitable[tuple[str, str, bytes]]]
@@ -208,33 +211,95 @@ async def handle_release(ctx: NodeContext, call: ChanRequest) -> tuple[str, str,
     return PtpCode.OK, f"released; {dropped} unread message(s) dropped", b""
 
 
-def _endpoint(kind: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        ctx: NodeContext = request.app.state.ctx
+HANDLERS: dict[str, Handler] = {
+    "/v1/interconn/chan/push": handle_push,
+    "/v1/interconn/chan/pop": handle_pop,
+    "/v1/interconn/chan/peek": handle_peek,
+    "/v1/interconn/chan/release": handle_release,
+}
+
+
+class TransportApp:
+    """The ASGI app: four POST routes, everything else 404/405 in plain text."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.max_body_bytes = ctx.config.transport.max_message_bytes * 4 // 3 + ENVELOPE_HEADROOM
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        handler = HANDLERS.get(scope["path"])
+        if handler is None:
+            await _send(send, 404, b"not found", "text/plain")
+            return
+        if scope["method"] != "POST":
+            await _send(send, 405, b"method not allowed", "text/plain")
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        kind = scope["path"].rsplit("/", 1)[1]
         call: ChanRequest | None = None
         try:
-            call = await parse(request, kind)
-            code, message, payload = await handler(ctx, call)
+            body = await self._body(receive, headers)
+            raw_query = scope.get("query_string", b"")
+            query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
+            call = parse(headers, query, body, kind)
+            code, message, payload = await handler(self.ctx, call)
         except TransportRefused as exc:
-            return reply(request, call, exc.ptp_code, exc.message)
+            code, message, payload = exc.ptp_code, exc.message, b""
         except Exception:
             log.exception("transport %s failed", kind)
-            return reply(request, call, PtpCode.SYSTEM_ERROR, "internal error; see node log")
-        return reply(request, call, code, message, payload)
+            code, message, payload = PtpCode.SYSTEM_ERROR, "internal error; see node log", b""
+        content, media_type = reply(headers, call, code, message, payload)
+        await _send(send, 200, content, media_type)
 
-    return endpoint
+    async def _body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise TransportRefused(PtpCode.TOO_LARGE, f"body of {declared} bytes is too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise TransportRefused(PtpCode.BAD_REQUEST, "client went away")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise TransportRefused(PtpCode.TOO_LARGE, "body too large")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def create_transport_app(ctx: NodeContext) -> Starlette:
-    routes = [
-        Route(f"/v1/interconn/chan/{kind}", _endpoint(kind, handler), methods=["POST"])
-        for kind, handler in (
-            ("push", handle_push),
-            ("pop", handle_pop),
-            ("peek", handle_peek),
-            ("release", handle_release),
-        )
-    ]
-    app = Starlette(routes=routes)
-    app.state.ctx = ctx
-    return app
+async def _send(send: Send, status: int, content: bytes, media_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media_type.encode()),
+                (b"content-length", str(len(content)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_transport_app(ctx: NodeContext) -> TransportApp:
+    return TransportApp(ctx)

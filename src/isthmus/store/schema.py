@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -103,8 +103,8 @@ class TransportSessionRow(Base):
     """A transport session (BFIA ``x-ptp-session-id``): opened for a job by the node,
     used by that job's components, released at the end or expired when abandoned.
 
-    Pending counters live here so the back-pressure check on every push is one row read,
-    not a scan of the queues.
+    Pending counts and bytes are not stored: the transport engine derives them from the
+    queues when it loads, then keeps them in memory.
     """
 
     __tablename__ = "transport_sessions"
@@ -115,10 +115,6 @@ class TransportSessionRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_activity_at: Mapped[int] = mapped_column(BigInteger)
     released_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    out_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    out_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    in_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    in_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class TransportStreamRow(Base):
@@ -129,6 +125,18 @@ class TransportStreamRow(Base):
     session_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     peer_node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     next_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransportInStreamRow(Base):
+    """Receiver side of one (session, partner) stream: the highest sequence number
+    stored. Partners send each stream in order, so anything at or below it is a resend,
+    even after the original was popped and its row deleted."""
+
+    __tablename__ = "transport_in_streams"
+
+    session_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    peer_node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_upto: Mapped[int] = mapped_column(BigInteger)
 
 
 class _QueuedMessage:
@@ -142,6 +150,8 @@ class _QueuedMessage:
     topic: Mapped[str] = mapped_column(String(512))
     seq: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The payload is a file of the node's spill directory, not the (empty) column.
+    spilled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -1,530 +1,543 @@
-"""Durable queues of the transport module.
+"""Durable queues of the transport module: the SQL, and nothing else.
 
-Two queues per node, both in the store so that a message accepted with an OK code
-survives a crash of either node:
+Every rule (sessions, tokens, limits, sequence numbers, resend filtering) is decided in
+memory by the transport layer's ``QueueEngine``, the single authority over one node's
+queues. This module only has to do two things fast:
 
-* **out**: messages local components pushed, each with a sequence number per
-  (session, partner) stream, kept until the partner node has stored them;
-* **in**: messages partners delivered, kept until a local component pops them. A unique
-  (session, source, seq) index turns every resend into a no-op, so delivery is
-  exactly-once although the east-west hop is at-least-once.
+* ``load()``: read the whole durable state back after a start or a crash;
+* ``commit(batch)``: apply everything the engine decided since the last commit in ONE
+  transaction (group commit): the pushes of many components, the pops, the partner
+  batches received, the acknowledgements, with one executemany per table.
 
-Messages larger than the east-west limit travel as numbered fragments and become one
-``in`` row, atomically, when the last fragment arrives.
+Tables: ``transport_sessions``; ``transport_streams`` (sender side: next sequence number
+per (session, partner)); ``transport_in_streams`` (receiver side: highest sequence number
+stored per (session, partner), which turns every resend into a no-op even after the
+message was popped); ``transport_out`` (accepted, not yet stored by the partner);
+``transport_in`` (stored here, not yet popped); ``transport_fragments`` (pieces of a
+message larger than the east-west limit).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, func, select
 
-from isthmus.store.db import now_ms
+from isthmus.store.blobs import BlobDir
 from isthmus.store.schema import (
     TransportFragmentRow,
     TransportInRow,
+    TransportInStreamRow,
     TransportOutRow,
     TransportSessionRow,
     TransportStreamRow,
 )
-from isthmus.wire.errors import TransportRefused
-from isthmus.wire.ptp import PtpCode
 
 if TYPE_CHECKING:
     from isthmus.store.db import Store
 
 OPEN, RELEASED = "OPEN", "RELEASED"
 
+SESSIONS: Table = TransportSessionRow.__table__  # type: ignore[assignment]
+STREAMS: Table = TransportStreamRow.__table__  # type: ignore[assignment]
+IN_STREAMS: Table = TransportInStreamRow.__table__  # type: ignore[assignment]
+OUT: Table = TransportOutRow.__table__  # type: ignore[assignment]
+IN: Table = TransportInRow.__table__  # type: ignore[assignment]
+FRAGMENTS: Table = TransportFragmentRow.__table__  # type: ignore[assignment]
 
-@dataclass(frozen=True)
-class QueueLimits:
-    """Per-session bounds; past them a push is answered E0000000700 (retry later)."""
+#: Ids per ``IN (...)`` list: below every database's bound-parameter limit.
+_CHUNK = 500
 
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_session_messages: int = 100_000
-    max_session_bytes: int = 512 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class OutMessage:
-    id: int
-    session_id: str
-    peer_node_id: str
-    topic: str
-    seq: int
-    payload: bytes
+StreamKey = tuple[str, str]  # session, partner node
+FragmentKey = tuple[str, str, int]  # session, partner node, seq
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class TransportStore:
-    def __init__(self, store: Store, limits: QueueLimits | None = None) -> None:
-        self._store = store
-        self.limits = limits or QueueLimits()
+@dataclass
+class SessionRecord:
+    session_id: str
+    token_sha256: str
+    state: str
+    created_at: int
+    last_activity_at: int
+    released_at: int | None = None
 
-    # --- sessions -------------------------------------------------------------------
 
-    def open_session(self, session_id: str, token: str) -> bool:
-        """Register a session; False if it already existed (then the token must match)."""
-        stamp = now_ms()
-        with self._store.session() as s:
-            row = s.get(TransportSessionRow, session_id)
-            if row is not None:
-                if not hmac.compare_digest(row.token_sha256, token_digest(token)):
-                    raise TransportRefused(
-                        PtpCode.UNAUTHORIZED, f"session {session_id} exists with another token"
-                    )
-                return False
-            s.add(
-                TransportSessionRow(
-                    session_id=session_id,
-                    token_sha256=token_digest(token),
-                    state=OPEN,
-                    created_at=stamp,
-                    last_activity_at=stamp,
-                    out_count=0,
-                    out_bytes=0,
-                    in_count=0,
-                    in_bytes=0,
-                )
+@dataclass(frozen=True)
+class OutMessage:
+    """An accepted message on its way to a partner. ``payload`` is None when it was
+    left in the store to bound memory (``read_out`` brings it back)."""
+
+    id: int
+    session_id: str
+    peer_node_id: str
+    topic: str
+    seq: int
+    payload: bytes | None
+    size: int
+    spilled: bool = False
+
+
+@dataclass(frozen=True)
+class InEntry:
+    """A stored, unread message of the in queue (its payload stays in the store)."""
+
+    id: int
+    session_id: str
+    peer_node_id: str
+    topic: str
+    size: int
+    spilled: bool = False
+
+
+@dataclass(frozen=True)
+class NewIn:
+    entry: InEntry
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class NewFragment:
+    key: FragmentKey
+    index: int
+    count: int
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class FragmentHeld:
+    """What the engine remembers of a partly received message."""
+
+    count: int
+    topic: str
+    indices: frozenset[int]
+    size: int
+
+
+@dataclass
+class Snapshot:
+    sessions: dict[str, SessionRecord]
+    next_seq: dict[StreamKey, int]
+    received_upto: dict[StreamKey, int]
+    out: list[OutMessage]
+    inbox: list[InEntry]
+    fragments: dict[FragmentKey, FragmentHeld]
+    max_out_id: int
+    max_in_id: int
+
+
+@dataclass
+class Batch:
+    """Everything to make durable in one transaction, in the order the engine decided.
+
+    Ids are assigned by the engine (it is the only writer), so no statement needs
+    ``RETURNING`` except the pops, which take their payloads out."""
+
+    new_sessions: list[SessionRecord] = field(default_factory=list)
+    session_states: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    touched: dict[str, int] = field(default_factory=dict)
+    next_seq: dict[StreamKey, int] = field(default_factory=dict)
+    received_upto: dict[StreamKey, int] = field(default_factory=dict)
+    out_new: list[OutMessage] = field(default_factory=list)
+    out_done: list[int] = field(default_factory=list)
+    in_new: list[NewIn] = field(default_factory=list)
+    in_take: list[int] = field(default_factory=list)
+    in_drop: list[int] = field(default_factory=list)
+    fragments_new: list[NewFragment] = field(default_factory=list)
+    #: (key, in entry) for messages whose last fragment arrived: join the pieces.
+    fragments_joined: list[tuple[FragmentKey, InEntry]] = field(default_factory=list)
+    fragments_dropped_sessions: set[str] = field(default_factory=set)
+    created_at: int = 0
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.new_sessions,
+                self.session_states,
+                self.touched,
+                self.out_new,
+                self.out_done,
+                self.in_new,
+                self.in_take,
+                self.in_drop,
+                self.fragments_new,
+                self.fragments_joined,
+                self.fragments_dropped_sessions,
+                self.next_seq,
+                self.received_upto,
             )
-        return True
-
-    def check_session(self, s: Session, session_id: str, token: str | None) -> TransportSessionRow:
-        """The open session, or a refusal: unknown (404), released (608), bad token (403).
-
-        ``token`` None skips the token check (east-west: the partner node is
-        authenticated by its signature instead)."""
-        row = s.get(TransportSessionRow, session_id)
-        if row is None:
-            raise TransportRefused(PtpCode.NOT_FOUND, f"unknown session {session_id!r}")
-        if row.state == RELEASED:
-            raise TransportRefused(PtpCode.SESSION_RELEASED, f"session {session_id} was released")
-        if token is not None and not hmac.compare_digest(row.token_sha256, token_digest(token)):
-            raise TransportRefused(PtpCode.UNAUTHORIZED, f"wrong token for session {session_id}")
-        return row
-
-    def release(self, session_id: str, token: str | None, topic: str | None = None) -> int:
-        """Release a whole session (its unread data is dropped and later pushes refused),
-        or only one topic's unread data. Returns how many messages were dropped."""
-        with self._store.session() as s:
-            self.check_session(s, session_id, token)
-            in_filter = [TransportInRow.session_id == session_id]
-            if topic:
-                in_filter.append(TransportInRow.topic == topic)
-            dropped_in = s.execute(
-                select(
-                    func.count(), func.coalesce(func.sum(func.length(TransportInRow.payload)), 0)
-                ).where(*in_filter)
-            ).one()
-            s.execute(delete(TransportInRow).where(*in_filter))
-            dropped = int(dropped_in[0])
-            self._release_counts(s, session_id, "in", dropped, int(dropped_in[1]))
-            if topic is None:
-                s.execute(
-                    update(TransportSessionRow)
-                    .where(TransportSessionRow.session_id == session_id)
-                    .values(state=RELEASED, released_at=now_ms())
-                    .execution_options(synchronize_session=False)
-                )
-                s.execute(
-                    delete(TransportFragmentRow).where(
-                        TransportFragmentRow.session_id == session_id
-                    )
-                )
-            return dropped
-
-    def expire_idle(self, idle_ms: int) -> list[str]:
-        """Release sessions nobody used for ``idle_ms``; returns their ids."""
-        cutoff = now_ms() - idle_ms
-        with self._store.session() as s:
-            ids = list(
-                s.scalars(
-                    select(TransportSessionRow.session_id).where(
-                        TransportSessionRow.state == OPEN,
-                        TransportSessionRow.last_activity_at < cutoff,
-                    )
-                )
-            )
-            for session_id in ids:
-                s.execute(delete(TransportInRow).where(TransportInRow.session_id == session_id))
-                s.execute(delete(TransportOutRow).where(TransportOutRow.session_id == session_id))
-                s.execute(
-                    delete(TransportFragmentRow).where(
-                        TransportFragmentRow.session_id == session_id
-                    )
-                )
-                s.execute(
-                    update(TransportSessionRow)
-                    .where(TransportSessionRow.session_id == session_id)
-                    .values(
-                        state=RELEASED,
-                        released_at=now_ms(),
-                        in_count=0,
-                        in_bytes=0,
-                        out_count=0,
-                        out_bytes=0,
-                    )
-                )
-        return ids
-
-    # --- sender side ----------------------------------------------------------------
-
-    def push_out(
-        self, session_id: str, token: str | None, peer_node_id: str, topic: str, payload: bytes
-    ) -> OutMessage:
-        """Accept a component's message for a partner: durable when this returns.
-
-        Safe under concurrent pushes: the first statement is a conditional UPDATE of the
-        session's counters (it takes the row lock in PostgreSQL and the write lock in
-        SQLite, whose driver begins the transaction at the first write), and sequence
-        numbers come from an atomic UPDATE of the stream row."""
-        size = len(payload)
-        if size > self.limits.max_message_bytes:
-            raise TransportRefused(
-                PtpCode.TOO_LARGE,
-                f"payload of {size} bytes exceeds {self.limits.max_message_bytes}",
-            )
-        with self._store.session() as s:
-            self.check_session(s, session_id, token)
-            self._reserve(s, session_id, "out", size)
-            seq = self._next_seq(s, session_id, peer_node_id)
-            stamp = now_ms()
-            message_id = s.execute(
-                insert(TransportOutRow)
-                .values(
-                    session_id=session_id,
-                    peer_node_id=peer_node_id,
-                    topic=topic,
-                    seq=seq,
-                    payload=payload,
-                    created_at=stamp,
-                )
-                .returning(TransportOutRow.id)
-            ).scalar_one()
-            return OutMessage(int(message_id), session_id, peer_node_id, topic, seq, payload)
-
-    def _reserve(self, s: Session, session_id: str, side: str, size: int) -> None:
-        """Count one more pending message of ``size`` bytes, atomically, if it fits."""
-        table = TransportSessionRow
-        count_col = table.out_count if side == "out" else table.in_count
-        bytes_col = table.out_bytes if side == "out" else table.in_bytes
-        result = s.execute(
-            update(table)
-            .where(
-                table.session_id == session_id,
-                table.state == OPEN,
-                count_col + 1 <= self.limits.max_session_messages,
-                bytes_col + size <= self.limits.max_session_bytes,
-            )
-            .values(
-                {
-                    count_col: count_col + 1,
-                    bytes_col: bytes_col + size,
-                    table.last_activity_at: now_ms(),
-                }
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return
-        state = s.scalar(select(table.state).where(table.session_id == session_id))
-        if state is None:
-            raise TransportRefused(PtpCode.NOT_FOUND, f"unknown session {session_id!r}")
-        if state == RELEASED:
-            raise TransportRefused(PtpCode.SESSION_RELEASED, f"session {session_id} was released")
-        raise TransportRefused(
-            PtpCode.BUFFER_FULL,
-            f"session {session_id} is full ({side}: at most {self.limits.max_session_messages} "
-            f"messages / {self.limits.max_session_bytes} bytes pending); retry later",
         )
 
-    def _release_counts(
-        self, s: Session, session_id: str, side: str, count: int, size: int
-    ) -> None:
-        table = TransportSessionRow
-        count_col = table.out_count if side == "out" else table.in_count
-        bytes_col = table.out_bytes if side == "out" else table.in_bytes
-        s.execute(
-            update(table)
-            .where(table.session_id == session_id)
-            .values({count_col: count_col - count, bytes_col: bytes_col - size})
-            .execution_options(synchronize_session=False)
-        )
-
-    def _next_seq(self, s: Session, session_id: str, peer_node_id: str) -> int:
-        """The stream's next sequence number, from one atomic UPDATE ... RETURNING."""
-        streams = TransportStreamRow
-        where = (streams.session_id == session_id, streams.peer_node_id == peer_node_id)
-        for _ in range(3):
-            seq = s.execute(
-                update(streams)
-                .where(*where)
-                .values(next_seq=streams.next_seq + 1)
-                .returning(streams.next_seq)
-            ).scalar()
-            if seq is not None:
-                return int(seq) - 1
-            try:
-                with s.begin_nested():
-                    s.execute(
-                        insert(streams).values(
-                            session_id=session_id, peer_node_id=peer_node_id, next_seq=2
-                        )
-                    )
-                return 1
-            except IntegrityError:
-                continue  # a concurrent first push created the stream: use the UPDATE
-        raise TransportRefused(PtpCode.SYSTEM_ERROR, "could not allocate a sequence number")
-
-    def pending_out(self, *, limit: int = 256) -> Sequence[OutMessage]:
-        """Undelivered messages, oldest first (per stream that is sequence order)."""
-        with self._store.session() as s:
-            rows = s.scalars(select(TransportOutRow).order_by(TransportOutRow.id).limit(limit))
-            return [
-                OutMessage(r.id, r.session_id, r.peer_node_id, r.topic, r.seq, r.payload)
-                for r in rows
-            ]
-
-    def ack_out(self, messages: Sequence[OutMessage]) -> None:
-        """The partner stored these: forget them."""
-        if not messages:
-            return
-        with self._store.session() as s:
-            s.execute(
-                delete(TransportOutRow).where(TransportOutRow.id.in_([m.id for m in messages]))
-            )
-            by_session: dict[str, tuple[int, int]] = {}
-            for m in messages:
-                count, size = by_session.get(m.session_id, (0, 0))
-                by_session[m.session_id] = (count + 1, size + len(m.payload))
-            for session_id, (count, size) in by_session.items():
-                s.execute(
-                    update(TransportSessionRow)
-                    .where(TransportSessionRow.session_id == session_id)
-                    .values(
-                        out_count=TransportSessionRow.out_count - count,
-                        out_bytes=TransportSessionRow.out_bytes - size,
-                    )
-                )
-
-    # --- receiver side --------------------------------------------------------------
-
-    def store_in(
-        self, session_id: str, source_node_id: str, topic: str, seq: int, payload: bytes
-    ) -> bool:
-        """Keep a partner's message for popping; False if it was a resend (already here).
-
-        A resend racing its original loses on the unique index: also "already here"."""
-        try:
-            with self._store.session() as s:
-                self.check_session(s, session_id, None)
-                if self._seen(s, session_id, source_node_id, seq):
-                    return False
-                self._insert_in(s, session_id, source_node_id, topic, seq, payload)
-        except IntegrityError:
-            return False
-        return True
-
-    def store_many(
-        self, source_node_id: str, messages: Sequence[tuple[str, str, int, bytes]]
-    ) -> list[tuple[str, str]]:
-        """Store a partner's batch of whole messages ``(session, topic, seq, payload)`` in
-        one transaction; returns the (session, topic) of each message that was new.
-
-        Resends are filtered by one query per session; a resend racing its original
-        fails the whole batch on the unique index, and the sender's retry then finds
-        them filtered."""
-        stored: list[tuple[str, str]] = []
-        with self._store.session() as s:
-            by_session: dict[str, list[tuple[str, int, bytes]]] = {}
-            for session_id, topic, seq, payload in messages:
-                by_session.setdefault(session_id, []).append((topic, seq, payload))
-            for session_id, items in by_session.items():
-                self.check_session(s, session_id, None)
-                seen = set(
-                    s.scalars(
-                        select(TransportInRow.seq).where(
-                            TransportInRow.session_id == session_id,
-                            TransportInRow.peer_node_id == source_node_id,
-                            TransportInRow.seq.in_([seq for _, seq, _ in items]),
-                        )
-                    )
-                )
-                fresh = [(t, q, p) for t, q, p in items if q not in seen]
-                if not fresh:
-                    continue
-                for *_, payload in fresh:
-                    self._reserve(s, session_id, "in", len(payload))
-                stamp = now_ms()
-                s.execute(
-                    insert(TransportInRow),
-                    [
-                        {
-                            "session_id": session_id,
-                            "peer_node_id": source_node_id,
-                            "topic": t,
-                            "seq": q,
-                            "payload": p,
-                            "created_at": stamp,
-                        }
-                        for t, q, p in fresh
-                    ],
-                )
-                stored.extend((session_id, t) for t, _, _ in fresh)
-        return stored
-
-    def _seen(self, s: Session, session_id: str, source: str, seq: int) -> bool:
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes this batch writes (decides whether to commit off the event loop)."""
         return (
-            s.scalar(
-                select(TransportInRow.id).where(
-                    TransportInRow.session_id == session_id,
-                    TransportInRow.peer_node_id == source,
-                    TransportInRow.seq == seq,
-                )
-            )
-            is not None
+            sum(m.size for m in self.out_new)
+            + sum(len(m.payload) for m in self.in_new)
+            + sum(len(f.payload) for f in self.fragments_new)
+            + sum(e.size for _, e in self.fragments_joined)
         )
 
-    def _insert_in(
-        self, s: Session, session_id: str, source: str, topic: str, seq: int, payload: bytes
+
+class TransportStore:
+    def __init__(
+        self, store: Store, *, blobs: BlobDir | None = None, spill_bytes: int = 64 * 1024
     ) -> None:
-        """Count the message against the session's limits, then store it (a resend
-        fails on the unique index and rolls the count back with it)."""
-        self._reserve(s, session_id, "in", len(payload))
-        s.execute(
-            insert(TransportInRow).values(
-                session_id=session_id,
-                peer_node_id=source,
-                topic=topic,
-                seq=seq,
-                payload=payload,
-                created_at=now_ms(),
-            )
-        )
+        self._store = store
+        self.blobs = blobs
+        self.spill_bytes = spill_bytes if blobs is not None else 0
+        self._writer: Any = None  # the committer's own DBAPI connection, held
+        self._qmark = store.engine.dialect.paramstyle == "qmark"
 
-    def store_fragment(
-        self,
-        session_id: str,
-        source_node_id: str,
-        topic: str,
-        seq: int,
-        index: int,
-        count: int,
-        payload: bytes,
-    ) -> bool:
-        """Keep one fragment; when it completes the message, turn it into one ``in`` row.
-        Returns True when the message became poppable by this call."""
-        if not 0 <= index < count:
-            raise TransportRefused(PtpCode.BAD_REQUEST, f"fragment {index} of {count}")
+    def should_spill(self, size: int) -> bool:
+        """Whether a payload of ``size`` bytes goes to a file (decided when it is queued;
+        the row remembers, so changing the spill size later is safe)."""
+        return 0 < self.spill_bytes <= size
+
+    @property
+    def dialect(self) -> str:
+        return self._store.engine.dialect.name
+
+    # --- reading back ---------------------------------------------------------------
+
+    def load(self, *, out_memory_bytes: int) -> Snapshot:
+        """The durable state. Out payloads are loaded while they fit ``out_memory_bytes``;
+        in payloads never are (a pop takes them straight from the store)."""
+        with self._store.engine.connect() as c:
+            sessions = {
+                r.session_id: SessionRecord(
+                    r.session_id,
+                    r.token_sha256,
+                    r.state,
+                    r.created_at,
+                    r.last_activity_at,
+                    r.released_at,
+                )
+                for r in c.execute(select(SESSIONS))
+            }
+            next_seq = {(r[0], r[1]): int(r[2]) for r in c.execute(select(STREAMS))}
+            upto = {(r[0], r[1]): int(r[2]) for r in c.execute(select(IN_STREAMS))}
+            budget = out_memory_bytes
+            kept: list[tuple[Any, int, bool]] = []
+            for r in c.execute(
+                select(
+                    OUT.c.id,
+                    OUT.c.session_id,
+                    OUT.c.peer_node_id,
+                    OUT.c.topic,
+                    OUT.c.seq,
+                    func.length(OUT.c.payload),
+                    OUT.c.spilled,
+                ).order_by(OUT.c.id)
+            ):
+                size = self._size(c, "out", r[0], r[5], r[6])
+                keep = size <= budget
+                budget -= size if keep else 0
+                kept.append((r, size, keep))
+            loaded = self._read(c, OUT, [int(r[0]) for r, _, keep in kept if keep])
+            out = [
+                OutMessage(
+                    r[0], r[1], r[2], r[3], int(r[4]), loaded.get(int(r[0])), size, bool(r[6])
+                )
+                for r, size, _ in kept
+            ]
+            inbox = [
+                InEntry(r[0], r[1], r[2], r[3], self._size(c, "in", r[0], r[4], r[5]), bool(r[5]))
+                for r in c.execute(
+                    select(
+                        IN.c.id,
+                        IN.c.session_id,
+                        IN.c.peer_node_id,
+                        IN.c.topic,
+                        func.length(IN.c.payload),
+                        IN.c.spilled,
+                    ).order_by(IN.c.id)
+                )
+            ]
+            if self.blobs is not None:
+                self.blobs.sweep(
+                    [("out", m.id) for m in out if m.spilled]
+                    + [("in", e.id) for e in inbox if e.spilled]
+                )
+            pieces: dict[FragmentKey, list[Any]] = {}
+            for piece in c.execute(
+                select(
+                    FRAGMENTS.c.session_id,
+                    FRAGMENTS.c.peer_node_id,
+                    FRAGMENTS.c.seq,
+                    FRAGMENTS.c.index,
+                    FRAGMENTS.c.count,
+                    FRAGMENTS.c.topic,
+                    func.length(FRAGMENTS.c.payload),
+                )
+            ):
+                pieces.setdefault((piece[0], piece[1], int(piece[2])), []).append(piece)
+            fragments = {
+                key: FragmentHeld(
+                    int(rs[0][4]),
+                    rs[0][5],
+                    frozenset(int(r[3]) for r in rs),
+                    sum(int(r[6]) for r in rs),
+                )
+                for key, rs in pieces.items()
+            }
+            max_out = c.execute(select(func.max(OUT.c.id))).scalar() or 0
+            max_in = c.execute(select(func.max(IN.c.id))).scalar() or 0
+        return Snapshot(sessions, next_seq, upto, out, inbox, fragments, int(max_out), int(max_in))
+
+    def read_out(self, ids: Sequence[int]) -> dict[int, bytes]:
+        with self._store.engine.connect() as c:
+            return self._read(c, OUT, ids)
+
+    def read_in(self, ids: Sequence[int]) -> dict[int, bytes]:
+        with self._store.engine.connect() as c:
+            return self._read(c, IN, ids)
+
+    def _read(self, c: Connection, table: Table, ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        queue = "out" if table is OUT else "in"
+        for chunk in _chunks(ids):
+            rows = c.execute(
+                select(table.c.id, table.c.payload, table.c.spilled).where(table.c.id.in_(chunk))
+            )
+            for row_id, payload, spilled in rows:
+                found[int(row_id)] = self._payload(queue, int(row_id), payload, spilled)
+        return found
+
+    def _payload(self, queue: str, row_id: int, payload: Any, spilled: Any) -> bytes:
+        if spilled:
+            if self.blobs is None:
+                raise RuntimeError(f"{queue} message {row_id} is spilled but no spill directory")
+            return self.blobs.read(queue, row_id)
+        return bytes(payload)
+
+    def _size(self, c: Connection, queue: str, row_id: int, length: Any, spilled: Any) -> int:
+        if not spilled:
+            return int(length or 0)
+        if self.blobs is None:
+            raise RuntimeError(f"{queue} message {row_id} is spilled but no spill directory")
+        return (self.blobs.path / f"{queue}-{row_id}").stat().st_size
+
+    # --- writing --------------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> dict[int, bytes]:
+        """Apply ``batch`` atomically; returns the payloads of the popped in messages.
+
+        This runs for every group of transport operations, so it speaks to the driver
+        directly (one held connection, prepared statement text, ``executemany``): the
+        SQL expression layer costs more per statement than SQLite takes to run it."""
+        self._spill(batch)
+        removed: list[tuple[str, int]] = []
+        connection = self._writer_connection()
         try:
-            return self._store_fragment_once(
-                session_id, source_node_id, topic, seq, (index, count), payload
-            )
-        except IntegrityError:  # a resend racing its original: already here
-            return False
+            cursor = connection.cursor()
+            try:
+                taken = self._apply(cursor, batch, removed)
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            self._drop_writer()
+            raise
+        if self.blobs is not None:
+            for queue, row_id in removed:
+                self.blobs.remove(queue, row_id)
+        return taken
 
-    def _store_fragment_once(
-        self,
-        session_id: str,
-        source_node_id: str,
-        topic: str,
-        seq: int,
-        position: tuple[int, int],
-        payload: bytes,
-    ) -> bool:
-        index, count = position
-        with self._store.session() as s:
-            self.check_session(s, session_id, None)
-            if self._seen(s, session_id, source_node_id, seq):
-                return False
-            key = (session_id, source_node_id, seq, index)
-            if s.get(TransportFragmentRow, key) is None:
-                s.add(
-                    TransportFragmentRow(
-                        session_id=session_id,
-                        peer_node_id=source_node_id,
-                        seq=seq,
-                        index=index,
-                        count=count,
-                        topic=topic,
-                        payload=payload,
+    def _spill(self, batch: Batch) -> None:
+        """Write the batch's spilled payloads before the commit that references them."""
+        if self.blobs is None:
+            return
+        for m in batch.out_new:
+            if m.spilled:
+                assert m.payload is not None
+                self.blobs.write("out", m.id, m.payload)
+        for n in batch.in_new:
+            if n.entry.spilled:
+                self.blobs.write("in", n.entry.id, n.payload)
+
+    def _writer_connection(self) -> Any:
+        if self._writer is None:
+            self._writer = self._store.engine.raw_connection()
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.rollback()
+        finally:
+            writer.invalidate()  # a connection that failed mid-transaction is not reused
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _sql(self, text: str) -> str:
+        return text if self._qmark else text.replace("?", "%s")
+
+    def _apply(self, cur: Any, batch: Batch, removed: list[tuple[str, int]]) -> dict[int, bytes]:
+        sql, at = self._sql, batch.created_at
+        if batch.new_sessions:
+            cur.executemany(
+                sql(
+                    "INSERT INTO transport_sessions (session_id, token_sha256, state, "
+                    "created_at, last_activity_at, released_at) VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                [
+                    (
+                        r.session_id,
+                        r.token_sha256,
+                        r.state,
+                        r.created_at,
+                        r.last_activity_at,
+                        r.released_at,
                     )
-                )
-                s.flush()
-            pieces = list(
-                s.scalars(
-                    select(TransportFragmentRow)
-                    .where(
-                        TransportFragmentRow.session_id == session_id,
-                        TransportFragmentRow.peer_node_id == source_node_id,
-                        TransportFragmentRow.seq == seq,
+                    for r in batch.new_sessions
+                ],
+            )
+        if batch.out_new:
+            cur.executemany(
+                sql(
+                    "INSERT INTO transport_out (id, session_id, peer_node_id, topic, seq, "
+                    "payload, spilled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                [
+                    (
+                        m.id,
+                        m.session_id,
+                        m.peer_node_id,
+                        m.topic,
+                        m.seq,
+                        b"" if m.spilled else m.payload,
+                        m.spilled,
+                        at,
                     )
-                    .order_by(TransportFragmentRow.index)
+                    for m in batch.out_new
+                ],
+            )
+        self._upsert(cur, "transport_streams", "next_seq", batch.next_seq)
+        if batch.in_new:
+            cur.executemany(
+                sql(
+                    "INSERT INTO transport_in (id, session_id, peer_node_id, topic, seq, "
+                    "payload, spilled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                [
+                    (
+                        n.entry.id,
+                        n.entry.session_id,
+                        n.entry.peer_node_id,
+                        n.entry.topic,
+                        n.seq,
+                        b"" if n.entry.spilled else n.payload,
+                        n.entry.spilled,
+                        at,
+                    )
+                    for n in batch.in_new
+                ],
+            )
+        if batch.fragments_new:
+            cur.executemany(
+                sql(
+                    'INSERT INTO transport_fragments (session_id, peer_node_id, seq, "index", '
+                    "count, topic, payload) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                [(*f.key, f.index, f.count, f.topic, f.payload) for f in batch.fragments_new],
+            )
+        for key, entry in batch.fragments_joined:
+            self._join(cur, key, entry, at)
+        self._upsert(cur, "transport_in_streams", "received_upto", batch.received_upto)
+        taken: dict[int, bytes] = {}
+        for chunk in _chunks(batch.in_take):
+            cur.execute(
+                sql(_delete_returning("transport_in", len(chunk), "payload, spilled")), chunk
+            )
+            for row_id, payload, spilled in cur.fetchall():
+                taken[int(row_id)] = self._payload("in", int(row_id), payload, spilled)
+                if spilled:
+                    removed.append(("in", int(row_id)))
+        for queue, ids in (("in", batch.in_drop), ("out", batch.out_done)):
+            for chunk in _chunks(ids):
+                cur.execute(
+                    sql(_delete_returning(f"transport_{queue}", len(chunk), "spilled")), chunk
                 )
-            )
-            if len(pieces) < count:
-                return False
-            if [p.index for p in pieces] != list(range(count)) or {p.count for p in pieces} != {
-                count
-            }:
-                raise TransportRefused(PtpCode.BAD_REQUEST, f"inconsistent fragments of {seq}")
-            whole = b"".join(p.payload for p in pieces)
-            s.execute(
-                delete(TransportFragmentRow).where(
-                    TransportFragmentRow.session_id == session_id,
-                    TransportFragmentRow.peer_node_id == source_node_id,
-                    TransportFragmentRow.seq == seq,
+                removed.extend(
+                    (queue, int(row_id)) for row_id, spilled in cur.fetchall() if spilled
                 )
+        for session_id in sorted(batch.fragments_dropped_sessions):
+            cur.execute(sql("DELETE FROM transport_fragments WHERE session_id = ?"), (session_id,))
+        if batch.session_states:
+            cur.executemany(
+                sql(
+                    "UPDATE transport_sessions SET state = ?, released_at = ? WHERE session_id = ?"
+                ),
+                [(state, at_, sid) for sid, (state, at_) in batch.session_states.items()],
             )
-            self._insert_in(s, session_id, source_node_id, topic, seq, whole)
-        return True
-
-    def take_in(
-        self, session_id: str, token: str | None, peer_node_id: str, topic: str, *, remove: bool
-    ) -> bytes | None:
-        """The oldest message of the queue (session, partner, topic), removed if
-        ``remove`` (pop) or left in place (peek).
-
-        A pop is one ``DELETE … WHERE id = (oldest) RETURNING payload``: atomic under
-        SQLite's single writer, and on PostgreSQL the subquery's ``FOR UPDATE SKIP
-        LOCKED`` lets racing pops take different messages instead of colliding."""
-        oldest = (
-            select(TransportInRow.id)
-            .where(
-                TransportInRow.session_id == session_id,
-                TransportInRow.peer_node_id == peer_node_id,
-                TransportInRow.topic == topic,
+        if batch.touched:
+            cur.executemany(
+                sql("UPDATE transport_sessions SET last_activity_at = ? WHERE session_id = ?"),
+                [(stamp, sid) for sid, stamp in batch.touched.items()],
             )
-            .order_by(TransportInRow.id)
-            .limit(1)
+        return taken
+
+    def _join(self, cur: Any, key: FragmentKey, entry: InEntry, created_at: int) -> None:
+        """Turn a message's fragments into its one ``in`` row, in the same transaction."""
+        where = "session_id = ? AND peer_node_id = ? AND seq = ?"
+        cur.execute(
+            self._sql(f'SELECT payload FROM transport_fragments WHERE {where} ORDER BY "index"'),  # noqa: S608 - constants
+            key,
         )
-        with self._store.session() as s:
-            self.check_session(s, session_id, token)
-            if not remove:
-                payload = s.scalar(
-                    select(TransportInRow.payload).where(
-                        TransportInRow.id == oldest.scalar_subquery()
-                    )
-                )
-                return None if payload is None else bytes(payload)
-            row = s.execute(
-                delete(TransportInRow)
-                .where(
-                    TransportInRow.id == oldest.with_for_update(skip_locked=True).scalar_subquery()
-                )
-                .returning(TransportInRow.payload)
-            ).first()
-            if row is None:
-                return None
-            payload = bytes(row.payload)
-            self._release_counts(s, session_id, "in", 1, len(payload))
-            return payload
+        whole = b"".join(bytes(row[0]) for row in cur.fetchall())
+        if entry.spilled and self.blobs is not None:
+            self.blobs.write("in", entry.id, whole)
+        cur.execute(
+            self._sql(
+                "INSERT INTO transport_in (id, session_id, peer_node_id, topic, seq, payload, "
+                "spilled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                entry.id,
+                entry.session_id,
+                entry.peer_node_id,
+                entry.topic,
+                key[2],
+                b"" if entry.spilled else whole,
+                entry.spilled,
+                created_at,
+            ),
+        )
+        cur.execute(self._sql(f"DELETE FROM transport_fragments WHERE {where}"), key)  # noqa: S608 - constants
+
+    def _upsert(self, cur: Any, table: str, column: str, values: dict[StreamKey, int]) -> None:
+        if values:
+            cur.executemany(
+                self._sql(
+                    f"INSERT INTO {table} (session_id, peer_node_id, {column}) VALUES (?, ?, ?) "  # noqa: S608 - constants
+                    f"ON CONFLICT (session_id, peer_node_id) DO UPDATE SET {column} = "
+                    f"excluded.{column}"
+                ),
+                [(sid, peer, value) for (sid, peer), value in values.items()],
+            )
+
+
+def _delete_returning(table: str, count: int, columns: str) -> str:
+    """``DELETE`` of ``count`` ids returning ``id`` and ``columns`` (constants only)."""
+    marks = ", ".join("?" * count)
+    return f"DELETE FROM {table} WHERE id IN ({marks}) RETURNING id, {columns}"  # noqa: S608
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ids = list(ids)
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]

@@ -5,8 +5,12 @@ Guarantees (tested with real processes and SIGKILL):
 * a push answered OK is in the store; it reaches the partner node even if either node
   dies and restarts meanwhile;
 * per (session, partner) stream, messages reach the partner in push order, each stored
-  there exactly once (resends hit the unique sequence index);
-* a pop takes a message out in the same transaction that returns it.
+  there exactly once (the partner keeps a per-stream mark; resends at or below it are
+  dropped);
+* a pop's removal is committed before its payload is returned.
+
+The queues themselves (and every rule about them) are the ``QueueEngine``; this module
+adds the east-west hop: the forwarder and the codec of its frames.
 """
 
 from __future__ import annotations
@@ -15,12 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-from starlette.concurrency import run_in_threadpool
 
 from isthmus.peer.client import PeerClient
-from isthmus.store.transport import OutMessage, TransportStore
+from isthmus.store.transport import OutMessage
+from isthmus.transport.queues import IncomingMessage, QueueEngine, Received
 from isthmus.wire import ptp
 from isthmus.wire.errors import PeerError, TransportRefused
 from isthmus.wire.framing import frame
@@ -37,16 +39,10 @@ STREAM_VERSION = "isthmus-stream-1"
 META_SEQ = "x-ptp-seq"
 META_FRAGMENT = "x-ptp-fragment"
 
-QueueKey = tuple[str, str, str]  # session, partner node, topic
+#: Outbound metadata of a refused batch: how many frames were stored before the refusal.
+META_ACCEPTED = "x-ptp-accepted"
 
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    session_id: str
-    topic: str
-    seq: int
-    payload: bytes
-    fragment: tuple[int, int] | None = None  # (index, count)
+__all__ = ["IncomingMessage", "TransportService", "from_inbound", "to_inbound"]
 
 
 def to_inbound(message: OutMessage, payload: bytes, fragment: tuple[int, int] | None) -> bytes:
@@ -86,13 +82,14 @@ def from_inbound(data: bytes) -> IncomingMessage:
 class TransportService:
     def __init__(
         self,
-        queues: TransportStore,
+        queues: QueueEngine,
         peers: PeerClient,
         resolve: Callable[[str], str],
         *,
         east_west_max_bytes: int = 4 * 1024 * 1024,
         batch_max_bytes: int = 8 * 1024 * 1024,
         idle_poll_s: float = 0.5,
+        retry_s: float = 1.0,
     ) -> None:
         self.queues = queues
         self.peers = peers
@@ -100,18 +97,14 @@ class TransportService:
         self.east_west_max_bytes = east_west_max_bytes
         self.batch_max_bytes = batch_max_bytes
         self.idle_poll_s = idle_poll_s
-        self._arrivals: dict[QueueKey, asyncio.Event] = {}
-        self._outgoing = asyncio.Event()
+        self.retry_s = retry_s
 
     # --- south-north ----------------------------------------------------------------
 
     async def push(
         self, session_id: str, token: str | None, peer_node_id: str, topic: str, payload: bytes
     ) -> None:
-        await run_in_threadpool(
-            self.queues.push_out, session_id, token, peer_node_id, topic, payload
-        )
-        self._outgoing.set()
+        await self.queues.push(session_id, token, peer_node_id, topic, payload)
 
     async def pop(
         self,
@@ -123,66 +116,31 @@ class TransportService:
         *,
         remove: bool = True,
     ) -> bytes | None:
-        """The next message of the queue, waiting up to ``timeout_s`` for one."""
-        key = (session_id, peer_node_id, topic)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, timeout_s)
-        while True:
-            # Take the event *before* looking, so an arrival in between still wakes us.
-            arrived = self._arrivals.setdefault(key, asyncio.Event())
-            payload = await run_in_threadpool(
-                self.queues.take_in, session_id, token, peer_node_id, topic, remove=remove
-            )
-            remaining = deadline - loop.time()
-            if payload is not None or remaining <= 0:
-                return payload
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived.wait(), remaining)
+        return await self.queues.pop(
+            session_id, token, peer_node_id, topic, timeout_s, remove=remove
+        )
 
     async def release(self, session_id: str, token: str | None, topic: str | None) -> int:
-        dropped = await run_in_threadpool(self.queues.release, session_id, token, topic)
-        for key in [k for k in self._arrivals if k[0] == session_id]:
-            self._arrivals.pop(key).set()  # waiting pops look again and see the release
-        return dropped
+        return await self.queues.release(session_id, token, topic)
 
     # --- east-west, receiving -------------------------------------------------------
 
-    async def receive(self, source_node_id: str, messages: Sequence[IncomingMessage]) -> int:
-        """Store a partner's batch in order; returns how many were new."""
+    async def receive(self, source_node_id: str, messages: Sequence[IncomingMessage]) -> Received:
+        """Store a partner's batch in order, as far as it goes (see ``QueueEngine``)."""
+        return await self.queues.receive(source_node_id, messages)
 
-        def _store() -> list[QueueKey]:
-            if all(m.fragment is None for m in messages):  # the common case: one transaction
-                whole = [(m.session_id, m.topic, m.seq, m.payload) for m in messages]
-                return [
-                    (session, source_node_id, topic)
-                    for session, topic in self.queues.store_many(source_node_id, whole)
-                ]
-            ready: list[QueueKey] = []  # fragments present: one by one, in order
-            for m in messages:
-                if m.fragment is None:
-                    stored = self.queues.store_in(
-                        m.session_id, source_node_id, m.topic, m.seq, m.payload
-                    )
-                else:
-                    stored = self.queues.store_fragment(
-                        m.session_id, source_node_id, m.topic, m.seq, *m.fragment, m.payload
-                    )
-                if stored:
-                    ready.append((m.session_id, source_node_id, m.topic))
-            return ready
-
-        ready = await run_in_threadpool(_store)
-        for key in set(ready):
-            event = self._arrivals.pop(key, None)
-            if event is not None:
-                event.set()
-        return len(ready)
+    async def receive_all(self, source_node_id: str, messages: Sequence[IncomingMessage]) -> int:
+        """``receive`` for single-message calls: the refusal, if any, is raised."""
+        result = await self.queues.receive(source_node_id, messages)
+        if result.refusal is not None:
+            raise result.refusal
+        return result.stored
 
     # --- east-west, sending ---------------------------------------------------------
 
     async def run_forwarder(self) -> None:
-        """Deliver the out queue forever; partners that fail are retried with backoff."""
-        backoff: dict[str, float] = {}
+        """Deliver the out queue forever; what fails is retried after ``retry_s``."""
+        backoff: dict[tuple[str, str | None], float] = {}
         while True:
             sent_any = False
             try:
@@ -190,69 +148,109 @@ class TransportService:
             except Exception:
                 log.exception("transport forwarding round failed")
             if not sent_any:
-                self._outgoing.clear()
+                self.queues.outgoing.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._outgoing.wait(), self.idle_poll_s)
+                    await asyncio.wait_for(self.queues.outgoing.wait(), self.idle_poll_s)
 
-    async def forward_once(self, backoff: dict[str, float] | None = None) -> bool:
-        """One pass over the out queue; True if anything was delivered."""
+    async def forward_once(
+        self, backoff: dict[tuple[str, str | None], float] | None = None
+    ) -> bool:
+        """One batch to every partner with messages waiting; True if any progress.
+
+        ``backoff`` maps (partner, None) or (partner, session) to the loop time before
+        which it is not tried again: one session the partner refuses (not opened there
+        yet, full) does not hold up the other sessions to that partner."""
+        await self.queues.start()
         backoff = {} if backoff is None else backoff
-        pending = await run_in_threadpool(self.queues.pending_out)
-        loop = asyncio.get_running_loop()
-        by_peer: dict[str, list[OutMessage]] = {}
-        for message in pending:
-            by_peer.setdefault(message.peer_node_id, []).append(message)
-        delivered = False
-        for peer, messages in by_peer.items():
-            if backoff.get(peer, 0.0) > loop.time():
-                continue
-            try:
-                done = await self._send_in_order(peer, messages)
-            except (PeerError, TransportRefused) as exc:
-                log.warning("transport to %s failed, will retry: %s", peer, exc)
-                backoff[peer] = loop.time() + 1.0
-                continue
-            backoff.pop(peer, None)
-            if done:
-                await run_in_threadpool(self.queues.ack_out, done)
-                delivered = True
-        return delivered
-
-    async def _send_in_order(self, peer: str, messages: list[OutMessage]) -> list[OutMessage]:
-        """Send batches in sequence order; stop at the first failure so a later message
-        can never overtake an earlier one. Returns the messages the partner stored."""
-        address = self.resolve(peer)
-        done: list[OutMessage] = []
-        batch: list[bytes] = []
-        batch_messages: list[OutMessage] = []
-        size = 0
-        for message in messages:
-            for frame_bytes in self._frames(message):
-                if batch and size + len(frame_bytes) > self.batch_max_bytes:
-                    await self._post(address, peer, batch)
-                    done.extend(batch_messages)
-                    batch, size, batch_messages = [], 0, []
-                batch.append(frame_bytes)
-                size += len(frame_bytes)
-            batch_messages.append(message)
-        if batch:
-            await self._post(address, peer, batch)
-            done.extend(batch_messages)
-        return done
-
-    def _frames(self, message: OutMessage) -> list[bytes]:
-        payload = message.payload
-        limit = self.east_west_max_bytes
-        if len(payload) <= limit:
-            return [to_inbound(message, payload, None)]
-        count = -(-len(payload) // limit)
-        return [
-            to_inbound(message, payload[i * limit : (i + 1) * limit], (i, count))
-            for i in range(count)
+        rounds = [
+            self._forward_to(peer, messages, backoff)
+            for peer, messages in self.queues.outgoing_by_peer().items()
         ]
+        return any(await asyncio.gather(*rounds))
 
-    async def _post(self, address: str, peer: str, frames: list[bytes]) -> None:
-        """One signed east-west call; returns only when the partner stored every frame."""
+    async def _forward_to(
+        self,
+        peer: str,
+        messages: list[OutMessage],
+        backoff: dict[tuple[str, str | None], float],
+    ) -> bool:
+        now = asyncio.get_running_loop().time()
+        if backoff.get((peer, None), 0.0) > now:
+            return False
+        eligible = [m for m in messages if backoff.get((peer, m.session_id), 0.0) <= now]
+        if not eligible:
+            return False
+        batch: list[OutMessage] = []
+        size = 0
+        for message in eligible:
+            if batch and size + message.size > self.batch_max_bytes:
+                break
+            batch.append(message)
+            size += message.size
+        try:
+            address = self.resolve(peer)
+            frames, owners = self._frames(batch, await self.queues.payloads(batch))
+            outbound = await self._post(address, peer, frames)
+        except (PeerError, TransportRefused) as exc:
+            log.warning("transport to %s failed, will retry: %s", peer, exc)
+            backoff[peer, None] = now + self.retry_s
+            return False
+        if outbound.code == PtpCode.OK:
+            self.queues.acknowledge(batch)
+            return True
+        meta = dict(outbound.metadata)
+        try:
+            accepted_frames = int(meta.get(META_ACCEPTED, "0"))
+        except ValueError:
+            accepted_frames = 0
+        stored = self._fully_sent(batch, owners, accepted_frames)
+        self.queues.acknowledge(stored)
+        session = meta.get(ptp.SESSION_ID)
+        code = PtpCode.parse(outbound.code)
+        if session is None:
+            log.warning("%s refused a batch: %s %s", peer, outbound.code, outbound.message)
+            backoff[peer, None] = now + self.retry_s
+        elif code == PtpCode.SESSION_RELEASED:
+            doomed = [m for m in messages if m.session_id == session]
+            log.warning(
+                "%s released session %s: %d undeliverable message(s) dropped",
+                peer,
+                session,
+                len(doomed),
+            )
+            self.queues.acknowledge(doomed)
+        else:
+            log.info("%s refused session %s for now: %s", peer, session, outbound.message)
+            backoff[peer, session] = now + self.retry_s
+        return bool(stored) or code == PtpCode.SESSION_RELEASED
+
+    @staticmethod
+    def _fully_sent(batch: list[OutMessage], owners: list[int], accepted: int) -> list[OutMessage]:
+        """The messages all of whose frames are among the first ``accepted``."""
+        complete = len(batch) if accepted >= len(owners) else owners[accepted] if accepted else 0
+        return batch[:complete]
+
+    def _frames(
+        self, batch: list[OutMessage], payloads: list[bytes]
+    ) -> tuple[list[bytes], list[int]]:
+        """The batch's frames, and for each frame the index of its message."""
+        frames: list[bytes] = []
+        owners: list[int] = []
+        limit = self.east_west_max_bytes
+        for position, (message, payload) in enumerate(zip(batch, payloads, strict=True)):
+            if len(payload) <= limit:
+                frames.append(to_inbound(message, payload, None))
+                owners.append(position)
+                continue
+            count = -(-len(payload) // limit)
+            for i in range(count):
+                piece = payload[i * limit : (i + 1) * limit]
+                frames.append(to_inbound(message, piece, (i, count)))
+                owners.append(position)
+        return frames, owners
+
+    async def _post(self, address: str, peer: str, frames: list[bytes]) -> ptp_pb2.Outbound:
+        """One signed east-west call; the partner's ``Outbound`` says what it stored."""
         reply = await self.peers.call_bytes(
             "POST",
             address,
@@ -266,8 +264,4 @@ class TransportService:
             outbound.ParseFromString(reply)
         except Exception as exc:  # protobuf's DecodeError
             raise TransportRefused(PtpCode.CODEC_ERROR, f"{peer} answered no Outbound") from exc
-        if outbound.code != PtpCode.OK:
-            raise TransportRefused(
-                PtpCode.parse(outbound.code),
-                f"{peer} refused the batch: {outbound.code} {outbound.message}",
-            )
+        return outbound
