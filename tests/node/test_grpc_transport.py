@@ -185,11 +185,17 @@ def test_refusals_are_codes_in_the_reply_not_grpc_errors(nodes: tuple[Node, Node
     assert wrong_token.code == PtpCode.UNAUTHORIZED
     no_session = a.sn.pop(ptp_pb2.PopInbound(topic="t", timeout=1), metadata=())
     assert no_session.code == PtpCode.BAD_REQUEST
+    # FATE pops without x-ptp-target-node-id: any partner's message of the topic.
     no_peer = a.sn.pop(
         ptp_pb2.PopInbound(topic="t", timeout=1),
         metadata=(("x-ptp-session-id", SESSION), ("x-ptp-token", TOKEN)),
     )
-    assert no_peer.code == PtpCode.BAD_REQUEST
+    assert no_peer.code == PtpCode.NOT_FOUND  # nothing queued: "poll again"
+    no_peer_push = a.sn.push(
+        ptp_pb2.PushInbound(topic="t", payload=b"x"),
+        metadata=(("x-ptp-session-id", SESSION), ("x-ptp-token", TOKEN)),
+    )
+    assert no_peer_push.code == PtpCode.BAD_REQUEST  # a push must say where it goes
     release = a.sn.release(ptp_pb2.ReleaseInbound(topic="unused", timeout=10), metadata=meta(b))
     assert release.code == PtpCode.OK and "0 unread" in release.message
     # As on HTTP, x-ptp-outbound-layout: v1.2 asks for the 4-field TransportOutbound.
@@ -479,3 +485,34 @@ async def test_an_open_stream_is_cut_off_when_the_contract_ends() -> None:
         stored = await b.ctx.transport.pop(EW_SESSION, TOKEN, "NODE_A", "stream", 0)
         assert stored == b"before"
         assert await b.ctx.transport.pop(EW_SESSION, TOKEN, "NODE_A", "stream", 0) is None
+
+
+def test_kuscia_package_paths_and_wrapped_invoke(nodes: tuple[Node, Node]) -> None:
+    """Kuscia's ``org.ppc.grpc_ptp`` method paths reach the same services, signed over
+    the path actually called; a wrapped invoke (Mesh) carries the container's push."""
+    a, b = nodes
+    kuscia_invoke = "/org.ppc.grpc_ptp.PrivateTransferProtocol/invoke"
+    push = ptp_pb2.PushInbound(topic="kuscia", payload=b"wrapped via grpc_ptp")
+    inbound = ptp_pb2.Inbound(
+        metadata={"x-ptp-session-id": EW_SESSION}, payload=push.SerializeToString()
+    )
+    body = inbound.SerializeToString()
+    call = b.channels[1].unary_unary(
+        kuscia_invoke,
+        request_serializer=ptp_pb2.Inbound.SerializeToString,
+        response_deserializer=ptp_pb2.Outbound.FromString,
+    )
+    md = signed(a, b, kuscia_invoke, body, x_ptp_uri="/v1/interconn/chan/push")
+    assert call(inbound, metadata=md).code == PtpCode.OK
+    with pytest.raises(grpc.RpcError) as refused:  # signed for the other package's path
+        call(inbound, metadata=signed(a, b, INVOKE_METHOD, body))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    kuscia_pop = b.channels[0].unary_unary(
+        "/org.ppc.grpc_ptp.PrivateTransferTransport/pop",
+        request_serializer=ptp_pb2.PopInbound.SerializeToString,
+        response_deserializer=ptp.parse_outbound,
+    )
+    reply = kuscia_pop(
+        ptp_pb2.PopInbound(topic="kuscia", timeout=5), metadata=meta(a, session=EW_SESSION)
+    )
+    assert reply == (PtpCode.OK, "", b"wrapped via grpc_ptp")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import update
 
+from isthmus.store.schema import ContractRow
 from isthmus.testing import InProcessCluster, InProcessNode
 from isthmus.wire import ptp
 from isthmus.wire.proto import ptp_pb2
@@ -126,3 +129,105 @@ async def test_pass_through_invoke_from_a_partner(
         params={"timeout": "1"},
     )
     assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", b"one message")
+
+
+async def test_wrapped_invoke_carries_the_containers_push(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    """Mesh's wrapped mode: an Inbound whose payload is the container's PushInbound."""
+    a, b = pair
+    push = ptp_pb2.PushInbound(topic="wrapped", payload=b"inner bytes")
+    inbound = ptp_pb2.Inbound(
+        metadata={"x-ptp-session-id": SESSION}, payload=push.SerializeToString()
+    )
+    response = await a.signed_post_bytes(
+        b,
+        "/v1/interconn/chan/invoke",
+        inbound.SerializeToString(),
+        ptp_headers={"x-ptp-uri": "/v1/interconn/chan/push", "x-ptp-version": "1.1"},
+    )
+    assert ptp_pb2.Outbound.FromString(response.content).code == ptp.PtpCode.OK
+    reply = await b.transport.post(
+        "/v1/interconn/chan/pop",
+        content=b"",
+        headers=headers(a, **{"x-ptp-topic": "wrapped"}),
+        params={"timeout": "1"},
+    )
+    assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", b"inner bytes")
+    garbage = await a.signed_post_bytes(
+        b,
+        "/v1/interconn/chan/invoke",
+        b"\xff\xff\xff",
+        ptp_headers={
+            "x-ptp-session-id": SESSION,
+            "x-ptp-uri": "/v1/interconn/chan/push",
+            "x-ptp-version": "1.1",
+        },
+    )
+    assert ptp_pb2.Outbound.FromString(garbage.content).code == ptp.PtpCode.CODEC_ERROR
+
+
+async def test_a_pop_without_target_node_takes_from_any_partner(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    """FATE's OSX client pops with session and topic only."""
+    a, b = pair
+    for body in (b"first", b"second"):
+        await a.signed_post_bytes(
+            b,
+            "/v1/interconn/chan/invoke",
+            body,
+            ptp_headers={"x-ptp-session-id": SESSION, "x-ptp-topic": "fate", "x-ptp-version": "1"},
+        )
+    fate_headers = {"x-ptp-session-id": SESSION, "x-ptp-token": TOKEN, "x-ptp-topic": "fate"}
+    for expected in (b"first", b"second"):
+        reply = await b.transport.post(
+            "/v1/interconn/chan/pop", content=b"", headers=fate_headers, params={"timeout": "1"}
+        )
+        assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", expected)
+    waiting = asyncio.ensure_future(
+        b.transport.post(
+            "/v1/interconn/chan/pop", content=b"", headers=fate_headers, params={"timeout": "5"}
+        )
+    )
+    await asyncio.sleep(0.1)
+    await a.signed_post_bytes(
+        b,
+        "/v1/interconn/chan/invoke",
+        b"late",
+        ptp_headers={"x-ptp-session-id": SESSION, "x-ptp-topic": "fate", "x-ptp-version": "1"},
+    )
+    reply = await asyncio.wait_for(waiting, 5)
+    assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", b"late")
+
+
+async def test_messages_for_another_platform_go_as_ordered_pass_through_invokes(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    """A partner whose contract names another system gets one signed pass-through
+    invoke per message (B is an Isthmus node here, standing in for any BFIA node)."""
+    a, b = pair
+    with a.ctx.store.session() as s:
+        s.execute(update(ContractRow).values(peer_system="kuscia"))
+    for body in (b"one", b"two", b"three"):
+        reply = await a.transport.post(
+            "/v1/interconn/chan/push", content=body, headers=headers(b, **{"x-ptp-topic": "k"})
+        )
+        assert ptp.parse_outbound(reply.content)[0] == ptp.PtpCode.OK
+    assert await a.ctx.transport.forward_once()
+    assert a.ctx.transport.queues.outgoing_by_peer() == {}
+    for expected in (b"one", b"two", b"three"):
+        reply = await b.transport.post(
+            "/v1/interconn/chan/pop",
+            content=b"",
+            headers=headers(a, **{"x-ptp-topic": "k"}),
+            params={"timeout": "1"},
+        )
+        assert ptp.parse_outbound(reply.content) == (ptp.PtpCode.OK, "", expected)
+    # A refusal stops the stream there: nothing overtakes the refused message.
+    await b.admin_call("POST", f"/transport/sessions/{SESSION}/release", {})
+    await a.transport.post(
+        "/v1/interconn/chan/push", content=b"late", headers=headers(b, **{"x-ptp-topic": "k"})
+    )
+    assert not await a.ctx.transport.forward_once()
+    assert [m.payload for m in a.ctx.transport.queues.outgoing_by_peer()[b.node_id]] == [b"late"]

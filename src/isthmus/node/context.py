@@ -28,7 +28,7 @@ from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
 from isthmus.transport.queues import QueueEngine, QueueLimits
-from isthmus.transport.service import TransportService
+from isthmus.transport.service import Route, TransportService
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.node import ContractStatus, NodeInfo
 from isthmus.wire.ptp import PtpCode
@@ -164,17 +164,18 @@ def build_context(
     )
 
 
-def partner_address(store: Store) -> Callable[[str], str]:
-    """Where to deliver a partner's messages: the address of its APPROVED contract."""
+def partner_address(store: Store) -> Callable[[str], Route]:
+    """Where to deliver a partner's messages: the address of its APPROVED contract, and
+    whether it is an Isthmus node (numbered batches) or another platform (invoke)."""
 
-    def resolve(peer_node_id: str) -> str:
+    def resolve(peer_node_id: str) -> Route:
         with store.session() as s:
             contract = store.contracts.active_for_peer(s, peer_node_id)
         if contract is None or contract.status != ContractStatus.APPROVED:
             raise TransportRefused(
                 PtpCode.NOT_FOUND, f"no approved contract with node {peer_node_id}"
             )
-        return contract.peer_address
+        return Route(contract.peer_address, native=contract.peer_system == SYSTEM_NAME)
 
     return resolve
 

@@ -23,6 +23,7 @@ signature is checked over exactly the bytes the partner sent, not over a re-seri
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -42,7 +43,7 @@ from isthmus.node.transport_app import (
     handle_release,
 )
 from isthmus.peer.signing import now_ms
-from isthmus.transport.service import META_SEQ, IncomingMessage, from_inbound
+from isthmus.transport.service import from_inbound, invoked_message
 from isthmus.wire import ptp
 from isthmus.wire.errors import (
     AuthError,
@@ -61,6 +62,9 @@ log = logging.getLogger("isthmus.transport")
 
 TRANSPORT_SERVICE = "org.ppc.ptp.PrivateTransferTransport"
 PROTOCOL_SERVICE = "org.ppc.ptp.PrivateTransferProtocol"
+#: Kuscia compiles the same protos under ``org.ppc.grpc_ptp`` (digest §4.3): the method
+#: paths differ, the messages do not. Both are served.
+PACKAGES = ("org.ppc.ptp", "org.ppc.grpc_ptp")
 #: The "paths" east-west gRPC calls are signed with (the gRPC method path).
 INVOKE_METHOD = f"/{PROTOCOL_SERVICE}/invoke"
 TRANSPORT_METHOD = f"/{PROTOCOL_SERVICE}/transport"
@@ -182,21 +186,22 @@ class TransportServicer:
             return ptp.outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log", layout=layout)
         return ptp.outbound(code, message, body, layout=layout)
 
-    def handler(self) -> Any:
+    def handlers(self) -> tuple[Any, ...]:
         def unary(method: Callable[..., Any], request_type: Any) -> Any:
             # No response_serializer: the methods return the serialized reply.
             return grpc.unary_unary_rpc_method_handler(
                 method, request_deserializer=request_type.FromString
             )
 
-        return grpc.method_handlers_generic_handler(
-            TRANSPORT_SERVICE,
-            {
-                "push": unary(self.push, ptp_pb2.PushInbound),
-                "pop": unary(self.pop, ptp_pb2.PopInbound),
-                "peek": unary(self.peek, ptp_pb2.PeekInbound),
-                "release": unary(self.release, ptp_pb2.ReleaseInbound),
-            },
+        methods = {
+            "push": unary(self.push, ptp_pb2.PushInbound),
+            "pop": unary(self.pop, ptp_pb2.PopInbound),
+            "peek": unary(self.peek, ptp_pb2.PeekInbound),
+            "release": unary(self.release, ptp_pb2.ReleaseInbound),
+        }
+        return tuple(
+            grpc.method_handlers_generic_handler(f"{package}.PrivateTransferTransport", methods)
+            for package in PACKAGES
         )
 
 
@@ -271,34 +276,23 @@ class ProtocolServicer:
             return ContractExpired(f"contract {facts.contract_id} has expired")
         return None
 
-    async def invoke(self, request: bytes, context: Any) -> ptp_pb2.Outbound:
-        """One message: the payload of ``Inbound``; routing in ``Inbound.metadata`` (which
-        wins) or the call's metadata: session, topic, optional ``x-ptp-seq``."""
+    async def invoke(
+        self, request: bytes, context: Any, path: str = INVOKE_METHOD
+    ) -> ptp_pb2.Outbound:
+        """One message: the payload of ``Inbound`` (in wrapped mode, the ``PushInbound``
+        inside it); routing in ``Inbound.metadata`` (which wins) or the call's metadata:
+        session, topic, optional ``x-ptp-seq``."""
         headers = metadata_dict(context)
-        caller = await self._authenticate(context, INVOKE_METHOD, headers, request)
+        caller = await self._authenticate(context, path, headers, request)
         inbound = ptp_pb2.Inbound()
         try:
             inbound.ParseFromString(request)
         except Exception:  # protobuf's DecodeError
             return _outbound(PtpCode.CODEC_ERROR, "request is not an Inbound")
-        meta = dict(inbound.metadata)
-
-        def pick(name: str) -> str | None:
-            return ptp.read(meta, name) or ptp.read(headers, name)
-
-        session_id = pick(ptp.SESSION_ID)
-        if not session_id:
-            return _outbound(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
-        seq = pick(META_SEQ)
         try:
-            message = IncomingMessage(
-                session_id,
-                pick(ptp.TOPIC) or "",
-                int(seq) if seq else None,
-                inbound.payload,
-            )
-        except ValueError:
-            return _outbound(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer")
+            message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
+        except TransportRefused as exc:
+            return _outbound(exc.ptp_code, exc.message)
         try:
             stored = await self.ctx.transport.receive_all(caller.node_id, [message])
         except TransportRefused as exc:
@@ -309,7 +303,7 @@ class ProtocolServicer:
         return _outbound(PtpCode.OK, "", stored=str(stored))
 
     async def transport(
-        self, requests: AsyncIterator[bytes], context: Any
+        self, requests: AsyncIterator[bytes], context: Any, path: str = TRANSPORT_METHOD
     ) -> AsyncIterator[ptp_pb2.Outbound]:
         """Frames as in ``from_inbound``; one reply per frame, in order. The call is
         authenticated on its first frame (the signed body); the contract is re-checked
@@ -323,7 +317,7 @@ class ProtocolServicer:
         index = 0
         async for data in requests:
             if caller is None:
-                caller = await self._authenticate(context, TRANSPORT_METHOD, headers, data)
+                caller = await self._authenticate(context, path, headers, data)
                 checked = time.monotonic()
             elif time.monotonic() - checked > RECHECK_S:
                 problem = await asyncio.to_thread(self._contract_still_usable, caller.node_id)
@@ -356,20 +350,29 @@ class ProtocolServicer:
             return _outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log")
         return _outbound(PtpCode.OK, "", stored=str(stored))
 
-    def handler(self) -> Any:
+    def handlers(self) -> tuple[Any, ...]:
         serialize = ptp_pb2.Outbound.SerializeToString
-        return grpc.method_handlers_generic_handler(
-            PROTOCOL_SERVICE,
-            {
-                # No request_deserializer: the handlers get the exact bytes that were signed.
-                "invoke": grpc.unary_unary_rpc_method_handler(
-                    self.invoke, response_serializer=serialize
-                ),
-                "transport": grpc.stream_stream_rpc_method_handler(
-                    self.transport, response_serializer=serialize
-                ),
-            },
-        )
+        handlers = []
+        for package in PACKAGES:
+            service = f"{package}.PrivateTransferProtocol"
+            # No request_deserializer: the handlers get the exact bytes that were signed,
+            # and authenticate against the method path the caller actually used.
+            invoke = functools.partial(self.invoke, path=f"/{service}/invoke")
+            transport = functools.partial(self.transport, path=f"/{service}/transport")
+            handlers.append(
+                grpc.method_handlers_generic_handler(
+                    service,
+                    {
+                        "invoke": grpc.unary_unary_rpc_method_handler(
+                            invoke, response_serializer=serialize
+                        ),
+                        "transport": grpc.stream_stream_rpc_method_handler(
+                            transport, response_serializer=serialize
+                        ),
+                    },
+                )
+            )
+        return tuple(handlers)
 
 
 # --- listeners ------------------------------------------------------------------------
@@ -392,7 +395,7 @@ def _east_west_credentials(ctx: NodeContext) -> Any:
 
 
 async def _start_one(
-    what: str, handler: Any, address: str, max_bytes: int, credentials: Any
+    what: str, handlers: tuple[Any, ...], address: str, max_bytes: int, credentials: Any
 ) -> grpc.aio.Server:
     server = grpc.aio.server(
         options=[
@@ -400,7 +403,7 @@ async def _start_one(
             ("grpc.max_send_message_length", max_bytes),
         ]
     )
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers(handlers)
     try:
         if credentials is None:
             bound = server.add_insecure_port(address)
@@ -430,7 +433,7 @@ async def start_grpc_servers(ctx: NodeContext) -> list[grpc.aio.Server]:
             servers.append(
                 await _start_one(
                     "south-north transport",
-                    TransportServicer(ctx).handler(),
+                    TransportServicer(ctx).handlers(),
                     _address(config.transport.host, config.transport.grpc_port),
                     max_bytes,
                     None,
@@ -440,7 +443,7 @@ async def start_grpc_servers(ctx: NodeContext) -> list[grpc.aio.Server]:
             servers.append(
                 await _start_one(
                     "east-west transport",
-                    ProtocolServicer(ctx).handler(),
+                    ProtocolServicer(ctx).handlers(),
                     _address(config.interconn.host, config.interconn.grpc_port),
                     max_bytes,
                     _east_west_credentials(ctx),

@@ -23,10 +23,10 @@ from isthmus.peer.signing import canonical_string, now_ms, verify_signature
 from isthmus.transport.service import (
     INVOKE_PATH,
     META_ACCEPTED,
-    META_SEQ,
     TRANSPORT_PATH,
-    IncomingMessage,
     from_inbound,
+    invoked_message,
+    is_wrapped,
 )
 from isthmus.wire import headers as h
 from isthmus.wire import paths, ptp
@@ -217,22 +217,24 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
 
     @router.post(INVOKE_PATH, response_class=Response)
     async def chan_invoke(request: Request, caller: Caller = Depends(require_peer())) -> Response:
-        """One message, pass-through: the body is the payload; routing in x-ptp headers."""
-        headers = request.headers
-        session_id = ptp.read(headers, ptp.SESSION_ID)
-        seq = headers.get(META_SEQ)
-        if not session_id:
-            return _outbound(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
+        """One message. Pass-through (``x-ptp-version: 1``): the body is the payload,
+        routing in the x-ptp headers. Wrapped (Mesh, v1.1): the body is an ``Inbound``
+        whose payload is the container's ``PushInbound``."""
+        headers = dict(request.headers)
+        body = await request.body()
         try:
-            message = IncomingMessage(
-                session_id,
-                ptp.read(headers, ptp.TOPIC) or "",
-                int(seq) if seq else None,
-                await request.body(),
-            )
+            if is_wrapped(headers):
+                inbound = ptp_pb2.Inbound()
+                try:
+                    inbound.ParseFromString(body)
+                except Exception as exc:  # protobuf's DecodeError
+                    raise TransportRefused(
+                        PtpCode.CODEC_ERROR, "wrapped body is not an Inbound"
+                    ) from exc
+                message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
+            else:
+                message = invoked_message(headers, body)
             stored = await ctx.transport.receive_all(caller.node_id, [message])
-        except ValueError:
-            return _outbound(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer")
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
         return _outbound(PtpCode.OK, "", {"stored": str(stored)})

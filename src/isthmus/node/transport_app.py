@@ -187,7 +187,7 @@ async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> tuple[str,
     payload = await ctx.transport.pop(
         call.session_id,
         call.token,
-        _require_peer(call),
+        call.peer_node_id,  # None: any partner (FATE's OSX client pops without it)
         call.topic,
         timeout if remove else 0.0,
         remove=remove,

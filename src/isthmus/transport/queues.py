@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 QueueKey = tuple[str, str, str]  # session, partner node, topic
 
+#: Stands for "any partner" in the wake-up key of a pop without a target node.
+ANY_PEER = ""
+
 #: Persist a session's last activity at most this often (it only drives expiry).
 TOUCH_EVERY_MS = 5_000
 
@@ -518,19 +521,29 @@ class QueueEngine:
             return
         key = _key(entry)
         self._inbox.setdefault(key, deque()).append(entry)
-        event = self._arrivals.pop(key, None)
-        if event is not None:
-            event.set()
+        for waiting in (key, (entry.session_id, ANY_PEER, entry.topic)):
+            event = self._arrivals.pop(waiting, None)
+            if event is not None:
+                event.set()
 
     # --- popping --------------------------------------------------------------------
 
     async def take(
-        self, session_id: str, token: str | None, peer_node_id: str, topic: str, *, remove: bool
+        self,
+        session_id: str,
+        token: str | None,
+        peer_node_id: str | None,
+        topic: str,
+        *,
+        remove: bool,
     ) -> bytes | None:
-        """The oldest message of the queue, removed (pop) or left in place (peek)."""
+        """The oldest message of the queue, removed (pop) or left in place (peek).
+
+        ``peer_node_id`` None (FATE's OSX client pops without ``x-ptp-target-node-id``)
+        takes the oldest message of ``topic`` in the session from whichever partner."""
         await self.start()
         record = self._check(session_id, token)
-        queue = self._inbox.get((session_id, peer_node_id, topic))
+        queue = self._queue_for(session_id, peer_node_id, topic)
         if not queue:
             return None
         if not remove:
@@ -546,6 +559,18 @@ class QueueEngine:
         taken = await self._flush()
         return taken.get(entry.id)
 
+    def _queue_for(
+        self, session_id: str, peer_node_id: str | None, topic: str
+    ) -> deque[InEntry] | None:
+        if peer_node_id is not None:
+            return self._inbox.get((session_id, peer_node_id, topic))
+        candidates = [
+            queue
+            for (sid, _, t), queue in self._inbox.items()
+            if sid == session_id and t == topic and queue
+        ]
+        return min(candidates, key=lambda q: q[0].id) if candidates else None
+
     async def _read_in(self, entry: InEntry) -> bytes | None:
         if entry.size <= self.inline_commit_bytes:
             found = self.store.read_in([entry.id])
@@ -557,14 +582,14 @@ class QueueEngine:
         self,
         session_id: str,
         token: str | None,
-        peer_node_id: str,
+        peer_node_id: str | None,
         topic: str,
         timeout_s: float,
         *,
         remove: bool = True,
     ) -> bytes | None:
         """The next message of the queue, waiting up to ``timeout_s`` for one."""
-        key = (session_id, peer_node_id, topic)
+        key = (session_id, peer_node_id or ANY_PEER, topic)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout_s)
         while True:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from isthmus.peer.client import PeerClient
 from isthmus.store.transport import OutMessage
@@ -42,7 +43,13 @@ META_FRAGMENT = "x-ptp-fragment"
 #: Outbound metadata of a refused batch: how many frames were stored before the refusal.
 META_ACCEPTED = "x-ptp-accepted"
 
-__all__ = ["IncomingMessage", "TransportService", "from_inbound", "to_inbound"]
+__all__ = [
+    "IncomingMessage",
+    "TransportService",
+    "from_inbound",
+    "invoked_message",
+    "to_inbound",
+]
 
 
 def to_inbound(message: OutMessage, payload: bytes, fragment: tuple[int, int] | None) -> bytes:
@@ -79,12 +86,87 @@ def from_inbound(data: bytes) -> IncomingMessage:
         raise TransportRefused(PtpCode.CODEC_ERROR, "east-west frame is not an Inbound") from exc
 
 
+PUSH_URI = "/v1/interconn/chan/push"
+
+
+def is_wrapped(headers: Mapping[str, str]) -> bool:
+    """Wrapped mode (v1.1, Mesh): ``x-ptp-version`` other than ``1`` and the container's
+    own push named in ``x-ptp-uri``. Without that URI there is nothing to unwrap, so the
+    body is taken as the payload (tolerant of senders that omit the version)."""
+    version = ptp.read(headers, ptp.VERSION)
+    uri = (ptp.read(headers, ptp.URI) or "").split("?", 1)[0]
+    return version != ptp.PASS_THROUGH_VERSION and uri == PUSH_URI
+
+
+def unwrap_push(data: bytes) -> tuple[str, bytes, dict[str, str]]:
+    """The container's ``PushInbound`` a wrapping sender re-serialised: topic, payload
+    and metadata; TransportRefused(CODEC_ERROR) if it is not one."""
+    push = ptp_pb2.PushInbound()
+    try:
+        push.ParseFromString(data)
+    except Exception as exc:  # protobuf's DecodeError
+        raise TransportRefused(PtpCode.CODEC_ERROR, "wrapped payload is not a PushInbound") from exc
+    return push.topic, push.payload, dict(push.metadata)
+
+
+def invoked_message(
+    headers: Mapping[str, str], payload: bytes, metadata: Mapping[str, str] | None = None
+) -> IncomingMessage:
+    """One ``invoke``d message, pass-through or wrapped. Routing is read from the
+    ``Inbound.metadata`` (which wins), then the call's headers; a wrapped push's own
+    topic wins over both."""
+    meta = metadata or {}
+
+    def pick(name: str) -> str | None:
+        return ptp.read(meta, name) or ptp.read(headers, name)
+
+    session_id = pick(ptp.SESSION_ID)
+    if not session_id:
+        raise TransportRefused(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
+    topic = pick(ptp.TOPIC) or ""
+    if is_wrapped({**headers, **meta}):
+        wrapped_topic, payload, _ = unwrap_push(payload)
+        topic = wrapped_topic or topic
+    seq = pick(META_SEQ)
+    try:
+        number = int(seq) if seq else None
+    except ValueError:
+        raise TransportRefused(PtpCode.BAD_REQUEST, f"{META_SEQ} must be an integer") from None
+    return IncomingMessage(session_id, topic, number, payload)
+
+
+class Route(NamedTuple):
+    """Where a partner's messages go, and how: ``native`` partners (Isthmus nodes) take
+    numbered batches on the transport stream; any other platform gets one pass-through
+    ``invoke`` per message, in order."""
+
+    address: str
+    native: bool
+
+
+#: Success codes other platforms answer with (digest §4.3 and §8: 0 and 200 seen).
+FOREIGN_OK = {PtpCode.OK, "0", "200"}
+
+
+def foreign_reply_code(data: bytes) -> tuple[str, str]:
+    """``(code, message)`` of another platform's invoke reply, whichever of the two
+    reply layouts it used (Kuscia: 3 fields; Mesh and the v1.2 text: 4)."""
+    for layout in (ptp.LAYOUT_3, ptp.LAYOUT_V12):
+        try:
+            code, message, _ = ptp.parse_outbound(data, layout=layout)
+        except ValueError:
+            continue
+        if code in FOREIGN_OK or (len(code) == 11 and code.startswith("E") and code[1:].isdigit()):
+            return code, message
+    raise TransportRefused(PtpCode.CODEC_ERROR, "partner answered no TransportOutbound")
+
+
 class TransportService:
     def __init__(
         self,
         queues: QueueEngine,
         peers: PeerClient,
-        resolve: Callable[[str], str],
+        resolve: Callable[[str], Route],
         *,
         east_west_max_bytes: int = 4 * 1024 * 1024,
         batch_max_bytes: int = 8 * 1024 * 1024,
@@ -110,7 +192,7 @@ class TransportService:
         self,
         session_id: str,
         token: str | None,
-        peer_node_id: str,
+        peer_node_id: str | None,
         topic: str,
         timeout_s: float,
         *,
@@ -188,9 +270,11 @@ class TransportService:
             batch.append(message)
             size += message.size
         try:
-            address = self.resolve(peer)
+            route = self.resolve(peer)
+            if not route.native:
+                return await self._invoke_each(route.address, peer, batch, backoff, now)
             frames, owners = self._frames(batch, await self.queues.payloads(batch))
-            outbound = await self._post(address, peer, frames)
+            outbound = await self._post(route.address, peer, frames)
         except (PeerError, TransportRefused) as exc:
             log.warning("transport to %s failed, will retry: %s", peer, exc)
             backoff[peer, None] = now + self.retry_s
@@ -223,6 +307,48 @@ class TransportService:
             log.info("%s refused session %s for now: %s", peer, session, outbound.message)
             backoff[peer, session] = now + self.retry_s
         return bool(stored) or code == PtpCode.SESSION_RELEASED
+
+    async def _invoke_each(
+        self,
+        address: str,
+        peer: str,
+        batch: list[OutMessage],
+        backoff: dict[tuple[str, str | None], float],
+        now: float,
+    ) -> bool:
+        """Another platform's node: one signed pass-through ``invoke`` per message, in
+        order, stopping at the first refusal (so nothing overtakes it). Such a partner
+        does not filter resends: a message whose reply was lost is delivered again."""
+        sent: list[OutMessage] = []
+        try:
+            for message, payload in zip(batch, await self.queues.payloads(batch), strict=True):
+                reply = await self.peers.call_bytes(
+                    "POST",
+                    address,
+                    INVOKE_PATH,
+                    target_node_id=peer,
+                    body=payload,
+                    extra_headers={
+                        ptp.VERSION: ptp.PASS_THROUGH_VERSION,
+                        ptp.SESSION_ID: message.session_id,
+                        ptp.TOPIC: message.topic,
+                        ptp.URI: PUSH_URI,
+                        META_SEQ: str(message.seq),
+                    },
+                )
+                code, text = foreign_reply_code(reply)
+                if code not in FOREIGN_OK:
+                    log.info(
+                        "%s refused session %s for now: %s %s", peer, message.session_id, code, text
+                    )
+                    backoff[peer, message.session_id] = now + self.retry_s
+                    break
+                sent.append(message)
+        except (PeerError, TransportRefused) as exc:
+            log.warning("transport to %s failed, will retry: %s", peer, exc)
+            backoff[peer, None] = now + self.retry_s
+        self.queues.acknowledge(sent)
+        return bool(sent)
 
     @staticmethod
     def _fully_sent(batch: list[OutMessage], owners: list[int], accepted: int) -> list[OutMessage]:
