@@ -12,8 +12,8 @@ In one run, for each message size:
 
     .venv/bin/python benchmarks/transport.py --size 2000
 
-``--size`` is the message count at 1 KiB; larger sizes send proportionally fewer (at
-least 64). Ends with one JSON line holding every figure and ratio.
+``--size`` is the message count at 1 KiB; larger sizes send proportionally fewer, but at
+least 128 MiB in all. Ends with one JSON line holding every figure and ratio.
 """
 
 from __future__ import annotations
@@ -38,8 +38,12 @@ SESSION, TOKEN = "session_bench", "bench"
 PUSH, POP = "/v1/interconn/chan/push", "/v1/interconn/chan/pop?timeout=1"
 
 
+#: Larger sizes move at least this much, so pipeline fill and drain do not dominate.
+MIN_VOLUME = 128 * 1024 * 1024
+
+
 def _count(size: int, base: int) -> int:
-    return max(64, base * 1024 // size) if size > 1024 else base
+    return max(base * 1024 // size, MIN_VOLUME // size) if size > 1024 else base
 
 
 # --- anchor: raw gRPC ---------------------------------------------------------------
