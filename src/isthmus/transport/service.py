@@ -148,16 +148,30 @@ class Route(NamedTuple):
 FOREIGN_OK = {PtpCode.OK, "0", "200"}
 
 
+def _looks_like_code(text: str) -> bool:
+    return text in FOREIGN_OK or (len(text) == 11 and text[0] == "E" and text[1:].isdigit())
+
+
 def foreign_reply_code(data: bytes) -> tuple[str, str]:
     """``(code, message)`` of another platform's invoke reply, whichever of the two
-    reply layouts it used (Kuscia: 3 fields; Mesh and the v1.2 text: 4)."""
+    reply layouts it used (Kuscia: 3 fields; Mesh and the v1.2 text: 4).
+
+    Protobuf cannot tell them apart, so: a layout whose ``code`` field holds a code and
+    whose ``message`` field does not is taken (a v1.2 reply read in the 3-field layout
+    shows its payload as the code and its code as the message)."""
+    candidates: list[tuple[str, str]] = []
     for layout in (ptp.LAYOUT_3, ptp.LAYOUT_V12):
         try:
             code, message, _ = ptp.parse_outbound(data, layout=layout)
         except ValueError:
             continue
-        if code in FOREIGN_OK or (len(code) == 11 and code.startswith("E") and code[1:].isdigit()):
+        if _looks_like_code(code):
+            candidates.append((code, message))
+    for code, message in candidates:
+        if not _looks_like_code(message):
             return code, message
+    if candidates:
+        return candidates[0]
     raise TransportRefused(PtpCode.CODEC_ERROR, "partner answered no TransportOutbound")
 
 

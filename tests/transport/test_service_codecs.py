@@ -1,0 +1,82 @@
+"""Property tests for the east-west codecs of the transport service: frames, wrapped
+invokes and other platforms' replies."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isthmus.store.transport import OutMessage
+from isthmus.transport.service import (
+    foreign_reply_code,
+    from_inbound,
+    invoked_message,
+    to_inbound,
+    unwrap_push,
+)
+from isthmus.wire import ptp
+from isthmus.wire.errors import TransportRefused
+from isthmus.wire.proto import ptp_pb2
+
+texts = st.text(min_size=1, max_size=40)
+payloads = st.binary(max_size=2048)
+codes = st.sampled_from(["E0000000000", "E0000000404", "E0000000700", "0", "200"])
+
+
+@given(texts, texts, st.integers(1, 2**62), payloads, st.none() | st.tuples(st.integers(0, 9)))
+def test_frames_round_trip(
+    session: str, topic: str, seq: int, payload: bytes, index: tuple[int] | None
+) -> None:
+    message = OutMessage(1, session, "NODE_B", topic, seq, payload, len(payload))
+    fragment = None if index is None else (index[0], 10)
+    decoded = from_inbound(to_inbound(message, payload, fragment))
+    assert (decoded.session_id, decoded.topic, decoded.seq, decoded.payload) == (
+        session,
+        topic,
+        seq,
+        payload,
+    )
+    assert decoded.fragment == fragment
+
+
+@given(texts, texts, payloads)
+def test_a_wrapped_push_unwraps_to_its_topic_and_payload(
+    session: str, topic: str, payload: bytes
+) -> None:
+    push = ptp_pb2.PushInbound(topic=topic, payload=payload).SerializeToString()
+    headers = {"x-ptp-version": "1.1", "x-ptp-uri": "/v1/interconn/chan/push"}
+    message = invoked_message(headers, push, {"x-ptp-session-id": session})
+    assert (message.session_id, message.topic, message.payload, message.seq) == (
+        session,
+        topic,
+        payload,
+        None,
+    )
+    assert unwrap_push(push)[:2] == (topic, payload)
+    # Pass-through: the very same bytes are the payload.
+    passed = invoked_message({**headers, "x-ptp-version": "1"}, push, {"x-ptp-session-id": session})
+    assert passed.payload == push
+
+
+# A message that is itself a code would make the two layouts indistinguishable.
+messages = st.text(max_size=40).filter(lambda m: not (m in {"0", "200"} or m.startswith("E")))
+
+
+@given(codes, messages, payloads | st.sampled_from([b"0", b"200", b"E0000000000"]))
+def test_other_platforms_replies_are_read_in_either_layout(
+    code: str, message: str, payload: bytes
+) -> None:
+    for layout in (ptp.LAYOUT_3, ptp.LAYOUT_V12):
+        reply = ptp.outbound(code, message, payload, layout=layout)
+        assert foreign_reply_code(reply) == (code, message), layout
+    assert foreign_reply_code(reply) == (code, message)
+
+
+def test_unreadable_replies_and_wraps_are_codec_errors() -> None:
+    with pytest.raises(TransportRefused) as exc:
+        foreign_reply_code(b"\xff\xff\xff")
+    assert exc.value.ptp_code == "E0000000616"
+    with pytest.raises(TransportRefused) as exc:
+        unwrap_push(b"\xff\xff\xff")
+    assert exc.value.ptp_code == "E0000000616"
