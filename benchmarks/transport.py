@@ -10,6 +10,10 @@ In one run, for each message size:
   ``ReceiverService/Push`` and a client sending the same messages with the same
   concurrency (no storage, no authentication: the floor of moving bytes over HTTP/2).
 
+Each case also reports the CPU time of every process involved per MiB carried (nodes and
+components; gRPC server and client): both sides are CPU-bound on a 2-core machine, and
+the Isthmus path is three hops (component → A → B → component) against the anchor's one.
+
     .venv/bin/python benchmarks/transport.py --size 2000
 
 ``--size`` is the message count at 1 KiB; larger sizes send proportionally fewer, but at
@@ -24,6 +28,7 @@ import json
 import multiprocessing
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -77,7 +82,25 @@ def _grpc_server(port: int, ready: Any) -> None:
     asyncio.run(serve())
 
 
-async def grpc_anchor(size: int, count: int, inflight: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by some processes (this one included) between start and stop."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = [os.getpid(), *pids]
+        self.before = [cpu_seconds(pid) for pid in self.pids]
+
+    def stop(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids) - sum(self.before)
+
+
+async def grpc_anchor(size: int, count: int, inflight: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (client and server) of the raw gRPC run."""
     port = free_port()
     ready = multiprocessing.Event()
     server = multiprocessing.Process(target=_grpc_server, args=(port, ready), daemon=True)
@@ -103,9 +126,11 @@ async def grpc_anchor(size: int, count: int, inflight: int) -> float:
                     i = queue.get_nowait()
                     await call(link_pb2.PushRequest(key=f"k{i}", value=payload))
 
+            assert server.pid is not None
+            meter = CpuMeter([server.pid])
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(inflight)))
-            return time.perf_counter() - started
+            return time.perf_counter() - started, meter.stop()
     finally:
         server.kill()
 
@@ -171,11 +196,11 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _run(job: Any) -> float:
+def _run(job: Any) -> Any:
     """Clients on uvloop, like the nodes, so neither side is slowed by its loop."""
     import uvloop
 
-    return float(uvloop.run(job))
+    return uvloop.run(job)
 
 
 def main() -> None:
@@ -203,15 +228,22 @@ def main() -> None:
             node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
         for label, size in SIZES.items():
             count = _count(size, args.size)
+            meter = CpuMeter([node.process.pid for node in (a, b) if node.process is not None])
             ours = _run(isthmus_run((a, b), size, count, args.streams, label))
-            anchor = _run(grpc_anchor(size, count, args.streams))
+            ours_cpu = meter.stop()
+            anchor, anchor_cpu = _run(grpc_anchor(size, count, args.streams))
+            mib = count * size / 2**20
             case = {
                 "messages": count,
                 "isthmus_msgs_per_s": round(count / ours, 1),
-                "isthmus_MiB_per_s": round(count * size / ours / 2**20, 2),
+                "isthmus_MiB_per_s": round(mib / ours, 2),
                 "grpc_msgs_per_s": round(count / anchor, 1),
-                "grpc_MiB_per_s": round(count * size / anchor / 2**20, 2),
+                "grpc_MiB_per_s": round(mib / anchor, 2),
                 "throughput_ratio": round(anchor / ours, 3),
+                # CPU of every process involved (nodes and components; gRPC server and
+                # client), per MiB carried: on 2 cores, throughput is bounded by it.
+                "isthmus_cpu_ms_per_MiB": round(ours_cpu * 1000 / mib, 2),
+                "grpc_cpu_ms_per_MiB": round(anchor_cpu * 1000 / mib, 2),
             }
             result["cases"][label] = case
             print(f"{label}: {json.dumps(case)}", flush=True)
