@@ -1,0 +1,48 @@
+"""The component SDK: the seam between a node and its algorithms (BFIA part 2).
+
+A component declares its self-description in code (``ComponentSpec``), implements
+``Component.run`` and registers with ``@component``. At run time it sees only the BFIA
+container contract (``ContainerEnv``: the dotted environment variables), its storage
+(``system.storage``), its link (``system.transport``) and the callback — never the
+node's internals — so any BFIA platform can load it as a container, and the node loads
+anyone's. ``python -m isthmus.components`` runs whichever component the environment
+names.
+"""
+
+from isthmus.components.env import ContainerEnv, TableRef, read_env
+from isthmus.components.errors import (
+    AlgorithmError,
+    ComponentError,
+    ContractError,
+    ParameterError,
+    StorageError,
+    UnknownComponent,
+)
+from isthmus.components.runtime import Component, RunContext, component, registry, run_container
+from isthmus.components.spec import ComponentSpec, DataSlot, Param, from_self_description
+from isthmus.components.storage import Storage, TableMeta, open_storage, register_backend
+
+__all__ = [
+    "AlgorithmError",
+    "Component",
+    "ComponentError",
+    "ComponentSpec",
+    "ContainerEnv",
+    "ContractError",
+    "DataSlot",
+    "Param",
+    "ParameterError",
+    "RunContext",
+    "Storage",
+    "StorageError",
+    "TableMeta",
+    "TableRef",
+    "UnknownComponent",
+    "component",
+    "from_self_description",
+    "open_storage",
+    "read_env",
+    "register_backend",
+    "registry",
+    "run_container",
+]
