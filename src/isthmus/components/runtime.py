@@ -29,7 +29,7 @@ from isthmus.components.errors import (
 )
 from isthmus.components.spec import ComponentSpec
 from isthmus.components.storage import Storage, open_storage
-from isthmus.link import BlackboxBackend, LinkContext
+from isthmus.link import BlackboxBackend, DirectBackend, LinkBackend, LinkContext
 
 log = logging.getLogger("isthmus.component")
 
@@ -97,16 +97,32 @@ class RunContext:
                 f"runtime.component.output.{name} is required and missing"
             ) from None
 
-    async def link(self, *, recv_timeout_s: float = 60.0, **options: Any) -> LinkContext:
-        """The white-box link to the other parties, through ``system.transport`` (the
-        BFIA black-box mode), started and connected; closed when the run ends."""
-        if not self.env.transport:
-            raise ContractError("system.transport is required for a multi-party component")
-        backend, rank = BlackboxBackend.from_env(self.env.raw)
+    async def link(
+        self,
+        *,
+        addresses: list[str] | None = None,
+        recv_timeout_s: float = 60.0,
+        **options: Any,
+    ) -> LinkContext:
+        """The white-box link to the other parties, started and connected; closed (FIN
+        sent and awaited) when the run ends. Through ``system.transport`` (the BFIA
+        black-box mode), or with ``addresses`` (one ``host:port`` per rank, in rank
+        order) directly over gRPC, as PPCA deployments without a transport module do."""
+        if addresses is not None:
+            if len(addresses) != len(self.env.parties):
+                raise ContractError(
+                    f"{len(addresses)} link addresses for {len(self.env.parties)} parties"
+                )
+            backend: LinkBackend = DirectBackend(self.env.rank, addresses)
+            rank = self.env.rank
+        else:
+            if not self.env.transport:
+                raise ContractError("system.transport is required for a multi-party component")
+            backend, rank = BlackboxBackend.from_env(self.env.raw)
         link = LinkContext(
             rank, len(self.env.parties), backend, recv_timeout_s=recv_timeout_s, **options
         )
-        await link.start()
+        await link.start(connect_timeout_s=recv_timeout_s)
         self._links.append(link)
         return link
 

@@ -1,0 +1,212 @@
+"""Two-party ECDH-PSI over the white-box link, as SecretFlow runs it in interconnection
+mode (digest §5.2 and the recorded exchange in ``wire-captures/ecdh_psi_1k_*``).
+
+Each party masks its own items once and streams them to the peer as ``enc`` batches on
+channel ``root``; it masks every ``enc`` batch it receives a second time and returns it,
+truncated, as a ``dual.enc`` batch with the same index on ``root-0`` (when the peer gets
+the result). A result holder intersects the dual values the peer returned for its own
+items with the dual values it computed for the peer's. Batches hold at most 4096
+points; each stream ends with an empty batch marked last. The three streams run at
+once, and the scalar multiplications run in worker threads (PyNaCl releases the GIL).
+
+Everything a peer sends is checked before use: message type, batch index (no gaps, no
+repeats), point count against the bytes carried and the batch limit, dual counts
+against what we sent, points on the curve. A violation is an ``AlgorithmError`` naming
+it, never a wrong intersection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from isthmus.components.errors import AlgorithmError
+from isthmus.crypto.ecdh import EcdhSuite, InvalidPoint
+from isthmus.link import LinkContext
+from isthmus.wire.errors import LinkError
+from isthmus.wire.proto import ecdh_psi_pb2
+
+BATCH_SIZE = 4096
+ENC, DUAL = "enc", "dual.enc"
+#: SecretFlow compares the last 12 bytes of every dual-masked point (kFinalCompareBytes).
+SECRETFLOW_COMPARE_BYTES = 12
+
+
+@dataclass(frozen=True)
+class PsiSettings:
+    suite: EcdhSuite
+    #: -1: both parties get the result; otherwise only that rank.
+    result_to_rank: int = -1
+    #: Bytes of each dual-masked point that are sent and compared.
+    compare_bytes: int = SECRETFLOW_COMPARE_BYTES
+    #: Which end of the encoding they are taken from: SecretFlow takes the last bytes;
+    #: the PPCA text the low-order bits of X (the first bytes of X25519's little-endian).
+    compare_from_end: bool = True
+    batch_size: int = BATCH_SIZE
+    workers: int = 2
+
+    def truncate(self, point: bytes) -> bytes:
+        n = self.compare_bytes
+        if n >= len(point):
+            return point
+        return point[-n:] if self.compare_from_end else point[:n]
+
+
+class EcdhPsi2:
+    def __init__(self, link: LinkContext, settings: PsiSettings, executor: Executor) -> None:
+        if link.world_size != 2:
+            raise AlgorithmError(f"two-party ECDH-PSI needs 2 ranks, not {link.world_size}")
+        self.link = link
+        self.dual_link = link.spawn()  # root-0
+        self.settings = settings
+        self.executor = executor
+        self.me, self.peer = link.rank, 1 - link.rank
+        self._secret = settings.suite.new_secret()
+
+    @property
+    def i_get_result(self) -> bool:
+        return self.settings.result_to_rank in (-1, self.me)
+
+    @property
+    def peer_gets_result(self) -> bool:
+        return self.settings.result_to_rank in (-1, self.peer)
+
+    async def run(self, items: Sequence[bytes]) -> set[int] | None:
+        """Indices of ``items`` in the intersection, or None if this rank gets no result."""
+        size = self.settings.batch_size
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        try:
+            # A TaskGroup: the first stream to fail cancels the other two.
+            async with asyncio.TaskGroup() as streams:
+                streams.create_task(self._send_mine(batches))
+                answering = streams.create_task(self._answer_peer())
+                receiving = (
+                    streams.create_task(self._receive_my_duals(batches))
+                    if self.i_get_result
+                    else None
+                )
+        except* LinkError as group:
+            raise AlgorithmError(f"ECDH-PSI link failure: {group.exceptions[0]}") from None
+        except* AlgorithmError as group:
+            raise group.exceptions[0] from None
+        peer_duals = answering.result()
+        my_duals = receiving.result() if receiving is not None else None
+        if not self.i_get_result:
+            return None
+        assert my_duals is not None
+        return {i for i, dual in enumerate(my_duals) if dual in peer_duals}
+
+    # --- the three streams ----------------------------------------------------------
+
+    async def _send_mine(self, batches: list[Sequence[bytes]]) -> None:
+        suite = self.settings.suite
+        for index, batch in enumerate(batches):
+            masked = await self._parallel(suite.hash_and_mask, batch)
+            await self.link.send(self.peer, _batch(ENC, index, masked, last=False))
+        await self.link.send(self.peer, _batch(ENC, len(batches), [], last=True))
+
+    async def _answer_peer(self) -> set[bytes]:
+        suite = self.settings.suite
+        duals: set[bytes] = set()
+        index = 0
+        while True:
+            batch = self._parse(await self.link.recv(self.peer), ENC, index)
+            points = _split(batch, suite.point_bytes, ENC, index)
+            try:
+                masked = await self._parallel(suite.mask_many, points)
+            except InvalidPoint as exc:
+                raise AlgorithmError(f"peer's enc batch {index}: {exc}") from exc
+            truncated = [self.settings.truncate(p) for p in masked]
+            if self.peer_gets_result:
+                await self.dual_link.send(
+                    self.peer, _batch(DUAL, index, truncated, last=batch.is_last_batch)
+                )
+            if self.i_get_result:
+                duals.update(truncated)
+            if batch.is_last_batch:
+                return duals
+            index += 1
+
+    async def _receive_my_duals(self, batches: list[Sequence[bytes]]) -> list[bytes]:
+        width = min(self.settings.compare_bytes, self.settings.suite.point_bytes)
+        mine: list[bytes] = []
+        index = 0
+        while True:
+            batch = self._parse(await self.dual_link.recv(self.peer), DUAL, index)
+            expected = len(batches[index]) if index < len(batches) else 0
+            if batch.count != expected:
+                raise AlgorithmError(
+                    f"peer's dual.enc batch {index} holds {batch.count} values; "
+                    f"we sent {expected} in enc batch {index}"
+                )
+            mine.extend(_split(batch, width, DUAL, index))
+            if batch.is_last_batch:
+                if index != len(batches):
+                    raise AlgorithmError(
+                        f"peer ended the dual.enc stream at batch {index}; we sent "
+                        f"{len(batches)} data batches"
+                    )
+                return mine
+            index += 1
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _parse(self, data: bytes, kind: str, index: int) -> ecdh_psi_pb2.EcdhPsiCipherBatch:
+        batch = ecdh_psi_pb2.EcdhPsiCipherBatch()
+        try:
+            batch.ParseFromString(data)
+        except Exception as exc:  # protobuf's DecodeError
+            raise AlgorithmError(
+                f"peer's {kind} batch {index} is not an EcdhPsiCipherBatch"
+            ) from exc
+        if batch.type != kind:
+            raise AlgorithmError(f"expected a {kind!r} batch, the peer sent {batch.type!r}")
+        if batch.batch_index != index:
+            raise AlgorithmError(
+                f"peer's {kind} batch index {batch.batch_index} where {index} was due"
+            )
+        if not 0 <= batch.count <= self.settings.batch_size:
+            raise AlgorithmError(
+                f"peer's {kind} batch {index} claims {batch.count} points "
+                f"(limit {self.settings.batch_size})"
+            )
+        return batch
+
+    async def _parallel(
+        self, work: Callable[[bytes, Sequence[bytes]], list[bytes]], values: Sequence[bytes]
+    ) -> list[bytes]:
+        if not values:
+            return []
+        loop = asyncio.get_running_loop()
+        parts = max(1, min(self.settings.workers, len(values) // 256 or 1))
+        step = -(-len(values) // parts)
+        chunks = [values[i : i + step] for i in range(0, len(values), step)]
+        results: list[list[bytes]] = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, work, self._secret, c) for c in chunks)
+        )
+        return [point for chunk in results for point in chunk]
+
+
+def _batch(kind: str, index: int, points: Sequence[bytes], *, last: bool) -> bytes:
+    message = ecdh_psi_pb2.EcdhPsiCipherBatch(
+        type=kind,
+        batch_index=index,
+        is_last_batch=last,
+        count=len(points),
+        ciphertext=b"".join(points),
+    )
+    return bytes(message.SerializeToString())
+
+
+def _split(
+    batch: ecdh_psi_pb2.EcdhPsiCipherBatch, width: int, kind: str, index: int
+) -> list[bytes]:
+    data = batch.ciphertext
+    if len(data) != batch.count * width:
+        raise AlgorithmError(
+            f"peer's {kind} batch {index}: {len(data)} bytes for {batch.count} points of "
+            f"{width} bytes"
+        )
+    return [data[i : i + width] for i in range(0, len(data), width)]

@@ -1,0 +1,137 @@
+"""Acceptance: Isthmus ``ecdh_psi`` against the real SecretFlow party (spu 0.9.1b0,
+interconnection mode), Isthmus as rank 0 and as rank 1, over the direct gRPC link (MONO
+and CHUNKED) and over the BFIA transport through two Isthmus nodes. Our side runs as a
+plain process from a container environment; both sides must report the known
+intersection and write the same rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from isthmus.testing import ProcessCluster, free_port
+from tests.support.secretflow import peer_python, psi_script, write_ids
+
+pytestmark = pytest.mark.multinode
+ROWS = 10_000
+SHARED = [f"user{i:07d}" for i in range(ROWS // 2)]
+SESSION, TOKEN = "session_job-psi", "token-psi"
+
+
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_ids(a, SHARED + [f"a-only{i}" for i in range(ROWS // 2)])
+    write_ids(b, [f"b-only{i}" for i in range(ROWS // 2)] + SHARED)
+    return a, b
+
+
+def isthmus_party(
+    tmp_path: Path, rank: int, data: Path, extra: dict[str, str]
+) -> subprocess.Popen[str]:
+    storage = tmp_path / "storage"
+    (storage / "in").mkdir(parents=True, exist_ok=True)
+    (storage / "in" / "data").write_bytes(data.read_bytes())
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "system.storage": f"file://{storage}",
+        "config.self_role": ("guest.0", "host.0")[rank],
+        "config.task_id": f"psi-{rank}",
+        "config.node_id.guest.0": "NODE_A",
+        "config.node_id.host.0": "NODE_B",
+        "config.session_id": SESSION,
+        "config.token": TOKEN,
+        "runtime.component.name": "ecdh_psi",
+        "runtime.component.parameter.recv_timeout_s": "120",
+        "runtime.component.input.train_data": json.dumps({"namespace": "in", "name": "data"}),
+        "runtime.component.output.train_data": json.dumps({"namespace": "out", "name": "rows"}),
+        **extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "isthmus.components"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def secretflow_party(rank: int, data: Path, output: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(peer_python()), str(psi_script()), "--rank", str(rank), "--input", str(data),
+         "--output", str(output), "--timeout-s", "120", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(tmp_path: Path, ours: subprocess.Popen[str], theirs: subprocess.Popen[str]) -> None:
+    try:
+        our_log, _ = ours.communicate(timeout=240)
+        their_out, their_err = theirs.communicate(timeout=240)
+    finally:
+        for process in (ours, theirs):
+            if process.poll() is None:
+                process.kill()
+    assert ours.returncode == 0, f"Isthmus party failed:\n{our_log[-3000:]}"
+    assert theirs.returncode == 0, f"SecretFlow party failed:\n{their_err[-3000:]}"
+    report = json.loads(our_log.split("ecdh_psi report ", 1)[1].splitlines()[0])
+    theirs_report = json.loads(
+        [line for line in their_out.splitlines() if line.startswith('{"rank"')][-1]
+    )
+    assert report["intersection"] == theirs_report["intersection"] == ROWS // 2
+    ours_rows = (tmp_path / "storage" / "out" / "rows" / "data_0").read_text().split()
+    theirs_rows = (tmp_path / "sf_out.csv").read_text().split()
+    assert set(ours_rows[1:]) == set(theirs_rows[1:]) == set(SHARED)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["mono", "chunked"])
+@pytest.mark.parametrize("our_rank", [0, 1])
+def test_direct_grpc_link_with_secretflow(tmp_path: Path, our_rank: int, chunked: bool) -> None:
+    a, b = inputs(tmp_path)
+    addresses = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    theirs = secretflow_party(
+        1 - our_rank,
+        b if our_rank == 0 else a,
+        tmp_path / "sf_out.csv",
+        "--link", "grpc", "--addrs", addresses,
+        *(["--max-payload", "16384"] if chunked else []),
+    )  # fmt: skip
+    extra = {"runtime.component.parameter.link_addresses": addresses}
+    if chunked:
+        extra["runtime.component.parameter.link_max_chunk_bytes"] = "16384"
+    ours = isthmus_party(tmp_path, our_rank, a if our_rank == 0 else b, extra)
+    finish(tmp_path, ours, theirs)
+
+
+@pytest.mark.parametrize("our_rank", [0, 1])
+def test_blackbox_link_through_two_isthmus_nodes(tmp_path: Path, our_rank: int) -> None:
+    a, b = inputs(tmp_path)
+    with ProcessCluster() as cluster:
+        node_a, node_b = cluster.start(2)
+        cluster.connect(node_a, node_b)
+        for node in (node_a, node_b):
+            node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+        nodes = (node_a, node_b)
+        theirs = secretflow_party(
+            1 - our_rank,
+            b if our_rank == 0 else a,
+            tmp_path / "sf_out.csv",
+            "--link", "blackbox", "--transport", nodes[1 - our_rank].config.transport_address,
+            "--node-ids", f"{node_a.node_id},{node_b.node_id}", "--session", SESSION,
+            "--token", TOKEN,
+        )  # fmt: skip
+        ours = isthmus_party(
+            tmp_path,
+            our_rank,
+            a if our_rank == 0 else b,
+            {
+                "system.transport": nodes[our_rank].config.transport_address,
+                "config.node_id.guest.0": node_a.node_id,
+                "config.node_id.host.0": node_b.node_id,
+            },
+        )
+        finish(tmp_path, ours, theirs)
