@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from isthmus.components.builtin.ecdh_psi.protocol import EcdhPsi2, PsiSettings
 from isthmus.components.errors import AlgorithmError
-from isthmus.crypto.ecdh import CURVE25519
+from isthmus.crypto import sm2
+from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, Sm2Suite
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.wire.proto import ecdh_psi_pb2
 
@@ -130,3 +131,25 @@ def test_wrong_dual_counts_are_refused() -> None:
     got = asyncio.run(two_parties(psi([b"a", b"b"]), liar, timeout_s=0.5))
     assert isinstance(got[0], AlgorithmError)
     assert "holds 3 values; we sent 2" in got[0].message
+
+
+@pytest.mark.parametrize("suite", [SM2_SHA256_REHASH, SM2_SM3_INCREMENT], ids=["sha256", "sm3"])
+def test_sm2_suites_between_isthmus_parties(suite: Sm2Suite) -> None:
+    rule = PsiSettings(suite=suite, batch_size=64)
+    a = [b"%d" % i for i in range(0, 120)]
+    b = [b"%d" % i for i in range(60, 200)]
+    got = asyncio.run(two_parties(psi(a, rule), psi(b, rule)))
+    assert {a[i] for i in got[0]} == set(a) & set(b)  # type: ignore[union-attr]
+
+
+@given(st.binary(max_size=40))
+@settings(max_examples=50, deadline=None)
+def test_sm2_items_hash_to_points_of_the_curve(item: bytes) -> None:
+    for suite in (SM2_SHA256_REHASH, SM2_SM3_INCREMENT):
+        encoded = suite.hash_to_point(item)
+        assert encoded[0] == 2 and len(encoded) == 33
+        x = int.from_bytes(encoded[1:], "big")
+        rhs = (x**3 + sm2.A * x + sm2.B) % sm2.P
+        assert pow(rhs, (sm2.P - 1) // 2, sm2.P) == 1  # a square: some y has this x
+        secret = suite.new_secret()
+        assert len(suite.mask(secret, encoded)) == 33

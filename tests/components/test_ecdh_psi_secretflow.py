@@ -88,19 +88,28 @@ def finish(tmp_path: Path, ours: subprocess.Popen[str], theirs: subprocess.Popen
     assert set(ours_rows[1:]) == set(theirs_rows[1:]) == set(SHARED)
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["mono", "chunked"])
+@pytest.mark.parametrize(
+    ("curve", "chunked"),
+    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False)],
+    ids=["x25519-mono", "x25519-chunked", "sm2-mono"],
+)
 @pytest.mark.parametrize("our_rank", [0, 1])
-def test_direct_grpc_link_with_secretflow(tmp_path: Path, our_rank: int, chunked: bool) -> None:
+def test_direct_grpc_link_with_secretflow(
+    tmp_path: Path, our_rank: int, curve: str, chunked: bool
+) -> None:
     a, b = inputs(tmp_path)
     addresses = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
     theirs = secretflow_party(
         1 - our_rank,
         b if our_rank == 0 else a,
         tmp_path / "sf_out.csv",
-        "--link", "grpc", "--addrs", addresses,
+        "--link", "grpc", "--addrs", addresses, "--curve", curve,
         *(["--max-payload", "16384"] if chunked else []),
     )  # fmt: skip
-    extra = {"runtime.component.parameter.link_addresses": addresses}
+    extra = {
+        "runtime.component.parameter.link_addresses": addresses,
+        "runtime.component.parameter.curve_type": "sm2" if curve == "CURVE_SM2" else "curve25519",
+    }
     if chunked:
         extra["runtime.component.parameter.link_max_chunk_bytes"] = "16384"
     ours = isthmus_party(tmp_path, our_rank, a if our_rank == 0 else b, extra)

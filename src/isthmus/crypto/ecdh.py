@@ -8,8 +8,16 @@ thousands of points crosses the C boundary without Python objects per coordinate
   (libsodium through PyNaCl: RFC 7748 clamping, high bit of u ignored). libsodium refuses
   a result of all zeros, which is what a low-order or zero point yields: such a point is
   an ``InvalidPoint``, never a silent match.
+* ``SM2`` + SHA-256 + try-and-rehash (SecretFlow's): x = SHA-256(item) mod p; if no
+  point has that x, x = SHA-256(x as 32 big-endian bytes) mod p, again; the point is the
+  one with even y, encoded X9.62-compressed (33 bytes). The scalar is 32 random bytes,
+  a big-endian integer in [1, n).
+* ``SM2`` + SM3 + try-and-increment (the PPCA text's mandatory suite; no peer
+  implementation was found to match, so this is our reading, documented in
+  docs/psi.md): x = SM3(item) mod p, then x + 1, x + 2, … until a point has it; even y.
 
-PyNaCl calls release the GIL, so ``mask_many`` in several threads uses several cores.
+PyNaCl and ctypes calls release the GIL, so ``mask_many`` in several threads uses
+several cores. SM2 multiplication is OpenSSL's (``isthmus.crypto.openssl_ec``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from nacl import bindings, exceptions
+
+from isthmus.crypto import openssl_ec
+from isthmus.crypto.openssl_ec import Curve
+from isthmus.crypto.sm2 import P as SM2_P
 
 
 class InvalidPoint(ValueError):
@@ -93,4 +105,54 @@ class Curve25519Sha256Direct(EcdhSuite):
         return out
 
 
+class Sm2Suite(EcdhSuite):
+    curve = 2  # CURVE_TYPE_SM2
+    point_bytes = 33
+
+    def __init__(self, *, sm3_increment: bool) -> None:
+        self.sm3_increment = sm3_increment
+        self.hash = 1 if sm3_increment else 11  # HASH_TYPE_SM3 | HASH_TYPE_SHA_256
+        self.hash2curve = 1 if sm3_increment else 2  # TRY_AND_INCREMENT | TRY_AND_REHASH
+
+    @property
+    def _curve(self) -> Curve:
+        return openssl_ec.sm2()
+
+    def new_secret(self) -> bytes:
+        while True:
+            scalar = os.urandom(32)
+            if self._curve.valid_scalar(scalar):
+                return scalar
+
+    def hash_to_point(self, item: bytes) -> bytes:
+        curve = self._curve
+        if self.sm3_increment:
+            x = int.from_bytes(hashlib.new("sm3", item).digest(), "big") % SM2_P
+            while not curve.is_on_curve(encoded := b"\x02" + x.to_bytes(32, "big")):
+                x = (x + 1) % SM2_P
+            return encoded
+        x = int.from_bytes(hashlib.sha256(item).digest(), "big") % SM2_P
+        while not curve.is_on_curve(encoded := b"\x02" + x.to_bytes(32, "big")):
+            x = int.from_bytes(hashlib.sha256(x.to_bytes(32, "big")).digest(), "big") % SM2_P
+        return encoded
+
+    def mask(self, secret: bytes, point: bytes) -> bytes:
+        return self.mask_many(secret, [point])[0]
+
+    def mask_many(self, secret: bytes, points: Sequence[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for point, product in zip(points, self._curve.multiply(secret, points), strict=True):
+            if product is None or len(point) != 33:
+                raise InvalidPoint(
+                    "not a compressed SM2 point, or the product is the point at infinity"
+                )
+            out.append(product)
+        return out
+
+    def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
+        return self.mask_many(secret, [self.hash_to_point(item) for item in items])
+
+
 CURVE25519 = Curve25519Sha256Direct()
+SM2_SHA256_REHASH = Sm2Suite(sm3_increment=False)
+SM2_SM3_INCREMENT = Sm2Suite(sm3_increment=True)

@@ -26,10 +26,20 @@ from isthmus.components.errors import ParameterError, StorageError
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
-from isthmus.crypto.ecdh import CURVE25519
+from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
-SUITES = {("curve25519", "sha_256", "direct_hash_as_point_x", "uncompressed"): CURVE25519}
+SUITES: dict[tuple[str, str, str, str], EcdhSuite] = {
+    ("curve25519", "sha_256", "direct_hash_as_point_x", "uncompressed"): CURVE25519,
+    ("sm2", "sha_256", "try_and_rehash", "x962_compressed"): SM2_SHA256_REHASH,
+    ("sm2", "sm3", "try_and_increment", "x962_compressed"): SM2_SM3_INCREMENT,
+}
+
+#: The hash-to-curve strategy and point format a curve implies when they are not given.
+CURVE_DEFAULTS = {
+    "curve25519": ("direct_hash_as_point_x", "uncompressed"),
+    "sm2": ("try_and_rehash", "x962_compressed"),
+}
 
 SPEC = ComponentSpec(
     name="ecdh_psi",
@@ -45,13 +55,14 @@ SPEC = ComponentSpec(
         Param("hash_type", default="sha_256", choices=("sha_256", "sm3")),
         Param(
             "hash2curve_strategy",
-            default="direct_hash_as_point_x",
             choices=("direct_hash_as_point_x", "try_and_rehash", "try_and_increment"),
+            description="default: the curve's SecretFlow suite (direct hash for curve25519, "
+            "try-and-rehash for sm2)",
         ),
         Param(
             "point_octet_format",
-            default="uncompressed",
             choices=("uncompressed", "x962_compressed"),
+            description="default: uncompressed for curve25519, x962_compressed for sm2",
         ),
         Param(
             "bit_length_after_truncated",
@@ -103,11 +114,12 @@ class EcdhPsiComponent(Component):
 
     async def run(self, ctx: RunContext) -> None:
         p = ctx.params
+        curve = p["curve_type"]
         suite_key = (
-            p["curve_type"],
+            curve,
             p["hash_type"],
-            p["hash2curve_strategy"],
-            p["point_octet_format"],
+            p["hash2curve_strategy"] or CURVE_DEFAULTS[curve][0],
+            p["point_octet_format"] or CURVE_DEFAULTS[curve][1],
         )
         suite = SUITES.get(suite_key)
         if suite is None:
