@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
 from isthmus.components.builtin.ecdh_psi.protocol import EcdhPsi2, PsiSettings
 from isthmus.components.errors import AlgorithmError
 from isthmus.crypto import sm2
@@ -153,3 +154,67 @@ def test_sm2_items_hash_to_points_of_the_curve(item: bytes) -> None:
         assert pow(rhs, (sm2.P - 1) // 2, sm2.P) == 1  # a square: some y has this x
         secret = suite.new_secret()
         assert len(suite.mask(secret, encoded)) == 33
+
+
+async def n_parties(
+    runs: list[Callable[[LinkContext], Awaitable[object]]], timeout_s: float = 10.0
+) -> list[object]:
+    net = MemoryNetwork()
+    n = len(runs)
+    links = [LinkContext(r, n, net.backend(r), recv_timeout_s=timeout_s) for r in range(n)]
+    await asyncio.gather(*(link.start() for link in links))
+    return list(
+        await asyncio.gather(*(run(link) for run, link in zip(runs, links, strict=True)),
+                             return_exceptions=True)
+    )  # fmt: skip
+
+
+def multi(
+    items: list[bytes], settings: PsiSettings = SETTINGS
+) -> Callable[[LinkContext], Awaitable[object]]:
+    async def run(link: LinkContext) -> object:
+        with ThreadPoolExecutor(2) as executor:
+            return await EcdhPsiMulti(link, settings, executor).run(items)
+
+    return run
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(item_sets, min_size=2, max_size=5), st.sets(st.binary(max_size=6), max_size=40))
+def test_any_number_of_parties_find_the_common_items(
+    sets: list[set[bytes]], common: set[bytes]
+) -> None:
+    parties = [sorted(s | common) for s in sets]
+    expected = set.intersection(*(set(p) for p in parties))
+    results = asyncio.run(n_parties([multi(p) for p in parties]))
+    for items, got in zip(parties, results, strict=True):
+        assert not isinstance(got, BaseException), got
+        assert {items[i] for i in got} == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("holder", [0, 2])
+def test_with_a_result_holder_only_it_learns_the_result(holder: int) -> None:
+    only = PsiSettings(suite=CURVE25519, batch_size=64, result_to_rank=holder)
+    parties = [[b"%d" % i for i in range(k, k + 100)] for k in (0, 20, 40)]
+    results = asyncio.run(n_parties([multi(p, only) for p in parties]))
+    for rank, got in enumerate(results):
+        if rank == holder:
+            assert {parties[rank][i] for i in got} == {b"%d" % i for i in range(40, 100)}  # type: ignore[union-attr]
+        else:
+            assert got is None
+
+
+def test_a_relay_that_drops_points_is_caught() -> None:
+    """Rank 1 forwards rank 0's chain with one point missing."""
+
+    async def dropper(link: LinkContext) -> object:
+        protocol = EcdhPsiMulti(link, SETTINGS, ThreadPoolExecutor(1))
+        chain = protocol.chains[0]
+        points = await protocol._recv_stream(chain, 0, "ring.enc", 32)
+        await protocol._send_stream(chain, 2, "ring.enc", points[1:])
+        await asyncio.sleep(1.0)
+        return None
+
+    results = asyncio.run(n_parties([multi([b"a", b"b"]), dropper, multi([b"a"])], timeout_s=0.5))
+    assert isinstance(results[0], AlgorithmError)
+    assert "came back with 1 values for 2 items" in results[0].message

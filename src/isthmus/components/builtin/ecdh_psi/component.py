@@ -16,6 +16,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
 from isthmus.components.builtin.ecdh_psi.protocol import (
     SECRETFLOW_COMPARE_BYTES,
     EcdhPsi2,
@@ -46,7 +47,8 @@ SPEC = ComponentSpec(
     provider="isthmus",
     version="0.1.0",
     title="ECDH-PSI",
-    description="Two-party ECDH private set intersection (PPCA ECDH-PSI, SecretFlow-compatible).",
+    description="ECDH private set intersection: two parties as PPCA ECDH-PSI (SecretFlow-"
+    "compatible), more than two with Isthmus's ring protocol (docs/psi.md).",
     roles=("guest", "host"),
     params=(
         Param("algo", default="ecdh_psi", choices=("ecdh_psi",)),
@@ -76,8 +78,8 @@ SPEC = ComponentSpec(
             "result_to_rank",
             type="int",
             default=-1,
-            validator="[-1,1]",
-            description="-1: both parties get the intersection",
+            validator="[-1,inf)",
+            description="-1: every party gets the intersection",
         ),
         Param(
             "field_names",
@@ -147,8 +149,11 @@ class EcdhPsiComponent(Component):
             recv_timeout_s=float(p["recv_timeout_s"]),
             max_chunk_bytes=int(p["link_max_chunk_bytes"]),
         )
+        if not settings.result_to_rank < link.world_size:
+            raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
+        protocol = EcdhPsi2 if link.world_size == 2 else EcdhPsiMulti
         with ThreadPoolExecutor(max_workers=settings.workers) as executor:
-            matched = await EcdhPsi2(link, settings, executor).run(unique)
+            matched = await protocol(link, settings, executor).run(unique)
         elapsed = time.perf_counter() - started
         report: dict[str, object] = {
             "rank": ctx.env.rank,

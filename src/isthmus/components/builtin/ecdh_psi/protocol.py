@@ -104,8 +104,8 @@ class EcdhPsi2:
         suite = self.settings.suite
         for index, batch in enumerate(batches):
             masked = await self._parallel(suite.hash_and_mask, batch)
-            await self.link.send(self.peer, _batch(ENC, index, masked, last=False))
-        await self.link.send(self.peer, _batch(ENC, len(batches), [], last=True))
+            await self.link.send(self.peer, encode_batch(ENC, index, masked, last=False))
+        await self.link.send(self.peer, encode_batch(ENC, len(batches), [], last=True))
 
     async def _answer_peer(self) -> set[bytes]:
         suite = self.settings.suite
@@ -113,7 +113,7 @@ class EcdhPsi2:
         index = 0
         while True:
             batch = self._parse(await self.link.recv(self.peer), ENC, index)
-            points = _split(batch, suite.point_bytes, ENC, index)
+            points = split_points(batch, suite.point_bytes, ENC, index)
             try:
                 masked = await self._parallel(suite.mask_many, points)
             except InvalidPoint as exc:
@@ -121,7 +121,7 @@ class EcdhPsi2:
             truncated = [self.settings.truncate(p) for p in masked]
             if self.peer_gets_result:
                 await self.dual_link.send(
-                    self.peer, _batch(DUAL, index, truncated, last=batch.is_last_batch)
+                    self.peer, encode_batch(DUAL, index, truncated, last=batch.is_last_batch)
                 )
             if self.i_get_result:
                 duals.update(truncated)
@@ -141,7 +141,7 @@ class EcdhPsi2:
                     f"peer's dual.enc batch {index} holds {batch.count} values; "
                     f"we sent {expected} in enc batch {index}"
                 )
-            mine.extend(_split(batch, width, DUAL, index))
+            mine.extend(split_points(batch, width, DUAL, index))
             if batch.is_last_batch:
                 if index != len(batches):
                     raise AlgorithmError(
@@ -154,42 +154,56 @@ class EcdhPsi2:
     # --- helpers --------------------------------------------------------------------
 
     def _parse(self, data: bytes, kind: str, index: int) -> ecdh_psi_pb2.EcdhPsiCipherBatch:
-        batch = ecdh_psi_pb2.EcdhPsiCipherBatch()
-        try:
-            batch.ParseFromString(data)
-        except Exception as exc:  # protobuf's DecodeError
-            raise AlgorithmError(
-                f"peer's {kind} batch {index} is not an EcdhPsiCipherBatch"
-            ) from exc
-        if batch.type != kind:
-            raise AlgorithmError(f"expected a {kind!r} batch, the peer sent {batch.type!r}")
-        if batch.batch_index != index:
-            raise AlgorithmError(
-                f"peer's {kind} batch index {batch.batch_index} where {index} was due"
-            )
-        if not 0 <= batch.count <= self.settings.batch_size:
-            raise AlgorithmError(
-                f"peer's {kind} batch {index} claims {batch.count} points "
-                f"(limit {self.settings.batch_size})"
-            )
-        return batch
+        return parse_batch(data, kind, index, self.settings.batch_size, "peer's")
 
     async def _parallel(
         self, work: Callable[[bytes, Sequence[bytes]], list[bytes]], values: Sequence[bytes]
     ) -> list[bytes]:
-        if not values:
-            return []
-        loop = asyncio.get_running_loop()
-        parts = max(1, min(self.settings.workers, len(values) // 256 or 1))
-        step = -(-len(values) // parts)
-        chunks = [values[i : i + step] for i in range(0, len(values), step)]
-        results: list[list[bytes]] = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, work, self._secret, c) for c in chunks)
+        return await parallel_map(self.executor, self.settings.workers, work, self._secret, values)
+
+
+async def parallel_map(
+    executor: Executor,
+    workers: int,
+    work: Callable[[bytes, Sequence[bytes]], list[bytes]],
+    secret: bytes,
+    values: Sequence[bytes],
+) -> list[bytes]:
+    """``work(secret, values)`` split across the executor's threads, order kept."""
+    if not values:
+        return []
+    loop = asyncio.get_running_loop()
+    parts = max(1, min(workers, len(values) // 256 or 1))
+    step = -(-len(values) // parts)
+    chunks = [values[i : i + step] for i in range(0, len(values), step)]
+    results: list[list[bytes]] = await asyncio.gather(
+        *(loop.run_in_executor(executor, work, secret, chunk) for chunk in chunks)
+    )
+    return [point for chunk in results for point in chunk]
+
+
+def parse_batch(
+    data: bytes, kind: str, index: int, limit: int, who: str
+) -> ecdh_psi_pb2.EcdhPsiCipherBatch:
+    """The batch ``index`` of a ``kind`` stream, or an AlgorithmError saying what is
+    wrong with it (``who`` names the sender in the message)."""
+    batch = ecdh_psi_pb2.EcdhPsiCipherBatch()
+    try:
+        batch.ParseFromString(data)
+    except Exception as exc:  # protobuf's DecodeError
+        raise AlgorithmError(f"{who} {kind} batch {index} is not an EcdhPsiCipherBatch") from exc
+    if batch.type != kind:
+        raise AlgorithmError(f"expected a {kind!r} batch, {who} sent {batch.type!r}")
+    if batch.batch_index != index:
+        raise AlgorithmError(f"{who} {kind} batch index {batch.batch_index} where {index} was due")
+    if not 0 <= batch.count <= limit:
+        raise AlgorithmError(
+            f"{who} {kind} batch {index} claims {batch.count} points (limit {limit})"
         )
-        return [point for chunk in results for point in chunk]
+    return batch
 
 
-def _batch(kind: str, index: int, points: Sequence[bytes], *, last: bool) -> bytes:
+def encode_batch(kind: str, index: int, points: Sequence[bytes], *, last: bool) -> bytes:
     message = ecdh_psi_pb2.EcdhPsiCipherBatch(
         type=kind,
         batch_index=index,
@@ -200,7 +214,7 @@ def _batch(kind: str, index: int, points: Sequence[bytes], *, last: bool) -> byt
     return bytes(message.SerializeToString())
 
 
-def _split(
+def split_points(
     batch: ecdh_psi_pb2.EcdhPsiCipherBatch, width: int, kind: str, index: int
 ) -> list[bytes]:
     data = batch.ciphertext
