@@ -93,3 +93,21 @@ def test_five_parties_over_the_direct_link(tmp_path: Path) -> None:
     node_ids = [f"NODE_{chr(65 + i)}" for i in range(n)]
     extra = {"runtime.component.parameter.link_addresses": addresses}
     check(tmp_path, [start_party(tmp_path, rank, n, node_ids, extra) for rank in range(n)])
+
+
+def test_ppca_handshake_mode_between_two_isthmus_processes(tmp_path: Path) -> None:
+    """Each side asks for another curve; with ``handshake`` on, rank 0's choice wins."""
+    addresses = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    common = {"runtime.component.parameter.link_addresses": addresses,
+              "runtime.component.parameter.handshake": "true"}  # fmt: skip
+    parties = [
+        start_party(
+            tmp_path,
+            rank,
+            2,
+            ["NODE_A", "NODE_B"],
+            {**common, "runtime.component.parameter.curve_type": curve},
+        )
+        for rank, curve in enumerate(["sm2", "curve25519"])
+    ]
+    check(tmp_path, parties)

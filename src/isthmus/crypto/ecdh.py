@@ -45,6 +45,9 @@ class EcdhSuite(ABC):
     hash2curve: int
     #: Encoded point size in bytes.
     point_bytes: int
+    #: Where the low-order bits of X sit in the encoding (the PPCA truncation keeps
+    #: those): at the start of X25519's little-endian u, at the end of SM2's big-endian X.
+    low_order_at_end: bool
 
     @abstractmethod
     def new_secret(self) -> bytes:
@@ -70,6 +73,7 @@ class Curve25519Sha256Direct(EcdhSuite):
     hash = 11  # HASH_TYPE_SHA_256
     hash2curve = 3  # HASH_TO_CURVE_STRATEGY_DIRECT_HASH_AS_POINT_X
     point_bytes = 32
+    low_order_at_end = False
 
     def new_secret(self) -> bytes:
         return os.urandom(32)
@@ -108,6 +112,7 @@ class Curve25519Sha256Direct(EcdhSuite):
 class Sm2Suite(EcdhSuite):
     curve = 2  # CURVE_TYPE_SM2
     point_bytes = 33
+    low_order_at_end = True
 
     def __init__(self, *, sm3_increment: bool) -> None:
         self.sm3_increment = sm3_increment

@@ -16,6 +16,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
 from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
 from isthmus.components.builtin.ecdh_psi.protocol import (
     SECRETFLOW_COMPARE_BYTES,
@@ -92,6 +93,13 @@ SPEC = ComponentSpec(
             description="Isthmus extension: host:port of every rank, comma-separated, "
             "for the direct gRPC link instead of system.transport",
         ),
+        Param(
+            "handshake",
+            type="boolean",
+            default=False,
+            description="PPCA mode: negotiate suite, truncation and result holder with the "
+            "v2 handshake (rank 0 decides) instead of taking them from the parameters",
+        ),
         Param("recv_timeout_s", type="float", default=600.0, validator="(0,86400]"),
         Param(
             "link_max_chunk_bytes",
@@ -135,7 +143,7 @@ class EcdhPsiComponent(Component):
             suite=suite,
             result_to_rank=int(p["result_to_rank"]),
             compare_bytes=bits // 8 if bits > 0 else SECRETFLOW_COMPARE_BYTES,
-            compare_from_end=bits <= 0,
+            compare_from_end=bits <= 0 or suite.low_order_at_end,
             workers=os.cpu_count() or 1,
         )
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
@@ -149,6 +157,10 @@ class EcdhPsiComponent(Component):
             recv_timeout_s=float(p["recv_timeout_s"]),
             max_chunk_bytes=int(p["link_max_chunk_bytes"]),
         )
+        if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
+            others = [s for s in SUITES.values() if s is not suite]
+            offer = Offer([suite, *others], len(unique), settings.result_to_rank)
+            settings = await negotiate(link, offer, settings)
         if not settings.result_to_rank < link.world_size:
             raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
         protocol = EcdhPsi2 if link.world_size == 2 else EcdhPsiMulti
