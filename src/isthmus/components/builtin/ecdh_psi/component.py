@@ -13,8 +13,11 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
 from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
@@ -23,6 +26,7 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
+from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
 from isthmus.components.errors import ParameterError, StorageError
 from isthmus.components.runtime import Component, RunContext, component
@@ -148,38 +152,46 @@ class EcdhPsiComponent(Component):
         )
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
         source = ctx.input("train_data")
-        header, rows, keys = _read_table(ctx, source, fields)
-        unique = list(dict.fromkeys(keys))
-        started = time.perf_counter()
-        addresses = str(p["link_addresses"]).split(",") if p["link_addresses"] else None
-        link = await ctx.link(
-            addresses=addresses,
-            recv_timeout_s=float(p["recv_timeout_s"]),
-            max_chunk_bytes=int(p["link_max_chunk_bytes"]),
-        )
-        if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
-            others = [s for s in SUITES.values() if s is not suite]
-            offer = Offer([suite, *others], len(unique), settings.result_to_rank)
-            settings = await negotiate(link, offer, settings)
-        if not settings.result_to_rank < link.world_size:
-            raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
-        protocol = EcdhPsi2 if link.world_size == 2 else EcdhPsiMulti
-        with ThreadPoolExecutor(max_workers=settings.workers) as executor:
-            matched = await protocol(link, settings, executor).run(unique)
-        elapsed = time.perf_counter() - started
-        report: dict[str, object] = {
-            "rank": ctx.env.rank,
-            "original": len(rows),
-            "unique_keys": len(unique),
-            "psi_s": round(elapsed, 3),
-        }
-        if matched is not None:
-            matched_keys = {unique[i] for i in matched}
-            kept = [row for row, key in zip(rows, keys, strict=True) if key in matched_keys]
-            report.update(intersection=len(kept), intersection_keys=len(matched_keys))
-            _write_rows(ctx, header, kept)
-        else:
-            report.update(intersection=None)
+        with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
+            work = Path(scratch)
+            spool = ItemSpool(work)
+            spool.build(_keys(ctx, source, fields))  # pass 1: keys only, deduplicated
+            started = time.perf_counter()
+            addresses = str(p["link_addresses"]).split(",") if p["link_addresses"] else None
+            link = await ctx.link(
+                addresses=addresses,
+                recv_timeout_s=float(p["recv_timeout_s"]),
+                max_chunk_bytes=int(p["link_max_chunk_bytes"]),
+            )
+            if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
+                others = [s for s in SUITES.values() if s is not suite]
+                offer = Offer([suite, *others], spool.unique, settings.result_to_rank)
+                settings = await negotiate(link, offer, settings)
+            if not settings.result_to_rank < link.world_size:
+                raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
+            with ThreadPoolExecutor(max_workers=settings.workers) as executor:
+                if link.world_size == 2:
+                    batches = spool.batches(settings.batch_size)
+                    protocol = EcdhPsi2(link, settings, executor)
+                    matched = await protocol.run_batches(batches, work)
+                else:  # more than two parties: in memory (docs/psi.md)
+                    keys = [k for batch in spool.batches(settings.batch_size) for k in batch]
+                    found = await EcdhPsiMulti(link, settings, executor).run(keys)
+                    matched = None if found is None else _bitmap(found, len(keys))
+            elapsed = time.perf_counter() - started
+            report: dict[str, object] = {
+                "rank": ctx.env.rank,
+                "original": spool.rows,
+                "unique_keys": spool.unique,
+                "psi_s": round(elapsed, 3),
+            }
+            if matched is not None:
+                rows = spool.matched_rows(matched)
+                kept = _write_rows(ctx, source, rows)  # pass 2: the matched rows, in order
+                keys_matched = sum(bin(byte).count("1") for byte in matched)
+                report.update(intersection=kept, intersection_keys=keys_matched)
+            else:
+                report.update(intersection=None)
         if "report" in ctx.env.outputs:
             target = ctx.output("report")
             with ctx.storage.writer(target) as out:
@@ -191,9 +203,15 @@ class EcdhPsiComponent(Component):
         ctx.log.info("ecdh_psi report %s", json.dumps(report))
 
 
-def _read_table(
-    ctx: RunContext, source: TableRef, fields: list[str]
-) -> tuple[list[str], list[list[str]], list[bytes]]:
+def _bitmap(positions: set[int], size: int) -> bytearray:
+    bitmap = bytearray((size + 7) // 8)
+    for position in positions:
+        set_bit(bitmap, position)
+    return bitmap
+
+
+def _keys(ctx: RunContext, source: TableRef, fields: list[str]) -> Iterator[bytes]:
+    """Each row's item: its key columns joined with ``,`` (streamed, nothing kept)."""
     with ctx.storage.reader(source) as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
         header = next(reader, None)
@@ -203,23 +221,27 @@ def _read_table(
         if missing:
             raise ParameterError("field_names", f"not in the input: {', '.join(missing)}")
         positions = [header.index(f) for f in fields]
-        rows: list[list[str]] = []
-        keys: list[bytes] = []
+        width = len(header)
         for number, row in enumerate(reader, start=2):
-            if len(row) != len(header):
-                raise StorageError(f"row {number} has {len(row)} fields, not {len(header)}")
-            rows.append(row)
-            keys.append(",".join(row[i] for i in positions).encode("utf-8"))
-    return header, rows, keys
+            if len(row) != width:
+                raise StorageError(f"row {number} has {len(row)} fields, not {width}")
+            yield ",".join([row[i] for i in positions]).encode("utf-8")
 
 
-def _write_rows(ctx: RunContext, header: list[str], rows: list[list[str]]) -> None:
+def _write_rows(ctx: RunContext, source: TableRef, rows: bytearray) -> int:
+    """Copy the input rows whose bit is set to the output, in input order; how many."""
     target = ctx.output("train_data")
-    with ctx.storage.writer(target) as out:
+    kept = 0
+    with ctx.storage.reader(source) as raw, ctx.storage.writer(target) as out:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
+        header = next(reader)
         writer.writerow(header)
-        writer.writerows(rows)
+        for index, row in enumerate(reader):
+            if has_bit(rows, index):
+                writer.writerow(row)
+                kept += 1
         text.flush()
         text.detach()
     ctx.storage.write_meta(
@@ -227,7 +249,8 @@ def _write_rows(ctx: RunContext, header: list[str], rows: list[list[str]]) -> No
         TableMeta(
             name=target.name,
             namespace=target.namespace,
-            count=len(rows),
+            count=kept,
             column_info=[{"name": h, "type": "string"} for h in header],
         ),
     )
+    return kept

@@ -18,10 +18,13 @@ it, never a wrong intersection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
+from isthmus.components.builtin.ecdh_psi.spool import DualTable, has_bit
 from isthmus.components.errors import AlgorithmError
 from isthmus.crypto.ecdh import EcdhSuite, InvalidPoint
 from isthmus.link import LinkContext
@@ -77,39 +80,51 @@ class EcdhPsi2:
         """Indices of ``items`` in the intersection, or None if this rank gets no result."""
         size = self.settings.batch_size
         batches = [items[i : i + size] for i in range(0, len(items), size)]
+        with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as work:
+            matched = await self.run_batches(batches, Path(work))
+        if matched is None:
+            return None
+        return {i for i in range(len(items)) if has_bit(matched, i)}
+
+    async def run_batches(self, batches: Iterable[Sequence[bytes]], work: Path) -> bytearray | None:
+        """The streaming form: our items come as batches (read lazily), the dual values
+        go to bucket files under ``work``; returns the bitmap of our matched positions,
+        or None if this rank gets no result. Memory stays flat whatever the input size."""
+        table = DualTable(work, min(self.settings.compare_bytes, self.settings.suite.point_bytes))
+        sent: list[int] = []  # points per enc batch, as sent
         try:
             # A TaskGroup: the first stream to fail cancels the other two.
             async with asyncio.TaskGroup() as streams:
-                streams.create_task(self._send_mine(batches))
-                answering = streams.create_task(self._answer_peer())
-                receiving = (
-                    streams.create_task(self._receive_my_duals(batches))
-                    if self.i_get_result
-                    else None
-                )
+                streams.create_task(self._send_mine(batches, sent))
+                streams.create_task(self._answer_peer(table))
+                if self.i_get_result:
+                    streams.create_task(self._receive_my_duals(sent, table))
         except* LinkError as group:
+            table.close()
             raise AlgorithmError(f"ECDH-PSI link failure: {group.exceptions[0]}") from None
         except* AlgorithmError as group:
+            table.close()
             raise group.exceptions[0] from None
-        peer_duals = answering.result()
-        my_duals = receiving.result() if receiving is not None else None
         if not self.i_get_result:
+            table.close()
             return None
-        assert my_duals is not None
-        return {i for i, dual in enumerate(my_duals) if dual in peer_duals}
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, table.matches, sum(sent)
+        )
 
     # --- the three streams ----------------------------------------------------------
 
-    async def _send_mine(self, batches: list[Sequence[bytes]]) -> None:
+    async def _send_mine(self, batches: Iterable[Sequence[bytes]], sent: list[int]) -> None:
         suite = self.settings.suite
         for index, batch in enumerate(batches):
             masked = await self._parallel(suite.hash_and_mask, batch)
+            sent.append(len(batch))
             await self.link.send(self.peer, encode_batch(ENC, index, masked, last=False))
-        await self.link.send(self.peer, encode_batch(ENC, len(batches), [], last=True))
+        sent.append(0)  # the empty last batch: from now on len(sent) is final
+        await self.link.send(self.peer, encode_batch(ENC, len(sent) - 1, [], last=True))
 
-    async def _answer_peer(self) -> set[bytes]:
+    async def _answer_peer(self, table: DualTable) -> None:
         suite = self.settings.suite
-        duals: set[bytes] = set()
         index = 0
         while True:
             batch = self._parse(await self.link.recv(self.peer), ENC, index)
@@ -124,31 +139,34 @@ class EcdhPsi2:
                     self.peer, encode_batch(DUAL, index, truncated, last=batch.is_last_batch)
                 )
             if self.i_get_result:
-                duals.update(truncated)
+                table.add_peer(truncated)
             if batch.is_last_batch:
-                return duals
+                return
             index += 1
 
-    async def _receive_my_duals(self, batches: list[Sequence[bytes]]) -> list[bytes]:
-        width = min(self.settings.compare_bytes, self.settings.suite.point_bytes)
-        mine: list[bytes] = []
+    async def _receive_my_duals(self, sent: list[int], table: DualTable) -> None:
+        width = table.width
+        position = 0
         index = 0
         while True:
             batch = self._parse(await self.dual_link.recv(self.peer), DUAL, index)
-            expected = len(batches[index]) if index < len(batches) else 0
+            # The peer answers an enc batch only after we sent it: its count is known.
+            expected = sent[index] if index < len(sent) else 0
             if batch.count != expected:
                 raise AlgorithmError(
                     f"peer's dual.enc batch {index} holds {batch.count} values; "
                     f"we sent {expected} in enc batch {index}"
                 )
-            mine.extend(split_points(batch, width, DUAL, index))
+            values = split_points(batch, width, DUAL, index)
+            table.add_mine(position, values)
+            position += len(values)
             if batch.is_last_batch:
-                if index != len(batches):
+                if index != len(sent) - 1:
                     raise AlgorithmError(
                         f"peer ended the dual.enc stream at batch {index}; we sent "
-                        f"{len(batches)} data batches"
+                        f"{len(sent) - 1} data batches"
                     )
-                return mine
+                return
             index += 1
 
     # --- helpers --------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""ECDH-PSI, N x N rows with 50 % overlap, both parties on this machine, in one run:
+
+* SecretFlow ↔ SecretFlow (spu 0.9.1b0 interconnection mode, direct gRPC link): the anchor;
+* Isthmus ↔ SecretFlow (Isthmus rank 0, direct gRPC link);
+* Isthmus ↔ Isthmus (direct gRPC link);
+
+each with wall time (both parties started → both exited) and every party's peak memory
+(``ru_maxrss`` from ``wait4``), beside the arithmetic floor: 4N X25519 multiplications
+(each party masks its own N items and the peer's N) at the single-multiplication speed
+measured in the same run, spread over the machine's cores.
+
+    .venv/bin/python benchmarks/psi.py --size 1000000
+
+Ends with one JSON line holding every figure and ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nacl import bindings
+
+from isthmus.testing import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peer() -> tuple[Path, Path]:
+    sys.path.insert(0, str(REPO))
+    from tests.support.secretflow import _setup, psi_script
+
+    python, reason = _setup()
+    if python is None:
+        raise SystemExit(f"the SecretFlow peer is unavailable: {reason}")
+    return python, psi_script()
+
+
+def write_inputs(directory: Path, size: int) -> tuple[Path, Path]:
+    half = size // 2
+    a, b = directory / "a.csv", directory / "b.csv"
+    with open(a, "w") as f:
+        f.write("id\n")
+        f.writelines(f"user{i:09d}\n" for i in range(half))
+        f.writelines(f"a-only{i:09d}\n" for i in range(size - half))
+    with open(b, "w") as f:
+        f.write("id\n")
+        f.writelines(f"b-only{i:09d}\n" for i in range(size - half))
+        f.writelines(f"user{i:09d}\n" for i in range(half))
+    return a, b
+
+
+def secretflow(
+    peer: tuple[Path, Path], rank: int, data: Path, out: Path, addresses: str
+) -> list[str]:
+    python, script = peer
+    return [
+        *(str(python), str(script), "--rank", str(rank), "--link", "grpc", "--addrs", addresses),
+        *("--input", str(data), "--output", str(out), "--timeout-s", "3600"),
+    ]
+
+
+def isthmus(rank: int, data: Path, work: Path, addresses: str) -> tuple[list[str], dict[str, str]]:
+    storage = work / f"isthmus{rank}"
+    (storage / "in").mkdir(parents=True, exist_ok=True)
+    target = storage / "in" / "data"
+    if not target.exists():
+        os.link(data, target)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "system.storage": f"file://{storage}",
+        "config.self_role": ("guest.0", "host.0")[rank],
+        "config.task_id": f"bench-{rank}",
+        "config.node_id.guest.0": "NODE_A",
+        "config.node_id.host.0": "NODE_B",
+        "config.session_id": "session_bench",
+        "runtime.component.name": "ecdh_psi",
+        "runtime.component.parameter.link_addresses": addresses,
+        "runtime.component.parameter.recv_timeout_s": "3600",
+        "runtime.component.input.train_data": json.dumps({"namespace": "in", "name": "data"}),
+        "runtime.component.output.train_data": json.dumps({"namespace": "out", "name": "rows"}),
+    }
+    return [sys.executable, "-m", "isthmus.components"], env
+
+
+def run_pair(
+    commands: list[tuple[list[str], dict[str, str] | None]], log_dir: Path
+) -> dict[str, Any]:
+    """Start both parties, wait for both; wall seconds and each party's peak RSS (MiB)."""
+    started = time.perf_counter()
+    processes = []
+    for rank, (command, env) in enumerate(commands):
+        log = open(log_dir / f"party{rank}.log", "w")  # noqa: SIM115 - closed below
+        processes.append(
+            (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        )
+    peaks: list[float] = [0.0, 0.0]
+    codes: list[int] = [0, 0]
+    for rank, (process, log) in enumerate(processes):
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        codes[rank] = process.returncode
+        peaks[rank] = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
+        log.close()
+    wall = time.perf_counter() - started
+    if any(codes):
+        tails = [(log_dir / f"party{r}.log").read_text()[-2000:] for r in (0, 1)]
+        raise SystemExit(f"a party failed ({codes}):\n" + "\n---\n".join(tails))
+    return {"wall_s": round(wall, 2), "peak_rss_mib": peaks}
+
+
+def intersection_of(log: Path) -> int:
+    text = log.read_text()
+    if "ecdh_psi report " in text:
+        return int(json.loads(text.split("ecdh_psi report ", 1)[1].splitlines()[0])["intersection"])
+    line = [x for x in text.splitlines() if x.startswith('{"rank"')][-1]
+    return int(json.loads(line)["intersection"])
+
+
+def single_multiplication_us(samples: int = 20_000) -> float:
+    secret, point = os.urandom(32), os.urandom(32)
+    started = time.perf_counter()
+    for _ in range(samples):
+        point = bindings.crypto_scalarmult(secret, point)
+    return (time.perf_counter() - started) / samples * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="rows per party")
+    parser.add_argument("--skip-anchor", action="store_true", help="no SecretFlow ↔ SecretFlow")
+    args = parser.parse_args()
+    peer = _peer()
+    cores = os.cpu_count() or 1
+    result: dict[str, Any] = {"benchmark": "psi", "size": args.size, "cores": cores, "cases": {}}
+    with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as tmp:
+        work = Path(tmp)
+        a, b = write_inputs(work, args.size)
+        pairings = {
+            "secretflow-secretflow": lambda addr: [
+                (secretflow(peer, 0, a, work / "sf0.csv", addr), None),
+                (secretflow(peer, 1, b, work / "sf1.csv", addr), None),
+            ],
+            "isthmus-secretflow": lambda addr: [
+                isthmus(0, a, work, addr),
+                (secretflow(peer, 1, b, work / "sf1.csv", addr), None),
+            ],
+            "isthmus-isthmus": lambda addr: [isthmus(0, a, work, addr), isthmus(1, b, work, addr)],
+        }
+        if args.skip_anchor:
+            del pairings["secretflow-secretflow"]
+        for label, build in pairings.items():
+            logs = work / label
+            logs.mkdir()
+            addresses = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+            case = run_pair(build(addresses), logs)
+            case["intersection"] = [intersection_of(logs / f"party{r}.log") for r in (0, 1)]
+            if case["intersection"] != [args.size // 2] * 2:
+                raise SystemExit(f"{label}: wrong intersection {case['intersection']}")
+            result["cases"][label] = case
+            print(f"{label}: {json.dumps(case)}", flush=True)
+    mult_us = single_multiplication_us()
+    floor = 4 * args.size * mult_us / 1e6 / cores
+    result["x25519_us"] = round(mult_us, 2)
+    result["floor_s"] = round(floor, 2)
+    ours = result["cases"]["isthmus-isthmus"]
+    ours["vs_floor"] = round(ours["wall_s"] / floor, 2)
+    anchor = result["cases"].get("secretflow-secretflow")
+    if anchor:
+        ours["vs_secretflow"] = round(ours["wall_s"] / anchor["wall_s"], 3)
+        ours["peak_rss_vs_secretflow"] = round(
+            max(ours["peak_rss_mib"]) / max(anchor["peak_rss_mib"]), 2
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
