@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +23,12 @@ def test_keys_are_deduplicated_and_rows_map_back(keys: list[bytes], batch: int) 
 def check_spool(work: Path, keys: list[bytes], batch: int) -> None:
     spool = ItemSpool(work, buckets=4)
     spool.build(keys)
-    sent = [k for b in spool.batches(batch) for k in b]
+    batches = list(spool.batches(batch))
+    sent = [k for b in batches for k in b]
     assert sorted(sent) == sorted(set(keys)) and spool.unique == len(set(keys))
-    assert all(len(b) <= batch for b in spool.batches(batch))
+    assert all(len(b) <= batch for b in batches)
+    with pytest.raises(RuntimeError):
+        next(spool.batches(batch))
     chosen = set(sent[::2])
     positions = bytearray((len(sent) + 7) // 8)
     for position, key in enumerate(sent):

@@ -165,7 +165,8 @@ class EcdhPsiComponent(Component):
             )
             if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
                 others = [s for s in SUITES.values() if s is not suite]
-                offer = Offer([suite, *others], spool.unique, settings.result_to_rank)
+                # Rows bound the unique keys from above: a safe count for the truncation.
+                offer = Offer([suite, *others], spool.rows, settings.result_to_rank)
                 settings = await negotiate(link, offer, settings)
             if not settings.result_to_rank < link.world_size:
                 raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,7 @@ from typing import BinaryIO
 BUCKETS = 64
 _ROW = struct.Struct("<QI")  # row index, key length
 _POSITION = struct.Struct("<Q")
+_PAIR = struct.Struct("<QQ")  # sending position, row
 
 
 def set_bit(bitmap: bytearray, index: int) -> None:
@@ -34,77 +36,109 @@ def has_bit(bitmap: bytes | bytearray, index: int) -> bool:
     return bool(bitmap[index >> 3] >> (index & 7) & 1)
 
 
-def _bucket_of(key: bytes, buckets: int) -> int:
-    # Keys are not uniform (user000001, user000002…): spread them by a checksum. Only
-    # the split depends on it, never a result.
-    return zlib.crc32(key) % buckets
-
-
 class ItemSpool:
+    """Keys in, deduplicated batches out, matched rows back.
+
+    ``build`` splits the keys into bucket files (buffered, one write per thousands of
+    keys); ``batches`` reads one bucket at a time, deduplicates it, yields its keys and
+    records, for each sending position, the first row carrying the key (``positions``,
+    8 bytes each) and any further rows (``duplicates``); ``matched_rows`` turns the
+    matched positions back into rows from those two files, reading them in chunks."""
+
+    _FLUSH = 4096
+
     def __init__(self, directory: Path, buckets: int = BUCKETS) -> None:
         self.directory = directory
         self.buckets = buckets
         self.rows = 0
         self.unique = 0
-        self._order = directory / "sent-order"
+        self._consumed = False
 
     def build(self, keys: Iterable[bytes]) -> None:
         """Take every row's key, in row order."""
+        pending: list[list[bytes]] = [[] for _ in range(self.buckets)]
         files = [open(self.directory / f"keys-{b}", "wb") for b in range(self.buckets)]  # noqa: SIM115
+        pack, buckets, flush = _ROW.pack, self.buckets, self._FLUSH
         try:
+            row = -1
             for row, key in enumerate(keys):
-                out = files[_bucket_of(key, self.buckets)]
-                out.write(_ROW.pack(row, len(key)))
-                out.write(key)
-                self.rows = row + 1
+                # Keys are not uniform (user000001, user000002…): a checksum spreads
+                # them. Only the split depends on it, never a result.
+                bucket = zlib.crc32(key) % buckets
+                records = pending[bucket]
+                records.append(pack(row, len(key)) + key)
+                if len(records) >= flush:
+                    files[bucket].write(b"".join(records))
+                    records.clear()
+            self.rows = row + 1
+            for out, records in zip(files, pending, strict=True):
+                out.write(b"".join(records))
         finally:
             for f in files:
                 f.close()
-        with open(self._order, "wb") as order:
-            for b in range(self.buckets):
-                path = self.directory / f"keys-{b}"
-                rows_of: dict[bytes, list[int]] = {}
-                for row, key in _read_rows(path):
-                    rows_of.setdefault(key, []).append(row)
-                path.unlink()
-                for key, rows in rows_of.items():
-                    order.write(struct.pack(f"<II{len(rows)}Q", len(key), len(rows), *rows))
-                    order.write(key)
-                self.unique += len(rows_of)
 
     def batches(self, size: int) -> Iterator[list[bytes]]:
-        """The unique keys in sending order, ``size`` at a time."""
+        """The unique keys in sending order, ``size`` at a time (once: it consumes the
+        bucket files as it goes)."""
+        if self._consumed:
+            raise RuntimeError("ItemSpool.batches() can be read once")
+        self._consumed = True
         batch: list[bytes] = []
-        for key, _ in self._entries():
-            batch.append(key)
-            if len(batch) == size:
-                yield batch
-                batch = []
+        position = 0
+        with (
+            open(self.directory / "positions", "wb") as firsts,
+            open(self.directory / "duplicates", "wb") as extras,
+        ):
+            for b in range(self.buckets):
+                path = self.directory / f"keys-{b}"
+                data = path.read_bytes()
+                path.unlink()
+                first_row: dict[bytes, int] = {}
+                duplicate_rows: list[tuple[bytes, int]] = []
+                offset, end = 0, len(data)
+                while offset < end:
+                    row, length = _ROW.unpack_from(data, offset)
+                    offset += _ROW.size
+                    key = data[offset : offset + length]
+                    offset += length
+                    if key in first_row:
+                        duplicate_rows.append((key, row))
+                    else:
+                        first_row[key] = row
+                base = position
+                order = {key: base + i for i, key in enumerate(first_row)}
+                firsts.write(array("Q", first_row.values()).tobytes())
+                for key, row in duplicate_rows:
+                    extras.write(_PAIR.pack(order[key], row))
+                position += len(first_row)
+                for key in first_row:
+                    batch.append(key)
+                    if len(batch) == size:
+                        yield batch
+                        batch = []
+        self.unique = position
         if batch:
             yield batch
 
     def matched_rows(self, matched_positions: bytes | bytearray) -> bytearray:
         """The rows (a bitmap) whose key sits at a matched sending position."""
         rows = bytearray((self.rows + 7) // 8)
-        for position, (_, row_list) in enumerate(self._entries()):
-            if has_bit(matched_positions, position):
-                for row in row_list:
-                    set_bit(rows, row)
+        chunk_entries = 1 << 16
+        with open(self.directory / "positions", "rb") as firsts:
+            base = 0
+            while data := firsts.read(8 * chunk_entries):
+                first = array("Q")
+                first.frombytes(data)
+                for i, row in enumerate(first):
+                    if has_bit(matched_positions, base + i):
+                        set_bit(rows, row)
+                base += len(first)
+        with open(self.directory / "duplicates", "rb") as extras:
+            while data := extras.read(_PAIR.size * chunk_entries):
+                for position, row in _PAIR.iter_unpack(data):
+                    if has_bit(matched_positions, position):
+                        set_bit(rows, row)
         return rows
-
-    def _entries(self) -> Iterator[tuple[bytes, tuple[int, ...]]]:
-        with open(self._order, "rb") as f:
-            while header := f.read(8):
-                key_length, count = struct.unpack("<II", header)
-                rows = struct.unpack(f"<{count}Q", f.read(8 * count))
-                yield f.read(key_length), rows
-
-
-def _read_rows(path: Path) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as f:
-        while header := f.read(_ROW.size):
-            row, length = _ROW.unpack(header)
-            yield row, f.read(length)
 
 
 class DualTable:
@@ -121,16 +155,22 @@ class DualTable:
         return open(self.directory / f"{side}-{bucket}", "wb")
 
     def add_peer(self, values: Iterable[bytes]) -> None:
-        files, buckets = self._peer, self.buckets
+        groups: list[list[bytes]] = [[] for _ in range(self.buckets)]
+        buckets = self.buckets
         for value in values:
-            files[value[0] % buckets].write(value)
+            groups[value[0] % buckets].append(value)
+        for out, group in zip(self._peer, groups, strict=True):
+            if group:
+                out.write(b"".join(group))
 
     def add_mine(self, first_position: int, values: Sequence[bytes]) -> None:
-        files, buckets, pack = self._mine, self.buckets, _POSITION.pack
+        groups: list[list[bytes]] = [[] for _ in range(self.buckets)]
+        buckets, pack = self.buckets, _POSITION.pack
         for offset, value in enumerate(values):
-            out = files[value[0] % buckets]
-            out.write(pack(first_position + offset))
-            out.write(value)
+            groups[value[0] % buckets].append(pack(first_position + offset) + value)
+        for out, group in zip(self._mine, groups, strict=True):
+            if group:
+                out.write(b"".join(group))
 
     def matches(self, positions: int) -> bytearray:
         """Bitmap of our positions whose value the peer also has."""
