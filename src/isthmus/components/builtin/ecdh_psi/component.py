@@ -223,10 +223,14 @@ def _keys(ctx: RunContext, source: TableRef, fields: list[str]) -> Iterator[byte
             raise ParameterError("field_names", f"not in the input: {', '.join(missing)}")
         positions = [header.index(f) for f in fields]
         width = len(header)
+        single = positions[0] if len(positions) == 1 else None
         for number, row in enumerate(reader, start=2):
             if len(row) != width:
                 raise StorageError(f"row {number} has {len(row)} fields, not {width}")
-            yield ",".join([row[i] for i in positions]).encode("utf-8")
+            if single is not None:  # the usual case: one id column
+                yield row[single].encode("utf-8")
+            else:
+                yield ",".join([row[i] for i in positions]).encode("utf-8")
 
 
 def _write_rows(ctx: RunContext, source: TableRef, rows: bytearray) -> int:
