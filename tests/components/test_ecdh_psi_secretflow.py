@@ -116,8 +116,17 @@ def test_direct_grpc_link_with_secretflow(
     finish(tmp_path, ours, theirs)
 
 
+@pytest.mark.parametrize(
+    ("curve", "chunked"),
+    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False)],
+    ids=["x25519-mono", "x25519-chunked", "sm2-mono"],
+)
 @pytest.mark.parametrize("our_rank", [0, 1])
-def test_blackbox_link_through_two_isthmus_nodes(tmp_path: Path, our_rank: int) -> None:
+def test_blackbox_link_through_two_isthmus_nodes(
+    tmp_path: Path, our_rank: int, curve: str, chunked: bool
+) -> None:
+    """SecretFlow's blackbox link cannot be told to chunk (its payload limit is the
+    ContextDesc default); ours sends CHUNKED pieces, which SecretFlow reassembles."""
     a, b = inputs(tmp_path)
     with ProcessCluster() as cluster:
         node_a, node_b = cluster.start(2)
@@ -131,16 +140,17 @@ def test_blackbox_link_through_two_isthmus_nodes(tmp_path: Path, our_rank: int) 
             tmp_path / "sf_out.csv",
             "--link", "blackbox", "--transport", nodes[1 - our_rank].config.transport_address,
             "--node-ids", f"{node_a.node_id},{node_b.node_id}", "--session", SESSION,
-            "--token", TOKEN,
+            "--token", TOKEN, "--curve", curve,
         )  # fmt: skip
-        ours = isthmus_party(
-            tmp_path,
-            our_rank,
-            a if our_rank == 0 else b,
-            {
-                "system.transport": nodes[our_rank].config.transport_address,
-                "config.node_id.guest.0": node_a.node_id,
-                "config.node_id.host.0": node_b.node_id,
-            },
-        )
+        extra = {
+            "system.transport": nodes[our_rank].config.transport_address,
+            "config.node_id.guest.0": node_a.node_id,
+            "config.node_id.host.0": node_b.node_id,
+            "runtime.component.parameter.curve_type": "sm2"
+            if curve == "CURVE_SM2"
+            else "curve25519",
+        }
+        if chunked:
+            extra["runtime.component.parameter.link_max_chunk_bytes"] = "16384"
+        ours = isthmus_party(tmp_path, our_rank, a if our_rank == 0 else b, extra)
         finish(tmp_path, ours, theirs)

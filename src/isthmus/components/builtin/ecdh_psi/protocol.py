@@ -49,6 +49,9 @@ class PsiSettings:
     compare_from_end: bool = True
     batch_size: int = BATCH_SIZE
     workers: int = 2
+    #: Our enc batches in flight before we wait for the peer's dual answers: without
+    #: it a slower peer's link inbox holds our whole input.
+    window: int = 16
 
     def truncate(self, point: bytes) -> bytes:
         n = self.compare_bytes
@@ -67,6 +70,8 @@ class EcdhPsi2:
         self.executor = executor
         self.me, self.peer = link.rank, 1 - link.rank
         self._secret = settings.suite.new_secret()
+        self._answered = 0  # our enc batches the peer has answered with dual.enc
+        self._progress = asyncio.Event()
 
     @property
     def i_get_result(self) -> bool:
@@ -117,6 +122,10 @@ class EcdhPsi2:
     async def _send_mine(self, batches: Iterable[Sequence[bytes]], sent: list[int]) -> None:
         suite = self.settings.suite
         for index, batch in enumerate(batches):
+            if self.i_get_result:  # pace on the peer's answers: its backlog stays bounded
+                while index - self._answered >= self.settings.window:
+                    self._progress.clear()
+                    await self._progress.wait()
             masked = await self._parallel(suite.hash_and_mask, batch)
             sent.append(len(batch))
             await self.link.send(self.peer, encode_batch(ENC, index, masked, last=False))
@@ -160,6 +169,8 @@ class EcdhPsi2:
             values = split_points(batch, width, DUAL, index)
             table.add_mine(position, values)
             position += len(values)
+            self._answered = index + 1
+            self._progress.set()
             if batch.is_last_batch:
                 if index != len(sent) - 1:
                     raise AlgorithmError(
