@@ -48,7 +48,8 @@ class ItemSpool:
     8 bytes each) and any further rows (``duplicates``); ``matched_rows`` turns the
     matched positions back into rows from those two files, reading them in chunks."""
 
-    _FLUSH = 4096
+    #: Records a bucket buffers before one write: 256 x 256 small records stay ~4 MiB.
+    _FLUSH = 256
 
     def __init__(self, directory: Path, buckets: int = BUCKETS) -> None:
         self.directory = directory
