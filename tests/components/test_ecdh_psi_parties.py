@@ -4,15 +4,13 @@ BFIA transport), 5 over the direct gRPC link."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from isthmus.testing import ProcessCluster, free_port
+from tests.support.components import psi_report, start_psi_party
 
 pytestmark = pytest.mark.multinode
 SESSION, TOKEN = "session_job-mpsi", "token-mpsi"
@@ -32,27 +30,8 @@ def start_party(
     own = [f"p{rank}-only{i}" for i in range(200)]
     rows = own[:100] + COMMON + own[100:]
     (storage / "in" / "data").write_text("id,value\n" + "".join(f"{r},{rank}\n" for r in rows))
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin"),
-        "system.storage": f"file://{storage}",
-        "config.self_role": roles[rank],
-        "config.task_id": f"mpsi-{rank}",
-        "config.session_id": SESSION,
-        "config.token": TOKEN,
-        "runtime.component.name": "ecdh_psi",
-        "runtime.component.parameter.recv_timeout_s": "120",
-        "runtime.component.input.train_data": json.dumps({"namespace": "in", "name": "data"}),
-        "runtime.component.output.train_data": json.dumps({"namespace": "out", "name": "rows"}),
-        **{f"config.node_id.{role}": node for role, node in zip(roles, node_ids, strict=True)},
-        **extra,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "isthmus.components"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    nodes = dict(zip(roles, node_ids, strict=True))
+    return start_psi_party(storage, roles[rank], nodes, (SESSION, TOKEN), extra)
 
 
 def check(tmp_path: Path, parties: list[subprocess.Popen[str]]) -> None:
@@ -64,7 +43,7 @@ def check(tmp_path: Path, parties: list[subprocess.Popen[str]]) -> None:
                 p.kill()
     for rank, (party, log) in enumerate(zip(parties, logs, strict=True)):
         assert party.returncode == 0, f"party {rank} failed:\n{log[-3000:]}"
-        report = json.loads(log.split("ecdh_psi report ", 1)[1].splitlines()[0])
+        report = psi_report(log)
         assert report["intersection"] == len(COMMON)
         rows = (tmp_path / f"party{rank}" / "out" / "rows" / "data_0").read_text().split()
         assert [r.split(",")[0] for r in rows[1:]] == COMMON  # input order kept

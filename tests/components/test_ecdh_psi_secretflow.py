@@ -7,14 +7,13 @@ intersection and write the same rows."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from isthmus.testing import ProcessCluster, free_port
+from tests.support.components import psi_report, start_psi_party
 from tests.support.secretflow import peer_python, psi_script, write_ids
 
 pytestmark = pytest.mark.multinode
@@ -36,28 +35,8 @@ def isthmus_party(
     storage = tmp_path / "storage"
     (storage / "in").mkdir(parents=True, exist_ok=True)
     (storage / "in" / "data").write_bytes(data.read_bytes())
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin"),
-        "system.storage": f"file://{storage}",
-        "config.self_role": ("guest.0", "host.0")[rank],
-        "config.task_id": f"psi-{rank}",
-        "config.node_id.guest.0": "NODE_A",
-        "config.node_id.host.0": "NODE_B",
-        "config.session_id": SESSION,
-        "config.token": TOKEN,
-        "runtime.component.name": "ecdh_psi",
-        "runtime.component.parameter.recv_timeout_s": "120",
-        "runtime.component.input.train_data": json.dumps({"namespace": "in", "name": "data"}),
-        "runtime.component.output.train_data": json.dumps({"namespace": "out", "name": "rows"}),
-        **extra,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "isthmus.components"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    nodes = {"guest.0": "NODE_A", "host.0": "NODE_B"}
+    return start_psi_party(storage, list(nodes)[rank], nodes, (SESSION, TOKEN), extra)
 
 
 def secretflow_party(rank: int, data: Path, output: Path, *args: str) -> subprocess.Popen[str]:
@@ -78,7 +57,7 @@ def finish(tmp_path: Path, ours: subprocess.Popen[str], theirs: subprocess.Popen
                 process.kill()
     assert ours.returncode == 0, f"Isthmus party failed:\n{our_log[-3000:]}"
     assert theirs.returncode == 0, f"SecretFlow party failed:\n{their_err[-3000:]}"
-    report = json.loads(our_log.split("ecdh_psi report ", 1)[1].splitlines()[0])
+    report = psi_report(our_log)
     theirs_report = json.loads(
         [line for line in their_out.splitlines() if line.startswith('{"rank"')][-1]
     )

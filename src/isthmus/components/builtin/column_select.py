@@ -7,13 +7,10 @@ partner is allowed to compute on.
 
 from __future__ import annotations
 
-import csv
-import io
-
-from isthmus.components.errors import ParameterError, StorageError
+from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
-from isthmus.components.storage import TableMeta
+from isthmus.components.tables import csv_rows, write_csv
 
 SPEC = ComponentSpec(
     name="column_select",
@@ -44,13 +41,7 @@ class ColumnSelect(Component):
     async def run(self, ctx: RunContext) -> None:
         wanted = [c.strip() for c in str(ctx.params["columns"]).split(",")]
         source, target = ctx.input("data"), ctx.output("data")
-        rows = 0
-        with ctx.storage.reader(source) as raw, ctx.storage.writer(target) as out:
-            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise StorageError(f"input {source.namespace}/{source.name} is empty") from None
+        with csv_rows(ctx.storage, source) as (header, rows):
             missing = [c for c in wanted if c not in header]
             if missing:
                 raise ParameterError("columns", f"not in the input: {', '.join(missing)}")
@@ -59,24 +50,7 @@ class ColumnSelect(Component):
                 if ctx.params["drop"]
                 else [header.index(c) for c in wanted]
             )
-            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow([header[i] for i in keep])
-            for row in reader:
-                if len(row) != len(header):
-                    raise StorageError(f"row {rows + 2} has {len(row)} fields, not {len(header)}")
-                writer.writerow([row[i] for i in keep])
-                rows += 1
-            text.flush()
-            text.detach()
-        ctx.storage.write_meta(
-            target,
-            TableMeta(
-                name=target.name,
-                namespace=target.namespace,
-                count=rows,
-                column_info=[{"name": header[i], "type": "string"} for i in keep],
-            ),
-        )
-        ctx.report.update(rows=rows, columns=len(keep))
-        ctx.log.info("column_select: %d rows, %d columns kept", rows, len(keep))
+            selected = ([row[i] for i in keep] for row in rows)
+            count = write_csv(ctx.storage, target, [header[i] for i in keep], selected)
+        ctx.report.update(rows=count, columns=len(keep))
+        ctx.log.info("column_select: %d rows, %d columns kept", count, len(keep))

@@ -9,8 +9,6 @@ output, in input order.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -28,10 +26,11 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
 )
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
-from isthmus.components.errors import ParameterError, StorageError
+from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
+from isthmus.components.tables import csv_rows, write_csv
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
@@ -213,49 +212,22 @@ def _bitmap(positions: set[int], size: int) -> bytearray:
 
 def _keys(ctx: RunContext, source: TableRef, fields: list[str]) -> Iterator[bytes]:
     """Each row's item: its key columns joined with ``,`` (streamed, nothing kept)."""
-    with ctx.storage.reader(source) as raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-        header = next(reader, None)
-        if header is None:
-            raise StorageError(f"input {source.namespace}/{source.name} is empty")
+    with csv_rows(ctx.storage, source) as (header, rows):
         missing = [f for f in fields if f not in header]
         if missing:
             raise ParameterError("field_names", f"not in the input: {', '.join(missing)}")
         positions = [header.index(f) for f in fields]
-        width = len(header)
-        single = positions[0] if len(positions) == 1 else None
-        for number, row in enumerate(reader, start=2):
-            if len(row) != width:
-                raise StorageError(f"row {number} has {len(row)} fields, not {width}")
-            if single is not None:  # the usual case: one id column
+        if len(positions) == 1:  # the usual case: one id column
+            single = positions[0]
+            for row in rows:
                 yield row[single].encode("utf-8")
-            else:
+        else:
+            for row in rows:
                 yield ",".join([row[i] for i in positions]).encode("utf-8")
 
 
-def _write_rows(ctx: RunContext, source: TableRef, rows: bytearray) -> int:
+def _write_rows(ctx: RunContext, source: TableRef, matched: bytearray) -> int:
     """Copy the input rows whose bit is set to the output, in input order; how many."""
-    target = ctx.output("train_data")
-    kept = 0
-    with ctx.storage.reader(source) as raw, ctx.storage.writer(target) as out:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        header = next(reader)
-        writer.writerow(header)
-        for index, row in enumerate(reader):
-            if has_bit(rows, index):
-                writer.writerow(row)
-                kept += 1
-        text.flush()
-        text.detach()
-    ctx.storage.write_meta(
-        target,
-        TableMeta(
-            name=target.name,
-            namespace=target.namespace,
-            count=kept,
-            column_info=[{"name": h, "type": "string"} for h in header],
-        ),
-    )
-    return kept
+    with csv_rows(ctx.storage, source) as (header, rows):
+        kept = (row for index, row in enumerate(rows) if has_bit(matched, index))
+        return write_csv(ctx.storage, ctx.output("train_data"), header, kept)
