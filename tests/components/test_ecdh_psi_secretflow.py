@@ -69,8 +69,8 @@ def finish(tmp_path: Path, ours: subprocess.Popen[str], theirs: subprocess.Popen
 
 @pytest.mark.parametrize(
     ("curve", "chunked"),
-    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False)],
-    ids=["x25519-mono", "x25519-chunked", "sm2-mono"],
+    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False), ("CURVE_SM2", True)],
+    ids=["x25519-mono", "x25519-chunked", "sm2-mono", "sm2-chunked"],
 )
 @pytest.mark.parametrize("our_rank", [0, 1])
 def test_direct_grpc_link_with_secretflow(
@@ -97,8 +97,8 @@ def test_direct_grpc_link_with_secretflow(
 
 @pytest.mark.parametrize(
     ("curve", "chunked"),
-    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False)],
-    ids=["x25519-mono", "x25519-chunked", "sm2-mono"],
+    [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False), ("CURVE_SM2", True)],
+    ids=["x25519-mono", "x25519-chunked", "sm2-mono", "sm2-chunked"],
 )
 @pytest.mark.parametrize("our_rank", [0, 1])
 def test_blackbox_link_through_two_isthmus_nodes(

@@ -44,15 +44,26 @@ class MultiBuffer:
         outs = [ctypes.create_string_buffer(32) for _ in range(LANES)]
         out_array = self._outs_type(*[ctypes.addressof(o) for o in outs])
         secrets = self._points_type(*([secret] * LANES))
+        function, points_type = self._function, self._points_type
         results: list[bytes | None] = []
-        for start in range(0, len(points), LANES):
-            group = list(points[start : start + LANES])
+        full = len(points) - len(points) % LANES
+        for start in range(0, full, LANES):  # whole groups: the hot loop
+            status = function(out_array, secrets, points_type(*points[start : start + LANES]))
+            if status:
+                results.extend(
+                    None if (status >> (4 * lane)) & 0xF else outs[lane].raw
+                    for lane in range(LANES)
+                )
+            else:
+                results.extend([o.raw for o in outs])
+        if full < len(points):  # the tail, padded with the base point
+            group = list(points[full:])
             used = len(group)
             group += [_BASEPOINT] * (LANES - used)
-            status = self._function(out_array, secrets, self._points_type(*group))
-            for lane in range(used):
-                failed = (status >> (4 * lane)) & 0xF
-                results.append(None if failed else outs[lane].raw)
+            status = function(out_array, secrets, points_type(*group))
+            results.extend(
+                None if (status >> (4 * lane)) & 0xF else outs[lane].raw for lane in range(used)
+            )
         return results
 
 
