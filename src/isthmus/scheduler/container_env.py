@@ -1,0 +1,117 @@
+"""One party's task of a job, as the BFIA container contract (digest §2.7).
+
+The scheduler hands a task to a runner as nothing but environment variables, the same
+for every runner (process, Ray, Docker, Kubernetes), so that a container from any
+vendor runs the same way. Names follow the guide and Kuscia:
+
+* ``config.self_role`` = ``<role>.<index>``; ``config.node_id.*`` / ``config.inst_id.*``
+  for every party; ``config.session_id`` = ``session_<job id>`` (the spec's form);
+* ``runtime.component.parameter.*``: ``task_params.common.<name>`` overlaid with the
+  party's own section; scalars as text, objects and lists as JSON;
+* inputs: a DAG input ``<upstream>.<key>`` is that upstream task's output table on this
+  party; a component without DAG inputs reads the party's dataset, given in its task
+  parameters as ``namespace`` + ``name`` or FATE's ``dataset_id`` (``namespace#name``);
+  DAG inputs and outputs map in order onto the self-description's ``inputData`` and
+  ``outputData`` (FATE's rule);
+* outputs: namespace ``<job id>-<role>-<index>``, name ``<task id>-<key>`` (the guide's
+  recommendation, Kuscia's practice).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from isthmus.components.spec import ComponentSpec
+from isthmus.wire.dag import Job
+from isthmus.wire.errors import ValidationFailed
+
+DATASET_KEYS = ("namespace", "name", "dataset_id")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a party's task runs and what it may reach."""
+
+    storage_url: str
+    transport_address: str
+    callback_url: str | None
+    token: str
+    log_path: str
+    inst_ids: dict[str, str] = field(default_factory=dict)  # node id -> institution id
+
+
+def task_id(job: Job, component: str) -> str:
+    return f"{job.job_id}_{component}"
+
+
+def output_table(job: Job, component: str, role: str, index: int, key: str) -> dict[str, str]:
+    return {"namespace": f"{job.job_id}-{role}-{index}", "name": f"{task_id(job, component)}-{key}"}
+
+
+def container_env(
+    job: Job, component: str, role: str, index: int, spec: ComponentSpec, where: Placement
+) -> dict[str, str]:
+    """The environment of ``component``'s task for party ``role.index``."""
+    if job.job_id is None:
+        raise ValidationFailed("a job needs its job_id before tasks can be placed")
+    dag = job.component(component)
+    env: dict[str, str] = {
+        "system.storage": where.storage_url,
+        "system.transport": where.transport_address,
+        "config.self_role": f"{role}.{index}",
+        "config.task_id": task_id(job, component),
+        "config.session_id": f"session_{job.job_id}",
+        "config.trace_id": f"trace_{task_id(job, component)}",
+        "config.token": where.token,
+        "config.log.path": where.log_path,
+        "runtime.component.name": dag.component_name,
+    }
+    if where.callback_url:
+        env["system.callback"] = where.callback_url
+    for party_role, party_index, node in job.parties():
+        env[f"config.node_id.{party_role}.{party_index}"] = node
+        env[f"config.inst_id.{party_role}.{party_index}"] = where.inst_ids.get(node, node)
+    params = job.task_parameters(component, role, index)
+    dataset = {k: params.pop(k) for k in DATASET_KEYS if k in params}
+    for name, value in params.items():
+        env[f"runtime.component.parameter.{name}"] = _text(value)
+    slots = [s.name for s in spec.inputs]
+    if dag.inputs:
+        if len(dag.inputs) > len(slots):
+            raise ValidationFailed(
+                f"{component}: {len(dag.inputs)} inputs for {spec.name}'s {len(slots)} slots"
+            )
+        for slot, ref in zip(slots, dag.inputs, strict=False):
+            upstream, _, key = ref.key.partition(".")
+            table = output_table(job, upstream, role, index, key)
+            env[f"runtime.component.input.{slot}"] = json.dumps(table)
+    elif slots:
+        env[f"runtime.component.input.{slots[0]}"] = json.dumps(_dataset(component, dataset))
+    out_slots = [s.name for s in spec.outputs]
+    for slot, ref in zip(out_slots, dag.outputs, strict=False):
+        table = output_table(job, component, role, index, ref.key)
+        env[f"runtime.component.output.{slot}"] = json.dumps(table)
+    return env
+
+
+def _dataset(component: str, given: dict[str, Any]) -> dict[str, str]:
+    if "dataset_id" in given and "namespace" not in given:
+        namespace, _, name = str(given["dataset_id"]).partition("#")
+        if name:
+            return {"namespace": namespace, "name": name}
+    if "namespace" in given and "name" in given:
+        return {"namespace": str(given["namespace"]), "name": str(given["name"])}
+    raise ValidationFailed(
+        f"{component}: the party's task parameters name no dataset "
+        "(namespace + name, or dataset_id 'namespace#name')"
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

@@ -1,0 +1,137 @@
+"""A job's tasks become container environments and run as processes: a two-stage
+pipeline on one party, the contract's variables exactly, and a stop that leaves no
+process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
+from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
+from isthmus.scheduler.container_env import Placement, container_env
+from isthmus.scheduler.runners import FAILED, RUNNING, SUCCESS, ProcessRunner
+from isthmus.wire.dag import Job, parse_job
+from isthmus.wire.errors import ValidationFailed
+
+
+def pipeline(task_params: dict[str, Any]) -> Job:
+    return parse_job(
+        {
+            "job_id": "job-9",
+            "dag": {"components": [
+                {"name": "select_0", "componentName": "column_select", "version": "0.1.0",
+                 "input": [], "output": [{"type": "dataset", "key": "data"}]},
+                {"name": "select_1", "componentName": "column_select", "version": "0.1.0",
+                 "input": [{"type": "dataset", "key": "select_0.data"}],
+                 "output": [{"type": "dataset", "key": "data"}]},
+                {"name": "psi_0", "componentName": "ecdh_psi", "version": "0.1.0",
+                 "input": [{"type": "dataset", "key": "select_1.data"}],
+                 "output": [{"type": "dataset", "key": "train_data"}]},
+            ]},
+            "config": {
+                "initiator": {"role": "guest", "node_id": "NODE_A"},
+                "role": {"guest": ["NODE_A"], "host": ["NODE_B"]},
+                "task_params": task_params,
+            },
+        }
+    )  # fmt: skip
+
+
+def placement(tmp_path: Path) -> Placement:
+    return Placement(
+        storage_url=f"file://{tmp_path / 'storage'}",
+        transport_address="127.0.0.1:9",
+        callback_url=None,
+        token="tok",
+        log_path=str(tmp_path / "logs"),
+        inst_ids={"NODE_A": "INST_A"},
+    )
+
+
+def wait(task: Any, timeout_s: float = 60) -> str:
+    deadline = time.monotonic() + timeout_s
+    while task.status() == RUNNING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return str(task.status())
+
+
+def test_a_two_stage_pipeline_runs_on_one_party(tmp_path: Path) -> None:
+    (tmp_path / "storage" / "data").mkdir(parents=True)
+    (tmp_path / "storage" / "data" / "people").write_text("id,name,age\n1,ann,30\n2,bob,41\n")
+    job = pipeline(
+        {
+            "common": {"select_1": {"columns": "id"}},
+            "guest": {"0": {"select_0": {"dataset_id": "data#people", "columns": "id,age"}}},
+        }
+    )
+    runner = ProcessRunner()
+    for component in ("select_0", "select_1"):
+        env = container_env(job, component, "guest", 0, COLUMN_SELECT, placement(tmp_path))
+        task = runner.start(env["config.task_id"], env, tmp_path / f"{component}.log")
+        assert wait(task) == SUCCESS, task.log_path.read_text()
+    out = tmp_path / "storage" / "job-9-guest-0"
+    assert (out / "job-9_select_0-data" / "data_0").read_text() == "id,age\n1,30\n2,41\n"
+    assert (out / "job-9_select_1-data" / "data_0").read_text() == "id\n1\n2\n"
+
+
+def test_the_environment_is_the_contract(tmp_path: Path) -> None:
+    job = pipeline({"common": {"psi_0": {"curve_type": "sm2", "extra": {"k": [1]}, "flag": True}}})
+    env = container_env(job, "psi_0", "host", 0, ECDH_PSI, placement(tmp_path))
+    assert env["config.self_role"] == "host.0"
+    assert env["config.node_id.guest.0"] == "NODE_A" and env["config.inst_id.guest.0"] == "INST_A"
+    assert env["config.inst_id.host.0"] == "NODE_B"  # no institution known: the node id
+    assert env["config.session_id"] == "session_job-9"
+    assert env["runtime.component.name"] == "ecdh_psi"
+    assert env["runtime.component.parameter.curve_type"] == "sm2"
+    assert env["runtime.component.parameter.extra"] == '{"k": [1]}'
+    assert env["runtime.component.parameter.flag"] == "true"
+    assert json.loads(env["runtime.component.input.train_data"]) == {
+        "namespace": "job-9-host-0",
+        "name": "job-9_select_1-data",
+    }
+    assert json.loads(env["runtime.component.output.train_data"]) == {
+        "namespace": "job-9-host-0",
+        "name": "job-9_psi_0-train_data",
+    }
+    assert "system.callback" not in env
+
+
+def test_a_first_task_without_a_dataset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed, match="name no dataset"):
+        container_env(pipeline({}), "select_0", "guest", 0, COLUMN_SELECT, placement(tmp_path))
+
+
+def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
+    """A PSI task waiting for a partner that never comes is stopped within seconds."""
+    (tmp_path / "storage" / "data").mkdir(parents=True)
+    (tmp_path / "storage" / "data" / "ids").write_text("id\n1\n")
+    job = parse_job(
+        {
+            "job_id": "job-stop",
+            "dag": {"components": [{"name": "psi_0", "componentName": "ecdh_psi",
+                                    "version": "0.1.0", "input": [],
+                                    "output": [{"type": "dataset", "key": "train_data"}]}]},
+            "config": {
+                "initiator": {"role": "guest", "node_id": "NODE_A"},
+                "role": {"guest": ["NODE_A"], "host": ["NODE_B"]},
+                "task_params": {"guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}},
+            },
+        }
+    )  # fmt: skip
+    env = container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
+    runner = ProcessRunner()
+    task = runner.start("job-stop_psi_0", env, tmp_path / "psi.log")
+    time.sleep(1.5)
+    assert task.status() == RUNNING
+    started = time.monotonic()
+    code = runner.stop(task, grace_s=2.0)
+    assert time.monotonic() - started < 5
+    assert code != 0 and task.status() == FAILED
+    with pytest.raises(ProcessLookupError):
+        os.killpg(task.process.pid, 0)  # the whole group is gone
