@@ -22,6 +22,7 @@ from isthmus.node.auth import check_admin_token
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
 from isthmus.store.audit import row_to_dict
+from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
@@ -41,6 +42,21 @@ class ApproveRequest(BaseModel):
 class SessionRequest(BaseModel):
     session_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
     token: str = Field(min_length=1, max_length=256)
+
+
+class ComponentRegistration(BaseModel):
+    """``POST /v1/platform/schedule/component/register`` (digest §2.6) and its admin twin."""
+
+    imageUrl: str = Field(default="", max_length=512)  # noqa: N815 - the spec's spelling
+    component_info: dict[str, Any]
+    runner: str = Field(default="process", max_length=32)
+
+
+class ComponentState(BaseModel):
+    componentName: str = Field(min_length=1, max_length=128)  # noqa: N815
+    provider: str = Field(min_length=1, max_length=128)
+    version: str = Field(min_length=1, max_length=64)
+    state: str = Field(pattern="^(ENABLED|DISABLED)$")
 
 
 class ReasonRequest(BaseModel):
@@ -247,11 +263,38 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         dropped = await ctx.transport.release(session_id, None, None)
         return ok({"session_id": session_id, "dropped": dropped})
 
+    @api.get("/components")
+    async def components(name: str | None = Query(default=None, max_length=128)) -> dict[str, Any]:
+        return ok(await run_in_threadpool(lambda: ctx.components.list_components(name=name)))
+
+    @api.post("/components")
+    async def register_component(body: ComponentRegistration) -> dict[str, Any]:
+        registered, created = await run_in_threadpool(
+            ctx.components.register, body.component_info, body.imageUrl, body.runner
+        )
+        return ok({**registered, "created": created})
+
+    @api.post("/components/state")
+    async def component_state(body: ComponentState) -> dict[str, Any]:
+        key = (body.componentName, body.provider, body.version)
+        return ok(await run_in_threadpool(ctx.components.set_state, key, body.state))
+
     @api.get("/doctor")
     async def doctor() -> dict[str, Any]:
         return ok(await ctx.doctor.examine())
 
     app.include_router(api)
+    # The spec's north-south path (an upper layer registering with its own node).
+    platform = APIRouter(dependencies=[Depends(authorised)])
+
+    @platform.post(paths.COMPONENT_REGISTER)
+    async def platform_register(body: ComponentRegistration) -> dict[str, Any]:
+        await run_in_threadpool(
+            ctx.components.register, body.component_info, body.imageUrl, body.runner
+        )
+        return ok({})
+
+    app.include_router(platform)
     app.add_middleware(BodyLimitMiddleware, max_bytes=1024 * 1024)
     app.add_middleware(TraceMiddleware, app_name="admin", metrics=ctx.metrics)
     return app

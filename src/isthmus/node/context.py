@@ -24,6 +24,7 @@ from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.metrics import NodeMetrics
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
+from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
@@ -48,6 +49,7 @@ class NodeContext:
     outbox: OutboxDispatcher
     doctor: Doctor
     transport: TransportService
+    components: ComponentRegistry
     admin_token: str
     info: NodeInfo
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -159,6 +161,7 @@ def build_context(
             window_ms=config.interconn.timestamp_window_s * 1000,
         ),
         transport=transport_service,
+        components=ComponentRegistry(store),
         admin_token=read_admin_token(config),
         info=info,
     )

@@ -7,6 +7,7 @@ authentication of ``auth.py`` before the body is even parsed.
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,7 +32,7 @@ from isthmus.transport.service import (
 from isthmus.wire import headers as h
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import BadSignature, NotFound, TransportRefused
+from isthmus.wire.errors import BadSignature, NotFound, RequestError, TransportRefused
 from isthmus.wire.framing import unframe
 from isthmus.wire.node import ContractApply, ContractConfirm, ContractRef, NodeUpdate
 from isthmus.wire.proto import ptp_pb2
@@ -126,6 +127,38 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
         if node_id and node_id != ctx.node_id:
             raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
         return ok(ctx.info.model_dump(exclude_none=True))
+
+    async def component_list(caller: Caller = Depends(require_peer())) -> dict[str, Any]:
+        """The ENABLED components a partner may use in jobs with us."""
+        return ok(
+            await run_in_threadpool(lambda: ctx.components.list_components(enabled_only=True))
+        )
+
+    async def component_query(
+        request: Request, caller: Caller = Depends(require_peer())
+    ) -> dict[str, Any]:
+        """One ENABLED component with its self-description: ``componentName``,
+        ``provider``, ``version`` in the query (GET) or the JSON body (POST)."""
+        fields: dict[str, Any] = dict(request.query_params)
+        if request.method == "POST" and not fields:
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except ValueError:
+                raise RequestError("body is not JSON") from None
+            fields = body if isinstance(body, dict) else {}
+        name, provider, version = (
+            str(fields.get(k) or "") for k in ("componentName", "provider", "version")
+        )
+        if not (name and provider and version):
+            raise RequestError("componentName, provider and version are required")
+        key = (name, provider, version)
+        return ok(await run_in_threadpool(lambda: ctx.components.query(key, enabled_only=True)))
+
+    # GET and POST both (partners differ), each with its own OpenAPI operation.
+    for method in ("get", "post"):
+        route = getattr(router, method)
+        route(paths.COMPONENT_LIST, operation_id=f"component_list_{method}")(component_list)
+        route(paths.COMPONENT_QUERY, operation_id=f"component_query_{method}")(component_query)
 
     @router.post(paths.NODE_CONTRACT_APPLY)
     async def contract_apply(body: ContractApply, request: Request) -> dict[str, Any]:

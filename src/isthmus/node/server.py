@@ -101,6 +101,7 @@ async def serve(config: NodeConfig) -> None:
     )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
+    await asyncio.to_thread(ctx.components.register_builtins)
     await ctx.transport.queues.start()  # load the queues before anything can use them
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)

@@ -49,6 +49,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         from isthmus.store.audit import AuditLog
+        from isthmus.store.components import ComponentRepository
         from isthmus.store.contracts import ContractRepository
         from isthmus.store.nonces import NonceCache
         from isthmus.store.outbox import Outbox
@@ -60,6 +61,7 @@ class Store:
         self.nonces = NonceCache(self)
         self.audit = AuditLog(self)
         self.outbox = Outbox(self)
+        self.components = ComponentRepository()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

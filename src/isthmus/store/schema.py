@@ -189,3 +189,20 @@ class TransportFragmentRow(Base):
     count: Mapped[int] = mapped_column(Integer)
     topic: Mapped[str] = mapped_column(String(512))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ComponentRow(Base):
+    """A registered algorithm component: its self-description (as registered, JSON), the
+    image that runs it, and whether jobs may use it. Versions live side by side."""
+
+    __tablename__ = "components"
+
+    component_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image_url: Mapped[str] = mapped_column(String(512), default="")
+    runner: Mapped[str] = mapped_column(String(32), default="process")
+    state: Mapped[str] = mapped_column(String(16))
+    self_description: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)

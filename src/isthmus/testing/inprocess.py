@@ -150,6 +150,7 @@ class InProcessCluster:
         )
         ctx = build_context(load_config(home), transport=self.transport)
         ctx.store.migrate()
+        ctx.components.register_builtins()
         ctx.ready.set()
         interconn, admin = create_interconn_app(ctx), create_admin_app(ctx)
         self.transport.register(host, interconn)

@@ -11,6 +11,11 @@ NODE_CONTRACT_QUERY = f"{INTERCONN}/node/contract/query"
 NODE_UPDATE = f"{INTERCONN}/node/update"
 NODE_QUERY = f"{INTERCONN}/node/query"
 NODE_HEALTH = f"{INTERCONN}/node/health"
+COMPONENT_LIST = f"{INTERCONN}/component/list"
+COMPONENT_QUERY = f"{INTERCONN}/component/query"
+
+PLATFORM_SCHEDULE = "/v1/platform/schedule"
+COMPONENT_REGISTER = f"{PLATFORM_SCHEDULE}/component/register"
 
 #: Paths the spec lets a caller use without ``x-auth-sign`` (digest §1.2): a node must be
 #: able to introduce itself before any contract exists.
