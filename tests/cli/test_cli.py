@@ -161,3 +161,25 @@ def test_cli_reports_a_stopped_node_plainly(tmp_path: Path) -> None:
     )
     result = isthmus("peer", "list", "--home", str(home), check=False)
     assert result.returncode == 1 and "is the node running?" in result.stderr
+
+
+def test_components_register_list_disable(homes: tuple[Path, Path], tmp_path: Path) -> None:
+    bank, _ = homes
+    from isthmus.components.builtin.column_select import SPEC
+
+    description = tmp_path / "select.json"
+    description.write_text(json.dumps({**SPEC.self_description(), "version": "0.9.0"}))
+    registered = as_json(
+        "component", "register", "--home", str(bank), str(description), "--image", "reg/x:0.9"
+    )
+    assert registered["created"] is True and registered["imageUrl"] == "reg/x:0.9"
+    isthmus("component", "disable", "--home", str(bank), "column_select", "isthmus", "0.9.0")
+    listed = as_json("component", "list", "--home", str(bank), "--name", "column_select")
+    states = {row["version"]: row["state"] for row in listed}
+    assert states == {"0.1.0": "ENABLED", "0.9.0": "DISABLED"}
+    table = isthmus("component", "list", "--home", str(bank)).stdout
+    assert "ecdh_psi" in table and "column_select" in table
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"provider": "x"}')
+    failed = isthmus("component", "register", "--home", str(bank), str(broken), check=False)
+    assert failed.returncode != 0 and "component_info" in failed.stderr + failed.stdout

@@ -33,9 +33,11 @@ app = typer.Typer(
 node_app = typer.Typer(help="Run, stop and inspect the node process.", no_args_is_help=True)
 peer_app = typer.Typer(help="Node contracts with partners.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+component_app = typer.Typer(help="The algorithm components this node runs.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(peer_app, name="peer")
 app.add_typer(audit_app, name="audit")
+app.add_typer(component_app, name="component")
 
 out = Console()
 err = Console(stderr=True)
@@ -84,6 +86,69 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
+
+
+def _components_table(rows: list[dict[str, Any]]) -> None:
+    _table(
+        "components",
+        ["component", "provider", "version", "state", "image", "runner"],
+        [
+            [
+                r["componentName"],
+                r["provider"],
+                r["version"],
+                r["state"],
+                r["imageUrl"],
+                r["runner"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@component_app.command("list")
+def component_list(
+    home: Home,
+    name: Annotated[str | None, typer.Option(help="only this componentName")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Registered components, every version, with their state."""
+    _emit(_call(home, "GET", "/components", name=name), as_json, _components_table)
+
+
+@component_app.command("register")
+def component_register(
+    home: Home,
+    description: Annotated[Path, typer.Argument(help="self-description JSON file")],
+    image_url: Annotated[str, typer.Option("--image", help="image URL to run it")] = "",
+    runner: Annotated[str, typer.Option(help="process")] = "process",
+    as_json: AsJson = False,
+) -> None:
+    """Register a component's self-description (a new version sits beside the old)."""
+    try:
+        document = json.loads(description.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read {description}: {exc}", 2) from exc
+    body = {"component_info": document, "imageUrl": image_url, "runner": runner}
+    _emit(_call(home, "POST", "/components", body), as_json, lambda r: _components_table([r]))
+
+
+@component_app.command("enable")
+def component_enable(home: Home, name: str, provider: str, version: str) -> None:
+    """Let jobs use this component version."""
+    _call(home, "POST", "/components/state", _component_key(name, provider, version, "ENABLED"))
+    out.print(f"{name} {version} ({provider}) ENABLED")
+
+
+@component_app.command("disable")
+def component_disable(home: Home, name: str, provider: str, version: str) -> None:
+    """Refuse jobs that use this component version."""
+    _call(home, "POST", "/components/state", _component_key(name, provider, version, "DISABLED"))
+    out.print(f"{name} {version} ({provider}) DISABLED")
+
+
+def _component_key(name: str, provider: str, version: str, state: str) -> dict[str, str]:
+    return {"componentName": name, "provider": provider, "version": version, "state": state}
 
 
 @app.command()
