@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from isthmus.components.env import TableRef
 from isthmus.components.errors import StorageError
@@ -37,16 +38,28 @@ def csv_rows(storage: Storage, ref: TableRef) -> Iterator[tuple[list[str], Itera
         yield header, rows()
 
 
-def write_csv(storage: Storage, ref: TableRef, header: list[str], rows: Iterable[list[str]]) -> int:
-    """Write a CSV table and then its metadata; returns the number of rows."""
-    count = 0
+class TableWriter:
+    """Rows to one table; ``count`` so far. Made by ``csv_writer``."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        self.count = 0
+
+    def write(self, row: list[str]) -> None:
+        self._writer.writerow(row)
+        self.count += 1
+
+
+@contextlib.contextmanager
+def csv_writer(storage: Storage, ref: TableRef, header: list[str]) -> Iterator[TableWriter]:
+    """A CSV table written row by row, published with its metadata when the block ends
+    cleanly (several can be open at once)."""
     with storage.writer(ref) as out:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(header)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
+        table = TableWriter(writer)
+        yield table
         text.flush()
         text.detach()
     storage.write_meta(
@@ -54,8 +67,15 @@ def write_csv(storage: Storage, ref: TableRef, header: list[str], rows: Iterable
         TableMeta(
             name=ref.name,
             namespace=ref.namespace,
-            count=count,
+            count=table.count,
             column_info=[{"name": name, "type": "string"} for name in header],
         ),
     )
-    return count
+
+
+def write_csv(storage: Storage, ref: TableRef, header: list[str], rows: Iterable[list[str]]) -> int:
+    """Write a CSV table and then its metadata; returns the number of rows."""
+    with csv_writer(storage, ref, header) as table:
+        for row in rows:
+            table.write(row)
+    return table.count
