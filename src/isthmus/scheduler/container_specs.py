@@ -1,0 +1,113 @@
+"""What the Docker and Kubernetes runners submit, generated from the same container
+environment the process runner uses (digest §2.7: one container per task party, created
+at task start, destroyed after the run).
+
+* ``docker_run``: the ``docker run`` argument list: ``--rm``, a name from the task, the
+  environment with ``-e``, ``--cpus`` / ``--memory`` from ``job_params`` resources, the
+  storage root mounted when it is a local ``file://`` path, and the image.
+* ``kubernetes_job``: a ``batch/v1`` Job: ``restartPolicy: Never``, ``backoffLimit: 0``
+  (a failed task is the scheduler's to retry, not Kubernetes'),
+  ``activeDeadlineSeconds`` from the task timeout, ``ttlSecondsAfterFinished`` so pods
+  do not pile up, resources as requests and limits, and the environment; Kubernetes
+  accepts the dotted names (it only refuses names with characters outside
+  ``[-._a-zA-Z0-9]``).
+
+Resources follow ``job_params.<role>.<index>.resources {cpu, memory, disk}``: cores,
+GiB, GiB, -1 for unlimited (the guide's Kubernetes example writes memory as ``<n>Gi``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = -1
+    memory_gib: float = -1
+    disk_gib: float = -1
+
+    @classmethod
+    def from_job_params(cls, params: dict[str, Any] | None) -> Resources:
+        given = (params or {}).get("resources", {}) or {}
+        return cls(
+            cpu=float(given.get("cpu", -1)),
+            memory_gib=float(given.get("memory", -1)),
+            disk_gib=float(given.get("disk", -1)),
+        )
+
+
+def container_name(task_id: str, role: str) -> str:
+    """A DNS-1123 label (Kubernetes' rule, which Docker accepts too): lower case,
+    digits and '-', at most 63 characters."""
+    name = _NAME.sub("-", f"{task_id}-{role}".lower()).strip("-")
+    return name[:63].rstrip("-") or "task"
+
+
+def docker_run(task_id: str, image: str, env: dict[str, str], resources: Resources) -> list[str]:
+    role = env.get("config.self_role", "")
+    argv = ["docker", "run", "--rm", "--name", container_name(task_id, role)]
+    if resources.cpu > 0:
+        argv += ["--cpus", _number(resources.cpu)]
+    if resources.memory_gib > 0:
+        argv += ["--memory", f"{_number(resources.memory_gib)}g"]
+    storage = urlsplit(env.get("system.storage", ""))
+    if storage.scheme == "file" and storage.path:
+        root = unquote(storage.path)
+        argv += ["--volume", f"{root}:{root}"]
+    for name in sorted(env):
+        argv += ["-e", f"{name}={env[name]}"]
+    argv.append(image)
+    return argv
+
+
+def kubernetes_job(
+    task_id: str,
+    image: str,
+    env: dict[str, str],
+    resources: Resources,
+    *,
+    namespace: str,
+    deadline_s: int,
+    ttl_s: int = 3600,
+) -> dict[str, Any]:
+    role = env.get("config.self_role", "")
+    quantities: dict[str, str] = {}
+    if resources.cpu > 0:
+        quantities["cpu"] = _number(resources.cpu)
+    if resources.memory_gib > 0:
+        quantities["memory"] = f"{_number(resources.memory_gib)}Gi"
+    if resources.disk_gib > 0:
+        quantities["ephemeral-storage"] = f"{_number(resources.disk_gib)}Gi"
+    container: dict[str, Any] = {
+        "name": "component",
+        "image": image,
+        "env": [{"name": name, "value": env[name]} for name in sorted(env)],
+    }
+    if quantities:
+        container["resources"] = {"requests": dict(quantities), "limits": dict(quantities)}
+    name = container_name(task_id, role)
+    labels = {"app.kubernetes.io/managed-by": "isthmus", "isthmus/task": name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline_s,
+            "ttlSecondsAfterFinished": ttl_s,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [container]},
+            },
+        },
+    }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
