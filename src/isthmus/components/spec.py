@@ -287,10 +287,9 @@ def _parse_validator(name: str, validator: str) -> tuple[str, Any]:
 
 
 def _bound(text: str, empty: float) -> float:
-    text = text.strip().lower()
-    if text in ("", "inf", "+inf", "-inf"):
-        return -math.inf if text == "-inf" else (empty if text == "" else math.inf)
-    return float(text)
+    """A range end; ``float`` reads ``inf``/``-inf`` itself, and an empty end is open."""
+    text = text.strip()
+    return float(text) if text else empty
 
 
 def _check(name: str, validator: str, value: Any) -> None:

@@ -60,14 +60,15 @@ class EcdhSuite(ABC):
         """The item's point, encoded."""
 
     @abstractmethod
+    def mask_many(self, secret: bytes, points: Sequence[bytes]) -> list[bytes]:
+        """``secret · point`` for each point, encoded; InvalidPoint if any point must be
+        refused. Suites implement the batch: that is where the speed is."""
+
     def mask(self, secret: bytes, point: bytes) -> bytes:
-        """``secret · point``, encoded; InvalidPoint for a point that must be refused."""
+        return self.mask_many(secret, [point])[0]
 
     def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
-        return [self.mask(secret, self.hash_to_point(item)) for item in items]
-
-    def mask_many(self, secret: bytes, points: Sequence[bytes]) -> list[bytes]:
-        return [self.mask(secret, point) for point in points]
+        return self.mask_many(secret, [self.hash_to_point(item) for item in items])
 
 
 class Curve25519Sha256Direct(EcdhSuite):
@@ -82,18 +83,6 @@ class Curve25519Sha256Direct(EcdhSuite):
 
     def hash_to_point(self, item: bytes) -> bytes:
         return hashlib.sha256(item).digest()
-
-    def mask(self, secret: bytes, point: bytes) -> bytes:
-        if len(point) != 32:
-            raise InvalidPoint(f"an X25519 point is 32 bytes, not {len(point)}")
-        try:
-            return bytes(bindings.crypto_scalarmult(secret, point))
-        except exceptions.RuntimeError as exc:  # libsodium: the result is all zeros
-            raise InvalidPoint("low-order X25519 point") from exc
-
-    def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
-        sha256 = hashlib.sha256
-        return self.mask_many(secret, [sha256(item).digest() for item in items])
 
     def mask_many(self, secret: bytes, points: Sequence[bytes]) -> list[bytes]:
         for point in points:
@@ -144,9 +133,6 @@ class Sm2Suite(EcdhSuite):
             x = int.from_bytes(hashlib.sha256(x.to_bytes(32, "big")).digest(), "big") % SM2_P
         return encoded
 
-    def mask(self, secret: bytes, point: bytes) -> bytes:
-        return self.mask_many(secret, [point])[0]
-
     def mask_many(self, secret: bytes, points: Sequence[bytes]) -> list[bytes]:
         out: list[bytes] = []
         for point, product in zip(points, self._curve.multiply(secret, points), strict=True):
@@ -156,9 +142,6 @@ class Sm2Suite(EcdhSuite):
                 )
             out.append(product)
         return out
-
-    def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
-        return self.mask_many(secret, [self.hash_to_point(item) for item in items])
 
 
 CURVE25519 = Curve25519Sha256Direct()

@@ -7,7 +7,7 @@ knows the SM2 curve as ``SM2``) does it in C, and ctypes releases the GIL around
 call, so worker threads use every core.
 
 Only what ECDH-PSI needs: decode a point (which checks it is on the curve), multiply it
-by a scalar, encode it compressed. ``available()`` says whether this machine has it.
+by a scalar, encode it compressed.
 """
 
 from __future__ import annotations
@@ -126,11 +126,3 @@ class Curve:
 @functools.cache
 def sm2() -> Curve:
     return Curve("SM2", 33)
-
-
-def available(name: str = "SM2") -> bool:
-    try:
-        Curve(name, 33)
-    except OpenSslUnavailable:
-        return False
-    return True

@@ -47,6 +47,9 @@ class BlobDir:
         with open(self._file(queue, message_id), "rb", buffering=0) as f:
             return f.read()
 
+    def size(self, queue: str, message_id: int) -> int:
+        return os.stat(self._file(queue, message_id)).st_size
+
     def remove(self, queue: str, message_id: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._file(queue, message_id))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, func, select
@@ -158,23 +158,8 @@ class Batch:
     created_at: int = 0
 
     def __bool__(self) -> bool:
-        return any(
-            (
-                self.new_sessions,
-                self.session_states,
-                self.touched,
-                self.out_new,
-                self.out_done,
-                self.in_new,
-                self.in_take,
-                self.in_drop,
-                self.fragments_new,
-                self.fragments_joined,
-                self.fragments_dropped_sessions,
-                self.next_seq,
-                self.received_upto,
-            )
-        )
+        """Whether there is anything to write (``created_at`` is not a write)."""
+        return any(getattr(self, f.name) for f in fields(self) if f.name != "created_at")
 
     @property
     def payload_bytes(self) -> int:
@@ -238,7 +223,7 @@ class TransportStore:
                     OUT.c.spilled,
                 ).order_by(OUT.c.id)
             ):
-                size = self._size(c, "out", r[0], r[5], r[6])
+                size = self._size("out", r[0], r[5], r[6])
                 keep = size <= budget
                 budget -= size if keep else 0
                 kept.append((r, size, keep))
@@ -250,7 +235,7 @@ class TransportStore:
                 for r, size, _ in kept
             ]
             inbox = [
-                InEntry(r[0], r[1], r[2], r[3], self._size(c, "in", r[0], r[4], r[5]), bool(r[5]))
+                InEntry(r[0], r[1], r[2], r[3], self._size("in", r[0], r[4], r[5]), bool(r[5]))
                 for r in c.execute(
                     select(
                         IN.c.id,
@@ -312,19 +297,20 @@ class TransportStore:
                 found[int(row_id)] = self._payload(queue, int(row_id), payload, spilled)
         return found
 
-    def _payload(self, queue: str, row_id: int, payload: Any, spilled: Any) -> bytes:
-        if spilled:
-            if self.blobs is None:
-                raise RuntimeError(f"{queue} message {row_id} is spilled but no spill directory")
-            return self.blobs.read(queue, row_id)
-        return bytes(payload)
-
-    def _size(self, c: Connection, queue: str, row_id: int, length: Any, spilled: Any) -> int:
-        if not spilled:
-            return int(length or 0)
+    def _spill_dir(self, queue: str, row_id: int) -> BlobDir:
         if self.blobs is None:
             raise RuntimeError(f"{queue} message {row_id} is spilled but no spill directory")
-        return (self.blobs.path / f"{queue}-{row_id}").stat().st_size
+        return self.blobs
+
+    def _payload(self, queue: str, row_id: int, payload: Any, spilled: Any) -> bytes:
+        if spilled:
+            return self._spill_dir(queue, row_id).read(queue, row_id)
+        return bytes(payload)
+
+    def _size(self, queue: str, row_id: int, length: Any, spilled: Any) -> int:
+        if spilled:
+            return self._spill_dir(queue, row_id).size(queue, row_id)
+        return int(length or 0)
 
     # --- writing --------------------------------------------------------------------
 

@@ -179,6 +179,7 @@ class QueueEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._committer
         self._committer, self._loaded = None, False
+        self.store.close()  # the committer's held connection
 
     def _install(self, snapshot: Snapshot) -> None:
         self._reset_memory()
@@ -284,9 +285,6 @@ class QueueEngine:
         await self._flush()
         return True
 
-    def session(self, session_id: str) -> SessionRecord | None:
-        return self._sessions.get(session_id)
-
     def _check(self, session_id: str, token: str | None) -> SessionRecord:
         """The open session, or a refusal: unknown (404), released (608), bad token (403).
         ``token`` None skips the token check (east-west: the partner is authenticated by
@@ -336,6 +334,16 @@ class QueueEngine:
         else:
             usage.in_count += 1
             usage.in_bytes += size
+
+    def _unreserve(self, session_id: str, side: str, size: int) -> None:
+        """One pending message of ``size`` bytes fewer (it left the queue)."""
+        usage = self._usage_of(session_id)
+        if side == "out":
+            usage.out_count -= 1
+            usage.out_bytes -= size
+        else:
+            usage.in_count -= 1
+            usage.in_bytes -= size
 
     def usage(self, session_id: str) -> dict[str, int]:
         """Pending counts of a session (for the admin API and tests)."""
@@ -410,9 +418,7 @@ class QueueEngine:
                 continue  # already forgotten (released, expired, or a reload)
             if held.payload is not None:
                 self._out_memory -= held.size
-            usage = self._usage_of(held.session_id)
-            usage.out_count -= 1
-            usage.out_bytes -= held.size
+            self._unreserve(held.session_id, "out", held.size)
             done.append(held.id)
         if done:
             self._flush().add_done_callback(_consume)
@@ -513,9 +519,7 @@ class QueueEngine:
     def _deliver(self, entry: InEntry) -> None:
         record = self._sessions.get(entry.session_id)
         if record is None or record.state == RELEASED:  # released while it was committed
-            usage = self._usage_of(entry.session_id)
-            usage.in_count -= 1
-            usage.in_bytes -= entry.size
+            self._unreserve(entry.session_id, "in", entry.size)
             self._batch.batch.in_drop.append(entry.id)
             self._flush().add_done_callback(_consume)
             return
@@ -551,9 +555,7 @@ class QueueEngine:
             found = await self._read_in(entry)
             return found
         entry = queue.popleft()
-        usage = self._usage_of(session_id)
-        usage.in_count -= 1
-        usage.in_bytes -= entry.size
+        self._unreserve(session_id, "in", entry.size)
         self._batch.batch.in_take.append(entry.id)
         self._touch(record)
         taken = await self._flush()
@@ -641,13 +643,11 @@ class QueueEngine:
 
     def _drop_inbox(self, session_id: str, topic: str | None) -> int:
         batch = self._batch.batch
-        usage = self._usage_of(session_id)
         dropped = 0
         for key in [k for k in self._inbox if k[0] == session_id and topic in (None, k[2])]:
             for entry in self._inbox.pop(key):
                 batch.in_drop.append(entry.id)
-                usage.in_count -= 1
-                usage.in_bytes -= entry.size
+                self._unreserve(session_id, "in", entry.size)
                 dropped += 1
         return dropped
 
