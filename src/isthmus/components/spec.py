@@ -78,12 +78,12 @@ class Param:
             "UIType": "select" if self.choices else "input",
         }
         if self.default is not None:
-            described["defaultValue"] = _as_text(self.default)
+            described["defaultValue"] = as_text(self.default)
         if self.validator is not None:
             described["validator"] = self.validator
         if self.choices is not None:
             described["bindingData"] = [
-                {"label": _as_text(c), "value": _as_text(c)} for c in self.choices
+                {"label": as_text(c), "value": as_text(c)} for c in self.choices
             ]
         return described
 
@@ -223,7 +223,9 @@ def _truthy(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() == "true"
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A parameter value as the text the spec carries it in (self-descriptions, the
+    container environment): booleans lower case, objects and lists as JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
@@ -261,7 +263,7 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
             if not isinstance(value, expected):
                 raise ValueError(f"not a JSON {kind}")
             return value
-        return raw if isinstance(raw, str) else _as_text(raw)
+        return raw if isinstance(raw, str) else as_text(raw)
     except (TypeError, ValueError) as exc:
         raise ParameterError(name, f"{raw!r} is not a valid {kind} ({exc})") from None
 
@@ -295,7 +297,7 @@ def _bound(text: str, empty: float) -> float:
 def _check(name: str, validator: str, value: Any) -> None:
     kind, rule = _parse_validator(name, validator)
     if kind == "regular":
-        if not rule.fullmatch(_as_text(value)):
+        if not rule.fullmatch(as_text(value)):
             raise ParameterError(name, f"{value!r} does not match {rule.pattern!r}")
         return
     low_closed, low, high, high_closed = rule

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from isthmus.components.spec import ComponentSpec
+from isthmus.components.spec import ComponentSpec, as_text
 from isthmus.wire.dag import Job
 from isthmus.wire.errors import ValidationFailed
 
@@ -76,7 +76,7 @@ def container_env(
     params = job.task_parameters(component, role, index)
     dataset = {k: params.pop(k) for k in DATASET_KEYS if k in params}
     for name, value in params.items():
-        env[f"runtime.component.parameter.{name}"] = _text(value)
+        env[f"runtime.component.parameter.{name}"] = as_text(value)
     slots = [s.name for s in spec.inputs]
     if dag.inputs:
         if len(dag.inputs) > len(slots):
@@ -107,11 +107,3 @@ def _dataset(component: str, given: dict[str, Any]) -> dict[str, str]:
         f"{component}: the party's task parameters name no dataset "
         "(namespace + name, or dataset_id 'namespace#name')"
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
