@@ -183,3 +183,53 @@ def test_components_register_list_disable(homes: tuple[Path, Path], tmp_path: Pa
     broken.write_text('{"provider": "x"}')
     failed = isthmus("component", "register", "--home", str(bank), str(broken), check=False)
     assert failed.returncode != 0 and "component_info" in failed.stderr + failed.stdout
+
+
+def _one_party_job(home: Path, node_id: str, dataset: str) -> Path:
+    """A job of one party (the bank alone): select columns, then summary statistics."""
+    (home / "data" / "demo").mkdir(parents=True, exist_ok=True)
+    (home / "data" / "demo" / "accounts.csv").write_text("id,balance\n1,10\n2,20\n3,30\n")
+    job = {
+        "dag": {"components": [
+            {"name": "select_0", "componentName": "column_select", "provider": "isthmus",
+             "version": "0.1.0", "input": [], "output": [{"key": "data", "type": "dataset"}]},
+            {"name": "stats_0", "componentName": "summary_stats", "provider": "isthmus",
+             "version": "0.1.0", "input": [{"key": "select_0.data", "type": "dataset"}],
+             "output": [{"key": "report", "type": "report"}]},
+        ]},
+        "config": {
+            "initiator": {"role": "guest", "node_id": node_id},
+            "role": {"guest": [node_id]},
+            "task_params": {
+                "common": {"select_0": {"columns": "balance"}},
+                "guest": {"0": {"select_0": {"namespace": "demo", "name": dataset}}},
+            },
+        },
+    }  # fmt: skip
+    path = home / f"job-{dataset}.json"
+    path.write_text(json.dumps(job))
+    return path
+
+
+def test_job_submit_follows_the_job_and_why_explains_a_failure(homes: tuple[Path, Path]) -> None:
+    bank, _ = homes
+    done = isthmus(
+        "job", "submit", "--home", str(bank), str(_one_party_job(bank, "BANK", "accounts.csv"))
+    )
+    assert "select_0" in done.stderr and "SUCCESS" in done.stderr  # progress, task by task
+    assert "SUCCESS" in done.stdout
+    failed = isthmus(
+        "job", "submit", "--home", str(bank), str(_one_party_job(bank, "BANK", "nope.csv")),
+        check=False,
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert "select_0 failed on BANK (guest)" in failed.stdout
+    assert "nope.csv" in failed.stdout  # the tail of the task's log
+    job_id = failed.stderr.split("job ", 1)[1].split()[0]
+    why = as_json("job", "why", "--home", str(bank), job_id)
+    assert why["result"] == "FAILED" and why["failures"][0]["task_name"] == "select_0"
+    listed = as_json("job", "list", "--home", str(bank))
+    assert listed[job_id] == "FINISHED"
+    select_id = why["failures"][0]["task_id"]
+    logs = isthmus("job", "logs", "--home", str(bank), select_id)
+    assert "nope.csv" in logs.stdout

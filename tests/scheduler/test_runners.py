@@ -15,7 +15,7 @@ import pytest
 from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
 from isthmus.scheduler.container_env import Placement, container_env
-from isthmus.scheduler.runners import FAILED, RUNNING, SUCCESS, ProcessRunner
+from isthmus.scheduler.runners import FAILED, RUNNING, SUCCESS, Handle, ProcessRunner, TaskRun
 from isthmus.wire.dag import Job, parse_job
 from isthmus.wire.errors import ValidationFailed
 
@@ -54,11 +54,11 @@ def placement(tmp_path: Path) -> Placement:
     )
 
 
-def wait(task: Any, timeout_s: float = 60) -> str:
+def wait(runner: Any, handle: Handle, timeout_s: float = 60) -> str:
     deadline = time.monotonic() + timeout_s
-    while task.status() == RUNNING and time.monotonic() < deadline:
+    while runner.status(handle).status == RUNNING and time.monotonic() < deadline:
         time.sleep(0.05)
-    return str(task.status())
+    return str(runner.status(handle).status)
 
 
 def test_a_two_stage_pipeline_runs_on_one_party(tmp_path: Path) -> None:
@@ -73,8 +73,9 @@ def test_a_two_stage_pipeline_runs_on_one_party(tmp_path: Path) -> None:
     runner = ProcessRunner()
     for component in ("select_0", "select_1"):
         env = container_env(job, component, "guest", 0, COLUMN_SELECT, placement(tmp_path))
-        task = runner.start(env["config.task_id"], env, tmp_path / f"{component}.log")
-        assert wait(task) == SUCCESS, task.log_path.read_text()
+        log = tmp_path / f"{component}.log"
+        handle = runner.start(TaskRun(env["config.task_id"], env, log))
+        assert wait(runner, handle) == SUCCESS, log.read_text()
     out = tmp_path / "storage" / "job-9-guest-0"
     assert (out / "job-9_select_0-data" / "data_0").read_text() == "id,age\n1,30\n2,41\n"
     assert (out / "job-9_select_1-data" / "data_0").read_text() == "id\n1\n2\n"
@@ -126,12 +127,62 @@ def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
     )  # fmt: skip
     env = container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
     runner = ProcessRunner()
-    task = runner.start("job-stop_psi_0", env, tmp_path / "psi.log")
+    handle = runner.start(TaskRun("job-stop_psi_0", env, tmp_path / "psi.log"))
     time.sleep(1.5)
-    assert task.status() == RUNNING
+    assert runner.status(handle).status == RUNNING
     started = time.monotonic()
-    code = runner.stop(task, grace_s=2.0)
+    runner.stop(handle, grace_s=2.0)
     assert time.monotonic() - started < 5
-    assert code != 0 and task.status() == FAILED
+    outcome = runner.status(handle)
+    assert outcome.status == FAILED and outcome.exit_code == 128 + 15, outcome  # SIGTERM
     with pytest.raises(ProcessLookupError):
-        os.killpg(task.process.pid, 0)  # the whole group is gone
+        os.killpg(handle["pid"], 0)  # the whole group is gone
+
+
+def _waiting_psi(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "storage" / "data").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "storage" / "data" / "ids").write_text("id\n1\n")
+    job = parse_job(
+        {
+            "job_id": "job-adopt",
+            "dag": {"components": [{"name": "psi_0", "componentName": "ecdh_psi",
+                                    "version": "0.1.0", "input": [],
+                                    "output": [{"type": "dataset", "key": "train_data"}]}]},
+            "config": {
+                "initiator": {"role": "guest", "node_id": "NODE_A"},
+                "role": {"guest": ["NODE_A"], "host": ["NODE_B"]},
+                "task_params": {"common": {"psi_0": {"recv_timeout_s": 3}},
+                                "guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}},
+            },
+        }
+    )  # fmt: skip
+    return container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
+
+
+def test_a_runner_that_did_not_start_a_run_follows_it_from_its_handle(tmp_path: Path) -> None:
+    """What a restarted node does: a new runner, the stored handle, the same run; the
+    outcome comes from the supervisor's exit file even though it is not our child."""
+    handle = ProcessRunner().start(TaskRun("t", _waiting_psi(tmp_path), tmp_path / "a.log"))
+    stored = json.loads(json.dumps(handle))
+    other = ProcessRunner()
+    assert other.status(stored).status == RUNNING
+    # the partner never comes: the component gives up after recv_timeout_s and fails
+    assert wait(other, stored) == FAILED
+    assert other.status(stored).exit_code not in (None, 0)
+
+
+def test_a_run_killed_outright_fails_without_an_exit_code(tmp_path: Path) -> None:
+    runner = ProcessRunner()
+    handle = runner.start(TaskRun("t", _waiting_psi(tmp_path), tmp_path / "k.log"))
+    time.sleep(0.5)
+    os.killpg(handle["pid"], 9)  # SIGKILL to the group: the supervisor cannot write
+    assert wait(runner, handle) == FAILED
+    outcome = runner.status(handle)
+    assert outcome.exit_code is None and "without an exit status" in (outcome.reason or "")
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path: Path) -> None:
+    handle: Handle = {"pid": os.getpid(), "start_ticks": -1, "exit_file": str(tmp_path / "x")}
+    outcome = ProcessRunner().status(handle)
+    assert outcome.status == FAILED  # our own pid, but not the run's start time
+    ProcessRunner().stop(handle)  # and never signalled

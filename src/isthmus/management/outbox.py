@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from isthmus.peer.client import PeerClient
 from isthmus.store import Store
 from isthmus.store.schema import OutboxRow
+from isthmus.wire import paths
 from isthmus.wire.errors import ErrorCode, PeerError, PeerRefused
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ class OutboxDispatcher:
                     target_node_id=message.peer_node_id,
                     body=json.loads(message.body),
                     signed=bool(message.signed),
+                    # FATE-Flow's scheduler identifies a caller by x-node-id only
+                    extra_headers=(
+                        {"x-node-id": self.peers.identity.node_id}
+                        if message.path.startswith(paths.SCHEDULE)
+                        else None
+                    ),
                 )
             except PeerError as exc:
                 error = exc

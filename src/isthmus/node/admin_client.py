@@ -55,7 +55,8 @@ class AdminClient:
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
-        url = path if path in _PROBES else ADMIN_PREFIX + path
+        # the spec's north-south paths (/v1/platform/...) are served as they are
+        url = path if path in _PROBES or path.startswith("/v1/") else ADMIN_PREFIX + path
         try:
             response = self._http.request(method, url, json=json, params=params)
         except httpx.HTTPError as exc:

@@ -13,6 +13,10 @@ recorded only after the signature is proven, so strangers cannot fill the replay
    → ``TLS_PEER_MISMATCH``;
 8. its nonce is new → ``REPLAYED_NONCE``.
 
+A partner listed in ``interconn.unsigned_partners`` (FATE-Flow 2.2 sends an empty
+``x_auth_sign``) skips steps 5 and 6 only when it sends no signature at all; every other
+step still applies, and each such request is counted.
+
 Every refusal is counted and written to the audit log with its reason.
 """
 
@@ -140,7 +144,9 @@ class RequestAuthenticator:
         *,
         window_ms: int,
         require_tls_pin: bool = False,
+        unsigned_partners: frozenset[str] = frozenset(),
     ) -> None:
+        self.unsigned_partners = unsigned_partners
         self.store = store
         self.node_id = node_id
         self.metrics = metrics
@@ -188,17 +194,18 @@ class RequestAuthenticator:
         timestamp = h.read(headers, h.TIMESTAMP)
         nonce = h.read(headers, h.NONCE)
         signature = h.read(headers, h.AUTH_SIGN)
+        waived = not signature and source in self.unsigned_partners
         missing = [
             name
             for name, value in (
                 (h.SOURCE_NODE_ID, source),
                 (h.TIMESTAMP, timestamp),
                 (h.NONCE, nonce),
-                (h.AUTH_SIGN, signature),
+                (h.AUTH_SIGN, signature or waived),
             )
             if not value
         ]
-        if missing or not (source and timestamp and nonce and signature):
+        if missing or not (source and timestamp and nonce):
             raise Unsigned(f"unsigned request: missing {', '.join(missing)}")
         target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
         if target != self.node_id:
@@ -216,6 +223,32 @@ class RequestAuthenticator:
                 f"(window ±{self.window_ms / 1000:.0f} s)"
             )
         contract = self._contract(source, policy)
+        if waived:
+            self.metrics.unsigned_accepted.labels(source=source).inc()
+        else:
+            self._verify(contract, method, path, query, headers, body, signature or "")
+        self._check_tls(contract, client_cert_der)
+        expires = stamp + self.window_ms
+        if not self.store.nonces.remember(source, nonce[:128], expires):
+            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        return Caller(
+            node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
+        )
+
+    def _verify(
+        self,
+        contract: ContractFacts,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        signature: str,
+    ) -> None:
+        source = h.read(headers, h.SOURCE_NODE_ID) or ""
+        target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
+        timestamp = h.read(headers, h.TIMESTAMP) or ""
+        nonce = h.read(headers, h.NONCE) or ""
         claimed = h.read(headers, h.AUTH_TYPE)
         if claimed is not None:
             try:
@@ -241,13 +274,6 @@ class RequestAuthenticator:
         )
         if not verify_signature(key, signature, message):
             raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")
-        self._check_tls(contract, client_cert_der)
-        expires = stamp + self.window_ms
-        if not self.store.nonces.remember(source, nonce[:128], expires):
-            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
-        return Caller(
-            node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
-        )
 
     def _contract(self, source: str, policy: ContractPolicy) -> ContractFacts:
         contract = self.contracts.lookup(source)

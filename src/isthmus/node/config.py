@@ -71,6 +71,11 @@ class InterconnSection(_Section):
     #: HTTP paths, and an extra listener should be opened only when a partner needs it.
     grpc_port: int = Field(default=0, ge=0, le=65535)
     tls: TlsSection = TlsSection()
+    #: Partners allowed to call without ``x-auth-sign`` (FATE-Flow 2.2 sends it empty).
+    #: Everything else is still checked (approved contract, fresh timestamp, new nonce,
+    #: the pinned certificate under mutual TLS); only the signature is waived. Keep it
+    #: empty unless a partner's platform cannot sign, and then pair it with mutual TLS.
+    unsigned_partners: list[str] = Field(default_factory=list)
 
 
 class TransportSection(_Section):
@@ -136,6 +141,31 @@ class PeerSection(_Section):
     connect_attempts: int = Field(default=3, ge=1, le=20)
 
 
+class SchedulerSection(_Section):
+    """Jobs: where tasks keep their data and logs, how fast the scheduler follows them,
+    and when it gives up."""
+
+    #: ``system.storage`` for this node's tasks; empty = ``file://DIR/data``.
+    storage_url: str = ""
+    #: How often a job's statuses are polled (poll mode) and its next tasks considered.
+    poll_interval_s: float = Field(default=0.1, gt=0, le=60)
+    #: In callback mode, the safety poll's interval (a lost callback costs this much).
+    callback_safety_poll_s: float = Field(default=5.0, gt=0, le=3600)
+    #: A party that does not answer the scheduler this long fails the job.
+    party_timeout_s: float = Field(default=120.0, gt=0)
+    #: A task's run time limit unless ``job_params.common.timeout`` says otherwise.
+    task_timeout_s: int = Field(default=86400, ge=1)
+    #: Between SIGTERM and SIGKILL (process runner), or ``docker stop``'s grace.
+    stop_grace_s: float = Field(default=5.0, ge=0, le=300)
+    #: The docker client the docker runner calls.
+    docker_bin: str = "docker"
+    #: The Kubernetes API for the kubernetes runner: empty = the pod's service account
+    #: when running in a cluster, else that runner is unavailable.
+    kubernetes_api_url: str = ""
+    kubernetes_token_file: Path | None = None
+    kubernetes_namespace: str = "default"
+
+
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -157,6 +187,7 @@ class NodeConfig(BaseSettings):
     identity: IdentitySection = IdentitySection()
     contract: ContractSection = ContractSection()
     peer: PeerSection = PeerSection()
+    scheduler: SchedulerSection = SchedulerSection()
     log: LogSection = LogSection()
 
     def path(self, relative: Path) -> Path:
@@ -177,6 +208,10 @@ class NodeConfig(BaseSettings):
     def transport_address(self) -> str:
         """What components get as ``system.transport``: host:port, no scheme."""
         return f"{self.transport.host}:{self.transport.port}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.scheduler.storage_url or f"file://{self.home / 'data'}"
 
     @property
     def admin_url(self) -> str:

@@ -7,10 +7,12 @@ in-process test harness run several nodes in one interpreter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,15 +23,28 @@ from isthmus.management.outbox import OutboxDispatcher
 from isthmus.node.auth import RequestAuthenticator, pem_fingerprint
 from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
+from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
+from isthmus.scheduler.channel import PartyChannel
+from isthmus.scheduler.coordinator import Coordinator, CoordinatorSettings
+from isthmus.scheduler.participant import Participant, ParticipantSettings
 from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.runners import (
+    DockerRunner,
+    KubernetesApi,
+    KubernetesRunner,
+    ProcessRunner,
+    Runner,
+    RunnerError,
+)
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
 from isthmus.transport.queues import QueueEngine, QueueLimits
 from isthmus.transport.service import Route, TransportService
+from isthmus.wire import paths
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.node import ContractStatus, NodeInfo
 from isthmus.wire.ptp import PtpCode
@@ -50,6 +65,7 @@ class NodeContext:
     doctor: Doctor
     transport: TransportService
     components: ComponentRegistry
+    jobs: JobService
     admin_token: str
     info: NodeInfo
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -122,6 +138,7 @@ def build_context(
         metrics,
         window_ms=config.interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
+        unsigned_partners=frozenset(config.interconn.unsigned_partners),
     )
     queues = QueueEngine(
         TransportStore(
@@ -135,6 +152,7 @@ def build_context(
             max_session_bytes=config.transport.max_session_bytes,
         ),
     )
+    components = ComponentRegistry(store)
     transport_service = TransportService(
         queues,
         peers,
@@ -161,10 +179,108 @@ def build_context(
             window_ms=config.interconn.timestamp_window_s * 1000,
         ),
         transport=transport_service,
-        components=ComponentRegistry(store),
+        components=components,
+        jobs=build_jobs(config, store, peers, components, queues, wakeup),
         admin_token=read_admin_token(config),
         info=info,
     )
+
+
+def build_runners(config: NodeConfig) -> dict[str, Runner]:
+    """Every runner this node can use: process and docker always (docker fails a task
+    at start when no engine answers), Kubernetes when an API is configured or the node
+    runs in a pod."""
+    scheduler = config.scheduler
+    runners: dict[str, Runner] = {
+        "process": ProcessRunner(),
+        "docker": DockerRunner(scheduler.docker_bin),
+    }
+    if scheduler.kubernetes_api_url:
+        token_file = scheduler.kubernetes_token_file
+        token = config.path(token_file).read_text().strip() if token_file else ""
+        api = KubernetesApi(
+            scheduler.kubernetes_api_url, token, namespace=scheduler.kubernetes_namespace
+        )
+        runners["kubernetes"] = KubernetesRunner(api)
+    else:
+        with contextlib.suppress(RunnerError, OSError):
+            runners["kubernetes"] = KubernetesRunner(KubernetesApi.from_service_account())
+    return runners
+
+
+class _JobSessions:
+    """A job's transport session, opened at job create, released at its stop."""
+
+    def __init__(self, queues: QueueEngine) -> None:
+        self.queues = queues
+
+    async def open(self, session_id: str, token: str) -> None:
+        await self.queues.open_session(session_id, token)
+
+    async def release(self, session_id: str) -> None:
+        with contextlib.suppress(TransportRefused):  # never opened, or released already
+            await self.queues.release(session_id, None, None)
+
+
+def build_jobs(
+    config: NodeConfig,
+    store: Store,
+    peers: PeerClient,
+    components: ComponentRegistry,
+    queues: QueueEngine,
+    outbox_wakeup: asyncio.Event,
+) -> JobService:
+    scheduler = config.scheduler
+    me = config.node.node_id
+    participant = Participant(
+        store,
+        components,
+        build_runners(config),
+        ParticipantSettings(
+            node_id=me,
+            inst_id=config.node.inst_id,
+            storage_url=config.storage_url,
+            transport_address=config.transport_address,
+            callback_url=f"http://{config.transport_address}{paths.PLATFORM_TASK_CALLBACK}",
+            logs_dir=config.home / "jobs",
+            task_timeout_s=scheduler.task_timeout_s,
+            stop_grace_s=scheduler.stop_grace_s,
+        ),
+        _JobSessions(queues),
+    )
+
+    def address_of(node_id: str) -> str:
+        return partner_address(store)(node_id).address
+
+    async def enqueue(node_id: str, path: str, body: dict[str, Any]) -> None:
+        def _write() -> None:
+            with store.session() as s:
+                store.outbox.enqueue(
+                    s,
+                    peer_node_id=node_id,
+                    address=address_of(node_id),
+                    method="POST",
+                    path=path,
+                    body=body,
+                )
+
+        await asyncio.to_thread(_write)
+        outbox_wakeup.set()
+
+    channel = PartyChannel(me, peers, address_of, participant)
+    coordinator = Coordinator(
+        store,
+        components,
+        channel,
+        CoordinatorSettings(
+            poll_interval_s=scheduler.poll_interval_s,
+            callback_safety_poll_s=scheduler.callback_safety_poll_s,
+            party_timeout_s=scheduler.party_timeout_s,
+            task_timeout_s=scheduler.task_timeout_s,
+        ),
+        lambda node, body: enqueue(node, paths.JOB_STOP, body),
+    )
+    return JobService(store, participant, coordinator, channel, enqueue)
 
 
 def partner_address(store: Store) -> Callable[[str], Route]:

@@ -27,6 +27,12 @@ class NodeMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.unsigned_accepted = Counter(
+            "isthmus_unsigned_accepted",
+            "East-west requests accepted without a signature (interconn.unsigned_partners)",
+            ["source"],
+            registry=self.registry,
+        )
         self.peer_calls = Counter(
             "isthmus_peer_calls",
             "Calls made to partner nodes, by outcome",

@@ -102,6 +102,9 @@ async def serve(config: NodeConfig) -> None:
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
     await asyncio.to_thread(ctx.components.register_builtins)
+    lost = await asyncio.to_thread(ctx.jobs.participant.recover)
+    if lost:
+        log.warning("%d task runs were never launched before the last stop; failed them", lost)
     await ctx.transport.queues.start()  # load the queues before anything can use them
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)
@@ -131,6 +134,8 @@ async def serve(config: NodeConfig) -> None:
         ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
         asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
+        asyncio.create_task(ctx.jobs.participant.run_forever(), name="task-monitor"),
+        asyncio.create_task(ctx.jobs.coordinator.run_forever(), name="scheduler"),
         asyncio.create_task(
             _every(
                 60.0,

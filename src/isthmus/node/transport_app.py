@@ -32,8 +32,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
-from isthmus.wire import ptp
-from isthmus.wire.errors import TransportRefused
+from isthmus.wire import paths, ptp
+from isthmus.wire.envelope import error, ok
+from isthmus.wire.errors import ErrorCode, TransportRefused
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
 
@@ -232,6 +233,9 @@ class TransportApp:
             return
         if scope["type"] != "http":
             return
+        if scope["path"] == paths.PLATFORM_TASK_CALLBACK and scope["method"] == "POST":
+            await self._container_callback(receive, send)
+            return
         handler = HANDLERS.get(scope["path"])
         if handler is None:
             await _send(send, 404, b"not found", "text/plain")
@@ -255,6 +259,23 @@ class TransportApp:
             code, message, payload = PtpCode.SYSTEM_ERROR, "internal error; see node log", b""
         content, media_type = reply(headers, call, code, message, payload)
         await _send(send, 200, content, media_type)
+
+    async def _container_callback(self, receive: Receive, send: Send) -> None:
+        """A container's status report (``system.callback``). Advisory: the run's exit
+        code is the final word, so a report only makes the task monitor look now."""
+        try:
+            body = json.loads(await self._body(receive, {}) or b"{}")
+            valid = isinstance(body, dict) and bool(body.get("task_id"))
+        except (ValueError, TransportRefused):
+            valid = False
+        if valid:
+            self.ctx.jobs.participant.wakeup.set()
+            content = json.dumps(ok()).encode()
+        else:
+            content = json.dumps(
+                error(ErrorCode.BAD_REQUEST, "expected {task_id, status, role}")
+            ).encode()
+        await _send(send, 200 if valid else 400, content, "application/json")
 
     async def _body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")

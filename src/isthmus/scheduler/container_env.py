@@ -20,6 +20,7 @@ vendor runs the same way. Names follow the guide and Kuscia:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,27 +44,45 @@ class Placement:
 
 
 def task_id(job: Job, component: str) -> str:
+    """The id an Isthmus scheduler gives a task: one per job and DAG component, so a
+    retried ``task/start`` names the same task. Other schedulers choose their own
+    (FATE: a UUID); participants use whatever ``task/start`` carries."""
     return f"{job.job_id}_{component}"
 
 
-def output_table(job: Job, component: str, role: str, index: int, key: str) -> dict[str, str]:
-    return {"namespace": f"{job.job_id}-{role}-{index}", "name": f"{task_id(job, component)}-{key}"}
+def output_table(job: Job, task: str, role: str, index: int, key: str) -> dict[str, str]:
+    """The table of output ``key`` of task id ``task`` for party ``role.index``."""
+    return {"namespace": f"{job.job_id}-{role}-{index}", "name": f"{task}-{key}"}
 
 
 def container_env(
-    job: Job, component: str, role: str, index: int, spec: ComponentSpec, where: Placement
+    job: Job,
+    component: str,
+    role: str,
+    index: int,
+    spec: ComponentSpec,
+    where: Placement,
+    task_ids: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of ``component``'s task for party ``role.index``."""
+    """The environment of ``component``'s task for party ``role.index``. ``task_ids``
+    maps DAG component names to their task ids (this one and its upstream); names it
+    lacks get ``task_id(job, name)``."""
     if job.job_id is None:
         raise ValidationFailed("a job needs its job_id before tasks can be placed")
+    ids = dict(task_ids or {})
+
+    def id_of(name: str) -> str:
+        return ids.get(name) or task_id(job, name)
+
     dag = job.component(component)
+    this_task = id_of(component)
     env: dict[str, str] = {
         "system.storage": where.storage_url,
         "system.transport": where.transport_address,
         "config.self_role": f"{role}.{index}",
-        "config.task_id": task_id(job, component),
+        "config.task_id": this_task,
         "config.session_id": f"session_{job.job_id}",
-        "config.trace_id": f"trace_{task_id(job, component)}",
+        "config.trace_id": f"trace_{this_task}",
         "config.token": where.token,
         "config.log.path": where.log_path,
         "runtime.component.name": dag.component_name,
@@ -85,13 +104,13 @@ def container_env(
             )
         for slot, ref in zip(slots, dag.inputs, strict=False):
             upstream, _, key = ref.key.partition(".")
-            table = output_table(job, upstream, role, index, key)
+            table = output_table(job, id_of(upstream), role, index, key)
             env[f"runtime.component.input.{slot}"] = json.dumps(table)
     elif slots:
         env[f"runtime.component.input.{slots[0]}"] = json.dumps(_dataset(component, dataset))
     out_slots = [s.name for s in spec.outputs]
     for slot, ref in zip(out_slots, dag.outputs, strict=False):
-        table = output_table(job, component, role, index, ref.key)
+        table = output_table(job, this_task, role, index, ref.key)
         env[f"runtime.component.output.{slot}"] = json.dumps(table)
     return env
 

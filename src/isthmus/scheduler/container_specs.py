@@ -2,9 +2,10 @@
 environment the process runner uses (digest §2.7: one container per task party, created
 at task start, destroyed after the run).
 
-* ``docker_run``: the ``docker run`` argument list: ``--rm``, a name from the task, the
-  environment with ``-e``, ``--cpus`` / ``--memory`` from ``job_params`` resources, the
-  storage root mounted when it is a local ``file://`` path, and the image.
+* ``docker_run``: the ``docker run`` argument list: ``--rm`` (or ``-d`` for the runner),
+  a name from the task, the environment with ``-e``, ``--cpus`` / ``--memory`` from
+  ``job_params`` resources, the storage root mounted when it is a local ``file://``
+  path, and the image.
 * ``kubernetes_job``: a ``batch/v1`` Job: ``restartPolicy: Never``, ``backoffLimit: 0``
   (a failed task is the scheduler's to retry, not Kubernetes'),
   ``activeDeadlineSeconds`` from the task timeout, ``ttlSecondsAfterFinished`` so pods
@@ -49,9 +50,13 @@ def container_name(task_id: str, role: str) -> str:
     return name[:63].rstrip("-") or "task"
 
 
-def docker_run(task_id: str, image: str, env: dict[str, str], resources: Resources) -> list[str]:
+def docker_run(
+    task_id: str, image: str, env: dict[str, str], resources: Resources, *, detach: bool = False
+) -> list[str]:
+    """``detach``: start in the background and keep the container after it exits (the
+    runner reads its exit code and log, then removes it) instead of ``--rm``."""
     role = env.get("config.self_role", "")
-    argv = ["docker", "run", "--rm", "--name", container_name(task_id, role)]
+    argv = ["docker", "run", "-d" if detach else "--rm", "--name", container_name(task_id, role)]
     if resources.cpu > 0:
         argv += ["--cpus", _number(resources.cpu)]
     if resources.memory_gib > 0:

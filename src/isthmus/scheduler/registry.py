@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from isthmus.components.errors import ParameterError
@@ -28,10 +29,18 @@ from isthmus.store.schema import ComponentRow
 from isthmus.wire.dag import Job, Problem
 from isthmus.wire.errors import NotFound, ValidationFailed
 
-#: Runners a component may name; Ray, Docker and Kubernetes come with the scheduler.
-RUNNERS = ("process",)
+#: Runners a component may name (``isthmus.scheduler.runners``).
+RUNNERS = ("process", "docker", "kubernetes")
 STATES = (ENABLED, DISABLED)
 BUILTIN_IMAGE = "isthmus"
+
+
+@dataclass(frozen=True)
+class Registered:
+    spec: ComponentSpec
+    state: str
+    runner: str
+    image_url: str
 
 
 def view(row: ComponentRow, *, with_description: bool = False) -> dict[str, Any]:
@@ -104,9 +113,9 @@ class ComponentRegistry:
                 raise NotFound(f"no component {key[0]} {key[2]} from {key[1]!r}")
             return view(row)
 
-    def spec(self, name: str, provider: str, version: str) -> tuple[ComponentSpec, str] | None:
-        """The registered spec and its state; an empty provider (Kuscia's dialect) matches
-        the one provider that has this name and version."""
+    def resolve(self, name: str, provider: str, version: str) -> Registered | None:
+        """The registered component; an empty provider (Kuscia's dialect) matches the one
+        provider that has this name and version."""
         with self._store.session() as s:
             rows = [
                 r
@@ -115,7 +124,13 @@ class ComponentRegistry:
             ]
             if len(rows) != 1:
                 return None
-            return from_self_description(json.loads(rows[0].self_description)), rows[0].state
+            row = rows[0]
+            spec = from_self_description(json.loads(row.self_description))
+            return Registered(spec, row.state, row.runner, row.image_url)
+
+    def spec(self, name: str, provider: str, version: str) -> tuple[ComponentSpec, str] | None:
+        found = self.resolve(name, provider, version)
+        return None if found is None else (found.spec, found.state)
 
     def check_job(self, job: Job) -> list[Problem]:
         problems: list[Problem] = []

@@ -1,72 +1,357 @@
 """Runners: how a task's container environment becomes a running algorithm.
 
-``ProcessRunner`` (the default) starts ``python -m isthmus.components`` with exactly the
-container environment (plus PATH), in its own process group, its output going to the
-task's log file; the exit code is the final word. Stopping sends SIGTERM to the whole
-group and SIGKILL after a grace period, so nothing the component started is left behind.
+One interface (``Runner``): ``start`` returns a *handle*, a small JSON-able record the
+participant stores with the task, and ``status`` / ``stop`` / ``logs`` work from that
+handle alone. That is what lets a node restarted mid-task find its runs again instead
+of orphaning them.
+
+* ``ProcessRunner`` (the default) runs the component as a local process, through the
+  supervisor in ``supervise.py``, in its own process group, output to the task's log.
+* ``DockerRunner`` submits ``docker run -d`` (the spec from ``container_specs``), reads
+  the outcome with ``docker inspect``, copies ``docker logs`` and removes the container.
+* ``KubernetesRunner`` submits a ``batch/v1`` Job to the API server, reads its status,
+  deletes it (with its pods) to stop it, and copies the pod's log at the end.
+
+Status is RUNNING until the run ended; then SUCCESS for exit code 0, FAILED otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from isthmus.scheduler.container_specs import (
+    Resources,
+    container_name,
+    docker_run,
+    kubernetes_job,
+)
 
 RUNNING, SUCCESS, FAILED = "RUNNING", "SUCCESS", "FAILED"
+Handle = dict[str, Any]
 
 
-@dataclass
-class RunningTask:
+class RunnerError(Exception):
+    """The runner could not start or reach a run (not: the algorithm failed)."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """What a runner needs to start one party's task."""
+
     task_id: str
-    process: subprocess.Popen[bytes]
+    env: dict[str, str]
     log_path: Path
+    image: str = ""
+    resources: Resources = field(default_factory=Resources)
+    deadline_s: int = 86400
 
-    def status(self) -> str:
-        code = self.process.poll()
-        if code is None:
-            return RUNNING
-        return SUCCESS if code == 0 else FAILED
 
-    @property
-    def exit_code(self) -> int | None:
-        return self.process.poll()
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class Runner(Protocol):
+    name: str
+
+    def start(self, run: TaskRun) -> Handle: ...
+
+    def status(self, handle: Handle) -> Outcome: ...
+
+    def stop(self, handle: Handle, grace_s: float = 5.0) -> None: ...
+
+
+def _ended(code: int) -> Outcome:
+    if code == 0:
+        return Outcome(SUCCESS, 0)
+    return Outcome(FAILED, code, f"exited with code {code}")
+
+
+# --- local processes ------------------------------------------------------------------
+
+
+def _process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat):
+    with the pid, it names one process even after pids are reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has ended
+        return None
+    return int(fields[19])
 
 
 class ProcessRunner:
+    name = "process"
+
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, task_id: str, env: dict[str, str], log_path: Path) -> RunningTask:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+    def start(self, run: TaskRun) -> Handle:
+        run.log_path.parent.mkdir(parents=True, exist_ok=True)
+        exit_file = run.log_path.with_suffix(".exit")
+        exit_file.unlink(missing_ok=True)
+        with open(run.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                [self.python, "-m", "isthmus.components"],
-                env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                [self.python, "-m", "isthmus.scheduler.supervise", str(exit_file)],
+                env={**run.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop takes everything
             )
-        return RunningTask(task_id, process, log_path)
+        self._children[process.pid] = process
+        return {
+            "pid": process.pid,
+            "start_ticks": _process_start_ticks(process.pid),
+            "exit_file": str(exit_file),
+        }
 
-    def stop(self, task: RunningTask, grace_s: float = 5.0) -> int:
-        """Stop the task and everything it started; returns its exit code."""
-        if task.process.poll() is None:
-            self._signal(task, signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while task.process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-        if task.process.poll() is None:
-            self._signal(task, signal.SIGKILL)
-        code = task.process.wait()
-        self._signal(task, signal.SIGKILL)  # stragglers of the group, if any
-        return code
+    def status(self, handle: Handle) -> Outcome:
+        pid = int(handle["pid"])
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            del self._children[pid]  # reaped
+        exit_file = Path(handle["exit_file"])
+        if exit_file.exists():
+            return _ended(int(exit_file.read_text().strip() or "1"))
+        if self._alive(handle):
+            return Outcome(RUNNING)
+        if child is not None and child.returncode is not None and child.returncode >= 0:
+            return _ended(child.returncode)  # the supervisor itself failed to write
+        return Outcome(FAILED, None, "the task's process ended without an exit status (killed)")
+
+    def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
+        """TERM to the whole group, KILL after ``grace_s``: nothing it started survives."""
+        if not self._alive(handle):
+            self._signal(handle, signal.SIGKILL)  # stragglers of the group, if any
+            return
+        self._signal(handle, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self._alive(handle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal(handle, signal.SIGKILL)
+        child = self._children.pop(int(handle["pid"]), None)
+        if child is not None:
+            child.wait()
+
+    def _alive(self, handle: Handle) -> bool:
+        pid = int(handle["pid"])
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is None
+        ticks = _process_start_ticks(pid)
+        return ticks is not None and ticks == handle.get("start_ticks")
+
+    def _signal(self, handle: Handle, sig: signal.Signals) -> None:
+        pid = int(handle["pid"])
+        if pid not in self._children and _process_start_ticks(pid) != handle.get("start_ticks"):
+            return  # not ours any more: never signal a reused pid's group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+
+# --- Docker ---------------------------------------------------------------------------
+
+
+class DockerRunner:
+    """``docker`` on PATH (or ``docker_bin``), talking to whatever engine it is set up
+    for. The container is kept (``-d`` without ``--rm``) until its exit code and log
+    are collected, then removed."""
+
+    name = "docker"
+
+    def __init__(self, docker_bin: str = "docker", timeout_s: float = 60.0) -> None:
+        self.docker_bin = docker_bin
+        self.timeout_s = timeout_s
+
+    def start(self, run: TaskRun) -> Handle:
+        if not run.image:
+            raise RunnerError(f"task {run.task_id}: the docker runner needs an image URL")
+        argv = docker_run(run.task_id, run.image, run.env, run.resources, detach=True)
+        argv[0] = self.docker_bin
+        self._docker(argv[1:])
+        name = container_name(run.task_id, run.env.get("config.self_role", ""))
+        return {"container": name, "log_path": str(run.log_path)}
+
+    def status(self, handle: Handle) -> Outcome:
+        name = handle["container"]
+        state = self._docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name])
+        status, _, code = state.strip().partition(" ")
+        if status in ("created", "running", "restarting", "paused"):
+            return Outcome(RUNNING)
+        self._collect(handle)
+        return _ended(int(code or "1"))
+
+    def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
+        with contextlib.suppress(RunnerError):
+            self._docker(["stop", "--time", str(max(1, int(grace_s))), handle["container"]])
+        self._collect(handle)
+
+    def _collect(self, handle: Handle) -> None:
+        log_path = Path(handle["log_path"])
+        with contextlib.suppress(RunnerError):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(self._docker(["logs", handle["container"]]))
+        with contextlib.suppress(RunnerError):
+            self._docker(["rm", "--force", handle["container"]])
+
+    def _docker(self, args: list[str]) -> str:
+        try:
+            done = subprocess.run(  # noqa: S603 - the configured docker client
+                [self.docker_bin, *args],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RunnerError(f"docker {args[0]}: {exc}") from exc
+        if done.returncode != 0:
+            raise RunnerError(f"docker {args[0]} failed: {done.stderr.strip()[:300]}")
+        return done.stdout
+
+
+# --- Kubernetes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KubernetesApi:
+    """Where the API server is and how to authenticate: in a pod, the service account
+    (``from_service_account``); elsewhere, an explicit URL and token."""
+
+    url: str
+    token: str
+    namespace: str = "default"
+    ca_file: str | None = None
+
+    @classmethod
+    def from_service_account(
+        cls, root: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+    ) -> KubernetesApi:
+        host = os.environ.get("KUBERNETES_SERVICE_HOST")
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            raise RunnerError("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set")
+        return cls(
+            url=f"https://{host}:{port}",
+            token=(root / "token").read_text().strip(),
+            namespace=(root / "namespace").read_text().strip(),
+            ca_file=str(root / "ca.crt"),
+        )
+
+
+class KubernetesRunner:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        api: KubernetesApi,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        ttl_s: int = 3600,
+    ) -> None:
+        self.api = api
+        self.ttl_s = ttl_s
+        self._http = httpx.Client(
+            base_url=api.url,
+            headers={"authorization": f"Bearer {api.token}"},
+            verify=api.ca_file or True,
+            timeout=30.0,
+            transport=transport,
+        )
+
+    def _jobs(self) -> str:
+        return f"/apis/batch/v1/namespaces/{self.api.namespace}/jobs"
+
+    def start(self, run: TaskRun) -> Handle:
+        if not run.image:
+            raise RunnerError(f"task {run.task_id}: the kubernetes runner needs an image URL")
+        manifest = kubernetes_job(
+            run.task_id,
+            run.image,
+            run.env,
+            run.resources,
+            namespace=self.api.namespace,
+            deadline_s=run.deadline_s,
+            ttl_s=self.ttl_s,
+        )
+        response = self._request("POST", self._jobs(), json=manifest)
+        if response.status_code == 409:  # already submitted (a retried start)
+            return {"job": manifest["metadata"]["name"], "log_path": str(run.log_path)}
+        self._check(response, "create Job")
+        return {"job": manifest["metadata"]["name"], "log_path": str(run.log_path)}
+
+    def status(self, handle: Handle) -> Outcome:
+        response = self._request("GET", f"{self._jobs()}/{handle['job']}")
+        if response.status_code == 404:
+            return Outcome(FAILED, None, f"Kubernetes Job {handle['job']} is gone")
+        self._check(response, "read Job")
+        status = response.json().get("status", {})
+        if status.get("succeeded"):
+            self._collect(handle)
+            return Outcome(SUCCESS, 0)
+        if status.get("failed"):
+            self._collect(handle)
+            reasons = [c.get("message") or c.get("reason") for c in status.get("conditions", [])]
+            return Outcome(FAILED, None, "; ".join(r for r in reasons if r) or "pod failed")
+        return Outcome(RUNNING)
+
+    def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
+        self._collect(handle)
+        response = self._request(
+            "DELETE",
+            f"{self._jobs()}/{handle['job']}",
+            json={"propagationPolicy": "Background", "gracePeriodSeconds": int(grace_s)},
+        )
+        if response.status_code != 404:
+            self._check(response, "delete Job")
+
+    def _collect(self, handle: Handle) -> None:
+        """Copy the pod's log to the task's log file (best effort)."""
+        pods = self._request(
+            "GET",
+            f"/api/v1/namespaces/{self.api.namespace}/pods",
+            params={"labelSelector": f"job-name={handle['job']}"},
+        )
+        if pods.status_code != 200:
+            return
+        items = pods.json().get("items", [])
+        if not items:
+            return
+        name = items[0]["metadata"]["name"]
+        log = self._request("GET", f"/api/v1/namespaces/{self.api.namespace}/pods/{name}/log")
+        if log.status_code == 200:
+            path = Path(handle["log_path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(log.text)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RunnerError(f"Kubernetes API {method} {path}: {exc}") from exc
 
     @staticmethod
-    def _signal(task: RunningTask, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(task.process.pid, sig)
+    def _check(response: httpx.Response, what: str) -> None:
+        if response.status_code >= 300:
+            try:
+                message = json.loads(response.text).get("message", response.text)
+            except ValueError:
+                message = response.text
+            raise RunnerError(f"Kubernetes API: cannot {what}: {str(message)[:300]}")

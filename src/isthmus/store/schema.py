@@ -206,3 +206,105 @@ class ComponentRow(Base):
     self_description: Mapped[str] = mapped_column(Text)
     registered_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobRow(Base):
+    """A job this node takes part in (the participant's view): the document as the
+    scheduler sent it, who schedules it, and the transport session its tasks use."""
+
+    __tablename__ = "jobs"
+
+    job_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(128), default="")
+    scheduler_node_id: Mapped[str] = mapped_column(String(128))
+    initiator_node_id: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    session_token: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LocalTaskRow(Base):
+    """One of our parties' run of a task. ``handle`` is the runner's own record (JSON:
+    a process id and its start time, a container name…), enough to find the run again
+    after this node restarts."""
+
+    __tablename__ = "local_tasks"
+
+    task_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    party: Mapped[str] = mapped_column(String(64), primary_key=True)  # "<role>.<index>"
+    job_id: Mapped[str] = mapped_column(String(128), index=True)
+    task_name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    runner: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[str] = mapped_column(Text, default="{}")
+    log_path: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    deadline_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ScheduledJobRow(Base):
+    """A job this node schedules (the scheduler's view)."""
+
+    __tablename__ = "scheduled_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    initiator_node_id: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    sync_type: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ScheduledJobPartyRow(Base):
+    """A participant node of a scheduled job: whether it acknowledged create and start,
+    and since when it has not answered (to give up on it after a while)."""
+
+    __tablename__ = "scheduled_job_parties"
+
+    job_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created: Mapped[bool] = mapped_column(Boolean, default=False)
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    unreachable_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ScheduledTaskRow(Base):
+    """A task of a scheduled job: its id (ours, or none yet), aggregate status, why."""
+
+    __tablename__ = "scheduled_tasks"
+
+    job_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_id: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    deadline_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ScheduledTaskPartyRow(Base):
+    """One (node, role) of a scheduled task: whether the node acknowledged task/start,
+    its last reported status, and for a failure the reason and its log's tail."""
+
+    __tablename__ = "scheduled_task_parties"
+
+    job_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger)

@@ -47,7 +47,10 @@ class InvalidJob(ValidationFailed):
         self.problems = problems
         shown = "; ".join(str(p) for p in problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(f"invalid job: {shown}{more}")
+        super().__init__(
+            f"invalid job: {shown}{more}",
+            details={"problems": [{"field": p.field, "message": p.message} for p in problems]},
+        )
 
 
 @dataclass(frozen=True)

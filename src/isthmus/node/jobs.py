@@ -1,0 +1,169 @@
+"""Jobs as this node's users see them, whichever role the node plays in each.
+
+A job submitted here (north-south ``create_all``) names this node as initiator and is
+scheduled here or, with ``scheduler``, by another node (east-west ``create_all`` to
+it). Status, stop and the failure summary go to whoever schedules the job; the answer
+looks the same either way. Reports of our own task runs go to the scheduler: directly
+when it is this node, as ``task/callback`` through the outbox in callback mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from isthmus.scheduler import status as st
+from isthmus.scheduler.channel import PartyChannel
+from isthmus.scheduler.coordinator import Coordinator
+from isthmus.scheduler.participant import Participant, Report, log_tail
+from isthmus.store.db import Store
+from isthmus.store.schema import JobRow, ScheduledJobRow
+from isthmus.wire import paths
+from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
+
+
+def new_job_id() -> str:
+    return f"job-{uuid.uuid4().hex}"
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        participant: Participant,
+        coordinator: Coordinator,
+        channel: PartyChannel,
+        enqueue: Callable[[str, str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.participant = participant
+        self.coordinator = coordinator
+        self.channel = channel
+        #: ``enqueue(node, path, body)``: a reliable signed call to a partner (outbox).
+        self.enqueue = enqueue
+        participant.on_report = self.dispatch_report
+
+    @property
+    def me(self) -> str:
+        return self.channel.me
+
+    async def submit(self, request: dict[str, Any]) -> str:
+        """North-south ``create_all``: we are the initiator; ``scheduler`` (an Isthmus
+        extension) names the scheduling node, this one by default."""
+        document = {
+            "job_id": request.get("job_id") or new_job_id(),
+            "flow_id": request.get("flow_id") or "",
+            "dag": request.get("dag"),
+            "config": request.get("config"),
+        }
+        scheduler = str(request.get("scheduler") or self.me)
+        initiator = (
+            (document["config"] or {}).get("initiator", {})
+            if isinstance(document["config"], dict)
+            else {}
+        )
+        node = initiator.get("node_id") or initiator.get("nodeId")
+        if node != self.me:
+            raise ValidationFailed(
+                f"config.initiator.node_id: {node!r} is not this node ({self.me}); a job is "
+                "submitted on its initiator"
+            )
+        if scheduler == self.me:
+            return await self.coordinator.create_all(self.me, document)
+        try:
+            await self.channel.call(scheduler, paths.JOB_CREATE_ALL, document)
+        except PeerRefused as exc:  # the scheduler's own words, without the HTTP noise
+            raise ValidationFailed(
+                f"scheduler {scheduler} refused the job: {exc.details.get('peer_msg')}",
+                details={"scheduler": scheduler, "peer_code": exc.details.get("peer_code")},
+            ) from exc
+        return str(document["job_id"])
+
+    def _scheduler_of(self, job_id: str) -> str:
+        with self.store.session() as s:
+            if s.get(ScheduledJobRow, job_id) is not None:
+                return self.me
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(f"no job {job_id} on this node")
+            return row.scheduler_node_id
+
+    async def status(self, job_id: str) -> dict[str, Any]:
+        scheduler = await asyncio.to_thread(self._scheduler_of, job_id)
+        if scheduler == self.me:
+            return await asyncio.to_thread(self.coordinator.status_all, job_id, self.me)
+        data = await self.channel.call(
+            scheduler, paths.JOB_STATUS_ALL, method="GET", params={"job_id": job_id}
+        )
+        return dict(data or {})
+
+    async def stop(self, job_id: str, task_name: str | None = None) -> None:
+        scheduler = await asyncio.to_thread(self._scheduler_of, job_id)
+        if scheduler == self.me:
+            await self.coordinator.stop_all(self.me, job_id, task_name)
+            return
+        body: dict[str, Any] = {"job_id": job_id}
+        if task_name:
+            body["task_name"] = task_name
+        await self.channel.call(scheduler, paths.JOB_STOP_ALL, body)
+
+    async def why(self, job_id: str) -> dict[str, Any]:
+        """The outcome of a job and, if it failed, where and why: each failed party's
+        task, reason and the tail of its log, in one answer."""
+        status = await self.status(job_id)
+        failures = list(status.get("failures") or [])
+        for failure in failures:
+            if not failure.get("log_tail") and failure.get("node_id") == self.me:
+                failure["log_tail"] = await asyncio.to_thread(
+                    self._own_tail, str(failure.get("task_id") or "")
+                )
+        return {
+            "job_id": job_id,
+            "job_status": status.get("job_status"),
+            "result": outcome(status),
+            "reason": status.get("reason"),
+            "scheduler": status.get("scheduler"),
+            "tasks": status.get("tasks") or [],
+            "failures": failures,
+        }
+
+    def _own_tail(self, task_id: str) -> str:
+        for task in self.participant.local_tasks_by_id(task_id):
+            if task["status"] == st.FAILED:
+                return log_tail(task["log_path"])
+        return ""
+
+    def job_list(self, flow_id: str | None = None) -> dict[str, str]:
+        listed = {j["job_id"]: j["status"] for j in self.participant.jobs(flow_id)}
+        listed.update(self.coordinator.job_list(flow_id))  # the scheduler's word wins
+        return listed
+
+    async def dispatch_report(self, report: Report) -> None:
+        if report.scheduler_node_id == self.me:
+            await self.coordinator.receive_report(
+                self.me,
+                report.task_id,
+                report.role,
+                report.status,
+                report.reason,
+                report.log_tail,
+            )
+        elif report.sync_type == "callback":
+            await self.enqueue(
+                report.scheduler_node_id, paths.TASK_CALLBACK, report.callback_body()
+            )
+
+
+def outcome(status: dict[str, Any]) -> str:
+    """One word for a job: what the spec's job status leaves to the task statuses."""
+    job_status = str(status.get("job_status") or "")
+    if job_status != st.FINISHED:
+        return job_status
+    tasks = status.get("status") or {}
+    if tasks and all(v == st.SUCCESS for v in tasks.values()):
+        return "SUCCESS"
+    if status.get("failures"):
+        return "FAILED"
+    return "STOPPED"

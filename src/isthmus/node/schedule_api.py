@@ -1,0 +1,197 @@
+"""The scheduling plane's HTTP faces (digest §2.2).
+
+East-west (``/v1/interconn/schedule/...``, signed, on the interconn listener): what a
+scheduler calls on participants and participants on their scheduler. Bodies are read
+leniently (FATE adds ``old_job_id``; ``status_all`` comes as GET with a query, GET with
+a JSON body, or POST), and Kuscia's ``task/stop`` is accepted.
+
+North-south (``/v1/platform/schedule/...``, admin token, on the admin listener): what
+an upper layer or the CLI calls on its own node: submit, stop, status, list, logs, and
+the failure summary.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from isthmus.node.auth import Caller
+from isthmus.node.context import NodeContext
+from isthmus.wire import paths
+from isthmus.wire.envelope import ok
+from isthmus.wire.errors import RequestError, ValidationFailed
+
+
+async def _fields(request: Request) -> dict[str, Any]:
+    """The request's fields: the JSON body, then the query string for what it lacks."""
+    raw = await request.body()
+    body: Any = {}
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise RequestError("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    for key, value in request.query_params.items():
+        body.setdefault(key, value)
+    return body
+
+
+def _required(fields: dict[str, Any], *names: str) -> list[str]:
+    missing = [n for n in names if not fields.get(n)]
+    if missing:
+        raise ValidationFailed(f"{', '.join(missing)}: required")
+    return [str(fields[n]) for n in names]
+
+
+def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
+    router = APIRouter()
+    jobs = ctx.jobs
+
+    @router.post(paths.JOB_CREATE_ALL)
+    async def create_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        fields = await _fields(request)
+        job_id = await jobs.coordinator.create_all(caller.node_id, fields)
+        return ok({"job_id": job_id})
+
+    @router.post(paths.JOB_CREATE)
+    async def create(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        await jobs.participant.create(caller.node_id, await _fields(request))
+        return ok()
+
+    @router.post(paths.JOB_START)
+    async def start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        (job_id,) = _required(await _fields(request), "job_id")
+        await jobs.participant.start(caller.node_id, job_id)
+        return ok()
+
+    @router.post(paths.TASK_START)
+    async def task_start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        job_id, task_id, name = _required(await _fields(request), "job_id", "task_id", "task_name")
+        await jobs.participant.start_task(caller.node_id, job_id, task_id, name)
+        return ok()
+
+    @router.post(paths.JOB_STOP_ALL)
+    async def stop_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        fields = await _fields(request)
+        (job_id,) = _required(fields, "job_id")
+        await jobs.coordinator.stop_all(caller.node_id, job_id, fields.get("task_name") or None)
+        return ok()
+
+    @router.post(paths.JOB_STOP)
+    async def stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        fields = await _fields(request)
+        (job_id,) = _required(fields, "job_id")
+        await jobs.participant.stop(caller.node_id, job_id, fields.get("task_name") or None)
+        return ok()
+
+    @router.post(paths.TASK_STOP)
+    async def task_stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        (task_id,) = _required(await _fields(request), "task_id")
+        await jobs.participant.stop_task_id(caller.node_id, task_id)
+        return ok()
+
+    async def status_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        (job_id,) = _required(await _fields(request), "job_id")
+        return ok(await run_in_threadpool(jobs.coordinator.status_all, job_id, caller.node_id))
+
+    for method in ("get", "post"):
+        getattr(router, method)(paths.JOB_STATUS_ALL, operation_id=f"status_all_{method}")(
+            status_all
+        )
+
+    @router.post(paths.TASK_POLL)
+    async def poll(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        fields = await _fields(request)
+        (task_id,) = _required(fields, "task_id")
+        return ok(
+            await jobs.participant.poll(caller.node_id, task_id, str(fields.get("role") or ""))
+        )
+
+    @router.post(paths.TASK_CALLBACK)
+    async def callback(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+        fields = await _fields(request)
+        task_id, status = _required(fields, "task_id", "status")
+        await jobs.coordinator.receive_report(
+            caller.node_id,
+            task_id,
+            str(fields.get("role") or ""),
+            status,
+            fields.get("reason"),
+            fields.get("log_tail"),
+        )
+        return ok()
+
+    return router
+
+
+def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
+    router = APIRouter(dependencies=[Depends(authorised)])
+    jobs = ctx.jobs
+
+    @router.post(paths.PLATFORM_JOB_CREATE_ALL)
+    async def create_all(request: Request) -> Any:
+        return ok({"job_id": await jobs.submit(await _fields(request))})
+
+    @router.post(paths.PLATFORM_JOB_STOP_ALL)
+    async def stop_all(request: Request) -> Any:
+        fields = await _fields(request)
+        (job_id,) = _required(fields, "job_id")
+        await jobs.stop(job_id, fields.get("task_name") or None)
+        return ok()
+
+    @router.post(paths.PLATFORM_JOB_STOP_TASK)
+    async def stop_task(request: Request) -> Any:
+        job_id, task_name = _required(await _fields(request), "job_id", "task_name")
+        await jobs.stop(job_id, task_name)
+        return ok()
+
+    async def status_all(request: Request) -> Any:
+        (job_id,) = _required(await _fields(request), "job_id")
+        return ok(await jobs.status(job_id))
+
+    async def why(request: Request) -> Any:
+        (job_id,) = _required(await _fields(request), "job_id")
+        return ok(await jobs.why(job_id))
+
+    for method in ("get", "post"):
+        route = getattr(router, method)
+        route(paths.PLATFORM_JOB_STATUS_ALL, operation_id=f"platform_status_{method}")(status_all)
+        route(paths.PLATFORM_JOB_WHY, operation_id=f"platform_why_{method}")(why)
+
+    @router.get(paths.PLATFORM_JOB_LIST)
+    async def job_list(flow_id: str | None = Query(default=None, max_length=128)) -> Any:
+        return ok({"job_list": await run_in_threadpool(jobs.job_list, flow_id)})
+
+    @router.get(paths.PLATFORM_TASK_LOG_LINES)
+    async def log_lines(
+        task_id: str = Query(min_length=1, max_length=128),
+        log_level: str = Query(default="info", max_length=16),
+    ) -> Any:
+        lines = await run_in_threadpool(jobs.participant.read_log, task_id, log_level)
+        return ok({"num": len(lines)})
+
+    @router.get(paths.PLATFORM_TASK_LOG)
+    async def get_log(
+        task_id: str = Query(min_length=1, max_length=128),
+        log_level: str = Query(default="info", max_length=16),
+        start: int = Query(default=0, ge=0),
+        length: int | None = Query(default=None, ge=0, le=100_000),
+    ) -> Any:
+        lines = await run_in_threadpool(jobs.participant.read_log, task_id, log_level)
+        chosen = lines[start:] if length is None else lines[start : start + length]
+        return ok("\n".join(chosen))
+
+    @router.get("/admin/v1/jobs")
+    async def list_jobs(flow_id: str | None = Query(default=None, max_length=128)) -> Any:
+        return ok(await run_in_threadpool(jobs.participant.jobs, flow_id))
+
+    @router.get("/admin/v1/jobs/{job_id}/tasks")
+    async def job_tasks(job_id: str) -> Any:
+        return ok(await run_in_threadpool(jobs.participant.local_tasks, job_id))
+
+    return router

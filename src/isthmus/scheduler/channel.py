@@ -1,0 +1,67 @@
+"""Calls between a job's scheduler and its parties.
+
+Partners are called through the signed peer client at their contract's address, with
+the bodies FATE-Flow sends (the captured dialect) and, besides the spec's headers,
+``x-node-id``: FATE-Flow's scheduler identifies a caller by it and drops the headers it
+spells with underscores itself. This node, when it is a party of a job it schedules, is
+called directly: the same methods, no network, no contract with itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from isthmus.peer.client import PeerClient
+from isthmus.scheduler.participant import Participant
+from isthmus.wire import paths
+from isthmus.wire.errors import NotFound
+
+
+class PartyChannel:
+    def __init__(
+        self, me: str, peers: PeerClient, address_of: Callable[[str], str], local: Participant
+    ) -> None:
+        self.me = me
+        self.peers = peers
+        self.address_of = address_of
+        self.local = local
+
+    async def call(
+        self,
+        node_id: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        method: str = "POST",
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        if node_id == self.me:
+            return await self._local(path, body or {})
+        return await self.peers.call(
+            method,
+            self.address_of(node_id),
+            path,
+            target_node_id=node_id,
+            body=body,
+            params=params,
+            extra_headers={"x-node-id": self.me},
+        )
+
+    async def _local(self, path: str, body: dict[str, Any]) -> Any:
+        me, local = self.me, self.local
+        if path == paths.JOB_CREATE:
+            await local.create(me, body)
+        elif path == paths.JOB_START:
+            await local.start(me, str(body["job_id"]))
+        elif path == paths.TASK_START:
+            await local.start_task(
+                me, str(body["job_id"]), str(body["task_id"]), str(body["task_name"])
+            )
+        elif path == paths.JOB_STOP:
+            await local.stop(me, str(body["job_id"]), body.get("task_name") or None)
+        elif path == paths.TASK_POLL:
+            return await local.poll(me, str(body["task_id"]), str(body.get("role") or ""))
+        else:
+            raise NotFound(f"{path} is not a participant call")
+        return {}

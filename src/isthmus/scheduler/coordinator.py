@@ -1,0 +1,724 @@
+"""The scheduler's side of a job (digest §2.1 to §2.4): the node that runs a job across its
+parties, whether it is the initiator, another party, or a third node.
+
+A job moves PENDING → READY → RUNNING → FINISHED (or PENDING → REJECTED), each step
+written to the database before and after the calls it needs, so a scheduler restarted
+at any point carries on from what is written (every call it repeats is idempotent on
+the participant). One loop (``run_forever``) advances every live job:
+
+* PENDING: ``job/create`` to every party not yet created. A refusal rejects the job
+  (and stops it where it was created); ``create_all`` waits for this step.
+* READY: ``job/start`` once per node.
+* RUNNING: every task whose upstream all succeeded gets its id and a ``task/start`` to
+  each node playing it (independent tasks at once); statuses come from ``task/poll``
+  (poll mode) or ``task/callback`` (callback mode, with a slow poll as a safety net).
+  A party's FAILED fails the job: ``job/stop`` to everyone, FINISHED. When every task
+  succeeded, the same fan-out closes the job (spec step 5).
+
+A party that does not answer for ``party_timeout_s`` fails the job; a task with no
+final status by its deadline fails too. ``stop_all`` with a task name stops that task
+and its downstream (other branches go on); without, the whole job.
+
+Stops travel through the outbox: a participant that is down receives its stop when it
+comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from isthmus.scheduler import status as st
+from isthmus.scheduler.channel import PartyChannel
+from isthmus.scheduler.container_env import task_id as make_task_id
+from isthmus.scheduler.participant import job_document, same_job
+from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.store.db import Store, now_ms
+from isthmus.store.schema import (
+    ScheduledJobPartyRow,
+    ScheduledJobRow,
+    ScheduledTaskPartyRow,
+    ScheduledTaskRow,
+)
+from isthmus.wire import paths
+from isthmus.wire.dag import Job, parse_job
+from isthmus.wire.errors import (
+    NotFound,
+    PeerError,
+    PeerRefused,
+    PeerUnreachable,
+    StateConflict,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+#: Added to a task's own timeout before the scheduler gives up waiting for its status.
+DEADLINE_GRACE_MS = 30_000
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    poll_interval_s: float = 0.1
+    #: In callback mode, a slow poll still runs in case a callback was lost.
+    callback_safety_poll_s: float = 5.0
+    party_timeout_s: float = 120.0
+    task_timeout_s: int = 86400
+
+
+@dataclass
+class _Call:
+    node: str
+    ok: bool
+    data: Any = None
+    error: PeerError | None = None
+
+
+class Coordinator:
+    def __init__(
+        self,
+        store: Store,
+        registry: ComponentRegistry,
+        channel: PartyChannel,
+        settings: CoordinatorSettings,
+        enqueue_stop: Callable[[str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.channel = channel
+        self.settings = settings
+        #: Sends ``job/stop`` to a remote node reliably (the node wires the outbox in).
+        self.enqueue_stop = enqueue_stop
+        self.wakeup = asyncio.Event()
+        self._last_poll: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def me(self) -> str:
+        return self.channel.me
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def create_all(self, initiator: str, document: dict[str, Any]) -> str:
+        """Validate, record and create the job on every party; returns its id once all
+        accepted, or raises the first party's refusal (the job is then REJECTED)."""
+        wanted = job_document(document)
+        job = parse_job(wanted)
+        if not job.job_id:
+            raise ValidationFailed("job_id: is required (the initiator generates it)")
+        if initiator != job.initiator_node:
+            raise ValidationFailed(
+                f"config.initiator.node_id: {job.initiator_node!r} is not the caller {initiator}"
+            )
+        await asyncio.to_thread(self._record, job, wanted)
+        async with self._lock:
+            await self._create(job)
+        row = await asyncio.to_thread(self._job_row, job.job_id)
+        if row.status == st.REJECTED:
+            raise ValidationFailed(f"job {job.job_id} rejected: {row.reason}")
+        self.wakeup.set()
+        return job.job_id
+
+    def _record(self, job: Job, wanted: dict[str, Any]) -> None:
+        assert job.job_id is not None
+        with self.store.session() as s:
+            row = s.get(ScheduledJobRow, job.job_id)
+            if row is not None:
+                if not same_job(json.loads(row.document), wanted):
+                    raise StateConflict(f"job {job.job_id} exists with another DAG or config")
+                return
+            stamp = now_ms()
+            s.add(
+                ScheduledJobRow(
+                    job_id=job.job_id,
+                    flow_id=job.flow_id or "",
+                    initiator_node_id=job.initiator_node,
+                    document=json.dumps(wanted),
+                    status=st.PENDING,
+                    sync_type=job.sync_type,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+            for node in _nodes(job):
+                s.add(ScheduledJobPartyRow(job_id=job.job_id, node_id=node))
+            for component in job.components:
+                s.add(
+                    ScheduledTaskRow(job_id=job.job_id, task_name=component.name, status=st.PENDING)
+                )
+                for node, role in self._players(job, component.name):
+                    s.add(
+                        ScheduledTaskPartyRow(
+                            job_id=job.job_id,
+                            task_name=component.name,
+                            node_id=node,
+                            role=role,
+                            status=st.PENDING,
+                            updated_at=stamp,
+                        )
+                    )
+            self.store.audit.append(
+                s,
+                actor=f"peer:{job.initiator_node}",
+                action="job.scheduled",
+                subject=job.job_id,
+                outcome="ok",
+                details={"parties": _nodes(job), "tasks": [c.name for c in job.components]},
+            )
+
+    def _players(self, job: Job, task_name: str) -> list[tuple[str, str]]:
+        """(node, role) pairs that run a task: the roles the component plays, when this
+        node knows the component; otherwise every role (a party without a part in it
+        answers SUCCESS)."""
+        dag = job.component(task_name)
+        found = self.registry.resolve(dag.component_name, dag.provider, dag.version)
+        roles = set(found.spec.roles) if found is not None else set(job.roles)
+        pairs = {(node, role) for role, _, node in job.parties() if role in roles}
+        return sorted(pairs)
+
+    async def stop_all(self, caller: str, job_id: str, task_name: str | None = None) -> None:
+        job = await asyncio.to_thread(self._job, job_id)
+        if caller != self.me and caller not in _nodes(job):
+            raise NotFound(f"no job {job_id} here for node {caller}")
+        async with self._lock:
+            if task_name:
+                if task_name not in {c.name for c in job.components}:
+                    raise NotFound(f"job {job_id} has no task {task_name!r}")
+                names = {task_name} | job.downstream(task_name)
+                nodes = await asyncio.to_thread(self._stop_tasks, job, names, caller)
+                await self._fan_out_stop(job, nodes, task_name)
+                await self._settle(job)
+            else:
+                await self._finish(job, f"stopped by {caller}")
+
+    def _stop_tasks(self, job: Job, names: set[str], caller: str) -> list[str]:
+        with self.store.session() as s:
+            nodes: set[str] = set()
+            for task in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id).all():
+                if task.task_name in names and task.status not in st.TASK_DONE:
+                    task.status, task.finished_at = st.FAILED, now_ms()
+                    task.reason = f"stopped by {caller}"
+            for party in s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all():
+                if party.task_name in names and party.started:
+                    nodes.add(party.node_id)
+            return sorted(nodes)
+
+    async def receive_report(
+        self,
+        node: str,
+        task_id: str,
+        role: str,
+        status: str,
+        reason: str | None = None,
+        log_tail: str | None = None,
+    ) -> None:
+        """A party's status of a task (``task/callback``, or this node's own party)."""
+        normalized = st.normalize_task_status(status)
+        if normalized is None:
+            raise ValidationFailed(f"status {status!r} is not a task status")
+        updated = await asyncio.to_thread(
+            self._update_party, node, task_id, role, normalized, reason, log_tail
+        )
+        if not updated:
+            raise NotFound(f"no task {task_id} of node {node} here")
+        self.wakeup.set()
+
+    def _update_party(
+        self,
+        node: str,
+        task_id: str,
+        role: str,
+        status: str,
+        reason: str | None,
+        log_tail: str | None,
+    ) -> bool:
+        with self.store.session() as s:
+            task = s.query(ScheduledTaskRow).filter_by(task_id=task_id).one_or_none()
+            if task is None:
+                return False
+            parties = (
+                s.query(ScheduledTaskPartyRow)
+                .filter_by(job_id=task.job_id, task_name=task.task_name, node_id=node)
+                .all()
+            )
+            role_name = role.split(".", 1)[0]
+            wanted = [p for p in parties if not role_name or p.role == role_name] or parties
+            for party in wanted:
+                if st.task_may_move(party.status, status):
+                    party.status, party.updated_at = status, now_ms()
+                    if status == st.FAILED:
+                        party.reason = (reason or "failed")[:2000]
+                        party.log_tail = (log_tail or "")[:4000]
+            return bool(parties)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def status_all(self, job_id: str, caller: str | None = None) -> dict[str, Any]:
+        """``job_status``, ``status`` (task name → status) as the spec asks, plus what
+        Isthmus adds: every task with its id, parties and failure details."""
+        with self.store.session() as s:
+            row = s.get(ScheduledJobRow, job_id)
+            if row is None:
+                raise NotFound(f"no job {job_id} scheduled here")
+            job = parse_job(json.loads(row.document))
+            if caller is not None and caller != self.me and caller not in _nodes(job):
+                raise NotFound(f"no job {job_id} scheduled here for node {caller}")
+            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)}
+            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job_id).all()
+            details = []
+            failures = []
+            for component in job.components:
+                task = tasks[component.name]
+                own = [p for p in parties if p.task_name == component.name]
+                details.append(
+                    {
+                        "task_name": task.task_name,
+                        "task_id": task.task_id,
+                        "status": task.status,
+                        "reason": task.reason,
+                        "started_at": task.started_at,
+                        "finished_at": task.finished_at,
+                        "parties": [
+                            {"node_id": p.node_id, "role": p.role, "status": p.status} for p in own
+                        ],
+                    }
+                )
+                failures += [
+                    {
+                        "task_name": task.task_name,
+                        "task_id": task.task_id,
+                        "node_id": p.node_id,
+                        "role": p.role,
+                        "reason": p.reason,
+                        "log_tail": p.log_tail,
+                    }
+                    for p in own
+                    if p.status == st.FAILED
+                ]
+            return {
+                "job_id": job_id,
+                "job_status": row.status,
+                "status": {t["task_name"]: t["status"] for t in details},
+                "reason": row.reason,
+                "scheduler": self.me,
+                "initiator": row.initiator_node_id,
+                "created_at": row.created_at,
+                "finished_at": row.finished_at,
+                "tasks": details,
+                "failures": failures,
+            }
+
+    def job_list(self, flow_id: str | None = None) -> dict[str, str]:
+        with self.store.session() as s:
+            query = s.query(ScheduledJobRow)
+            if flow_id:
+                query = query.filter_by(flow_id=flow_id)
+            return {r.job_id: r.status for r in query.all()}
+
+    def _job_row(self, job_id: str) -> ScheduledJobRow:
+        with self.store.session() as s:
+            row = s.get(ScheduledJobRow, job_id)
+            if row is None:
+                raise NotFound(f"no job {job_id} scheduled here")
+            return row
+
+    def _job(self, job_id: str) -> Job:
+        return parse_job(json.loads(self._job_row(job_id).document))
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self.settings.poll_interval_s)
+            self.wakeup.clear()
+
+    async def tick(self) -> None:
+        """Advance every live job once."""
+        live = await asyncio.to_thread(self._live_jobs)
+        async with self._lock:
+            await asyncio.gather(*(self._advance(job_id) for job_id in live))
+
+    def _live_jobs(self) -> list[str]:
+        with self.store.session() as s:
+            rows = s.query(ScheduledJobRow.job_id).filter(
+                ScheduledJobRow.status.in_((st.PENDING, st.READY, st.RUNNING))
+            )
+            return [r[0] for r in rows.all()]
+
+    async def _advance(self, job_id: str) -> None:
+        try:
+            row = await asyncio.to_thread(self._job_row, job_id)
+            job = parse_job(json.loads(row.document))
+            if row.status == st.PENDING:
+                await self._create(job)
+            elif row.status == st.READY:
+                await self._start(job)
+            elif row.status == st.RUNNING:
+                await self._dispatch(job)
+                await self._poll(job, row.sync_type)
+                await self._settle(job)
+                await self._dispatch(job)  # what the settled tasks just unblocked, now
+        except Exception:
+            log.exception("job %s: scheduling round failed", job_id)
+
+    async def _fan_out(
+        self, job: Job, nodes: list[str], path: str, body: dict[str, Any]
+    ) -> list[_Call]:
+        async def one(node: str) -> _Call:
+            try:
+                return _Call(node, True, await self.channel.call(node, path, body))
+            except PeerError as exc:
+                return _Call(node, False, error=exc)
+            except Exception as exc:  # this node's own participant refusing
+                return _Call(node, False, error=PeerRefused(getattr(exc, "message", str(exc))))
+
+        calls = list(await asyncio.gather(*(one(n) for n in nodes)))
+        await asyncio.to_thread(self._note_reachability, job, calls)
+        return calls
+
+    def _note_reachability(self, job: Job, calls: list[_Call]) -> None:
+        with self.store.session() as s:
+            for call in calls:
+                party = s.get(ScheduledJobPartyRow, (job.job_id, call.node))
+                if party is None:
+                    continue
+                if isinstance(call.error, PeerUnreachable):
+                    party.unreachable_since = party.unreachable_since or now_ms()
+                else:
+                    party.unreachable_since = None
+
+    def _given_up(self, job: Job) -> str | None:
+        """A party silent for longer than ``party_timeout_s``, if any."""
+        limit = now_ms() - int(self.settings.party_timeout_s * 1000)
+        with self.store.session() as s:
+            for party in s.query(ScheduledJobPartyRow).filter_by(job_id=job.job_id).all():
+                if party.unreachable_since is not None and party.unreachable_since < limit:
+                    return party.node_id
+        return None
+
+    async def _create(self, job: Job) -> None:
+        assert job.job_id is not None
+        pending = await asyncio.to_thread(self._parties_where, job.job_id, "created", False)
+        body = {
+            "job_id": job.job_id,
+            "flow_id": job.flow_id or "",
+            "dag": self._document(job)["dag"],
+            "config": self._document(job)["config"],
+        }
+        calls = await self._fan_out(job, pending, paths.JOB_CREATE, body)
+        refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
+        await asyncio.to_thread(
+            self._mark_parties, job.job_id, [c.node for c in calls if c.ok], "created"
+        )
+        if refused:
+            reason = "; ".join(f"{c.node} refused: {_message(c.error)}" for c in refused)
+            await asyncio.to_thread(self._set_job, job.job_id, st.REJECTED, reason)
+            created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+            await self._fan_out_stop(job, created, None)
+            return
+        silent = self._given_up(job) if any(not c.ok for c in calls) else None
+        if silent is not None:
+            await asyncio.to_thread(
+                self._set_job, job.job_id, st.REJECTED, f"node {silent} did not answer job/create"
+            )
+            created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+            await self._fan_out_stop(job, created, None)
+            return
+        if all(c.ok for c in calls):
+            await asyncio.to_thread(self._set_job, job.job_id, st.READY, None)
+            await self._start(job)
+
+    async def _start(self, job: Job) -> None:
+        assert job.job_id is not None
+        pending = await asyncio.to_thread(self._parties_where, job.job_id, "started", False)
+        calls = await self._fan_out(job, pending, paths.JOB_START, {"job_id": job.job_id})
+        await asyncio.to_thread(
+            self._mark_parties, job.job_id, [c.node for c in calls if c.ok], "started"
+        )
+        refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
+        if refused:
+            await self._finish(
+                job, f"{refused[0].node} refused job/start: {_message(refused[0].error)}"
+            )
+            return
+        silent = self._given_up(job)
+        if silent is not None:
+            await self._finish(job, self._silence(silent))
+            return
+        if all(c.ok for c in calls):
+            await asyncio.to_thread(self._set_job, job.job_id, st.RUNNING, None)
+            await self._dispatch(job)
+
+    async def _dispatch(self, job: Job) -> None:
+        """Start every task whose upstream all succeeded (on the nodes not started yet)."""
+        assert job.job_id is not None
+        plan = await asyncio.to_thread(self._ready_tasks, job)
+        if not plan:
+            return
+
+        async def start(task_name: str, task_id: str, nodes: list[str]) -> None:
+            body = {"task_id": task_id, "task_name": task_name, "job_id": job.job_id}
+            calls = await self._fan_out(job, nodes, paths.TASK_START, body)
+            await asyncio.to_thread(self._task_started, job, task_name, calls)
+
+        await asyncio.gather(*(start(name, tid, nodes) for name, tid, nodes in plan))
+
+    def _ready_tasks(self, job: Job) -> list[tuple[str, str, list[str]]]:
+        assert job.job_id is not None
+        with self.store.session() as s:
+            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id)}
+            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all()
+            plan = []
+            for component in job.components:
+                task = tasks[component.name]
+                if task.status in st.TASK_DONE:
+                    continue
+                if any(tasks[up].status != st.SUCCESS for up in component.upstream()):
+                    continue
+                if task.task_id is None:
+                    stamp = now_ms()
+                    timeout_ms = (
+                        int(
+                            job.job_params.get("common", {}).get("timeout")
+                            or self.settings.task_timeout_s
+                        )
+                        * 1000
+                    )
+                    task.task_id = make_task_id(job, component.name)
+                    task.status, task.started_at = st.RUNNING, stamp
+                    task.deadline_at = stamp + timeout_ms + DEADLINE_GRACE_MS
+                nodes = sorted(
+                    {p.node_id for p in parties if p.task_name == component.name and not p.started}
+                )
+                if nodes:
+                    plan.append((component.name, task.task_id, nodes))
+            return plan
+
+    def _task_started(self, job: Job, task_name: str, calls: list[_Call]) -> None:
+        with self.store.session() as s:
+            parties = (
+                s.query(ScheduledTaskPartyRow)
+                .filter_by(job_id=job.job_id, task_name=task_name)
+                .all()
+            )
+            for call in calls:
+                for party in (p for p in parties if p.node_id == call.node):
+                    if call.ok:
+                        party.started = True
+                        if st.task_may_move(party.status, st.RUNNING):
+                            party.status = st.RUNNING
+                    elif isinstance(call.error, PeerRefused):
+                        party.status = st.FAILED
+                        party.reason = f"task/start refused: {_message(call.error)}"[:2000]
+                    party.updated_at = now_ms()
+
+    async def _poll(self, job: Job, sync_type: str) -> None:
+        assert job.job_id is not None
+        interval = (
+            self.settings.poll_interval_s
+            if sync_type == "poll"
+            else self.settings.callback_safety_poll_s
+        )
+        last = self._last_poll.get(job.job_id, 0.0)
+        if time.monotonic() - last < interval * 0.9:
+            return
+        self._last_poll[job.job_id] = time.monotonic()
+        targets = await asyncio.to_thread(self._pollable, job.job_id)
+        if not targets:
+            return
+
+        async def one(node: str, role: str, task_id: str) -> _Call:
+            body = {"task_id": task_id, "role": role}
+            calls = await self._fan_out(job, [node], paths.TASK_POLL, body)
+            return calls[0]
+
+        results = await asyncio.gather(*(one(*t) for t in targets))
+        for (node, role, task_id), call in zip(targets, results, strict=True):
+            if call.ok and isinstance(call.data, dict):
+                normalized = st.normalize_task_status(call.data.get("status"))
+                if normalized is not None:
+                    await asyncio.to_thread(
+                        self._update_party,
+                        node,
+                        task_id,
+                        role,
+                        normalized,
+                        call.data.get("reason"),
+                        call.data.get("log_tail"),
+                    )
+            elif isinstance(call.error, PeerRefused):
+                await asyncio.to_thread(
+                    self._update_party,
+                    node,
+                    task_id,
+                    role,
+                    st.FAILED,
+                    f"task/poll refused: {_message(call.error)}",
+                    None,
+                )
+
+    def _pollable(self, job_id: str) -> list[tuple[str, str, str]]:
+        with self.store.session() as s:
+            ids = {
+                t.task_name: t.task_id
+                for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)
+                if t.task_id is not None and t.status not in st.TASK_DONE
+            }
+            return [
+                (p.node_id, p.role, ids[p.task_name])
+                for p in s.query(ScheduledTaskPartyRow).filter_by(job_id=job_id).all()
+                if p.task_name in ids and p.started and p.status not in st.TASK_DONE
+            ]
+
+    async def _settle(self, job: Job) -> None:
+        """Fold party statuses into task statuses; fail or close the job when due."""
+        verdict = await asyncio.to_thread(self._fold, job)
+        silent = self._given_up(job)
+        if verdict is None and silent is not None:
+            verdict = self._silence(silent)
+        if verdict is not None:
+            await self._finish(job, verdict or None)
+
+    def _fold(self, job: Job) -> str | None:
+        """Returns None while the job goes on; "" when it is complete; a reason when it
+        failed."""
+        with self.store.session() as s:
+            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id)}
+            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all()
+            failure: str | None = None
+            stamp = now_ms()
+            for component in job.components:
+                task = tasks[component.name]
+                if task.status in st.TASK_DONE or task.task_id is None:
+                    continue
+                own = [p for p in parties if p.task_name == component.name]
+                folded = st.aggregate(p.status for p in own)
+                if folded == st.FAILED:
+                    bad = next(p for p in own if p.status == st.FAILED)
+                    task.reason = f"{bad.node_id} ({bad.role}): {bad.reason or 'failed'}"
+                    failure = failure or f"task {component.name} failed on {task.reason}"
+                elif task.deadline_at is not None and stamp > task.deadline_at:
+                    folded = st.FAILED
+                    task.reason = "no final status before the task's deadline"
+                    failure = failure or f"task {component.name}: {task.reason}"
+                if folded in st.TASK_DONE:
+                    task.status, task.finished_at = folded, stamp
+            if failure is not None:
+                return failure
+            blocked = self._blocked(job, tasks)
+            if all(t.status in st.TASK_DONE or t.task_name in blocked for t in tasks.values()):
+                return ""
+            return None
+
+    @staticmethod
+    def _blocked(job: Job, tasks: dict[str, ScheduledTaskRow]) -> set[str]:
+        """Tasks that can never start: downstream of a failed (stopped) task."""
+        blocked: set[str] = set()
+        for name, task in tasks.items():
+            if task.status == st.FAILED:
+                blocked |= job.downstream(name)
+        return blocked
+
+    async def _finish(self, job: Job, reason: str | None) -> None:
+        """FINISHED, with every unfinished task FAILED, and ``job/stop`` to everyone."""
+        assert job.job_id is not None
+        finished = await asyncio.to_thread(self._close, job.job_id, reason)
+        if not finished:
+            return
+        nodes = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+        await self._fan_out_stop(job, nodes, None)
+        self._last_poll.pop(job.job_id, None)
+        log.info("job %s finished%s", job.job_id, f": {reason}" if reason else "")
+
+    def _close(self, job_id: str, reason: str | None) -> bool:
+        with self.store.session() as s:
+            row = s.get(ScheduledJobRow, job_id)
+            if row is None or row.status in st.JOB_DONE:
+                return False
+            stamp = now_ms()
+            row.status, row.reason, row.updated_at, row.finished_at = (
+                st.FINISHED,
+                reason,
+                stamp,
+                stamp,
+            )
+            for task in s.query(ScheduledTaskRow).filter_by(job_id=job_id).all():
+                if task.status == st.RUNNING:
+                    task.status, task.finished_at = st.FAILED, stamp
+                    task.reason = task.reason or "stopped: the job ended"
+            self.store.audit.append(
+                s,
+                actor="system:scheduler",
+                action="job.finished",
+                subject=job_id,
+                outcome="failed" if reason else "ok",
+                details={"reason": reason or ""},
+            )
+            return True
+
+    async def _fan_out_stop(self, job: Job, nodes: list[str], task_name: str | None) -> None:
+        """``job/stop`` to ``nodes``: partners through the outbox (delivered even if they
+        are down now), this node directly."""
+        assert job.job_id is not None
+        body: dict[str, Any] = {"job_id": job.job_id}
+        if task_name:
+            body["task_name"] = task_name
+        for node in nodes:
+            if node == self.me:
+                try:
+                    await self.channel.call(node, paths.JOB_STOP, body)
+                except Exception:
+                    log.exception("job %s: stopping our own tasks failed", job.job_id)
+            else:
+                await self.enqueue_stop(node, body)
+
+    # --- small helpers --------------------------------------------------------------------
+
+    def _silence(self, node: str) -> str:
+        return f"node {node} did not answer for {self.settings.party_timeout_s:.0f} s"
+
+    def _document(self, job: Job) -> dict[str, Any]:
+        assert job.job_id is not None
+        return dict(json.loads(self._job_row(job.job_id).document))
+
+    def _parties_where(self, job_id: str, flag: str, value: bool) -> list[str]:
+        with self.store.session() as s:
+            rows = s.query(ScheduledJobPartyRow).filter_by(job_id=job_id).all()
+            return sorted(r.node_id for r in rows if bool(getattr(r, flag)) == value)
+
+    def _mark_parties(self, job_id: str, nodes: list[str], flag: str) -> None:
+        with self.store.session() as s:
+            for node in nodes:
+                row = s.get(ScheduledJobPartyRow, (job_id, node))
+                if row is not None:
+                    setattr(row, flag, True)
+
+    def _set_job(self, job_id: str, status: str, reason: str | None) -> None:
+        with self.store.session() as s:
+            row = s.get(ScheduledJobRow, job_id)
+            if row is not None and st.job_may_move(row.status, status):
+                row.status, row.reason, row.updated_at = status, reason, now_ms()
+                if status in st.JOB_DONE:
+                    row.finished_at = row.updated_at
+
+
+def _nodes(job: Job) -> list[str]:
+    return sorted({node for _, _, node in job.parties()})
+
+
+def _message(error: PeerError | None) -> str:
+    if error is None:
+        return ""
+    peer_msg = error.details.get("peer_msg") if error.details else None
+    return str(peer_msg or error.message)[:500]

@@ -1,0 +1,53 @@
+"""The process runner's supervisor: ``python -m isthmus.scheduler.supervise EXIT_FILE``.
+
+It starts ``python -m isthmus.components`` with its own environment unchanged (the
+container contract, exactly), waits, and writes the exit code to ``EXIT_FILE``
+atomically. That file is what lets a node that was restarted, or killed, while the task
+ran still learn how the task ended: the supervisor is not the node's child any more
+then, so the node cannot wait for it. A shell cannot do this job: dash drops the
+dotted variable names the contract uses.
+
+SIGTERM and SIGINT reach the whole process group; the supervisor ignores them and
+waits for the component, so a stopped task still gets its exit code written.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def write_exit_code(path: Path, code: int) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(f"{code}\n")
+    os.replace(temporary, path)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m isthmus.scheduler.supervise EXIT_FILE", file=sys.stderr)
+        return 64
+    exit_file = Path(argv[1])
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "isthmus.components"],
+        # the component must be stoppable: restore the default dispositions in it
+        preexec_fn=_default_signals,  # noqa: PLW1509 - no threads exist yet here
+    )
+    code = child.wait()
+    code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, as shells say
+    write_exit_code(exit_file, code)
+    return code
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

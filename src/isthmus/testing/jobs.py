@@ -1,0 +1,71 @@
+"""Jobs on a test cluster: submit on the initiator, wait for the scheduler's verdict,
+and find the processes a job left behind (there must be none)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from isthmus.testing.cluster import ProcessNode, wait_until
+from isthmus.wire import paths
+
+
+def submit(node: ProcessNode, document: dict[str, Any], scheduler: str | None = None) -> str:
+    """North-south ``create_all`` on the initiator; returns the job id."""
+    body = dict(document)
+    if scheduler:
+        body["scheduler"] = scheduler
+    return str(node.admin.post(paths.PLATFORM_JOB_CREATE_ALL, body)["job_id"])
+
+
+def status(node: ProcessNode, job_id: str) -> dict[str, Any]:
+    return dict(node.admin.get(paths.PLATFORM_JOB_STATUS_ALL, job_id=job_id))
+
+
+def why(node: ProcessNode, job_id: str) -> dict[str, Any]:
+    return dict(node.admin.get(paths.PLATFORM_JOB_WHY, job_id=job_id))
+
+
+def wait_finished(node: ProcessNode, job_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Wait until the job is FINISHED or REJECTED; returns the failure summary
+    (``why``), whose ``result`` says SUCCESS, FAILED or STOPPED."""
+    seen: dict[str, Any] = {}
+
+    def done() -> bool:
+        try:
+            seen.update(status(node, job_id))
+        except Exception:  # the scheduler may be restarting
+            return False
+        return seen.get("job_status") in ("FINISHED", "REJECTED")
+
+    wait_until(done, timeout_s=timeout_s, interval_s=0.1, what=f"job {job_id} to finish")
+    return why(node, job_id)
+
+
+def wait_task(
+    node: ProcessNode, job_id: str, task_name: str, wanted: str, *, timeout_s: float = 60.0
+) -> None:
+    wait_until(
+        lambda: status(node, job_id).get("status", {}).get(task_name) == wanted,
+        timeout_s=timeout_s,
+        interval_s=0.05,
+        what=f"task {task_name} of {job_id} to be {wanted}",
+    )
+
+
+def task_processes(task_id: str) -> list[int]:
+    """Pids of live processes whose environment names ``task_id`` (Linux)."""
+    marker = f"config.task_id={task_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z" and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
