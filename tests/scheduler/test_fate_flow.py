@@ -210,3 +210,17 @@ def test_isthmus_as_scheduler_speaks_fate_flows_dialect() -> None:
         assert headers["x-target-node-id"] == FATE_NODE
         assert headers["x-timestamp"].isdigit() and len(headers["x-timestamp"]) == 13
         assert headers["x-nonce"] and headers["x-auth-sign"]
+
+
+def test_a_repeated_create_is_accepted_and_a_different_one_is_a_conflict(
+    participant: ProcessNode,
+) -> None:
+    create = captured()[0]
+    job_id = f"{create['body']['job_id']}-again"
+    body = {**create["body"], "job_id": job_id}
+    assert replay(participant, {**create, "body": body}).json()["code"] == 0
+    assert replay(participant, {**create, "body": body}).json()["code"] == 0  # a FATE retry
+    changed = json.loads(json.dumps(body))
+    changed["config"]["task_params"]["common"]["intersect_rsa_1"]["id"] = "other"
+    conflict = replay(participant, {**create, "body": changed}).json()
+    assert conflict["code"] == 10006 and "another DAG or config" in conflict["msg"]

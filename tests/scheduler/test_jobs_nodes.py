@@ -204,3 +204,16 @@ def test_callback_mode_with_the_initiator_as_scheduler(trio: Trio) -> None:
     assert summary["scheduler"] == a.node_id
     # B's reports travelled as signed task/callback calls through its outbox
     assert b.admin.get("/outbox") == []
+
+
+def test_a_task_over_its_timeout_is_stopped_and_fails_the_job(trio: Trio) -> None:
+    _, a, b, c = trio
+    job = big_psi(trio)
+    job["config"]["job_params"]["common"]["timeout"] = 1  # type: ignore[index]
+    job_id = submit(a, job, scheduler=c.node_id)
+    summary = wait_finished(a, job_id, timeout_s=60)
+    assert summary["result"] == "FAILED"
+    reasons = {f["reason"] for f in summary["failures"]}
+    assert "timed out after 1 s" in reasons, summary["failures"]
+    psi = next(t for t in summary["tasks"] if t["task_name"] == "psi_0")
+    wait_until(lambda: task_processes(psi["task_id"]) == [], timeout_s=15)

@@ -15,7 +15,10 @@ import pytest
 from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
 from isthmus.scheduler.container_env import Placement, container_env
+from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.runners import FAILED, RUNNING, SUCCESS, Handle, ProcessRunner, TaskRun
+from isthmus.testing.cluster import wait_until
+from isthmus.testing.jobs import task_processes
 from isthmus.wire.dag import Job, parse_job
 from isthmus.wire.errors import ValidationFailed
 
@@ -186,3 +189,17 @@ def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path: Path) -> None:
     outcome = ProcessRunner().status(handle)
     assert outcome.status == FAILED  # our own pid, but not the run's start time
     ProcessRunner().stop(handle)  # and never signalled
+
+
+def test_the_memory_of_job_params_caps_the_component(tmp_path: Path) -> None:
+    runner = ProcessRunner()
+    env = _waiting_psi(tmp_path)
+    handle = runner.start(TaskRun("t", env, tmp_path / "m.log", resources=Resources(memory_gib=2)))
+    try:
+        wait_until(lambda: len(task_processes(env["config.task_id"])) == 2, what="both processes")
+        for pid in task_processes(env["config.task_id"]):  # the supervisor and the component
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            line = next(x for x in limits.splitlines() if x.startswith("Max data size"))
+            assert line.split()[3:5] == [str(2 * 2**30), str(2 * 2**30)]
+    finally:
+        runner.stop(handle, grace_s=1)

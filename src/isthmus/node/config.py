@@ -157,6 +157,9 @@ class SchedulerSection(_Section):
     task_timeout_s: int = Field(default=86400, ge=1)
     #: Between SIGTERM and SIGKILL (process runner), or ``docker stop``'s grace.
     stop_grace_s: float = Field(default=5.0, ge=0, le=300)
+    #: The Ray cluster of the ray runner (``host:port`` of its GCS, or ``ray://…``);
+    #: empty = that runner is unavailable.
+    ray_address: str = ""
     #: The docker client the docker runner calls.
     docker_bin: str = "docker"
     #: The Kubernetes API for the kubernetes runner: empty = the pod's service account

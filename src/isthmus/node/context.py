@@ -30,6 +30,7 @@ from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator, CoordinatorSettings
 from isthmus.scheduler.participant import Participant, ParticipantSettings
+from isthmus.scheduler.ray_runner import RayRunner
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.runners import (
     DockerRunner,
@@ -188,13 +189,15 @@ def build_context(
 
 def build_runners(config: NodeConfig) -> dict[str, Runner]:
     """Every runner this node can use: process and docker always (docker fails a task
-    at start when no engine answers), Kubernetes when an API is configured or the node
-    runs in a pod."""
+    at start when no engine answers), Ray when a cluster is configured, Kubernetes when
+    an API is configured or the node runs in a pod."""
     scheduler = config.scheduler
     runners: dict[str, Runner] = {
         "process": ProcessRunner(),
         "docker": DockerRunner(scheduler.docker_bin),
     }
+    if scheduler.ray_address:
+        runners["ray"] = RayRunner(scheduler.ray_address)
     if scheduler.kubernetes_api_url:
         token_file = scheduler.kubernetes_token_file
         token = config.path(token_file).read_text().strip() if token_file else ""

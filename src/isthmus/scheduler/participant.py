@@ -385,6 +385,17 @@ class Participant:
             except RunnerError as exc:
                 log.warning("task %s party %s: stop failed: %s", row.task_id, row.party, exc)
         self._settle(row.task_id, row.party, Outcome(st.FAILED, None, reason))
+        self._release(row)
+
+    def _release(self, row: LocalTaskRow) -> None:
+        runner = self.runners.get(row.runner)
+        handle = json.loads(row.handle or "{}")
+        if runner is None or not handle:
+            return
+        try:
+            runner.release(handle)
+        except RunnerError as exc:
+            log.warning("task %s party %s: release failed: %s", row.task_id, row.party, exc)
 
     def _finish_job(self, job_id: str, reason: str) -> None:
         with self.store.session() as s:
@@ -460,6 +471,7 @@ class Participant:
             outcome = await asyncio.to_thread(self._check_run, row)
             if outcome is not None and outcome.status in st.TASK_DONE:
                 report = await asyncio.to_thread(self._settle, row.task_id, row.party, outcome)
+                await asyncio.to_thread(self._release, row)
                 changed += 1
                 if report is not None and self.on_report is not None:
                     await self.on_report(report)

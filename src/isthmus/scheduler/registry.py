@@ -30,7 +30,7 @@ from isthmus.wire.dag import Job, Problem
 from isthmus.wire.errors import NotFound, ValidationFailed
 
 #: Runners a component may name (``isthmus.scheduler.runners``).
-RUNNERS = ("process", "docker", "kubernetes")
+RUNNERS = ("process", "ray", "docker", "kubernetes")
 STATES = (ENABLED, DISABLED)
 BUILTIN_IMAGE = "isthmus"
 

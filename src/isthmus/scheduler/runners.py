@@ -6,7 +6,9 @@ handle alone. That is what lets a node restarted mid-task find its runs again in
 of orphaning them.
 
 * ``ProcessRunner`` (the default) runs the component as a local process, through the
-  supervisor in ``supervise.py``, in its own process group, output to the task's log.
+  supervisor in ``supervise.py``, in its own process group, output to the task's log;
+  of ``job_params`` resources it applies the memory cap (a process has no CPU quota
+  without cgroups: CPU limits take the Ray, Docker or Kubernetes runner).
 * ``DockerRunner`` submits ``docker run -d`` (the spec from ``container_specs``), reads
   the outcome with ``docker inspect``, copies ``docker logs`` and removes the container.
 * ``KubernetesRunner`` submits a ``batch/v1`` Job to the API server, reads its status,
@@ -73,6 +75,10 @@ class Runner(Protocol):
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None: ...
 
+    def release(self, handle: Handle) -> None:
+        """Called once the run's end is recorded: free what it still holds."""
+        ...
+
 
 def _ended(code: int) -> Outcome:
     if code == 0:
@@ -107,9 +113,12 @@ class ProcessRunner:
         run.log_path.parent.mkdir(parents=True, exist_ok=True)
         exit_file = run.log_path.with_suffix(".exit")
         exit_file.unlink(missing_ok=True)
+        argv = [self.python, "-m", "isthmus.scheduler.supervise", str(exit_file)]
+        if run.resources.memory_gib > 0:
+            argv.append(str(int(run.resources.memory_gib * 2**30)))
         with open(run.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                [self.python, "-m", "isthmus.scheduler.supervise", str(exit_file)],
+                argv,
                 env={**run.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -135,6 +144,9 @@ class ProcessRunner:
         if child is not None and child.returncode is not None and child.returncode >= 0:
             return _ended(child.returncode)  # the supervisor itself failed to write
         return Outcome(FAILED, None, "the task's process ended without an exit status (killed)")
+
+    def release(self, handle: Handle) -> None:
+        """Nothing is held: the exit file stays beside the log, for the record."""
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
         """TERM to the whole group, KILL after ``grace_s``: nothing it started survives."""
@@ -195,23 +207,22 @@ class DockerRunner:
         status, _, code = state.strip().partition(" ")
         if status in ("created", "running", "restarting", "paused"):
             return Outcome(RUNNING)
-        self._collect(handle)
         return _ended(int(code or "1"))
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
         with contextlib.suppress(RunnerError):
             self._docker(["stop", "--time", str(max(1, int(grace_s))), handle["container"]])
-        self._collect(handle)
 
-    def _collect(self, handle: Handle) -> None:
+    def release(self, handle: Handle) -> None:
+        """Copy the container's log to the task's log file, then remove the container."""
         log_path = Path(handle["log_path"])
         with contextlib.suppress(RunnerError):
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(self._docker(["logs", handle["container"]]))
+            log_path.write_text(self._docker(["logs", handle["container"]], with_stderr=True))
         with contextlib.suppress(RunnerError):
             self._docker(["rm", "--force", handle["container"]])
 
-    def _docker(self, args: list[str]) -> str:
+    def _docker(self, args: list[str], *, with_stderr: bool = False) -> str:
         try:
             done = subprocess.run(  # noqa: S603 - the configured docker client
                 [self.docker_bin, *args],
@@ -224,7 +235,7 @@ class DockerRunner:
             raise RunnerError(f"docker {args[0]}: {exc}") from exc
         if done.returncode != 0:
             raise RunnerError(f"docker {args[0]} failed: {done.stderr.strip()[:300]}")
-        return done.stdout
+        return done.stdout + done.stderr if with_stderr else done.stdout
 
 
 # --- Kubernetes -----------------------------------------------------------------------
@@ -304,13 +315,15 @@ class KubernetesRunner:
         self._check(response, "read Job")
         status = response.json().get("status", {})
         if status.get("succeeded"):
-            self._collect(handle)
             return Outcome(SUCCESS, 0)
         if status.get("failed"):
-            self._collect(handle)
             reasons = [c.get("message") or c.get("reason") for c in status.get("conditions", [])]
             return Outcome(FAILED, None, "; ".join(r for r in reasons if r) or "pod failed")
         return Outcome(RUNNING)
+
+    def release(self, handle: Handle) -> None:
+        """Copy the pod's log; the Job itself goes with its TTL."""
+        self._collect(handle)
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
         self._collect(handle)

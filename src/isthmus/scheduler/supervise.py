@@ -1,4 +1,5 @@
-"""The process runner's supervisor: ``python -m isthmus.scheduler.supervise EXIT_FILE``.
+"""The process runner's supervisor:
+``python -m isthmus.scheduler.supervise EXIT_FILE [MEMORY_BYTES]``.
 
 It starts ``python -m isthmus.components`` with its own environment unchanged (the
 container contract, exactly), waits, and writes the exit code to ``EXIT_FILE``
@@ -7,6 +8,12 @@ ran still learn how the task ended: the supervisor is not the node's child any m
 then, so the node cannot wait for it. A shell cannot do this job: dash drops the
 dotted variable names the contract uses.
 
+``MEMORY_BYTES`` (from ``job_params`` resources) caps the data segment (``RLIMIT_DATA``:
+heap and private mappings, i.e. what the component allocates) of the supervisor and
+so of the component, which inherits it: an allocation beyond it fails in the component
+rather than the machine running out. It is set here, in a process without threads,
+not in the node (whose threads make ``preexec_fn`` unsafe).
+
 SIGTERM and SIGINT reach the whole process group; the supervisor ignores them and
 waits for the component, so a stopped task still gets its exit code written.
 """
@@ -14,6 +21,7 @@ waits for the component, so a stopped task still gets its exit code written.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,10 +35,14 @@ def write_exit_code(path: Path, code: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m isthmus.scheduler.supervise EXIT_FILE", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m isthmus.scheduler.supervise EXIT_FILE [MEMORY_BYTES]",
+              file=sys.stderr)  # fmt: skip
         return 64
     exit_file = Path(argv[1])
+    if len(argv) == 3:
+        limit = int(argv[2])
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     child = subprocess.Popen(

@@ -1,0 +1,161 @@
+"""The Ray runner: a task runs on a Ray cluster, for when one machine is not enough.
+
+Each party's run is a *detached, named* Ray actor (``isthmus/<task>/<party>``) that
+starts the very same entry as the process runner (the supervisor, then
+``python -m isthmus.components`` with exactly the container environment) on whichever
+Ray node has room, and reports its exit code. Being named and detached, the actor
+outlives this node's connection: a node restarted mid-task finds it again by name,
+which is all the handle holds. ``job_params`` resources become the actor's Ray
+resources (``num_cpus``, ``memory``), so Ray places the run where they are free.
+
+Ray is optional (``pip install 'isthmus[ray]'``). The Ray workers must have Isthmus
+installed, and the task's log path must be writable where the actor runs (the same
+host, or a shared file system), as with the process runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from isthmus.scheduler.runners import FAILED, RUNNING, Handle, Outcome, RunnerError, TaskRun
+
+NAMESPACE = "isthmus"
+
+
+class TaskActor:
+    """What runs inside Ray (wrapped with ``ray.remote`` at first use)."""
+
+    def __init__(self, env: dict[str, str], log_path: str) -> None:
+        path = Path(log_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.exit_file = path.with_suffix(".exit")
+        self.exit_file.unlink(missing_ok=True)
+        with open(path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - the worker's interpreter, our module
+                [sys.executable, "-m", "isthmus.scheduler.supervise", str(self.exit_file)],
+                env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._lock = threading.Lock()
+
+    def status(self) -> int | None:
+        """The exit code once the run ended, else None."""
+        if self.process.poll() is None:
+            return None
+        if self.exit_file.exists():
+            return int(self.exit_file.read_text().strip() or "1")
+        return 128 + signal.SIGKILL
+
+    def stop(self, grace_s: float) -> int | None:
+        with self._lock:
+            if self.process.poll() is None:
+                _killpg(self.process.pid, signal.SIGTERM)
+                deadline = time.monotonic() + grace_s
+                while self.process.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            _killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        return self.status()
+
+
+def _killpg(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class RayRunner:
+    name = "ray"
+
+    def __init__(self, address: str, *, namespace: str = NAMESPACE) -> None:
+        self.address = address
+        self.namespace = namespace
+        self._ray: Any = None
+        self._actor: Any = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._ray is None:
+                try:
+                    import ray
+                except ImportError as exc:
+                    raise RunnerError(
+                        "the ray runner needs Ray: pip install 'isthmus[ray]'"
+                    ) from exc
+                try:
+                    ray.init(
+                        address=self.address,
+                        namespace=self.namespace,
+                        log_to_driver=False,
+                        ignore_reinit_error=True,
+                        configure_logging=False,
+                    )
+                except Exception as exc:  # Ray raises ConnectionError and others
+                    raise RunnerError(
+                        f"cannot reach the Ray cluster at {self.address}: {exc}"
+                    ) from exc
+                self._actor = ray.remote(TaskActor)
+                self._ray = ray
+            return self._ray
+
+    def start(self, run: TaskRun) -> Handle:
+        ray = self._connect()
+        party = run.env.get("config.self_role", "")
+        name = f"isthmus/{run.task_id}/{party}"
+        options: dict[str, Any] = {
+            "name": name,
+            "lifetime": "detached",
+            "get_if_exists": True,  # a retried start finds the first run
+            "num_cpus": run.resources.cpu if run.resources.cpu > 0 else 0,
+            "max_restarts": 0,
+        }
+        if run.resources.memory_gib > 0:
+            options["memory"] = int(run.resources.memory_gib * 2**30)
+        try:
+            actor = self._actor.options(**options).remote(run.env, str(run.log_path))
+            ray.get(actor.status.remote(), timeout=60)  # started (or failed to) for sure
+        except Exception as exc:
+            raise RunnerError(f"Ray could not start {name}: {exc}") from exc
+        return {"actor": name}
+
+    def status(self, handle: Handle) -> Outcome:
+        ray = self._connect()
+        try:
+            actor = ray.get_actor(handle["actor"])
+        except ValueError:
+            return Outcome(FAILED, None, f"the Ray actor {handle['actor']} is gone")
+        try:
+            code = ray.get(actor.status.remote(), timeout=30)
+        except Exception as exc:
+            if type(exc).__name__ in ("RayActorError", "ActorDiedError"):
+                return Outcome(FAILED, None, f"the Ray actor {handle['actor']} died: {exc}")
+            raise RunnerError(f"Ray: no status for {handle['actor']}: {exc}") from exc
+        if code is None:
+            return Outcome(RUNNING)
+        if code == 0:
+            return Outcome("SUCCESS", 0)
+        return Outcome(FAILED, code, f"exited with code {code}")
+
+    def release(self, handle: Handle) -> None:
+        """The run's end is recorded: free its actor."""
+        ray = self._connect()
+        with contextlib.suppress(ValueError):  # gone already
+            ray.kill(ray.get_actor(handle["actor"]))
+
+    def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
+        ray = self._connect()
+        try:
+            actor = ray.get_actor(handle["actor"])
+        except ValueError:
+            return
+        ray.get(actor.stop.remote(grace_s), timeout=grace_s + 30)

@@ -1,0 +1,42 @@
+"""Job and task status rules (digest §2.3)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as sts
+
+from isthmus.scheduler import status as st
+
+task_statuses = sts.sampled_from(st.TASK_STATUSES)
+
+
+@given(sts.lists(task_statuses, min_size=1, max_size=8))
+def test_a_task_succeeds_only_when_every_party_did_and_fails_when_any_did(
+    parties: list[str],
+) -> None:
+    folded = st.aggregate(parties)
+    assert (folded == st.SUCCESS) == all(p == st.SUCCESS for p in parties)
+    assert (folded == st.FAILED) == (st.FAILED in parties)
+    assert folded in parties
+
+
+@given(task_statuses, task_statuses)
+def test_terminal_statuses_never_move_and_nothing_moves_backwards(a: str, b: str) -> None:
+    order = {st.PENDING: 0, st.READY: 1, st.RUNNING: 2, st.SUCCESS: 3, st.FAILED: 3}
+    if st.task_may_move(a, b):
+        assert a not in st.TASK_DONE and order[b] > order[a]
+
+
+def test_job_moves_are_fates() -> None:
+    assert st.job_may_move(st.PENDING, st.REJECTED)
+    assert st.job_may_move(st.RUNNING, st.FINISHED)
+    assert not st.job_may_move(st.FINISHED, st.RUNNING)
+    assert not st.job_may_move(st.REJECTED, st.READY)
+
+
+def test_partner_spellings_are_understood_and_nonsense_is_not() -> None:
+    assert st.normalize_task_status("success") == st.SUCCESS
+    assert st.normalize_task_status("Succeeded") == st.SUCCESS
+    assert st.normalize_task_status("ERROR") == st.FAILED
+    assert st.normalize_task_status("DONE") is None
+    assert st.normalize_task_status(None) is None
