@@ -207,7 +207,7 @@ def test_callback_mode_with_the_initiator_as_scheduler(trio: Trio) -> None:
 
 
 def test_a_task_over_its_timeout_is_stopped_and_fails_the_job(trio: Trio) -> None:
-    _, a, b, c = trio
+    _, a, _, c = trio
     job = big_psi(trio)
     job["config"]["job_params"]["common"]["timeout"] = 1  # type: ignore[index]
     job_id = submit(a, job, scheduler=c.node_id)
