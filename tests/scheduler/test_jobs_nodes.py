@@ -4,6 +4,7 @@ compute an ECDH-PSI and the data components, with two branches after the PSI."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,3 +218,16 @@ def test_a_task_over_its_timeout_is_stopped_and_fails_the_job(trio: Trio) -> Non
     assert "timed out after 1 s" in reasons, summary["failures"]
     psi = next(t for t in summary["tasks"] if t["task_name"] == "psi_0")
     wait_until(lambda: task_processes(psi["task_id"]) == [], timeout_s=15)
+
+
+def test_a_party_that_keeps_its_logs_sends_the_reason_only(tmp_path: Path) -> None:
+    env = {"ISTHMUS_SCHEDULER__SHARE_LOG_TAIL": "false"}
+    with ProcessCluster(tmp_path, env=env) as cluster:
+        a, b = cluster.start(2)
+        cluster.connect(a, b)
+        write_dataset(a, "guest.csv", list(range(100)), "x")
+        job = psi_pipeline(a.node_id, b.node_id)  # B has no host.csv
+        summary = wait_finished(a, submit(a, job))
+    (failure,) = [f for f in summary["failures"] if f["node_id"] == b.node_id]
+    assert "exited with code" in failure["reason"]
+    assert not failure["log_tail"]

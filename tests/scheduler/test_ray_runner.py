@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
-from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
 from isthmus.scheduler.container_env import container_env
 from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.ray_runner import RayRunner
@@ -19,7 +18,7 @@ from isthmus.scheduler.runners import FAILED, SUCCESS, TaskRun
 from isthmus.testing import ProcessCluster
 from isthmus.testing.cluster import wait_until
 from isthmus.testing.jobs import submit, task_processes, wait_finished
-from tests.scheduler.test_runners import pipeline, placement, wait
+from tests.scheduler.test_runners import pipeline, placement, wait, waiting_psi
 from tests.support.ray_cluster import local_ray
 
 pytestmark = pytest.mark.multinode
@@ -50,11 +49,7 @@ def test_a_task_runs_as_a_ray_actor_and_a_new_runner_finds_it(
 
 
 def test_stopping_a_ray_task_leaves_no_process(ray_address: str, tmp_path: Path) -> None:
-    (tmp_path / "storage" / "data").mkdir(parents=True)
-    (tmp_path / "storage" / "data" / "ids").write_text("id\n1\n")
-    job = pipeline({"guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}})
-    job = type(job)(**{**job.__dict__, "components": job.components[2:]})  # the PSI alone
-    env = container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
+    env = waiting_psi(tmp_path, recv_timeout_s=600)
     runner = RayRunner(ray_address)
     handle = runner.start(TaskRun("ray-stop", env, tmp_path / "psi.log"))
     wait_until(lambda: len(task_processes(env["config.task_id"])) >= 2, what="the PSI running")

@@ -111,24 +111,31 @@ def test_a_first_task_without_a_dataset_is_refused(tmp_path: Path) -> None:
         container_env(pipeline({}), "select_0", "guest", 0, COLUMN_SELECT, placement(tmp_path))
 
 
-def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
-    """A PSI task waiting for a partner that never comes is stopped within seconds."""
-    (tmp_path / "storage" / "data").mkdir(parents=True)
+def waiting_psi(tmp_path: Path, recv_timeout_s: float = 3) -> dict[str, str]:
+    """A PSI party waiting for a partner that never comes (it gives up after
+    ``recv_timeout_s``)."""
+    (tmp_path / "storage" / "data").mkdir(parents=True, exist_ok=True)
     (tmp_path / "storage" / "data" / "ids").write_text("id\n1\n")
     job = parse_job(
         {
-            "job_id": "job-stop",
+            "job_id": "job-adopt",
             "dag": {"components": [{"name": "psi_0", "componentName": "ecdh_psi",
                                     "version": "0.1.0", "input": [],
                                     "output": [{"type": "dataset", "key": "train_data"}]}]},
             "config": {
                 "initiator": {"role": "guest", "node_id": "NODE_A"},
                 "role": {"guest": ["NODE_A"], "host": ["NODE_B"]},
-                "task_params": {"guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}},
+                "task_params": {"common": {"psi_0": {"recv_timeout_s": recv_timeout_s}},
+                                "guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}},
             },
         }
     )  # fmt: skip
-    env = container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
+    return container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
+
+
+def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
+    """A PSI task waiting for a partner that never comes is stopped within seconds."""
+    env = waiting_psi(tmp_path, recv_timeout_s=600)
     runner = ProcessRunner()
     handle = runner.start(TaskRun("job-stop_psi_0", env, tmp_path / "psi.log"))
     time.sleep(1.5)
@@ -142,30 +149,10 @@ def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
         os.killpg(handle["pid"], 0)  # the whole group is gone
 
 
-def _waiting_psi(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "storage" / "data").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "storage" / "data" / "ids").write_text("id\n1\n")
-    job = parse_job(
-        {
-            "job_id": "job-adopt",
-            "dag": {"components": [{"name": "psi_0", "componentName": "ecdh_psi",
-                                    "version": "0.1.0", "input": [],
-                                    "output": [{"type": "dataset", "key": "train_data"}]}]},
-            "config": {
-                "initiator": {"role": "guest", "node_id": "NODE_A"},
-                "role": {"guest": ["NODE_A"], "host": ["NODE_B"]},
-                "task_params": {"common": {"psi_0": {"recv_timeout_s": 3}},
-                                "guest": {"0": {"psi_0": {"namespace": "data", "name": "ids"}}}},
-            },
-        }
-    )  # fmt: skip
-    return container_env(job, "psi_0", "guest", 0, ECDH_PSI, placement(tmp_path))
-
-
 def test_a_runner_that_did_not_start_a_run_follows_it_from_its_handle(tmp_path: Path) -> None:
     """What a restarted node does: a new runner, the stored handle, the same run; the
     outcome comes from the supervisor's exit file even though it is not our child."""
-    handle = ProcessRunner().start(TaskRun("t", _waiting_psi(tmp_path), tmp_path / "a.log"))
+    handle = ProcessRunner().start(TaskRun("t", waiting_psi(tmp_path), tmp_path / "a.log"))
     stored = json.loads(json.dumps(handle))
     other = ProcessRunner()
     assert other.status(stored).status == RUNNING
@@ -176,7 +163,7 @@ def test_a_runner_that_did_not_start_a_run_follows_it_from_its_handle(tmp_path: 
 
 def test_a_run_killed_outright_fails_without_an_exit_code(tmp_path: Path) -> None:
     runner = ProcessRunner()
-    handle = runner.start(TaskRun("t", _waiting_psi(tmp_path), tmp_path / "k.log"))
+    handle = runner.start(TaskRun("t", waiting_psi(tmp_path), tmp_path / "k.log"))
     time.sleep(0.5)
     os.killpg(handle["pid"], 9)  # SIGKILL to the group: the supervisor cannot write
     assert wait(runner, handle) == FAILED
@@ -193,7 +180,7 @@ def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path: Path) -> None:
 
 def test_the_memory_of_job_params_caps_the_component(tmp_path: Path) -> None:
     runner = ProcessRunner()
-    env = _waiting_psi(tmp_path)
+    env = waiting_psi(tmp_path)
     handle = runner.start(TaskRun("t", env, tmp_path / "m.log", resources=Resources(memory_gib=2)))
     try:
         wait_until(lambda: len(task_processes(env["config.task_id"])) == 2, what="both processes")

@@ -155,6 +155,8 @@ class SchedulerSection(_Section):
     party_timeout_s: float = Field(default=120.0, gt=0)
     #: A task's run time limit unless ``job_params.common.timeout`` says otherwise.
     task_timeout_s: int = Field(default=86400, ge=1)
+    #: Send a failed task's last log lines to the job's scheduler (for ``job why``).
+    share_log_tail: bool = True
     #: Between SIGTERM and SIGKILL (process runner), or ``docker stop``'s grace.
     stop_grace_s: float = Field(default=5.0, ge=0, le=300)
     #: The Ray cluster of the ray runner (``host:port`` of its GCS, or ``ray://…``);

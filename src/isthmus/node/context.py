@@ -248,6 +248,7 @@ def build_jobs(
             logs_dir=config.home / "jobs",
             task_timeout_s=scheduler.task_timeout_s,
             stop_grace_s=scheduler.stop_grace_s,
+            share_log_tail=scheduler.share_log_tail,
         ),
         _JobSessions(queues),
     )

@@ -115,6 +115,10 @@ class ParticipantSettings:
     logs_dir: Path
     task_timeout_s: int = 86400
     stop_grace_s: float = 5.0
+    #: Whether a failed run's log tail goes to the job's scheduler (and so to the
+    #: initiator's failure summary). Components never log data rows, but an operator
+    #: may still prefer to keep logs in the house.
+    share_log_tail: bool = True
 
 
 class Participant:
@@ -427,8 +431,9 @@ class Participant:
         failed = [r for r in rows if r.status == st.FAILED]
         if failed:
             answer["reason"] = failed[0].reason or "failed"
-            answer["log_tail"] = log_tail(failed[0].log_path)
             answer["party"] = failed[0].party
+            if self.settings.share_log_tail:
+                answer["log_tail"] = log_tail(failed[0].log_path)
         return answer
 
     def _job_row(self, job_id: str) -> JobRow:
