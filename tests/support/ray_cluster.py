@@ -43,6 +43,10 @@ def local_ray() -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
+        # This process is a Ray driver now; left connected, it would exit on its own a
+        # minute after the cluster is gone (Ray's reaction to a lost GCS), test run and all.
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
         subprocess.run(
             [str(ray), "stop", "--force"], capture_output=True, env=env, timeout=120, check=False
         )
