@@ -92,6 +92,23 @@ HETERO_LR = {
 }
 
 
+def offer_test_host(node: ProcessNode) -> None:
+    """The captured job's host dataset (``testspace#test_host``), registered, and a
+    standing grant of it to the FATE-Flow node (which cannot present permits)."""
+    path = node.home / "data" / "testspace" / "test_host"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("id,x0,x1\n1,0.5,1.5\n2,0.25,2.5\n")
+    node.admin.post(
+        "/datasets",
+        {"namespace": "testspace", "name": "test_host", "source": "csv", "location": str(path)},
+    )
+    node.admin.post(
+        "/audits/grant",
+        {"peer_node_id": FATE_NODE, "resource_type": "DATASET",
+         "resource_id": "testspace#test_host"},
+    )  # fmt: skip
+
+
 def register_unionpay(node: ProcessNode) -> None:
     for description in (INTERSECTION, HETERO_LR):
         node.admin.post(

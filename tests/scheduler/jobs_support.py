@@ -18,6 +18,21 @@ def write_dataset(node: ProcessNode, name: str, ids: list[int], extra: str) -> N
     (root / name).write_text(f"id,{extra}\n" + "\n".join(rows) + "\n")
 
 
+def offer(owner: ProcessNode, partner: ProcessNode, name: str) -> None:
+    """``owner`` registers its ``demo/<name>`` as a dataset and grants ``partner`` a
+    standing, unlimited use of it (the permit a partner's job needs)."""
+    owner.admin.post(
+        "/datasets",
+        {"namespace": "demo", "name": name, "source": "csv",
+         "location": str(owner.home / "data" / "demo" / name)},
+    )  # fmt: skip
+    owner.admin.post(
+        "/audits/grant",
+        {"peer_node_id": partner.node_id, "resource_type": "DATASET",
+         "resource_id": f"demo#{name}"},
+    )  # fmt: skip
+
+
 def component(
     name: str, kind: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
 ) -> dict[str, Any]:

@@ -24,7 +24,13 @@ import pytest
 
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
-from tests.scheduler.fate_support import FATE_NODE, OUR_NODE, add_fate_contract, register_unionpay
+from tests.scheduler.fate_support import (
+    FATE_NODE,
+    OUR_NODE,
+    add_fate_contract,
+    offer_test_host,
+    register_unionpay,
+)
 
 CAPTURE = Path(__file__).parents[2].parent / "shared" / "wire-captures"
 
@@ -43,6 +49,7 @@ def participant() -> Iterator[ProcessNode]:
         node = cluster.add_node(OUR_NODE)
         add_fate_contract(node, FATE_NODE, "http://127.0.0.1:9")
         register_unionpay(node)
+        offer_test_host(node)
         yield node
 
 

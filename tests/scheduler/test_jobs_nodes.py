@@ -14,7 +14,7 @@ from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
 from isthmus.testing.jobs import status, submit, task_processes, wait_finished, wait_task
 from isthmus.wire import paths
-from tests.scheduler.jobs_support import output_rows, psi_pipeline, write_dataset
+from tests.scheduler.jobs_support import offer, output_rows, psi_pipeline, write_dataset
 
 Trio = tuple[ProcessCluster, ProcessNode, ProcessNode, ProcessNode]
 
@@ -27,6 +27,7 @@ def trio() -> Iterator[Trio]:
         cluster.connect_all()
         write_dataset(a, "guest.csv", list(range(0, 1500)), "x")
         write_dataset(b, "host.csv", list(range(500, 2500)), "y")
+        offer(b, a, "host.csv")
         yield cluster, a, b, c
 
 
@@ -65,14 +66,14 @@ def test_a_third_node_schedules_a_job_that_two_parties_compute(trio: Trio) -> No
 def test_a_failed_party_stops_the_job_everywhere_and_why_says_where(trio: Trio) -> None:
     _, a, b, c = trio
     job = psi_pipeline(a.node_id, b.node_id)
-    job["config"]["task_params"]["host"]["0"]["psi_0"]["name"] = "missing.csv"
+    job["config"]["task_params"]["host"]["0"]["psi_0"]["field_names"] = "no_such_column"
     job_id = submit(a, job, scheduler=c.node_id)
     summary = wait_finished(a, job_id, timeout_s=60)
     assert summary["result"] == "FAILED"
     (failure,) = [f for f in summary["failures"] if f["node_id"] == b.node_id]
     assert failure["task_name"] == "psi_0" and failure["role"] == "host"
     assert "exited with code" in failure["reason"]
-    assert "missing.csv" in failure["log_tail"]  # the component's own words, from B's log
+    assert "no_such_column" in failure["log_tail"]  # the component's own words, from B's log
     assert f"task psi_0 failed on {b.node_id} (host)" in summary["reason"]
     # A's side of the PSI, left waiting for its partner, was stopped, not left running
     psi = next(t for t in summary["tasks"] if t["task_name"] == "psi_0")
@@ -87,6 +88,7 @@ def big_psi(trio: Trio) -> dict[str, object]:
     if not (a.home / "data" / "demo" / "big_guest.csv").exists():
         write_dataset(a, "big_guest.csv", list(range(0, 200_000)), "x")
         write_dataset(b, "big_host.csv", list(range(100_000, 300_000)), "y")
+        offer(b, a, "big_host.csv")
     job = psi_pipeline(a.node_id, b.node_id)
     params = job["config"]["task_params"]  # type: ignore[index]
     params["guest"]["0"]["psi_0"]["name"] = "big_guest.csv"
@@ -226,7 +228,10 @@ def test_a_party_that_keeps_its_logs_sends_the_reason_only(tmp_path: Path) -> No
         a, b = cluster.start(2)
         cluster.connect(a, b)
         write_dataset(a, "guest.csv", list(range(100)), "x")
-        job = psi_pipeline(a.node_id, b.node_id)  # B has no host.csv
+        write_dataset(b, "host.csv", list(range(100)), "y")
+        offer(b, a, "host.csv")
+        job = psi_pipeline(a.node_id, b.node_id)
+        job["config"]["task_params"]["host"]["0"]["psi_0"]["field_names"] = "no_such_column"
         summary = wait_finished(a, submit(a, job))
     (failure,) = [f for f in summary["failures"] if f["node_id"] == b.node_id]
     assert "exited with code" in failure["reason"]

@@ -21,6 +21,7 @@ from isthmus import __version__
 from isthmus.node.auth import check_admin_token
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
+from isthmus.node.management_api import management_admin_router
 from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
@@ -297,6 +298,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     app.include_router(platform)
     app.include_router(platform_router(ctx, authorised))
+    app.include_router(management_admin_router(ctx, authorised, _operator))
     app.add_middleware(BodyLimitMiddleware, max_bytes=1024 * 1024)
     app.add_middleware(TraceMiddleware, app_name="admin", metrics=ctx.metrics)
     return app

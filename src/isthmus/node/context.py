@@ -13,13 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from isthmus import __version__
+from isthmus.management.audits import AuditService
 from isthmus.management.contracts import ContractService, SelfDescription
+from isthmus.management.datasets import DatasetService
 from isthmus.management.doctor import Doctor
 from isthmus.management.outbox import OutboxDispatcher
+from isthmus.management.permits import PermitGate, presented_permits
 from isthmus.node.auth import RequestAuthenticator, pem_fingerprint
 from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
@@ -66,6 +70,8 @@ class NodeContext:
     doctor: Doctor
     transport: TransportService
     components: ComponentRegistry
+    datasets: DatasetService
+    audits: AuditService
     jobs: JobService
     admin_token: str
     info: NodeInfo
@@ -154,6 +160,15 @@ def build_context(
         ),
     )
     components = ComponentRegistry(store)
+    datasets = DatasetService(store, config.node.inst_id, storage_root(config))
+    audits = AuditService(
+        store,
+        peers,
+        datasets,
+        node_id=config.node.node_id,
+        inst_id=config.node.inst_id,
+        outbox_wakeup=wakeup,
+    )
     transport_service = TransportService(
         queues,
         peers,
@@ -181,7 +196,9 @@ def build_context(
         ),
         transport=transport_service,
         components=components,
-        jobs=build_jobs(config, store, peers, components, queues, wakeup),
+        datasets=datasets,
+        audits=audits,
+        jobs=build_jobs(config, store, peers, components, queues, wakeup, audits),
         admin_token=read_admin_token(config),
         info=info,
     )
@@ -232,6 +249,7 @@ def build_jobs(
     components: ComponentRegistry,
     queues: QueueEngine,
     outbox_wakeup: asyncio.Event,
+    audits: AuditService,
 ) -> JobService:
     scheduler = config.scheduler
     me = config.node.node_id
@@ -251,6 +269,8 @@ def build_jobs(
             share_log_tail=scheduler.share_log_tail,
         ),
         _JobSessions(queues),
+        gate=PermitGate(store, audits.datasets, me),
+        datasets=audits.datasets,
     )
 
     def address_of(node_id: str) -> str:
@@ -284,7 +304,22 @@ def build_jobs(
         ),
         lambda node, body: enqueue(node, paths.JOB_STOP, body),
     )
-    return JobService(store, participant, coordinator, channel, enqueue)
+    return JobService(
+        store,
+        participant,
+        coordinator,
+        channel,
+        enqueue,
+        permits=lambda job: presented_permits(audits, job, me),
+    )
+
+
+def storage_root(config: NodeConfig) -> Path:
+    """Where this node's tasks read and write (``system.storage``), as a local path."""
+    url = urlsplit(config.storage_url)
+    if url.scheme == "file":
+        return Path(unquote(url.path))
+    return config.home / "data"
 
 
 def partner_address(store: Store) -> Callable[[str], Route]:

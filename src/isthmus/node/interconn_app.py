@@ -20,6 +20,7 @@ from isthmus.management.contracts import parse_credential
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
+from isthmus.node.management_api import management_router
 from isthmus.node.schedule_api import schedule_router
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
 from isthmus.transport.service import (
@@ -275,6 +276,7 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
 
     app.include_router(router)
     app.include_router(schedule_router(ctx, require_peer()))
+    app.include_router(management_router(ctx, require_peer()))
     # Added last = outermost: the trace middleware also logs and counts 413 refusals.
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.config.interconn.max_body_bytes)
     app.add_middleware(TraceMiddleware, app_name="interconn", metrics=ctx.metrics)

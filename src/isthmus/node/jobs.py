@@ -21,7 +21,10 @@ from isthmus.scheduler.participant import Participant, Report, log_tail
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
+from isthmus.wire.dag import InvalidJob, Job, parse_job
 from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
+from isthmus.wire.headers import MPRAC_TOKEN_SET
+from isthmus.wire.mprac import TokenRef, format_token_set
 
 
 def new_job_id() -> str:
@@ -36,7 +39,10 @@ class JobService:
         coordinator: Coordinator,
         channel: PartyChannel,
         enqueue: Callable[[str, str, dict[str, Any]], Awaitable[None]],
+        permits: Callable[[Job], list[TokenRef]] | None = None,
     ) -> None:
+        #: The permits of ours a job needs at its partners (``x-mprac-token-set``).
+        self.permits = permits
         self.store = store
         self.participant = participant
         self.coordinator = coordinator
@@ -70,16 +76,27 @@ class JobService:
                 f"config.initiator.node_id: {node!r} is not this node ({self.me}); a job is "
                 "submitted on its initiator"
             )
+        token_set = await asyncio.to_thread(self._token_set, document)
         if scheduler == self.me:
-            return await self.coordinator.create_all(self.me, document)
+            return await self.coordinator.create_all(self.me, document, token_set)
+        headers = {MPRAC_TOKEN_SET: token_set} if token_set else None
         try:
-            await self.channel.call(scheduler, paths.JOB_CREATE_ALL, document)
+            await self.channel.call(scheduler, paths.JOB_CREATE_ALL, document, headers=headers)
         except PeerRefused as exc:  # the scheduler's own words, without the HTTP noise
             raise ValidationFailed(
                 f"scheduler {scheduler} refused the job: {exc.details.get('peer_msg')}",
                 details={"scheduler": scheduler, "peer_code": exc.details.get("peer_code")},
             ) from exc
         return str(document["job_id"])
+
+    def _token_set(self, document: dict[str, Any]) -> str:
+        if self.permits is None:
+            return ""
+        try:
+            job = parse_job(document)
+        except InvalidJob:
+            return ""  # the scheduler refuses it, naming every problem
+        return format_token_set(self.permits(job))
 
     def _scheduler_of(self, job_id: str) -> str:
         with self.store.session() as s:

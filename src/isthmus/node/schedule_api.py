@@ -20,9 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
+from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import RequestError, ValidationFailed
+from isthmus.wire.mprac import parse_token_set
 
 
 async def _fields(request: Request) -> dict[str, Any]:
@@ -55,12 +57,15 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
     @router.post(paths.JOB_CREATE_ALL)
     async def create_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await _fields(request)
-        job_id = await jobs.coordinator.create_all(caller.node_id, fields)
+        token_set = h.read(request.headers, h.MPRAC_TOKEN_SET) or ""
+        parse_token_set(token_set)  # refuse a malformed set before anything is recorded
+        job_id = await jobs.coordinator.create_all(caller.node_id, fields, token_set)
         return ok({"job_id": job_id})
 
     @router.post(paths.JOB_CREATE)
     async def create(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        await jobs.participant.create(caller.node_id, await _fields(request))
+        tokens = parse_token_set(h.read(request.headers, h.MPRAC_TOKEN_SET))
+        await jobs.participant.create(caller.node_id, await _fields(request), tokens)
         return ok()
 
     @router.post(paths.JOB_START)

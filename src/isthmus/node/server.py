@@ -132,6 +132,10 @@ async def serve(config: NodeConfig) -> None:
             _every(config.contract.sync_interval_s, ctx.contracts.sync_pending, "contract-sync"),
             name="contract-sync",
         ),
+        asyncio.create_task(
+            _every(config.contract.sync_interval_s, ctx.audits.sync_pending, "audit-sync"),
+            name="audit-sync",
+        ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
         asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
         asyncio.create_task(ctx.jobs.participant.run_forever(), name="task-monitor"),

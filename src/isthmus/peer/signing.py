@@ -26,6 +26,7 @@ from isthmus.wire import headers as h
 SIGNATURE_VERSION = "BFIA-ISTHMUS-SIG-1"
 _UNRESERVED = "-_.~"
 PTP_PREFIX = "x-ptp-"
+_SIGNED_HEADERS = frozenset({h.MPRAC_TOKEN_SET, "x_mprac_token_set"})
 
 
 def normalise_path(path: str) -> str:
@@ -41,15 +42,18 @@ def normalise_query(query: str) -> str:
 
 
 def normalise_ptp_headers(headers: Mapping[str, str]) -> str:
-    """Every ``x-ptp-*`` header (lower-cased name, value RFC 3986-encoded), sorted.
+    """Every ``x-ptp-*`` header and ``x-mprac-token-set`` (lower-cased name, value RFC
+    3986-encoded), sorted.
 
     Transport calls carry their routing (session, topic, sequence) in these headers, so
     they are signed too: a relay must not be able to move a message to another session.
+    The permits a request presents are signed for the same reason: they may not be
+    lifted onto another request.
     """
     items = sorted(
         (name.lower(), quote(value, safe=_UNRESERVED))
         for name, value in headers.items()
-        if name.lower().startswith(PTP_PREFIX)
+        if name.lower().startswith(PTP_PREFIX) or name.lower() in _SIGNED_HEADERS
     )
     return "&".join(f"{k}={v}" for k, v in items)
 

@@ -16,6 +16,8 @@ from isthmus.peer.client import PeerClient
 from isthmus.scheduler.participant import Participant
 from isthmus.wire import paths
 from isthmus.wire.errors import NotFound
+from isthmus.wire.headers import MPRAC_TOKEN_SET
+from isthmus.wire.mprac import parse_token_set
 
 
 class PartyChannel:
@@ -35,9 +37,10 @@ class PartyChannel:
         *,
         method: str = "POST",
         params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         if node_id == self.me:
-            return await self._local(path, body or {})
+            return await self._local(path, body or {}, headers or {})
         return await self.peers.call(
             method,
             self.address_of(node_id),
@@ -45,13 +48,13 @@ class PartyChannel:
             target_node_id=node_id,
             body=body,
             params=params,
-            extra_headers={"x-node-id": self.me},
+            extra_headers={"x-node-id": self.me, **(headers or {})},
         )
 
-    async def _local(self, path: str, body: dict[str, Any]) -> Any:
+    async def _local(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         me, local = self.me, self.local
         if path == paths.JOB_CREATE:
-            await local.create(me, body)
+            await local.create(me, body, parse_token_set(headers.get(MPRAC_TOKEN_SET)))
         elif path == paths.JOB_START:
             await local.start(me, str(body["job_id"]))
         elif path == paths.TASK_START:

@@ -56,6 +56,7 @@ from isthmus.wire.errors import (
     StateConflict,
     ValidationFailed,
 )
+from isthmus.wire.headers import MPRAC_TOKEN_SET
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class Coordinator:
 
     # --- requests -----------------------------------------------------------------------
 
-    async def create_all(self, initiator: str, document: dict[str, Any]) -> str:
+    async def create_all(
+        self, initiator: str, document: dict[str, Any], token_set: str = ""
+    ) -> str:
         """Validate, record and create the job on every party; returns its id once all
         accepted, or raises the first party's refusal (the job is then REJECTED)."""
         wanted = job_document(document)
@@ -116,7 +119,7 @@ class Coordinator:
             raise ValidationFailed(
                 f"config.initiator.node_id: {job.initiator_node!r} is not the caller {initiator}"
             )
-        await asyncio.to_thread(self._record, job, wanted)
+        await asyncio.to_thread(self._record, job, wanted, token_set)
         async with self._lock:
             await self._create(job)
         row = await asyncio.to_thread(self._job_row, job.job_id)
@@ -125,7 +128,7 @@ class Coordinator:
         self.wakeup.set()
         return job.job_id
 
-    def _record(self, job: Job, wanted: dict[str, Any]) -> None:
+    def _record(self, job: Job, wanted: dict[str, Any], token_set: str) -> None:
         assert job.job_id is not None
         with self.store.session() as s:
             row = s.get(ScheduledJobRow, job.job_id)
@@ -144,6 +147,7 @@ class Coordinator:
                     sync_type=job.sync_type,
                     created_at=stamp,
                     updated_at=stamp,
+                    mprac_token_set=token_set,
                 )
             )
             for node in _nodes(job):
@@ -373,11 +377,17 @@ class Coordinator:
             log.exception("job %s: scheduling round failed", job_id)
 
     async def _fan_out(
-        self, job: Job, nodes: list[str], path: str, body: dict[str, Any]
+        self,
+        job: Job,
+        nodes: list[str],
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
     ) -> list[_Call]:
         async def one(node: str) -> _Call:
             try:
-                return _Call(node, True, await self.channel.call(node, path, body))
+                data = await self.channel.call(node, path, body, headers=headers)
+                return _Call(node, True, data)
             except PeerError as exc:
                 return _Call(node, False, error=exc)
             except Exception as exc:  # this node's own participant refusing
@@ -416,7 +426,9 @@ class Coordinator:
             "dag": self._document(job)["dag"],
             "config": self._document(job)["config"],
         }
-        calls = await self._fan_out(job, pending, paths.JOB_CREATE, body)
+        token_set = (await asyncio.to_thread(self._job_row, job.job_id)).mprac_token_set
+        headers = {MPRAC_TOKEN_SET: token_set} if token_set else None
+        calls = await self._fan_out(job, pending, paths.JOB_CREATE, body, headers)
         refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         await asyncio.to_thread(
             self._mark_parties, job.job_id, [c.node for c in calls if c.ok], "created"

@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,8 @@ from isthmus.scheduler.runners import Outcome, Runner, RunnerError, TaskRun
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import JobRow, LocalTaskRow
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
-from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
+from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, ValidationFailed
+from isthmus.wire.mprac import TokenRef
 from isthmus.wire.node import ContractStatus
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,18 @@ class Report:
         return body
 
 
+class Gate(Protocol):
+    """What a job may touch here (datasets, models, permits); raises ``InvalidJob``."""
+
+    def admit(self, job: Job, tokens: Sequence[TokenRef]) -> None: ...
+
+
+class DatasetAccess(Protocol):
+    """Registered datasets, written where tasks read them just before a task starts."""
+
+    def prepare(self, dataset_id: str) -> None: ...
+
+
 class Sessions(Protocol):
     """The transport sessions of jobs (the node wires the transport service in)."""
 
@@ -129,7 +142,11 @@ class Participant:
         runners: Mapping[str, Runner],
         settings: ParticipantSettings,
         sessions: Sessions,
+        gate: Gate | None = None,
+        datasets: DatasetAccess | None = None,
     ) -> None:
+        self.gate = gate
+        self.datasets = datasets
         self.store = store
         self.registry = registry
         self.runners = runners
@@ -144,16 +161,23 @@ class Participant:
 
     # --- job lifecycle (called by the scheduler) ------------------------------------
 
-    async def create(self, caller: str, document: Mapping[str, Any]) -> None:
+    async def create(
+        self, caller: str, document: Mapping[str, Any], tokens: Sequence[TokenRef] = ()
+    ) -> None:
+        """``tokens``: the permits the request presented (``x-mprac-token-set``)."""
         wanted = job_document(document)
         job = parse_job(wanted)
         if not job.job_id:
             raise ValidationFailed("job_id: is required (the initiator generates it)")
         if not any(node == self.node_id for _, _, node in job.parties()):
             raise ValidationFailed(f"config.role: node {self.node_id} has no role in this job")
+        if await asyncio.to_thread(self._known, job.job_id, wanted):
+            return  # a repeated create: admitted (and counted) the first time
         problems = await asyncio.to_thread(self._check, job, caller)
         if problems:
             raise InvalidJob(problems)
+        if self.gate is not None:
+            await asyncio.to_thread(self.gate.admit, job, tokens)
 
         def _store() -> bool:
             with self.store.session() as s:
@@ -193,6 +217,15 @@ class Participant:
             await self.sessions.open(session_id(job.job_id), row.session_token)
             log.info("job %s created (scheduler %s)", job.job_id, caller)
 
+    def _known(self, job_id: str, wanted: dict[str, Any]) -> bool:
+        with self.store.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return False
+            if not same_job(json.loads(row.document), wanted):
+                raise StateConflict(f"job {job_id} already exists here with another DAG or config")
+            return True
+
     def _check(self, job: Job, caller: str) -> list[Problem]:
         problems = self.registry.check_job(job)
         others = {node for _, _, node in job.parties()} | {caller}
@@ -219,7 +252,14 @@ class Participant:
             raise ValidationFailed("task_id and task_name are required")
         launches = await asyncio.to_thread(self._plan_task, caller, job_id, task_id, task_name)
         for row_key, run, runner in launches:
-            await asyncio.to_thread(self._launch, row_key, run, runner)
+            problem = await asyncio.to_thread(self._prepare_input, run)
+            if problem is None:
+                problem = await asyncio.to_thread(self._launch, row_key, run, runner)
+            if problem is not None:
+                outcome = Outcome(st.FAILED, None, problem)
+                report = await asyncio.to_thread(self._settle, *row_key, outcome)
+                if report is not None and self.on_report is not None:
+                    await self.on_report(report)
         self.wakeup.set()
 
     def _plan_task(
@@ -318,7 +358,23 @@ class Participant:
             inst_ids=inst_ids,
         )
 
-    def _launch(self, key: tuple[str, str], run: TaskRun, runner_name: str) -> None:
+    def _prepare_input(self, run: TaskRun) -> str | None:
+        """Write the registered dataset a first task reads where it reads it (after a
+        drift check); the reason it cannot, if so."""
+        if self.datasets is None:
+            return None
+        for name, value in run.env.items():
+            if not name.startswith("runtime.component.input."):
+                continue
+            table = json.loads(value)
+            try:
+                self.datasets.prepare(f"{table['namespace']}#{table['name']}")
+            except IsthmusError as exc:
+                return exc.message
+        return None
+
+    def _launch(self, key: tuple[str, str], run: TaskRun, runner_name: str) -> str | None:
+        """Start the run and record its handle; the reason it could not start, if so."""
         runner = self.runners.get(runner_name)
         handle: dict[str, Any] = {}
         reason = None
@@ -329,16 +385,13 @@ class Participant:
                 handle = runner.start(run)
             except (RunnerError, OSError) as exc:
                 reason = f"could not start: {exc}"
-        with self.store.session() as s:
-            row = s.get(LocalTaskRow, key)
-            if row is None:  # pragma: no cover - rows are written before launching
-                return
-            row.handle = json.dumps(handle)
-            if reason is None:
-                row.status = st.RUNNING
-            else:
-                row.status, row.reason, row.finished_at = st.FAILED, reason, now_ms()
+        if reason is None:
+            with self.store.session() as s:
+                row = s.get(LocalTaskRow, key)
+                if row is not None:
+                    row.handle, row.status = json.dumps(handle), st.RUNNING
         log.info("task %s party %s: %s", key[0], key[1], reason or "started")
+        return reason
 
     async def stop(self, caller: str, job_id: str, task_name: str | None = None) -> int:
         """Stop ``task_name`` and its downstream, or every task and the job; returns how

@@ -53,6 +53,7 @@ class Store:
         from isthmus.store.contracts import ContractRepository
         from isthmus.store.nonces import NonceCache
         from isthmus.store.outbox import Outbox
+        from isthmus.store.permits import PermitRepository
 
         self.url = url
         self.engine = make_engine(url)
@@ -62,6 +63,7 @@ class Store:
         self.audit = AuditLog(self)
         self.outbox = Outbox(self)
         self.components = ComponentRepository()
+        self.permits = PermitRepository()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

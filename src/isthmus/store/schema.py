@@ -263,6 +263,9 @@ class ScheduledJobRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
     finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The permits the initiator presented (``x-mprac-token-set``), passed on to every
+    #: party with ``job/create``.
+    mprac_token_set: Mapped[str] = mapped_column(Text, default="")
 
 
 class ScheduledJobPartyRow(Base):
@@ -308,3 +311,76 @@ class ScheduledTaskPartyRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DatasetRow(Base):
+    """A dataset this node registered: where its rows are (never sent anywhere) and the
+    metadata partners may see. ``dataset_id`` is ``<namespace>#<name>`` (FATE's form), so
+    a job's ``dataset_id`` and ``namespace`` + ``name`` name the same dataset."""
+
+    __tablename__ = "datasets"
+
+    dataset_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(16))  # csv | parquet | sql
+    location: Mapped[str] = mapped_column(Text)  # a path, or a SQLAlchemy URL
+    table_name: Mapped[str] = mapped_column(String(256), default="")
+    column_metas: Mapped[str] = mapped_column(Text)  # JSON list of ColumnMeta
+    join_columns: Mapped[str] = mapped_column(Text, default="[]")
+    label_columns: Mapped[str] = mapped_column(Text, default="[]")
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    schema_fingerprint: Mapped[str] = mapped_column(String(64))
+    registered_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditRow(Base):
+    """One approval ("audit") of a resource, from either side. OUTBOUND: we asked a
+    partner for its resource, and ``permit`` holds what it granted (token included: we
+    send it). INBOUND: a partner asked for ours; the permit we minted is in
+    ``permits``, by the token's hash only."""
+
+    __tablename__ = "audits"
+
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    peer_node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(16), index=True)
+    resource_id: Mapped[str] = mapped_column(String(256), index=True)
+    contract_id: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    request: Mapped[str] = mapped_column(Text)  # the apply body, JSON
+    permit: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class PermitRow(Base):
+    """A permit this node granted. Only the token's SHA-256 is kept; a use is one
+    conditional UPDATE, so concurrent uses of a one-time permit let exactly one through."""
+
+    __tablename__ = "permits"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(128), index=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(256))
+    resource_level: Mapped[int] = mapped_column(Integer)
+    request_node_id: Mapped[str] = mapped_column(String(128), index=True)
+    time_limit: Mapped[int] = mapped_column(BigInteger)  # epoch ms, -1 = none
+    times_limit: Mapped[int] = mapped_column(Integer)  # -1 = unlimited
+    times_used: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Granted by our operator without a request (for partners whose platform cannot
+    #: present permits, e.g. FATE-Flow): it applies to the grantee's jobs by itself.
+    standing: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -69,3 +69,34 @@ def task_processes(task_id: str) -> list[int]:
         if marker in environ.split(b"\0") and state != "Z" and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
+
+
+def signed_call(
+    node: ProcessNode,
+    target: ProcessNode,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """One east-west call signed as ``node`` would sign it (for tests that act as a
+    partner node in ways the node itself would not, e.g. presenting a foreign permit)."""
+    import asyncio
+
+    from isthmus.node.home import read_private_key
+    from isthmus.peer.client import PeerClient
+    from isthmus.peer.signing import NodeIdentity
+
+    config = node.config
+    identity = NodeIdentity(config.node.node_id, config.node.inst_id, read_private_key(config))
+
+    async def call() -> Any:
+        client = PeerClient(identity)
+        try:
+            return await client.call(
+                "POST", target.address, path, target_node_id=target.node_id, body=body,
+                extra_headers=headers,
+            )  # fmt: skip
+        finally:
+            await client.aclose()
+
+    return asyncio.run(call())

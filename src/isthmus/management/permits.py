@@ -1,0 +1,207 @@
+"""The gate a job passes on this node before anything of it runs (at ``job/create``).
+
+For every task of ours that reads one of our datasets (``dataset_id``, or ``namespace``
++ ``name``) or uses one of our models (``model_id``):
+
+* the dataset must be registered, and its source still have the registered columns
+  (a drifted source is refused whoever initiated the job);
+* when another node initiated the job, the request must carry, in
+  ``x-mprac-token-set``, a live permit this node granted to that initiator for that
+  dataset (or for a project listing it) or that model. Data that is not registered is
+  not offered at all.
+
+Each permit the job needs is counted once per job, all in one transaction, after every
+check passed: a refused job uses nothing, and of two concurrent jobs on a one-time
+permit exactly one gets through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from isthmus.management.audits import INBOUND, AuditService
+from isthmus.management.datasets import DatasetDrift, DatasetService, dataset_id
+from isthmus.store.db import Store
+from isthmus.store.permits import Refusal
+from isthmus.store.schema import AuditRow, PermitRow
+from isthmus.wire.dag import InvalidJob, Job, Problem
+from isthmus.wire.management import AuditStatus
+from isthmus.wire.mprac import ResourceType, TokenRef, urn
+
+Resource = tuple[str, str]  # (type, id)
+
+
+def dataset_of(params: dict[str, Any]) -> tuple[str, str] | None:
+    """The (key, dataset id) a task's parameters read, in either convention."""
+    if params.get("dataset_id"):
+        return "dataset_id", str(params["dataset_id"])
+    if params.get("namespace") and params.get("name"):
+        return "name", dataset_id(str(params["namespace"]), str(params["name"]))
+    return None
+
+
+class PermitGate:
+    def __init__(self, store: Store, datasets: DatasetService, node_id: str) -> None:
+        self.store = store
+        self.datasets = datasets
+        self.node_id = node_id
+
+    def uses(self, job: Job) -> list[tuple[str, Resource]]:
+        """(field, resource) for every use of our resources by our parties' tasks."""
+        found: list[tuple[str, Resource]] = []
+        for role, index, node in job.parties():
+            if node != self.node_id:
+                continue
+            for component in job.components:
+                params = job.task_parameters(component.name, role, index)
+                where = f"config.task_params.{role}.{index}.{component.name}"
+                dataset = dataset_of(params)
+                if dataset is not None:
+                    key, value = dataset
+                    found.append((f"{where}.{key}", (ResourceType.DATASET.value, value)))
+                if params.get("model_id"):
+                    model = (ResourceType.MODEL.value, str(params["model_id"]))
+                    found.append((f"{where}.model_id", model))
+        return found
+
+    def admit(self, job: Job, tokens: Sequence[TokenRef]) -> None:
+        uses = self.uses(job)
+        problems = self._registered(job, uses)
+        if job.initiator_node != self.node_id:
+            problems += self._permitted(job, uses, tokens)
+        if problems:
+            raise InvalidJob(problems)
+
+    def _registered(self, job: Job, uses: list[tuple[str, Resource]]) -> list[Problem]:
+        problems = []
+        for field, (kind, key) in uses:
+            if kind != ResourceType.DATASET.value:
+                continue
+            row = self.datasets.get(key)
+            if row is None:
+                if job.initiator_node != self.node_id:
+                    problems.append(
+                        Problem(field, f"{key} is not a dataset node {self.node_id} offers")
+                    )
+                continue
+            try:
+                self.datasets.check_drift(row)
+            except DatasetDrift as exc:
+                problems.append(Problem(field, exc.message))
+        return problems
+
+    def _permitted(
+        self, job: Job, uses: list[tuple[str, Resource]], tokens: Sequence[TokenRef]
+    ) -> list[Problem]:
+        initiator = job.initiator_node
+        mine = sorted(
+            (t for t in tokens if t.owner_node_id == self.node_id), key=lambda t: -t.level
+        )
+        problems: list[Problem] = []
+        chosen: dict[str, tuple[str, str, PermitRow]] = {}  # token hash: field, name, row
+        with self.store.session() as s:
+            for field, resource in uses:
+                if (
+                    resource[0] == ResourceType.DATASET.value
+                    and self.datasets.get(resource[1]) is None
+                ):
+                    continue  # refused above as not offered
+                covers = {resource} | self._projects_listing(s, initiator, resource)
+                found = self._choose(s, initiator, covers, mine)
+                if isinstance(found, tuple):
+                    chosen.setdefault(found[1].token_sha256, (field, *found))
+                    continue
+                what = f"{resource[0].lower()} {resource[1]}"
+                if found:
+                    problems.append(Problem(field, f"no valid permit for {what}: {found}"))
+                else:
+                    problems.append(
+                        Problem(
+                            field, f"{initiator} presented no permit of {self.node_id} for {what}"
+                        )
+                    )
+        if problems:
+            return problems
+        # The uses in a transaction of their own, which starts with its first write: the
+        # database serialises them, and each conditional UPDATE sees the latest count.
+        with self.store.session() as s:
+            for field, name, row in chosen.values():
+                if not self.store.permits.use(s, row):
+                    raise InvalidJob(
+                        [Problem(field, f"permit {name} was used up by another request")]
+                    )
+        return []
+
+    def _choose(
+        self, s: Any, initiator: str, covers: set[Resource], tokens: list[TokenRef]
+    ) -> tuple[str, PermitRow] | str:
+        """The first usable permit among the presented tokens, then the initiator's
+        standing grants: (its name, its row); else every refusal, joined ("" if none
+        was even presented)."""
+        refusals = []
+        for token in (t for t in tokens if (t.resource_type.value, t.resource_id) in covers):
+            found = self.store.permits.check(
+                s, token.token, request_node_id=initiator, covers=covers
+            )
+            if isinstance(found, Refusal):
+                refusals.append(f"permit {token.urn} {found.reason}")
+                continue
+            return token.urn, found
+        for row in self.store.permits.standing_for(s, initiator, covers):
+            kind = ResourceType(row.resource_type)
+            name = f"standing grant {urn(self.node_id, kind, row.resource_id)}"
+            found = self.store.permits.check_row(row, request_node_id=initiator, covers=covers)
+            if isinstance(found, Refusal):
+                refusals.append(f"{name} {found.reason}")
+                continue
+            return name, found
+        return "; ".join(refusals)
+
+    def _projects_listing(self, s: Any, initiator: str, resource: Resource) -> set[Resource]:
+        """Projects we approved for ``initiator`` that list the dataset."""
+        if resource[0] != ResourceType.DATASET.value:
+            return set()
+        rows = (
+            s.query(AuditRow)
+            .filter_by(
+                direction=INBOUND,
+                peer_node_id=initiator,
+                resource_type=ResourceType.PROJECT.value,
+                status=AuditStatus.APPROVED,
+            )
+            .all()
+        )
+        return {
+            (ResourceType.PROJECT.value, row.resource_id)
+            for row in rows
+            if resource[1]
+            in {str(d.get("dataset_id")) for d in json.loads(row.request).get("datasets", [])}
+        }
+
+
+def presented_permits(audits: AuditService, job: Job, me: str) -> list[TokenRef]:
+    """The permits we hold that a job of ours needs at its partners: for each partner
+    party's dataset or model, the permits its node granted us for it (or for a project
+    of ours with it listing the dataset). Only those travel, not every permit held."""
+    refs: dict[str, TokenRef] = {}
+    for node in sorted({node for _, _, node in job.parties()} - {me}):
+        gate = PermitGate(audits.store, audits.datasets, node)
+        for _, resource in gate.uses(job):
+            covers = {resource} | {
+                (ResourceType.PROJECT.value, row.resource_id)
+                for row in audits.approved_projects(node)
+                if row.direction != INBOUND
+                and resource[1]
+                in {str(d.get("dataset_id")) for d in json.loads(row.request).get("datasets", [])}
+            }
+            for permit in audits.held_permits(node, covers):
+                refs[permit.token] = TokenRef(
+                    node,
+                    permit.resource_type,
+                    permit.resource_id,
+                    permit.resource_level,
+                    permit.token,
+                )
+    return list(refs.values())

@@ -1,0 +1,150 @@
+"""Resource-interop messages of the management plane (digest §1.4): datasets, projects,
+flows, jobs and models, their approvals ("audits") and the permits approvals return.
+
+Every approval follows one pattern: the requester POSTs ``<type>/audit/apply`` to the
+owner; the owner's operator decides; the owner POSTs ``<type>/audit/confirm`` back, with
+a ``resource_permit`` when approved; ``<type>/audit/query`` is the requester's fallback
+when a confirm was lost; either side may ``terminate``. States: APPLIED → APPROVED |
+REJECTED, APPROVED → TERMINATED.
+
+Times (``time_limit``) are epoch milliseconds, like ``x-timestamp`` (the spec gives no
+unit); ``times_limit`` counts uses, -1 for unlimited.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from isthmus.wire.mprac import ResourceType
+from isthmus.wire.node import INT64_MAX, ContractStatus, _Tolerant
+
+AuditStatus = ContractStatus
+#: Resource ids travel in ``x-mprac-token-set``: no ``/``, ``,`` or whitespace.
+ResourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/,\s]+$")]
+
+
+class Distribution(StrEnum):
+    DISCRETE = "DISCRETE"
+    CONTINUOUS = "CONTINUOUS"
+
+
+class ProjectType(StrEnum):
+    HETERO_FL = "HETERO_FL"
+    MPC = "MPC"
+    HOMO_FL = "HOMO_FL"
+    PSI = "PSI"
+    ANONYM_FL = "ANONYM_FL"
+
+
+class ColumnMeta(_Tolerant):
+    name: str = Field(min_length=1, max_length=256)
+    data_type: str = Field(max_length=64)
+    description: str = Field(default="", max_length=1024)
+    distribution: Distribution = Distribution.DISCRETE
+
+
+class DatasetRecord(_Tolerant):
+    """What ``dataset/pub/list|query`` tell a partner: metadata only, never rows."""
+
+    dataset_id: str
+    name: str
+    description: str = ""
+    category: str = ""
+    count: int = 0
+    owner: str = ""
+    join_columns: list[str] = Field(default_factory=list)
+    label_columns: list[str] = Field(default_factory=list)
+    column_metas: list[ColumnMeta] = Field(default_factory=list)
+
+
+class ResourcePermit(_Tolerant):
+    token: str = Field(min_length=16, max_length=128)
+    resource_level: int = Field(ge=1, le=9)
+    resource_type: ResourceType
+    resource_id: str = Field(min_length=1, max_length=256)
+    resource_node_id: str = Field(min_length=1, max_length=128)
+    resource_inst_id: str = Field(default="", max_length=128)
+    request_node_id: str = Field(min_length=1, max_length=128)
+    request_inst_id: str = Field(default="", max_length=128)
+    time_limit: int = Field(default=-1, ge=-1, le=INT64_MAX)
+    times_limit: int = Field(default=-1, ge=-1, le=2**31 - 1)
+
+
+class _Apply(_Tolerant):
+    audit_id: ResourceId
+
+
+class DatasetAuditApply(_Apply):
+    contract_id: str = Field(default="", max_length=128)
+    dataset_id: ResourceId
+    #: ``{"NODE"|"PROJECT"|"COMPONENT": [ids]}``: where the grant may be used.
+    auth_scope: dict[str, list[str]] = Field(default_factory=dict)
+    time_limit: int = Field(default=-1, ge=-1, le=INT64_MAX)
+    times_limit: int = Field(default=-1, ge=-1, le=2**31 - 1)
+
+
+class ProjectAuditApply(_Apply):
+    contract_id: str = Field(default="", max_length=128)
+    project_id: ResourceId
+    name: str = Field(default="", max_length=256)
+    type: ProjectType = ProjectType.PSI
+    #: The owner's datasets the project would use (records as ``pub/list`` gives them).
+    datasets: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FlowAuditApply(_Apply):
+    flow_id: ResourceId
+    name: str = Field(default="", max_length=256)
+    description: str = Field(default="", max_length=2048)
+    project_id: str = Field(default="", max_length=128)
+    dag: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobAuditApply(_Apply):
+    job_id: ResourceId
+    flow_id: str = Field(default="", max_length=128)
+    name: str = Field(default="", max_length=256)
+    project_id: str = Field(default="", max_length=128)
+    dag: dict[str, Any] = Field(default_factory=dict)
+    conf: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelAuditApply(_Apply):
+    model_id: ResourceId
+    apply_project_id: str = Field(default="", max_length=128)
+    digest: str = Field(default="", max_length=256)
+    task_id: str = Field(default="", max_length=128)
+
+
+APPLY_MODELS: dict[ResourceType, type[_Apply]] = {
+    ResourceType.DATASET: DatasetAuditApply,
+    ResourceType.PROJECT: ProjectAuditApply,
+    ResourceType.FLOW: FlowAuditApply,
+    ResourceType.JOB: JobAuditApply,
+    ResourceType.MODEL: ModelAuditApply,
+}
+
+#: The field of each apply that names the resource.
+RESOURCE_FIELD = {
+    ResourceType.DATASET: "dataset_id",
+    ResourceType.PROJECT: "project_id",
+    ResourceType.FLOW: "flow_id",
+    ResourceType.JOB: "job_id",
+    ResourceType.MODEL: "model_id",
+}
+
+
+class AuditConfirm(_Tolerant):
+    audit_id: ResourceId
+    status: AuditStatus
+    resource_permit: ResourcePermit | None = None
+    #: Isthmus extension: the approver's reason (shown to the requester's operator).
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class AuditRef(_Tolerant):
+    audit_id: ResourceId
