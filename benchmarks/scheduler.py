@@ -31,7 +31,7 @@ from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.runners import RUNNING, ProcessRunner, TaskRun
 from isthmus.testing import ProcessCluster, ProcessNode
-from isthmus.testing.jobs import status, submit
+from isthmus.testing.jobs import offer_dataset, status, submit
 from isthmus.wire.dag import parse_job
 
 
@@ -124,16 +124,7 @@ def main() -> None:
         cluster.connect(a, b)
         for node in (a, b):
             write_table(node, args.size)
-        b.admin.post(
-            "/datasets",
-            {"namespace": "bench", "name": "table.csv", "source": "csv",
-             "location": str(b.home / "data" / "bench" / "table.csv")},
-        )  # fmt: skip
-        b.admin.post(  # B lets A's jobs use its table
-            "/audits/grant",
-            {"peer_node_id": a.node_id, "resource_type": "DATASET",
-             "resource_id": "bench#table.csv"},
-        )  # fmt: skip
+        offer_dataset(b, a, "bench", "table.csv")  # B lets A's jobs use its table
         run_job(a, b, 1, "poll")  # warm-up: first imports, first connections
         direct = [run_direct([a, b], args.tasks) for _ in range(args.repeat)]
         poll = [run_job(a, b, args.tasks, "poll") for _ in range(args.repeat)]

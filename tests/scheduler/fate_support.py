@@ -8,6 +8,7 @@ from typing import Any
 from isthmus.crypto import generate_private_key
 from isthmus.store import Store
 from isthmus.testing import ProcessNode
+from isthmus.testing.jobs import as_role
 from isthmus.wire.node import ContractStatus
 
 FATE_NODE = "JG0100001100000010"  # the scheduler in the capture
@@ -102,11 +103,12 @@ def offer_test_host(node: ProcessNode) -> None:
         "/datasets",
         {"namespace": "testspace", "name": "test_host", "source": "csv", "location": str(path)},
     )
-    node.admin.post(
+    requested = node.admin.post(
         "/audits/grant",
         {"peer_node_id": FATE_NODE, "resource_type": "DATASET",
          "resource_id": "testspace#test_host"},
     )  # fmt: skip
+    as_role(node, "approver").post(f"/audits/{FATE_NODE}/{requested['audit_id']}/approve", {})
 
 
 def register_unionpay(node: ProcessNode) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.testing import ProcessNode
+from isthmus.testing.jobs import offer_dataset
 
 
 def write_dataset(node: ProcessNode, name: str, ids: list[int], extra: str) -> None:
@@ -19,18 +20,8 @@ def write_dataset(node: ProcessNode, name: str, ids: list[int], extra: str) -> N
 
 
 def offer(owner: ProcessNode, partner: ProcessNode, name: str) -> None:
-    """``owner`` registers its ``demo/<name>`` as a dataset and grants ``partner`` a
-    standing, unlimited use of it (the permit a partner's job needs)."""
-    owner.admin.post(
-        "/datasets",
-        {"namespace": "demo", "name": name, "source": "csv",
-         "location": str(owner.home / "data" / "demo" / name)},
-    )  # fmt: skip
-    owner.admin.post(
-        "/audits/grant",
-        {"peer_node_id": partner.node_id, "resource_type": "DATASET",
-         "resource_id": f"demo#{name}"},
-    )  # fmt: skip
+    """``owner`` offers its ``demo/<name>`` to ``partner``'s jobs (a standing grant)."""
+    offer_dataset(owner, partner, "demo", name)
 
 
 def component(

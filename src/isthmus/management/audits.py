@@ -29,6 +29,7 @@ from isthmus.peer.client import PeerClient
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import AuditRow, DatasetRow
 from isthmus.wire.errors import (
+    Forbidden,
     NoContract,
     NotFound,
     PeerError,
@@ -332,10 +333,13 @@ class AuditService:
                 raise NotFound(f"no request {audit_id} from {peer}")
             if row.status != AuditStatus.APPLIED:
                 raise StateConflict(f"request {audit_id} is {row.status} already")
+            if actor == row.requested_by:
+                raise Forbidden(f"{actor} made request {audit_id}; another approver must decide it")
             kind = ResourceType(row.resource_type)
+            asked = json.loads(row.request)
+            standing = bool(asked.get("standing"))
             confirm: dict[str, Any] = {"audit_id": audit_id}
             if approve:
-                asked = json.loads(row.request)
                 permit = ResourcePermit(
                     token=secrets.token_urlsafe(32),
                     resource_level=int(LEVELS[kind]),
@@ -358,6 +362,7 @@ class AuditService:
                     request_node_id=peer,
                     time_limit=permit.time_limit,
                     times_limit=permit.times_limit,
+                    standing=standing,
                 )
                 row.permit = permit.model_dump_json()
                 row.status = AuditStatus.APPROVED
@@ -368,7 +373,8 @@ class AuditService:
             if reason:
                 confirm["reason"] = reason
             row.decided_by, row.reason, row.updated_at = actor, reason or None, now_ms()
-            self._tell(s, peer, audit_path(kind, "confirm"), confirm)
+            if not standing:  # a standing grant was never asked for by the partner
+                self._tell(s, peer, audit_path(kind, "confirm"), confirm)
             self._log(s, actor, f"audit.{row.status.lower()}", row)
             view = audit_view(row)
         self._kick()
@@ -385,39 +391,21 @@ class AuditService:
         times_limit: int = -1,
         reason: str = "",
     ) -> dict[str, Any]:
-        """A standing grant: our operator approves ``peer``'s use of a resource without
-        a request, for partners whose platform cannot present permits (FATE-Flow). It
-        applies to the partner's jobs by itself, with the same limits, counting and
-        revocation as any permit."""
+        """Request a standing grant: ``peer``'s jobs may use our resource without
+        presenting a permit (for partners whose platform cannot, like FATE-Flow). It is
+        a request like a partner's, decided by an approver other than ``actor``; once
+        approved it has the same limits, counting and revocation as any permit."""
         audit_id = f"grant-{uuid.uuid4().hex}"
+        field = RESOURCE_FIELD[resource_type]
+        request = {
+            field: resource_id,
+            "standing": True,
+            "time_limit": time_limit,
+            "times_limit": times_limit,
+        }
         with self.store.session() as s:
             self._contract(s, peer)
-            field = RESOURCE_FIELD[resource_type]
-            self._check_offered(s, resource_type, resource_id, {field: resource_id})
-            permit = ResourcePermit(
-                token=secrets.token_urlsafe(32),
-                resource_level=int(LEVELS[resource_type]),
-                resource_type=resource_type,
-                resource_id=resource_id,
-                resource_node_id=self.node_id,
-                resource_inst_id=self.inst_id,
-                request_node_id=peer,
-                request_inst_id=self._peer_inst(s, peer),
-                time_limit=time_limit,
-                times_limit=times_limit,
-            )
-            self.store.permits.grant(
-                s,
-                token=permit.token,
-                audit_id=audit_id,
-                resource_type=resource_type.value,
-                resource_id=resource_id,
-                resource_level=permit.resource_level,
-                request_node_id=peer,
-                time_limit=time_limit,
-                times_limit=times_limit,
-                standing=True,
-            )
+            self._check_offered(s, resource_type, resource_id, request)
             stamp = now_ms()
             row = AuditRow(
                 direction=INBOUND,
@@ -425,17 +413,15 @@ class AuditService:
                 audit_id=audit_id,
                 resource_type=resource_type.value,
                 resource_id=resource_id,
-                status=AuditStatus.APPROVED,
-                request=json.dumps({field: resource_id, "standing": True}),
-                permit=permit.model_dump_json(),
+                status=AuditStatus.APPLIED,
+                request=json.dumps(request),
                 requested_by=actor,
-                decided_by=actor,
                 reason=reason or None,
                 created_at=stamp,
                 updated_at=stamp,
             )
             s.add(row)
-            self._log(s, actor, "audit.granted", row)
+            self._log(s, actor, "audit.grant_requested", row)
             return audit_view(row)
 
     def _peer_inst(self, s: Any, peer: str) -> str:

@@ -18,10 +18,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
-from isthmus.node.auth import check_admin_token
+from isthmus.node import rbac
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
 from isthmus.node.management_api import management_admin_router
+from isthmus.node.rbac import ROOT, Principal
 from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
@@ -61,13 +62,23 @@ class ComponentState(BaseModel):
     state: str = Field(pattern="^(ENABLED|DISABLED)$")
 
 
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    roles: list[str] = Field(min_length=1, max_length=4)
+    service: bool = False
+
+
 class ReasonRequest(BaseModel):
     reason: str = Field(default="", max_length=1024)
 
 
 def _operator(request: Request) -> str:
-    """Who the audit log names for an admin action: the CLI sends the OS user."""
-    return f"operator:{request.headers.get('x-operator', 'admin')[:64]}"
+    """Who the audit log names for an admin action: the token's name and, for the root
+    token (shared by whoever holds the node's home), the OS user the CLI reports."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or principal.name == ROOT:
+        return f"operator:{request.headers.get('x-operator', 'admin')[:64]}"
+    return f"token:{principal.name}"
 
 
 def create_admin_app(ctx: NodeContext) -> FastAPI:
@@ -82,7 +93,11 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     install_error_handlers(app)
 
     async def authorised(request: Request) -> None:
-        check_admin_token(request.headers.get("authorization"), ctx.admin_token)
+        header = request.headers.get("authorization")
+        principal = await run_in_threadpool(ctx.principals.resolve, header)
+        route = request.scope.get("route")
+        rbac.check(principal, request.method, getattr(route, "path", request.url.path))
+        request.state.principal = principal
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -280,6 +295,26 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     async def component_state(body: ComponentState) -> dict[str, Any]:
         key = (body.componentName, body.provider, body.version)
         return ok(await run_in_threadpool(ctx.components.set_state, key, body.state))
+
+    @api.get("/tokens")
+    async def tokens() -> dict[str, Any]:
+        return ok(await run_in_threadpool(ctx.principals.list))
+
+    @api.post("/tokens")
+    async def create_token(body: TokenRequest, request: Request) -> dict[str, Any]:
+        actor = _operator(request)
+        return ok(
+            await run_in_threadpool(
+                lambda: ctx.principals.create(
+                    body.name, body.roles, service=body.service, actor=actor
+                )
+            )
+        )
+
+    @api.post("/tokens/{name}/revoke")
+    async def revoke_token(name: str, request: Request) -> dict[str, Any]:
+        actor = _operator(request)
+        return ok(await run_in_threadpool(lambda: ctx.principals.revoke(name, actor=actor)))
 
     @api.get("/doctor")
     async def doctor() -> dict[str, Any]:

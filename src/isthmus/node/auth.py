@@ -23,7 +23,6 @@ Every refusal is counted and written to the audit log with its reason.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ssl
 import time
 from collections.abc import Mapping
@@ -38,7 +37,6 @@ from isthmus.store import Store
 from isthmus.store.schema import ContractRow
 from isthmus.wire import headers as h
 from isthmus.wire.errors import (
-    AdminUnauthorized,
     AuthError,
     BadSignature,
     ContractExpired,
@@ -307,11 +305,3 @@ class RequestAuthenticator:
             raise TlsPeerMismatch(
                 f"client certificate is not the one pinned to contract {contract.contract_id}"
             )
-
-
-def check_admin_token(authorization: str | None, expected: str) -> None:
-    """Bearer token of the admin API, compared in constant time."""
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise AdminUnauthorized("admin API: missing bearer token")
-    if not hmac.compare_digest(authorization[7:].strip().encode(), expected.encode()):
-        raise AdminUnauthorized("admin API: wrong token")

@@ -29,6 +29,7 @@ from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
+from isthmus.node.rbac import Principals
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
@@ -74,6 +75,7 @@ class NodeContext:
     audits: AuditService
     jobs: JobService
     admin_token: str
+    principals: Principals
     info: NodeInfo
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -200,6 +202,7 @@ def build_context(
         audits=audits,
         jobs=build_jobs(config, store, peers, components, queues, wakeup, audits),
         admin_token=read_admin_token(config),
+        principals=Principals(store, read_admin_token(config)),
         info=info,
     )
 

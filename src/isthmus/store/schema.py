@@ -384,3 +384,20 @@ class PermitRow(Base):
     standing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ApiTokenRow(Base):
+    """A named bearer token for the admin API, with its roles (``admin``, ``operator``,
+    ``approver``, ``auditor``). Only the token's SHA-256 is kept; a service token is for
+    automation, a user token for a person."""
+
+    __tablename__ = "api_tokens"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    roles: Mapped[str] = mapped_column(String(256))  # comma-separated
+    service: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from isthmus.node.admin_client import AdminClient
 from isthmus.testing.cluster import ProcessNode, wait_until
 from isthmus.wire import paths
 
@@ -100,3 +101,40 @@ def signed_call(
             await client.aclose()
 
     return asyncio.run(call())
+
+
+def as_role(node: ProcessNode, role: str) -> AdminClient:
+    """An admin client holding a token of ``role`` only (created with the node's root
+    token the first time, named ``test-<role>``)."""
+    key = (str(node.home), role)
+    if key not in _ROLE_CLIENTS:
+        created = node.admin.post("/tokens", {"name": f"test-{role}", "roles": [role]})
+        _ROLE_CLIENTS[key] = AdminClient(node.config.admin_url, created["token"])
+    return _ROLE_CLIENTS[key]
+
+
+_ROLE_CLIENTS: dict[tuple[str, str], AdminClient] = {}
+
+
+def offer_dataset(
+    owner: ProcessNode, partner: ProcessNode, namespace: str, name: str, **limits: int
+) -> str:
+    """``owner`` registers ``<storage>/<namespace>/<name>`` (a CSV) as a dataset, if it is
+    not yet, and grants ``partner``'s jobs a standing permit for it: requested with the
+    root token, approved by an approver (two people, as separation of duties wants).
+    Returns the grant's audit id."""
+    dataset = f"{namespace}#{name}"
+    if not any(d["dataset_id"] == dataset for d in owner.admin.get("/datasets")):
+        owner.admin.post(
+            "/datasets",
+            {"namespace": namespace, "name": name, "source": "csv",
+             "location": str(owner.home / "data" / namespace / name)},
+        )  # fmt: skip
+    requested = owner.admin.post(
+        "/audits/grant",
+        {"peer_node_id": partner.node_id, "resource_type": "DATASET", "resource_id": dataset,
+         **limits},
+    )  # fmt: skip
+    audit_id = str(requested["audit_id"])
+    as_role(owner, "approver").post(f"/audits/{partner.node_id}/{audit_id}/approve", {})
+    return audit_id

@@ -44,6 +44,7 @@ class ErrorCode(IntEnum):
     WRONG_TARGET = 20010
     TLS_PEER_MISMATCH = 20011
     ADMIN_UNAUTHORIZED = 20101
+    FORBIDDEN = 20102
 
     INVALID_KEY = 30001
     UNKNOWN_SUITE = 30002
@@ -172,6 +173,14 @@ class TlsPeerMismatch(AuthError):
 
 class AdminUnauthorized(AuthError):
     code = ErrorCode.ADMIN_UNAUTHORIZED
+
+
+class Forbidden(AuthError):
+    """Authenticated, but this principal's roles do not allow it (or separation of
+    duties forbids it: an approver deciding their own request)."""
+
+    code = ErrorCode.FORBIDDEN
+    http_status = 403
 
 
 # --- 3xxxx: keys and suites -----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Management plane: datasets, approvals (audits) of every resource type, permits.
+"""Management plane: datasets, approvals (audits) of every resource type, permits, and
+the admin API's named tokens and roles.
 
 Revision ID: 0006
 Revises: 0005
@@ -75,8 +76,21 @@ def upgrade() -> None:
         sa.Column("last_used_at", sa.BigInteger, nullable=True),
     )
 
+    op.create_table(
+        "api_tokens",
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+        sa.Column("roles", sa.String(256), nullable=False),
+        sa.Column("service", sa.Boolean, nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.Column("revoked_at", sa.BigInteger, nullable=True),
+        sa.Column("last_used_at", sa.BigInteger, nullable=True),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("api_tokens")
     for table in ("permits", "audits", "datasets"):
         op.drop_table(table)
     op.drop_column("scheduled_jobs", "mprac_token_set")

@@ -1,0 +1,186 @@
+"""Who may do what on the admin API: principals, roles, and one policy table.
+
+Four roles, with duties kept apart:
+
+* ``admin``: the node itself: tokens, contracts with partners, components, transport
+  sessions, the outbox, the doctor;
+* ``operator``: the work: datasets, requests for partners' resources (and requests for
+  standing grants to partners), jobs;
+* ``approver``: decisions on requests for this node's resources, and their revocation;
+  never on a request they made themselves;
+* ``auditor``: the audit log (nobody else reads it).
+
+Every principal reads the rest (lists, statuses). A principal is a named bearer token
+(``api_tokens``, only its hash kept), or ``root``: the token in ``DIR/admin.token``,
+created at ``init``, which holds every role. Root is for setting a node up and for
+break-glass; day to day, each person and each automation gets its own token with the
+roles it needs, so the audit log names who did what.
+
+The policy is a table of (method, route template) → roles, checked in one dependency;
+a route missing from it is ``admin``-only, so a new endpoint is closed until listed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from isthmus.store.db import Store, now_ms
+from isthmus.store.schema import ApiTokenRow
+from isthmus.store.transport import token_digest
+from isthmus.wire.errors import (
+    AdminUnauthorized,
+    Forbidden,
+    NotFound,
+    StateConflict,
+    ValidationFailed,
+)
+
+ADMIN, OPERATOR, APPROVER, AUDITOR = "admin", "operator", "approver", "auditor"
+ROLES = (ADMIN, OPERATOR, APPROVER, AUDITOR)
+ANY = frozenset(ROLES)
+ROOT = "root"
+TOKEN_PREFIX = "isk_"  # noqa: S105 - a prefix, not a secret
+
+_A = "/admin/v1"
+_P = "/v1/platform/schedule"
+#: (method, route template) → the roles allowed. Reads not listed here fall to ANY
+#: when they are GETs of lists and statuses (``_READS``).
+POLICY: dict[tuple[str, str], frozenset[str]] = {
+    # the audit log: auditors only
+    ("GET", f"{_A}/audit"): frozenset({AUDITOR}),
+    ("GET", f"{_A}/audit/verify"): frozenset({AUDITOR}),
+    ("GET", f"{_A}/audit/export"): frozenset({AUDITOR}),
+    # tokens, contracts, components, transport, outbox, doctor: admin
+    ("GET", f"{_A}/tokens"): frozenset({ADMIN}),
+    ("POST", f"{_A}/tokens"): frozenset({ADMIN}),
+    ("POST", f"{_A}/tokens/{{name}}/revoke"): frozenset({ADMIN}),
+    ("GET", f"{_A}/outbox"): frozenset({ADMIN}),
+    ("GET", f"{_A}/doctor"): frozenset({ADMIN}),
+    # datasets and requests to partners: operators
+    ("POST", f"{_A}/datasets"): frozenset({OPERATOR}),
+    ("POST", f"{_A}/datasets/remove"): frozenset({OPERATOR}),
+    ("POST", f"{_A}/audits/apply"): frozenset({OPERATOR}),
+    ("POST", f"{_A}/audits/grant"): frozenset({OPERATOR}),
+    ("POST", f"{_A}/audits/sync"): frozenset({OPERATOR}),
+    ("GET", f"{_A}/partners/{{peer}}/datasets"): frozenset({OPERATOR}),
+    # decisions on our resources: approvers
+    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/approve"): frozenset({APPROVER}),
+    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/reject"): frozenset({APPROVER}),
+    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/terminate"): frozenset({APPROVER, OPERATOR}),
+    # jobs: operators run them
+    ("POST", f"{_P}/job/create_all"): frozenset({OPERATOR}),
+    ("POST", f"{_P}/job/stop_all"): frozenset({OPERATOR}),
+    ("POST", f"{_P}/job/stop_task"): frozenset({OPERATOR}),
+    ("POST", f"{_P}/job/status_all"): ANY,
+    ("POST", f"{_P}/job/why"): ANY,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    roles: frozenset[str]
+
+    def may(self, allowed: frozenset[str]) -> bool:
+        return bool(self.roles & allowed)
+
+
+def allowed_roles(method: str, route: str) -> frozenset[str]:
+    listed = POLICY.get((method, route))
+    if listed is not None:
+        return listed
+    if method in ("GET", "HEAD"):
+        return ANY  # lists and statuses; the audit log is listed above
+    return frozenset({ADMIN})
+
+
+class Principals:
+    def __init__(self, store: Store, root_token: str) -> None:
+        self.store = store
+        self.root_token = root_token
+
+    def resolve(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise AdminUnauthorized("admin API: missing bearer token")
+        token = authorization[7:].strip()
+        if hmac.compare_digest(token.encode(), self.root_token.encode()):
+            return Principal(ROOT, ANY)
+        if not token.startswith(TOKEN_PREFIX):
+            raise AdminUnauthorized("admin API: wrong token")
+        with self.store.session() as s:
+            row = s.query(ApiTokenRow).filter_by(token_sha256=token_digest(token)).one_or_none()
+            if row is None or row.revoked_at is not None:
+                raise AdminUnauthorized("admin API: wrong or revoked token")
+            stamp = now_ms()
+            if row.last_used_at is None or stamp - row.last_used_at > 60_000:
+                row.last_used_at = stamp  # to the minute: a status poll is not a write
+            return Principal(row.name, frozenset(row.roles.split(",")))
+
+    def create(self, name: str, roles: list[str], *, service: bool, actor: str) -> dict[str, Any]:
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown or not roles:
+            raise ValidationFailed(f"roles: each one of {list(ROLES)} (got {roles})")
+        if name == ROOT or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValidationFailed("name: letters, digits, '-', '_', '.'; not 'root'")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.session() as s:
+            if s.get(ApiTokenRow, name) is not None:
+                raise StateConflict(f"a token named {name} exists")
+            row = ApiTokenRow(
+                name=name,
+                token_sha256=token_digest(token),
+                roles=",".join(sorted(set(roles))),
+                service=service,
+                created_by=actor,
+                created_at=now_ms(),
+            )
+            s.add(row)
+            self.store.audit.append(
+                s,
+                actor=actor,
+                action="token.created",
+                subject=name,
+                outcome="ok",
+                details={"roles": row.roles, "service": service},
+            )
+            return {**_view(row), "token": token}  # shown once, never again
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            return [_view(r) for r in s.query(ApiTokenRow).order_by(ApiTokenRow.name).all()]
+
+    def revoke(self, name: str, *, actor: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            row = s.get(ApiTokenRow, name)
+            if row is None:
+                raise NotFound(f"no token named {name}")
+            if row.revoked_at is None:
+                row.revoked_at = now_ms()
+                self.store.audit.append(
+                    s, actor=actor, action="token.revoked", subject=name, outcome="ok", details={}
+                )
+            return _view(row)
+
+
+def check(principal: Principal, method: str, route: str) -> None:
+    allowed = allowed_roles(method, route)
+    if not principal.may(allowed):
+        raise Forbidden(
+            f"{principal.name} ({', '.join(sorted(principal.roles))}) may not {method} {route}:"
+            f" it takes {' or '.join(sorted(allowed))}"
+        )
+
+
+def _view(row: ApiTokenRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "roles": row.roles.split(","),
+        "service": row.service,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+        "last_used_at": row.last_used_at,
+    }
