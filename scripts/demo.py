@@ -1,14 +1,20 @@
-"""`make demo`: two institutions establish a BFIA node contract, as operators would.
+"""`make demo`: a bank and a fintech compute together, from nothing, as operators would.
 
-Creates two node homes under ./demo-run (a bank and a fintech), starts both nodes, has the
-bank apply for a contract, the fintech's operator review and approve it, then runs
-`isthmus doctor` on both sides and shows the audit trail. Every step is the real CLI.
+Under ./demo-run: two node homes (a bank holding labels, a fintech holding features),
+synthetic data generated reproducibly (seed 7), then every step with the real CLI:
+node contract; datasets registered (the bank's CSV, the fintech's Parquet) and the
+fintech's published; the bank asks for the fintech's dataset and for a project, the
+fintech's operator approves both; the bank's job (ECDH-PSI, then a train/test split and
+summary statistics in parallel, then column selection) runs with progress shown; then
+the results, the audit trails and where everything is.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / "demo-run"
+RUN = Path(os.environ.get("ISTHMUS_DEMO_DIR") or ROOT / "demo-run").resolve()
 sys.path.insert(0, str(ROOT / "src"))
 
 from isthmus.testing import free_port  # noqa: E402 - after the path is set
@@ -54,6 +60,91 @@ def as_json(*args: str) -> Any:
     return json.loads(isthmus(*args, "--json", show=False))
 
 
+BANK, FINTECH = "JG0100001100000010", "JG0100002800000010"
+
+
+def synthetic_data(bank: Path, fintech: Path) -> tuple[Path, Path]:
+    """2 000 bank customers with a default label, 2 500 fintech users with features;
+    1 500 people are customers of both. Seeded: every run makes the same data."""
+    rng = random.Random(7)
+    bank_ids = [f"u{i:05d}" for i in range(0, 2000)]
+    fintech_ids = [f"u{i:05d}" for i in range(500, 3000)]
+    labels = bank / "sources" / "customers.csv"
+    labels.parent.mkdir(parents=True)
+    with open(labels, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "tenure_years", "default"])
+        for i in rng.sample(bank_ids, len(bank_ids)):
+            writer.writerow([i, rng.randint(0, 30), int(rng.random() < 0.12)])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shuffled = rng.sample(fintech_ids, len(fintech_ids))
+    table = pa.table(
+        {
+            "id": shuffled,
+            "income": [round(rng.lognormvariate(9.5, 0.6), 2) for _ in shuffled],
+            "age": [rng.randint(19, 75) for _ in shuffled],
+            "debt_ratio": [round(rng.random() * 0.9, 4) for _ in shuffled],
+        }
+    )
+    features = fintech / "sources" / "features.parquet"
+    features.parent.mkdir(parents=True)
+    pq.write_table(table, features)
+    return labels, features
+
+
+def job_document() -> dict[str, Any]:
+    def part(
+        name: str, kind: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        return {"name": name, "componentName": kind, "provider": "isthmus", "version": "0.1.0",
+                "input": [{"key": k, "type": t} for k, t in inputs],
+                "output": [{"key": k, "type": t} for k, t in outputs]}  # fmt: skip
+
+    return {
+        "flow_id": "credit-scoring-prep",
+        "dag": {"version": "2.0", "components": [
+            part("psi_0", "ecdh_psi", [], [("train_data", "dataset")]),
+            part("split_0", "data_split", [("psi_0.train_data", "dataset")],
+                 [("train_data", "training_set"), ("test_data", "test_set")]),
+            part("stats_0", "summary_stats", [("psi_0.train_data", "dataset")],
+                 [("report", "report")]),
+            part("select_0", "column_select", [("split_0.train_data", "training_set")],
+                 [("data", "dataset")]),
+        ]},
+        "config": {
+            "version": "2.0",
+            "initiator": {"role": "guest", "node_id": BANK},
+            "role": {"guest": [BANK], "host": [FINTECH]},
+            "job_params": {"common": {"sync_type": "callback"}},
+            "task_params": {
+                "common": {
+                    "psi_0": {"field_names": "id"},
+                    "split_0": {"key_field": "id", "test_ratio": 0.2, "seed": 7},
+                },
+                "guest": {"0": {"psi_0": {"dataset_id": "bank#customers"},
+                                "select_0": {"columns": "id,default"}}},
+                "host": {"0": {"psi_0": {"dataset_id": "fintech#features"},
+                               "select_0": {"columns": "id,income,age,debt_ratio"}}},
+            },
+        },
+    }  # fmt: skip
+
+
+def wait_for(what: str, check: Any, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def lines(path: Path) -> int:
+    with open(path) as f:
+        return sum(1 for _ in f) - 1
+
+
 def main() -> None:
     if RUN.exists():
         for home in RUN.iterdir():
@@ -63,90 +154,20 @@ def main() -> None:
     bank, fintech = RUN / "bank", RUN / "fintech"
 
     step("1. Each institution initialises its node (key pair, config, admin token)")
-    isthmus(
-        "init",
-        "--home",
-        str(bank),
-        "--node-id",
-        "JG0100001100000010",
-        "--inst-id",
-        "JG0100001100000000",
-        "--name",
-        "Demo Bank",
-        "--institution",
-        "Demo Bank Co., Ltd.",
-        "--auth-type",
-        "ED25519",
-        "--interconn-port",
-        str(free_port()),
-        "--admin-port",
-        str(free_port()),
-        "--transport-port",
-        str(free_port()),
-    )
-    isthmus(
-        "init",
-        "--home",
-        str(fintech),
-        "--node-id",
-        "JG0100002800000010",
-        "--inst-id",
-        "JG0100002800000000",
-        "--name",
-        "Demo Fintech",
-        "--institution",
-        "Demo Fintech Co., Ltd.",
-        "--auth-type",
-        "SM2_SM3",
-        "--interconn-port",
-        str(free_port()),
-        "--admin-port",
-        str(free_port()),
-        "--transport-port",
-        str(free_port()),
-    )
+    for home, node_id, inst, name, suite in (
+        (bank, BANK, "JG0100001100000000", "Demo Bank", "ED25519"),
+        (fintech, FINTECH, "JG0100002800000000", "Demo Fintech", "SM2_SM3"),
+    ):
+        isthmus("init", "--home", str(home), "--node-id", node_id, "--inst-id", inst,
+                "--name", name, "--institution", f"{name} Co., Ltd.", "--auth-type", suite,
+                "--interconn-port", str(free_port()), "--admin-port", str(free_port()),
+                "--transport-port", str(free_port()))  # fmt: skip
 
-    step("2. Both nodes start (interconn listener for partners, admin listener for operators)")
+    step("2. Both nodes start")
     isthmus("node", "start", "--home", str(bank), "--detach")
     isthmus("node", "start", "--home", str(fintech), "--detach")
     try:
-        fintech_address = as_json("node", "status", "--home", str(fintech))["address"]
-
-        step("3. The bank applies for a contract with the fintech (BFIA node/contract/apply)")
-        isthmus("peer", "apply", "--home", str(bank), "--address", fintech_address)
-
-        step("4. The fintech's operator reviews the pending application")
-        isthmus("peer", "list", "--home", str(fintech), "--status", "APPLIED")
-        pending = as_json("peer", "list", "--home", str(fintech), "--status", "APPLIED")
-        contract_id = pending[0]["contract_id"]
-
-        step("5. ...and approves it; the confirm travels back (node/contract/confirm)")
-        isthmus("peer", "approve", "--home", str(fintech), contract_id)
-        deadline = time.monotonic() + 20
-        while as_json("peer", "list", "--home", str(bank))[0]["status"] != "APPROVED":
-            if time.monotonic() > deadline:
-                raise SystemExit("the bank never learned of the approval")
-            time.sleep(0.2)
-        isthmus("peer", "list", "--home", str(bank))
-
-        step("6. Doctor on both sides: reachability, clock skew, signed ping")
-        isthmus("doctor", "--home", str(bank))
-        isthmus("doctor", "--home", str(fintech))
-
-        step("7. The fintech's audit trail, hash-chained and verified")
-        isthmus("audit", "list", "--home", str(fintech))
-        isthmus("audit", "verify", "--home", str(fintech))
-
-        bank_view = as_json("peer", "list", "--home", str(bank))[0]
-        fintech_view = as_json("peer", "list", "--home", str(fintech))[0]
-        step("Done")
-        print(f"contract {contract_id}")
-        print(f"  bank    ({bank_view['direction']}): {bank_view['status']}")
-        print(f"  fintech ({fintech_view['direction']}): {fintech_view['status']}")
-        print(f"node homes: {bank}  {fintech}")
-        print(f"logs:       {bank / 'logs' / 'node.log'}  {fintech / 'logs' / 'node.log'}")
-        if bank_view["status"] != "APPROVED" or fintech_view["status"] != "APPROVED":
-            raise SystemExit("demo ended without an APPROVED contract on both sides")
+        run_demo(bank, fintech)
     finally:
         step("Stopping both nodes (their homes stay in ./demo-run)")
         for home in (bank, fintech):
@@ -155,6 +176,110 @@ def main() -> None:
                 check=False,
                 timeout=60,
             )
+
+
+def run_demo(bank: Path, fintech: Path) -> None:
+    b, f = ["--home", str(bank)], ["--home", str(fintech)]
+    fintech_address = as_json("node", "status", *f)["address"]
+
+    step("3. Node contract: the bank applies, the fintech's operator approves")
+    isthmus("peer", "apply", *b, "--address", fintech_address)
+    contract_id = as_json("peer", "list", *f, "--status", "APPLIED")[0]["contract_id"]
+    isthmus("peer", "approve", *f, contract_id)
+    wait_for("the contract", lambda: as_json("peer", "list", *b)[0]["status"] == "APPROVED")
+
+    step("4. Synthetic data (seed 7): bank labels as CSV, fintech features as Parquet")
+    labels, features = synthetic_data(bank, fintech)
+    print(f"bank:    {labels}  (2 000 customers, label 'default')")
+    print(f"fintech: {features}  (2 500 users; 1 500 are bank customers)")
+
+    step("5. Each registers its data as a dataset; only metadata will ever leave")
+    isthmus("dataset", "register", *b, "--namespace", "bank", "--name", "customers",
+            "--csv", str(labels), "--join", "id", "--label", "default", "--private")  # fmt: skip
+    isthmus("dataset", "register", *f, "--namespace", "fintech", "--name", "features",
+            "--parquet", str(features), "--join", "id")  # fmt: skip
+
+    step("6. The bank browses the fintech's published datasets (dataset/pub/list)")
+    isthmus("dataset", "partner", *b, FINTECH)
+
+    step("7. The bank asks for the dataset (one use) and for a project using it")
+    isthmus("approval", "apply", *b, FINTECH, "fintech#features", "--times", "1", "--days", "7")
+    isthmus("approval", "apply", *b, FINTECH, "credit-2026", "--type", "project",
+            "--name", "Credit scoring 2026", "--dataset", "fintech#features")  # fmt: skip
+    wait_for(
+        "the requests to arrive", lambda: len(as_json("approval", "list", *f, "--pending")) == 2
+    )
+
+    step("8. The fintech's operator reviews and approves both; permits travel back")
+    isthmus("approval", "list", *f, "--pending")
+    for request in as_json("approval", "list", *f, "--pending"):
+        isthmus("approval", "approve", *f, BANK, request["audit_id"])
+    wait_for(
+        "the approvals to reach the bank",
+        lambda: all(a["status"] == "APPROVED" for a in as_json("approval", "list", *b)),
+    )
+    isthmus("approval", "list", *b)
+
+    step("9. The bank runs the job: PSI, then split and statistics side by side, then selection")
+    job_file = RUN / "job.json"
+    job_file.write_text(json.dumps(job_document(), indent=1))
+    print(f"$ isthmus job submit --home {bank} {job_file}", flush=True)
+    command = [sys.executable, "-m", "isthmus", "job", "submit", *b, str(job_file), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    print(done.stderr.rstrip(), flush=True)
+    summary = json.loads(done.stdout) if done.stdout.strip() else {}
+    if done.returncode != 0 or summary.get("result") != "SUCCESS":
+        print(done.stdout, file=sys.stderr)
+        raise SystemExit("demo: the job did not succeed")
+    job_id = summary["job_id"]
+    tasks = {t["task_name"]: t["task_id"] for t in summary["tasks"]}
+
+    step("10. Results (the bank's side; the fintech's mirror them row for row)")
+    out = bank / "data" / f"{job_id}-guest-0"
+    psi = out / f"{tasks['psi_0']}-train_data" / "data_0"
+    train = out / f"{tasks['split_0']}-train_data" / "data_0"
+    test = out / f"{tasks['split_0']}-test_data" / "data_0"
+    selected = out / f"{tasks['select_0']}-data" / "data_0"
+    report = json.loads((out / f"{tasks['stats_0']}-report" / "data_0").read_text())
+    print(f"customers in both institutions (PSI):   {lines(psi)}")
+    print(f"training / test rows (same on both):    {lines(train)} / {lines(test)}")
+    default = report["columns"]["default"]
+    print(f"default rate among them (bank's stats): {default['mean']:.3f}")
+    print(f"training table for the bank:            {selected}")
+    fintech_selected = (
+        fintech / "data" / f"{job_id}-host-0" / f"{tasks['select_0']}-data" / "data_0"
+    )
+    with open(fintech_selected) as handle:
+        print(f"the fintech's training columns:         {handle.readline().strip()}")
+
+    step("11. The project is revoked: one more run on the one-use dataset permit, then no more")
+    project = next(a for a in as_json("approval", "list", *f) if a["resource_type"] == "PROJECT")
+    isthmus("approval", "revoke", *f, BANK, project["audit_id"], "--reason", "project closed")
+    wait_for(
+        "the bank to learn of it",
+        lambda: any(a["status"] == "TERMINATED" for a in as_json("approval", "list", *b)),
+    )
+    for attempt, expected in (("second", 0), ("third", 1)):
+        print(f"$ isthmus job submit --home {bank} {job_file}   # {attempt} run", flush=True)
+        command = [sys.executable, "-m", "isthmus", "job", "submit", *b, str(job_file)]
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        said = (again.stdout.strip() or again.stderr.strip()).splitlines()[-1]
+        print(said[:400], flush=True)
+        if again.returncode != expected:
+            raise SystemExit(
+                f"demo: the {attempt} run should have {'failed' if expected else 'run'}"
+            )
+
+    step("12. The fintech's audit trail: who registered, who asked, who approved, each use")
+    isthmus("audit", "list", *f)
+    isthmus("audit", "verify", *f)
+
+    step("Done")
+    print(f"first job {job_id}: {summary['result']}")
+    print(f"node homes:   {bank}  {fintech}")
+    print(f"task outputs: <home>/data/{job_id}-<role>-0/")
+    print(f"task logs:    <home>/jobs/{job_id}/<task>/<role>.0.log")
+    print("node logs:    <home>/logs/node.log")
 
 
 if __name__ == "__main__":

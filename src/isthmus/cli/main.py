@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from isthmus import __version__
+from isthmus.cli.common import AsJson, Home, _call, _client, _emit, _fail, _table, err, out
+from isthmus.cli.management import approval_app, dataset_app, token_app
 from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import load_config
 from isthmus.node.home import init_home
@@ -40,54 +40,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(component_app, name="component")
 job_app = typer.Typer(help="Jobs: submit, follow, stop, and find out why.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
-
-out = Console()
-err = Console(stderr=True)
-
-Home = Annotated[
-    Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME", help="The node's home directory.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _emit(data: Any, as_json: bool, render: Any = None) -> None:
-    if as_json or render is None:
-        out.print_json(json.dumps(data, default=str))
-    else:
-        render(data)
-
-
-def _client(home: Path) -> AdminClient:
-    try:
-        return AdminClient.for_home(home)
-    except IsthmusError as exc:
-        raise _fail(exc.message, 2) from exc
-
-
-def _call(
-    home: Path, method: str, path: str, body: dict[str, Any] | None = None, **params: Any
-) -> Any:
-    with _client(home) as client:
-        try:
-            if method == "GET":
-                return client.get(path, **params)
-            return client.post(path, body)
-        except IsthmusError as exc:
-            raise _fail(exc.message) from exc
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    out.print(table)
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(approval_app, name="approval")
+app.add_typer(token_app, name="token")
 
 
 def _components_table(rows: list[dict[str, Any]]) -> None:

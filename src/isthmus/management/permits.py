@@ -132,6 +132,20 @@ class PermitGate:
                     raise InvalidJob(
                         [Problem(field, f"permit {name} was used up by another request")]
                     )
+                self.store.audit.append(
+                    s,
+                    actor=f"peer:{initiator}",
+                    action="permit.used",
+                    subject=f"{row.resource_type.lower()}:{row.resource_id}",
+                    outcome="ok",
+                    details={
+                        "job_id": job.job_id or "",
+                        "permit": name,
+                        "audit_id": row.audit_id,
+                        "use": row.times_used + 1,
+                        "of": row.times_limit,
+                    },
+                )
         return []
 
     def _choose(
