@@ -18,7 +18,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "demo.py"
 
 def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
     env = {**os.environ, "ISTHMUS_DEMO_DIR": str(tmp_path / "demo-run")}
-    done = subprocess.run(  # noqa: S603 - our own script
+    done = subprocess.run(
         [sys.executable, str(SCRIPT)],
         capture_output=True,
         text=True,
