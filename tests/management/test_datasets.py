@@ -149,3 +149,18 @@ def test_bad_registrations_say_what_is_wrong(service: DatasetService, tmp_path: 
         service.register(namespace="../x", name="x", source="csv", location=str(tmp_path / "h.csv"))
     with pytest.raises(ValidationFailed, match="source 'xls'"):
         service.register(namespace="n", name="x", source="xls", location=str(tmp_path / "h.csv"))
+
+
+def test_unreadable_sources_are_refused_not_crashed_on(
+    service: DatasetService, tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationFailed, match="not a usable database URL"):
+        service.register(namespace="n", name="x", source="sql", location="0.1.0", table_name="t")
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"id\n\xff\xfe\x00\n")
+    with pytest.raises(ValidationFailed, match="not a UTF-8 CSV"):
+        service.register(namespace="n", name="x", source="csv", location=str(binary))
+    not_parquet = tmp_path / "p.parquet"
+    not_parquet.write_text("nope")
+    with pytest.raises(ValidationFailed, match="not a readable Parquet"):
+        service.register(namespace="n", name="x", source="parquet", location=str(not_parquet))

@@ -88,7 +88,7 @@ def test_replayed_fate_flow_scheduler_calls_get_the_replies_fate_expects(
 def test_fate_flow_polls_with_an_empty_role(participant: ProcessNode) -> None:
     calls = captured()
     create, start, task_start = calls[2], calls[3], calls[4]
-    job_id = f"2026112210464015538{uuid.uuid4().int % 100:02d}"
+    job_id = f"poll-{uuid.uuid4().hex}"  # a job of its own, whatever ran before
     task_id = str(uuid.uuid4())
     for call in (create, start, task_start):
         body = {**call["body"], "job_id": job_id}

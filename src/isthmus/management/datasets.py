@@ -75,6 +75,13 @@ def _csv_type(values: set[str]) -> str:
 
 
 def inspect_csv(path: Path) -> Inspection:
+    try:
+        return _inspect_csv(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationFailed(f"{path.name}: not a UTF-8 CSV file ({exc})") from exc
+
+
+def _inspect_csv(path: Path) -> Inspection:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -142,7 +149,12 @@ def _sql_type(column_type: Any) -> str:
 
 
 def inspect_sql(url: str, table_name: str) -> Inspection:
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except Exception as exc:  # ArgumentError, a missing driver (NoSuchModuleError)…
+        raise ValidationFailed(
+            f"location: not a usable database URL ({type(exc).__name__})"
+        ) from exc
     try:
         columns = inspect(engine).get_columns(table_name)
         if not columns:
