@@ -21,7 +21,7 @@ import pytest
 from isthmus.node.admin_client import AdminApiError
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
-from isthmus.testing.jobs import signed_call, submit, wait_finished
+from isthmus.testing.jobs import offer_dataset, signed_call, submit, wait_finished
 from isthmus.wire import paths
 from isthmus.wire.mprac import ResourceType, TokenRef, format_token_set
 from tests.scheduler.jobs_support import psi_pipeline, write_dataset
@@ -263,3 +263,36 @@ def test_a_terminated_contract_stops_everything(trio: Trio) -> None:
     message = refused(a, c, job_on(a, b))
     assert f"no approved contract with {a.node_id}" in message, message
     nothing_ran_on(b, before)
+
+
+def test_a_node_may_require_approved_jobs_too(tmp_path: Path) -> None:
+    env = {"ISTHMUS_MANAGEMENT__REQUIRE_APPROVAL": '["job"]'}
+    with ProcessCluster(tmp_path, env=env) as cluster:
+        a, b = cluster.start(2)
+        cluster.connect(a, b)
+        write_dataset(a, "guest.csv", list(range(0, 200)), "x")
+        write_dataset(b, "host.csv", list(range(100, 300)), "y")
+        offer_dataset(b, a, "demo", "host.csv")
+        unreviewed = {**psi_pipeline(a.node_id, b.node_id), "job_id": "job-unreviewed-0001"}
+        with pytest.raises(AdminApiError) as error:
+            submit(a, unreviewed)
+        message = error.value.message
+        assert f"presented no permit of {b.node_id} for job job-unreviewed-0001" in message
+        with pytest.raises(AdminApiError, match="is REJECTED; submit it under a new job id"):
+            submit(a, unreviewed)
+        job = {**psi_pipeline(a.node_id, b.node_id), "job_id": "job-reviewed-0001"}
+        applied = a.admin.post(
+            "/audits/apply",
+            {"resource_type": "JOB", "peer_node_id": b.node_id,
+             "fields": {"job_id": job["job_id"], "dag": job["dag"], "conf": job["config"]}},
+        )  # fmt: skip
+        audit_id = applied["audit_id"]
+        wait_until(lambda: any(x["audit_id"] == audit_id for x in b.admin.get("/audits")))
+        b.admin.post(f"/audits/{a.node_id}/{audit_id}/approve", {})
+
+        def approved() -> bool:
+            mine = next(x for x in a.admin.get("/audits") if x["audit_id"] == audit_id)
+            return bool(mine["status"] == "APPROVED")
+
+        wait_until(approved, what="A holds the job approval")
+        assert wait_finished(a, submit(a, job))["result"] == "SUCCESS"

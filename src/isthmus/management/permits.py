@@ -43,10 +43,19 @@ def dataset_of(params: dict[str, Any]) -> tuple[str, str] | None:
 
 
 class PermitGate:
-    def __init__(self, store: Store, datasets: DatasetService, node_id: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        datasets: DatasetService,
+        node_id: str,
+        *,
+        require: frozenset[str] = frozenset(),
+    ) -> None:
         self.store = store
         self.datasets = datasets
         self.node_id = node_id
+        #: "flow" and/or "job": approvals partners' jobs need besides their data's.
+        self.require = require
 
     def uses(self, job: Job) -> list[tuple[str, Resource]]:
         """(field, resource) for every use of our resources by our parties' tasks."""
@@ -70,9 +79,29 @@ class PermitGate:
         uses = self.uses(job)
         problems = self._registered(job, uses)
         if job.initiator_node != self.node_id:
+            problems += self._required(job)
+            if not problems:
+                uses += self._approvals_needed(job)
             problems += self._permitted(job, uses, tokens)
         if problems:
             raise InvalidJob(problems)
+
+    def _required(self, job: Job) -> list[Problem]:
+        if "flow" in self.require and not job.flow_id:
+            return [
+                Problem(
+                    "flow_id", f"node {self.node_id} runs partners' jobs of approved flows only"
+                )
+            ]
+        return []
+
+    def _approvals_needed(self, job: Job) -> list[tuple[str, Resource]]:
+        needed: list[tuple[str, Resource]] = []
+        if "flow" in self.require and job.flow_id:
+            needed.append(("flow_id", (ResourceType.FLOW.value, job.flow_id)))
+        if "job" in self.require and job.job_id:
+            needed.append(("job_id", (ResourceType.JOB.value, job.job_id)))
+        return needed
 
     def _registered(self, job: Job, uses: list[tuple[str, Resource]]) -> list[Problem]:
         problems = []
@@ -201,8 +230,8 @@ def presented_permits(audits: AuditService, job: Job, me: str) -> list[TokenRef]
     of ours with it listing the dataset). Only those travel, not every permit held."""
     refs: dict[str, TokenRef] = {}
     for node in sorted({node for _, _, node in job.parties()} - {me}):
-        gate = PermitGate(audits.store, audits.datasets, node)
-        for _, resource in gate.uses(job):
+        gate = PermitGate(audits.store, audits.datasets, node, require=frozenset({"flow", "job"}))
+        for _, resource in gate.uses(job) + gate._approvals_needed(job):
             covers = {resource} | {
                 (ResourceType.PROJECT.value, row.resource_id)
                 for row in audits.approved_projects(node)

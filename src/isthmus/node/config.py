@@ -136,6 +136,14 @@ class ContractSection(_Section):
     sync_interval_s: float = Field(default=30.0, gt=0)
 
 
+class ManagementSection(_Section):
+    """What partners' jobs need here beyond a permit for each dataset and model they read
+    (always required): ``flow`` also requires an approved flow (the job's ``flow_id``),
+    ``job`` an approved job (its ``job_id``, applied for before it is submitted)."""
+
+    require_approval: list[Literal["flow", "job"]] = Field(default_factory=list)
+
+
 class PeerSection(_Section):
     timeout_s: float = Field(default=10.0, gt=0)
     connect_attempts: int = Field(default=3, ge=1, le=20)
@@ -192,6 +200,7 @@ class NodeConfig(BaseSettings):
     identity: IdentitySection = IdentitySection()
     contract: ContractSection = ContractSection()
     peer: PeerSection = PeerSection()
+    management: ManagementSection = ManagementSection()
     scheduler: SchedulerSection = SchedulerSection()
     log: LogSection = LogSection()
 

@@ -272,7 +272,12 @@ def build_jobs(
             share_log_tail=scheduler.share_log_tail,
         ),
         _JobSessions(queues),
-        gate=PermitGate(store, audits.datasets, me),
+        gate=PermitGate(
+            store,
+            audits.datasets,
+            me,
+            require=frozenset(config.management.require_approval),
+        ),
         datasets=audits.datasets,
     )
 

@@ -135,7 +135,11 @@ class Coordinator:
             if row is not None:
                 if not same_job(json.loads(row.document), wanted):
                     raise StateConflict(f"job {job.job_id} exists with another DAG or config")
-                return
+                if row.status in st.JOB_DONE:
+                    raise StateConflict(
+                        f"job {job.job_id} is {row.status}; submit it under a new job id"
+                    )
+                return  # a retried create_all of a live job
             stamp = now_ms()
             s.add(
                 ScheduledJobRow(
