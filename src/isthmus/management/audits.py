@@ -55,6 +55,41 @@ MOVES = {
 }
 
 
+def validated_apply(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
+    """An apply body as the spec's model reads it (unknown fields kept)."""
+    try:
+        apply = APPLY_MODELS[resource_type].model_validate(body)
+    except ValueError as exc:
+        raise ValidationFailed(f"{resource_type.value.lower()} apply: {exc}") from exc
+    return apply.model_dump(mode="json", exclude_none=True)
+
+
+def new_audit(
+    direction: str,
+    peer: str,
+    audit_id: str,
+    resource_type: ResourceType,
+    request: dict[str, Any],
+    *,
+    requested_by: str,
+    contract_id: str = "",
+) -> AuditRow:
+    stamp = now_ms()
+    return AuditRow(
+        direction=direction,
+        peer_node_id=peer,
+        audit_id=audit_id,
+        resource_type=resource_type.value,
+        resource_id=str(request[RESOURCE_FIELD[resource_type]]),
+        contract_id=contract_id,
+        status=AuditStatus.APPLIED,
+        request=json.dumps(request),
+        requested_by=requested_by,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+
+
 def audit_path(resource_type: ResourceType, action: str) -> str:
     return f"/v1/interconn/{resource_type.value.lower()}/audit/{action}"
 
@@ -126,24 +161,15 @@ class AuditService:
             body = {**fields, "audit_id": audit_id}
             if resource_type in (ResourceType.DATASET, ResourceType.PROJECT):
                 body.setdefault("contract_id", contract.contract_id)
-            try:
-                apply = APPLY_MODELS[resource_type].model_validate(body)
-            except ValueError as exc:
-                raise ValidationFailed(f"{resource_type.value.lower()} apply: {exc}") from exc
-            sent = apply.model_dump(mode="json", exclude_none=True)
-            stamp = now_ms()
-            row = AuditRow(
-                direction=OUTBOUND,
-                peer_node_id=peer,
-                audit_id=audit_id,
-                resource_type=resource_type.value,
-                resource_id=str(sent[RESOURCE_FIELD[resource_type]]),
-                contract_id=contract.contract_id,
-                status=AuditStatus.APPLIED,
-                request=json.dumps(sent),
+            sent = validated_apply(resource_type, body)
+            row = new_audit(
+                OUTBOUND,
+                peer,
+                audit_id,
+                resource_type,
+                sent,
                 requested_by=actor,
-                created_at=stamp,
-                updated_at=stamp,
+                contract_id=contract.contract_id,
             )
             s.add(row)
             self._tell(s, peer, audit_path(resource_type, "apply"), sent)
@@ -265,32 +291,24 @@ class AuditService:
     # --- owner ------------------------------------------------------------------------
 
     def receive_apply(self, caller: str, resource_type: ResourceType, body: dict[str, Any]) -> None:
-        try:
-            apply = APPLY_MODELS[resource_type].model_validate(body)
-        except ValueError as exc:
-            raise ValidationFailed(f"{resource_type.value.lower()} apply: {exc}") from exc
-        request = apply.model_dump(mode="json", exclude_none=True)
+        request = validated_apply(resource_type, body)
+        audit_id = str(request["audit_id"])
         resource_id = str(request[RESOURCE_FIELD[resource_type]])
         with self.store.session() as s:
             self._check_offered(s, resource_type, resource_id, request)
-            known = s.get(AuditRow, (INBOUND, caller, apply.audit_id))
+            known = s.get(AuditRow, (INBOUND, caller, audit_id))
             if known is not None:
                 if json.loads(known.request) != request:
-                    raise StateConflict(f"audit {apply.audit_id} exists with another request")
+                    raise StateConflict(f"audit {audit_id} exists with another request")
                 return
-            stamp = now_ms()
-            row = AuditRow(
-                direction=INBOUND,
-                peer_node_id=caller,
-                audit_id=apply.audit_id,
-                resource_type=resource_type.value,
-                resource_id=resource_id,
-                contract_id=str(request.get("contract_id") or ""),
-                status=AuditStatus.APPLIED,
-                request=json.dumps(request),
+            row = new_audit(
+                INBOUND,
+                caller,
+                audit_id,
+                resource_type,
+                request,
                 requested_by=f"peer:{caller}",
-                created_at=stamp,
-                updated_at=stamp,
+                contract_id=str(request.get("contract_id") or ""),
             )
             s.add(row)
             self._log(s, f"peer:{caller}", "audit.received", row)
@@ -406,20 +424,8 @@ class AuditService:
         with self.store.session() as s:
             self._contract(s, peer)
             self._check_offered(s, resource_type, resource_id, request)
-            stamp = now_ms()
-            row = AuditRow(
-                direction=INBOUND,
-                peer_node_id=peer,
-                audit_id=audit_id,
-                resource_type=resource_type.value,
-                resource_id=resource_id,
-                status=AuditStatus.APPLIED,
-                request=json.dumps(request),
-                requested_by=actor,
-                reason=reason or None,
-                created_at=stamp,
-                updated_at=stamp,
-            )
+            row = new_audit(INBOUND, peer, audit_id, resource_type, request, requested_by=actor)
+            row.reason = reason or None
             s.add(row)
             self._log(s, actor, "audit.grant_requested", row)
             return audit_view(row)
