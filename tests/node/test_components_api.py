@@ -39,11 +39,22 @@ async def test_register_disable_and_discover(pair: tuple[InProcessNode, InProces
     # A partner sees only what is ENABLED.
     seen = (await a.signed_post(b, "/v1/interconn/component/list", {})).json()
     assert seen["code"] == 0
-    versions = {(c["componentName"], c["version"]) for c in seen["data"]}
+    versions = {(c["code"], c["version"]) for c in seen["data"]["records"]}
     assert ("ecdh_psi", "0.2.0") in versions and ("ecdh_psi", "0.1.0") not in versions
+    assert seen["data"]["total"] == len(seen["data"]["records"])
+    record = next(r for r in seen["data"]["records"] if r["code"] == "ecdh_psi")
+    assert record["developer"] == "isthmus" and set(record) >= {"category", "code", "version"}
+    page = (await a.signed_post(b, "/v1/interconn/component/list", {"page_size": 1})).json()
+    assert len(page["data"]["records"]) == 1 and page["data"]["total"] == seen["data"]["total"]
+    query = {"code": "ecdh_psi", "version": "0.2.0"}  # the spec's fields
+    described = (await a.signed_post(b, "/v1/interconn/component/query", query)).json()
+    detail = described["data"]
+    assert detail["component_info"]["version"] == "0.2.0" and detail["status"] == "ENABLED"
+    assert {i["name"] for i in detail["inputs"]} == {"train_data"}
+    assert detail["developer"] == "isthmus" and detail["engine"] == "process"
     query = {"componentName": "ecdh_psi", "provider": "isthmus", "version": "0.2.0"}
     described = (await a.signed_post(b, "/v1/interconn/component/query", query)).json()
-    assert described["data"]["component_info"]["version"] == "0.2.0"
+    assert described["data"]["code"] == "ecdh_psi"
     hidden = {**query, "version": "0.1.0"}
     refused = (await a.signed_post(b, "/v1/interconn/component/query", hidden)).json()
     assert refused["code"] != 0

@@ -130,31 +130,54 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
             raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
         return ok(ctx.info.model_dump(exclude_none=True))
 
-    async def component_list(caller: Caller = Depends(require_peer())) -> dict[str, Any]:
-        """The ENABLED components a partner may use in jobs with us."""
-        return ok(
-            await run_in_threadpool(lambda: ctx.components.list_components(enabled_only=True))
-        )
-
-    async def component_query(
-        request: Request, caller: Caller = Depends(require_peer())
-    ) -> dict[str, Any]:
-        """One ENABLED component with its self-description: ``componentName``,
-        ``provider``, ``version`` in the query (GET) or the JSON body (POST)."""
+    async def _fields(request: Request) -> dict[str, Any]:
         fields: dict[str, Any] = dict(request.query_params)
-        if request.method == "POST" and not fields:
+        if request.method == "POST":
             try:
                 body = json.loads(await request.body() or b"{}")
             except ValueError:
                 raise RequestError("body is not JSON") from None
-            fields = body if isinstance(body, dict) else {}
-        name, provider, version = (
-            str(fields.get(k) or "") for k in ("componentName", "provider", "version")
+            if isinstance(body, dict):
+                fields = {**body, **fields}
+        return fields
+
+    async def component_list(
+        request: Request, caller: Caller = Depends(require_peer())
+    ) -> dict[str, Any]:
+        """The ENABLED components a partner may use in jobs with us: the spec's
+        ``records`` (``category``, ``code``, ``developer``, ``version``) and ``total``;
+        ``developer``, ``category``, ``page_num``, ``page_size`` (-1: all) filter."""
+        fields = await _fields(request)
+        records = await run_in_threadpool(
+            lambda: ctx.components.published(
+                developer=str(fields.get("developer") or ""),
+                category=str(fields.get("category") or ""),
+            )
         )
-        if not (name and provider and version):
-            raise RequestError("componentName, provider and version are required")
-        key = (name, provider, version)
-        return ok(await run_in_threadpool(lambda: ctx.components.query(key, enabled_only=True)))
+        try:
+            page_num = max(int(fields.get("page_num") or 1), 1)
+            page_size = int(fields.get("page_size") or 20)
+        except ValueError:
+            raise RequestError("page_num and page_size are integers") from None
+        if page_size >= 0:
+            records = records[(page_num - 1) * page_size : page_num * page_size]
+        total = len(await run_in_threadpool(ctx.components.published))
+        return ok({"records": records, "total": total})
+
+    async def component_query(
+        request: Request, caller: Caller = Depends(require_peer())
+    ) -> dict[str, Any]:
+        """One ENABLED component: the spec's ``code`` + ``version`` (``developer``
+        optional), or ``componentName`` + ``provider`` + ``version``."""
+        fields = await _fields(request)
+        code = str(fields.get("code") or fields.get("componentName") or "")
+        developer = str(fields.get("developer") or fields.get("provider") or "")
+        version = str(fields.get("version") or "")
+        if not (code and version):
+            raise RequestError("code (or componentName) and version are required")
+        return ok(
+            await run_in_threadpool(ctx.components.published_detail, code, developer, version)
+        )
 
     # GET and POST both (partners differ), each with its own OpenAPI operation.
     for method in ("get", "post"):

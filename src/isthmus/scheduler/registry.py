@@ -58,6 +58,36 @@ def view(row: ComponentRow, *, with_description: bool = False) -> dict[str, Any]
     return described
 
 
+def spec_record(row: ComponentRow) -> dict[str, Any]:
+    """``component/list``'s record as the spec names it (``code`` + ``version`` identify
+    a component, ``developer`` is the provider), beside our own fields."""
+    described = json.loads(row.self_description)
+    return {
+        "category": str(described.get("category", "")),
+        "code": row.component_name,
+        "developer": row.provider,
+        "version": row.version,
+        **view(row),
+    }
+
+
+def spec_detail(row: ComponentRow) -> dict[str, Any]:
+    """``component/query``'s answer as the spec names it, beside our own fields and the
+    whole self-description (``component_info``)."""
+    described = json.loads(row.self_description)
+    return {
+        **spec_record(row),
+        "name": str(described.get("title") or row.component_name),
+        "description": str(described.get("description", "")),
+        "engine": row.runner,
+        "extension": {"imageUrl": row.image_url, "roleList": described.get("roleList", [])},
+        "inputs": described.get("inputData", []),
+        "outputs": described.get("outputData", []),
+        "status": row.state,
+        "component_info": described,
+    }
+
+
 class ComponentRegistry:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -96,6 +126,32 @@ class ComponentRegistry:
         with self._store.session() as s:
             rows = self._store.components.list(s, name=name)
             return [view(r) for r in rows if not enabled_only or r.state == ENABLED]
+
+    def published(self, *, developer: str = "", category: str = "") -> list[dict[str, Any]]:
+        """The ENABLED components partners may see, as ``component/list`` records."""
+        with self._store.session() as s:
+            records = [spec_record(r) for r in self._store.components.list(s) if r.state == ENABLED]
+        return [
+            r
+            for r in records
+            if (not developer or r["developer"] == developer)
+            and (not category or r["category"] == category)
+        ]
+
+    def published_detail(self, code: str, developer: str, version: str) -> dict[str, Any]:
+        """One ENABLED component for ``component/query``; an empty developer matches
+        the one provider of that code and version."""
+        with self._store.session() as s:
+            rows = [
+                r
+                for r in self._store.components.list(s, name=code)
+                if r.version == version
+                and r.state == ENABLED
+                and (not developer or r.provider == developer)
+            ]
+            if len(rows) != 1:
+                raise NotFound(f"no component {code} {version} from {developer or 'one provider'}")
+            return spec_detail(rows[0])
 
     def query(self, key: Key, *, enabled_only: bool = False) -> dict[str, Any]:
         with self._store.session() as s:
