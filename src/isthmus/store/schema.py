@@ -342,8 +342,9 @@ class DatasetRow(Base):
 class AuditRow(Base):
     """One approval ("audit") of a resource, from either side. OUTBOUND: we asked a
     partner for its resource, and ``permit`` holds what it granted (token included: we
-    send it). INBOUND: a partner asked for ours; the permit we minted is in
-    ``permits``, by the token's hash only."""
+    present it). INBOUND: a partner asked for ours; ``permit`` is the permit as we sent
+    it (so ``audit/query`` can answer a grantee whose confirm was lost), and checks go
+    through ``permits``, which holds the token's hash only."""
 
     __tablename__ = "audits"
 
