@@ -251,20 +251,6 @@ def test_a_lost_confirm_is_recovered_by_query(trio: Trio) -> None:
     assert audit["permit"]["times_limit"] == 2
 
 
-def test_a_terminated_contract_stops_everything(trio: Trio) -> None:
-    a, b, c = trio
-    approved_permit(a, b, DATASET, times_limit=3)
-    contract = next(
-        x for x in b.admin.get("/contracts") if x["peer_node_id"] == a.node_id
-        and x["status"] == "APPROVED"
-    )  # fmt: skip
-    b.admin.post(f"/contracts/{contract['contract_id']}/terminate", {"reason": "ended"})
-    before = {j["job_id"] for j in b.admin.get("/jobs")}
-    message = refused(a, c, job_on(a, b))
-    assert f"no approved contract with {a.node_id}" in message, message
-    nothing_ran_on(b, before)
-
-
 def test_a_node_may_require_approved_jobs_too(tmp_path: Path) -> None:
     env = {"ISTHMUS_MANAGEMENT__REQUIRE_APPROVAL": '["job"]'}
     with ProcessCluster(tmp_path, env=env) as cluster:
@@ -296,3 +282,36 @@ def test_a_node_may_require_approved_jobs_too(tmp_path: Path) -> None:
 
         wait_until(approved, what="A holds the job approval")
         assert wait_finished(a, submit(a, job))["result"] == "SUCCESS"
+
+
+def test_a_scheduler_cannot_lift_the_initiators_permits(trio: Trio) -> None:
+    """C schedules A's jobs and so sees A's permits; it cannot use them for a job of its
+    own making that names A as initiator: B wants A's signed statement of the job."""
+    a, b, c = trio
+    audit = approved_permit(a, b, DATASET, times_limit=3)
+    token = TokenRef(b.node_id, ResourceType.DATASET, DATASET, 1, token_of(a, audit["audit_id"]))
+    header = {"x-mprac-token-set": format_token_set([token])}
+    job = {**job_on(a, b), "job_id": f"job-lifted-{time.time_ns()}"}
+    before = {j["job_id"] for j in b.admin.get("/jobs")}
+    with pytest.raises(Exception, match="permits relayed without"):
+        signed_call(c, b, paths.JOB_CREATE, job, header)
+    forged = {**header, "x-isthmus-initiator-sign": "A" * 88}
+    with pytest.raises(Exception, match="statement of this job and its permits"):
+        signed_call(c, b, paths.JOB_CREATE, job, forged)
+    nothing_ran_on(b, before)
+    # A's own jobs through C carry A's statement and pass
+    assert wait_finished(a, submit(a, job_on(a, b), scheduler=c.node_id))["result"] == "SUCCESS"
+
+
+def test_a_terminated_contract_stops_everything(trio: Trio) -> None:
+    a, b, c = trio
+    approved_permit(a, b, DATASET, times_limit=3)
+    contract = next(
+        x for x in b.admin.get("/contracts") if x["peer_node_id"] == a.node_id
+        and x["status"] == "APPROVED"
+    )  # fmt: skip
+    b.admin.post(f"/contracts/{contract['contract_id']}/terminate", {"reason": "ended"})
+    before = {j["job_id"] for j in b.admin.get("/jobs")}
+    message = refused(a, c, job_on(a, b))
+    assert f"no approved contract with {a.node_id}" in message, message
+    nothing_ran_on(b, before)

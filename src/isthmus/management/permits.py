@@ -18,17 +18,19 @@ permit exactly one gets through.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from isthmus.crypto import load_public_key
 from isthmus.management.audits import INBOUND, AuditService
 from isthmus.management.datasets import DatasetDrift, DatasetService, dataset_id
+from isthmus.peer.signing import job_statement, verify_signature
 from isthmus.store.db import Store
 from isthmus.store.permits import Refusal
 from isthmus.store.schema import AuditRow, PermitRow
 from isthmus.wire.dag import InvalidJob, Job, Problem
 from isthmus.wire.management import AuditStatus
-from isthmus.wire.mprac import ResourceType, TokenRef, urn
+from isthmus.wire.mprac import ResourceType, TokenRef, format_token_set, urn
 
 Resource = tuple[str, str]  # (type, id)
 
@@ -75,9 +77,22 @@ class PermitGate:
                     found.append((f"{where}.model_id", model))
         return found
 
-    def admit(self, job: Job, tokens: Sequence[TokenRef]) -> None:
+    def admit(
+        self,
+        job: Job,
+        tokens: Sequence[TokenRef],
+        *,
+        caller: str = "",
+        document: Mapping[str, Any] | None = None,
+        initiator_sign: str = "",
+    ) -> None:
         uses = self.uses(job)
         problems = self._registered(job, uses)
+        mine = [t for t in tokens if t.owner_node_id == self.node_id]
+        if job.initiator_node != self.node_id and mine and caller != job.initiator_node:
+            problems += self._vouched(job, document or {}, tokens, initiator_sign)
+            if problems:
+                raise InvalidJob(problems)
         if job.initiator_node != self.node_id:
             problems += self._required(job)
             if not problems:
@@ -85,6 +100,34 @@ class PermitGate:
             problems += self._permitted(job, uses, tokens)
         if problems:
             raise InvalidJob(problems)
+
+    def _vouched(
+        self,
+        job: Job,
+        document: Mapping[str, Any],
+        tokens: Sequence[TokenRef],
+        initiator_sign: str,
+    ) -> list[Problem]:
+        """Permits relayed by a scheduler count only with the initiator's signed
+        statement of this job and these permits: a scheduler cannot lift them onto a
+        job of its own making."""
+        field = "x-isthmus-initiator-sign"
+        initiator = job.initiator_node
+        if not initiator_sign:
+            return [Problem(field, f"permits relayed without {initiator}'s signed statement")]
+        with self.store.session() as s:
+            contract = self.store.contracts.active_for_peer(s, initiator)
+            credential = None if contract is None else contract.peer_auth_credential
+            auth_type = None if contract is None else contract.peer_auth_type
+        if not credential or not auth_type:
+            return [Problem(field, f"no key of {initiator} to check its statement with")]
+        statement = job_statement(
+            job.job_id or "", initiator, document, format_token_set(list(tokens))
+        )
+        key = load_public_key(credential, auth_type)
+        if not verify_signature(key, initiator_sign, statement):
+            return [Problem(field, f"not {initiator}'s statement of this job and its permits")]
+        return []
 
     def _required(self, job: Job) -> list[Problem]:
         if "flow" in self.require and not job.flow_id:

@@ -319,6 +319,7 @@ def build_jobs(
         channel,
         enqueue,
         permits=lambda job: presented_permits(audits, job, me),
+        identity=peers.identity,
     )
 
 

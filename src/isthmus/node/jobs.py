@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from isthmus.peer.signing import NodeIdentity, sign_job_statement
 from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
@@ -23,7 +24,7 @@ from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
 from isthmus.wire.dag import InvalidJob, Job, parse_job
 from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
-from isthmus.wire.headers import MPRAC_TOKEN_SET
+from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.mprac import TokenRef, format_token_set
 
 
@@ -40,7 +41,10 @@ class JobService:
         channel: PartyChannel,
         enqueue: Callable[[str, str, dict[str, Any]], Awaitable[None]],
         permits: Callable[[Job], list[TokenRef]] | None = None,
+        identity: NodeIdentity | None = None,
     ) -> None:
+        #: Signs the job statement that goes with the permits (``job_statement``).
+        self.identity = identity
         #: The permits of ours a job needs at its partners (``x-mprac-token-set``).
         self.permits = permits
         self.store = store
@@ -77,9 +81,14 @@ class JobService:
                 "submitted on its initiator"
             )
         token_set = await asyncio.to_thread(self._token_set, document)
+        statement = ""
+        if token_set and self.identity is not None:
+            statement = sign_job_statement(
+                self.identity, str(document["job_id"]), document, token_set
+            )
         if scheduler == self.me:
-            return await self.coordinator.create_all(self.me, document, token_set)
-        headers = {MPRAC_TOKEN_SET: token_set} if token_set else None
+            return await self.coordinator.create_all(self.me, document, token_set, statement)
+        headers = {MPRAC_TOKEN_SET: token_set, INITIATOR_SIGN: statement} if token_set else None
         try:
             await self.channel.call(scheduler, paths.JOB_CREATE_ALL, document, headers=headers)
         except PeerRefused as exc:  # the scheduler's own words, without the HTTP noise

@@ -59,13 +59,15 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
         fields = await _fields(request)
         token_set = h.read(request.headers, h.MPRAC_TOKEN_SET) or ""
         parse_token_set(token_set)  # refuse a malformed set before anything is recorded
-        job_id = await jobs.coordinator.create_all(caller.node_id, fields, token_set)
+        statement = request.headers.get(h.INITIATOR_SIGN, "")
+        job_id = await jobs.coordinator.create_all(caller.node_id, fields, token_set, statement)
         return ok({"job_id": job_id})
 
     @router.post(paths.JOB_CREATE)
     async def create(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         tokens = parse_token_set(h.read(request.headers, h.MPRAC_TOKEN_SET))
-        await jobs.participant.create(caller.node_id, await _fields(request), tokens)
+        statement = request.headers.get(h.INITIATOR_SIGN, "")
+        await jobs.participant.create(caller.node_id, await _fields(request), tokens, statement)
         return ok()
 
     @router.post(paths.JOB_START)

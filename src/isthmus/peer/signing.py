@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -159,3 +160,35 @@ def verify_signature(public_key: PublicKey, signature_header: str, message: byte
     """True only for a well-formed signature by ``public_key`` over ``message``."""
     signature = decode_signature(signature_header)
     return signature is not None and public_key.verify(signature, message)
+
+
+#: The initiator's statement about a job it submits: its id, the initiator, the job's
+#: content and the permits presented for it. A scheduler that is not the initiator
+#: passes it on (``x-isthmus-initiator-sign``), so that a participant can tell the
+#: initiator's permits from permits a scheduler lifted onto a job of its own making.
+JOB_STATEMENT_VERSION = "isthmus-job-statement-1"
+
+
+def job_statement(
+    job_id: str, initiator: str, document: Mapping[str, object], token_set: str
+) -> bytes:
+    content = json.dumps(
+        {"dag": document.get("dag"), "config": document.get("config")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    lines = (
+        JOB_STATEMENT_VERSION,
+        job_id,
+        initiator,
+        hashlib.sha256(content.encode("utf-8")).hexdigest(),
+        hashlib.sha256(token_set.encode("utf-8")).hexdigest(),
+    )
+    return "\n".join(lines).encode("utf-8")
+
+
+def sign_job_statement(
+    identity: NodeIdentity, job_id: str, document: Mapping[str, object], token_set: str
+) -> str:
+    statement = job_statement(job_id, identity.node_id, document, token_set)
+    return base64.b64encode(identity.private_key.sign(statement)).decode("ascii")

@@ -16,7 +16,7 @@ from isthmus.peer.client import PeerClient
 from isthmus.scheduler.participant import Participant
 from isthmus.wire import paths
 from isthmus.wire.errors import NotFound
-from isthmus.wire.headers import MPRAC_TOKEN_SET
+from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.mprac import parse_token_set
 
 
@@ -54,7 +54,8 @@ class PartyChannel:
     async def _local(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         me, local = self.me, self.local
         if path == paths.JOB_CREATE:
-            await local.create(me, body, parse_token_set(headers.get(MPRAC_TOKEN_SET)))
+            tokens = parse_token_set(headers.get(MPRAC_TOKEN_SET))
+            await local.create(me, body, tokens, headers.get(INITIATOR_SIGN, ""))
         elif path == paths.JOB_START:
             await local.start(me, str(body["job_id"]))
         elif path == paths.TASK_START:

@@ -56,7 +56,7 @@ from isthmus.wire.errors import (
     StateConflict,
     ValidationFailed,
 )
-from isthmus.wire.headers import MPRAC_TOKEN_SET
+from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,11 @@ class Coordinator:
     # --- requests -----------------------------------------------------------------------
 
     async def create_all(
-        self, initiator: str, document: dict[str, Any], token_set: str = ""
+        self,
+        initiator: str,
+        document: dict[str, Any],
+        token_set: str = "",
+        initiator_sign: str = "",
     ) -> str:
         """Validate, record and create the job on every party; returns its id once all
         accepted, or raises the first party's refusal (the job is then REJECTED)."""
@@ -119,7 +123,7 @@ class Coordinator:
             raise ValidationFailed(
                 f"config.initiator.node_id: {job.initiator_node!r} is not the caller {initiator}"
             )
-        await asyncio.to_thread(self._record, job, wanted, token_set)
+        await asyncio.to_thread(self._record, job, wanted, token_set, initiator_sign)
         async with self._lock:
             await self._create(job)
         row = await asyncio.to_thread(self._job_row, job.job_id)
@@ -128,7 +132,9 @@ class Coordinator:
         self.wakeup.set()
         return job.job_id
 
-    def _record(self, job: Job, wanted: dict[str, Any], token_set: str) -> None:
+    def _record(
+        self, job: Job, wanted: dict[str, Any], token_set: str, initiator_sign: str
+    ) -> None:
         assert job.job_id is not None
         with self.store.session() as s:
             row = s.get(ScheduledJobRow, job.job_id)
@@ -152,6 +158,7 @@ class Coordinator:
                     created_at=stamp,
                     updated_at=stamp,
                     mprac_token_set=token_set,
+                    initiator_sign=initiator_sign,
                 )
             )
             for node in _nodes(job):
@@ -430,8 +437,12 @@ class Coordinator:
             "dag": self._document(job)["dag"],
             "config": self._document(job)["config"],
         }
-        token_set = (await asyncio.to_thread(self._job_row, job.job_id)).mprac_token_set
-        headers = {MPRAC_TOKEN_SET: token_set} if token_set else None
+        row = await asyncio.to_thread(self._job_row, job.job_id)
+        headers = None
+        if row.mprac_token_set:
+            headers = {MPRAC_TOKEN_SET: row.mprac_token_set}
+            if row.initiator_sign:
+                headers[INITIATOR_SIGN] = row.initiator_sign
         calls = await self._fan_out(job, pending, paths.JOB_CREATE, body, headers)
         refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         await asyncio.to_thread(

@@ -101,7 +101,15 @@ class Report:
 class Gate(Protocol):
     """What a job may touch here (datasets, models, permits); raises ``InvalidJob``."""
 
-    def admit(self, job: Job, tokens: Sequence[TokenRef]) -> None: ...
+    def admit(
+        self,
+        job: Job,
+        tokens: Sequence[TokenRef],
+        *,
+        caller: str,
+        document: Mapping[str, Any],
+        initiator_sign: str,
+    ) -> None: ...
 
 
 class DatasetAccess(Protocol):
@@ -162,9 +170,15 @@ class Participant:
     # --- job lifecycle (called by the scheduler) ------------------------------------
 
     async def create(
-        self, caller: str, document: Mapping[str, Any], tokens: Sequence[TokenRef] = ()
+        self,
+        caller: str,
+        document: Mapping[str, Any],
+        tokens: Sequence[TokenRef] = (),
+        initiator_sign: str = "",
     ) -> None:
-        """``tokens``: the permits the request presented (``x-mprac-token-set``)."""
+        """``tokens``: the permits the request presented (``x-mprac-token-set``), and
+        ``initiator_sign`` the initiator's statement of them when the caller is not the
+        initiator."""
         wanted = job_document(document)
         job = parse_job(wanted)
         if not job.job_id:
@@ -177,7 +191,12 @@ class Participant:
         if problems:
             raise InvalidJob(problems)
         if self.gate is not None:
-            await asyncio.to_thread(self.gate.admit, job, tokens)
+            gate = self.gate
+            await asyncio.to_thread(
+                lambda: gate.admit(
+                    job, tokens, caller=caller, document=wanted, initiator_sign=initiator_sign
+                )
+            )
 
         def _store() -> bool:
             with self.store.session() as s:

@@ -266,6 +266,8 @@ class ScheduledJobRow(Base):
     #: The permits the initiator presented (``x-mprac-token-set``), passed on to every
     #: party with ``job/create``.
     mprac_token_set: Mapped[str] = mapped_column(Text, default="")
+    #: The initiator's signed statement of the job and those permits, passed on too.
+    initiator_sign: Mapped[str] = mapped_column(Text, default="")
 
 
 class ScheduledJobPartyRow(Base):

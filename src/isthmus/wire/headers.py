@@ -21,6 +21,10 @@ MPRAC_TOKEN_SET = "x-mprac-token-set"  # noqa: S105 - a header name, not a secre
 #: Isthmus extension: the signature suite the caller used. Lets a receiver tell "signed
 #: with the wrong suite" from "bad signature"; absent means "the contract's suite".
 AUTH_TYPE = "x-auth-type"
+#: Isthmus extension: the initiator's signed statement about a job and the permits it
+#: presents (``peer.signing.job_statement``), passed on by a scheduler that is another
+#: node.
+INITIATOR_SIGN = "x-isthmus-initiator-sign"
 
 #: Accepted spellings, spec spelling first.
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -22,6 +22,10 @@ def upgrade() -> None:
         "scheduled_jobs",
         sa.Column("mprac_token_set", sa.Text, nullable=False, server_default=""),
     )
+    op.add_column(
+        "scheduled_jobs",
+        sa.Column("initiator_sign", sa.Text, nullable=False, server_default=""),
+    )
     op.create_table(
         "datasets",
         sa.Column("dataset_id", sa.String(256), primary_key=True),
@@ -94,3 +98,4 @@ def downgrade() -> None:
     for table in ("permits", "audits", "datasets"):
         op.drop_table(table)
     op.drop_column("scheduled_jobs", "mprac_token_set")
+    op.drop_column("scheduled_jobs", "initiator_sign")
