@@ -44,6 +44,42 @@ def dataset_of(params: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def resource_uses(job: Job, node_id: str) -> list[tuple[str, Resource]]:
+    """(field, resource) for every dataset and model of ``node_id`` that its parties'
+    tasks in ``job`` read."""
+    found: list[tuple[str, Resource]] = []
+    for role, index, node in job.parties():
+        if node != node_id:
+            continue
+        for component in job.components:
+            params = job.task_parameters(component.name, role, index)
+            where = f"config.task_params.{role}.{index}.{component.name}"
+            dataset = dataset_of(params)
+            if dataset is not None:
+                key, value = dataset
+                found.append((f"{where}.{key}", (ResourceType.DATASET.value, value)))
+            if params.get("model_id"):
+                model = (ResourceType.MODEL.value, str(params["model_id"]))
+                found.append((f"{where}.model_id", model))
+    return found
+
+
+def approvals_needed(job: Job, require: frozenset[str]) -> list[tuple[str, Resource]]:
+    """The job's own approvals a node's policy (``require``: flow, job) asks for."""
+    needed: list[tuple[str, Resource]] = []
+    if "flow" in require and job.flow_id:
+        needed.append(("flow_id", (ResourceType.FLOW.value, job.flow_id)))
+    if "job" in require and job.job_id:
+        needed.append(("job_id", (ResourceType.JOB.value, job.job_id)))
+    return needed
+
+
+def lists_dataset(project: AuditRow, dataset: str) -> bool:
+    """Whether a project approval's request lists ``dataset``."""
+    listed = json.loads(project.request).get("datasets", [])
+    return dataset in {str(d.get("dataset_id")) for d in listed}
+
+
 class PermitGate:
     def __init__(
         self,
@@ -59,24 +95,6 @@ class PermitGate:
         #: "flow" and/or "job": approvals partners' jobs need besides their data's.
         self.require = require
 
-    def uses(self, job: Job) -> list[tuple[str, Resource]]:
-        """(field, resource) for every use of our resources by our parties' tasks."""
-        found: list[tuple[str, Resource]] = []
-        for role, index, node in job.parties():
-            if node != self.node_id:
-                continue
-            for component in job.components:
-                params = job.task_parameters(component.name, role, index)
-                where = f"config.task_params.{role}.{index}.{component.name}"
-                dataset = dataset_of(params)
-                if dataset is not None:
-                    key, value = dataset
-                    found.append((f"{where}.{key}", (ResourceType.DATASET.value, value)))
-                if params.get("model_id"):
-                    model = (ResourceType.MODEL.value, str(params["model_id"]))
-                    found.append((f"{where}.model_id", model))
-        return found
-
     def admit(
         self,
         job: Job,
@@ -86,7 +104,7 @@ class PermitGate:
         document: Mapping[str, Any] | None = None,
         initiator_sign: str = "",
     ) -> None:
-        uses = self.uses(job)
+        uses = resource_uses(job, self.node_id)
         problems = self._registered(job, uses)
         mine = [t for t in tokens if t.owner_node_id == self.node_id]
         if job.initiator_node != self.node_id and mine and caller != job.initiator_node:
@@ -96,7 +114,7 @@ class PermitGate:
         if job.initiator_node != self.node_id:
             problems += self._required(job)
             if not problems:
-                uses += self._approvals_needed(job)
+                uses += approvals_needed(job, self.require)
             problems += self._permitted(job, uses, tokens)
         if problems:
             raise InvalidJob(problems)
@@ -137,14 +155,6 @@ class PermitGate:
                 )
             ]
         return []
-
-    def _approvals_needed(self, job: Job) -> list[tuple[str, Resource]]:
-        needed: list[tuple[str, Resource]] = []
-        if "flow" in self.require and job.flow_id:
-            needed.append(("flow_id", (ResourceType.FLOW.value, job.flow_id)))
-        if "job" in self.require and job.job_id:
-            needed.append(("job_id", (ResourceType.JOB.value, job.job_id)))
-        return needed
 
     def _registered(self, job: Job, uses: list[tuple[str, Resource]]) -> list[Problem]:
         problems = []
@@ -262,25 +272,24 @@ class PermitGate:
         return {
             (ResourceType.PROJECT.value, row.resource_id)
             for row in rows
-            if resource[1]
-            in {str(d.get("dataset_id")) for d in json.loads(row.request).get("datasets", [])}
+            if lists_dataset(row, resource[1])
         }
 
 
 def presented_permits(audits: AuditService, job: Job, me: str) -> list[TokenRef]:
     """The permits we hold that a job of ours needs at its partners: for each partner
-    party's dataset or model, the permits its node granted us for it (or for a project
-    of ours with it listing the dataset). Only those travel, not every permit held."""
+    party's dataset or model (and the job or flow, in case its node asks for them), the
+    permits its node granted us for it, or for a project of ours listing the dataset.
+    Only those travel, not every permit held."""
     refs: dict[str, TokenRef] = {}
+    everything = frozenset({"flow", "job"})
     for node in sorted({node for _, _, node in job.parties()} - {me}):
-        gate = PermitGate(audits.store, audits.datasets, node, require=frozenset({"flow", "job"}))
-        for _, resource in gate.uses(job) + gate._approvals_needed(job):
+        projects = [r for r in audits.approved_projects(node) if r.direction != INBOUND]
+        for _, resource in resource_uses(job, node) + approvals_needed(job, everything):
             covers = {resource} | {
                 (ResourceType.PROJECT.value, row.resource_id)
-                for row in audits.approved_projects(node)
-                if row.direction != INBOUND
-                and resource[1]
-                in {str(d.get("dataset_id")) for d in json.loads(row.request).get("datasets", [])}
+                for row in projects
+                if lists_dataset(row, resource[1])
             }
             for permit in audits.held_permits(node, covers):
                 refs[permit.token] = TokenRef(

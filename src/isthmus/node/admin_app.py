@@ -1,7 +1,8 @@
 """The north-south app: local operators, the CLI and monitoring.
 
-Bound to loopback by default and guarded by the bearer token in ``DIR/admin.token``
-(health, readiness and metrics excepted, for probes and scrapers). Replies use the same
+Bound to loopback by default. Every route but health, readiness and metrics (for
+probes and scrapers) needs a bearer token: the root token in ``DIR/admin.token`` or a
+named one, whose roles ``rbac`` checks against the route. Replies use the same
 BFIA envelope as the interconn app, so one client decodes both.
 """
 

@@ -1,4 +1,5 @@
-"""Authentication of east-west requests (every partner call) and of admin requests.
+"""Authentication of east-west requests (every partner call); admin requests are
+``rbac``'s.
 
 An east-west request is accepted only if, in this order (cheapest first, and the nonce is
 recorded only after the signature is proven, so strangers cannot fill the replay cache):

@@ -23,7 +23,7 @@ from isthmus.node.logs import trace_id_var
 from isthmus.node.metrics import NodeMetrics
 from isthmus.wire import headers as h
 from isthmus.wire.envelope import error
-from isthmus.wire.errors import ErrorCode, IsthmusError
+from isthmus.wire.errors import ErrorCode, IsthmusError, RequestError
 
 log = logging.getLogger("isthmus.http")
 
@@ -186,3 +186,22 @@ def _route_name(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+async def request_fields(request: Request, *, query: bool = True) -> dict[str, Any]:
+    """A request's fields: its JSON object body (partners send one even with GET, like
+    FATE-Flow's ``status_all``), then, with ``query``, the query string for what the
+    body lacks. Peers differ in where they put the same field; handlers should not."""
+    raw = await request.body()
+    body: Any = {}
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise RequestError("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    if query:
+        for key, value in request.query_params.items():
+            body.setdefault(key, value)
+    return body

@@ -7,7 +7,6 @@ authentication of ``auth.py`` before the body is even parsed.
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +18,12 @@ from isthmus import __version__
 from isthmus.management.contracts import parse_credential
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
-from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
+from isthmus.node.http import (
+    BodyLimitMiddleware,
+    TraceMiddleware,
+    install_error_handlers,
+    request_fields,
+)
 from isthmus.node.management_api import management_router
 from isthmus.node.schedule_api import schedule_router
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
@@ -130,24 +134,13 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
             raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
         return ok(ctx.info.model_dump(exclude_none=True))
 
-    async def _fields(request: Request) -> dict[str, Any]:
-        fields: dict[str, Any] = dict(request.query_params)
-        if request.method == "POST":
-            try:
-                body = json.loads(await request.body() or b"{}")
-            except ValueError:
-                raise RequestError("body is not JSON") from None
-            if isinstance(body, dict):
-                fields = {**body, **fields}
-        return fields
-
     async def component_list(
         request: Request, caller: Caller = Depends(require_peer())
     ) -> dict[str, Any]:
         """The ENABLED components a partner may use in jobs with us: the spec's
         ``records`` (``category``, ``code``, ``developer``, ``version``) and ``total``;
         ``developer``, ``category``, ``page_num``, ``page_size`` (-1: all) filter."""
-        fields = await _fields(request)
+        fields = await request_fields(request)
         records = await run_in_threadpool(
             lambda: ctx.components.published(
                 developer=str(fields.get("developer") or ""),
@@ -169,7 +162,7 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
     ) -> dict[str, Any]:
         """One ENABLED component: the spec's ``code`` + ``version`` (``developer``
         optional), or ``componentName`` + ``provider`` + ``version``."""
-        fields = await _fields(request)
+        fields = await request_fields(request)
         code = str(fields.get("code") or fields.get("componentName") or "")
         developer = str(fields.get("developer") or fields.get("provider") or "")
         version = str(fields.get("version") or "")

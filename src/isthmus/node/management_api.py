@@ -19,23 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from isthmus.management.audits import INBOUND, OUTBOUND
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
+from isthmus.node.http import request_fields
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import NotFound, RequestError, ValidationFailed
+from isthmus.wire.errors import NotFound, ValidationFailed
 from isthmus.wire.management import AuditConfirm, AuditRef
 from isthmus.wire.mprac import ResourceType
 
 INTERCONN = "/v1/interconn"
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise RequestError("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    return body
 
 
 def _page(items: list[Any], page_num: int, page_size: int) -> dict[str, Any]:
@@ -84,14 +74,15 @@ def management_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
         page_size: int = Query(default=20, ge=-1, le=1000),
     ) -> Any:
         rows = await run_in_threadpool(audits.approved_projects, caller.node_id)
+        requests = [(r.resource_id, json.loads(r.request)) for r in rows]
         records = [
             {
-                "project_id": r.resource_id,
-                "name": json.loads(r.request).get("name", ""),
-                "type": json.loads(r.request).get("type", ""),
-                "description": json.loads(r.request).get("description", ""),
+                "project_id": project_id,
+                "name": request.get("name", ""),
+                "type": request.get("type", ""),
+                "description": request.get("description", ""),
             }
-            for r in rows
+            for project_id, request in requests
         ]
         return ok(_page(records, page_num, page_size))
 
@@ -129,7 +120,7 @@ def _audit_routes(
     name = kind.value.lower()
 
     async def apply(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        body = await _json(request)
+        body = await request_fields(request, query=False)
         await run_in_threadpool(audits.receive_apply, caller.node_id, kind, body)
         return ok()
 

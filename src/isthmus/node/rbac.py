@@ -16,8 +16,9 @@ created at ``init``, which holds every role. Root is for setting a node up and f
 break-glass; day to day, each person and each automation gets its own token with the
 roles it needs, so the audit log names who did what.
 
-The policy is a table of (method, route template) → roles, checked in one dependency;
-a route missing from it is ``admin``-only, so a new endpoint is closed until listed.
+The policy is a table of (method, route template) → roles, checked in one dependency.
+A GET missing from it is open to every role (lists and statuses); any other method
+missing from it is ``admin``-only, so a new write is closed until listed.
 """
 
 from __future__ import annotations

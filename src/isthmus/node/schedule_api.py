@@ -12,7 +12,6 @@ the failure summary.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,27 +19,12 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
+from isthmus.node.http import request_fields
 from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import RequestError, ValidationFailed
+from isthmus.wire.errors import ValidationFailed
 from isthmus.wire.mprac import parse_token_set
-
-
-async def _fields(request: Request) -> dict[str, Any]:
-    """The request's fields: the JSON body, then the query string for what it lacks."""
-    raw = await request.body()
-    body: Any = {}
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise RequestError("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    for key, value in request.query_params.items():
-        body.setdefault(key, value)
-    return body
 
 
 def _required(fields: dict[str, Any], *names: str) -> list[str]:
@@ -56,7 +40,7 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
 
     @router.post(paths.JOB_CREATE_ALL)
     async def create_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         token_set = h.read(request.headers, h.MPRAC_TOKEN_SET) or ""
         parse_token_set(token_set)  # refuse a malformed set before anything is recorded
         statement = request.headers.get(h.INITIATOR_SIGN, "")
@@ -67,43 +51,47 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
     async def create(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         tokens = parse_token_set(h.read(request.headers, h.MPRAC_TOKEN_SET))
         statement = request.headers.get(h.INITIATOR_SIGN, "")
-        await jobs.participant.create(caller.node_id, await _fields(request), tokens, statement)
+        await jobs.participant.create(
+            caller.node_id, await request_fields(request), tokens, statement
+        )
         return ok()
 
     @router.post(paths.JOB_START)
     async def start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (job_id,) = _required(await _fields(request), "job_id")
+        (job_id,) = _required(await request_fields(request), "job_id")
         await jobs.participant.start(caller.node_id, job_id)
         return ok()
 
     @router.post(paths.TASK_START)
     async def task_start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        job_id, task_id, name = _required(await _fields(request), "job_id", "task_id", "task_name")
+        job_id, task_id, name = _required(
+            await request_fields(request), "job_id", "task_id", "task_name"
+        )
         await jobs.participant.start_task(caller.node_id, job_id, task_id, name)
         return ok()
 
     @router.post(paths.JOB_STOP_ALL)
     async def stop_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
         await jobs.coordinator.stop_all(caller.node_id, job_id, fields.get("task_name") or None)
         return ok()
 
     @router.post(paths.JOB_STOP)
     async def stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
         await jobs.participant.stop(caller.node_id, job_id, fields.get("task_name") or None)
         return ok()
 
     @router.post(paths.TASK_STOP)
     async def task_stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (task_id,) = _required(await _fields(request), "task_id")
+        (task_id,) = _required(await request_fields(request), "task_id")
         await jobs.participant.stop_task_id(caller.node_id, task_id)
         return ok()
 
     async def status_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (job_id,) = _required(await _fields(request), "job_id")
+        (job_id,) = _required(await request_fields(request), "job_id")
         return ok(await run_in_threadpool(jobs.coordinator.status_all, job_id, caller.node_id))
 
     for method in ("get", "post"):
@@ -113,7 +101,7 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
 
     @router.post(paths.TASK_POLL)
     async def poll(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         (task_id,) = _required(fields, "task_id")
         return ok(
             await jobs.participant.poll(caller.node_id, task_id, str(fields.get("role") or ""))
@@ -121,7 +109,7 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
 
     @router.post(paths.TASK_CALLBACK)
     async def callback(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         task_id, status = _required(fields, "task_id", "status")
         await jobs.coordinator.receive_report(
             caller.node_id,
@@ -142,27 +130,27 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
 
     @router.post(paths.PLATFORM_JOB_CREATE_ALL)
     async def create_all(request: Request) -> Any:
-        return ok({"job_id": await jobs.submit(await _fields(request))})
+        return ok({"job_id": await jobs.submit(await request_fields(request))})
 
     @router.post(paths.PLATFORM_JOB_STOP_ALL)
     async def stop_all(request: Request) -> Any:
-        fields = await _fields(request)
+        fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
         await jobs.stop(job_id, fields.get("task_name") or None)
         return ok()
 
     @router.post(paths.PLATFORM_JOB_STOP_TASK)
     async def stop_task(request: Request) -> Any:
-        job_id, task_name = _required(await _fields(request), "job_id", "task_name")
+        job_id, task_name = _required(await request_fields(request), "job_id", "task_name")
         await jobs.stop(job_id, task_name)
         return ok()
 
     async def status_all(request: Request) -> Any:
-        (job_id,) = _required(await _fields(request), "job_id")
+        (job_id,) = _required(await request_fields(request), "job_id")
         return ok(await jobs.status(job_id))
 
     async def why(request: Request) -> Any:
-        (job_id,) = _required(await _fields(request), "job_id")
+        (job_id,) = _required(await request_fields(request), "job_id")
         return ok(await jobs.why(job_id))
 
     for method in ("get", "post"):

@@ -1,5 +1,7 @@
 """The scheduling plane (BFIA part 2): jobs run as tasks on every party's platform.
 
-So far: how one party's task of a job becomes a container environment
-(``container_env``), and the runner that starts it as a process (``ProcessRunner``).
+Every node holds both halves: the ``participant`` (runs its parties' tasks through
+``runners``, from the environment ``container_env`` builds) and the ``coordinator``
+(the scheduler, for the jobs this node schedules), talking through ``channel``; job
+and task statuses follow ``status``; components come from the ``registry``.
 """

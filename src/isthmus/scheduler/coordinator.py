@@ -60,6 +60,8 @@ from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 
 log = logging.getLogger(__name__)
 
+#: The loop's pace with nothing to do (anything that makes work wakes it at once).
+IDLE_S = 1.0
 #: Added to a task's own timeout before the scheduler gives up waiting for its status.
 DEADLINE_GRACE_MS = 30_000
 
@@ -349,20 +351,25 @@ class Coordinator:
     # --- the loop -----------------------------------------------------------------------
 
     async def run_forever(self) -> None:
+        """Rounds every ``poll_interval_s`` while jobs are live, every ``IDLE_S`` when
+        none is (a new job, a report or a stop wakes the loop at once)."""
         while True:
+            live = 0
             try:
-                await self.tick()
+                live = await self.tick()
             except Exception:
                 log.exception("scheduler round failed")
+            timeout = self.settings.poll_interval_s if live else IDLE_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self.settings.poll_interval_s)
+                await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
             self.wakeup.clear()
 
-    async def tick(self) -> None:
-        """Advance every live job once."""
+    async def tick(self) -> int:
+        """Advance every live job once; returns how many were live."""
         live = await asyncio.to_thread(self._live_jobs)
         async with self._lock:
             await asyncio.gather(*(self._advance(job_id) for job_id in live))
+        return len(live)
 
     def _live_jobs(self) -> list[str]:
         with self.store.session() as s:
@@ -431,13 +438,14 @@ class Coordinator:
     async def _create(self, job: Job) -> None:
         assert job.job_id is not None
         pending = await asyncio.to_thread(self._parties_where, job.job_id, "created", False)
+        row = await asyncio.to_thread(self._job_row, job.job_id)
+        document = json.loads(row.document)
         body = {
             "job_id": job.job_id,
             "flow_id": job.flow_id or "",
-            "dag": self._document(job)["dag"],
-            "config": self._document(job)["config"],
+            "dag": document["dag"],
+            "config": document["config"],
         }
-        row = await asyncio.to_thread(self._job_row, job.job_id)
         headers = None
         if row.mprac_token_set:
             headers = {MPRAC_TOKEN_SET: row.mprac_token_set}
@@ -454,7 +462,9 @@ class Coordinator:
             created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
             return
-        silent = self._given_up(job) if any(not c.ok for c in calls) else None
+        silent = (
+            await asyncio.to_thread(self._given_up, job) if any(not c.ok for c in calls) else None
+        )
         if silent is not None:
             await asyncio.to_thread(
                 self._set_job, job.job_id, st.REJECTED, f"node {silent} did not answer job/create"
@@ -479,7 +489,7 @@ class Coordinator:
                 job, f"{refused[0].node} refused job/start: {_message(refused[0].error)}"
             )
             return
-        silent = self._given_up(job)
+        silent = await asyncio.to_thread(self._given_up, job)
         if silent is not None:
             await self._finish(job, self._silence(silent))
             return
@@ -611,7 +621,7 @@ class Coordinator:
     async def _settle(self, job: Job) -> None:
         """Fold party statuses into task statuses; fail or close the job when due."""
         verdict = await asyncio.to_thread(self._fold, job)
-        silent = self._given_up(job)
+        silent = await asyncio.to_thread(self._given_up, job)
         if verdict is None and silent is not None:
             verdict = self._silence(silent)
         if verdict is not None:
@@ -714,10 +724,6 @@ class Coordinator:
 
     def _silence(self, node: str) -> str:
         return f"node {node} did not answer for {self.settings.party_timeout_s:.0f} s"
-
-    def _document(self, job: Job) -> dict[str, Any]:
-        assert job.job_id is not None
-        return dict(json.loads(self._job_row(job.job_id).document))
 
     def _parties_where(self, job_id: str, flag: str, value: bool) -> list[str]:
         with self.store.session() as s:

@@ -162,6 +162,7 @@ class Participant:
         self.sessions = sessions
         self.on_report: Callable[[Report], Awaitable[None]] | None = None
         self.wakeup = asyncio.Event()
+        self._live = 0  # runs followed in the last round
 
     @property
     def node_id(self) -> str:
@@ -543,6 +544,7 @@ class Participant:
     async def monitor_once(self) -> int:
         """Check every live run once; returns how many changed."""
         live = await asyncio.to_thread(self._live_rows)
+        self._live = len(live)
         changed = 0
         for row in live:
             outcome = await asyncio.to_thread(self._check_run, row)
@@ -613,14 +615,17 @@ class Participant:
                 log_tail=answer.get("log_tail"),
             )
 
-    async def run_forever(self, interval_s: float = 0.05) -> None:
+    async def run_forever(self, interval_s: float = 0.05, idle_s: float = 1.0) -> None:
+        """Every ``interval_s`` while runs are live, ``idle_s`` when none is (a task
+        start or a container's callback wakes it at once)."""
         while True:
             try:
                 await self.monitor_once()
             except Exception:
                 log.exception("task monitor round failed")
+            timeout = interval_s if self._live else idle_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=interval_s)
+                await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
             self.wakeup.clear()
 
     # --- what the node shows its own operators -----------------------------------------
