@@ -137,26 +137,25 @@ class SourcePolicy:
 
     def file(self, path: Path, location: str) -> Path:
         """``path`` resolved (every link followed), if the node may read it; otherwise
-        ``SourceRefused``. Whether the file exists is said only for allowed paths."""
-        refusal = f"location: {location[:200]!r} is not under a data root of this node"
+        ``SourceRefused``. Whether the file exists is said only for allowed paths, and a
+        refusal names no path (it may reach a partner whose job wanted the dataset)."""
         try:
             if "\x00" in str(path):
                 raise ValueError("NUL in a path")
             resolved = path.resolve()
         except (OSError, RuntimeError, ValueError):  # a link loop, NUL, a name too long
-            raise SourceRefused(f"location: {location[:200]!r} is not a usable path") from None
+            raise SourceRefused("location: not a usable path") from None
         if resolved in self._private:
-            raise SourceRefused(f"location: {location[:200]!r} is one of the node's own files")
+            raise SourceRefused("location: one of the node's own files, never a source")
+        refusal = "location: not under a data root of this node (management.data_roots)"
         if self.home is not None:
             home = self.home.resolve()
             if resolved.is_relative_to(home) and not resolved.is_relative_to(
                 (home / "data").resolve()
             ):
-                raise SourceRefused(f"{refusal} (the node's home is not a data root)")
+                raise SourceRefused(f"{refusal}; the node's home is not a data root")
         if not any(resolved.is_relative_to(root.resolve()) for root in self.roots):
-            raise SourceRefused(
-                f"{refusal}; the roots are {', '.join(str(r) for r in self.roots) or 'none'}"
-            )
+            raise SourceRefused(refusal)
         return resolved
 
     def open(self, path: Path, location: str) -> BinaryIO:
@@ -170,7 +169,7 @@ class SourcePolicy:
         except FileNotFoundError:
             raise NotFound(f"no file at {location[:200]}") from None
         except OSError:
-            raise SourceRefused(f"location: {location[:200]!r} cannot be opened") from None
+            raise SourceRefused("location: the file cannot be opened") from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise NotFound(f"no file at {location[:200]}")
@@ -504,8 +503,15 @@ class DatasetService:
     # --- at use ---------------------------------------------------------------------
 
     def check_drift(self, row: DatasetRow) -> None:
-        """Refuse a source whose columns differ from the registration, naming each."""
-        now = self.inspect_source(row.source, row.location, row.table_name)
+        """Refuse a source whose columns differ from the registration, naming each; or
+        that is gone or no longer allowed (a refusal at use names no path: it may be
+        answered to a partner)."""
+        try:
+            now = self.inspect_source(row.source, row.location, row.table_name)
+        except SourceRefused as exc:
+            raise SourceRefused(f"dataset {row.dataset_id}: {exc.message}") from None
+        except NotFound:
+            raise NotFound(f"dataset {row.dataset_id}: its source is gone") from None
         if now.fingerprint == row.schema_fingerprint:
             return
         then = {c["name"]: c["data_type"] for c in json.loads(row.column_metas)}
