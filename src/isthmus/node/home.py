@@ -11,7 +11,8 @@ Layout::
 
 **Owner-only.** The home holds the node's key, its admin token and its database (with
 permit and session tokens): the home and everything ``init_home`` creates are owner-only
-(0700 folders, 0600 files), and a node process creates everything else owner-only too
+(0700 folders, 0600 files; a home folder that existed before keeps its mode, and doctor
+warns if it is open), and a node process creates everything else owner-only too
 (``restrict_new_files``, a process umask of 077, set first thing at start): database and
 journals, logs, spill files, task storage. ``isthmus doctor`` warns when any of these
 files is readable by others (``node.file_modes``).
@@ -49,7 +50,8 @@ def _private_dir(path: Path) -> None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    _private_dir(path.parent)
+    if not path.parent.exists():
+        _private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(handle.fileno(), 0o600)  # an existing file (--force) keeps no old mode
@@ -125,8 +127,10 @@ def init_home(
         NodeConfig.model_validate({"home": home, **document})
     except ValidationError as exc:
         raise ConfigError(f"invalid options: {describe(exc)}") from exc
-    _private_dir(home)
+    if not home.exists():
+        _private_dir(home)  # an existing folder keeps its mode: doctor warns if open
     key = generate_private_key(auth_type)
+    _private_dir(home / "keys")
     _write_private(home / "keys" / "node.key", key.to_pem())
     _write_private(home / "admin.token", secrets.token_urlsafe(32).encode() + b"\n")
     _private_dir(home / "logs")

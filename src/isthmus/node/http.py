@@ -33,8 +33,14 @@ from isthmus.node.logs import trace_id_var
 from isthmus.node.metrics import NodeMetrics
 from isthmus.wire import headers as h
 from isthmus.wire.envelope import error
-from isthmus.wire.errors import ErrorCode, IsthmusError, RequestError
-from isthmus.wire.jsonbody import MAX_BYTES, MAX_DEPTH, loads_bounded
+from isthmus.wire.errors import (
+    ErrorCode,
+    IsthmusError,
+    PayloadTooLarge,
+    RequestError,
+    ValidationFailed,
+)
+from isthmus.wire.jsonbody import MAX_BYTES, MAX_DEPTH, loads_bounded, nesting_depth
 
 log = logging.getLogger("isthmus.http")
 
@@ -216,9 +222,17 @@ async def request_fields(request: Request, *, query: bool = True) -> dict[str, A
 
 
 def read_json(raw: bytes) -> Any:
-    """A request's JSON body, parsed only within the depth and size bounds; anything
-    else is a ``ValidationFailed`` (``PayloadTooLarge`` for size) naming the body."""
-    return loads_bounded(raw, max_depth=MAX_DEPTH, max_bytes=MAX_BYTES, what="request body")
+    """A request's JSON body, parsed only within the depth and size bounds: too large is
+    ``PayloadTooLarge`` (413), too deep ``ValidationFailed`` (422), not JSON at all a
+    ``RequestError`` (400, as FastAPI answers malformed JSON)."""
+    try:
+        return loads_bounded(raw, max_depth=MAX_DEPTH, max_bytes=MAX_BYTES, what="request body")
+    except PayloadTooLarge:
+        raise
+    except ValidationFailed:
+        if nesting_depth(raw, MAX_DEPTH) > MAX_DEPTH:
+            raise
+        raise RequestError("request body is not valid JSON") from None
 
 
 def _declares_json(request: Request) -> bool:
