@@ -21,7 +21,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from isthmus.wire.ids import Identifier, is_valid_id
 from isthmus.wire.mprac import ResourceType
@@ -133,6 +133,14 @@ class ProjectAuditApply(_Apply):
     type: ProjectType = ProjectType.PSI
     #: The owner's datasets the project would use (records as ``pub/list`` gives them).
     datasets: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_ids(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, record in enumerate(value):
+            if "dataset_id" in record and not is_dataset_id(record["dataset_id"]):
+                raise ValueError(f"[{i}].dataset_id: not a dataset id 'namespace#name'")
+        return value
 
 
 class FlowAuditApply(_Apply):
