@@ -91,7 +91,13 @@ class TaskStorage:
         namespaces empty and writable. Raises ``StorageRefused`` for an input that is
         missing or holds a link."""
         self.discard()
-        self.root.mkdir(parents=True, mode=0o700)
+        for attempt in range(3):  # another party's discard may remove an empty parent
+            try:
+                self.root.mkdir(parents=True, mode=0o700)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         for namespace, name in _tables(env, INPUT):
             source = inside(self.shared, namespace, name)
             if not source.exists():
@@ -122,9 +128,15 @@ class TaskStorage:
             os.replace(made, target)
 
     def discard(self) -> None:
-        """Remove the task's directory and everything in it (read-only parts too)."""
+        """Remove the task's directory and everything in it (read-only parts too), and
+        its task's and job's directories once empty."""
         if self.root.exists() or self.root.is_symlink():
             _remove(self.root)
+        for parent in (self.root.parent, self.root.parent.parent):
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (another party's), or gone already
+                break
 
 
 def _tables(env: Mapping[str, str], prefix: str) -> list[tuple[str, str]]:
