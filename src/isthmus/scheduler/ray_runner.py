@@ -41,7 +41,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from isthmus.scheduler.runners import FAILED, RUNNING, Handle, Outcome, RunnerError, TaskRun
+from isthmus.scheduler.runners import (
+    FAILED,
+    RUNNING,
+    Handle,
+    Outcome,
+    RunnerError,
+    TaskRun,
+    interpreter_env,
+)
 from isthmus.scheduler.supervise import TOKEN_FILE
 from isthmus.wire.errors import ConfigError
 
@@ -100,7 +108,7 @@ class TaskActor:
         with open(path, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - the worker's interpreter, our module
                 [sys.executable, "-m", "isthmus.scheduler.supervise", str(self.exit_file)],
-                env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                env={**env, **interpreter_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -81,6 +81,17 @@ class Runner(Protocol):
         ...
 
 
+def interpreter_env() -> dict[str, str]:
+    """What a task's supervisor needs of this process's environment to be the same
+    Isthmus as the node: ``PATH``, and ``PYTHONPATH`` when the node has one (a node run
+    from a source tree runs its tasks from the same tree). Nothing else of the node's
+    environment reaches a task."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
 def _ended(code: int) -> Outcome:
     if code == 0:
         return Outcome(SUCCESS, 0)
@@ -120,7 +131,7 @@ class ProcessRunner:
         with open(run.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
                 argv,
-                env={**run.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                env={**run.env, **interpreter_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop takes everything
