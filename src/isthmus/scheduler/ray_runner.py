@@ -15,7 +15,7 @@ host, or a shared file system), as with the process runner.
 **Who may reach the cluster runs code as its workers' user.** Ray without
 authentication accepts any client that reaches its ports. So the runner connects only
 to a cluster on this host's loopback address, or, elsewhere, with Ray's token
-authentication (``RAY_AUTH_MODE=token``, Ray ≥ 2.52) and TLS (``RAY_USE_TLS=1`` with its
+authentication (``RAY_AUTH_MODE=token``, as in Ray 2.60) and TLS (``RAY_USE_TLS=1`` with its
 certificate variables) both set in the node's environment, where Ray reads them;
 anything else is refused when the node starts (``check_address``).
 
