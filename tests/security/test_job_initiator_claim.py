@@ -64,7 +64,10 @@ def test_a_partner_job_naming_the_victim_initiator_is_refused_at_create(nodes: P
         attacker, victim, paths.JOB_CREATE, claimed_job(attacker.node_id, victim.node_id, job_id)
     )
     assert answer.get("code") == 10002, answer  # a validation error in the envelope
-    assert f"node {victim.node_id} did not submit job {job_id}" in answer["msg"]
+    assert (
+        f"node {victim.node_id} did not submit job {job_id} for {attacker.node_id}"
+        in (answer["msg"])
+    )
     nothing_happened(nodes, job_id)
 
 
@@ -94,3 +97,19 @@ def test_the_victims_own_jobs_still_run_and_need_no_permit(nodes: Pair) -> None:
     job_id = submit(victim, job)
     assert wait_finished(victim, job_id)["result"] == "SUCCESS"
     assert "permit.used" not in events_about(victim, job_id)
+
+
+def test_a_partner_replaying_the_victims_own_job_cannot_schedule_it(nodes: Pair) -> None:
+    """The record names the scheduler the operator chose: another party that saw the
+    job cannot create it here as its own scheduler (and then drive it)."""
+    attacker, victim = nodes
+    job = select_job(
+        "job-victim-replayed", victim.node_id, {"guest": [victim.node_id]},
+        {"guest": {"namespace": "bank", "name": "private"}},
+    )  # fmt: skip
+    job_id = submit(victim, job)
+    assert wait_finished(victim, job_id)["result"] == "SUCCESS"
+    replayed = {**job, "job_id": job_id}
+    answer = as_partner(attacker, victim, paths.JOB_CREATE, replayed)
+    assert answer.get("code") == 10002, answer
+    assert f"did not submit job {job_id} for {attacker.node_id}" in answer["msg"]

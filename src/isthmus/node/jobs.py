@@ -86,7 +86,12 @@ class JobService:
         # The record that makes this job ours: participants (this node among them)
         # accept "this node is the initiator" only for jobs recorded here.
         await asyncio.to_thread(
-            record_submission, self.store, str(document["job_id"]), document, "local:operator"
+            record_submission,
+            self.store,
+            str(document["job_id"]),
+            document,
+            scheduler,
+            "local:operator",
         )
         token_set = await asyncio.to_thread(self._token_set, document)
         statement = ""

@@ -81,9 +81,12 @@ def job_digest(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_submission(store: Store, job_id: str, document: Mapping[str, Any], actor: str) -> None:
+def record_submission(
+    store: Store, job_id: str, document: Mapping[str, Any], scheduler: str, actor: str
+) -> None:
     """Write down that this node's operator submitted ``job_id`` with this DAG and
-    config (north-south ``create_all``), before any scheduler sees it."""
+    config, to be scheduled by ``scheduler`` (north-south ``create_all``), before any
+    scheduler sees it."""
     with store.session() as s:
         store.audit.append(
             s,
@@ -91,16 +94,20 @@ def record_submission(store: Store, job_id: str, document: Mapping[str, Any], ac
             action=SUBMITTED,
             subject=check_id(job_id, "job_id"),
             outcome="ok",
-            details={"digest": job_digest(document)},
+            details={"digest": job_digest(document), "scheduler": scheduler},
         )
 
 
-def submitted_here(store: Store, job_id: str, document: Mapping[str, Any]) -> bool:
-    """Whether this node's operator submitted ``job_id`` with exactly this DAG and config."""
-    digest = job_digest(document)
+def submitted_here(store: Store, job_id: str, document: Mapping[str, Any], scheduler: str) -> bool:
+    """Whether this node's operator submitted ``job_id`` with exactly this DAG and
+    config, for ``scheduler`` to schedule (another party that saw the job cannot take
+    it over by creating it here first)."""
+    wanted = {"digest": job_digest(document), "scheduler": scheduler}
     with store.session() as s:
         rows = s.query(AuditEventRow).filter_by(action=SUBMITTED, subject=job_id).all()
-        return any(json.loads(r.details or "{}").get("digest") == digest for r in rows)
+        return any(
+            {k: json.loads(r.details or "{}").get(k) for k in wanted} == wanted for r in rows
+        )
 
 
 def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -229,13 +236,15 @@ class Participant:
         # "We are the initiator" holds only for a job our own operator submitted (we
         # have its record); a partner's job naming us is refused, not waved through.
         own_job = job.initiator_node == self.node_id
-        if own_job and not await asyncio.to_thread(submitted_here, self.store, job.job_id, wanted):
+        if own_job and not await asyncio.to_thread(
+            submitted_here, self.store, job.job_id, wanted, caller
+        ):
             raise InvalidJob(
                 [
                     Problem(
                         "config.initiator.node_id",
-                        f"node {self.node_id} did not submit job {job.job_id}: only its own "
-                        "operator's jobs may name it initiator",
+                        f"node {self.node_id} did not submit job {job.job_id} for {caller} "
+                        "to schedule: only its own operator's jobs may name it initiator",
                     )
                 ]
             )
@@ -335,7 +344,7 @@ class Participant:
         for row_key, run, runner in launches:
             problem = await asyncio.to_thread(self._prepare_input, run)
             if problem is None:
-                problem = await asyncio.to_thread(self._stage, run)
+                problem = await asyncio.to_thread(self._stage, job_id, run)
             if problem is None:
                 problem = await asyncio.to_thread(self._launch, row_key, run, runner)
             if problem is not None:
@@ -356,7 +365,7 @@ class Participant:
             if job_row.status == st.FINISHED:
                 raise StateConflict(f"job {job_id} is FINISHED; task {task_name} cannot start")
             if job_row.initiator_node_id == self.node_id and not submitted_here(
-                self.store, job_id, json.loads(job_row.document)
+                self.store, job_id, json.loads(job_row.document), job_row.scheduler_node_id
             ):
                 raise NotFound(f"no job {job_id} submitted here")
             if job_row.status == st.READY:
@@ -473,14 +482,13 @@ class Participant:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _stage(self, run: TaskRun) -> str | None:
+    def _stage(self, job_id: str, run: TaskRun) -> str | None:
         """Give the run its own storage directory, inputs copied in read-only; the
         reason it cannot, if so."""
         shared = local_root(self.settings.storage_url)
         if shared is None:
             return None
         party = run.env.get("config.self_role", "")
-        job_id = run.env.get("config.session_id", "").removeprefix("session_")
         storage = TaskStorage.of(shared, job_id, run.task_id, party)
         try:
             run.log_path.parent.mkdir(parents=True, exist_ok=True)
