@@ -117,9 +117,12 @@ class TaskStorage:
         """Move the task's declared outputs into the node's root, replacing older ones
         of the same name (a retried run)."""
         for namespace, name in outputs:
-            made = inside(self.root, namespace, name)
+            inside(self.root, namespace, name)  # ids, and no link leading out
+            made = self.root / namespace / name  # as named: a link is refused, not followed
             if not made.exists() and not made.is_symlink():
                 continue
+            if made.parent.is_symlink():
+                raise StorageRefused(f"output namespace {namespace} is a link")
             _refuse_links(made, f"output {namespace}/{name}")
             target = inside(self.shared, namespace, name)
             target.parent.mkdir(parents=True, exist_ok=True)
