@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from isthmus.scheduler.container_specs import (
     Resources,
     container_name,
     docker_run,
+    env_file_text,
     kubernetes_job,
 )
 
@@ -25,19 +28,32 @@ def test_resources_come_from_job_params_with_unlimited_defaults() -> None:
 
 
 def test_docker_run_carries_the_contract_and_limits() -> None:
-    argv = docker_run("job-1_psi_0", "registry/isthmus:0.1", ENV, Resources(2, 4.5, -1))
+    env = {**ENV, "runtime.component.input.data": '{"namespace": "demo", "name": "a.csv"}'}
+    argv = docker_run(
+        "job-1_psi_0", "registry/isthmus:0.1", env, Resources(2, 4.5, -1),
+        env_file="/home/jobs/host.0.env", user="1000:1000",
+    )  # fmt: skip
     assert argv == [
         "docker", "run", "--rm", "--name", "job-1-psi-0-host-0",
         "--cpus", "2", "--memory", "4.5g",
+        "--user", "1000:1000", "--security-opt", "no-new-privileges",
         "--volume", "/data/isthmus:/data/isthmus",
-        "-e", "config.self_role=host.0",
-        "-e", "runtime.component.name=ecdh_psi",
-        "-e", "runtime.component.parameter.curve_type=sm2",
-        "-e", "system.storage=file:///data/isthmus",
+        "--volume", "/data/isthmus/demo/a.csv:/data/isthmus/demo/a.csv:ro",
+        "--env-file", "/home/jobs/host.0.env",
         "registry/isthmus:0.1",
     ]  # fmt: skip
-    unlimited = docker_run("t", "img", {"system.storage": "s3://minio:9000"}, Resources())
+    unlimited = docker_run("t", "img", {"system.storage": "s3://minio:9000"}, Resources(),
+                           env_file="e")  # fmt: skip
     assert "--cpus" not in unlimited and "--memory" not in unlimited and "--volume" not in unlimited
+
+
+def test_the_environment_goes_in_a_file_never_on_the_command_line() -> None:
+    env = {**ENV, "config.token": "secret-session-token"}
+    argv = docker_run("t", "img", env, Resources(), env_file="/x/host.0.env")
+    assert not any("secret-session-token" in a or "config." in a for a in argv)
+    assert "config.token=secret-session-token\n" in env_file_text(env)
+    with pytest.raises(ValueError, match="env file"):
+        env_file_text({"runtime.component.parameter.x": "two\nlines"})
 
 
 def test_kubernetes_job_runs_once_with_deadline_ttl_and_resources() -> None:

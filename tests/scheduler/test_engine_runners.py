@@ -9,6 +9,7 @@ on PATH that answers as the CLI does) and the Kubernetes API requests (through a
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -77,7 +78,11 @@ def test_the_docker_runner_submits_follows_and_cleans_up(tmp_path: Path) -> None
     assert runner.status(handle).status == SUCCESS
     runner.stop(handle, grace_s=7)
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
-    expected_run = docker_run(run.task_id, run.image, ENV, run.resources, detach=True)[1:]
+    env_file = str(log.with_suffix(".env"))
+    user = f"{os.getuid()}:{os.getgid()}"
+    expected_run = docker_run(
+        run.task_id, run.image, ENV, run.resources, env_file=env_file, detach=True, user=user
+    )[1:]
     inspect = ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", handle["container"]]
     assert recorded == [
         expected_run,
@@ -89,6 +94,7 @@ def test_the_docker_runner_submits_follows_and_cleans_up(tmp_path: Path) -> None
         ["stop", "--time", "7", handle["container"]],
     ]
     assert expected_run[:2] == ["run", "-d"] and "--rm" not in expected_run
+    assert not Path(env_file).exists()  # read by docker run, then removed
     assert log.read_text() == "component output line\ncomponent error line\n"
 
 

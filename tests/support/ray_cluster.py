@@ -30,13 +30,14 @@ def ray_cli() -> Path:
 
 @contextmanager
 def local_ray() -> Iterator[str]:
-    """A two-CPU head node; yields its GCS address."""
+    """A two-CPU head node on loopback; yields its GCS address."""
     ray = ray_cli()
     port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray wants a short path
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     subprocess.run(
         [str(ray), "start", "--head", f"--port={port}", "--num-cpus=2",
+         "--node-ip-address=127.0.0.1",  # loopback only: an unauthenticated Ray runs anyone's code
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
         check=True, capture_output=True, env=env, timeout=120,
     )  # fmt: skip

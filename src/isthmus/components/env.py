@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from isthmus.components.errors import ContractError
+from isthmus.wire.errors import ValidationFailed
+from isthmus.wire.ids import is_valid_id
 
 PARAMETER = "runtime.component.parameter."
 INPUT = "runtime.component.input."
@@ -165,3 +167,43 @@ def _tables(env: Mapping[str, str], prefix: str) -> dict[str, TableRef]:
         except (ValueError, KeyError, TypeError):
             raise ContractError(f'{key}: expected JSON {{"namespace": …, "name": …}}') from None
     return tables
+
+
+DATASET_KEYS = ("namespace", "name", "dataset_id")
+
+
+def dataset_table(params: Mapping[str, Any], where: str = "task_params") -> TableRef | None:
+    """The one dataset a party's task parameters name, or None if they name none.
+
+    Parameters may name it as ``namespace`` + ``name`` (the guide, Kuscia) or FATE's
+    ``dataset_id`` (``namespace#name``), or both. **This is the only reading of those
+    keys**: the node's permit gate, its audit entry and the task's environment all take
+    the table from here, so what was checked is what is read. Both forms given and
+    disagreeing, one half of ``namespace`` + ``name`` alone, or a part that is not a
+    valid id is refused (``ValidationFailed``, naming ``where``), never guessed at.
+    """
+    given = {k: params[k] for k in DATASET_KEYS if params.get(k) not in (None, "")}
+    if not given:
+        return None
+    table: TableRef | None = None
+    if "dataset_id" in given:
+        value = given["dataset_id"]
+        if not isinstance(value, str) or value.count("#") != 1:
+            raise ValidationFailed(f"{where}.dataset_id: not a dataset id 'namespace#name'")
+        namespace, name = value.split("#")
+        table = TableRef(namespace, name)
+    if "namespace" in given or "name" in given:
+        if "namespace" not in given or "name" not in given:
+            raise ValidationFailed(f"{where}: namespace and name go together")
+        named = TableRef(str(given["namespace"]), str(given["name"]))
+        if table is not None and named != table:
+            raise ValidationFailed(
+                f"{where}: dataset_id {table.namespace}#{table.name} and namespace + name "
+                f"{named.namespace}/{named.name} name different datasets"
+            )
+        table = named
+    assert table is not None
+    for part, value in (("namespace", table.namespace), ("name", table.name)):
+        if not is_valid_id(value):
+            raise ValidationFailed(f"{where}.{part}: {value[:60]!r} is not a valid id")
+    return table

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from isthmus.components.env import dataset_table
 from isthmus.crypto import load_public_key
 from isthmus.management.audits import INBOUND, AuditService
 from isthmus.management.datasets import DatasetDrift, DatasetService, dataset_id
@@ -29,38 +30,49 @@ from isthmus.store.db import Store
 from isthmus.store.permits import Refusal
 from isthmus.store.schema import AuditRow, PermitRow
 from isthmus.wire.dag import InvalidJob, Job, Problem
+from isthmus.wire.errors import ValidationFailed
 from isthmus.wire.management import AuditStatus
 from isthmus.wire.mprac import ResourceType, TokenRef, format_token_set, urn
 
 Resource = tuple[str, str]  # (type, id)
 
 
-def dataset_of(params: dict[str, Any]) -> tuple[str, str] | None:
-    """The (key, dataset id) a task's parameters read, in either convention."""
-    if params.get("dataset_id"):
-        return "dataset_id", str(params["dataset_id"])
-    if params.get("namespace") and params.get("name"):
-        return "name", dataset_id(str(params["namespace"]), str(params["name"]))
-    return None
+def dataset_of(params: dict[str, Any], where: str = "task_params") -> tuple[str, str] | None:
+    """The (key, dataset id) a task's parameters read: the table
+    ``components.env.dataset_table`` resolves, which is also the one the task's
+    environment names (contradictory references raise ``ValidationFailed``)."""
+    table = dataset_table(params, where)
+    if table is None:
+        return None
+    key = "dataset_id" if params.get("dataset_id") else "name"
+    return key, dataset_id(table.namespace, table.name)
 
 
 def resource_uses(job: Job, node_id: str) -> list[tuple[str, Resource]]:
     """(field, resource) for every dataset and model of ``node_id`` that its parties'
-    tasks in ``job`` read."""
+    tasks in ``job`` read; ``InvalidJob`` if a task names its dataset in two ways that
+    disagree (nothing is then checked or counted)."""
     found: list[tuple[str, Resource]] = []
+    problems: list[Problem] = []
     for role, index, node in job.parties():
         if node != node_id:
             continue
         for component in job.components:
             params = job.task_parameters(component.name, role, index)
             where = f"config.task_params.{role}.{index}.{component.name}"
-            dataset = dataset_of(params)
+            try:
+                dataset = dataset_of(params, where)
+            except ValidationFailed as exc:
+                problems.append(Problem(where, exc.message))
+                continue
             if dataset is not None:
                 key, value = dataset
                 found.append((f"{where}.{key}", (ResourceType.DATASET.value, value)))
             if params.get("model_id"):
                 model = (ResourceType.MODEL.value, str(params["model_id"]))
                 found.append((f"{where}.model_id", model))
+    if problems:
+        raise InvalidJob(problems)
     return found
 
 
@@ -103,15 +115,20 @@ class PermitGate:
         caller: str = "",
         document: Mapping[str, Any] | None = None,
         initiator_sign: str = "",
+        own_job: bool = False,
     ) -> None:
+        """``own_job``: the job was submitted by this node's own operator (the
+        participant knows it from its record of submissions, never from the job's
+        claim of an initiator). Every other job, whoever it names as initiator, needs
+        a permit for each of our datasets and models it reads."""
         uses = resource_uses(job, self.node_id)
-        problems = self._registered(job, uses)
+        problems = self._registered(uses, own_job)
         mine = [t for t in tokens if t.owner_node_id == self.node_id]
-        if job.initiator_node != self.node_id and mine and caller != job.initiator_node:
+        if not own_job and mine and caller != job.initiator_node:
             problems += self._vouched(job, document or {}, tokens, initiator_sign)
             if problems:
                 raise InvalidJob(problems)
-        if job.initiator_node != self.node_id:
+        if not own_job:
             problems += self._required(job)
             if not problems:
                 uses += approvals_needed(job, self.require)
@@ -156,14 +173,14 @@ class PermitGate:
             ]
         return []
 
-    def _registered(self, job: Job, uses: list[tuple[str, Resource]]) -> list[Problem]:
+    def _registered(self, uses: list[tuple[str, Resource]], own_job: bool) -> list[Problem]:
         problems = []
         for field, (kind, key) in uses:
             if kind != ResourceType.DATASET.value:
                 continue
             row = self.datasets.get(key)
             if row is None:
-                if job.initiator_node != self.node_id:
+                if not own_job:
                     problems.append(
                         Problem(field, f"{key} is not a dataset node {self.node_id} offers")
                     )
@@ -182,7 +199,8 @@ class PermitGate:
             (t for t in tokens if t.owner_node_id == self.node_id), key=lambda t: -t.level
         )
         problems: list[Problem] = []
-        chosen: dict[str, tuple[str, str, PermitRow]] = {}  # token hash: field, name, row
+        # token hash: field, name, row, and the resources it is used for
+        chosen: dict[str, tuple[str, str, PermitRow, list[str]]] = {}
         with self.store.session() as s:
             for field, resource in uses:
                 if (
@@ -193,7 +211,8 @@ class PermitGate:
                 covers = {resource} | self._projects_listing(s, initiator, resource)
                 found = self._choose(s, initiator, covers, mine)
                 if isinstance(found, tuple):
-                    chosen.setdefault(found[1].token_sha256, (field, *found))
+                    entry = chosen.setdefault(found[1].token_sha256, (field, *found, []))
+                    entry[3].append(f"{resource[0].lower()}:{resource[1]}")
                     continue
                 what = f"{resource[0].lower()} {resource[1]}"
                 if found:
@@ -209,7 +228,7 @@ class PermitGate:
         # The uses in a transaction of their own, which starts with its first write: the
         # database serialises them, and each conditional UPDATE sees the latest count.
         with self.store.session() as s:
-            for field, name, row in chosen.values():
+            for field, name, row, used_for in chosen.values():
                 if not self.store.permits.use(s, row):
                     raise InvalidJob(
                         [Problem(field, f"permit {name} was used up by another request")]
@@ -223,6 +242,7 @@ class PermitGate:
                     details={
                         "job_id": job.job_id or "",
                         "permit": name,
+                        "for": used_for,
                         "audit_id": row.audit_id,
                         "use": row.times_used + 1,
                         "of": row.times_limit,
@@ -241,6 +261,10 @@ class PermitGate:
             found = self.store.permits.check(
                 s, token.token, request_node_id=initiator, covers=covers
             )
+            if not isinstance(found, Refusal) and found.resource_level != token.level:
+                found = Refusal(
+                    f"was presented at level {token.level}, granted at {found.resource_level}"
+                )
             if isinstance(found, Refusal):
                 refusals.append(f"permit {token.urn} {found.reason}")
                 continue

@@ -18,13 +18,14 @@ from isthmus.peer.signing import NodeIdentity, sign_job_statement
 from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
-from isthmus.scheduler.participant import Participant, Report, log_tail
+from isthmus.scheduler.participant import Participant, Report, log_tail, record_submission
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
 from isthmus.wire.dag import InvalidJob, Job, parse_job
 from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
+from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import TokenRef, format_token_set
 
 
@@ -80,6 +81,18 @@ class JobService:
                 f"config.initiator.node_id: {node!r} is not this node ({self.me}); a job is "
                 "submitted on its initiator"
             )
+        check_id(document["job_id"], "job_id")
+        check_id(scheduler, "scheduler")
+        # The record that makes this job ours: participants (this node among them)
+        # accept "this node is the initiator" only for jobs recorded here.
+        await asyncio.to_thread(
+            record_submission,
+            self.store,
+            str(document["job_id"]),
+            document,
+            scheduler,
+            "local:operator",
+        )
         token_set = await asyncio.to_thread(self._token_set, document)
         statement = ""
         if token_set and self.identity is not None:

@@ -24,14 +24,22 @@ from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import ValidationFailed
+from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import parse_token_set
 
 
 def _required(fields: dict[str, Any], *names: str) -> list[str]:
+    """The named fields, each a valid id (``isthmus.wire.ids``): every field read here
+    is a job, task or component id that ends up in file names and rows."""
     missing = [n for n in names if not fields.get(n)]
     if missing:
         raise ValidationFailed(f"{', '.join(missing)}: required")
-    return [str(fields[n]) for n in names]
+    return [check_id(fields[n], n) for n in names]
+
+
+def _optional_id(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    return check_id(value, name) if value else None
 
 
 def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
@@ -74,14 +82,14 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
     async def stop_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
-        await jobs.coordinator.stop_all(caller.node_id, job_id, fields.get("task_name") or None)
+        await jobs.coordinator.stop_all(caller.node_id, job_id, _optional_id(fields, "task_name"))
         return ok()
 
     @router.post(paths.JOB_STOP)
     async def stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
-        await jobs.participant.stop(caller.node_id, job_id, fields.get("task_name") or None)
+        await jobs.participant.stop(caller.node_id, job_id, _optional_id(fields, "task_name"))
         return ok()
 
     @router.post(paths.TASK_STOP)
@@ -103,14 +111,14 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
     async def poll(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
         (task_id,) = _required(fields, "task_id")
-        return ok(
-            await jobs.participant.poll(caller.node_id, task_id, str(fields.get("role") or ""))
-        )
+        role = _optional_id(fields, "role") or ""
+        return ok(await jobs.participant.poll(caller.node_id, task_id, role))
 
     @router.post(paths.TASK_CALLBACK)
     async def callback(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
         task_id, status = _required(fields, "task_id", "status")
+        _optional_id(fields, "role")
         await jobs.coordinator.receive_report(
             caller.node_id,
             task_id,
@@ -136,7 +144,7 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
     async def stop_all(request: Request) -> Any:
         fields = await request_fields(request)
         (job_id,) = _required(fields, "job_id")
-        await jobs.stop(job_id, fields.get("task_name") or None)
+        await jobs.stop(job_id, _optional_id(fields, "task_name"))
         return ok()
 
     @router.post(paths.PLATFORM_JOB_STOP_TASK)
@@ -167,7 +175,9 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         task_id: str = Query(min_length=1, max_length=128),
         log_level: str = Query(default="info", max_length=16),
     ) -> Any:
-        lines = await run_in_threadpool(jobs.participant.read_log, task_id, log_level)
+        lines = await run_in_threadpool(
+            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+        )
         return ok({"num": len(lines)})
 
     @router.get(paths.PLATFORM_TASK_LOG)
@@ -177,7 +187,9 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         start: int = Query(default=0, ge=0),
         length: int | None = Query(default=None, ge=0, le=100_000),
     ) -> Any:
-        lines = await run_in_threadpool(jobs.participant.read_log, task_id, log_level)
+        lines = await run_in_threadpool(
+            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+        )
         chosen = lines[start:] if length is None else lines[start : start + length]
         return ok("\n".join(chosen))
 
@@ -187,6 +199,6 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
 
     @router.get("/admin/v1/jobs/{job_id}/tasks")
     async def job_tasks(job_id: str) -> Any:
-        return ok(await run_in_threadpool(jobs.participant.local_tasks, job_id))
+        return ok(await run_in_threadpool(jobs.participant.local_tasks, check_id(job_id, "job_id")))
 
     return router

@@ -10,7 +10,9 @@ vendor runs the same way. Names follow the guide and Kuscia:
   party's own section; scalars as text, objects and lists as JSON;
 * inputs: a DAG input ``<upstream>.<key>`` is that upstream task's output table on this
   party; a component without DAG inputs reads the party's dataset, given in its task
-  parameters as ``namespace`` + ``name`` or FATE's ``dataset_id`` (``namespace#name``);
+  parameters as ``namespace`` + ``name`` or FATE's ``dataset_id`` (``namespace#name``),
+  read by ``components.env.dataset_table``, the same reading the permit gate makes
+  (both given and disagreeing is refused);
   DAG inputs and outputs map in order onto the self-description's ``inputData`` and
   ``outputData`` (FATE's rule);
 * outputs: namespace ``<job id>-<role>-<index>``, name ``<task id>-<key>`` (the guide's
@@ -22,13 +24,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from isthmus.components.env import DATASET_KEYS, dataset_table
 from isthmus.components.spec import ComponentSpec, as_text
 from isthmus.wire.dag import Job
 from isthmus.wire.errors import ValidationFailed
-
-DATASET_KEYS = ("namespace", "name", "dataset_id")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,10 @@ def container_env(
         env[f"config.node_id.{party_role}.{party_index}"] = node
         env[f"config.inst_id.{party_role}.{party_index}"] = where.inst_ids.get(node, node)
     params = job.task_parameters(component, role, index)
-    dataset = {k: params.pop(k) for k in DATASET_KEYS if k in params}
+    params_field = f"config.task_params.{role}.{index}.{component}"
+    dataset = dataset_table(params, params_field)  # the gate's reading too: one resolution
+    for key in DATASET_KEYS:
+        params.pop(key, None)
     for name, value in params.items():
         env[f"runtime.component.parameter.{name}"] = as_text(value)
     slots = [s.name for s in spec.inputs]
@@ -107,22 +110,15 @@ def container_env(
             table = output_table(job, id_of(upstream), role, index, key)
             env[f"runtime.component.input.{slot}"] = json.dumps(table)
     elif slots:
-        env[f"runtime.component.input.{slots[0]}"] = json.dumps(_dataset(component, dataset))
+        if dataset is None:
+            raise ValidationFailed(
+                f"{params_field}: the party's task parameters name no dataset "
+                "(namespace + name, or dataset_id 'namespace#name')"
+            )
+        table = {"namespace": dataset.namespace, "name": dataset.name}
+        env[f"runtime.component.input.{slots[0]}"] = json.dumps(table)
     out_slots = [s.name for s in spec.outputs]
     for slot, ref in zip(out_slots, dag.outputs, strict=False):
         table = output_table(job, this_task, role, index, ref.key)
         env[f"runtime.component.output.{slot}"] = json.dumps(table)
     return env
-
-
-def _dataset(component: str, given: dict[str, Any]) -> dict[str, str]:
-    if "dataset_id" in given and "namespace" not in given:
-        namespace, _, name = str(given["dataset_id"]).partition("#")
-        if name:
-            return {"namespace": namespace, "name": name}
-    if "namespace" in given and "name" in given:
-        return {"namespace": str(given["namespace"]), "name": str(given["name"])}
-    raise ValidationFailed(
-        f"{component}: the party's task parameters name no dataset "
-        "(namespace + name, or dataset_id 'namespace#name')"
-    )

@@ -3,9 +3,12 @@ environment the process runner uses (digest §2.7: one container per task party,
 at task start, destroyed after the run).
 
 * ``docker_run``: the ``docker run`` argument list: ``--rm`` (or ``-d`` for the runner),
-  a name from the task, the environment with ``-e``, ``--cpus`` / ``--memory`` from
-  ``job_params`` resources, the storage root mounted when it is a local ``file://``
-  path, and the image.
+  a name from the task, the environment from an ``--env-file`` (never ``-e NAME=VALUE``:
+  a command line is readable by every local user, and the environment holds the
+  session token), ``--cpus`` / ``--memory`` from ``job_params`` resources, the user to
+  run as, no new privileges, the task's own storage directory mounted when it is a
+  local ``file://`` path and each of its input tables mounted read-only over it, and
+  the image.
 * ``kubernetes_job``: a ``batch/v1`` Job: ``restartPolicy: Never``, ``backoffLimit: 0``
   (a failed task is the scheduler's to retry, not Kubernetes'),
   ``activeDeadlineSeconds`` from the task timeout, ``ttlSecondsAfterFinished`` so pods
@@ -19,6 +22,7 @@ GiB, GiB, -1 for unlimited (the guide's Kubernetes example writes memory as ``<n
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -51,24 +55,53 @@ def container_name(task_id: str, role: str) -> str:
 
 
 def docker_run(
-    task_id: str, image: str, env: dict[str, str], resources: Resources, *, detach: bool = False
+    task_id: str,
+    image: str,
+    env: dict[str, str],
+    resources: Resources,
+    *,
+    env_file: str,
+    detach: bool = False,
+    user: str | None = None,
 ) -> list[str]:
-    """``detach``: start in the background and keep the container after it exits (the
-    runner reads its exit code and log, then removes it) instead of ``--rm``."""
+    """``env_file``: where ``env`` was written (``env_file_text``); ``detach``: start in
+    the background and keep the container after it exits (the runner reads its exit
+    code and log, then removes it) instead of ``--rm``; ``user``: ``uid:gid`` to run
+    as, so what the task writes is the node's to publish and remove."""
     role = env.get("config.self_role", "")
     argv = ["docker", "run", "-d" if detach else "--rm", "--name", container_name(task_id, role)]
     if resources.cpu > 0:
         argv += ["--cpus", _number(resources.cpu)]
     if resources.memory_gib > 0:
         argv += ["--memory", f"{_number(resources.memory_gib)}g"]
+    if user:
+        argv += ["--user", user]
+    argv += ["--security-opt", "no-new-privileges"]
     storage = urlsplit(env.get("system.storage", ""))
     if storage.scheme == "file" and storage.path:
         root = unquote(storage.path)
         argv += ["--volume", f"{root}:{root}"]
-    for name in sorted(env):
-        argv += ["-e", f"{name}={env[name]}"]
+        for name in sorted(env):
+            if name.startswith("runtime.component.input."):
+                table = json.loads(env[name])
+                path = f"{root}/{table['namespace']}/{table['name']}"
+                argv += ["--volume", f"{path}:{path}:ro"]
+    argv += ["--env-file", env_file]
     argv.append(image)
     return argv
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """``env`` in Docker's ``--env-file`` format, one ``NAME=VALUE`` a line. Docker
+    reads values verbatim to the end of the line, so a value with a line break cannot
+    be carried and is refused rather than cut."""
+    lines = []
+    for name in sorted(env):
+        value = env[name]
+        if "\n" in value or "\r" in value or "\n" in name or "=" in name:
+            raise ValueError(f"environment variable {name[:60]!r} cannot go in an env file")
+        lines.append(f"{name}={value}\n")
+    return "".join(lines)
 
 
 def kubernetes_job(

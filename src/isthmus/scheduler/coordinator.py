@@ -57,6 +57,7 @@ from isthmus.wire.errors import (
     ValidationFailed,
 )
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
+from isthmus.wire.ids import check_id
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class Coordinator:
         job = parse_job(wanted)
         if not job.job_id:
             raise ValidationFailed("job_id: is required (the initiator generates it)")
+        check_id(job.job_id, "job_id")
         if initiator != job.initiator_node:
             raise ValidationFailed(
                 f"config.initiator.node_id: {job.initiator_node!r} is not the caller {initiator}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -35,10 +36,12 @@ from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.runners import Outcome, Runner, RunnerError, TaskRun
+from isthmus.scheduler.task_storage import TaskStorage, local_root
 from isthmus.store.db import Store, now_ms
-from isthmus.store.schema import JobRow, LocalTaskRow
+from isthmus.store.schema import AuditEventRow, JobRow, LocalTaskRow
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
 from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, ValidationFailed
+from isthmus.wire.ids import check_id, inside
 from isthmus.wire.mprac import TokenRef
 from isthmus.wire.node import ContractStatus
 
@@ -63,6 +66,48 @@ def job_document(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def same_job(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return bool(a.get("dag") == b.get("dag") and a.get("config") == b.get("config"))
+
+
+#: The audit action that records a job this node's own operator submitted: the only
+#: thing that makes a job "ours" (a job's ``config.initiator`` is whatever its sender
+#: wrote).
+SUBMITTED = "job.submitted"
+
+
+def job_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 of the job's DAG and config, as compact sorted-key JSON."""
+    body = {"dag": document.get("dag"), "config": document.get("config")}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_submission(
+    store: Store, job_id: str, document: Mapping[str, Any], scheduler: str, actor: str
+) -> None:
+    """Write down that this node's operator submitted ``job_id`` with this DAG and
+    config, to be scheduled by ``scheduler`` (north-south ``create_all``), before any
+    scheduler sees it."""
+    with store.session() as s:
+        store.audit.append(
+            s,
+            actor=actor,
+            action=SUBMITTED,
+            subject=check_id(job_id, "job_id"),
+            outcome="ok",
+            details={"digest": job_digest(document), "scheduler": scheduler},
+        )
+
+
+def submitted_here(store: Store, job_id: str, document: Mapping[str, Any], scheduler: str) -> bool:
+    """Whether this node's operator submitted ``job_id`` with exactly this DAG and
+    config, for ``scheduler`` to schedule (another party that saw the job cannot take
+    it over by creating it here first)."""
+    wanted = {"digest": job_digest(document), "scheduler": scheduler}
+    with store.session() as s:
+        rows = s.query(AuditEventRow).filter_by(action=SUBMITTED, subject=job_id).all()
+        return any(
+            {k: json.loads(r.details or "{}").get(k) for k in wanted} == wanted for r in rows
+        )
 
 
 def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -109,6 +154,7 @@ class Gate(Protocol):
         caller: str,
         document: Mapping[str, Any],
         initiator_sign: str,
+        own_job: bool,
     ) -> None: ...
 
 
@@ -181,11 +227,27 @@ class Participant:
         ``initiator_sign`` the initiator's statement of them when the caller is not the
         initiator."""
         wanted = job_document(document)
+        check_id(wanted.get("job_id"), "job_id")
         job = parse_job(wanted)
         if not job.job_id:
             raise ValidationFailed("job_id: is required (the initiator generates it)")
         if not any(node == self.node_id for _, _, node in job.parties()):
             raise ValidationFailed(f"config.role: node {self.node_id} has no role in this job")
+        # "We are the initiator" holds only for a job our own operator submitted (we
+        # have its record); a partner's job naming us is refused, not waved through.
+        own_job = job.initiator_node == self.node_id
+        if own_job and not await asyncio.to_thread(
+            submitted_here, self.store, job.job_id, wanted, caller
+        ):
+            raise InvalidJob(
+                [
+                    Problem(
+                        "config.initiator.node_id",
+                        f"node {self.node_id} did not submit job {job.job_id} for {caller} "
+                        "to schedule: only its own operator's jobs may name it initiator",
+                    )
+                ]
+            )
         if await asyncio.to_thread(self._known, job.job_id, wanted):
             return  # a repeated create: admitted (and counted) the first time
         problems = await asyncio.to_thread(self._check, job, caller)
@@ -195,7 +257,12 @@ class Participant:
             gate = self.gate
             await asyncio.to_thread(
                 lambda: gate.admit(
-                    job, tokens, caller=caller, document=wanted, initiator_sign=initiator_sign
+                    job,
+                    tokens,
+                    caller=caller,
+                    document=wanted,
+                    initiator_sign=initiator_sign,
+                    own_job=own_job,
                 )
             )
 
@@ -257,6 +324,8 @@ class Participant:
         return problems
 
     async def start(self, caller: str, job_id: str) -> None:
+        check_id(job_id, "job_id")
+
         def _start() -> None:
             with self.store.session() as s:
                 row = self._driven_job(s, caller, job_id)
@@ -268,16 +337,20 @@ class Participant:
         await asyncio.to_thread(_start)
 
     async def start_task(self, caller: str, job_id: str, task_id: str, task_name: str) -> None:
-        if not task_id or not task_name:
-            raise ValidationFailed("task_id and task_name are required")
+        check_id(job_id, "job_id")
+        check_id(task_id, "task_id")
+        check_id(task_name, "task_name")
         launches = await asyncio.to_thread(self._plan_task, caller, job_id, task_id, task_name)
         for row_key, run, runner in launches:
             problem = await asyncio.to_thread(self._prepare_input, run)
+            if problem is None:
+                problem = await asyncio.to_thread(self._stage, job_id, run)
             if problem is None:
                 problem = await asyncio.to_thread(self._launch, row_key, run, runner)
             if problem is not None:
                 outcome = Outcome(st.FAILED, None, problem)
                 report = await asyncio.to_thread(self._settle, *row_key, outcome)
+                await asyncio.to_thread(self._discard, run.log_path)
                 if report is not None and self.on_report is not None:
                     await self.on_report(report)
         self.wakeup.set()
@@ -291,6 +364,10 @@ class Participant:
             job_row = self._driven_job(s, caller, job_id)
             if job_row.status == st.FINISHED:
                 raise StateConflict(f"job {job_id} is FINISHED; task {task_name} cannot start")
+            if job_row.initiator_node_id == self.node_id and not submitted_here(
+                self.store, job_id, json.loads(job_row.document), job_row.scheduler_node_id
+            ):
+                raise NotFound(f"no job {job_id} submitted here")
             if job_row.status == st.READY:
                 job_row.status = st.RUNNING
             known = s.query(LocalTaskRow).filter_by(task_id=task_id).all()
@@ -324,9 +401,10 @@ class Participant:
             }
             placement = self._placement(job_row, job, task_id)
             plans = []
+            shared = local_root(self.settings.storage_url)
             for role, index in ours:
                 party = f"{role}.{index}"
-                log_path = self.settings.logs_dir / job_id / task_id / f"{party}.log"
+                log_path = inside(self.settings.logs_dir, job_id, task_id, f"{party}.log")
                 env = container_env(
                     job,
                     task_name,
@@ -336,6 +414,8 @@ class Participant:
                     placement,
                     {**upstream, task_name: task_id},
                 )
+                if shared is not None:  # the task's own directory, not the node's root
+                    env["system.storage"] = TaskStorage.of(shared, job_id, task_id, party).url
                 resources = Resources.from_job_params(job.job_params.get(role, {}).get(str(index)))
                 row = self._row(job_id, task_id, task_name, party, st.PENDING, found.runner, stamp)
                 row.log_path = str(log_path)
@@ -374,7 +454,7 @@ class Participant:
             transport_address=self.settings.transport_address,
             callback_url=self.settings.callback_url,
             token=job_row.session_token,
-            log_path=str(self.settings.logs_dir / job.job_id / task_id) if job.job_id else "",
+            log_path=str(inside(self.settings.logs_dir, job.job_id, task_id)) if job.job_id else "",
             inst_ids=inst_ids,
         )
 
@@ -392,6 +472,53 @@ class Participant:
             except IsthmusError as exc:
                 return exc.message
         return None
+
+    def _storage_of(self, log_path: Path | str) -> tuple[TaskStorage, list[tuple[str, str]]] | None:
+        """The task's own storage and declared outputs, from the record the node wrote
+        beside its log at staging (None: the node's storage is not a local path)."""
+        record = Path(log_path).with_suffix(".storage.json")
+        try:
+            return TaskStorage.from_json(record.read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _stage(self, job_id: str, run: TaskRun) -> str | None:
+        """Give the run its own storage directory, inputs copied in read-only; the
+        reason it cannot, if so."""
+        shared = local_root(self.settings.storage_url)
+        if shared is None:
+            return None
+        party = run.env.get("config.self_role", "")
+        storage = TaskStorage.of(shared, job_id, run.task_id, party)
+        try:
+            run.log_path.parent.mkdir(parents=True, exist_ok=True)
+            run.log_path.with_suffix(".storage.json").write_text(storage.to_json(run.env))
+            storage.prepare(run.env)
+        except (IsthmusError, OSError) as exc:
+            return f"could not prepare the task's storage: {getattr(exc, 'message', exc)}"
+        return None
+
+    def _publish(self, row: LocalTaskRow, outcome: Outcome) -> Outcome:
+        """A run that succeeded hands its declared outputs to the node's storage; one
+        whose outputs break the rules (a link, a device) fails instead."""
+        found = self._storage_of(row.log_path)
+        if found is None or outcome.status != st.SUCCESS:
+            return outcome
+        storage, outputs = found
+        try:
+            storage.publish(outputs)
+        except (IsthmusError, OSError) as exc:
+            reason = f"outputs refused: {getattr(exc, 'message', exc)}"
+            return Outcome(st.FAILED, outcome.exit_code, reason)
+        return outcome
+
+    def _discard(self, log_path: Path | str) -> None:
+        found = self._storage_of(log_path)
+        if found is not None:
+            try:
+                found[0].discard()
+            except OSError as exc:
+                log.warning("could not remove task storage %s: %s", found[0].root, exc)
 
     def _launch(self, key: tuple[str, str], run: TaskRun, runner_name: str) -> str | None:
         """Start the run and record its handle; the reason it could not start, if so."""
@@ -416,6 +543,9 @@ class Participant:
     async def stop(self, caller: str, job_id: str, task_name: str | None = None) -> int:
         """Stop ``task_name`` and its downstream, or every task and the job; returns how
         many runs were stopped."""
+        check_id(job_id, "job_id")
+        if task_name:
+            check_id(task_name, "task_name")
 
         def _targets() -> list[LocalTaskRow]:
             with self.store.session() as s:
@@ -447,6 +577,7 @@ class Participant:
 
     async def stop_task_id(self, caller: str, task_id: str) -> int:
         """Kuscia's ``task/stop`` (``{task_id}``): that task only."""
+        check_id(task_id, "task_id")
         rows = await asyncio.to_thread(self._task_rows, task_id)
         if not rows:
             raise NotFound(f"no task {task_id} here")
@@ -463,6 +594,7 @@ class Participant:
                 log.warning("task %s party %s: stop failed: %s", row.task_id, row.party, exc)
         self._settle(row.task_id, row.party, Outcome(st.FAILED, None, reason))
         self._release(row)
+        self._discard(row.log_path)
 
     def _release(self, row: LocalTaskRow) -> None:
         runner = self.runners.get(row.runner)
@@ -487,6 +619,7 @@ class Participant:
             return list(s.query(LocalTaskRow).filter_by(task_id=task_id).all())
 
     async def poll(self, caller: str, task_id: str, role: str = "") -> dict[str, Any]:
+        check_id(task_id, "task_id")
         rows = await asyncio.to_thread(self._task_rows, task_id)
         if not rows:
             raise NotFound(f"no task {task_id} here")
@@ -549,8 +682,10 @@ class Participant:
         for row in live:
             outcome = await asyncio.to_thread(self._check_run, row)
             if outcome is not None and outcome.status in st.TASK_DONE:
+                outcome = await asyncio.to_thread(self._publish, row, outcome)
                 report = await asyncio.to_thread(self._settle, row.task_id, row.party, outcome)
                 await asyncio.to_thread(self._release, row)
+                await asyncio.to_thread(self._discard, row.log_path)
                 changed += 1
                 if report is not None and self.on_report is not None:
                     await self.on_report(report)

@@ -11,37 +11,104 @@ resources (``num_cpus``, ``memory``), so Ray places the run where they are free.
 Ray is optional (``pip install 'isthmus[ray]'``). The Ray workers must have Isthmus
 installed, and the task's log path must be writable where the actor runs (the same
 host, or a shared file system), as with the process runner.
+
+**Who may reach the cluster runs code as its workers' user.** Ray without
+authentication accepts any client that reaches its ports. So the runner connects only
+to a cluster on this host's loopback address, or, elsewhere, with Ray's token
+authentication (``RAY_AUTH_MODE=token``, as in Ray 2.60) and TLS (``RAY_USE_TLS=1`` with its
+certificate variables) both set in the node's environment, where Ray reads them;
+anything else is refused when the node starts (``check_address``).
+
+**The session token is not an argument Ray records.** Actor names and creation
+arguments are kept by Ray's control store and shown by its state API and dashboard; the
+token goes in a file only the node's user can read (``<party>.token`` beside the log),
+whose path is the argument, and the supervisor reads it into the component's
+environment and removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from isthmus.scheduler.runners import FAILED, RUNNING, Handle, Outcome, RunnerError, TaskRun
+from isthmus.scheduler.runners import (
+    FAILED,
+    RUNNING,
+    Handle,
+    Outcome,
+    RunnerError,
+    TaskRun,
+    interpreter_env,
+)
+from isthmus.scheduler.supervise import TOKEN_FILE
+from isthmus.wire.errors import ConfigError
 
 NAMESPACE = "isthmus"
+TOKEN_VARIABLE = "config.token"  # noqa: S105 - a variable name, not a secret
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(address: str, environ: Mapping[str, str]) -> None:
+    """Refuse a Ray address that is not on this host's loopback unless Ray's token
+    authentication and TLS are both on (``ConfigError``, at node start). ``auto`` and
+    ``local`` are refused too: which interfaces such a cluster listens on is not known
+    here."""
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    if host and _is_loopback(host):
+        return
+    authenticated = environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    encrypted = environ.get("RAY_USE_TLS", "").lower() in ("1", "true")
+    if authenticated and encrypted:
+        return
+    missing = [
+        name
+        for name, on in (("RAY_AUTH_MODE=token", authenticated), ("RAY_USE_TLS=1", encrypted))
+        if not on
+    ]
+    raise ConfigError(
+        f"scheduler.ray_address {address!r} is not a loopback address, and the node runs "
+        f"without {' and '.join(missing)}: anyone who reaches such a Ray cluster runs code "
+        "as its workers' user; use a cluster on 127.0.0.1 or turn on Ray's token "
+        "authentication and TLS (docs/operator-guide.md, Ray)"
+    )
 
 
 class TaskActor:
     """What runs inside Ray (wrapped with ``ray.remote`` at first use)."""
 
-    def __init__(self, env: dict[str, str], log_path: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: str, token_file: str = "") -> None:
         path = Path(log_path)
+        if token_file:  # the supervisor reads it into the component's environment
+            env = {**env, TOKEN_FILE: token_file}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.exit_file = path.with_suffix(".exit")
         self.exit_file.unlink(missing_ok=True)
         with open(path, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - the worker's interpreter, our module
                 [sys.executable, "-m", "isthmus.scheduler.supervise", str(self.exit_file)],
-                env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                env={**env, **interpreter_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -68,6 +135,15 @@ class TaskActor:
         return self.status()
 
 
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in a new file only this user can read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 def _killpg(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -76,7 +152,14 @@ def _killpg(pid: int, sig: signal.Signals) -> None:
 class RayRunner:
     name = "ray"
 
-    def __init__(self, address: str, *, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        namespace: str = NAMESPACE,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        check_address(address, os.environ if environ is None else environ)
         self.address = address
         self.namespace = namespace
         self._ray: Any = None
@@ -121,10 +204,18 @@ class RayRunner:
         }
         if run.resources.memory_gib > 0:
             options["memory"] = int(run.resources.memory_gib * 2**30)
+        env = dict(run.env)
+        token = env.pop(TOKEN_VARIABLE, "")
+        token_file = run.log_path.with_suffix(".token")
         try:
-            actor = self._actor.options(**options).remote(run.env, str(run.log_path))
+            if token:
+                _write_private(token_file, token)
+            actor = self._actor.options(**options).remote(
+                env, str(run.log_path), str(token_file) if token else ""
+            )
             ray.get(actor.status.remote(), timeout=60)  # started (or failed to) for sure
         except Exception as exc:
+            token_file.unlink(missing_ok=True)
             raise RunnerError(f"Ray could not start {name}: {exc}") from exc
         return {"actor": name}
 

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from isthmus.components.env import DATASET_KEYS
 from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import registry as builtin_components
 from isthmus.components.spec import ComponentSpec, from_self_description
-from isthmus.scheduler.container_env import DATASET_KEYS
 from isthmus.store.components import DISABLED, ENABLED, Key
 from isthmus.store.db import Store
 from isthmus.store.schema import ComponentRow

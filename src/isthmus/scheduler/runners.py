@@ -36,6 +36,7 @@ from isthmus.scheduler.container_specs import (
     Resources,
     container_name,
     docker_run,
+    env_file_text,
     kubernetes_job,
 )
 
@@ -80,6 +81,17 @@ class Runner(Protocol):
         ...
 
 
+def interpreter_env() -> dict[str, str]:
+    """What a task's supervisor needs of this process's environment to be the same
+    Isthmus as the node: ``PATH``, and ``PYTHONPATH`` when the node has one (a node run
+    from a source tree runs its tasks from the same tree). Nothing else of the node's
+    environment reaches a task."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
 def _ended(code: int) -> Outcome:
     if code == 0:
         return Outcome(SUCCESS, 0)
@@ -119,7 +131,7 @@ class ProcessRunner:
         with open(run.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
                 argv,
-                env={**run.env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                env={**run.env, **interpreter_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop takes everything
@@ -184,20 +196,49 @@ class ProcessRunner:
 class DockerRunner:
     """``docker`` on PATH (or ``docker_bin``), talking to whatever engine it is set up
     for. The container is kept (``-d`` without ``--rm``) until its exit code and log
-    are collected, then removed."""
+    are collected, then removed.
+
+    The environment (session token included) goes through an ``--env-file`` that only
+    the node's user can read, removed as soon as ``docker run`` returned: never on a
+    command line. The container runs as ``user`` (the node's uid:gid by default), with
+    no new privileges, seeing only the task's own storage directory."""
 
     name = "docker"
 
-    def __init__(self, docker_bin: str = "docker", timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, docker_bin: str = "docker", timeout_s: float = 60.0, user: str | None = None
+    ) -> None:
         self.docker_bin = docker_bin
         self.timeout_s = timeout_s
+        self.user = user if user is not None else f"{os.getuid()}:{os.getgid()}"
 
     def start(self, run: TaskRun) -> Handle:
         if not run.image:
             raise RunnerError(f"task {run.task_id}: the docker runner needs an image URL")
-        argv = docker_run(run.task_id, run.image, run.env, run.resources, detach=True)
-        argv[0] = self.docker_bin
-        self._docker(argv[1:])
+        run.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env_file = run.log_path.with_suffix(".env")
+        try:
+            text = env_file_text(run.env)
+        except ValueError as exc:
+            raise RunnerError(f"task {run.task_id}: {exc}") from exc
+        env_file.unlink(missing_ok=True)
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            argv = docker_run(
+                run.task_id,
+                run.image,
+                run.env,
+                run.resources,
+                env_file=str(env_file),
+                detach=True,
+                user=self.user or None,
+            )
+            argv[0] = self.docker_bin
+            self._docker(argv[1:])
+        finally:
+            env_file.unlink(missing_ok=True)
         name = container_name(run.task_id, run.env.get("config.self_role", ""))
         return {"container": name, "log_path": str(run.log_path)}
 

@@ -16,6 +16,10 @@ not in the node (whose threads make ``preexec_fn`` unsafe).
 
 SIGTERM and SIGINT reach the whole process group; the supervisor ignores them and
 waits for the component, so a stopped task still gets its exit code written.
+
+``isthmus.token_file`` in its environment (the Ray runner's way: Ray records an actor's
+arguments, so the token travels as a file only the node's user can read) is read into
+the component's ``config.token`` and the file removed; the token is never an argument.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+#: The environment variable naming a file that holds the session token.
+TOKEN_FILE = "isthmus.token_file"  # noqa: S105 - a variable name, not a secret
 
 
 def write_exit_code(path: Path, code: int) -> None:
@@ -45,8 +52,15 @@ def main(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env = dict(os.environ)
+    token_file = env.pop(TOKEN_FILE, "")
+    if token_file:
+        path = Path(token_file)
+        env["config.token"] = path.read_text(encoding="utf-8").strip()
+        path.unlink(missing_ok=True)
     child = subprocess.Popen(
         [sys.executable, "-m", "isthmus.components"],
+        env=env,
         # the component must be stoppable: restore the default dispositions in it
         preexec_fn=_default_signals,  # noqa: PLW1509 - no threads exist yet here
     )

@@ -15,6 +15,14 @@ from sqlalchemy.orm import Session
 from isthmus.store.db import now_ms
 from isthmus.store.schema import PermitRow
 from isthmus.store.transport import token_digest
+from isthmus.wire.mprac import LEVELS, ResourceType
+
+
+def _level_of(resource_type: str) -> int | None:
+    try:
+        return int(LEVELS[ResourceType(resource_type)])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,12 @@ class PermitRepository:
             return Refusal(f"was granted to {row.request_node_id}, not {request_node_id}")
         if (row.resource_type, row.resource_id) not in covers:
             return Refusal(f"is for {row.resource_type.lower()} {row.resource_id}")
+        if row.resource_level != _level_of(row.resource_type):
+            # Levels: 1 a dataset or model, 2 a flow or job, 3 a project. A permit whose
+            # level is not its resource's kind counts for nothing, whatever it covers.
+            return Refusal(
+                f"is a level-{row.resource_level} permit for a {row.resource_type.lower()}"
+            )
         if row.revoked:
             return Refusal("was revoked")
         if 0 <= row.time_limit <= now_ms():
