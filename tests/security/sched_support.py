@@ -26,9 +26,9 @@ def pair(env: dict[str, str] | None = None) -> Iterator[Pair]:
 
 
 def register_dataset(node: ProcessNode, namespace: str, name: str, rows: list[str]) -> str:
-    """A CSV outside the node's task storage, registered as ``namespace#name`` (not
+    """A CSV under the node's data root, registered as ``namespace#name`` (not
     offered to anyone)."""
-    source = node.home / "sources" / f"{namespace}-{name}.csv"
+    source = node.home / "data" / "sources" / f"{namespace}-{name}.csv"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text("\n".join(["id,secret", *rows]) + "\n")
     node.admin.post(

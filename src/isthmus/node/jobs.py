@@ -81,7 +81,7 @@ class JobService:
                 f"config.initiator.node_id: {node!r} is not this node ({self.me}); a job is "
                 "submitted on its initiator"
             )
-        check_id(document["job_id"], "job_id")
+        parse_job(document)  # every problem, each by its field, before anything is recorded
         check_id(scheduler, "scheduler")
         # The record that makes this job ours: participants (this node among them)
         # accept "this node is the initiator" only for jobs recorded here.

@@ -227,8 +227,7 @@ class Participant:
         ``initiator_sign`` the initiator's statement of them when the caller is not the
         initiator."""
         wanted = job_document(document)
-        check_id(wanted.get("job_id"), "job_id")
-        job = parse_job(wanted)
+        job = parse_job(wanted)  # checks every id in the document, each by its field
         if not job.job_id:
             raise ValidationFailed("job_id: is required (the initiator generates it)")
         if not any(node == self.node_id for _, _, node in job.parties()):
