@@ -23,12 +23,12 @@ from isthmus.node import rbac
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
 from isthmus.node.management_api import management_admin_router
-from isthmus.node.rbac import ROOT, Principal
+from isthmus.node.rbac import Principal
 from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
-from isthmus.wire.errors import ErrorCode
+from isthmus.wire.errors import AdminUnauthorized, ErrorCode
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
@@ -74,11 +74,15 @@ class ReasonRequest(BaseModel):
 
 
 def _operator(request: Request) -> str:
-    """Who the audit log names for an admin action: the token's name and, for the root
-    token (shared by whoever holds the node's home), the OS user the CLI reports."""
+    """Who the audit log names for an admin action: the token behind the call, and
+    nothing the caller could choose. Root (``DIR/admin.token``) is ``token:root``
+    whoever holds it: a header such as the CLI's ``x-operator`` is the caller's word, so
+    it never names the actor, and self-approval checks compare these names, i.e. token
+    identities. Every route that writes depends on ``authorised``, which sets the
+    principal; without one there is no actor to name."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None or principal.name == ROOT:
-        return f"operator:{request.headers.get('x-operator', 'admin')[:64]}"
+    if principal is None:
+        raise AdminUnauthorized("admin API: no authenticated token behind this call")
     return f"token:{principal.name}"
 
 
