@@ -67,3 +67,74 @@ def closed_by_server(sock: socket.socket, *, limit_s: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+class CannedPartner:
+    """A "partner" on loopback that answers every path with canned bytes (garbage,
+    half-envelopes...) and records what it was sent. Not a node: its whole point is to
+    answer what no node would."""
+
+    def __init__(self, replies: dict[str, bytes], default: bytes = b"{}") -> None:
+        import http.server
+        import threading
+
+        self.calls: list[tuple[str, str, bytes]] = []
+        calls, canned = self.calls, replies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                calls.append((self.command, self.path, body))
+                reply = canned.get(path, default)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def add_approved_contract(
+    node: ProcessNode, peer: str, address: str, *, tls_fingerprint: str | None = None
+) -> str:
+    """What an operator records for a partner outside the contract exchange (as for a
+    FATE-Flow node): an APPROVED contract with its id, address and a key."""
+    from isthmus.crypto import generate_private_key
+    from isthmus.store import Store
+    from isthmus.wire.node import ContractStatus
+
+    contract_id = f"contract-{peer}"
+    store = Store(node.config.store_url)
+    try:
+        with store.session() as s:
+            store.contracts.add(
+                s,
+                contract_id=contract_id,
+                peer_node_id=peer,
+                direction="OUTBOUND",
+                status=ContractStatus.APPROVED,
+                peer_address=address,
+                peer_system="other",
+                peer_inst_id=peer,
+                peer_auth_type="ED25519",
+                peer_auth_credential=generate_private_key("ED25519").public_key().to_pem(),
+                peer_tls_fingerprint=tls_fingerprint,
+            )
+    finally:
+        store.dispose()
+    return contract_id

@@ -178,7 +178,7 @@ class ContractService:
         data = await self.peers.call(
             "POST", address, paths.NODE_CONTRACT_APPLY, target_node_id=info.node_id, body=body
         )
-        contract_id = str((data or {}).get("contract_id") or "")
+        contract_id = str(data.get("contract_id") or "") if isinstance(data, dict) else ""
         if not contract_id:
             raise PeerRefused(f"{address} accepted the application but sent no contract_id")
 

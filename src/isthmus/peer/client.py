@@ -20,6 +20,7 @@ import httpx
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire import errors
 from isthmus.wire.envelope import Envelope
+from isthmus.wire.jsonbody import loads_bounded
 
 
 @dataclass(frozen=True)
@@ -204,9 +205,12 @@ def _join(address: str, path: str) -> str:
 
 
 def _decode(response: httpx.Response, method: str, url: str) -> Any:
+    """The ``data`` of a partner's envelope. Whatever the partner sent (huge, nested a
+    million deep, not JSON, not an envelope) ends as a ``PeerError``: its fault, never
+    an exception of ours."""
     try:
-        envelope = Envelope.model_validate(response.json())
-    except (ValueError, TypeError) as exc:
+        envelope = Envelope.model_validate(loads_bounded(response.content, what="reply"))
+    except (ValueError, TypeError, errors.RequestError) as exc:
         raise errors.PeerProtocolError(
             f"{method} {url} answered HTTP {response.status_code} without a BFIA envelope",
             details={"http_status": response.status_code, "body": response.text[:200]},
