@@ -76,7 +76,5 @@ def test_a_named_token_is_named_whatever_header_it_sends(
             json={"namespace": "demo", "name": "zoe", "source": "csv", "location": location},
         ).json()
     assert answer["code"] == 0, answer
-    (event,) = [
-        e for e in audit_events(b, "dataset.registered") if e["subject"] == "demo#zoe"
-    ]
+    (event,) = [e for e in audit_events(b, "dataset.registered") if e["subject"] == "demo#zoe"]
     assert event["actor"] == "token:ops-zoe"
