@@ -169,15 +169,113 @@ class RequestAuthenticator:
         try:
             return self._check(method, path, query, headers, body, policy, client_cert_der)
         except AuthError as exc:
-            self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
-            self.store.audit.record(
-                actor=f"peer:{source or '?'}@{remote}",
-                action="request.refused",
-                subject=f"{method} {path}",
-                outcome="refused",
-                details={"reason": exc.code.name, "code": int(exc.code), "msg": exc.message},
-            )
+            self._refused(exc, source, remote, method, path)
             raise
+
+    def _refused(
+        self, exc: AuthError, source: str | None, remote: str, method: str, path: str
+    ) -> None:
+        self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
+        self.store.audit.record(
+            actor=f"peer:{source or '?'}@{remote}",
+            action="request.refused",
+            subject=f"{method} {path}",
+            outcome="refused",
+            details={"reason": exc.code.name, "code": int(exc.code), "msg": exc.message},
+        )
+
+    def prove_possession(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        remote: str,
+        key: PublicKey,
+        tls_fingerprint: str | None,
+        client_cert_der: bytes | None,
+    ) -> str:
+        """For a message that *binds* a key (an APPROVED ``contract/confirm``): it must be
+        signed, addressed to us, fresh and new, by the very key it presents, and under
+        mutual TLS it must come over the certificate it presents as the partner's pin.
+        The spec leaves confirm unsigned; binding a key nobody proved to hold would let
+        anyone who learns a contract id put their key in the partner's place.
+
+        Returns the source node id the signature covers. Refusals are counted and
+        audited like every other."""
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        try:
+            return self._prove(
+                method, path, query, headers, body, key, tls_fingerprint, client_cert_der
+            )
+        except AuthError as exc:
+            self._refused(exc, source, remote, method, path)
+            raise
+
+    def _prove(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        key: PublicKey,
+        tls_fingerprint: str | None,
+        client_cert_der: bytes | None,
+    ) -> str:
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        timestamp = h.read(headers, h.TIMESTAMP)
+        nonce = h.read(headers, h.NONCE)
+        signature = h.read(headers, h.AUTH_SIGN)
+        target = h.read(headers, h.TARGET_NODE_ID)
+        if not (source and timestamp and nonce and signature and target):
+            raise Unsigned(
+                "a confirm that binds a key must be signed by that key (x-auth-sign, "
+                "x-source-node-id, x-target-node-id, x-timestamp, x-nonce)"
+            )
+        if target != self.node_id:
+            raise WrongTarget(f"this is node {self.node_id}, not {target}")
+        stamp = self._fresh(timestamp)
+        message = canonical_string(
+            method=method,
+            path=path,
+            query=query,
+            timestamp=timestamp,
+            nonce=nonce,
+            source_node_id=source,
+            target_node_id=target,
+            body=body,
+            ptp_headers=headers,
+        )
+        if not verify_signature(key, signature, message):
+            raise BadSignature("x-auth-sign does not verify with the key in the request body")
+        if client_cert_der is not None or self.require_tls_pin:
+            if client_cert_der is None:
+                raise TlsPeerMismatch("mutual TLS is required and no client certificate was shown")
+            if tls_fingerprint and cert_fingerprint(client_cert_der) != tls_fingerprint.lower():
+                raise TlsPeerMismatch(
+                    "the client certificate is not the one this confirm presents as its pin"
+                )
+        if not self.store.nonces.remember(source, nonce[:128], stamp + self.window_ms):
+            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        return source
+
+    def _fresh(self, timestamp: str) -> int:
+        try:
+            stamp = int(timestamp)
+        except ValueError:
+            raise StaleTimestamp(
+                f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds"
+            ) from None
+        skew = now_ms() - stamp
+        if abs(skew) > self.window_ms:
+            raise StaleTimestamp(
+                f"x-timestamp is {skew / 1000:+.1f} s from our clock "
+                f"(window ±{self.window_ms / 1000:.0f} s)"
+            )
+        return stamp
 
     def _check(
         self,
@@ -209,18 +307,7 @@ class RequestAuthenticator:
         target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
         if target != self.node_id:
             raise WrongTarget(f"this is node {self.node_id}, not {target}")
-        try:
-            stamp = int(timestamp)
-        except ValueError:
-            raise StaleTimestamp(
-                f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds"
-            ) from None
-        skew = now_ms() - stamp
-        if abs(skew) > self.window_ms:
-            raise StaleTimestamp(
-                f"x-timestamp is {skew / 1000:+.1f} s from our clock "
-                f"(window ±{self.window_ms / 1000:.0f} s)"
-            )
+        stamp = self._fresh(timestamp)
         contract = self._contract(source, policy)
         if waived:
             self.metrics.unsigned_accepted.labels(source=source).inc()
