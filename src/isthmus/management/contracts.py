@@ -148,7 +148,10 @@ class ContractService:
     async def apply(
         self, address: str, *, actor: str, peer_node_id: str | None = None
     ) -> dict[str, Any]:
-        """Apply for a contract with the node at ``address``."""
+        """Apply for a contract with the node at ``address`` (the operator's: this is
+        the address every later call to that partner goes to, not the one the partner
+        describes itself with)."""
+        self.peers.addresses.parse(address)
         info = NodeInfo.model_validate(
             await self.peers.call(
                 "GET",
@@ -223,10 +226,25 @@ class ContractService:
             )
 
     def approve(
-        self, contract_id: str, *, actor: str, expired_time: int | None = None
+        self,
+        contract_id: str,
+        *,
+        actor: str,
+        expired_time: int | None = None,
+        address: str | None = None,
     ) -> dict[str, Any]:
+        """Approve a partner's application. Approving confirms the address the node will
+        call: ``address`` if the operator gives one, else the one the applicant declared
+        (shown to the operator with the application); either must pass the address
+        policy now, before the confirm is queued for it."""
         with self.store.session() as s:
             row = self._inbound(s, contract_id)
+            confirmed = address or row.peer_address
+            if not confirmed:
+                raise ValidationFailed(
+                    f"contract {contract_id}: the applicant declared no address; give one"
+                )
+            self.peers.addresses.parse(confirmed)
             expiry = expired_time or row.expired_time or now_ms() + self.validity_ms
             row = self.store.contracts.transition(
                 s,
@@ -236,6 +254,7 @@ class ContractService:
                 decided_by=actor,
                 expired_time=expiry,
                 reason=None,
+                peer_address=confirmed,
             )
             confirm = ContractConfirm(
                 contract_id=contract_id,
@@ -251,7 +270,11 @@ class ContractService:
                 actor=actor,
                 action="contract.approve",
                 subject=contract_id,
-                details={"peer_node_id": row.peer_node_id, "expired_time": expiry},
+                details={
+                    "peer_node_id": row.peer_node_id,
+                    "expired_time": expiry,
+                    "address": confirmed,
+                },
             )
         self._kick()
         return contract_view(row)
@@ -344,6 +367,8 @@ class ContractService:
         suite, _ = parse_credential(body.auth_type, body.auth_credential)
         if body.expired_time is not None and body.expired_time <= now_ms():
             raise ValidationFailed("expired_time: already in the past")
+        if body.address:  # refused here, before it is stored and shown for approval
+            self.peers.addresses.parse(body.address)
         with self.store.session() as s:
             active = self.store.contracts.active_for_peer(s, body.node_id)
             if active is not None:
@@ -492,10 +517,11 @@ class ContractService:
                 raise NotFound(f"no contract {body.contract_id} with node {source_node_id}")
             if body.node_id and body.node_id != source_node_id:
                 raise ValidationFailed("node_id: a node cannot change its id")
+            # Not the address: calls go where our operator confirmed (apply or approve);
+            # a partner that moves tells our operator, and its proposal is audited.
             fields: dict[str, Any] = {
                 f"peer_{name}": getattr(body, name)
                 for name in (
-                    "address",
                     "name",
                     "inst_id",
                     "institution",
@@ -519,7 +545,14 @@ class ContractService:
                 actor=f"peer:{source_node_id}@{remote}",
                 action="node.update.received",
                 subject=body.contract_id,
-                details={"fields": sorted(fields)},
+                details={
+                    "fields": sorted(fields),
+                    **(
+                        {"address_proposed": body.address}
+                        if "address" in body.model_fields_set and body.address != row.peer_address
+                        else {}
+                    ),
+                },
             )
 
     # --- the fallback for lost confirms ------------------------------------------------

@@ -41,6 +41,12 @@ class ApplyRequest(BaseModel):
 
 class ApproveRequest(BaseModel):
     expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX, description="epoch ms")
+    address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="the partner's interconn URL to call (default: the one it declared)",
+    )
 
 
 class SessionRequest(BaseModel):
@@ -175,7 +181,10 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     async def approve(contract_id: str, body: ApproveRequest, request: Request) -> dict[str, Any]:
         view = await run_in_threadpool(
             lambda: ctx.contracts.approve(
-                contract_id, actor=_operator(request), expired_time=body.expired_time
+                contract_id,
+                actor=_operator(request),
+                expired_time=body.expired_time,
+                address=body.address,
             )
         )
         return ok(view)

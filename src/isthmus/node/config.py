@@ -145,8 +145,18 @@ class ManagementSection(_Section):
 
 
 class PeerSection(_Section):
+    """Calls to partners. The ``allow_*`` options say which kinds of partner address this
+    node calls and accepts in a partner's apply or update (``isthmus.peer.address``);
+    link-local and cloud metadata endpoints are never called unless ``allow_link_local``.
+    Loopback and private addresses are allowed by default (partners on an institution's
+    network, and the test harness on 127.0.0.1); turn them off on a node that only
+    talks to partners over the internet."""
+
     timeout_s: float = Field(default=10.0, gt=0)
     connect_attempts: int = Field(default=3, ge=1, le=20)
+    allow_loopback: bool = True
+    allow_private: bool = True
+    allow_link_local: bool = False
 
 
 class SchedulerSection(_Section):

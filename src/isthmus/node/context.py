@@ -30,6 +30,7 @@ from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.rbac import Principals
+from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
@@ -120,6 +121,11 @@ def build_context(
         timeout_s=config.peer.timeout_s,
         retry=RetryPolicy(attempts=config.peer.connect_attempts),
         tls=client_tls,
+        addresses=AddressPolicy(
+            allow_loopback=config.peer.allow_loopback,
+            allow_private=config.peer.allow_private,
+            allow_link_local=config.peer.allow_link_local,
+        ),
     )
     info = NodeInfo(
         node_id=config.node.node_id,

@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from isthmus.peer.address import AddressPolicy, AddressRefused
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire import errors
 from isthmus.wire.envelope import Envelope
@@ -59,8 +60,10 @@ class PeerClient:
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         tls: TlsClientConfig | None = None,
+        addresses: AddressPolicy | None = None,
     ) -> None:
         self.identity = identity
+        self.addresses = addresses or AddressPolicy()
         self._retry = retry or RetryPolicy()
         verify: ssl.SSLContext | bool = tls.context() if tls else True
         self._http = httpx.AsyncClient(
@@ -149,6 +152,10 @@ class PeerClient:
         headers: dict[str, str],
     ) -> httpx.Response:
         url = _join(address, path)
+        try:  # before anything is resolved or sent: see ``isthmus.peer.address``
+            await self.addresses.check(address)
+        except AddressRefused as exc:
+            raise errors.PeerAddressRefused(exc.message, details={"address": address}) from None
         query = urlencode(params or {})
         last_error: Exception | None = None
         for attempt in range(self._retry.attempts):
