@@ -15,8 +15,10 @@ recorded only after the signature is proven, so strangers cannot fill the replay
 8. its nonce is new → ``REPLAYED_NONCE``.
 
 A partner listed in ``interconn.unsigned_partners`` (FATE-Flow 2.2 sends an empty
-``x_auth_sign``) skips steps 5 and 6 only when it sends no signature at all; every other
-step still applies, and each such request is counted.
+``x_auth_sign``) skips steps 5 and 6 only when it sends no signature at all, and only
+over mutual TLS with the certificate pinned to its contract (the pin is what stands in
+for the signature; the node refuses to start with a waiver that cannot have one); every
+other step still applies, and each such request is counted.
 
 Every refusal is counted and written to the audit log with its reason.
 """
@@ -143,9 +145,12 @@ class RequestAuthenticator:
         *,
         window_ms: int,
         require_tls_pin: bool = False,
+        tls: bool | None = None,
         unsigned_partners: frozenset[str] = frozenset(),
     ) -> None:
         self.unsigned_partners = unsigned_partners
+        #: mutual TLS is on: a shown client certificate is always held to the pin
+        self.tls = require_tls_pin if tls is None else tls
         self.store = store
         self.node_id = node_id
         self.metrics = metrics
@@ -310,6 +315,13 @@ class RequestAuthenticator:
         stamp = self._fresh(timestamp)
         contract = self._contract(source, policy)
         if waived:
+            # The waiver trades the signature for the TLS pin: without a pinned
+            # certificate, shown and matching, anyone could speak as this partner.
+            if not (self.tls and contract.peer_tls_fingerprint and client_cert_der):
+                raise Unsigned(
+                    f"{source} may call unsigned only over mutual TLS with the certificate "
+                    f"pinned to contract {contract.contract_id}"
+                )
             self.metrics.unsigned_accepted.labels(source=source).inc()
         else:
             self._verify(contract, method, path, query, headers, body, signature or "")
@@ -384,11 +396,20 @@ class RequestAuthenticator:
         return contract
 
     def _check_tls(self, contract: ContractFacts, client_cert_der: bytes | None) -> None:
-        if not self.require_tls_pin:
+        """Under TLS, the pin always holds: ``require_client_cert = false`` lets a partner
+        *without a pin* call without a certificate; it never lets a pinned partner call
+        without its certificate, nor with another one."""
+        if not self.tls:
             return
-        if client_cert_der is None:
-            raise TlsPeerMismatch("mutual TLS is required and no client certificate was shown")
         pinned = contract.peer_tls_fingerprint
+        if client_cert_der is None:
+            if self.require_tls_pin or pinned:
+                raise TlsPeerMismatch(
+                    "mutual TLS is required and no client certificate was shown"
+                    if self.require_tls_pin
+                    else f"contract {contract.contract_id} pins a client certificate; none shown"
+                )
+            return
         if pinned and cert_fingerprint(client_cert_der) != pinned.lower():
             raise TlsPeerMismatch(
                 f"client certificate is not the one pinned to contract {contract.contract_id}"

@@ -74,8 +74,21 @@ class InterconnSection(_Section):
     #: Partners allowed to call without ``x-auth-sign`` (FATE-Flow 2.2 sends it empty).
     #: Everything else is still checked (approved contract, fresh timestamp, new nonce,
     #: the pinned certificate under mutual TLS); only the signature is waived. Keep it
-    #: empty unless a partner's platform cannot sign, and then pair it with mutual TLS.
+    #: empty unless a partner's platform cannot sign. The pin stands in for the
+    #: signature, so a waiver needs mutual TLS with client certificates required, and
+    #: the partner's contract must pin its certificate (the node refuses to start
+    #: otherwise, and refuses the partner's unsigned calls while it has no pin).
     unsigned_partners: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _waivers_need_pins(self) -> InterconnSection:
+        if self.unsigned_partners and not (self.tls.enabled and self.tls.require_client_cert):
+            raise ValueError(
+                f"unsigned_partners {self.unsigned_partners} can be impersonated by anyone "
+                "without a pinned client certificate: enable tls with require_client_cert "
+                "(and pin each partner's certificate in its contract), or drop the waiver"
+            )
+        return self
 
 
 class TransportSection(_Section):

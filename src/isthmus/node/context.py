@@ -153,6 +153,7 @@ def build_context(
         metrics,
         window_ms=config.interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
+        tls=tls.enabled,
         unsigned_partners=frozenset(config.interconn.unsigned_partners),
     )
     queues = QueueEngine(

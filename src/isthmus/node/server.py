@@ -53,6 +53,40 @@ async def _every(seconds: float, job: Callable[[], Any], name: str) -> None:
             log.exception("background job %s failed", name)
 
 
+def refuse_unpinned_waivers(ctx: NodeContext) -> None:
+    """A partner excused from signing (``interconn.unsigned_partners``) is identified by
+    its pinned TLS certificate alone: a waiver whose contract pins none would let anyone
+    with a certificate from the CA speak as that partner, so the node does not start.
+    (The configuration already requires mutual TLS for any waiver; a contract recorded
+    later without a pin is refused per request, ``RequestAuthenticator``.)"""
+    unpinned = []
+    with ctx.store.session() as s:
+        for peer in ctx.config.interconn.unsigned_partners:
+            row = ctx.store.contracts.latest_for_peer(s, peer)
+            if row is not None and row.status != "TERMINATED" and not row.peer_tls_fingerprint:
+                unpinned.append(f"{peer} (contract {row.contract_id})")
+    if unpinned:
+        raise SystemExit(
+            f"node {ctx.node_id} refuses to start: interconn.unsigned_partners waives the "
+            f"signature of {', '.join(unpinned)}, whose contract pins no TLS certificate; "
+            "record the partner's certificate fingerprint or drop the waiver"
+        )
+
+
+def warn_unpinned_tls(config: NodeConfig) -> None:
+    """``require_client_cert = false`` lets partners *without a pinned certificate* call
+    without one; it does not switch pinning off (a pinned partner must still show its
+    certificate, and outgoing calls are pinned regardless). Said loudly at every start,
+    because it weakens the link for every unpinned partner."""
+    tls = config.interconn.tls
+    if tls.enabled and not tls.require_client_cert:
+        log.warning(
+            "SECURITY: interconn.tls.require_client_cert = false: partners whose contract "
+            "pins no certificate may call this node without a client certificate (their "
+            "signature is then their only proof); pinned partners still must show theirs"
+        )
+
+
 def _server(app: Any, host: str, port: int, **options: Any) -> _Server:
     """One listener: our JSON logging instead of uvicorn's, a bounded graceful stop."""
     return _Server(
@@ -101,6 +135,8 @@ async def serve(config: NodeConfig) -> None:
     )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
+    await asyncio.to_thread(refuse_unpinned_waivers, ctx)
+    warn_unpinned_tls(config)
     await asyncio.to_thread(ctx.components.register_builtins)
     lost = await asyncio.to_thread(ctx.jobs.participant.recover)
     if lost:
