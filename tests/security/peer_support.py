@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,14 +75,27 @@ class CannedPartner:
     half-envelopes...) and records what it was sent. Not a node: its whole point is to
     answer what no node would."""
 
-    def __init__(self, replies: dict[str, bytes], default: bytes = b"{}") -> None:
+    def __init__(
+        self,
+        replies: dict[str, bytes],
+        default: bytes = b"{}",
+        *,
+        port: int = 0,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         import http.server
+        import ssl
         import threading
 
         self.calls: list[tuple[str, str, bytes]] = []
-        calls, canned = self.calls, replies
+        self.connections = 0
+        calls, canned, partner = self.calls, replies, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                partner.connections += 1
+                super().setup()
+
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -99,8 +113,14 @@ class CannedPartner:
             def log_message(self, *_: object) -> None:
                 return
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.address = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -27,16 +27,18 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
-from isthmus.peer.client import PeerClient
+from isthmus.peer.client import AUTO, PeerClient, Pin
 from isthmus.peer.signing import now_ms
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
 from isthmus.store.schema import ContractRow
 from isthmus.wire import paths
 from isthmus.wire.errors import (
+    IsthmusError,
     NotFound,
     PeerRefused,
     StateConflict,
+    TlsPeerMismatch,
     ValidationFailed,
     WrongTarget,
 )
@@ -160,6 +162,7 @@ class ContractService:
                 target_node_id=peer_node_id or "",
                 params={"node_id": peer_node_id} if peer_node_id else None,
                 signed=False,
+                pin=None,  # first contact: nothing pinned yet, nothing secret sent
             )
         )
         if peer_node_id and info.node_id != peer_node_id:
@@ -178,8 +181,16 @@ class ContractService:
             expired_time=expired_time,
             tls_cert_fingerprint=self.me.tls_fingerprint,
         ).model_dump(exclude_none=True)
-        data = await self.peers.call(
-            "POST", address, paths.NODE_CONTRACT_APPLY, target_node_id=info.node_id, body=body
+        # A new contract: an old one's pin (since rotated) does not bind it. Under TLS the
+        # certificate this server shows now, at the address our operator gave, is
+        # pinned to the application: its answers (confirm, query) must come from it.
+        data, seen = await self.peers.call_observed(
+            "POST",
+            address,
+            paths.NODE_CONTRACT_APPLY,
+            target_node_id=info.node_id,
+            body=body,
+            pin=None,
         )
         contract_id = str(data.get("contract_id") or "") if isinstance(data, dict) else ""
         if not contract_id:
@@ -203,6 +214,7 @@ class ContractService:
                         peer_system_version=info.system_version,
                         peer_description=info.description,
                         expired_time=expired_time,
+                        peer_tls_fingerprint=seen,
                     )
                 self.store.audit.append(
                     s,
@@ -427,6 +439,12 @@ class ContractService:
                 raise NotFound(f"no application {body.contract_id} of ours to that node")
             if row.status == body.status.value:
                 return  # a redelivered confirm
+            seen, named = row.peer_tls_fingerprint, body.tls_cert_fingerprint
+            if body.status == ContractStatus.APPROVED and seen and named and named.lower() != seen:
+                raise TlsPeerMismatch(
+                    f"the confirm of {body.contract_id} names another TLS certificate than "
+                    "the partner's server showed when we applied"
+                )
             self._apply_decision(
                 s,
                 row,
@@ -434,7 +452,7 @@ class ContractService:
                 body.auth_type,
                 body.auth_credential,
                 body.expired_time,
-                body.tls_cert_fingerprint,
+                named or seen,  # a partner that names none keeps the one seen at apply
                 body.reason,
             )
             self.store.audit.append(
@@ -571,21 +589,41 @@ class ContractService:
         changed = 0
         for row in await run_in_threadpool(_pending):
             try:
-                data = await self.peers.call(
-                    "GET",
-                    row.peer_address,
-                    paths.NODE_CONTRACT_QUERY,
-                    target_node_id=row.peer_node_id,
-                    params={"contract_id": row.contract_id},
-                )
-                answer = ContractQueryResult.model_validate(data)
+                # Pinned to the certificate seen at apply, when there was TLS: the
+                # answer names the key to bind, so it must come from that server.
+                answer = await self._query(row)
+                if answer.status == ContractStatus.APPROVED and answer.tls_cert_fingerprint:
+                    pinned = row.peer_tls_fingerprint or answer.tls_cert_fingerprint
+                    if pinned.lower() != answer.tls_cert_fingerprint.lower():
+                        raise PeerRefused(
+                            "the answer names another certificate than the one seen at apply"
+                        )
+                    if not row.peer_tls_fingerprint:  # held to the certificate it names
+                        again = await self._query(row, pin=pinned)
+                        if again != answer:
+                            raise PeerRefused("the partner's pinned answer differs")
             except Exception as exc:
                 log.info("contract sync with %s failed: %s", row.peer_node_id, exc)
                 continue
             if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):
-                await run_in_threadpool(self._record_sync, row, answer)
+                try:
+                    await run_in_threadpool(self._record_sync, row, answer)
+                except IsthmusError as exc:  # e.g. APPROVED without a usable key
+                    log.info("contract sync with %s: unusable answer: %s", row.peer_node_id, exc)
+                    continue
                 changed += 1
         return changed
+
+    async def _query(self, row: ContractRow, *, pin: Pin = AUTO) -> ContractQueryResult:
+        data = await self.peers.call(
+            "GET",
+            row.peer_address,
+            paths.NODE_CONTRACT_QUERY,
+            target_node_id=row.peer_node_id,
+            params={"contract_id": row.contract_id},
+            pin=pin,
+        )
+        return ContractQueryResult.model_validate(data)
 
     def _record_sync(self, row: ContractRow, answer: ContractQueryResult) -> None:
         with self.store.session() as s:
@@ -599,7 +637,7 @@ class ContractService:
                 answer.auth_type,
                 answer.auth_credential,
                 answer.expired_time,
-                answer.tls_cert_fingerprint,
+                answer.tls_cert_fingerprint or current.peer_tls_fingerprint,
                 "rejected (learned by query)",
             )
             self.store.audit.append(

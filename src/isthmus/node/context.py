@@ -24,7 +24,7 @@ from isthmus.management.datasets import DatasetService
 from isthmus.management.doctor import Doctor
 from isthmus.management.outbox import OutboxDispatcher
 from isthmus.management.permits import PermitGate, presented_permits
-from isthmus.node.auth import RequestAuthenticator, pem_fingerprint
+from isthmus.node.auth import ContractCache, RequestAuthenticator, pem_fingerprint
 from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.jobs import JobService
@@ -115,8 +115,15 @@ def build_context(
         if tls.enabled and tls.cert_file and tls.key_file and tls.ca_file
         else None
     )
+    pinned = ContractCache(store)  # the partner's certificate pin, for outgoing calls
+
+    def pin_of(peer_node_id: str) -> str | None:
+        facts = pinned.lookup(peer_node_id)
+        return facts.peer_tls_fingerprint if facts is not None else None
+
     peers = PeerClient(
         identity,
+        pins=pin_of,
         transport=transport,
         timeout_s=config.peer.timeout_s,
         retry=RetryPolicy(attempts=config.peer.connect_attempts),
