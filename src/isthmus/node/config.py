@@ -79,6 +79,11 @@ class InterconnSection(_Section):
     #: the partner's contract must pin its certificate (the node refuses to start
     #: otherwise, and refuses the partner's unsigned calls while it has no pin).
     unsigned_partners: list[str] = Field(default_factory=list)
+    #: Refused requests are audited one row per (address, reason) per window, plus one
+    #: row with the count of the rest; an address refused more than ``refusal_limit``
+    #: times in a window is turned away (429) until it ends (``node/refusals.py``).
+    refusal_window_s: float = Field(default=60.0, gt=0, le=3600)
+    refusal_limit: int = Field(default=300, ge=1)
 
     @model_validator(mode="after")
     def _waivers_need_pins(self) -> InterconnSection:
@@ -202,6 +207,17 @@ class SchedulerSection(_Section):
     kubernetes_namespace: str = "default"
 
 
+class ListenersSection(_Section):
+    """Every HTTP listener (interconn, admin, transport): how long a request may take to
+    *arrive*. A connection whose request headers are not complete this long after it
+    opened (or after the request's first byte), or whose body is not complete this long
+    after its headers, is closed (``node/tls.py``). What the app then takes is not
+    bounded here."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -225,6 +241,7 @@ class NodeConfig(BaseSettings):
     peer: PeerSection = PeerSection()
     management: ManagementSection = ManagementSection()
     scheduler: SchedulerSection = SchedulerSection()
+    listeners: ListenersSection = ListenersSection()
     log: LogSection = LogSection()
 
     def path(self, relative: Path) -> Path:

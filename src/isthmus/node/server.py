@@ -25,7 +25,7 @@ from isthmus.node.grpc_transport import start_grpc_servers, stop_grpc_servers
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
-from isthmus.node.tls import TlsAwareHttpToolsProtocol
+from isthmus.node.tls import GuardedHttpToolsProtocol, TlsAwareHttpToolsProtocol, guarded
 from isthmus.node.transport_app import create_transport_app
 from isthmus.store.db import now_ms
 
@@ -114,15 +114,22 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
             "ssl_ca_certs": str(ca),
             "ssl_cert_reqs": client_cert_reqs(config),
         }
+    deadlines = {
+        "header_timeout_s": config.listeners.header_timeout_s,
+        "body_timeout_s": config.listeners.body_timeout_s,
+    }
     interconn = _server(
         create_interconn_app(ctx),
         config.interconn.host,
         config.interconn.port,
-        http=TlsAwareHttpToolsProtocol,
+        http=guarded(TlsAwareHttpToolsProtocol, **deadlines),
         **tls_kwargs,
     )
-    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port)
-    transport = _server(create_transport_app(ctx), config.transport.host, config.transport.port)
+    plain = guarded(GuardedHttpToolsProtocol, **deadlines)  # a slow client is cut everywhere
+    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port, http=plain)
+    transport = _server(
+        create_transport_app(ctx), config.transport.host, config.transport.port, http=plain
+    )
     return interconn, admin, transport
 
 
@@ -173,6 +180,14 @@ async def serve(config: NodeConfig) -> None:
             name="audit-sync",
         ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
+        asyncio.create_task(
+            _every(
+                min(config.interconn.refusal_window_s / 2, 10.0),
+                lambda: asyncio.to_thread(ctx.authenticator.refusals.flush),
+                "refusal-counts",
+            ),
+            name="refusal-counts",
+        ),
         asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
         asyncio.create_task(ctx.jobs.participant.run_forever(), name="task-monitor"),
         asyncio.create_task(ctx.jobs.coordinator.run_forever(), name="scheduler"),
@@ -222,6 +237,7 @@ async def serve(config: NodeConfig) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, readiness, return_exceptions=True)
+        await asyncio.to_thread(ctx.authenticator.refusals.flush, force=True)
         await ctx.aclose()
         with contextlib.suppress(FileNotFoundError):
             if pid_path.read_text().strip() == str(os.getpid()):
