@@ -20,7 +20,9 @@ over mutual TLS with the certificate pinned to its contract (the pin is what sta
 for the signature; the node refuses to start with a waiver that cannot have one); every
 other step still applies, and each such request is counted.
 
-Every refusal is counted and written to the audit log with its reason.
+Every refusal is counted and written to the audit log with its reason, the first of
+each kind per address and minute in full and the rest as a count (``refusals``); an
+address refused too often is turned away before any of the checks above.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from functools import lru_cache
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
 from isthmus.node.metrics import NodeMetrics
+from isthmus.node.refusals import RefusalLedger
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
 from isthmus.store import Store
 from isthmus.store.schema import ContractRow
@@ -147,7 +150,10 @@ class RequestAuthenticator:
         require_tls_pin: bool = False,
         tls: bool | None = None,
         unsigned_partners: frozenset[str] = frozenset(),
+        refusals: RefusalLedger | None = None,
     ) -> None:
+        #: every refusal goes here: audited in aggregate, floods turned away early
+        self.refusals = refusals or RefusalLedger(store.audit)
         self.unsigned_partners = unsigned_partners
         #: mutual TLS is on: a shown client certificate is always held to the pin
         self.tls = require_tls_pin if tls is None else tls
@@ -172,6 +178,7 @@ class RequestAuthenticator:
     ) -> Caller:
         source = h.read(headers, h.SOURCE_NODE_ID)
         try:
+            self.refusals.admit(remote)
             return self._check(method, path, query, headers, body, policy, client_cert_der)
         except AuthError as exc:
             self._refused(exc, source, remote, method, path)
@@ -181,13 +188,7 @@ class RequestAuthenticator:
         self, exc: AuthError, source: str | None, remote: str, method: str, path: str
     ) -> None:
         self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
-        self.store.audit.record(
-            actor=f"peer:{source or '?'}@{remote}",
-            action="request.refused",
-            subject=f"{method} {path}",
-            outcome="refused",
-            details={"reason": exc.code.name, "code": int(exc.code), "msg": exc.message},
-        )
+        self.refusals.refused(exc, source=source, remote=remote, method=method, path=path)
 
     def prove_possession(
         self,
@@ -212,6 +213,7 @@ class RequestAuthenticator:
         audited like every other."""
         source = h.read(headers, h.SOURCE_NODE_ID)
         try:
+            self.refusals.admit(remote)
             return self._prove(
                 method, path, query, headers, body, key, tls_fingerprint, client_cert_der
             )

@@ -30,6 +30,7 @@ from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.rbac import Principals
+from isthmus.node.refusals import RefusalLedger
 from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
@@ -162,6 +163,11 @@ def build_context(
         require_tls_pin=tls.enabled and tls.require_client_cert,
         tls=tls.enabled,
         unsigned_partners=frozenset(config.interconn.unsigned_partners),
+        refusals=RefusalLedger(
+            store.audit,
+            window_s=config.interconn.refusal_window_s,
+            limit=config.interconn.refusal_limit,
+        ),
     )
     queues = QueueEngine(
         TransportStore(

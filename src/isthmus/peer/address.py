@@ -58,13 +58,13 @@ class AddressPolicy:
     def parse(self, address: str) -> SplitResult:
         """The address as a URL (``host:port`` means ``http://host:port``), checked for
         everything but DNS: scheme, shape, a literal IP's kind, metadata names."""
-        url = urlsplit(address if "://" in address else f"http://{address}")
-        if url.scheme not in ("http", "https"):
-            raise AddressRefused(f"address {address!r}: only http and https are called")
         try:
+            url = urlsplit(address if "://" in address else f"http://{address}")
             host, _ = url.hostname, url.port
         except ValueError as exc:
             raise AddressRefused(f"address {address!r}: {exc}") from None
+        if url.scheme not in ("http", "https"):
+            raise AddressRefused(f"address {address!r}: only http and https are called")
         if not host:
             raise AddressRefused(f"address {address!r}: no host")
         if url.username is not None or url.password is not None:
@@ -109,6 +109,8 @@ class AddressPolicy:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, url.port or 0, type=socket.SOCK_STREAM)
+        except UnicodeError:
+            raise AddressRefused(f"address {address!r}: not a valid host name") from None
         except OSError:
             return
         for info in infos:
