@@ -97,10 +97,14 @@ def test_a_body_that_never_arrives_is_cut_and_changes_nothing(node: ProcessNode)
 
 @pytest.mark.parametrize("listener", ("admin", "transport"))
 def test_a_half_sent_body_is_cut_on_the_other_listeners(node: ProcessNode, listener: str) -> None:
-    path = "/admin/v1/contracts/sync" if listener == "admin" else "/v1/interconn/chan/push"
+    # a route that reads its body (the admin one as root, so that nothing refuses it
+    # before the body is read)
+    path = "/admin/v1/contracts/apply" if listener == "admin" else "/v1/interconn/chan/push"
+    token = (node.home / "admin.token").read_text().strip()
     with connect(listeners(node)[listener]) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: node\r\nContent-Length: 1000\r\n\r\n{{".encode()
+            f"POST {path} HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{".encode()
         )
         assert closed_by_server(sock, limit_s=CAP_S)
 
