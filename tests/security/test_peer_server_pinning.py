@@ -102,8 +102,11 @@ def impostor_at(node: ProcessNode, cert: IssuedCert) -> CannedPartner:
 def test_transport_and_doctor_reach_the_pinned_partner_only(tls: Cluster) -> None:
     a, b = tls.a, tls.b
     contract_id = tls.cluster.connect(a, b)
-    for node in (a, b):
-        node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+    for node, other in ((a, b), (b, a)):
+        node.admin.post(
+            "/transport/sessions",
+            {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
+        )
     # the genuine partner is reached, pinned
     assert a.admin.get(f"/contracts/{contract_id}")["peer_tls_fingerprint"]
     assert push(a, b, "before", b"hello") == ptp.PtpCode.OK
