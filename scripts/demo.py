@@ -69,7 +69,7 @@ def synthetic_data(bank: Path, fintech: Path) -> tuple[Path, Path]:
     rng = random.Random(7)
     bank_ids = [f"u{i:05d}" for i in range(0, 2000)]
     fintech_ids = [f"u{i:05d}" for i in range(500, 3000)]
-    labels = bank / "sources" / "customers.csv"
+    labels = bank / "data" / "sources" / "customers.csv"
     labels.parent.mkdir(parents=True)
     with open(labels, "w", newline="") as f:
         writer = csv.writer(f)
@@ -88,7 +88,7 @@ def synthetic_data(bank: Path, fintech: Path) -> tuple[Path, Path]:
             "debt_ratio": [round(rng.random() * 0.9, 4) for _ in shuffled],
         }
     )
-    features = fintech / "sources" / "features.parquet"
+    features = fintech / "data" / "sources" / "features.parquet"
     features.parent.mkdir(parents=True)
     pq.write_table(table, features)
     return labels, features

@@ -11,16 +11,18 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
-from isthmus.management.datasets import DatasetDrift, DatasetService
+from isthmus.management.datasets import DatasetDrift, DatasetService, SourcePolicy, SourceRefused
 from isthmus.store import Store
-from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
+from isthmus.wire.errors import ConfigError, NotFound, StateConflict, ValidationFailed
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> DatasetService:
-    store = Store(f"sqlite:///{tmp_path}/node.db")
+    url = f"sqlite:///{tmp_path}/node.db"
+    store = Store(url)
     store.migrate()
-    return DatasetService(store, "INST_B", tmp_path / "data")
+    policy = SourcePolicy((tmp_path,), own_database=url)
+    return DatasetService(store, "INST_B", tmp_path / "data", sources=policy)
 
 
 def rows_of(path: Path) -> list[list[str]]:
@@ -145,7 +147,7 @@ def test_bad_registrations_say_what_is_wrong(service: DatasetService, tmp_path: 
     with pytest.raises(ValidationFailed, match="join_columns: no column nope"):
         service.register(namespace="n", name="x", source="csv", location=str(tmp_path / "h.csv"),
                          join_columns=["nope"])  # fmt: skip
-    with pytest.raises(ValidationFailed, match="namespace: letters"):
+    with pytest.raises(ValidationFailed, match=r"namespace: '\.\./x' is not a valid id"):
         service.register(namespace="../x", name="x", source="csv", location=str(tmp_path / "h.csv"))
     with pytest.raises(ValidationFailed, match="source 'xls'"):
         service.register(namespace="n", name="x", source="xls", location=str(tmp_path / "h.csv"))
@@ -164,3 +166,47 @@ def test_unreadable_sources_are_refused_not_crashed_on(
     not_parquet.write_text("nope")
     with pytest.raises(ValidationFailed, match="not a readable Parquet"):
         service.register(namespace="n", name="x", source="parquet", location=str(not_parquet))
+
+
+def test_data_roots_never_include_the_home_or_what_holds_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    assert SourcePolicy.for_node(home, [Path("data")]).roots == (home / "data",)
+    for root in (home, tmp_path, Path("/"), Path("logs"), home / "keys"):
+        with pytest.raises(ConfigError, match=r"management\.data_roots"):
+            SourcePolicy.for_node(home, [root])
+    outside = tmp_path / "lake"
+    assert SourcePolicy.for_node(home, [Path("data"), outside]).roots == (home / "data", outside)
+
+
+def test_sources_outside_the_roots_or_private_are_refused(tmp_path: Path) -> None:
+    home, lake = tmp_path / "home", tmp_path / "lake"
+    (home / "data").mkdir(parents=True)
+    lake.mkdir()
+    token = home / "admin.token"
+    token.write_text("secret-token\n")
+    database = lake / "node.db"
+    database.write_bytes(b"")
+    policy = SourcePolicy.for_node(
+        home, [Path("data"), lake], private=[token], own_database=f"sqlite:///{database}"
+    )
+    good = lake / "t.csv"
+    good.write_text("id\n1\n")
+    assert policy.file(good, str(good)) == good
+    (lake / "link.csv").symlink_to(token)
+    for path in (token, Path("/etc/passwd"), lake / "link.csv", database,
+                 Path(f"{database}-wal"), home / "data" / ".." / "admin.token",
+                 Path("a\x00b")):  # fmt: skip
+        with pytest.raises(SourceRefused) as caught:
+            policy.file(path, str(path))
+        assert "secret-token" not in caught.value.message and str(home) not in caught.value.message
+    with pytest.raises(SourceRefused, match="own database"):
+        SourcePolicy((lake,), own_database="postgresql+psycopg://u:p@localhost/isthmus").database(
+            "postgresql://other:pw@127.0.0.1:5432/isthmus"
+        )
+    other = "postgresql+psycopg://u:p@db.example/lake"
+    assert SourcePolicy((lake,), own_database="postgresql://u@localhost/isthmus").database(other)
+    for url in (f"sqlite:///{database}", "sqlite://", "sqlite:///relative.db",
+                f"sqlite:///file:{good}?uri=true"):  # fmt: skip
+        with pytest.raises(SourceRefused):
+            policy.database(url)

@@ -33,7 +33,7 @@ DATASET = "bank#customers"
 
 
 def source_csv(node: ProcessNode, name: str, ids: range) -> Path:
-    path = node.home / "sources" / name
+    path = node.home / "data" / "sources" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("id,balance\n" + "".join(f"{i},{i % 97}.5\n" for i in ids))
     return path

@@ -1,4 +1,5 @@
-"""Schemathesis over both OpenAPI documents: no input may make a node answer 5xx.
+"""Schemathesis over both OpenAPI documents: no input may make a node answer 5xx; and
+every body-taking route of both apps against deep, huge, wide and broken bodies.
 
 The node's peer client gets a transport with no routes, so generated partner addresses
 never leave the process.
@@ -6,11 +7,14 @@ never leave the process.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
@@ -67,3 +71,46 @@ def test_interconn_api_never_answers_5xx(node: NodeContext) -> None:
 def test_admin_api_never_answers_5xx(node: NodeContext) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_admin_app(node))
     assert fuzz(schema, {"authorization": f"Bearer {node.admin_token}"}) >= 10
+
+
+#: Bodies no generator makes: nested 100 000 deep (arrays, objects, inside an object),
+#: over each app's body limit, and wide (a million-element array) under it.
+HOSTILE_BODIES = {
+    "deep arrays": b"[" * 100_000 + b"]" * 100_000,
+    "deep objects": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "deep inside": b'{"job_id":"j","dag":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "huge": b'{"pad":"' + b"x" * (17 * 1024 * 1024) + b'"}',
+    "wide": b"[" + b"0," * 400_000 + b"0]",
+    "not json": b"\xff\xfe{[",
+}
+
+
+def hostile(app: Any, headers: dict[str, str]) -> int:
+    """Every POST/PUT route of ``app`` gets every hostile body; returns how many calls."""
+    calls = 0
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for template, operations in app.openapi()["paths"].items():
+            methods = [m.upper() for m in operations if m in ("post", "put")]
+            if not methods:
+                continue
+            path = re.sub(r"\{[^}]+\}", "x1", template)
+            method = methods[0]
+            for name, body in HOSTILE_BODIES.items():
+                response = client.request(
+                    method,
+                    path,
+                    content=body,
+                    headers={**headers, "content-type": "application/json"},
+                )
+                assert response.status_code < 500, (path, name, response.text[:300])
+                calls += 1
+    return calls
+
+
+def test_interconn_api_never_answers_5xx_to_deep_or_huge_bodies(node: NodeContext) -> None:
+    assert hostile(create_interconn_app(node), {}) >= 7 * len(HOSTILE_BODIES)
+
+
+def test_admin_api_never_answers_5xx_to_deep_or_huge_bodies(node: NodeContext) -> None:
+    headers = {"authorization": f"Bearer {node.admin_token}"}
+    assert hostile(create_admin_app(node), headers) >= 10 * len(HOSTILE_BODIES)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isthmus.wire.dag import InvalidJob, parse_job
+from isthmus.wire.dag import MAX_COMPONENTS, InvalidJob, parse_job
 from tests.support.secretflow import shared_dir
 
 
@@ -167,3 +167,70 @@ def test_stages_respect_every_dependency(parents: list[list[int]]) -> None:
         for upstream in component.upstream():
             assert stage_of[upstream] < stage_of[component.name]
     assert sorted(stage_of) == sorted(c["name"] for c in built)
+
+
+LONG_ID = "x" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(job_id="../x"), "job_id"),
+        (lambda d: d.update(flow_id="/abs"), "flow_id"),
+        (lambda d: components(d)[0].update(name="a\x00b"), "dag.components[0].name"),
+        (lambda d: components(d)[0].update(name=LONG_ID), "dag.components[0].name"),
+        (lambda d: components(d)[0].update(componentName="../bin"),
+         "dag.components[0].componentName"),
+        (lambda d: components(d)[0].update(version="1/2"), "dag.components[0].version"),
+        (lambda d: components(d)[0]["output"][0].update(key="../d"),
+         "dag.components[0].output[0].key"),
+        (lambda d: d["config"]["role"].update(host=["NODE_B", "/etc"]), "config.role.host[1]"),
+        (lambda d: d["config"]["task_params"]["guest"]["0"]["select_0"].update(
+            dataset_id="a#../b"), "config.task_params.guest.0.select_0.dataset_id"),
+        (lambda d: d["config"]["task_params"]["guest"]["0"]["select_0"].update(
+            namespace="..", name="t"), "config.task_params.guest.0.select_0.namespace"),
+        (lambda d: d["config"]["task_params"]["common"]["psi_0"].update(model_id=LONG_ID),
+         "config.task_params.common.psi_0.model_id"),
+        (lambda d: d.update(job_id="j" * 250), "dag.components[0].name"),  # task id too long
+    ],
+)  # fmt: skip
+def test_every_id_from_outside_is_checked_and_named(change: Any, field: str) -> None:
+    found = breaks(change)
+    assert any(p.startswith(f"{field}: ") for p in found), found
+    assert all(len(p) < 400 for p in found)  # a 10k id is never echoed whole
+
+
+def test_a_parameter_called_name_alone_is_not_a_dataset() -> None:
+    document = job()
+    document["config"]["task_params"]["common"]["psi_0"]["name"] = "any text at all"
+    parse_job(document)
+
+
+def chain(n: int, *, cyclic: bool) -> list[dict[str, Any]]:
+    return [
+        {"name": f"c{i}", "componentName": "x", "version": "1",
+         "input": [{"type": "dataset", "key": f"c{(i - 1) % n}.out"}] if i or cyclic else [],
+         "output": [{"type": "dataset", "key": "out"}]}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_long_cycles_are_named_without_recursion_and_size_is_bounded() -> None:
+    document = job()
+    document["config"]["task_params"] = {}
+    document["dag"]["components"] = chain(MAX_COMPONENTS, cyclic=True)
+    found = breaks(lambda d: d.update(document))
+    assert found == [
+        f"dag.components: inputs form a cycle of {MAX_COMPONENTS}: c0 <- c{MAX_COMPONENTS - 1}"
+        f" <- c{MAX_COMPONENTS - 2} <- c{MAX_COMPONENTS - 3} <- c{MAX_COMPONENTS - 4} <- "
+        f"c{MAX_COMPONENTS - 5} <- ... <- c4 <- c3 <- c2 <- c1 <- c0"
+    ]
+    document["dag"]["components"] = chain(3000, cyclic=True)
+    assert breaks(lambda d: d.update(document)) == [
+        f"dag.components: 3000 components is over the limit of {MAX_COMPONENTS}"
+    ]
+    # The longest chain allowed parses, in stages, without recursion.
+    document["dag"]["components"] = chain(MAX_COMPONENTS, cyclic=False)
+    parsed = parse_job(document)
+    assert len(parsed.stages()) == MAX_COMPONENTS
+    assert len(parsed.downstream("c0")) == MAX_COMPONENTS - 1

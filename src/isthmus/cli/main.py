@@ -23,6 +23,7 @@ from isthmus.cli.management import approval_app, dataset_app, token_app
 from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import load_config
 from isthmus.node.home import init_home
+from isthmus.node.logs import open_log_file
 from isthmus.wire.errors import IsthmusError
 
 app = typer.Typer(
@@ -341,8 +342,7 @@ def node_start(
         run(config)
         return
     log_path = config.home / "logs" / "node.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log_file:
+    with open_log_file(log_path) as log_file:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "isthmus", "node", "start", "--home", str(config.home)],
             stdout=log_file,
@@ -635,11 +635,18 @@ def audit_list(
 
 @app.command()
 def doctor(home: Home, as_json: AsJson = False) -> None:
-    """Diagnose this node and every approved partner."""
+    """Diagnose this node and every approved partner, and this node's file modes."""
     report = _call(home, "GET", "/doctor")
+    report["files"] = _file_modes(home)
+    report["ok"] = report["ok"] and not report["files"]
 
     def render(d: dict[str, Any]) -> None:
         out.print(f"transport: {d['tls']}; store: {d['store']}")
+        for finding in d["files"]:
+            out.print(
+                f"[yellow]warning[/]: {finding['path']} is mode {finding['mode']}, readable "
+                f"by others (expected {finding['expected']}): {finding['advice']}"
+            )
         _table(
             "partners",
             ["peer", "address", "reachable", "rtt ms", "skew ms", "signed ping", "diagnosis"],
@@ -663,6 +670,16 @@ def doctor(home: Home, as_json: AsJson = False) -> None:
     _emit(report, as_json, render)
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def _file_modes(home: Path) -> list[dict[str, Any]]:
+    """The local half of ``doctor``: private files open to others (``node.file_modes``)."""
+    from isthmus.node import file_modes
+
+    try:
+        return file_modes.examine(load_config(home))
+    except IsthmusError as exc:
+        raise _fail(exc.message, 2) from exc
 
 
 def main() -> None:

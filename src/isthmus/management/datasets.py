@@ -10,35 +10,201 @@ approved.
 
 Rows never leave through here: ``record`` is metadata, ``materialize`` writes to this
 node's own task storage.
+
+**Where sources may be** (``SourcePolicy``): a file source (CSV, Parquet, and the file
+of a ``sqlite`` URL) must lie under one of the node's data roots
+(``management.data_roots``, by default only ``HOME/data``) once every link is resolved;
+nothing else in the node's home, and none of the node's own secrets (its key, admin
+token, TLS key, database and its journals) is ever a source, whatever the roots say. A
+server database URL (PostgreSQL…) must not name the node's own database. The rule is
+checked at registration *and* at every use (a link swapped in after registration is
+refused then), and a file is opened without following a final link and checked again
+through the descriptor it was opened as, so what is read is what was checked. A refusal
+names the rule, never what the file holds.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import create_engine, func, inspect, literal_column, select, table
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import DatasetRow
-from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
+from isthmus.wire.errors import ConfigError, NotFound, StateConflict, ValidationFailed
+from isthmus.wire.ids import check_id, inside
 from isthmus.wire.management import ColumnMeta, DatasetRecord, Distribution
 
 SOURCES = ("csv", "parquet", "sql")
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
 class DatasetDrift(ValidationFailed):
     """The source no longer has the columns it was registered with."""
+
+
+class SourceRefused(ValidationFailed):
+    """A source the node may not read: outside the data roots, one of the node's own
+    files, or the node's own database."""
+
+
+_LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def _server_database(url: URL) -> tuple[str, str, int | None, str] | None:
+    """(backend, host, port, database) of a server database URL, normalised enough to
+    tell that two URLs name the same database; ``None`` for SQLite."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return None
+    host = (url.host or str(url.query.get("host") or "")).lower()
+    host = "localhost" if host in _LOCAL_HOSTS or host.startswith("/") else host
+    default_port = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend)
+    return backend, host, url.port or default_port, url.database or ""
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """Which sources the node may read (see the module docstring).
+
+    ``roots`` are absolute; ``home`` is the node's home (only ``HOME/data`` in it may
+    be read); ``private`` the node's own secret files; ``own_database`` its store URL.
+    """
+
+    roots: tuple[Path, ...]
+    home: Path | None = None
+    private: tuple[Path, ...] = ()
+    own_database: str = ""
+    _private: frozenset[Path] = dataclass_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        private = {p.resolve() for p in self.private}
+        database = self._own_sqlite_file()
+        if database is not None:
+            private |= {Path(f"{database}{suffix}") for suffix in _SQLITE_COMPANIONS}
+        object.__setattr__(self, "_private", frozenset(private))
+
+    @classmethod
+    def for_node(
+        cls,
+        home: Path,
+        roots: Iterable[Path],
+        *,
+        private: Iterable[Path] = (),
+        own_database: str = "",
+    ) -> SourcePolicy:
+        """The policy of a node, refusing (``ConfigError``, at start) a root that is the
+        home, holds the home, or lies in the home outside ``HOME/data``."""
+        home = home.resolve()
+        data = (home / "data").resolve()
+        absolute: list[Path] = []
+        for root in roots:
+            path = root if root.is_absolute() else home / root
+            resolved = path.resolve()
+            if home.is_relative_to(resolved):
+                raise ConfigError(
+                    f"management.data_roots: {root} is the node's home or holds it; "
+                    "list folders of data only"
+                )
+            if resolved.is_relative_to(home) and not resolved.is_relative_to(data):
+                raise ConfigError(
+                    f"management.data_roots: {root} is in the node's home outside "
+                    f"{data}: only that folder of the home may hold data"
+                )
+            absolute.append(path)
+        return cls(tuple(absolute), home, tuple(private), own_database)
+
+    def _own_sqlite_file(self) -> Path | None:
+        if not self.own_database:
+            return None
+        url = make_url(self.own_database)
+        if url.get_backend_name() != "sqlite" or not url.database:
+            return None
+        return Path(url.database).resolve()
+
+    def file(self, path: Path, location: str) -> Path:
+        """``path`` resolved (every link followed), if the node may read it; otherwise
+        ``SourceRefused``. Whether the file exists is said only for allowed paths, and a
+        refusal names no path (it may reach a partner whose job wanted the dataset)."""
+        try:
+            if "\x00" in str(path):
+                raise ValueError("NUL in a path")
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError):  # a link loop, NUL, a name too long
+            raise SourceRefused("location: not a usable path") from None
+        if resolved in self._private:
+            raise SourceRefused("location: one of the node's own files, never a source")
+        refusal = "location: not under a data root of this node (management.data_roots)"
+        if self.home is not None:
+            home = self.home.resolve()
+            if resolved.is_relative_to(home) and not resolved.is_relative_to(
+                (home / "data").resolve()
+            ):
+                raise SourceRefused(f"{refusal}; the node's home is not a data root")
+        if not any(resolved.is_relative_to(root.resolve()) for root in self.roots):
+            raise SourceRefused(refusal)
+        return resolved
+
+    def open(self, path: Path, location: str) -> BinaryIO:
+        """The file at ``path``, opened for reading after ``file`` allowed it: the
+        final name is opened without following a link, and the opened file's own path
+        (``/proc/self/fd``) is checked again, so a link swapped in between the check and
+        the open is refused, not read."""
+        resolved = self.file(path, location)
+        try:
+            fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"no file at {location[:200]}") from None
+        except OSError:
+            raise SourceRefused("location: the file cannot be opened") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotFound(f"no file at {location[:200]}")
+            opened = Path(f"/proc/self/fd/{fd}")
+            if opened.exists():
+                self.file(Path(os.readlink(opened)), location)
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
+
+    def database(self, location: str) -> str:
+        """A database URL the node may read: a ``sqlite`` URL names an absolute file the
+        node may read (the URL returned names it by its resolved path), any other URL
+        must not name the node's own database."""
+        try:
+            url = make_url(location)
+        except Exception as exc:  # ArgumentError and friends
+            raise ValidationFailed(
+                f"location: not a usable database URL ({type(exc).__name__})"
+            ) from exc
+        own = make_url(self.own_database) if self.own_database else None
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            if database in ("", ":memory:") or database.startswith("file:") or url.query:
+                raise SourceRefused("location: a sqlite URL must name a database file")
+            if not Path(database).is_absolute():
+                raise SourceRefused("location: a sqlite URL must give the file's absolute path")
+            resolved = self.file(Path(database), masked(location, "sql"))
+            if not resolved.is_file():
+                raise NotFound(f"no database file at {masked(location, 'sql')}")
+            return url.set(database=str(resolved)).render_as_string(hide_password=False)
+        if own is not None and _server_database(own) == _server_database(url):
+            raise SourceRefused("location: that is the node's own database")
+        return location
 
 
 def dataset_id(namespace: str, name: str) -> str:
@@ -74,15 +240,18 @@ def _csv_type(values: set[str]) -> str:
     return "varchar"
 
 
-def inspect_csv(path: Path) -> Inspection:
+def inspect_csv(path: Path | BinaryIO) -> Inspection:
+    name = path.name if isinstance(path, Path) else "source"
     try:
         return _inspect_csv(path)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationFailed(f"{path.name}: not a UTF-8 CSV file ({exc})") from exc
+        # The reason only: csv.Error can quote the offending text.
+        raise ValidationFailed(f"{name}: not a UTF-8 CSV file ({type(exc).__name__})") from exc
 
 
-def _inspect_csv(path: Path) -> Inspection:
-    with open(path, newline="", encoding="utf-8") as f:
+def _inspect_csv(path: Path | BinaryIO) -> Inspection:
+    raw = open(path, "rb") if isinstance(path, Path) else path  # noqa: SIM115 - closed below
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:
@@ -125,13 +294,16 @@ def _arrow_type(kind: Any) -> str:
     return next((name for check, name in checks if check(kind)), str(kind))
 
 
-def inspect_parquet(path: Path) -> Inspection:
+def inspect_parquet(path: Path | BinaryIO) -> Inspection:
     import pyarrow.parquet as pq
 
+    name = path.name if isinstance(path, Path) else "source"
     try:
         meta = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and OSError
-        raise ValidationFailed(f"{path.name}: not a readable Parquet file: {exc}") from exc
+        raise ValidationFailed(
+            f"{name}: not a readable Parquet file ({type(exc).__name__})"
+        ) from exc
     schema = meta.schema_arrow
     columns = [_meta(f.name, _arrow_type(f.type)) for f in schema]
     return Inspection(columns, int(meta.metadata.num_rows))
@@ -188,29 +360,36 @@ def masked(location: str, source: str) -> str:
 
 
 class DatasetService:
-    def __init__(self, store: Store, owner: str, storage_root: Path) -> None:
+    """Registers, describes and materializes datasets; reads only what ``sources``
+    (the node's ``SourcePolicy``) allows, at registration and at every use."""
+
+    def __init__(
+        self, store: Store, owner: str, storage_root: Path, *, sources: SourcePolicy
+    ) -> None:
         self.store = store
         self.owner = owner  # our institution id, shown as the dataset's owner
         self.storage_root = storage_root
+        self.sources = sources
 
     def inspect_source(self, source: str, location: str, table_name: str = "") -> Inspection:
         if source == "csv":
-            return inspect_csv(self._file(location))
+            return inspect_csv(self._open(location))
         if source == "parquet":
-            return inspect_parquet(self._file(location))
+            with self._open(location) as data:
+                return inspect_parquet(data)
         if source == "sql":
             if not table_name:
                 raise ValidationFailed("table: required for a sql dataset")
-            return inspect_sql(location, table_name)
+            return inspect_sql(self.sources.database(location), table_name)
         raise ValidationFailed(f"source {source!r} is not one of {list(SOURCES)}")
 
-    def _file(self, location: str) -> Path:
-        path = Path(location).expanduser()
-        if not path.is_absolute():
-            path = self.storage_root / path
-        if not path.is_file():
-            raise NotFound(f"no file at {location}")
-        return path
+    def _path(self, location: str) -> Path:
+        path = Path(location)
+        return path if path.is_absolute() else self.storage_root / path
+
+    def _open(self, location: str) -> BinaryIO:
+        """The source file, opened only if the policy allows it (checked each time)."""
+        return self.sources.open(self._path(location), location)
 
     def register(
         self,
@@ -229,8 +408,7 @@ class DatasetService:
         actor: str = "",
     ) -> dict[str, Any]:
         for what, value in (("namespace", namespace), ("name", name)):
-            if not value or not set(value) <= _NAME_CHARS or value.startswith("."):
-                raise ValidationFailed(f"{what}: letters, digits, '_', '.', '-' only")
+            check_id(value, what)
         found = self.inspect_source(source, location, table_name)
         names = {c.name for c in found.columns}
         for field, listed in (("join_columns", join_columns), ("label_columns", label_columns)):
@@ -325,8 +503,15 @@ class DatasetService:
     # --- at use ---------------------------------------------------------------------
 
     def check_drift(self, row: DatasetRow) -> None:
-        """Refuse a source whose columns differ from the registration, naming each."""
-        now = self.inspect_source(row.source, row.location, row.table_name)
+        """Refuse a source whose columns differ from the registration, naming each; or
+        that is gone or no longer allowed (a refusal at use names no path: it may be
+        answered to a partner)."""
+        try:
+            now = self.inspect_source(row.source, row.location, row.table_name)
+        except SourceRefused as exc:
+            raise SourceRefused(f"dataset {row.dataset_id}: {exc.message}") from None
+        except NotFound:
+            raise NotFound(f"dataset {row.dataset_id}: its source is gone") from None
         if now.fingerprint == row.schema_fingerprint:
             return
         then = {c["name"]: c["data_type"] for c in json.loads(row.column_metas)}
@@ -357,15 +542,17 @@ class DatasetService:
         """Write the dataset where this node's tasks read it
         (``<storage>/<namespace>/<name>``, CSV), after a drift check."""
         self.check_drift(row)
-        target = self.storage_root / row.namespace / row.name
+        target = inside(
+            self.storage_root, check_id(row.namespace, "namespace"), check_id(row.name, "name")
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         if row.source == "csv":
-            source = self._file(row.location)
-            if source.resolve() == target.resolve():
+            source = self.sources.file(self._path(row.location), row.location)
+            if source == target.resolve():
                 return target
 
             def copy(out: Any) -> None:
-                with open(source, "rb") as data:
+                with self._open(row.location) as data:
                     shutil.copyfileobj(data, out)
 
             _atomic(target, copy)
@@ -373,10 +560,12 @@ class DatasetService:
             import pyarrow.csv as pcsv
             import pyarrow.parquet as pq
 
-            data = pq.read_table(self._file(row.location))
+            with self._open(row.location) as source_file:
+                data = pq.read_table(source_file)
             _atomic(target, lambda out: pcsv.write_csv(data, out))
         else:
-            _atomic(target, lambda out: _sql_to_csv(row.location, row.table_name, out))
+            url = self.sources.database(row.location)
+            _atomic(target, lambda out: _sql_to_csv(url, row.table_name, out))
         return target
 
 

@@ -21,7 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from isthmus import __version__
 from isthmus.node import rbac
 from isthmus.node.context import NodeContext
-from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
+from isthmus.node.http import (
+    BodyLimitMiddleware,
+    BoundedJsonRoute,
+    TraceMiddleware,
+    install_error_handlers,
+)
 from isthmus.node.management_api import management_admin_router
 from isthmus.node.rbac import Principal
 from isthmus.node.schedule_api import platform_router
@@ -29,6 +34,7 @@ from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import AdminUnauthorized, ErrorCode
+from isthmus.wire.ids import Identifier
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
@@ -50,7 +56,7 @@ class ApproveRequest(BaseModel):
 
 
 class SessionRequest(BaseModel):
-    session_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
+    session_id: Identifier
     token: str = Field(min_length=1, max_length=256)
 
 
@@ -63,9 +69,9 @@ class ComponentRegistration(BaseModel):
 
 
 class ComponentState(BaseModel):
-    componentName: str = Field(min_length=1, max_length=128)  # noqa: N815
-    provider: str = Field(min_length=1, max_length=128)
-    version: str = Field(min_length=1, max_length=64)
+    componentName: Identifier  # noqa: N815
+    provider: Identifier
+    version: Identifier
     state: str = Field(pattern="^(ENABLED|DISABLED)$")
 
 
@@ -144,7 +150,9 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
         return Response(await run_in_threadpool(_collect), media_type=CONTENT_TYPE_LATEST)
 
-    api = APIRouter(prefix=ADMIN_PREFIX, dependencies=[Depends(authorised)])
+    api = APIRouter(
+        prefix=ADMIN_PREFIX, dependencies=[Depends(authorised)], route_class=BoundedJsonRoute
+    )
 
     @api.get("/node")
     async def node() -> dict[str, Any]:
@@ -336,7 +344,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     app.include_router(api)
     # The spec's north-south path (an upper layer registering with its own node).
-    platform = APIRouter(dependencies=[Depends(authorised)])
+    platform = APIRouter(dependencies=[Depends(authorised)], route_class=BoundedJsonRoute)
 
     @platform.post(paths.COMPONENT_REGISTER)
     async def platform_register(body: ComponentRegistration) -> dict[str, Any]:

@@ -160,6 +160,10 @@ class ManagementSection(_Section):
     ``job`` an approved job (its ``job_id``, applied for before it is submitted)."""
 
     require_approval: list[Literal["flow", "job"]] = Field(default_factory=list)
+    #: Folders dataset files (CSV, Parquet, SQLite) may be read from, links resolved;
+    #: relative to the home. Not the home, nor a folder holding it, nor anything in the
+    #: home but ``data`` (checked at start). Default: ``HOME/data`` only.
+    data_roots: list[Path] = Field(default_factory=lambda: [Path("data")])
 
 
 class PeerSection(_Section):

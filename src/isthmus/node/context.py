@@ -20,7 +20,7 @@ import httpx
 from isthmus import __version__
 from isthmus.management.audits import AuditService
 from isthmus.management.contracts import ContractService, SelfDescription
-from isthmus.management.datasets import DatasetService
+from isthmus.management.datasets import DatasetService, SourcePolicy
 from isthmus.management.doctor import Doctor
 from isthmus.management.outbox import OutboxDispatcher
 from isthmus.management.permits import PermitGate, presented_permits
@@ -182,7 +182,9 @@ def build_context(
         ),
     )
     components = ComponentRegistry(store)
-    datasets = DatasetService(store, config.node.inst_id, storage_root(config))
+    datasets = DatasetService(
+        store, config.node.inst_id, storage_root(config), sources=source_policy(config)
+    )
     audits = AuditService(
         store,
         peers,
@@ -340,6 +342,21 @@ def build_jobs(
         enqueue,
         permits=lambda job: presented_permits(audits, job, me),
         identity=peers.identity,
+    )
+
+
+def source_policy(config: NodeConfig) -> SourcePolicy:
+    """What dataset sources this node may read: its data roots, never its own secrets
+    (key, admin token, TLS key) or database (``management.datasets.SourcePolicy``)."""
+    tls = config.interconn.tls
+    private = [config.path(config.identity.key_file), config.path(config.admin.token_file)]
+    if tls.key_file is not None:
+        private.append(config.path(tls.key_file))
+    return SourcePolicy.for_node(
+        config.home,
+        config.management.data_roots,
+        private=private,
+        own_database=config.store_url,
     )
 
 

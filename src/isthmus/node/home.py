@@ -8,6 +8,14 @@ Layout::
     DIR/isthmus.db       SQLite store (unless store.url points elsewhere)
     DIR/logs/            node.log when started detached
     DIR/run/node.pid     pid of a detached node
+
+**Owner-only.** The home holds the node's key, its admin token and its database (with
+permit and session tokens): the home and everything ``init_home`` creates are owner-only
+(0700 folders, 0600 files; a home folder that existed before keeps its mode, and doctor
+warns if it is open), and a node process creates everything else owner-only too
+(``restrict_new_files``, a process umask of 077, set first thing at start): database and
+journals, logs, spill files, task storage. ``isthmus doctor`` warns when any of these
+files is readable by others (``node.file_modes``).
 """
 
 from __future__ import annotations
@@ -24,11 +32,29 @@ from isthmus.crypto import PrivateKey, generate_private_key, load_private_key
 from isthmus.node.config import CONFIG_FILE, NodeConfig, describe
 from isthmus.wire.errors import ConfigError, InvalidKey
 
+#: The process umask of a node: nothing it creates is readable by group or others.
+PRIVATE_UMASK = 0o077
+
+
+def restrict_new_files() -> int:
+    """Make every file and folder this process creates from now on owner-only (umask
+    077); returns the previous umask. A node calls it before it opens anything, so the
+    guarantee holds for files created by libraries too (SQLite's journals, log rotation,
+    task storage, spill files)."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.parent.exists():
+        _private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file (--force) keeps no old mode
         handle.write(data)
 
 
@@ -62,7 +88,6 @@ def init_home(
     config_path = home / CONFIG_FILE
     if config_path.exists() and not force:
         raise ConfigError(f"{config_path} already exists (use --force to replace the identity)")
-    home.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = {
         "node": {
             "node_id": node_id,
@@ -102,12 +127,16 @@ def init_home(
         NodeConfig.model_validate({"home": home, **document})
     except ValidationError as exc:
         raise ConfigError(f"invalid options: {describe(exc)}") from exc
+    if not home.exists():
+        _private_dir(home)  # an existing folder keeps its mode: doctor warns if open
     key = generate_private_key(auth_type)
+    _private_dir(home / "keys")
     _write_private(home / "keys" / "node.key", key.to_pem())
     _write_private(home / "admin.token", secrets.token_urlsafe(32).encode() + b"\n")
-    (home / "logs").mkdir(exist_ok=True)
-    (home / "run").mkdir(exist_ok=True)
-    config_path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    _private_dir(home / "logs")
+    _private_dir(home / "run")
+    # The configuration may hold a database URL with its password.
+    _write_private(config_path, tomli_w.dumps(document).encode("utf-8"))
     return home
 
 

@@ -3,27 +3,44 @@ request logs and metrics.
 
 One exception handler per kind turns *anything* into an envelope, so malformed JSON, an
 unknown route or a bug all answer ``{code, msg, data}`` and never a stack trace.
+
+**Every JSON body is read by one bounded reader** (``isthmus.wire.jsonbody``), before
+anything parses it: ``request_fields`` for handlers that read fields themselves, and
+``BoundedJsonRoute`` for handlers with a pydantic body model. A body nested deeper than
+``MAX_DEPTH`` or larger than ``MAX_BYTES`` is refused in the envelope (422 / 413) and
+reaches no handler, so no parser recurses on a partner's or a user's document.
 """
 
 from __future__ import annotations
 
+import email.message
 import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isthmus.node.logs import trace_id_var
 from isthmus.node.metrics import NodeMetrics
 from isthmus.wire import headers as h
 from isthmus.wire.envelope import error
-from isthmus.wire.errors import ErrorCode, IsthmusError, RequestError
+from isthmus.wire.errors import (
+    ErrorCode,
+    IsthmusError,
+    PayloadTooLarge,
+    RequestError,
+    ValidationFailed,
+)
+from isthmus.wire.jsonbody import MAX_BYTES, MAX_DEPTH, loads_bounded, nesting_depth
 
 log = logging.getLogger("isthmus.http")
 
@@ -195,13 +212,62 @@ async def request_fields(request: Request, *, query: bool = True) -> dict[str, A
     raw = await request.body()
     body: Any = {}
     if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise RequestError("request body is not valid JSON") from None
+        body = read_json(raw)
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
     if query:
         for key, value in request.query_params.items():
             body.setdefault(key, value)
     return body
+
+
+def read_json(raw: bytes) -> Any:
+    """A request's JSON body, parsed only within the depth and size bounds: too large is
+    ``PayloadTooLarge`` (413), too deep ``ValidationFailed`` (422), not JSON at all a
+    ``RequestError`` (400, as FastAPI answers malformed JSON)."""
+    try:
+        return loads_bounded(raw, max_depth=MAX_DEPTH, max_bytes=MAX_BYTES, what="request body")
+    except PayloadTooLarge:
+        raise
+    except ValidationFailed:
+        if nesting_depth(raw, MAX_DEPTH) > MAX_DEPTH:
+            raise
+        raise RequestError("request body is not valid JSON") from None
+
+
+def _declares_json(request: Request) -> bool:
+    """Whether FastAPI would parse this body as JSON (its own rule: no content type, or
+    ``application/json`` / ``application/*+json``)."""
+    value = request.headers.get("content-type")
+    if not value:
+        return True
+    message = email.message.Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class BoundedJsonRoute(APIRoute):
+    """A route whose pydantic body model is filled from JSON the bounded reader parsed.
+
+    FastAPI parses a JSON body with ``json.loads`` (which recurses once per nesting
+    level) before any dependency runs; this route parses it first, within the bounds,
+    and leaves the result where FastAPI looks for it (``Request._json``, Starlette's
+    cache), so the body is parsed once and never unbounded. Routes without a body model
+    read their fields through ``request_fields``, which uses the same reader.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def bounded(request: Request) -> Response:
+            raw = await request.body()
+            if raw and _declares_json(request):
+                request._json = read_json(raw)  # refusals reach the envelope handlers
+            return await handler(request)
+
+        return bounded

@@ -20,6 +20,7 @@ from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
 from isthmus.node.http import (
     BodyLimitMiddleware,
+    BoundedJsonRoute,
     TraceMiddleware,
     install_error_handlers,
     request_fields,
@@ -126,7 +127,7 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    router = APIRouter()
+    router = APIRouter(route_class=BoundedJsonRoute)
 
     @router.get(paths.NODE_HEALTH)
     async def node_health() -> dict[str, Any]:

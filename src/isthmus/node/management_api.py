@@ -5,6 +5,11 @@ datasets), ``<dataset|project|flow|job|model>/audit/apply|confirm|terminate|quer
 ``project/list|query``. North-south (admin API): register and list datasets, ask a
 partner for a resource, decide on partners' requests, end approvals, browse a
 partner's datasets.
+
+Every id these routes take, in a body, a query or a path (dataset namespace, name and
+id, audit, project and node ids), is checked against the one id pattern
+(``isthmus.wire.ids``) before anything looks it up; a refusal names the field. Bodies are
+read by the bounded JSON reader (``node.http``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from isthmus.management.audits import INBOUND, OUTBOUND
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
-from isthmus.node.http import request_fields
+from isthmus.node.http import BoundedJsonRoute, request_fields
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import NotFound, ValidationFailed
-from isthmus.wire.management import AuditConfirm, AuditRef
+from isthmus.wire.ids import Identifier, check_dataset_id, check_id
+from isthmus.wire.management import AnyResourceId, AuditConfirm, AuditRef
 from isthmus.wire.mprac import ResourceType
 
 INTERCONN = "/v1/interconn"
@@ -36,7 +42,7 @@ def _page(items: list[Any], page_num: int, page_size: int) -> dict[str, Any]:
 
 
 def management_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=BoundedJsonRoute)
     datasets, audits = ctx.datasets, ctx.audits
 
     async def pub_list(
@@ -52,6 +58,7 @@ def management_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
         dataset_id: str = Query(min_length=1, max_length=256),
         caller: Caller = Depends(require_peer),
     ) -> Any:
+        check_dataset_id(dataset_id, "dataset_id")
         row = await run_in_threadpool(datasets.get, dataset_id)
         if row is None or not row.public:
             raise NotFound(f"node {ctx.node_id} offers no dataset {dataset_id}")
@@ -91,6 +98,7 @@ def management_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
         project_id: str = Query(min_length=1, max_length=128),
         caller: Caller = Depends(require_peer),
     ) -> Any:
+        check_id(project_id, "project_id")
         rows = await run_in_threadpool(audits.approved_projects, caller.node_id)
         row = next((r for r in rows if r.resource_id == project_id), None)
         if row is None:
@@ -136,6 +144,7 @@ def _audit_routes(
         audit_id: str = Query(min_length=1, max_length=128),
         caller: Caller = Depends(require_peer),
     ) -> Any:
+        check_id(audit_id, "audit_id")
         return ok(await run_in_threadpool(audits.receive_query, caller.node_id, kind, audit_id))
 
     router.post(f"{base}/apply", operation_id=f"{name}_audit_apply")(apply)
@@ -148,8 +157,8 @@ def _audit_routes(
 
 
 class DatasetRegistration(BaseModel):
-    namespace: str = Field(min_length=1, max_length=128)
-    name: str = Field(min_length=1, max_length=128)
+    namespace: Identifier
+    name: Identifier
     source: str = Field(pattern="^(csv|parquet|sql)$")
     location: str = Field(min_length=1, max_length=4096)
     table: str = Field(default="", max_length=256)
@@ -163,7 +172,7 @@ class DatasetRegistration(BaseModel):
 
 class AuditRequest(BaseModel):
     resource_type: ResourceType
-    peer_node_id: str = Field(min_length=1, max_length=128)
+    peer_node_id: Identifier
     #: The apply's own fields (``dataset_id``, ``times_limit``, ``project_id``…).
     fields: dict[str, Any] = Field(default_factory=dict)
 
@@ -175,9 +184,9 @@ class Decision(BaseModel):
 
 
 class StandingGrant(BaseModel):
-    peer_node_id: str = Field(min_length=1, max_length=128)
+    peer_node_id: Identifier
     resource_type: ResourceType
-    resource_id: str = Field(min_length=1, max_length=256)
+    resource_id: AnyResourceId
     time_limit: int = Field(default=-1, ge=-1)
     times_limit: int = Field(default=-1, ge=-1)
     reason: str = Field(default="", max_length=1024)
@@ -188,8 +197,15 @@ class Ending(BaseModel):
     reason: str = Field(default="", max_length=1024)
 
 
+def _check_audit_path(peer: str, audit_id: str) -> None:
+    check_id(peer, "peer")
+    check_id(audit_id, "audit_id")
+
+
 def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) -> APIRouter:
-    api = APIRouter(prefix="/admin/v1", dependencies=[Depends(authorised)])
+    api = APIRouter(
+        prefix="/admin/v1", dependencies=[Depends(authorised)], route_class=BoundedJsonRoute
+    )
     datasets, audits = ctx.datasets, ctx.audits
 
     @api.post("/datasets")
@@ -219,6 +235,7 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.get("/datasets/one")
     async def one_dataset(dataset_id: str = Query(min_length=1, max_length=256)) -> Any:
+        check_dataset_id(dataset_id, "dataset_id")
         row = await run_in_threadpool(datasets.get, dataset_id)
         if row is None:
             raise NotFound(f"no dataset {dataset_id}")
@@ -226,6 +243,7 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.post("/datasets/remove")
     async def remove(request: Request, dataset_id: str = Query(min_length=1)) -> Any:
+        check_dataset_id(dataset_id, "dataset_id")
         await run_in_threadpool(datasets.remove, dataset_id, operator(request))
         return ok()
 
@@ -261,6 +279,8 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.post("/audits/{peer}/{audit_id}/approve")
     async def approve(peer: str, audit_id: str, body: Decision, request: Request) -> Any:
+        _check_audit_path(peer, audit_id)
+
         def _approve() -> dict[str, Any]:
             return audits.decide(
                 peer,
@@ -276,6 +296,7 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.post("/audits/{peer}/{audit_id}/reject")
     async def reject(peer: str, audit_id: str, body: Decision, request: Request) -> Any:
+        _check_audit_path(peer, audit_id)
         if not body.reason:
             raise ValidationFailed("reason: say why the request is rejected")
 
@@ -288,6 +309,8 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.post("/audits/{peer}/{audit_id}/terminate")
     async def terminate(peer: str, audit_id: str, body: Ending, request: Request) -> Any:
+        _check_audit_path(peer, audit_id)
+
         def _terminate() -> dict[str, Any]:
             return audits.terminate(
                 peer, audit_id, body.direction, actor=operator(request), reason=body.reason
@@ -301,6 +324,7 @@ def management_admin_router(ctx: NodeContext, authorised: Any, operator: Any) ->
 
     @api.get("/partners/{peer}/datasets")
     async def partner_datasets(peer: str) -> Any:
+        check_id(peer, "peer")
         address = await run_in_threadpool(audits.address_of, peer)
         data = await ctx.peers.call(
             "GET",

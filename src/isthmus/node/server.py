@@ -22,6 +22,7 @@ from isthmus.node.admin_app import create_admin_app
 from isthmus.node.config import NodeConfig
 from isthmus.node.context import NodeContext, build_context, client_cert_reqs, server_ssl_files
 from isthmus.node.grpc_transport import start_grpc_servers, stop_grpc_servers
+from isthmus.node.home import restrict_new_files
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
@@ -135,6 +136,7 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
 
 async def serve(config: NodeConfig) -> None:
     """Run the node until SIGTERM or SIGINT."""
+    restrict_new_files()  # before anything is created: database, logs, spill, task storage
     configure_logging(
         config.node.node_id,
         config.log.level,

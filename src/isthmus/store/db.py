@@ -1,7 +1,13 @@
-"""Engine, sessions and migrations."""
+"""Engine, sessions and migrations.
+
+An SQLite database file is created owner-only (0600) before SQLite opens it: it holds
+permit and session tokens, and SQLite creates its ``-wal`` and ``-shm`` files with the
+database file's own permissions, so they are owner-only too.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -35,9 +42,21 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+def create_private_sqlite(url: str) -> None:
+    """Create the file of an SQLite ``url`` owner-only if it does not exist yet (an
+    existing file keeps its mode: ``isthmus doctor`` reports one readable by others)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite URLs get the pragmas above."""
+    """An engine for ``url``; SQLite URLs get the pragmas above and an owner-only file."""
     if url.startswith("sqlite"):
+        create_private_sqlite(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         _tune_sqlite(engine)
         return engine

@@ -17,6 +17,7 @@ from typing import Any
 from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import init_home
+from isthmus.node.logs import open_log_file
 from isthmus.wire.errors import IsthmusError
 
 
@@ -88,9 +89,8 @@ class ProcessNode:
         return self.home / "logs" / "node.log"
 
     def start(self, *, timeout_s: float = 30.0) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
-        with open(self.log_path, "ab") as log:
+        with open_log_file(self.log_path) as log:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
                 [sys.executable, "-m", "isthmus", "node", "start", "--home", str(self.home)],
                 stdout=log,

@@ -8,6 +8,12 @@
 * inputs: ``"<upstream name>.<output key>"`` naming an existing component's output of
   the same category; no cycles (the cycle is named);
 * roles: every role has nodes, the initiator is one of its role's nodes;
+* ids: every id that ends up in a file name, a process environment or a row (job and
+  flow ids, component names and the task ids made from them, roles, node ids, output
+  keys, the datasets and models task parameters name) matches the one id pattern of
+  ``isthmus.wire.ids``, each refusal naming its field;
+* size: at most ``MAX_COMPONENTS`` components, and every check runs without recursion in
+  time linear in the DAG, so a huge or cyclic DAG gets an answer, never a crash;
 * ``job_params`` / ``task_params``: roles that exist, party indices (``"0"``, FATE's
   ``"0|1"``) within the role, component names that exist, ``sync_type`` poll|callback.
 
@@ -26,9 +32,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from isthmus.wire.errors import ValidationFailed
+from isthmus.wire.ids import MAX_ID_LENGTH, is_valid_id
+from isthmus.wire.management import is_dataset_id
 
 SYNC_TYPES = ("poll", "callback")
 _INDEX = re.compile(r"^\d+(\|\d+)*$")
+#: Far above any real pipeline (tens of components), low enough that checking and
+#: scheduling a DAG stays cheap.
+MAX_COMPONENTS = 1024
+#: An ``InvalidJob`` carries at most this many problems in its details.
+MAX_PROBLEMS = 100
+#: Task parameters that name a dataset or a model (checked as ids).
+_ID_PARAMS = ("namespace", "name", "model_id")
 
 
 @dataclass(frozen=True)
@@ -47,9 +62,10 @@ class InvalidJob(ValidationFailed):
         self.problems = problems
         shown = "; ".join(str(p) for p in problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        listed = problems[:MAX_PROBLEMS]
         super().__init__(
             f"invalid job: {shown}{more}",
-            details={"problems": [{"field": p.field, "message": p.message} for p in problems]},
+            details={"problems": [{"field": p.field, "message": p.message} for p in listed]},
         )
 
 
@@ -91,26 +107,31 @@ class Job:
     def stages(self) -> list[list[str]]:
         """Component names in dependency order, grouped: everything in a stage can run
         at once (its upstream all sits in earlier stages)."""
-        remaining = {c.name: c.upstream() for c in self.components}
+        waiting, readers = _graph(self.components)
         stages: list[list[str]] = []
-        done: set[str] = set()
-        while remaining:
-            ready = sorted(n for n, up in remaining.items() if up <= done)
+        ready = sorted(n for n, count in waiting.items() if count == 0)
+        while ready:
             stages.append(ready)
-            done.update(ready)
+            following: list[str] = []
             for name in ready:
-                del remaining[name]
+                for reader in readers[name]:
+                    waiting[reader] -= 1
+                    if waiting[reader] == 0:
+                        following.append(reader)
+            ready = sorted(following)
         return stages
 
     def downstream(self, name: str) -> set[str]:
         """Every component that depends on ``name``, directly or not."""
+        _, readers = _graph(self.components)
         found: set[str] = set()
-        frontier = {name}
+        frontier = [name]
         while frontier:
-            frontier = {
-                c.name for c in self.components if c.upstream() & frontier and c.name not in found
-            }
-            found |= frontier
+            current = frontier.pop()
+            for reader in readers.get(current, ()):
+                if reader not in found:
+                    found.add(reader)
+                    frontier.append(reader)
         return found
 
     def parties(self) -> list[tuple[str, int, str]]:
@@ -127,13 +148,38 @@ class Job:
         return merged
 
 
+def _graph(components: tuple[DagComponent, ...]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """For a valid DAG: how many distinct upstream components each one waits for, and
+    who reads each one."""
+    waiting = {c.name: 0 for c in components}
+    readers: dict[str, list[str]] = {c.name: [] for c in components}
+    for component in components:
+        for upstream in sorted(component.upstream() & waiting.keys()):
+            waiting[component.name] += 1
+            readers[upstream].append(component.name)
+    return waiting, readers
+
+
 def parse_job(document: Mapping[str, Any]) -> Job:
     problems: list[Problem] = []
+    job_id = _optional_id(document.get("job_id"), "job_id", problems)
+    flow_id = _optional_id(document.get("flow_id"), "flow_id", problems)
     dag = _mapping(document.get("dag"), "dag", problems)
     config = _mapping(document.get("config"), "config", problems)
-    components = _components(dag.get("components"), problems)
+    raw_components = dag.get("components")
+    if isinstance(raw_components, list) and len(raw_components) > MAX_COMPONENTS:
+        # Refused before anything else looks at them: every later check is then cheap.
+        problems.append(
+            Problem(
+                "dag.components",
+                f"{len(raw_components)} components is over the limit of {MAX_COMPONENTS}",
+            )
+        )
+        raise InvalidJob(problems)
+    components = _components(raw_components, problems)
     _check_inputs(components, problems)
     _check_cycles(components, problems)
+    _check_task_ids(job_id, components, problems)
     roles = _roles(config.get("role"), problems)
     initiator = _mapping(config.get("initiator"), "config.initiator", problems)
     initiator_role = str(initiator.get("role") or "")
@@ -155,16 +201,18 @@ def parse_job(document: Mapping[str, Any]) -> Job:
     task_params = _mapping(config.get("task_params", {}), "config.task_params", problems)
     _check_params(job_params, "config.job_params", roles, None, problems)
     _check_params(task_params, "config.task_params", roles, names, problems)
-    sync_type = str(job_params.get("common", {}).get("sync_type", "poll"))
+    common = job_params.get("common", {})
+    sync_type = str(common.get("sync_type", "poll")) if isinstance(common, Mapping) else "poll"
     if sync_type not in SYNC_TYPES:
         problems.append(
             Problem("config.job_params.common.sync_type", f"{sync_type!r} is not poll or callback")
         )
+    _check_param_ids(task_params, "config.task_params", problems)
     if problems:
         raise InvalidJob(problems)
     return Job(
-        job_id=_optional_str(document.get("job_id")),
-        flow_id=_optional_str(document.get("flow_id")),
+        job_id=job_id,
+        flow_id=flow_id,
         components=tuple(components),
         initiator_role=initiator_role,
         initiator_node=initiator_node,
@@ -177,6 +225,28 @@ def parse_job(document: Mapping[str, Any]) -> Job:
 
 def _optional_str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _id_problem(value: Any) -> str:
+    shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+    return (
+        f"{shown} is not a valid id (1-{MAX_ID_LENGTH} letters, digits, '.', '_', '-', "
+        "starting with a letter or digit, no '..')"
+    )
+
+
+def _check_id(value: Any, where: str, problems: list[Problem]) -> bool:
+    if is_valid_id(value):
+        return True
+    problems.append(Problem(where, _id_problem(value)))
+    return False
+
+
+def _optional_id(value: Any, where: str, problems: list[Problem]) -> str | None:
+    """An optional id (absent or empty: ``None``); anything else must be a valid id."""
+    if value is None or value == "":
+        return None
+    return str(value) if _check_id(value, where, problems) else None
 
 
 def _mapping(value: Any, where: str, problems: list[Problem]) -> Mapping[str, Any]:
@@ -198,9 +268,12 @@ def _components(value: Any, problems: list[Problem]) -> list[DagComponent]:
             problems.append(Problem(where, "must be an object"))
             continue
         name = str(raw.get("name") or "")
+        component_field = "componentName" if raw.get("componentName") else "module_name"
         component_name = str(raw.get("componentName") or raw.get("module_name") or "")
         if not name:
             problems.append(Problem(f"{where}.name", "is required"))
+        elif not _check_id(raw.get("name"), f"{where}.name", problems):
+            pass
         elif name in seen:
             problems.append(Problem(f"{where}.name", f"{name!r} is used twice"))
         elif "." in name:
@@ -208,13 +281,22 @@ def _components(value: Any, problems: list[Problem]) -> list[DagComponent]:
         seen.add(name)
         if not component_name:
             problems.append(Problem(f"{where}.componentName", "is required"))
+        else:
+            _check_id(component_name, f"{where}.{component_field}", problems)
+        if raw.get("provider"):
+            _check_id(raw.get("provider"), f"{where}.provider", problems)
         if not raw.get("version"):
             problems.append(Problem(f"{where}.version", "is required"))
+        else:
+            _check_id(raw.get("version"), f"{where}.version", problems)
         inputs = _refs(raw.get("input", raw.get("inputData", [])), f"{where}.input", problems)
         outputs = _refs(raw.get("output", raw.get("outputData", [])), f"{where}.output", problems)
         keys = [o.key for o in outputs]
+        first_of: dict[str, int] = {}
         for j, key in enumerate(keys):
-            if keys.index(key) != j:
+            if not _check_id(key, f"{where}.output[{j}].key", problems):
+                continue
+            if first_of.setdefault(key, j) != j:
                 problems.append(Problem(f"{where}.output[{j}].key", f"{key!r} is used twice"))
         components.append(
             DagComponent(
@@ -272,33 +354,59 @@ def _check_inputs(components: list[DagComponent], problems: list[Problem]) -> No
 
 
 def _check_cycles(components: list[DagComponent], problems: list[Problem]) -> None:
+    """Name one cycle, if the inputs form any. An iterative depth-first search (an
+    explicit stack, not recursion), linear in components and inputs, so a DAG of
+    thousands of components, cyclic or not, is answered, not a ``RecursionError``."""
     edges = {c.name: sorted(c.upstream() & {d.name for d in components}) for c in components}
     state: dict[str, int] = {}  # 1 = on the path, 2 = done
-    path: list[str] = []
-
-    def visit(name: str) -> list[str] | None:
-        state[name] = 1
-        path.append(name)
-        for upstream in edges.get(name, []):
-            if upstream == name:
-                continue  # reported by _check_inputs
+    for root, upstreams in edges.items():
+        if root in state:
+            continue
+        state[root] = 1
+        path = [root]
+        stack = [iter(upstreams)]
+        while stack:
+            upstream = next(stack[-1], None)
+            if upstream is None:
+                stack.pop()
+                state[path.pop()] = 2
+                continue
+            if upstream == path[-1]:
+                continue  # a component reading itself is reported by _check_inputs
             if state.get(upstream) == 1:
-                return [*path[path.index(upstream) :], upstream]
-            if upstream not in state:
-                cycle = visit(upstream)
-                if cycle:
-                    return cycle
-        path.pop()
-        state[name] = 2
-        return None
-
-    for name in edges:
-        if name not in state:
-            cycle = visit(name)
-            if cycle:
-                chain = " <- ".join(cycle)
-                problems.append(Problem("dag.components", f"inputs form a cycle: {chain}"))
+                cycle = [*path[path.index(upstream) :], upstream]
+                shown = cycle if len(cycle) <= 12 else [*cycle[:6], "...", *cycle[-5:]]
+                chain = " <- ".join(shown)
+                problems.append(
+                    Problem(
+                        "dag.components",
+                        f"inputs form a cycle of {len(cycle) - 1}: {chain}"
+                        if len(cycle) > 12
+                        else f"inputs form a cycle: {chain}",
+                    )
+                )
                 return
+            if upstream not in state:
+                state[upstream] = 1
+                path.append(upstream)
+                stack.append(iter(edges[upstream]))
+
+
+def _check_task_ids(
+    job_id: str | None, components: list[DagComponent], problems: list[Problem]
+) -> None:
+    """The task ids an Isthmus scheduler makes (``<job_id>_<component>``) must be ids
+    too: with both parts valid, only their length can fail."""
+    if job_id is None:
+        return
+    for i, component in enumerate(components):
+        if is_valid_id(component.name) and not is_valid_id(f"{job_id}_{component.name}"):
+            problems.append(
+                Problem(
+                    f"dag.components[{i}].name",
+                    f"job_id and component name make a task id over {MAX_ID_LENGTH} characters",
+                )
+            )
 
 
 def _roles(value: Any, problems: list[Problem]) -> dict[str, list[str]]:
@@ -307,6 +415,9 @@ def _roles(value: Any, problems: list[Problem]) -> dict[str, list[str]]:
         return {}
     roles: dict[str, list[str]] = {}
     for role, nodes in value.items():
+        if not is_valid_id(role):
+            problems.append(Problem(f"config.role[{str(role)[:60]!r}]", _id_problem(role)))
+            continue
         if (
             not isinstance(nodes, list)
             or not nodes
@@ -314,8 +425,40 @@ def _roles(value: Any, problems: list[Problem]) -> dict[str, list[str]]:
         ):
             problems.append(Problem(f"config.role.{role}", "must be a non-empty list of node ids"))
             continue
-        roles[str(role)] = list(nodes)
+        valid = [_check_id(n, f"config.role.{role}[{k}]", problems) for k, n in enumerate(nodes)]
+        if all(valid):
+            roles[str(role)] = list(nodes)
     return roles
+
+
+def _check_param_ids(params: Mapping[str, Any], where: str, problems: list[Problem]) -> None:
+    """The datasets (``dataset_id``, ``namespace`` + ``name``) and models (``model_id``)
+    a task's parameters name become paths and permit subjects: each must be an id."""
+    for role, by_party in params.items():
+        if not isinstance(by_party, Mapping):
+            continue
+        groups = [("", by_party)] if role == "common" else list(by_party.items())
+        for index_key, per_component in groups:
+            if not isinstance(per_component, Mapping):
+                continue
+            prefix = f"{where}.{role}" + (f".{index_key}" if index_key else "")
+            for component, values in per_component.items():
+                if not isinstance(values, Mapping):
+                    continue
+                at = f"{prefix}.{component}"
+                if "dataset_id" in values and not is_dataset_id(values["dataset_id"]):
+                    problems.append(
+                        Problem(
+                            f"{at}.dataset_id",
+                            f"{_id_problem(values['dataset_id'])}; a dataset id is "
+                            "'namespace#name'",
+                        )
+                    )
+                named = [k for k in _ID_PARAMS if values.get(k) not in (None, "")]
+                if "name" in named and "namespace" not in named:
+                    named.remove("name")  # a parameter called "name", not a dataset's
+                for key in named:
+                    _check_id(values[key], f"{at}.{key}", problems)
 
 
 def _check_params(

@@ -9,6 +9,11 @@ REJECTED, APPROVED → TERMINATED.
 
 Times (``time_limit``) are epoch milliseconds, like ``x-timestamp`` (the spec gives no
 unit); ``times_limit`` counts uses, -1 for unlimited.
+
+Every id in these messages (audit, dataset, project, flow, job, model, node and task
+ids) is checked against the one id pattern of ``isthmus.wire.ids`` when the message is
+read: they are stored, shown, put in token sets and compared, and a partner's ``../x``
+or NUL must be refused here, before any of that.
 """
 
 from __future__ import annotations
@@ -16,14 +21,49 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator
 
+from isthmus.wire.ids import Identifier, is_valid_id
 from isthmus.wire.mprac import ResourceType
 from isthmus.wire.node import INT64_MAX, ContractStatus, _Tolerant
 
 AuditStatus = ContractStatus
-#: Resource ids travel in ``x-mprac-token-set``: no ``/``, ``,`` or whitespace.
-ResourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/,\s]+$")]
+
+
+def is_dataset_id(value: object) -> bool:
+    """``namespace#name``, each half a valid id."""
+    if not isinstance(value, str) or value.count("#") != 1:
+        return False
+    namespace, name = value.split("#")
+    return is_valid_id(namespace) and is_valid_id(name)
+
+
+def _dataset_id(value: str) -> str:
+    if not is_dataset_id(value):
+        raise ValueError("not a dataset id 'namespace#name' (each half a valid id)")
+    return value
+
+
+def _id_or_empty(value: str) -> str:
+    if value and not is_valid_id(value):
+        raise ValueError("not a valid id (letters, digits, '.', '_', '-'; no '..')")
+    return value
+
+
+def _resource_id(value: str) -> str:
+    if is_valid_id(value):
+        return value
+    return _dataset_id(value)
+
+
+#: Resource ids travel in ``x-mprac-token-set`` and name files: the id pattern.
+ResourceId = Identifier
+#: A dataset's id, FATE's ``namespace#name``.
+DatasetId = Annotated[str, AfterValidator(_dataset_id)]
+#: Any resource's id: an id, or a dataset id.
+AnyResourceId = Annotated[str, AfterValidator(_resource_id)]
+#: An optional reference to an id: empty, or a valid id.
+OptionalId = Annotated[str, AfterValidator(_id_or_empty)]
 
 
 class Distribution(StrEnum):
@@ -64,11 +104,11 @@ class ResourcePermit(_Tolerant):
     token: str = Field(min_length=16, max_length=128)
     resource_level: int = Field(ge=1, le=9)
     resource_type: ResourceType
-    resource_id: str = Field(min_length=1, max_length=256)
-    resource_node_id: str = Field(min_length=1, max_length=128)
-    resource_inst_id: str = Field(default="", max_length=128)
-    request_node_id: str = Field(min_length=1, max_length=128)
-    request_inst_id: str = Field(default="", max_length=128)
+    resource_id: AnyResourceId
+    resource_node_id: Identifier
+    resource_inst_id: OptionalId = ""
+    request_node_id: Identifier
+    request_inst_id: OptionalId = ""
     time_limit: int = Field(default=-1, ge=-1, le=INT64_MAX)
     times_limit: int = Field(default=-1, ge=-1, le=2**31 - 1)
 
@@ -78,8 +118,8 @@ class _Apply(_Tolerant):
 
 
 class DatasetAuditApply(_Apply):
-    contract_id: str = Field(default="", max_length=128)
-    dataset_id: ResourceId
+    contract_id: OptionalId = ""
+    dataset_id: DatasetId
     #: ``{"NODE"|"PROJECT"|"COMPONENT": [ids]}``: where the grant may be used.
     auth_scope: dict[str, list[str]] = Field(default_factory=dict)
     time_limit: int = Field(default=-1, ge=-1, le=INT64_MAX)
@@ -87,37 +127,45 @@ class DatasetAuditApply(_Apply):
 
 
 class ProjectAuditApply(_Apply):
-    contract_id: str = Field(default="", max_length=128)
+    contract_id: OptionalId = ""
     project_id: ResourceId
     name: str = Field(default="", max_length=256)
     type: ProjectType = ProjectType.PSI
     #: The owner's datasets the project would use (records as ``pub/list`` gives them).
     datasets: list[dict[str, Any]] = Field(default_factory=list)
 
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_ids(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, record in enumerate(value):
+            if "dataset_id" in record and not is_dataset_id(record["dataset_id"]):
+                raise ValueError(f"[{i}].dataset_id: not a dataset id 'namespace#name'")
+        return value
+
 
 class FlowAuditApply(_Apply):
     flow_id: ResourceId
     name: str = Field(default="", max_length=256)
     description: str = Field(default="", max_length=2048)
-    project_id: str = Field(default="", max_length=128)
+    project_id: OptionalId = ""
     dag: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
 class JobAuditApply(_Apply):
     job_id: ResourceId
-    flow_id: str = Field(default="", max_length=128)
+    flow_id: OptionalId = ""
     name: str = Field(default="", max_length=256)
-    project_id: str = Field(default="", max_length=128)
+    project_id: OptionalId = ""
     dag: dict[str, Any] = Field(default_factory=dict)
     conf: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelAuditApply(_Apply):
     model_id: ResourceId
-    apply_project_id: str = Field(default="", max_length=128)
+    apply_project_id: OptionalId = ""
     digest: str = Field(default="", max_length=256)
-    task_id: str = Field(default="", max_length=128)
+    task_id: OptionalId = ""
 
 
 APPLY_MODELS: dict[ResourceType, type[_Apply]] = {
