@@ -15,9 +15,12 @@ FATE_NODE = "JG0100001100000010"  # the scheduler in the capture
 OUR_NODE = "JG0100001100000000"  # the partner it called
 
 
-def add_fate_contract(node: ProcessNode, peer: str, address: str) -> None:
+def add_fate_contract(
+    node: ProcessNode, peer: str, address: str, *, tls_fingerprint: str | None = None
+) -> None:
     """What an operator records for a FATE-Flow partner (it takes no part in the
-    Isthmus contract exchange): its node id, address and key."""
+    Isthmus contract exchange): its node id, address, key and, for a partner that does
+    not sign (``interconn.unsigned_partners``), its pinned TLS certificate."""
     store = Store(node.config.store_url)
     try:
         with store.session() as s:
@@ -33,6 +36,7 @@ def add_fate_contract(node: ProcessNode, peer: str, address: str) -> None:
                 peer_inst_id=peer,
                 peer_auth_type="ED25519",
                 peer_auth_credential=generate_private_key("ED25519").public_key().to_pem(),
+                peer_tls_fingerprint=tls_fingerprint,
             )
     finally:
         store.dispose()

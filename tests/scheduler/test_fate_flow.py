@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from isthmus.node.auth import pem_fingerprint
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
+from isthmus.testing.pki import TestPki
 from tests.scheduler.fate_support import (
     FATE_NODE,
     OUR_NODE,
@@ -42,12 +45,33 @@ def captured() -> list[dict[str, Any]]:
     return calls
 
 
+#: The client side of FATE-Flow's mutual TLS, per node home: an unsigned partner is
+#: identified by its pinned certificate, so the replays present it.
+_FATE_TLS: dict[str, ssl.SSLContext] = {}
+
+
 @pytest.fixture(scope="module")
-def participant() -> Iterator[ProcessNode]:
+def participant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessNode]:
+    pki = TestPki(tmp_path_factory.mktemp("pki"))
+    ours, fate = pki.issue(OUR_NODE), pki.issue(FATE_NODE)
     env = {"ISTHMUS_INTERCONN__UNSIGNED_PARTNERS": json.dumps([FATE_NODE])}
     with ProcessCluster(env=env) as cluster:
-        node = cluster.add_node(OUR_NODE)
-        add_fate_contract(node, FATE_NODE, "http://127.0.0.1:9")
+        node = cluster.add_node(
+            OUR_NODE,
+            tls_cert_file=ours.cert_file,
+            tls_key_file=ours.key_file,
+            tls_ca_file=pki.ca_file,
+        )
+        add_fate_contract(
+            node,
+            FATE_NODE,
+            "https://127.0.0.1:9",
+            tls_fingerprint=pem_fingerprint(fate.cert_file.read_text()),
+        )
+        tls = ssl.create_default_context(cafile=str(pki.ca_file))
+        tls.check_hostname = False
+        tls.load_cert_chain(str(fate.cert_file), str(fate.key_file))
+        _FATE_TLS[str(node.home)] = tls
         register_unionpay(node)
         offer_test_host(node)
         yield node
@@ -63,7 +87,11 @@ def replay(node: ProcessNode, call: dict[str, Any], **changes: Any) -> httpx.Res
     headers["x_nonce"] = str(uuid.uuid4())
     headers.update(changes)
     return httpx.request(
-        call["method"], node.address + call["path"], json=call["body"], headers=headers
+        call["method"],
+        node.address + call["path"],
+        json=call["body"],
+        headers=headers,
+        verify=_FATE_TLS.get(str(node.home), True),
     )
 
 

@@ -27,16 +27,18 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
-from isthmus.peer.client import PeerClient
+from isthmus.peer.client import AUTO, PeerClient, Pin
 from isthmus.peer.signing import now_ms
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
 from isthmus.store.schema import ContractRow
 from isthmus.wire import paths
 from isthmus.wire.errors import (
+    IsthmusError,
     NotFound,
     PeerRefused,
     StateConflict,
+    TlsPeerMismatch,
     ValidationFailed,
     WrongTarget,
 )
@@ -148,7 +150,10 @@ class ContractService:
     async def apply(
         self, address: str, *, actor: str, peer_node_id: str | None = None
     ) -> dict[str, Any]:
-        """Apply for a contract with the node at ``address``."""
+        """Apply for a contract with the node at ``address`` (the operator's: this is
+        the address every later call to that partner goes to, not the one the partner
+        describes itself with)."""
+        self.peers.addresses.parse(address)
         info = NodeInfo.model_validate(
             await self.peers.call(
                 "GET",
@@ -157,6 +162,7 @@ class ContractService:
                 target_node_id=peer_node_id or "",
                 params={"node_id": peer_node_id} if peer_node_id else None,
                 signed=False,
+                pin=None,  # first contact: nothing pinned yet, nothing secret sent
             )
         )
         if peer_node_id and info.node_id != peer_node_id:
@@ -175,10 +181,18 @@ class ContractService:
             expired_time=expired_time,
             tls_cert_fingerprint=self.me.tls_fingerprint,
         ).model_dump(exclude_none=True)
-        data = await self.peers.call(
-            "POST", address, paths.NODE_CONTRACT_APPLY, target_node_id=info.node_id, body=body
+        # A new contract: an old one's pin (since rotated) does not bind it. Under TLS the
+        # certificate this server shows now, at the address our operator gave, is
+        # pinned to the application: its answers (confirm, query) must come from it.
+        data, seen = await self.peers.call_observed(
+            "POST",
+            address,
+            paths.NODE_CONTRACT_APPLY,
+            target_node_id=info.node_id,
+            body=body,
+            pin=None,
         )
-        contract_id = str((data or {}).get("contract_id") or "")
+        contract_id = str(data.get("contract_id") or "") if isinstance(data, dict) else ""
         if not contract_id:
             raise PeerRefused(f"{address} accepted the application but sent no contract_id")
 
@@ -200,6 +214,7 @@ class ContractService:
                         peer_system_version=info.system_version,
                         peer_description=info.description,
                         expired_time=expired_time,
+                        peer_tls_fingerprint=seen,
                     )
                 self.store.audit.append(
                     s,
@@ -223,10 +238,25 @@ class ContractService:
             )
 
     def approve(
-        self, contract_id: str, *, actor: str, expired_time: int | None = None
+        self,
+        contract_id: str,
+        *,
+        actor: str,
+        expired_time: int | None = None,
+        address: str | None = None,
     ) -> dict[str, Any]:
+        """Approve a partner's application. Approving confirms the address the node will
+        call: ``address`` if the operator gives one, else the one the applicant declared
+        (shown to the operator with the application); either must pass the address
+        policy now, before the confirm is queued for it."""
         with self.store.session() as s:
             row = self._inbound(s, contract_id)
+            confirmed = address or row.peer_address
+            if not confirmed:
+                raise ValidationFailed(
+                    f"contract {contract_id}: the applicant declared no address; give one"
+                )
+            self.peers.addresses.parse(confirmed)
             expiry = expired_time or row.expired_time or now_ms() + self.validity_ms
             row = self.store.contracts.transition(
                 s,
@@ -236,6 +266,7 @@ class ContractService:
                 decided_by=actor,
                 expired_time=expiry,
                 reason=None,
+                peer_address=confirmed,
             )
             confirm = ContractConfirm(
                 contract_id=contract_id,
@@ -251,7 +282,11 @@ class ContractService:
                 actor=actor,
                 action="contract.approve",
                 subject=contract_id,
-                details={"peer_node_id": row.peer_node_id, "expired_time": expiry},
+                details={
+                    "peer_node_id": row.peer_node_id,
+                    "expired_time": expiry,
+                    "address": confirmed,
+                },
             )
         self._kick()
         return contract_view(row)
@@ -344,6 +379,8 @@ class ContractService:
         suite, _ = parse_credential(body.auth_type, body.auth_credential)
         if body.expired_time is not None and body.expired_time <= now_ms():
             raise ValidationFailed("expired_time: already in the past")
+        if body.address:  # refused here, before it is stored and shown for approval
+            self.peers.addresses.parse(body.address)
         with self.store.session() as s:
             active = self.store.contracts.active_for_peer(s, body.node_id)
             if active is not None:
@@ -402,6 +439,12 @@ class ContractService:
                 raise NotFound(f"no application {body.contract_id} of ours to that node")
             if row.status == body.status.value:
                 return  # a redelivered confirm
+            seen, named = row.peer_tls_fingerprint, body.tls_cert_fingerprint
+            if body.status == ContractStatus.APPROVED and seen and named and named.lower() != seen:
+                raise TlsPeerMismatch(
+                    f"the confirm of {body.contract_id} names another TLS certificate than "
+                    "the partner's server showed when we applied"
+                )
             self._apply_decision(
                 s,
                 row,
@@ -409,7 +452,7 @@ class ContractService:
                 body.auth_type,
                 body.auth_credential,
                 body.expired_time,
-                body.tls_cert_fingerprint,
+                named or seen,  # a partner that names none keeps the one seen at apply
                 body.reason,
             )
             self.store.audit.append(
@@ -492,10 +535,11 @@ class ContractService:
                 raise NotFound(f"no contract {body.contract_id} with node {source_node_id}")
             if body.node_id and body.node_id != source_node_id:
                 raise ValidationFailed("node_id: a node cannot change its id")
+            # Not the address: calls go where our operator confirmed (apply or approve);
+            # a partner that moves tells our operator, and its proposal is audited.
             fields: dict[str, Any] = {
                 f"peer_{name}": getattr(body, name)
                 for name in (
-                    "address",
                     "name",
                     "inst_id",
                     "institution",
@@ -519,7 +563,14 @@ class ContractService:
                 actor=f"peer:{source_node_id}@{remote}",
                 action="node.update.received",
                 subject=body.contract_id,
-                details={"fields": sorted(fields)},
+                details={
+                    "fields": sorted(fields),
+                    **(
+                        {"address_proposed": body.address}
+                        if "address" in body.model_fields_set and body.address != row.peer_address
+                        else {}
+                    ),
+                },
             )
 
     # --- the fallback for lost confirms ------------------------------------------------
@@ -538,21 +589,41 @@ class ContractService:
         changed = 0
         for row in await run_in_threadpool(_pending):
             try:
-                data = await self.peers.call(
-                    "GET",
-                    row.peer_address,
-                    paths.NODE_CONTRACT_QUERY,
-                    target_node_id=row.peer_node_id,
-                    params={"contract_id": row.contract_id},
-                )
-                answer = ContractQueryResult.model_validate(data)
+                # Pinned to the certificate seen at apply, when there was TLS: the
+                # answer names the key to bind, so it must come from that server.
+                answer = await self._query(row)
+                if answer.status == ContractStatus.APPROVED and answer.tls_cert_fingerprint:
+                    pinned = row.peer_tls_fingerprint or answer.tls_cert_fingerprint
+                    if pinned.lower() != answer.tls_cert_fingerprint.lower():
+                        raise PeerRefused(
+                            "the answer names another certificate than the one seen at apply"
+                        )
+                    if not row.peer_tls_fingerprint:  # held to the certificate it names
+                        again = await self._query(row, pin=pinned)
+                        if again != answer:
+                            raise PeerRefused("the partner's pinned answer differs")
             except Exception as exc:
                 log.info("contract sync with %s failed: %s", row.peer_node_id, exc)
                 continue
             if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):
-                await run_in_threadpool(self._record_sync, row, answer)
+                try:
+                    await run_in_threadpool(self._record_sync, row, answer)
+                except IsthmusError as exc:  # e.g. APPROVED without a usable key
+                    log.info("contract sync with %s: unusable answer: %s", row.peer_node_id, exc)
+                    continue
                 changed += 1
         return changed
+
+    async def _query(self, row: ContractRow, *, pin: Pin = AUTO) -> ContractQueryResult:
+        data = await self.peers.call(
+            "GET",
+            row.peer_address,
+            paths.NODE_CONTRACT_QUERY,
+            target_node_id=row.peer_node_id,
+            params={"contract_id": row.contract_id},
+            pin=pin,
+        )
+        return ContractQueryResult.model_validate(data)
 
     def _record_sync(self, row: ContractRow, answer: ContractQueryResult) -> None:
         with self.store.session() as s:
@@ -566,7 +637,7 @@ class ContractService:
                 answer.auth_type,
                 answer.auth_credential,
                 answer.expired_time,
-                answer.tls_cert_fingerprint,
+                answer.tls_cert_fingerprint or current.peer_tls_fingerprint,
                 "rejected (learned by query)",
             )
             self.store.audit.append(

@@ -9,21 +9,46 @@ failure with a plain diagnosis:
    round trip; a skew near the signature window will soon make every request "stale";
 3. signed ping — ``node/contract/query`` signed with our key: proves the partner holds our
    key, agrees the contract is APPROVED and that its signature checks pass for us.
+
+Whatever a partner answers, the doctor answers: a reply that is not what the spec says
+(not an envelope, a ``data`` of the wrong shape, a timestamp that is not a number) is the
+partner's fault, reported in that partner's result with its code (``PEER_PROTOCOL``,
+40003), never a 500 of ours. One partner's fault never hides the others' results.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.peer.client import PeerClient
 from isthmus.store import Store
 from isthmus.store.schema import ContractRow
 from isthmus.wire import paths
-from isthmus.wire.errors import ErrorCode, PeerError, PeerRefused
+from isthmus.wire.errors import ErrorCode, PeerError, PeerProtocolError, PeerRefused
 from isthmus.wire.node import ContractQueryResult, ContractStatus, HealthResult
+
+log = logging.getLogger(__name__)
+_Reply = TypeVar("_Reply", bound=BaseModel)
+
+
+def _parse(model: type[_Reply], data: Any, what: str) -> _Reply:
+    """A partner's ``data`` as ``model``, or ``PeerProtocolError`` naming what was wrong
+    (the partner's reply, so its fault: never let it escape as our 500)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PeerProtocolError(
+            f"the partner's {what} answer is not what the spec says: {problems}"[:300]
+        ) from None
+
 
 _ADVICE: dict[int, str] = {
     ErrorCode.STALE_TIMESTAMP: "clocks disagree: synchronise both machines with NTP",
@@ -52,7 +77,7 @@ class Doctor:
                 return list(self.store.contracts.list(s, status=ContractStatus.APPROVED.value))
 
         store_ok = await run_in_threadpool(self.store.ping)
-        peers = [await self._peer(row) for row in await run_in_threadpool(_rows)]
+        peers = [await self._examined(row) for row in await run_in_threadpool(_rows)]
         return {
             "tls": "mutual TLS" if self.tls_enabled else "plain HTTP (no TLS)",
             "store": "ok" if store_ok else "unreachable",
@@ -60,6 +85,22 @@ class Doctor:
             "peers": peers,
             "ok": store_ok and all(p["ok"] for p in peers),
         }
+
+    async def _examined(self, row: ContractRow) -> dict[str, Any]:
+        """One partner's result, whatever happened: a failure we did not foresee is
+        reported in that partner's result (and logged), not raised."""
+        try:
+            return await self._peer(row)
+        except Exception as exc:
+            log.exception("doctor: examining %s failed", row.peer_node_id)
+            return {
+                "peer_node_id": row.peer_node_id,
+                "address": row.peer_address,
+                "contract_id": row.contract_id,
+                "ok": False,
+                "code": int(ErrorCode.INTERNAL),
+                "diagnosis": f"could not examine this partner ({type(exc).__name__}): see the log",
+            }
 
     async def _peer(self, row: ContractRow) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -74,17 +115,25 @@ class Doctor:
             report["diagnosis"] = f"contract expired at {expired}Z: apply for a new one"
             return report
         try:
-            health = HealthResult.model_validate(
+            health = _parse(
+                HealthResult,
                 await self.peers.call(
                     "GET",
                     row.peer_address,
                     paths.NODE_HEALTH,
                     target_node_id=row.peer_node_id,
                     signed=False,
-                )
+                ),
+                "node/health",
             )
+        except PeerProtocolError as exc:
+            report["reachable"] = True
+            report["code"] = int(exc.code)
+            report["diagnosis"] = f"the partner answers garbage: {exc.message}"
+            return report
         except PeerError as exc:
             report["reachable"] = False
+            report["code"] = int(exc.code)
             report["diagnosis"] = f"unreachable: {exc.message}"
             return report
         ended = time.time_ns() // 1_000_000
@@ -100,14 +149,16 @@ class Doctor:
                 )
                 return report
         try:
-            answer = ContractQueryResult.model_validate(
+            answer = _parse(
+                ContractQueryResult,
                 await self.peers.call(
                     "GET",
                     row.peer_address,
                     paths.NODE_CONTRACT_QUERY,
                     target_node_id=row.peer_node_id,
                     params={"contract_id": row.contract_id},
-                )
+                ),
+                "node/contract/query",
             )
         except PeerRefused as exc:
             code = exc.details.get("peer_code")
@@ -116,10 +167,12 @@ class Doctor:
                 if isinstance(code, int)
                 else "see the partner's audit log"
             )
+            report["code"] = int(exc.code)
             report["signed_ping"] = f"refused: code {code}: {exc.details.get('peer_msg')}"
             report["diagnosis"] = f"signed ping refused: {advice}"
             return report
         except PeerError as exc:
+            report["code"] = int(exc.code)
             report["signed_ping"] = f"failed: {exc.message}"
             report["diagnosis"] = "signed ping failed after the health check passed"
             return report

@@ -18,7 +18,7 @@ from isthmus.peer.client import PeerClient
 from isthmus.store import Store
 from isthmus.store.schema import OutboxRow
 from isthmus.wire import paths
-from isthmus.wire.errors import ErrorCode, PeerError, PeerRefused
+from isthmus.wire.errors import ErrorCode, PeerAddressRefused, PeerError, PeerRefused
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,9 @@ class OutboxDispatcher:
                 self.store.outbox.mark_delivered(s, message.id)
                 return
             row = self.store.outbox.mark_failed(s, message.id, error.message)
-            final = isinstance(error, PeerRefused) and error.details.get("peer_code") in FINAL_CODES
+            final = isinstance(error, PeerAddressRefused) or (
+                isinstance(error, PeerRefused) and error.details.get("peer_code") in FINAL_CODES
+            )
             if row is not None and final:
                 row.dead = 1
             if row is not None and row.dead:

@@ -28,12 +28,12 @@ from isthmus.node.http import (
     install_error_handlers,
 )
 from isthmus.node.management_api import management_admin_router
-from isthmus.node.rbac import ROOT, Principal
+from isthmus.node.rbac import Principal
 from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
-from isthmus.wire.errors import ErrorCode
+from isthmus.wire.errors import AdminUnauthorized, ErrorCode
 from isthmus.wire.ids import Identifier
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
@@ -47,6 +47,12 @@ class ApplyRequest(BaseModel):
 
 class ApproveRequest(BaseModel):
     expired_time: int | None = Field(default=None, ge=0, le=INT64_MAX, description="epoch ms")
+    address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="the partner's interconn URL to call (default: the one it declared)",
+    )
 
 
 class SessionRequest(BaseModel):
@@ -80,11 +86,15 @@ class ReasonRequest(BaseModel):
 
 
 def _operator(request: Request) -> str:
-    """Who the audit log names for an admin action: the token's name and, for the root
-    token (shared by whoever holds the node's home), the OS user the CLI reports."""
+    """Who the audit log names for an admin action: the token behind the call, and
+    nothing the caller could choose. Root (``DIR/admin.token``) is ``token:root``
+    whoever holds it: a header such as the CLI's ``x-operator`` is the caller's word, so
+    it never names the actor, and self-approval checks compare these names, i.e. token
+    identities. Every route that writes depends on ``authorised``, which sets the
+    principal; without one there is no actor to name."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None or principal.name == ROOT:
-        return f"operator:{request.headers.get('x-operator', 'admin')[:64]}"
+    if principal is None:
+        raise AdminUnauthorized("admin API: no authenticated token behind this call")
     return f"token:{principal.name}"
 
 
@@ -179,7 +189,10 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     async def approve(contract_id: str, body: ApproveRequest, request: Request) -> dict[str, Any]:
         view = await run_in_threadpool(
             lambda: ctx.contracts.approve(
-                contract_id, actor=_operator(request), expired_time=body.expired_time
+                contract_id,
+                actor=_operator(request),
+                expired_time=body.expired_time,
+                address=body.address,
             )
         )
         return ok(view)

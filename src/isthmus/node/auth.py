@@ -15,10 +15,14 @@ recorded only after the signature is proven, so strangers cannot fill the replay
 8. its nonce is new → ``REPLAYED_NONCE``.
 
 A partner listed in ``interconn.unsigned_partners`` (FATE-Flow 2.2 sends an empty
-``x_auth_sign``) skips steps 5 and 6 only when it sends no signature at all; every other
-step still applies, and each such request is counted.
+``x_auth_sign``) skips steps 5 and 6 only when it sends no signature at all, and only
+over mutual TLS with the certificate pinned to its contract (the pin is what stands in
+for the signature; the node refuses to start with a waiver that cannot have one); every
+other step still applies, and each such request is counted.
 
-Every refusal is counted and written to the audit log with its reason.
+Every refusal is counted and written to the audit log with its reason, the first of
+each kind per address and minute in full and the rest as a count (``refusals``); an
+address refused too often is turned away before any of the checks above.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from functools import lru_cache
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
 from isthmus.node.metrics import NodeMetrics
+from isthmus.node.refusals import RefusalLedger
 from isthmus.peer.signing import canonical_string, now_ms, verify_signature
 from isthmus.store import Store
 from isthmus.store.schema import ContractRow
@@ -143,9 +148,15 @@ class RequestAuthenticator:
         *,
         window_ms: int,
         require_tls_pin: bool = False,
+        tls: bool | None = None,
         unsigned_partners: frozenset[str] = frozenset(),
+        refusals: RefusalLedger | None = None,
     ) -> None:
+        #: every refusal goes here: audited in aggregate, floods turned away early
+        self.refusals = refusals or RefusalLedger(store.audit)
         self.unsigned_partners = unsigned_partners
+        #: mutual TLS is on: a shown client certificate is always held to the pin
+        self.tls = require_tls_pin if tls is None else tls
         self.store = store
         self.node_id = node_id
         self.metrics = metrics
@@ -167,17 +178,111 @@ class RequestAuthenticator:
     ) -> Caller:
         source = h.read(headers, h.SOURCE_NODE_ID)
         try:
+            self.refusals.admit(remote)
             return self._check(method, path, query, headers, body, policy, client_cert_der)
         except AuthError as exc:
-            self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
-            self.store.audit.record(
-                actor=f"peer:{source or '?'}@{remote}",
-                action="request.refused",
-                subject=f"{method} {path}",
-                outcome="refused",
-                details={"reason": exc.code.name, "code": int(exc.code), "msg": exc.message},
-            )
+            self._refused(exc, source, remote, method, path)
             raise
+
+    def _refused(
+        self, exc: AuthError, source: str | None, remote: str, method: str, path: str
+    ) -> None:
+        self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
+        self.refusals.refused(exc, source=source, remote=remote, method=method, path=path)
+
+    def prove_possession(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        remote: str,
+        key: PublicKey,
+        tls_fingerprint: str | None,
+        client_cert_der: bytes | None,
+    ) -> str:
+        """For a message that *binds* a key (an APPROVED ``contract/confirm``): it must be
+        signed, addressed to us, fresh and new, by the very key it presents, and under
+        mutual TLS it must come over the certificate it presents as the partner's pin.
+        The spec leaves confirm unsigned; binding a key nobody proved to hold would let
+        anyone who learns a contract id put their key in the partner's place.
+
+        Returns the source node id the signature covers. Refusals are counted and
+        audited like every other."""
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        try:
+            self.refusals.admit(remote)
+            return self._prove(
+                method, path, query, headers, body, key, tls_fingerprint, client_cert_der
+            )
+        except AuthError as exc:
+            self._refused(exc, source, remote, method, path)
+            raise
+
+    def _prove(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        key: PublicKey,
+        tls_fingerprint: str | None,
+        client_cert_der: bytes | None,
+    ) -> str:
+        source = h.read(headers, h.SOURCE_NODE_ID)
+        timestamp = h.read(headers, h.TIMESTAMP)
+        nonce = h.read(headers, h.NONCE)
+        signature = h.read(headers, h.AUTH_SIGN)
+        target = h.read(headers, h.TARGET_NODE_ID)
+        if not (source and timestamp and nonce and signature and target):
+            raise Unsigned(
+                "a confirm that binds a key must be signed by that key (x-auth-sign, "
+                "x-source-node-id, x-target-node-id, x-timestamp, x-nonce)"
+            )
+        if target != self.node_id:
+            raise WrongTarget(f"this is node {self.node_id}, not {target}")
+        stamp = self._fresh(timestamp)
+        message = canonical_string(
+            method=method,
+            path=path,
+            query=query,
+            timestamp=timestamp,
+            nonce=nonce,
+            source_node_id=source,
+            target_node_id=target,
+            body=body,
+            ptp_headers=headers,
+        )
+        if not verify_signature(key, signature, message):
+            raise BadSignature("x-auth-sign does not verify with the key in the request body")
+        if client_cert_der is not None or self.require_tls_pin:
+            if client_cert_der is None:
+                raise TlsPeerMismatch("mutual TLS is required and no client certificate was shown")
+            if tls_fingerprint and cert_fingerprint(client_cert_der) != tls_fingerprint.lower():
+                raise TlsPeerMismatch(
+                    "the client certificate is not the one this confirm presents as its pin"
+                )
+        if not self.store.nonces.remember(source, nonce[:128], stamp + self.window_ms):
+            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        return source
+
+    def _fresh(self, timestamp: str) -> int:
+        try:
+            stamp = int(timestamp)
+        except ValueError:
+            raise StaleTimestamp(
+                f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds"
+            ) from None
+        skew = now_ms() - stamp
+        if abs(skew) > self.window_ms:
+            raise StaleTimestamp(
+                f"x-timestamp is {skew / 1000:+.1f} s from our clock "
+                f"(window ±{self.window_ms / 1000:.0f} s)"
+            )
+        return stamp
 
     def _check(
         self,
@@ -209,20 +314,16 @@ class RequestAuthenticator:
         target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
         if target != self.node_id:
             raise WrongTarget(f"this is node {self.node_id}, not {target}")
-        try:
-            stamp = int(timestamp)
-        except ValueError:
-            raise StaleTimestamp(
-                f"x-timestamp {timestamp[:32]!r} is not epoch milliseconds"
-            ) from None
-        skew = now_ms() - stamp
-        if abs(skew) > self.window_ms:
-            raise StaleTimestamp(
-                f"x-timestamp is {skew / 1000:+.1f} s from our clock "
-                f"(window ±{self.window_ms / 1000:.0f} s)"
-            )
+        stamp = self._fresh(timestamp)
         contract = self._contract(source, policy)
         if waived:
+            # The waiver trades the signature for the TLS pin: without a pinned
+            # certificate, shown and matching, anyone could speak as this partner.
+            if not (self.tls and contract.peer_tls_fingerprint and client_cert_der):
+                raise Unsigned(
+                    f"{source} may call unsigned only over mutual TLS with the certificate "
+                    f"pinned to contract {contract.contract_id}"
+                )
             self.metrics.unsigned_accepted.labels(source=source).inc()
         else:
             self._verify(contract, method, path, query, headers, body, signature or "")
@@ -297,11 +398,20 @@ class RequestAuthenticator:
         return contract
 
     def _check_tls(self, contract: ContractFacts, client_cert_der: bytes | None) -> None:
-        if not self.require_tls_pin:
+        """Under TLS, the pin always holds: ``require_client_cert = false`` lets a partner
+        *without a pin* call without a certificate; it never lets a pinned partner call
+        without its certificate, nor with another one."""
+        if not self.tls:
             return
-        if client_cert_der is None:
-            raise TlsPeerMismatch("mutual TLS is required and no client certificate was shown")
         pinned = contract.peer_tls_fingerprint
+        if client_cert_der is None:
+            if self.require_tls_pin or pinned:
+                raise TlsPeerMismatch(
+                    "mutual TLS is required and no client certificate was shown"
+                    if self.require_tls_pin
+                    else f"contract {contract.contract_id} pins a client certificate; none shown"
+                )
+            return
         if pinned and cert_fingerprint(client_cert_der) != pinned.lower():
             raise TlsPeerMismatch(
                 f"client certificate is not the one pinned to contract {contract.contract_id}"

@@ -74,8 +74,26 @@ class InterconnSection(_Section):
     #: Partners allowed to call without ``x-auth-sign`` (FATE-Flow 2.2 sends it empty).
     #: Everything else is still checked (approved contract, fresh timestamp, new nonce,
     #: the pinned certificate under mutual TLS); only the signature is waived. Keep it
-    #: empty unless a partner's platform cannot sign, and then pair it with mutual TLS.
+    #: empty unless a partner's platform cannot sign. The pin stands in for the
+    #: signature, so a waiver needs mutual TLS with client certificates required, and
+    #: the partner's contract must pin its certificate (the node refuses to start
+    #: otherwise, and refuses the partner's unsigned calls while it has no pin).
     unsigned_partners: list[str] = Field(default_factory=list)
+    #: Refused requests are audited one row per (address, reason) per window, plus one
+    #: row with the count of the rest; an address refused more than ``refusal_limit``
+    #: times in a window is turned away (429) until it ends (``node/refusals.py``).
+    refusal_window_s: float = Field(default=60.0, gt=0, le=3600)
+    refusal_limit: int = Field(default=300, ge=1)
+
+    @model_validator(mode="after")
+    def _waivers_need_pins(self) -> InterconnSection:
+        if self.unsigned_partners and not (self.tls.enabled and self.tls.require_client_cert):
+            raise ValueError(
+                f"unsigned_partners {self.unsigned_partners} can be impersonated by anyone "
+                "without a pinned client certificate: enable tls with require_client_cert "
+                "(and pin each partner's certificate in its contract), or drop the waiver"
+            )
+        return self
 
 
 class TransportSection(_Section):
@@ -149,8 +167,18 @@ class ManagementSection(_Section):
 
 
 class PeerSection(_Section):
+    """Calls to partners. The ``allow_*`` options say which kinds of partner address this
+    node calls and accepts in a partner's apply or update (``isthmus.peer.address``);
+    link-local and cloud metadata endpoints are never called unless ``allow_link_local``.
+    Loopback and private addresses are allowed by default (partners on an institution's
+    network, and the test harness on 127.0.0.1); turn them off on a node that only
+    talks to partners over the internet."""
+
     timeout_s: float = Field(default=10.0, gt=0)
     connect_attempts: int = Field(default=3, ge=1, le=20)
+    allow_loopback: bool = True
+    allow_private: bool = True
+    allow_link_local: bool = False
 
 
 class SchedulerSection(_Section):
@@ -183,6 +211,17 @@ class SchedulerSection(_Section):
     kubernetes_namespace: str = "default"
 
 
+class ListenersSection(_Section):
+    """Every HTTP listener (interconn, admin, transport): how long a request may take to
+    *arrive*. A connection whose request headers are not complete this long after it
+    opened (or after the request's first byte), or whose body is not complete this long
+    after its headers, is closed (``node/tls.py``). What the app then takes is not
+    bounded here."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -206,6 +245,7 @@ class NodeConfig(BaseSettings):
     peer: PeerSection = PeerSection()
     management: ManagementSection = ManagementSection()
     scheduler: SchedulerSection = SchedulerSection()
+    listeners: ListenersSection = ListenersSection()
     log: LogSection = LogSection()
 
     def path(self, relative: Path) -> Path:

@@ -24,12 +24,14 @@ from isthmus.management.datasets import DatasetService, SourcePolicy
 from isthmus.management.doctor import Doctor
 from isthmus.management.outbox import OutboxDispatcher
 from isthmus.management.permits import PermitGate, presented_permits
-from isthmus.node.auth import RequestAuthenticator, pem_fingerprint
+from isthmus.node.auth import ContractCache, RequestAuthenticator, pem_fingerprint
 from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.rbac import Principals
+from isthmus.node.refusals import RefusalLedger
+from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
@@ -114,12 +116,24 @@ def build_context(
         if tls.enabled and tls.cert_file and tls.key_file and tls.ca_file
         else None
     )
+    pinned = ContractCache(store)  # the partner's certificate pin, for outgoing calls
+
+    def pin_of(peer_node_id: str) -> str | None:
+        facts = pinned.lookup(peer_node_id)
+        return facts.peer_tls_fingerprint if facts is not None else None
+
     peers = PeerClient(
         identity,
+        pins=pin_of,
         transport=transport,
         timeout_s=config.peer.timeout_s,
         retry=RetryPolicy(attempts=config.peer.connect_attempts),
         tls=client_tls,
+        addresses=AddressPolicy(
+            allow_loopback=config.peer.allow_loopback,
+            allow_private=config.peer.allow_private,
+            allow_link_local=config.peer.allow_link_local,
+        ),
     )
     info = NodeInfo(
         node_id=config.node.node_id,
@@ -147,7 +161,13 @@ def build_context(
         metrics,
         window_ms=config.interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
+        tls=tls.enabled,
         unsigned_partners=frozenset(config.interconn.unsigned_partners),
+        refusals=RefusalLedger(
+            store.audit,
+            window_s=config.interconn.refusal_window_s,
+            limit=config.interconn.refusal_limit,
+        ),
     )
     queues = QueueEngine(
         TransportStore(

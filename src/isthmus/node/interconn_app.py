@@ -41,7 +41,13 @@ from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import BadSignature, NotFound, RequestError, TransportRefused
 from isthmus.wire.framing import unframe
-from isthmus.wire.node import ContractApply, ContractConfirm, ContractRef, NodeUpdate
+from isthmus.wire.node import (
+    ContractApply,
+    ContractConfirm,
+    ContractRef,
+    ContractStatus,
+    NodeUpdate,
+)
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
 
@@ -194,13 +200,32 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
 
     @router.post(paths.NODE_CONTRACT_CONFIRM)
     async def contract_confirm(body: ContractConfirm, request: Request) -> dict[str, Any]:
-        proven = await _proof_of_possession(request, body.auth_type, body.auth_credential)
+        """An APPROVED confirm binds the partner's key to our application, so it must
+        prove possession of that key (``RequestAuthenticator.prove_possession``) before
+        anything is read from the store; a REJECTED one binds nothing."""
+        if body.status == ContractStatus.APPROVED:
+            _, key = parse_credential(body.auth_type, body.auth_credential)
+            raw = await request.body()
+            source: str | None = await run_in_threadpool(
+                lambda: ctx.authenticator.prove_possession(
+                    method=request.method,
+                    path=request.url.path,
+                    query=request.url.query,
+                    headers=request.headers,
+                    body=raw,
+                    remote=_remote(request),
+                    key=key,
+                    tls_fingerprint=body.tls_cert_fingerprint,
+                    client_cert_der=_client_cert(request),
+                )
+            )
+            proven = True
+        else:
+            proven = await _proof_of_possession(request, body.auth_type, body.auth_credential)
+            source = h.read(request.headers, h.SOURCE_NODE_ID)
         await run_in_threadpool(
             lambda: ctx.contracts.receive_confirm(
-                body,
-                source_node_id=h.read(request.headers, h.SOURCE_NODE_ID),
-                proven=proven,
-                remote=_remote(request),
+                body, source_node_id=source, proven=proven, remote=_remote(request)
             )
         )
         return ok()

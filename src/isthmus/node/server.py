@@ -26,7 +26,7 @@ from isthmus.node.home import restrict_new_files
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
-from isthmus.node.tls import TlsAwareHttpToolsProtocol
+from isthmus.node.tls import GuardedHttpToolsProtocol, TlsAwareHttpToolsProtocol, guarded
 from isthmus.node.transport_app import create_transport_app
 from isthmus.store.db import now_ms
 
@@ -52,6 +52,40 @@ async def _every(seconds: float, job: Callable[[], Any], name: str) -> None:
                 await result
         except Exception:
             log.exception("background job %s failed", name)
+
+
+def refuse_unpinned_waivers(ctx: NodeContext) -> None:
+    """A partner excused from signing (``interconn.unsigned_partners``) is identified by
+    its pinned TLS certificate alone: a waiver whose contract pins none would let anyone
+    with a certificate from the CA speak as that partner, so the node does not start.
+    (The configuration already requires mutual TLS for any waiver; a contract recorded
+    later without a pin is refused per request, ``RequestAuthenticator``.)"""
+    unpinned = []
+    with ctx.store.session() as s:
+        for peer in ctx.config.interconn.unsigned_partners:
+            row = ctx.store.contracts.latest_for_peer(s, peer)
+            if row is not None and row.status != "TERMINATED" and not row.peer_tls_fingerprint:
+                unpinned.append(f"{peer} (contract {row.contract_id})")
+    if unpinned:
+        raise SystemExit(
+            f"node {ctx.node_id} refuses to start: interconn.unsigned_partners waives the "
+            f"signature of {', '.join(unpinned)}, whose contract pins no TLS certificate; "
+            "record the partner's certificate fingerprint or drop the waiver"
+        )
+
+
+def warn_unpinned_tls(config: NodeConfig) -> None:
+    """``require_client_cert = false`` lets partners *without a pinned certificate* call
+    without one; it does not switch pinning off (a pinned partner must still show its
+    certificate, and outgoing calls are pinned regardless). Said loudly at every start,
+    because it weakens the link for every unpinned partner."""
+    tls = config.interconn.tls
+    if tls.enabled and not tls.require_client_cert:
+        log.warning(
+            "SECURITY: interconn.tls.require_client_cert = false: partners whose contract "
+            "pins no certificate may call this node without a client certificate (their "
+            "signature is then their only proof); pinned partners still must show theirs"
+        )
 
 
 def _server(app: Any, host: str, port: int, **options: Any) -> _Server:
@@ -81,15 +115,22 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
             "ssl_ca_certs": str(ca),
             "ssl_cert_reqs": client_cert_reqs(config),
         }
+    deadlines = {
+        "header_timeout_s": config.listeners.header_timeout_s,
+        "body_timeout_s": config.listeners.body_timeout_s,
+    }
     interconn = _server(
         create_interconn_app(ctx),
         config.interconn.host,
         config.interconn.port,
-        http=TlsAwareHttpToolsProtocol,
+        http=guarded(TlsAwareHttpToolsProtocol, **deadlines),
         **tls_kwargs,
     )
-    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port)
-    transport = _server(create_transport_app(ctx), config.transport.host, config.transport.port)
+    plain = guarded(GuardedHttpToolsProtocol, **deadlines)  # a slow client is cut everywhere
+    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port, http=plain)
+    transport = _server(
+        create_transport_app(ctx), config.transport.host, config.transport.port, http=plain
+    )
     return interconn, admin, transport
 
 
@@ -103,6 +144,8 @@ async def serve(config: NodeConfig) -> None:
     )
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
+    await asyncio.to_thread(refuse_unpinned_waivers, ctx)
+    warn_unpinned_tls(config)
     await asyncio.to_thread(ctx.components.register_builtins)
     lost = await asyncio.to_thread(ctx.jobs.participant.recover)
     if lost:
@@ -139,6 +182,14 @@ async def serve(config: NodeConfig) -> None:
             name="audit-sync",
         ),
         asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
+        asyncio.create_task(
+            _every(
+                min(config.interconn.refusal_window_s / 2, 10.0),
+                lambda: asyncio.to_thread(ctx.authenticator.refusals.flush),
+                "refusal-counts",
+            ),
+            name="refusal-counts",
+        ),
         asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
         asyncio.create_task(ctx.jobs.participant.run_forever(), name="task-monitor"),
         asyncio.create_task(ctx.jobs.coordinator.run_forever(), name="scheduler"),
@@ -188,6 +239,7 @@ async def serve(config: NodeConfig) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, readiness, return_exceptions=True)
+        await asyncio.to_thread(ctx.authenticator.refusals.flush, force=True)
         await ctx.aclose()
         with contextlib.suppress(FileNotFoundError):
             if pid_path.read_text().strip() == str(os.getpid()):

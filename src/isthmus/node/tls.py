@@ -1,21 +1,85 @@
-"""Expose the TLS client certificate to the app, per the ASGI TLS extension.
+"""The node's HTTP protocol: bounded time for a request to arrive, and the TLS client
+certificate in the ASGI scope.
 
-uvicorn verifies client certificates (``ssl_cert_reqs``) but does not put them in the
-ASGI scope, and the app needs the certificate to check the pin of the caller's contract.
-This protocol subclass adds ``scope["extensions"]["tls"]["client_cert_chain"]`` (PEM),
-the field the ASGI TLS extension defines for it.
+**Slow clients.** uvicorn bounds an idle keep-alive connection but not a request being
+received: a client that sends half its headers, or declares a body it never finishes
+(slowloris), holds a connection, a parser and, once the headers are in, a running ASGI
+task, for ever. ``GuardedHttpToolsProtocol`` arms one timer per request: from the
+connection (or the request's first byte) until the end of its headers
+(``listeners.header_timeout_s``), then until the end of its body
+(``listeners.body_timeout_s``); when it fires the connection is closed, and the app, if
+it was already reading, sees a disconnect and changes nothing. A request fully received
+is never cut, however long the app then takes (a long-poll ``pop`` waits in peace).
+Every listener of the node (interconn, admin, transport) uses it.
+
+**TLS client certificate.** uvicorn verifies client certificates (``ssl_cert_reqs``) but
+does not put them in the ASGI scope, and the app needs the certificate to check the pin
+of the caller's contract. ``TlsAwareHttpToolsProtocol`` adds
+``scope["extensions"]["tls"]["client_cert_chain"]`` (PEM), the field the ASGI TLS
+extension defines for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+log = logging.getLogger("isthmus.http")
 
-class TlsAwareHttpToolsProtocol(HttpToolsProtocol):
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools with a header and a body deadline per request (see the module)."""
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    _guard: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout_s, "headers")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm(self.header_timeout_s, "headers")
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._arm(self.body_timeout_s, "body")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._guard = asyncio.get_running_loop().call_later(seconds, self._expire, what, seconds)
+
+    def _disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
+
+    def _expire(self, what: str, seconds: float) -> None:
+        self._guard = None
+        if not self.transport.is_closing():
+            log.info(
+                "closed a connection from %s: its request %s did not arrive within %.0f s",
+                self.client[0] if self.client else "?",
+                what,
+                seconds,
+            )
+            self.transport.close()
+
+
+class TlsAwareHttpToolsProtocol(GuardedHttpToolsProtocol):
     _client_chain: list[str]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -38,3 +102,15 @@ class TlsAwareHttpToolsProtocol(HttpToolsProtocol):
                     "server_cert": None,
                 }
             }
+
+
+def guarded(
+    protocol: type[GuardedHttpToolsProtocol], *, header_timeout_s: float, body_timeout_s: float
+) -> type[GuardedHttpToolsProtocol]:
+    """``protocol`` with these deadlines (uvicorn takes a class, and builds one instance
+    per connection)."""
+    return type(
+        protocol.__name__,
+        (protocol,),
+        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
+    )

@@ -17,9 +17,12 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from isthmus.peer.address import AddressPolicy, AddressRefused
+from isthmus.peer.pinning import PinLookup, PinMismatch, cert_fingerprint, pin_check
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire import errors
 from isthmus.wire.envelope import Envelope
+from isthmus.wire.jsonbody import loads_bounded
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,20 @@ class TlsClientConfig:
         return ctx
 
 
+class _Auto:
+    """``pin=AUTO``: the pin of the target's contract (``PeerClient(pins=...)``)."""
+
+
+AUTO = _Auto()
+Pin = str | None | _Auto
+
+
 class PeerClient:
-    """Signed BFIA calls to partner nodes."""
+    """Signed BFIA calls to partner nodes.
+
+    Every call to a partner whose contract pins a TLS certificate goes through a pool
+    that checks that certificate on every new connection before sending anything
+    (``isthmus.peer.pinning``); such a partner is never called over plain HTTP."""
 
     def __init__(
         self,
@@ -58,16 +73,47 @@ class PeerClient:
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         tls: TlsClientConfig | None = None,
+        addresses: AddressPolicy | None = None,
+        pins: PinLookup | None = None,
     ) -> None:
         self.identity = identity
+        self.addresses = addresses or AddressPolicy()
         self._retry = retry or RetryPolicy()
-        verify: ssl.SSLContext | bool = tls.context() if tls else True
-        self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout_s, verify=verify, follow_redirects=False
+        self._pins = pins
+        self._transport = transport
+        self._timeout_s = timeout_s
+        self._verify: ssl.SSLContext | bool = tls.context() if tls else True
+        self._http = self._client()
+        self._pinned: dict[str, httpx.AsyncClient] = {}
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self._transport,
+            timeout=self._timeout_s,
+            verify=self._verify,
+            follow_redirects=False,
         )
 
+    def _pool(self, pin: str | None) -> httpx.AsyncClient:
+        """The unpinned pool, or the pool whose every connection showed ``pin``."""
+        if pin is None:
+            return self._http
+        pool = self._pinned.get(pin)
+        if pool is None:
+            pool = self._pinned[pin] = self._client()
+        return pool
+
+    def pin_for(self, target_node_id: str, pin: Pin = AUTO) -> str | None:
+        if not isinstance(pin, _Auto):
+            return pin.lower() if pin else None
+        if not target_node_id or self._pins is None:
+            return None
+        found = self._pins(target_node_id)
+        return found.lower() if found else None
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in (self._http, *self._pinned.values()):
+            await pool.aclose()
 
     async def call(
         self,
@@ -81,12 +127,16 @@ class PeerClient:
         signed: bool = True,
         trace_id: str | None = None,
         extra_headers: dict[str, str] | None = None,
+        pin: Pin = AUTO,
     ) -> Any:
         """Send one JSON request and return the envelope's ``data``.
 
         Raises ``PeerUnreachable`` when no answer came, ``PeerRefused`` when the partner
-        answered a non-OK code (its code and message in ``details``), and
-        ``PeerProtocolError`` when the answer is not a BFIA envelope.
+        answered a non-OK code (its code and message in ``details``),
+        ``PeerProtocolError`` when the answer is not a BFIA envelope, and
+        ``PeerNotPinned`` when the server is not the pinned one (nothing was sent).
+        ``pin``: the target's contract pin (default), or an explicit one (None = none,
+        only for a first contact that carries nothing but public information).
         """
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"content-type": "application/json"} if body is not None else {}
@@ -100,8 +150,37 @@ class PeerClient:
             signed=signed,
             trace_id=trace_id,
             headers={**headers, **(extra_headers or {})},
+            pin=pin,
         )
         return _decode(response, method, _join(address, path))
+
+    async def call_observed(
+        self,
+        method: str,
+        address: str,
+        path: str,
+        *,
+        target_node_id: str,
+        body: Any = None,
+        pin: Pin = AUTO,
+    ) -> tuple[Any, str | None]:
+        """``call``, plus the SHA-256 of the certificate the server showed (None over
+        plain HTTP): what a first contact learns, so that the answers after it can be
+        held to the same server."""
+        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        response = await self._send(
+            method,
+            address,
+            path,
+            target_node_id=target_node_id,
+            content=content,
+            params=None,
+            signed=True,
+            trace_id=None,
+            headers={"content-type": "application/json"} if body is not None else {},
+            pin=pin,
+        )
+        return _decode(response, method, _join(address, path)), _server_fingerprint(response)
 
     async def call_bytes(
         self,
@@ -146,8 +225,24 @@ class PeerClient:
         signed: bool,
         trace_id: str | None,
         headers: dict[str, str],
+        pin: Pin = AUTO,
     ) -> httpx.Response:
         url = _join(address, path)
+        try:  # before anything is resolved or sent: see ``isthmus.peer.address``
+            await self.addresses.check(address)
+        except AddressRefused as exc:
+            raise errors.PeerAddressRefused(exc.message, details={"address": address}) from None
+        expected = self.pin_for(target_node_id, pin)
+        extensions: dict[str, Any] = {}
+        if expected is not None:
+            if urlsplit(url).scheme != "https":
+                raise errors.PeerNotPinned(
+                    f"{target_node_id}'s contract pins a TLS certificate but its address "
+                    f"{address} is not https: not sent",
+                    details={"address": address},
+                )
+            extensions["trace"] = pin_check(expected)
+        http = self._pool(expected)
         query = urlencode(params or {})
         last_error: Exception | None = None
         for attempt in range(self._retry.attempts):
@@ -170,13 +265,20 @@ class PeerClient:
                     {"x-source-node-id": self.identity.node_id, "x-target-node-id": target_node_id}
                 )
             try:
-                return await self._http.request(
+                return await http.request(
                     method,
                     url,
                     params=params or None,
                     content=content or None,
                     headers=request_headers,
+                    extensions=extensions or None,
                 )
+            except PinMismatch as exc:
+                raise errors.PeerNotPinned(
+                    f"{method} {url}: the server is not {target_node_id}'s pinned "
+                    f"certificate ({exc}): nothing was sent",
+                    details={"address": address, "path": path},
+                ) from None
             except (httpx.InvalidURL, UnicodeEncodeError) as exc:
                 raise errors.ValidationFailed(
                     f"cannot address a request to {address!r}: {exc}",
@@ -198,15 +300,28 @@ class PeerClient:
         )
 
 
+def _server_fingerprint(response: httpx.Response) -> str | None:
+    stream = response.extensions.get("network_stream")
+    try:
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    except (ValueError, OSError):  # the connection is already gone
+        return None
+    return cert_fingerprint(der) if der else None
+
+
 def _join(address: str, path: str) -> str:
     base = address if "://" in address else f"http://{address}"
     return base.rstrip("/") + path
 
 
 def _decode(response: httpx.Response, method: str, url: str) -> Any:
+    """The ``data`` of a partner's envelope. Whatever the partner sent (huge, nested a
+    million deep, not JSON, not an envelope) ends as a ``PeerError``: its fault, never
+    an exception of ours."""
     try:
-        envelope = Envelope.model_validate(response.json())
-    except (ValueError, TypeError) as exc:
+        envelope = Envelope.model_validate(loads_bounded(response.content, what="reply"))
+    except (ValueError, TypeError, errors.RequestError) as exc:
         raise errors.PeerProtocolError(
             f"{method} {url} answered HTTP {response.status_code} without a BFIA envelope",
             details={"http_status": response.status_code, "body": response.text[:200]},

@@ -43,6 +43,7 @@ class ErrorCode(IntEnum):
     WRONG_SUITE = 20009
     WRONG_TARGET = 20010
     TLS_PEER_MISMATCH = 20011
+    TOO_MANY_REFUSALS = 20012
     ADMIN_UNAUTHORIZED = 20101
     FORBIDDEN = 20102
 
@@ -53,6 +54,8 @@ class ErrorCode(IntEnum):
     PEER_REFUSED = 40002
     PEER_PROTOCOL = 40003
     LINK_TIMEOUT = 40004
+    PEER_NOT_PINNED = 40005
+    PEER_ADDRESS_REFUSED = 40006
 
     INTERNAL = 50000
 
@@ -171,6 +174,14 @@ class TlsPeerMismatch(AuthError):
     http_status = 403
 
 
+class TooManyRefusals(AuthError):
+    """This source was refused too often in the last minute: it is turned away before
+    any check runs (and before anything is written) until the minute is over."""
+
+    code = ErrorCode.TOO_MANY_REFUSALS
+    http_status = 429
+
+
 class AdminUnauthorized(AuthError):
     code = ErrorCode.ADMIN_UNAUTHORIZED
 
@@ -231,6 +242,20 @@ class PeerProtocolError(PeerError):
     """The partner answered something that is not a BFIA envelope."""
 
     code = ErrorCode.PEER_PROTOCOL
+
+
+class PeerNotPinned(PeerError):
+    """The server at the partner's address showed a TLS certificate other than the one
+    pinned to the partner's contract: nothing was sent to it."""
+
+    code = ErrorCode.PEER_NOT_PINNED
+
+
+class PeerAddressRefused(PeerError):
+    """The partner's recorded address is one this node does not call (scheme, link-local,
+    metadata endpoint, or loopback/private where not allowed): nothing was sent."""
+
+    code = ErrorCode.PEER_ADDRESS_REFUSED
 
 
 # --- 5xxxx: ours ----------------------------------------------------------------------
