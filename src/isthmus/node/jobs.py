@@ -60,9 +60,10 @@ class JobService:
     def me(self) -> str:
         return self.channel.me
 
-    async def submit(self, request: dict[str, Any]) -> str:
+    async def submit(self, request: dict[str, Any], *, actor: str) -> str:
         """North-south ``create_all``: we are the initiator; ``scheduler`` (an Isthmus
-        extension) names the scheduling node, this one by default."""
+        extension) names the scheduling node, this one by default. ``actor`` is the
+        token behind the call, named in the submission's record."""
         document = {
             "job_id": request.get("job_id") or new_job_id(),
             "flow_id": request.get("flow_id") or "",
@@ -91,7 +92,7 @@ class JobService:
             str(document["job_id"]),
             document,
             scheduler,
-            "local:operator",
+            actor,
         )
         token_set = await asyncio.to_thread(self._token_set, document)
         statement = ""

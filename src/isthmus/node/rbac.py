@@ -28,6 +28,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import ApiTokenRow
 from isthmus.store.transport import token_digest
@@ -87,6 +89,19 @@ class Principal:
 
     def may(self, allowed: frozenset[str]) -> bool:
         return bool(self.roles & allowed)
+
+
+def actor_of(request: Request) -> str:
+    """Who the audit log names for an admin action: the token behind the call
+    (``token:root`` for ``DIR/admin.token``, ``token:<name>`` for a named token), and
+    nothing the caller could choose: a header such as the CLI's ``x-operator`` is the
+    caller's word. Self-approval checks compare these names, i.e. token identities.
+    Every route that writes depends on the admin app's ``authorised``, which sets the
+    principal; without one there is no actor to name."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise AdminUnauthorized("admin API: no authenticated token behind this call")
+    return f"token:{principal.name}"
 
 
 def allowed_roles(method: str, route: str) -> frozenset[str]:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
 from isthmus.node.http import request_fields
+from isthmus.node.rbac import actor_of
 from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
@@ -138,7 +139,8 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
 
     @router.post(paths.PLATFORM_JOB_CREATE_ALL)
     async def create_all(request: Request) -> Any:
-        return ok({"job_id": await jobs.submit(await request_fields(request))})
+        fields = await request_fields(request)
+        return ok({"job_id": await jobs.submit(fields, actor=actor_of(request))})
 
     @router.post(paths.PLATFORM_JOB_STOP_ALL)
     async def stop_all(request: Request) -> Any:
