@@ -23,9 +23,11 @@ async def pair() -> AsyncIterator[tuple[InProcessNode, InProcessNode]]:
     async with InProcessCluster() as cluster:
         a, b = await cluster.start(2)
         await cluster.connect(a, b)
-        for node in (a, b):
+        for node, other in ((a, b), (b, a)):
             await node.admin_call(
-                "POST", "/transport/sessions", {"session_id": SESSION, "token": TOKEN}
+                "POST",
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
             )
         yield a, b
 

@@ -10,11 +10,13 @@ import pytest
 
 from isthmus.store import Store
 from isthmus.store.transport import TransportStore
-from isthmus.transport.queues import IncomingMessage, QueueEngine, QueueLimits
+from isthmus.transport.queues import Delivery, IncomingMessage, QueueEngine, QueueLimits
 from isthmus.wire.errors import TransportRefused
 
 pytestmark = pytest.mark.anyio
 LIMITS = QueueLimits(max_message_bytes=1000, max_session_messages=5, max_session_bytes=3000)
+#: Two parties: each may hold at most half (rounded up) of a session's in queue.
+PARTIES = frozenset({"NODE_A", "NODE_B"})
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def queues(store: Store) -> AsyncIterator[QueueEngine]:
     engine = QueueEngine(TransportStore(store), LIMITS)
     await engine.start()
-    await engine.open_session("s1", "t")
+    await engine.open_session("s1", "t", PARTIES)
     yield engine
     await engine.aclose()
 
@@ -48,6 +50,15 @@ async def refused(code: str, call: object) -> None:
     assert exc.value.ptp_code == code, exc.value.message
 
 
+async def taken(call: object) -> bytes | None:
+    """The payload of a take or pop, its delivery settled as handed to the client."""
+    delivery: Delivery | None = await call  # type: ignore[misc]
+    if delivery is None:
+        return None
+    delivery.delivered()
+    return delivery.payload
+
+
 def msg(
     seq: int | None, payload: bytes, topic: str = "a-b", session: str = "s1"
 ) -> IncomingMessage:
@@ -56,16 +67,17 @@ def msg(
 
 async def test_sessions_must_be_opened_and_tokens_match(queues: QueueEngine) -> None:
     await refused("E0000000404", queues.push("nope", "t", "NODE_B", "a-b", b"x"))
-    assert await queues.open_session("s1", "t") is False  # idempotent with the same token
-    await refused("E0000000403", queues.open_session("s1", "other"))
+    assert await queues.open_session("s1", "t", PARTIES) is False  # idempotent with the same token
+    await refused("E0000000403", queues.open_session("s1", "other", PARTIES))
     await refused("E0000000403", queues.push("s1", "wrong", "NODE_B", "a-b", b"x"))
     await refused("E0000000403", queues.take("s1", "wrong", "NODE_A", "a-b", remove=True))
 
 
 async def test_streams_are_numbered_and_acknowledged(store: Store, queues: QueueEngine) -> None:
-    first = await queues.push("s1", "t", "NODE_B", "a-b", b"1")
-    second = await queues.push("s1", "t", "NODE_B", "a-b", b"2")
-    other = await queues.push("s1", "t", "NODE_C", "a-c", b"3")
+    await queues.open_session("s3", "t", frozenset({"NODE_B", "NODE_C"}))
+    first = await queues.push("s3", "t", "NODE_B", "a-b", b"1")
+    second = await queues.push("s3", "t", "NODE_B", "a-b", b"2")
+    other = await queues.push("s3", "t", "NODE_C", "a-c", b"3")
     assert (first.seq, second.seq, other.seq) == (1, 2, 1)
     waiting = queues.outgoing_by_peer()
     assert [m.payload for m in waiting["NODE_B"]] == [b"1", b"2"]
@@ -74,7 +86,7 @@ async def test_streams_are_numbered_and_acknowledged(store: Store, queues: Queue
     assert {p: [m.seq for m in ms] for p, ms in queues.outgoing_by_peer().items()} == {
         "NODE_B": [2]
     }
-    third = await queues.push("s1", "t", "NODE_B", "a-b", b"4")
+    third = await queues.push("s3", "t", "NODE_B", "a-b", b"4")
     assert third.seq == 3  # numbering survives the restart
     await queues.aclose()
 
@@ -84,7 +96,7 @@ async def test_concurrent_pushes_share_commits_and_keep_order(
 ) -> None:
     engine = QueueEngine(TransportStore(store), QueueLimits())
     await engine.start()
-    await engine.open_session("s2", "t")
+    await engine.open_session("s2", "t", PARTIES)
     sent = await asyncio.gather(
         *(engine.push("s2", "t", "NODE_B", "x", b"%d" % i) for i in range(200))
     )
@@ -110,32 +122,32 @@ async def test_in_queue_is_fifo_per_topic_and_drops_resends(
     result = await queues.receive("NODE_A", [msg(1, b"one"), msg(2, b"two"), msg(3, b"3", "o")])
     assert (result.accepted, result.stored, result.refusal) == (3, 3, None)
     assert (await queues.receive("NODE_A", [msg(1, b"one")])).stored == 0  # resend
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=False) == b"one"  # peek
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) == b"one"
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=False)) == b"one"  # peek
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"one"
     # A resend after the original was popped is still recognised (the stream mark).
     assert (await queues.receive("NODE_A", [msg(1, b"one"), msg(2, b"two")])).stored == 0
     queues = await reopened(store, queues)
     assert (await queues.receive("NODE_A", [msg(2, b"two")])).stored == 0
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) == b"two"
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) is None
-    assert await queues.take("s1", "t", "NODE_A", "o", remove=True) == b"3"
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"two"
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) is None
+    assert await taken(queues.take("s1", "t", "NODE_A", "o", remove=True)) == b"3"
     await queues.aclose()
 
 
 async def test_unnumbered_messages_are_all_kept(queues: QueueEngine) -> None:
-    await queues.receive("NODE_X", [msg(None, b"a"), msg(None, b"a")])
-    assert await queues.take("s1", "t", "NODE_X", "a-b", remove=True) == b"a"
-    assert await queues.take("s1", "t", "NODE_X", "a-b", remove=True) == b"a"
+    await queues.receive("NODE_B", [msg(None, b"a"), msg(None, b"a")])
+    assert await taken(queues.take("s1", "t", "NODE_B", "a-b", remove=True)) == b"a"
+    assert await taken(queues.take("s1", "t", "NODE_B", "a-b", remove=True)) == b"a"
 
 
 async def test_a_batch_is_stored_up_to_the_first_refusal(queues: QueueEngine) -> None:
-    batch = [msg(i, b"x" * 10) for i in range(1, 8)]  # the session holds 5
+    batch = [msg(i, b"x" * 10) for i in range(1, 8)]  # NODE_A's share of the 5 is 3
     result = await queues.receive("NODE_A", batch)
-    assert (result.accepted, result.stored, result.refused_session) == (5, 5, "s1")
+    assert (result.accepted, result.stored, result.refused_session) == (3, 3, "s1")
     assert result.refusal is not None and result.refusal.ptp_code == "E0000000700"
-    await queues.take("s1", "t", "NODE_A", "a-b", remove=True)
+    await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True))
     again = await queues.receive("NODE_A", batch)  # the sender resends the whole batch
-    assert (again.accepted, again.stored, again.refusal) == (6, 1, again.refusal)
+    assert (again.accepted, again.stored, again.refusal) == (4, 1, again.refusal)
     unknown = await queues.receive("NODE_A", [msg(1, b"x", session="nope")])
     assert unknown.accepted == 0 and unknown.refusal is not None
     assert unknown.refusal.ptp_code == "E0000000404"
@@ -150,7 +162,7 @@ async def test_fragments_become_one_message_in_any_order(store: Store, queues: Q
     assert (await queues.receive("NODE_A", [piece(0, b"aa")])).stored == 0  # resent piece
     assert (await queues.receive("NODE_A", [piece(1, b"bb")])).stored == 1
     assert (await queues.receive("NODE_A", [piece(1, b"bb")])).stored == 0  # after: no-op
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) == b"aabbcc"
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"aabbcc"
     bad = await queues.receive("NODE_A", [IncomingMessage("s1", "a-b", 2, b"x", (3, 3))])
     assert bad.refusal is not None and bad.refusal.ptp_code == "E0000000400"
     await queues.aclose()
@@ -161,7 +173,7 @@ async def test_release_refuses_further_use_and_drops_unread(
 ) -> None:
     await queues.receive("NODE_A", [msg(1, b"one"), msg(2, b"two", "x-y")])
     assert await queues.release("s1", "t", topic="x-y") == 1  # one topic only
-    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=False) == b"one"
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=False)) == b"one"
     assert await queues.release("s1", "t", None) == 1
     queues = await reopened(store, queues)
     await refused("E0000000608", queues.push("s1", "t", "NODE_B", "a-b", b"x"))
@@ -173,12 +185,12 @@ async def test_release_refuses_further_use_and_drops_unread(
 
 
 async def test_waiting_pops_wake_on_arrival_and_on_release(queues: QueueEngine) -> None:
-    waiting = asyncio.ensure_future(queues.pop("s1", "t", "NODE_A", "a-b", 10))
+    waiting = asyncio.ensure_future(taken(queues.pop("s1", "t", "NODE_A", "a-b", 10)))
     await asyncio.sleep(0.05)
     await queues.receive("NODE_A", [msg(1, b"hello")])
     assert await asyncio.wait_for(waiting, 2) == b"hello"
-    assert await queues.pop("s1", "t", "NODE_A", "a-b", 0.05) is None  # times out empty
-    waiting = asyncio.ensure_future(queues.pop("s1", "t", "NODE_A", "a-b", 10))
+    assert await taken(queues.pop("s1", "t", "NODE_A", "a-b", 0.05)) is None  # times out empty
+    waiting = asyncio.ensure_future(taken(queues.pop("s1", "t", "NODE_A", "a-b", 10)))
     await asyncio.sleep(0.05)
     await queues.release("s1", "t", None)
     with pytest.raises(TransportRefused):
@@ -186,20 +198,22 @@ async def test_waiting_pops_wake_on_arrival_and_on_release(queues: QueueEngine) 
 
 
 async def test_concurrent_pops_take_each_message_once(queues: QueueEngine) -> None:
-    await queues.open_session("s2", "t")
+    await queues.open_session("s2", "t", PARTIES)
     engine_limits = QueueLimits()
     queues.limits = engine_limits
     await queues.receive("NODE_A", [msg(i, b"%d" % i, session="s2") for i in range(1, 41)])
 
     async def popper() -> list[bytes]:
         got = []
-        while (payload := await queues.take("s2", "t", "NODE_A", "a-b", remove=True)) is not None:
+        while True:
+            payload = await taken(queues.take("s2", "t", "NODE_A", "a-b", remove=True))
+            if payload is None:
+                return got
             got.append(payload)
-        return got
 
     results = await asyncio.gather(*(popper() for _ in range(6)))
-    taken = [p for r in results for p in r]
-    assert sorted(taken, key=int) == [b"%d" % i for i in range(1, 41)]
+    popped = [p for r in results for p in r]
+    assert sorted(popped, key=int) == [b"%d" % i for i in range(1, 41)]
 
 
 async def test_idle_sessions_expire_with_everything_they_hold(

@@ -29,6 +29,7 @@ from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode
+from isthmus.wire.ids import Identifier
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
@@ -44,8 +45,11 @@ class ApproveRequest(BaseModel):
 
 
 class SessionRequest(BaseModel):
-    session_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
+    session_id: Identifier
     token: str = Field(min_length=1, max_length=256)
+    #: The partners whose messages the session accepts and to which its components may
+    #: push; none named: no partner at all (east-west is refused both ways).
+    parties: list[Identifier] = Field(default_factory=list, max_length=64)
 
 
 class ComponentRegistration(BaseModel):
@@ -107,14 +111,15 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         store_ok = await run_in_threadpool(ctx.store.ping)
-        ready = ctx.ready.is_set() and store_ok
+        transport_ok = ctx.transport.queues.alive
+        ready = ctx.ready.is_set() and store_ok and transport_ok
         if ready:
             return JSONResponse(ok({"status": "ready"}))
         return JSONResponse(
             error(
                 ErrorCode.INTERNAL,
                 "not ready",
-                {"listeners": ctx.ready.is_set(), "store": store_ok},
+                {"listeners": ctx.ready.is_set(), "store": store_ok, "transport": transport_ok},
             ),
             status_code=503,
         )
@@ -267,7 +272,9 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.post("/transport/sessions")
     async def open_session(body: SessionRequest) -> dict[str, Any]:
         """Open a transport session for a job (the scheduler does this; so may an operator)."""
-        created = await ctx.transport.queues.open_session(body.session_id, body.token)
+        created = await ctx.transport.queues.open_session(
+            body.session_id, body.token, frozenset(body.parties)
+        )
         return ok(
             {
                 "session_id": body.session_id,
