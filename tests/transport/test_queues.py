@@ -9,8 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from isthmus.store import Store
-from isthmus.store.transport import TransportStore
-from isthmus.transport.queues import Delivery, IncomingMessage, QueueEngine, QueueLimits
+from isthmus.store.transport import OutMessage, TransportStore
+from isthmus.transport.queues import (
+    MAX_COMMITTER_RESTARTS,
+    Delivery,
+    IncomingMessage,
+    QueueEngine,
+    QueueLimits,
+)
 from isthmus.wire.errors import TransportRefused
 
 pytestmark = pytest.mark.anyio
@@ -204,7 +210,7 @@ async def test_concurrent_pops_take_each_message_once(queues: QueueEngine) -> No
     await queues.receive("NODE_A", [msg(i, b"%d" % i, session="s2") for i in range(1, 41)])
 
     async def popper() -> list[bytes]:
-        got = []
+        got: list[bytes] = []
         while True:
             payload = await taken(queues.take("s2", "t", "NODE_A", "a-b", remove=True))
             if payload is None:
@@ -244,3 +250,122 @@ async def test_a_failed_commit_is_refused_and_state_reloads(
     assert [m.payload for m in queues.outgoing_by_peer()["NODE_B"]] == [b"kept"]
     again = await queues.push("s1", "t", "NODE_B", "a-b", b"next")
     assert again.seq == 2  # the failed push's number was not burnt into the stream
+
+
+async def test_a_component_must_present_the_session_token(queues: QueueEngine) -> None:
+    """Missing (sent as ""), empty and wrong tokens are one refusal; None is the node's
+    own callers (the participant, the admin API), never a component's."""
+    await queues.receive("NODE_A", [msg(1, b"one")])
+    for token in ("", "wrong"):
+        await refused("E0000000403", queues.push("s1", token, "NODE_B", "a-b", b"x"))
+        await refused("E0000000403", queues.take("s1", token, "NODE_A", "a-b", remove=True))
+        await refused("E0000000403", queues.take("s1", token, "NODE_A", "a-b", remove=False))
+        await refused("E0000000403", queues.release("s1", token, None))
+    assert queues.usage("s1") == {"out_count": 0, "out_bytes": 0, "in_count": 1, "in_bytes": 3}
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"one"
+    await refused("E0000000400", queues.open_session("s9", ""))
+
+
+async def test_a_session_takes_and_sends_only_for_its_parties(
+    store: Store, queues: QueueEngine
+) -> None:
+    stranger = await queues.receive("NODE_C", [msg(1, b"intruder")])
+    assert (stranger.accepted, stranger.stored, stranger.refused_session) == (0, 0, "s1")
+    assert stranger.refusal is not None and stranger.refusal.ptp_code == "E0000000403"
+    await refused("E0000000403", queues.push("s1", "t", "NODE_C", "a-c", b"leak"))
+    # A session with no parties recorded (an operator named none): nobody, either way.
+    await queues.open_session("lonely", "t")
+    assert (await queues.receive("NODE_A", [msg(1, b"x", session="lonely")])).accepted == 0
+    await refused("E0000000403", queues.push("lonely", "t", "NODE_A", "a-b", b"x"))
+    queues = await reopened(store, queues)  # the parties are durable
+    assert (await queues.receive("NODE_C", [msg(1, b"again")])).accepted == 0
+    assert (await queues.receive("NODE_A", [msg(1, b"ok")])).stored == 1
+    assert queues.usage("s1")["in_count"] == 1
+    await refused("E0000000400", queues.open_session("s1", "t", frozenset({"NODE_A"})))
+    await queues.aclose()
+
+
+async def test_one_party_cannot_fill_a_session(queues: QueueEngine) -> None:
+    flood = await queues.receive("NODE_A", [msg(i, b"a") for i in range(1, 6)])
+    assert (flood.accepted, flood.refusal and flood.refusal.ptp_code) == (3, "E0000000700")
+    assert (await queues.receive("NODE_B", [msg(1, b"b"), msg(2, b"b")])).stored == 2
+
+
+async def test_a_returned_message_is_given_out_again_first(queues: QueueEngine) -> None:
+    await queues.receive("NODE_A", [msg(i, b"%d" % i) for i in (1, 2, 3)])
+    first = await queues.take("s1", "t", "NODE_A", "a-b", remove=True)
+    assert first is not None and first.payload == b"1"
+    # While it is in flight its queue gives nothing else (it would be overtaken).
+    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) is None
+    assert await queues.take("s1", "t", None, "a-b", remove=True) is None
+    first.returned()
+    first.delivered()  # settling twice changes nothing
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"1"
+    second = await queues.take("s1", "t", "NODE_A", "a-b", remove=True)
+    assert second is not None
+    assert await queues.release("s1", "t", "a-b") == 2  # one queued, one in flight
+    second.returned()  # its topic was released meanwhile: dropped, not requeued
+    assert await queues.take("s1", "t", "NODE_A", "a-b", remove=True) is None
+    assert queues.usage("s1")["in_count"] == 0
+
+
+async def test_a_pop_cancelled_while_waiting_takes_nothing(queues: QueueEngine) -> None:
+    waiting = asyncio.ensure_future(queues.pop("s1", "t", "NODE_A", "a-b", 10))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await queues.receive("NODE_A", [msg(1, b"kept")])
+    assert await taken(queues.pop("s1", "t", "NODE_A", "a-b", 1)) == b"kept"
+
+
+async def test_acknowledged_mode_gives_a_message_again_until_it_is_named(
+    store: Store, queues: QueueEngine
+) -> None:
+    await queues.receive("NODE_A", [msg(1, b"one"), msg(2, b"two")])
+    one = await queues.take("s1", "t", "NODE_A", "a-b", remove=True, ack=0)
+    assert one is not None and one.payload == b"one"
+    again = await queues.take("s1", "t", "NODE_A", "a-b", remove=True, ack=0)  # reply lost
+    assert again is not None and (again.payload, again.id) == (b"one", one.id)
+    two = await queues.take("s1", "t", "NODE_A", "a-b", remove=True, ack=one.id)
+    assert two is not None and two.payload == b"two"
+    queues = await reopened(store, queues)  # "one" was removed; "two" never acknowledged
+    assert await taken(queues.take("s1", "t", "NODE_A", "a-b", remove=True)) == b"two"
+    await refused("E0000000400", queues.take("s1", "t", None, "a-b", remove=True, ack=0))
+    await queues.aclose()
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_commit_others_await(
+    queues: QueueEngine,
+) -> None:
+    queues.limits = QueueLimits()
+    for _ in range(20):
+        pushes = [
+            asyncio.ensure_future(queues.push("s1", "t", "NODE_B", "a-b", b"x")) for _ in range(10)
+        ]
+        await asyncio.sleep(0)  # every push has joined the batch
+        for push in pushes[::2]:
+            push.cancel()
+        done = await asyncio.gather(*pushes, return_exceptions=True)
+        assert all(not isinstance(d, BaseException) for d in done[1::2])
+    assert queues.alive
+    assert await queues.push("s1", "t", "NODE_B", "a-b", b"still") is not None
+
+
+async def test_a_dying_committer_refuses_its_callers_then_stays_down(
+    queues: QueueEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queues.limits = QueueLimits()  # the pushes were committed: they fill the session
+    original = queues._enqueue_forward
+
+    def broken(message: OutMessage, *, loaded: bool = False) -> None:
+        if not loaded:  # after a commit, not while reloading
+            raise RuntimeError("a bug after the commit")
+        original(message, loaded=True)
+
+    monkeypatch.setattr(queues, "_enqueue_forward", broken)
+    for _ in range(MAX_COMMITTER_RESTARTS + 1):  # each refused, none left hanging
+        await refused(
+            "E0000000500", asyncio.wait_for(queues.push("s1", "t", "NODE_B", "a-b", b"x"), 30)
+        )
+    assert not queues.alive
+    await refused("E0000000500", queues.push("s1", "t", "NODE_B", "a-b", b"x"))
+    await refused("E0000000500", queues.take("s1", "t", "NODE_A", "a-b", remove=True))

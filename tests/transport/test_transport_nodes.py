@@ -85,7 +85,7 @@ def pair() -> Iterator[tuple[ProcessCluster, ProcessNode, ProcessNode]]:
 
 
 def pop_all(node: ProcessNode, peer: ProcessNode, topic: str, count: int) -> list[bytes]:
-    received = []
+    received: list[bytes] = []
     deadline = time.monotonic() + 60
     while len(received) < count and time.monotonic() < deadline:
         code, payload = chan(node, "pop", peer, topic, timeout=2)

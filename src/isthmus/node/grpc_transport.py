@@ -92,7 +92,7 @@ MESSAGE_HEADROOM = 1024 * 1024
 RECHECK_S = 0.5
 #: An incoming ``transport`` stream must send its first (signed) frame within this long,
 #: and then a frame at least this often; otherwise it is ended (DEADLINE_EXCEEDED).
-FIRST_FRAME_S = 10.0
+FIRST_FRAME_S = 5.0
 STREAM_IDLE_S = 120.0
 GRACE_S = 5.0
 

@@ -266,10 +266,14 @@ class QueueEngine:
         return not self._dead
 
     async def aclose(self) -> None:
-        """Commit what is pending (acknowledgements are not awaited by anyone), then stop."""
-        if self._committer is not None and not self._committer.done() and self._batch.batch:
+        """Finish the commit under way and commit what is pending (acknowledgements and
+        delivered pops are not awaited by anyone), then stop."""
+        if self._committer is not None and not self._committer.done():
             with contextlib.suppress(Exception):
-                await self._flush()
+                if self._committing is not None:
+                    await asyncio.shield(self._committing.done)
+                if self._batch.batch:
+                    await self._committed()
         if self._committer is not None:
             self._committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
