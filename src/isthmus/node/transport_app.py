@@ -329,7 +329,7 @@ class TransportApp:
         except TransportRefused as exc:
             answer = Answer(exc.ptp_code, exc.message, b"")
         except ClientGone:
-            return
+            answer = Answer(PtpCode.NOT_FOUND, "client went away", b"")
         except Exception:
             log.exception("transport %s failed", kind)
         finally:
@@ -343,14 +343,18 @@ class TransportApp:
             return
         if (gone is not None and gone.done()) or _disconnected(send):
             delivery.returned()  # the client went away while the message was taken
+            # An answer without the message all the same: the server expects one.
+            content, media_type = reply(headers, call, PtpCode.NOT_FOUND, "client went away")
+            await _send(send, 200, content, media_type)
             return
         try:
             await _send(send, 200, content, media_type)
         except BaseException:
             delivery.returned()
             raise
-        if _disconnected(send):
-            delivery.returned()  # the server dropped the reply: the connection was gone
+        if getattr(getattr(send, "__self__", None), "disconnected", False):
+            # Lost while the reply waited for room to be written (a slow reader): dropped.
+            delivery.returned()
         else:
             delivery.delivered()
 
@@ -426,10 +430,20 @@ async def _disconnect(receive: Receive) -> None:
 
 
 def _disconnected(send: Send) -> bool:
-    """Whether the server knows the client's connection is gone. uvicorn drops a reply
-    sent to a closed connection without a word and says so only on its request-response
-    cycle (``send`` is bound to it); any other server: assume the reply went out."""
-    return bool(getattr(getattr(send, "__self__", None), "disconnected", False))
+    """Whether the server knows the client's connection is gone or going, just before a
+    reply is written. uvicorn drops a reply sent to such a connection without a word:
+    once the client's end-of-stream was read, the socket is closing and writes are
+    discarded before ``disconnected`` is set, a loop turn later. Both show on its
+    request-response cycle (``send`` is bound to it); with any other server, assume the
+    reply goes out. (Not for after the reply: a ``connection: close`` request's socket
+    is closing once its reply is written.)"""
+    cycle = getattr(send, "__self__", None)
+    if cycle is None:
+        return False
+    if getattr(cycle, "disconnected", False):
+        return True
+    transport = getattr(cycle, "transport", None)
+    return bool(transport is not None and transport.is_closing())
 
 
 async def _send(
