@@ -176,8 +176,11 @@ def main() -> None:
         with ProcessCluster(base_dir=work / "cluster", env=env) as cluster:
             a, b = cluster.start(2)
             cluster.connect(a, b)
-            for node in (a, b):
-                node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+            for node, other in ((a, b), (b, a)):
+                node.admin.post(
+                    "/transport/sessions",
+                    {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
+                )
             blackbox_args = [
                 [
                     "--link",

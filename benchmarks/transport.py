@@ -224,8 +224,11 @@ def main() -> None:
     with ProcessCluster(env=env) as cluster:
         a, b = cluster.start(2)
         cluster.connect(a, b)
-        for node in (a, b):
-            node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+        for node, other in ((a, b), (b, a)):
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
+            )
         for label, size in SIZES.items():
             count = _count(size, args.size)
             meter = CpuMeter([node.process.pid for node in (a, b) if node.process is not None])

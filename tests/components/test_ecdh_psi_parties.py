@@ -55,7 +55,11 @@ def test_parties_through_isthmus_nodes(tmp_path: Path, n: int) -> None:
         nodes = cluster.start(n)
         cluster.connect_all()
         for node in nodes:
-            node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+            others = [other.node_id for other in nodes if other is not node]
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": others},
+            )
         node_ids = [node.node_id for node in nodes]
         parties = [
             start_party(

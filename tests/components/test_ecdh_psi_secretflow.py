@@ -110,8 +110,11 @@ def test_blackbox_link_through_two_isthmus_nodes(
     with ProcessCluster() as cluster:
         node_a, node_b = cluster.start(2)
         cluster.connect(node_a, node_b)
-        for node in (node_a, node_b):
-            node.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+        for node, other in ((node_a, node_b), (node_b, node_a)):
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
+            )
         nodes = (node_a, node_b)
         theirs = secretflow_party(
             1 - our_rank,

@@ -23,8 +23,11 @@ async def test_blackbox_link_through_two_nodes() -> None:
     with ProcessCluster() as cluster:
         a, b = cluster.start(2)
         cluster.connect(a, b)
-        for node in (a, b):
-            node.admin.post("/transport/sessions", {"session_id": session, "token": "tk"})
+        for node, other in ((a, b), (b, a)):
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": session, "token": "tk", "parties": [other.node_id]},
+            )
         contexts = []
         for rank, node in enumerate((a, b)):
             env = {

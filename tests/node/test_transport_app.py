@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import update
 
 from isthmus.store.schema import ContractRow
+from isthmus.store.transport import OutMessage
 from isthmus.testing import InProcessCluster, InProcessNode
+from isthmus.transport.queues import MAX_COMMITTER_RESTARTS
 from isthmus.wire import ptp
 from isthmus.wire.proto import ptp_pb2
 
@@ -23,9 +25,11 @@ async def pair() -> AsyncIterator[tuple[InProcessNode, InProcessNode]]:
     async with InProcessCluster() as cluster:
         a, b = await cluster.start(2)
         await cluster.connect(a, b)
-        for node in (a, b):
+        for node, other in ((a, b), (b, a)):
             await node.admin_call(
-                "POST", "/transport/sessions", {"session_id": SESSION, "token": TOKEN}
+                "POST",
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
             )
         yield a, b
 
@@ -231,3 +235,26 @@ async def test_messages_for_another_platform_go_as_ordered_pass_through_invokes(
     )
     assert not await a.ctx.transport.forward_once()
     assert [m.payload for m in a.ctx.transport.queues.outgoing_by_peer()[b.node_id]] == [b"late"]
+
+
+async def test_a_dead_committer_makes_the_node_unready_and_refuses_calls(
+    pair: tuple[InProcessNode, InProcessNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    queues = a.ctx.transport.queues
+    original = queues._enqueue_forward
+
+    def broken(message: OutMessage, *, loaded: bool = False) -> None:
+        if not loaded:
+            raise RuntimeError("a bug after the commit")
+        original(message, loaded=True)
+
+    monkeypatch.setattr(queues, "_enqueue_forward", broken)
+    for _ in range(MAX_COMMITTER_RESTARTS + 1):  # each caller refused, none left hanging
+        reply = await a.transport.post("/v1/interconn/chan/push", content=b"x", headers=headers(b))
+        assert ptp.parse_outbound(reply.content)[0] == ptp.PtpCode.SYSTEM_ERROR
+    ready = await a.admin.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["data"]["transport"] is False
+    reply = await a.transport.post("/v1/interconn/chan/pop", headers=headers(b))
+    assert ptp.parse_outbound(reply.content)[0] == ptp.PtpCode.SYSTEM_ERROR
+    assert (await b.admin.get("/readyz")).status_code == 200

@@ -31,7 +31,7 @@ class QueueModel(RuleBasedStateMachine):
         self.store = Store(f"sqlite:///{self.tmp.name}/q.db")
         self.store.migrate()
         self.engine = self.run(self.fresh())
-        self.run(self.engine.open_session("s", "t"))
+        self.run(self.engine.open_session("s", "t", frozenset({"NODE_A", "NODE_B"})))
         self.out: deque[bytes] = deque()  # pushed for NODE_B, not acknowledged
         self.last_seq = 0
         self.sent_seq = 0  # partner NODE_A's numbering
@@ -75,13 +75,18 @@ class QueueModel(RuleBasedStateMachine):
         result = self.run(self.engine.receive("NODE_A", batch))
         assert result.refusal is None and result.stored == len(topics)
 
-    @rule(topic=TOPICS, remove=st.booleans())
-    def take(self, topic: str, remove: bool) -> None:
-        got = self.run(self.engine.take("s", "t", "NODE_A", topic, remove=remove))
+    @rule(topic=TOPICS, remove=st.booleans(), reply_lost=st.booleans())
+    def take(self, topic: str, remove: bool, reply_lost: bool) -> None:
+        delivery = self.run(self.engine.take("s", "t", "NODE_A", topic, remove=remove))
+        got = None if delivery is None else delivery.payload
         expected = self.inbox[topic]
         assert got == (expected[0] if expected else None)
-        if remove and expected:
-            expected.popleft()
+        if delivery is not None and reply_lost:
+            delivery.returned()  # back at the head of its queue
+        elif delivery is not None:
+            delivery.delivered()
+            if remove:
+                expected.popleft()
 
     @precondition(lambda self: any(self.inbox.values()))
     @rule(topic=TOPICS)

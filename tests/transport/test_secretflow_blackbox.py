@@ -29,8 +29,11 @@ def test_secretflow_psi_through_two_isthmus_nodes(tmp_path: Path) -> None:
     with ProcessCluster() as cluster:
         a, b = cluster.start(2)
         cluster.connect(a, b)
-        for node in (a, b):
-            node.admin.post("/transport/sessions", {"session_id": session, "token": "token-peer"})
+        for node, other in ((a, b), (b, a)):
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": session, "token": "token-peer", "parties": [other.node_id]},
+            )
         parties = []
         for rank, node in ((0, a), (1, b)):
             parties.append(

@@ -20,11 +20,22 @@ from isthmus.wire.errors import TransportRefused
 from isthmus.wire.proto import ptp_pb2
 
 texts = st.text(min_size=1, max_size=40)
+#: What the wire layer accepts: session ids are ids, topics bounded printable ASCII.
+session_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,39}", fullmatch=True).filter(
+    lambda s: ".." not in s
+)
+topics = st.from_regex(r"[\x21-\x7e]{1,40}", fullmatch=True)
 payloads = st.binary(max_size=2048)
 codes = st.sampled_from(["E0000000000", "E0000000404", "E0000000700", "0", "200"])
 
 
-@given(texts, texts, st.integers(1, 2**62), payloads, st.none() | st.tuples(st.integers(0, 9)))
+@given(
+    session_ids,
+    topics,
+    st.integers(1, 2**62),
+    payloads,
+    st.none() | st.tuples(st.integers(0, 9)),
+)
 def test_frames_round_trip(
     session: str, topic: str, seq: int, payload: bytes, index: tuple[int] | None
 ) -> None:
@@ -40,7 +51,7 @@ def test_frames_round_trip(
     assert decoded.fragment == fragment
 
 
-@given(texts, texts, payloads)
+@given(session_ids, topics, payloads)
 def test_a_wrapped_push_unwraps_to_its_topic_and_payload(
     session: str, topic: str, payload: bytes
 ) -> None:
@@ -80,3 +91,24 @@ def test_unreadable_replies_and_wraps_are_codec_errors() -> None:
     with pytest.raises(TransportRefused) as exc:
         unwrap_push(b"\xff\xff\xff")
     assert exc.value.ptp_code == "E0000000616"
+
+
+@pytest.mark.parametrize(
+    ("session", "topic"),
+    [
+        ("../../etc", "t"),
+        ("a/b", "t"),
+        ("s" * 300, "t"),
+        ("ok", "has space"),
+        ("ok", "x" * 300),
+        ("ok", "nul\x00"),
+    ],
+)
+def test_bad_routing_from_a_partner_is_a_transport_refusal(session: str, topic: str) -> None:
+    message = OutMessage(1, session, "NODE_B", topic, 1, b"p", 1)
+    with pytest.raises(TransportRefused) as exc:
+        from_inbound(to_inbound(message, b"p", None))
+    assert exc.value.ptp_code == ptp.PtpCode.BAD_REQUEST
+    with pytest.raises(TransportRefused) as exc:
+        invoked_message({"x-ptp-session-id": session, "x-ptp-topic": topic}, b"p")
+    assert exc.value.ptp_code == ptp.PtpCode.BAD_REQUEST

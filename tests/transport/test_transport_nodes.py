@@ -63,8 +63,12 @@ def chan(
 
 
 def open_session(*nodes: ProcessNode, session: str = SESSION) -> None:
+    """Open ``session`` on every node, each naming the others as its parties."""
     for node in nodes:
-        node.admin.post("/transport/sessions", {"session_id": session, "token": TOKEN})
+        parties = [other.node_id for other in nodes if other is not node]
+        node.admin.post(
+            "/transport/sessions", {"session_id": session, "token": TOKEN, "parties": parties}
+        )
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def pair() -> Iterator[tuple[ProcessCluster, ProcessNode, ProcessNode]]:
 
 
 def pop_all(node: ProcessNode, peer: ProcessNode, topic: str, count: int) -> list[bytes]:
-    received = []
+    received: list[bytes] = []
     deadline = time.monotonic() + 60
     while len(received) < count and time.monotonic() < deadline:
         code, payload = chan(node, "pop", peer, topic, timeout=2)
@@ -145,7 +149,9 @@ def test_east_west_requires_a_signed_partner(
     assert forged.json()["code"] == ErrorCode.UNSIGNED
     stranger = cluster.add_node("NODE_X")
     # The stranger's node has no contract with B, so its forwarder is refused.
-    stranger.admin.post("/transport/sessions", {"session_id": SESSION, "token": TOKEN})
+    stranger.admin.post(
+        "/transport/sessions", {"session_id": SESSION, "token": TOKEN, "parties": [b.node_id]}
+    )
     assert chan(stranger, "push", b, "t", b"x")[0] == ptp.PtpCode.OK  # accepted locally
     time.sleep(1.5)
     assert chan(b, "pop", "NODE_X", "t", timeout=0.5)[0] == ptp.PtpCode.NOT_FOUND

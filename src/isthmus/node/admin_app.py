@@ -28,12 +28,12 @@ from isthmus.node.http import (
     install_error_handlers,
 )
 from isthmus.node.management_api import management_admin_router
-from isthmus.node.rbac import Principal
+from isthmus.node.rbac import actor_of
 from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
-from isthmus.wire.errors import AdminUnauthorized, ErrorCode
+from isthmus.wire.errors import ErrorCode
 from isthmus.wire.ids import Identifier
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
@@ -58,6 +58,9 @@ class ApproveRequest(BaseModel):
 class SessionRequest(BaseModel):
     session_id: Identifier
     token: str = Field(min_length=1, max_length=256)
+    #: The partners whose messages the session accepts and to which its components may
+    #: push; none named: no partner at all (east-west is refused both ways).
+    parties: list[Identifier] = Field(default_factory=list, max_length=64)
 
 
 class ComponentRegistration(BaseModel):
@@ -85,19 +88,6 @@ class ReasonRequest(BaseModel):
     reason: str = Field(default="", max_length=1024)
 
 
-def _operator(request: Request) -> str:
-    """Who the audit log names for an admin action: the token behind the call, and
-    nothing the caller could choose. Root (``DIR/admin.token``) is ``token:root``
-    whoever holds it: a header such as the CLI's ``x-operator`` is the caller's word, so
-    it never names the actor, and self-approval checks compare these names, i.e. token
-    identities. Every route that writes depends on ``authorised``, which sets the
-    principal; without one there is no actor to name."""
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:
-        raise AdminUnauthorized("admin API: no authenticated token behind this call")
-    return f"token:{principal.name}"
-
-
 def create_admin_app(ctx: NodeContext) -> FastAPI:
     app = FastAPI(
         title=f"Isthmus admin API ({ctx.node_id})",
@@ -123,14 +113,15 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         store_ok = await run_in_threadpool(ctx.store.ping)
-        ready = ctx.ready.is_set() and store_ok
+        transport_ok = ctx.transport.queues.alive
+        ready = ctx.ready.is_set() and store_ok and transport_ok
         if ready:
             return JSONResponse(ok({"status": "ready"}))
         return JSONResponse(
             error(
                 ErrorCode.INTERNAL,
                 "not ready",
-                {"listeners": ctx.ready.is_set(), "store": store_ok},
+                {"listeners": ctx.ready.is_set(), "store": store_ok, "transport": transport_ok},
             ),
             status_code=503,
         )
@@ -181,7 +172,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.post("/contracts/apply")
     async def apply(body: ApplyRequest, request: Request) -> dict[str, Any]:
         view = await ctx.contracts.apply(
-            body.address, actor=_operator(request), peer_node_id=body.node_id
+            body.address, actor=actor_of(request), peer_node_id=body.node_id
         )
         return ok(view)
 
@@ -190,7 +181,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         view = await run_in_threadpool(
             lambda: ctx.contracts.approve(
                 contract_id,
-                actor=_operator(request),
+                actor=actor_of(request),
                 expired_time=body.expired_time,
                 address=body.address,
             )
@@ -200,7 +191,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.post("/contracts/{contract_id}/reject")
     async def reject(contract_id: str, body: ReasonRequest, request: Request) -> dict[str, Any]:
         view = await run_in_threadpool(
-            lambda: ctx.contracts.reject(contract_id, actor=_operator(request), reason=body.reason)
+            lambda: ctx.contracts.reject(contract_id, actor=actor_of(request), reason=body.reason)
         )
         return ok(view)
 
@@ -208,7 +199,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     async def terminate(contract_id: str, body: ReasonRequest, request: Request) -> dict[str, Any]:
         view = await run_in_threadpool(
             lambda: ctx.contracts.terminate(
-                contract_id, actor=_operator(request), reason=body.reason
+                contract_id, actor=actor_of(request), reason=body.reason
             )
         )
         return ok(view)
@@ -288,7 +279,9 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     @api.post("/transport/sessions")
     async def open_session(body: SessionRequest) -> dict[str, Any]:
         """Open a transport session for a job (the scheduler does this; so may an operator)."""
-        created = await ctx.transport.queues.open_session(body.session_id, body.token)
+        created = await ctx.transport.queues.open_session(
+            body.session_id, body.token, frozenset(body.parties)
+        )
         return ok(
             {
                 "session_id": body.session_id,
@@ -324,7 +317,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     @api.post("/tokens")
     async def create_token(body: TokenRequest, request: Request) -> dict[str, Any]:
-        actor = _operator(request)
+        actor = actor_of(request)
         return ok(
             await run_in_threadpool(
                 lambda: ctx.principals.create(
@@ -335,7 +328,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     @api.post("/tokens/{name}/revoke")
     async def revoke_token(name: str, request: Request) -> dict[str, Any]:
-        actor = _operator(request)
+        actor = actor_of(request)
         return ok(await run_in_threadpool(lambda: ctx.principals.revoke(name, actor=actor)))
 
     @api.get("/doctor")
@@ -355,7 +348,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     app.include_router(platform)
     app.include_router(platform_router(ctx, authorised))
-    app.include_router(management_admin_router(ctx, authorised, _operator))
+    app.include_router(management_admin_router(ctx, authorised, actor_of))
     app.add_middleware(BodyLimitMiddleware, max_bytes=1024 * 1024)
     app.add_middleware(TraceMiddleware, app_name="admin", metrics=ctx.metrics)
     return app

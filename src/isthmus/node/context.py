@@ -259,8 +259,8 @@ class _JobSessions:
     def __init__(self, queues: QueueEngine) -> None:
         self.queues = queues
 
-    async def open(self, session_id: str, token: str) -> None:
-        await self.queues.open_session(session_id, token)
+    async def open(self, session_id: str, token: str, parties: frozenset[str]) -> None:
+        await self.queues.open_session(session_id, token, parties)
 
     async def release(self, session_id: str) -> None:
         with contextlib.suppress(TransportRefused):  # never opened, or released already

@@ -5,15 +5,22 @@
   routing in ``x-ptp-*`` invocation metadata (and the topic in the message, which wins).
   The calls run through the very handlers of the HTTP face (``transport_app.py``), so both
   faces answer the same codes; a logical refusal is a ``TransportOutbound`` with its
-  ``E0000000xxx`` code and gRPC status OK, never a gRPC error. As on HTTP, the reply is
-  the 3-field layout unless the call carries ``x-ptp-outbound-layout: v1.2``.
+  ``E0000000xxx`` code and gRPC status OK, never a gRPC error — a request that is not
+  the method's message included (``E0000000616``: requests arrive as bytes and are
+  parsed here). As on HTTP, the reply is the 3-field layout unless the call carries
+  ``x-ptp-outbound-layout: v1.2``. A popped message is settled when the call ends:
+  removed if the reply went out, back at the head of its queue if the call was
+  cancelled or failed.
 * ``org.ppc.ptp.PrivateTransferProtocol`` (east-west, partner nodes) on
   ``interconn.host:interconn.grpc_port``: ``invoke`` (one message) and ``transport`` (a
   stream of ``Inbound`` frames, one ``Outbound`` reply per frame, in order). The partner
   signs the call exactly like an HTTP request, the BFIA headers travelling as metadata;
   refusals are gRPC UNAUTHENTICATED / PERMISSION_DENIED with our error code in the
   details. Under ``[interconn.tls]`` the listener uses the same certificates and the
-  client certificate is checked against the contract's pin, as on HTTP.
+  client certificate is checked against the contract's pin, as on HTTP. A ``transport``
+  stream must send its first frame within ``FIRST_FRAME_S`` and then one at least every
+  ``STREAM_IDLE_S`` (else DEADLINE_EXCEEDED), and it is cut (PERMISSION_DENIED) within
+  ``RECHECK_S`` of its partner's contract ending, whether frames flow or not.
 
 Requests reach the east-west handlers as raw bytes (no deserializer) so that the
 signature is checked over exactly the bytes the partner sent, not over a re-serialisation
@@ -26,7 +33,6 @@ import asyncio
 import functools
 import logging
 import ssl
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
@@ -35,12 +41,15 @@ import grpc
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext, server_ssl_files
 from isthmus.node.transport_app import (
+    DELIVERY_HEADER,
     LAYOUT_HEADER,
+    Answer,
     ChanRequest,
     handle_peek,
     handle_pop,
     handle_push,
     handle_release,
+    request_of,
 )
 from isthmus.peer.signing import now_ms
 from isthmus.transport.service import from_inbound, invoked_message
@@ -80,7 +89,11 @@ DEADLINE_MARGIN_S = 0.25
 #: Room for the message envelope and metadata above ``transport.max_message_bytes``.
 MESSAGE_HEADROOM = 1024 * 1024
 #: A long-lived ``transport`` stream re-checks its partner's contract this often.
-RECHECK_S = 1.0
+RECHECK_S = 0.5
+#: An incoming ``transport`` stream must send its first (signed) frame within this long,
+#: and then a frame at least this often; otherwise it is ended (DEADLINE_EXCEEDED).
+FIRST_FRAME_S = 5.0
+STREAM_IDLE_S = 120.0
 GRACE_S = 5.0
 
 
@@ -123,7 +136,39 @@ def _client_cert_der(context: Any) -> bytes | None:
 
 # --- south-north ----------------------------------------------------------------------
 
-ChanHandler = Callable[[NodeContext, ChanRequest], Awaitable[tuple[str, str, bytes]]]
+ChanHandler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
+#: The request message of each method; requests arrive as bytes and are parsed here.
+REQUESTS: dict[str, Any] = {
+    "push": ptp_pb2.PushInbound,
+    "pop": ptp_pb2.PopInbound,
+    "peek": ptp_pb2.PeekInbound,
+    "release": ptp_pb2.ReleaseInbound,
+}
+
+
+def _parse(kind: str, data: bytes) -> Any:
+    message = REQUESTS[kind]()
+    try:
+        message.ParseFromString(data)
+    except Exception as exc:  # protobuf's DecodeError
+        raise TransportRefused(PtpCode.CODEC_ERROR, f"request is not a {kind} message") from exc
+    return message
+
+
+def _settle_when_done(context: Any, answer: Answer) -> None:
+    """A popped message leaves its queue only if the call ends with the reply sent;
+    a call cancelled (or failed) before that puts it back at the head of its queue."""
+    delivery = answer.delivery
+    if delivery is None:
+        return
+
+    def settle(_: Any) -> None:
+        if context.cancelled() or context.code() not in (None, grpc.StatusCode.OK):
+            delivery.returned()
+        else:
+            delivery.delivered()
+
+    context.add_done_callback(settle)
 
 
 class TransportServicer:
@@ -132,72 +177,67 @@ class TransportServicer:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
 
-    async def push(self, request: ptp_pb2.PushInbound, context: Any) -> bytes:
-        return await self._call(
-            "push", handle_push, context, request.topic, payload=request.payload
-        )
+    async def push(self, request: bytes, context: Any) -> bytes:
+        return await self._call("push", handle_push, context, request)
 
-    async def pop(self, request: ptp_pb2.PopInbound, context: Any) -> bytes:
-        timeout = pop_timeout_s(
-            request.timeout,
-            self.ctx.config.transport.default_pop_timeout_s,
-            context.time_remaining(),
-        )
-        return await self._call("pop", handle_pop, context, request.topic, timeout_s=timeout)
+    async def pop(self, request: bytes, context: Any) -> bytes:
+        return await self._call("pop", handle_pop, context, request)
 
-    async def peek(self, request: ptp_pb2.PeekInbound, context: Any) -> bytes:
-        return await self._call("peek", handle_peek, context, request.topic)
+    async def peek(self, request: bytes, context: Any) -> bytes:
+        return await self._call("peek", handle_peek, context, request)
 
-    async def release(self, request: ptp_pb2.ReleaseInbound, context: Any) -> bytes:
+    async def release(self, request: bytes, context: Any) -> bytes:
         # ReleaseInbound.timeout is accepted and ignored, as on HTTP: a release is immediate.
-        return await self._call("release", handle_release, context, request.topic)
+        return await self._call("release", handle_release, context, request)
 
-    async def _call(
-        self,
-        kind: str,
-        handler: ChanHandler,
-        context: Any,
-        topic: str,
-        *,
-        payload: bytes = b"",
-        timeout_s: float | None = None,
-    ) -> bytes:
+    async def _call(self, kind: str, handler: ChanHandler, context: Any, data: bytes) -> bytes:
         """The serialized ``TransportOutbound`` (whose layout the caller may choose)."""
         headers = metadata_dict(context)
         layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
         try:
-            session_id = ptp.read(headers, ptp.SESSION_ID)
-            if not session_id:
-                raise TransportRefused(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
-            call = ChanRequest(
-                style="protobuf",
-                session_id=session_id,
-                token=ptp.read(headers, ptp.TOKEN),
-                peer_node_id=ptp.read(headers, ptp.TARGET_NODE_ID),
-                topic=topic or ptp.read(headers, ptp.TOPIC) or "",
-                payload=payload,
-                timeout_s=timeout_s,
+            request = _parse(kind, data)
+            timeout_s: float | None = None
+            if kind == "pop":
+                timeout_s = pop_timeout_s(
+                    request.timeout,
+                    self.ctx.config.transport.default_pop_timeout_s,
+                    context.time_remaining(),
+                )
+            call = request_of(
+                headers,
+                "protobuf",
+                request.topic or ptp.read(headers, ptp.TOPIC) or "",
+                request.payload if kind == "push" else b"",
+                timeout_s,
             )
-            code, message, body = await handler(self.ctx, call)
+            answer = await handler(self.ctx, call)
         except TransportRefused as exc:
             return ptp.outbound(exc.ptp_code, exc.message, layout=layout)
         except Exception:
             log.exception("gRPC transport %s failed", kind)
             return ptp.outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log", layout=layout)
-        return ptp.outbound(code, message, body, layout=layout)
+        try:
+            reply = ptp.outbound(answer.code, answer.message, answer.payload, layout=layout)
+        except BaseException:
+            if answer.delivery is not None:
+                answer.delivery.returned()
+            raise
+        if answer.held_id is not None:
+            context.set_trailing_metadata(((DELIVERY_HEADER, str(answer.held_id)),))
+        _settle_when_done(context, answer)
+        return reply
 
     def handlers(self) -> tuple[Any, ...]:
-        def unary(method: Callable[..., Any], request_type: Any) -> Any:
-            # No response_serializer: the methods return the serialized reply.
-            return grpc.unary_unary_rpc_method_handler(
-                method, request_deserializer=request_type.FromString
-            )
+        def unary(method: Callable[..., Any]) -> Any:
+            # Neither serializer: the methods take the request's bytes (a malformed one
+            # is a transport code, not a gRPC error) and return the serialized reply.
+            return grpc.unary_unary_rpc_method_handler(method)
 
         methods = {
-            "push": unary(self.push, ptp_pb2.PushInbound),
-            "pop": unary(self.pop, ptp_pb2.PopInbound),
-            "peek": unary(self.peek, ptp_pb2.PeekInbound),
-            "release": unary(self.release, ptp_pb2.ReleaseInbound),
+            "push": unary(self.push),
+            "pop": unary(self.pop),
+            "peek": unary(self.peek),
+            "release": unary(self.release),
         }
         return tuple(
             grpc.method_handlers_generic_handler(f"{package}.PrivateTransferTransport", methods)
@@ -306,26 +346,67 @@ class ProtocolServicer:
         self, requests: AsyncIterator[bytes], context: Any, path: str = TRANSPORT_METHOD
     ) -> AsyncIterator[ptp_pb2.Outbound]:
         """Frames as in ``from_inbound``; one reply per frame, in order. The call is
-        authenticated on its first frame (the signed body); the contract is re-checked
-        while the stream lasts. Once a frame of a session is refused, later frames of
+        authenticated on its first frame (the signed body), which must come within
+        ``FIRST_FRAME_S``; later frames at least every ``STREAM_IDLE_S``. The contract is
+        watched while the stream lasts: the stream is cut within ``RECHECK_S`` of it
+        ending, frames or not. Once a frame of a session is refused, later frames of
         that session in the same stream are not stored (answered with the same code), so
         that a resend can never be overtaken."""
         headers = metadata_dict(context)
         caller: Caller | None = None
-        checked = 0.0
+        watch: asyncio.Task[AuthError] | None = None
         refused: dict[str, str] = {}  # session -> code of its first refused frame
         index = 0
-        async for data in requests:
-            if caller is None:
-                caller = await self._authenticate(context, path, headers, data)
-                checked = time.monotonic()
-            elif time.monotonic() - checked > RECHECK_S:
-                problem = await asyncio.to_thread(self._contract_still_usable, caller.node_id)
-                if problem is not None:
-                    await _abort(context, problem)
-                checked = time.monotonic()
-            yield await self._frame(caller, data, index, refused)
-            index += 1
+        frames = aiter(requests)
+        try:
+            while True:
+                waiting = FIRST_FRAME_S if caller is None else STREAM_IDLE_S
+                data = await self._next_frame(frames, context, watch, waiting)
+                if data is None:
+                    return
+                if caller is None:
+                    caller = await self._authenticate(context, path, headers, data)
+                    watch = asyncio.create_task(self._contract_ends(caller.node_id))
+                yield await self._frame(caller, data, index, refused)
+                index += 1
+        finally:
+            if watch is not None:
+                watch.cancel()
+
+    async def _next_frame(
+        self,
+        frames: AsyncIterator[bytes],
+        context: Any,
+        watch: asyncio.Task[AuthError] | None,
+        timeout_s: float,
+    ) -> bytes | None:
+        """The stream's next frame; None at its end. Aborts the call when no frame
+        comes within ``timeout_s`` or when the contract ends (``watch``) first."""
+        step = asyncio.ensure_future(anext(frames))
+        waited: set[asyncio.Future[Any]] = {step} if watch is None else {step, watch}
+        done, _ = await asyncio.wait(waited, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if step in done:
+            try:
+                return step.result()
+            except StopAsyncIteration:
+                return None
+        step.cancel()
+        if watch is not None and watch in done:
+            await _abort(context, watch.result())
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"no frame within {timeout_s:g} s; stream closed",
+        )
+        raise AssertionError("context.abort returned")  # pragma: no cover
+
+    async def _contract_ends(self, node_id: str) -> AuthError:
+        """Return, within ``RECHECK_S``, what ended the partner's contract."""
+        while True:
+            await asyncio.sleep(RECHECK_S)
+            problem = await asyncio.to_thread(self._contract_still_usable, node_id)
+            if problem is not None:
+                log.info("cutting %s's transport stream: %s", node_id, problem.message)
+                return problem
 
     async def _frame(
         self, caller: Caller, data: bytes, index: int, refused: dict[str, str]

@@ -17,24 +17,44 @@ message=3``), the v1.2 text's 4-field layout when the request carries
 A bare ASGI app rather than a framework: this path runs twice per algorithm message (a
 push on one node, a pop on the other), and routing, request and response objects cost
 more than the queue work itself. Bodies are bounded: a payload above
-``transport.max_message_bytes`` is refused with ``E0000000413`` before it is read whole.
+``transport.max_message_bytes`` is refused with ``E0000000413`` before it is read whole;
+a JSON body goes through ``loads_bounded`` (too deep: ``E0000000616``).
+
+**What is checked here, before the queues see a call:** the session id and the target
+node id are ids (``isthmus.wire.ids``) and the topic a bounded printable string, or the
+call is answered ``E0000000400``; the token is passed on as sent, and a missing one as
+an empty string, which the queues refuse like a wrong one (``E0000000403``).
+
+**A pop's message is not lost with its reply.** While a pop waits, the app watches for
+the client going away and cancels the wait; a popped message is settled only after the
+reply was handed to the connection (``Delivery.delivered``), and put back at the head of
+its queue when the client had gone or the send failed (``Delivery.returned``). A client
+that wants exactly once even when it loses a reply the server sent uses the explicit
+acknowledgement, an Isthmus extension: its pops carry ``x-isthmus-ack: <id>``, the id of
+the last delivery it received of that queue (``0`` at first), and each reply with a
+message carries the message's ``x-isthmus-delivery`` id (a header here, trailing
+metadata on gRPC); see ``transport.queues`` for the rules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
+from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import error, ok
-from isthmus.wire.errors import ErrorCode, TransportRefused
+from isthmus.wire.errors import ErrorCode, PayloadTooLarge, TransportRefused, ValidationFailed
+from isthmus.wire.jsonbody import loads_bounded
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
 
@@ -47,6 +67,10 @@ PROTOBUF_TYPES = (
     "application/grpc+proto",
 )
 LAYOUT_HEADER = "x-ptp-outbound-layout"
+#: The explicit acknowledgement (Isthmus extension): the request names the last delivery
+#: received, the reply names the one it carries.
+ACK_HEADER = "x-isthmus-ack"
+DELIVERY_HEADER = "x-isthmus-delivery"
 
 
 @dataclass(frozen=True)
@@ -55,11 +79,14 @@ class ChanRequest:
 
     style: str  # "raw" | "protobuf" | "json"
     session_id: str
-    token: str | None
+    #: As sent; "" when absent (refused by the queues like a wrong token).
+    token: str
     peer_node_id: str | None
     topic: str
     payload: bytes
     timeout_s: float | None
+    #: ``x-isthmus-ack`` of an acknowledged-mode pop, else None.
+    ack: int | None = None
 
 
 Scope = MutableMapping[str, Any]
@@ -76,7 +103,25 @@ def style_of(headers: dict[str, str]) -> str:
     return "json" if content_type == "application/json" else "raw"
 
 
-def parse(headers: dict[str, str], query: dict[str, str], body: bytes, kind: str) -> ChanRequest:
+class Answer(NamedTuple):
+    """A handler's reply; ``delivery`` is a popped message to settle once it is sent."""
+
+    code: str
+    message: str
+    payload: bytes
+    delivery: Delivery | None = None
+    #: The id an acknowledged-mode reply names (``x-isthmus-delivery``).
+    held_id: int | None = None
+
+
+def parse(
+    headers: dict[str, str],
+    query: dict[str, str],
+    body: bytes,
+    kind: str,
+    *,
+    max_json_bytes: int = 16 * 1024 * 1024,
+) -> ChanRequest:
     style = style_of(headers)
     topic = ptp.read(headers, ptp.TOPIC) or ""
     timeout: float | None = None
@@ -100,7 +145,7 @@ def parse(headers: dict[str, str], query: dict[str, str], body: bytes, kind: str
         if kind in ("pop", "release") and message.timeout:
             timeout = _number(message.timeout)  # FATE sends 36000000: clamp like the rest
     elif style == "json":
-        fields = _json_body(body)
+        fields = _json_body(body, max_json_bytes)
         topic = str(fields.get("topic") or topic)
         if kind == "push":
             payload = _b64(fields.get("payload", ""))
@@ -108,17 +153,32 @@ def parse(headers: dict[str, str], query: dict[str, str], body: bytes, kind: str
             timeout = _number(fields["timeout"])
     elif kind == "push":
         payload = body
-    session_id = ptp.read(headers, ptp.SESSION_ID)
+    return request_of(headers, style, topic, payload, timeout)
+
+
+def request_of(
+    headers: Any, style: str, topic: str, payload: bytes, timeout_s: float | None
+) -> ChanRequest:
+    """A call's routing, checked (HTTP headers or gRPC metadata alike): the session id
+    and target node id must be ids, the topic a bounded printable string."""
+    session_id = ptp.routing(headers, ptp.SESSION_ID)
     if not session_id:
         raise TransportRefused(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
+    ack_text = headers.get(ACK_HEADER)
+    ack: int | None = None
+    if ack_text is not None:
+        if not (ack_text.isascii() and ack_text.isdigit() and len(ack_text) <= 19):
+            raise TransportRefused(PtpCode.BAD_REQUEST, f"{ACK_HEADER} must be a delivery id")
+        ack = int(ack_text)
     return ChanRequest(
         style=style,
         session_id=session_id,
-        token=ptp.read(headers, ptp.TOKEN),
-        peer_node_id=ptp.read(headers, ptp.TARGET_NODE_ID),
-        topic=topic,
+        token=ptp.read(headers, ptp.TOKEN) or "",
+        peer_node_id=ptp.routing(headers, ptp.TARGET_NODE_ID),
+        topic=ptp.checked_topic(topic),
         payload=payload,
-        timeout_s=timeout,
+        timeout_s=timeout_s,
+        ack=ack,
     )
 
 
@@ -129,11 +189,13 @@ def _number(value: Any) -> float:
         raise TransportRefused(PtpCode.BAD_REQUEST, f"timeout {value!r} is not a number") from None
 
 
-def _json_body(body: bytes) -> dict[str, Any]:
+def _json_body(body: bytes, max_bytes: int) -> dict[str, Any]:
     try:
-        fields = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise TransportRefused(PtpCode.CODEC_ERROR, "body is not valid JSON") from exc
+        fields = loads_bounded(body or b"{}", max_bytes=max_bytes, what="JSON body")
+    except PayloadTooLarge as exc:
+        raise TransportRefused(PtpCode.TOO_LARGE, exc.message) from None
+    except ValidationFailed as exc:
+        raise TransportRefused(PtpCode.CODEC_ERROR, exc.message) from None
     if not isinstance(fields, dict):
         raise TransportRefused(PtpCode.BAD_REQUEST, "JSON body must be an object")
     return fields
@@ -165,7 +227,7 @@ def reply(
     return ptp.outbound(code, message, payload, layout=layout), "application/x-protobuf"
 
 
-Handler = Callable[[NodeContext, ChanRequest], Awaitable[tuple[str, str, bytes]]]
+Handler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
 
 
 def _require_peer(call: ChanRequest) -> str:
@@ -174,42 +236,47 @@ def _require_peer(call: ChanRequest) -> str:
     return call.peer_node_id
 
 
-async def handle_push(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_push(ctx: NodeContext, call: ChanRequest) -> Answer:
     await ctx.transport.push(
         call.session_id, call.token, _require_peer(call), call.topic, call.payload
     )
-    return PtpCode.OK, "", b""
+    return Answer(PtpCode.OK, "", b"")
 
 
-async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> tuple[str, str, bytes]:
+async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> Answer:
     timeout = (
         ctx.config.transport.default_pop_timeout_s if call.timeout_s is None else call.timeout_s
     )
-    payload = await ctx.transport.pop(
+    delivery = await ctx.transport.pop(
         call.session_id,
         call.token,
         call.peer_node_id,  # None: any partner (FATE's OSX client pops without it)
         call.topic,
         timeout if remove else 0.0,
         remove=remove,
+        ack=call.ack if remove else None,
     )
-    if payload is None:
+    if delivery is None:
         # yacl and Kuscia clients treat a non-OK code without payload as "poll again".
-        return PtpCode.NOT_FOUND, "no message", b""
-    return PtpCode.OK, "", payload
+        return Answer(PtpCode.NOT_FOUND, "no message", b"")
+    if call.ack is not None and remove:
+        # Held until the client acknowledges it: nothing for the face to settle.
+        return Answer(PtpCode.OK, "", delivery.payload, None, delivery.id)
+    return Answer(PtpCode.OK, "", delivery.payload, delivery)
 
 
-async def handle_pop(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_pop(ctx: NodeContext, call: ChanRequest) -> Answer:
+    """The caller must settle ``Answer.delivery`` (see ``transport.queues.Delivery``)."""
     return await _take(ctx, call, True)
 
 
-async def handle_peek(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_peek(ctx: NodeContext, call: ChanRequest) -> Answer:
     return await _take(ctx, call, False)
 
 
-async def handle_release(ctx: NodeContext, call: ChanRequest) -> tuple[str, str, bytes]:
+async def handle_release(ctx: NodeContext, call: ChanRequest) -> Answer:
     dropped = await ctx.transport.release(call.session_id, call.token, call.topic or None)
-    return PtpCode.OK, f"released; {dropped} unread message(s) dropped", b""
+    return Answer(PtpCode.OK, f"released; {dropped} unread message(s) dropped", b"")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -246,19 +313,50 @@ class TransportApp:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         kind = scope["path"].rsplit("/", 1)[1]
         call: ChanRequest | None = None
+        gone: asyncio.Task[Any] | None = None
+        answer = Answer(PtpCode.SYSTEM_ERROR, "internal error; see node log", b"")
         try:
             body = await self._body(receive, headers)
             raw_query = scope.get("query_string", b"")
             query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
-            call = parse(headers, query, body, kind)
-            code, message, payload = await handler(self.ctx, call)
+            call = parse(headers, query, body, kind, max_json_bytes=self.max_body_bytes)
+            if handler is handle_pop:
+                # The body is read: the next receive() returns only when the client goes.
+                gone = asyncio.create_task(_disconnect(receive))
+                answer = await _unless_gone(handler(self.ctx, call), gone)
+            else:
+                answer = await handler(self.ctx, call)
         except TransportRefused as exc:
-            code, message, payload = exc.ptp_code, exc.message, b""
+            answer = Answer(exc.ptp_code, exc.message, b"")
+        except ClientGone:
+            answer = Answer(PtpCode.NOT_FOUND, "client went away", b"")
         except Exception:
             log.exception("transport %s failed", kind)
-            code, message, payload = PtpCode.SYSTEM_ERROR, "internal error; see node log", b""
-        content, media_type = reply(headers, call, code, message, payload)
-        await _send(send, 200, content, media_type)
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+        content, media_type = reply(headers, call, answer.code, answer.message, answer.payload)
+        delivery = answer.delivery
+        if delivery is None:
+            extra = [] if answer.held_id is None else [(DELIVERY_HEADER, str(answer.held_id))]
+            await _send(send, 200, content, media_type, extra)
+            return
+        if (gone is not None and gone.done()) or _disconnected(send):
+            delivery.returned()  # the client went away while the message was taken
+            # An answer without the message all the same: the server expects one.
+            content, media_type = reply(headers, call, PtpCode.NOT_FOUND, "client went away")
+            await _send(send, 200, content, media_type)
+            return
+        try:
+            await _send(send, 200, content, media_type)
+        except BaseException:
+            delivery.returned()
+            raise
+        if getattr(getattr(send, "__self__", None), "disconnected", False):
+            # Lost while the reply waited for room to be written (a slow reader): dropped.
+            delivery.returned()
+        else:
+            delivery.delivered()
 
     async def _container_callback(self, receive: Receive, send: Send) -> None:
         """A container's status report (``system.callback``). Advisory: the run's exit
@@ -298,7 +396,63 @@ class TransportApp:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _send(send: Send, status: int, content: bytes, media_type: str) -> None:
+class ClientGone(Exception):
+    """The client of a waiting pop disconnected: nothing to answer."""
+
+
+async def _unless_gone(work: Awaitable[Answer], gone: asyncio.Task[Any]) -> Answer:
+    """``work``'s answer, or ``ClientGone`` (with ``work`` cancelled: a pop that had
+    taken a message puts it back) as soon as the client disconnects."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            answer = await task
+            if answer.delivery is not None:
+                answer.delivery.returned()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        answer = await task
+        if answer.delivery is not None:
+            answer.delivery.returned()
+    raise ClientGone
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return when the client disconnects (the request body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _disconnected(send: Send) -> bool:
+    """Whether the server knows the client's connection is gone or going, just before a
+    reply is written. uvicorn drops a reply sent to such a connection without a word:
+    once the client's end-of-stream was read, the socket is closing and writes are
+    discarded before ``disconnected`` is set, a loop turn later. Both show on its
+    request-response cycle (``send`` is bound to it); with any other server, assume the
+    reply goes out. (Not for after the reply: a ``connection: close`` request's socket
+    is closing once its reply is written.)"""
+    cycle = getattr(send, "__self__", None)
+    if cycle is None:
+        return False
+    if getattr(cycle, "disconnected", False):
+        return True
+    transport = getattr(cycle, "transport", None)
+    return bool(transport is not None and transport.is_closing())
+
+
+async def _send(
+    send: Send,
+    status: int,
+    content: bytes,
+    media_type: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -306,6 +460,7 @@ async def _send(send: Send, status: int, content: bytes, media_type: str) -> Non
             "headers": [
                 (b"content-type", media_type.encode()),
                 (b"content-length", str(len(content)).encode()),
+                *((k.encode(), v.encode()) for k, v in extra or ()),
             ],
         }
     )

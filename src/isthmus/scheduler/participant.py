@@ -167,7 +167,10 @@ class DatasetAccess(Protocol):
 class Sessions(Protocol):
     """The transport sessions of jobs (the node wires the transport service in)."""
 
-    async def open(self, session_id: str, token: str) -> None: ...
+    async def open(self, session_id: str, token: str, parties: frozenset[str]) -> None:
+        """``parties``: the job's parties other than this node (the only partners the
+        session accepts messages from and sends to)."""
+        ...
 
     async def release(self, session_id: str) -> None: ...
 
@@ -300,7 +303,8 @@ class Participant:
 
         if await asyncio.to_thread(_store):
             row = await asyncio.to_thread(self._job_row, job.job_id)
-            await self.sessions.open(session_id(job.job_id), row.session_token)
+            parties = frozenset(node for _, _, node in job.parties()) - {self.node_id}
+            await self.sessions.open(session_id(job.job_id), row.session_token, parties)
             log.info("job %s created (scheduler %s)", job.job_id, caller)
 
     def _known(self, job_id: str, wanted: dict[str, Any]) -> bool:

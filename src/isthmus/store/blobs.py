@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from isthmus.wire.ids import inside
+
 QUEUES = ("out", "in")
 
 
@@ -29,8 +31,12 @@ class BlobDir:
         self.fsync = fsync
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _file(self, queue: str, message_id: int) -> str:
-        return os.path.join(self.path, f"{queue}-{message_id}")
+    def _file(self, queue: str, message_id: int) -> Path:
+        """``<dir>/<queue>-<id>``: built by ``inside`` from a queue name and an integer
+        row id (never from a value from outside), so it cannot leave the directory."""
+        if queue not in QUEUES:
+            raise ValueError(f"unknown transport queue {queue!r}")
+        return inside(self.path, f"{queue}-{int(message_id)}")
 
     def write(self, queue: str, message_id: int, data: bytes) -> None:
         fd = os.open(self._file(queue, message_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

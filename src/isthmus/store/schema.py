@@ -115,6 +115,8 @@ class TransportSessionRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     last_activity_at: Mapped[int] = mapped_column(BigInteger)
     released_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The job's partners, comma-separated node ids (``store.transport.parties_text``).
+    parties: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class TransportStreamRow(Base):

@@ -67,6 +67,18 @@ class SessionRecord:
     created_at: int
     last_activity_at: int
     released_at: int | None = None
+    #: The partners of the session's job (node ids, never this node): the only nodes
+    #: whose messages it accepts and to which it sends. Empty: none (migration 0007).
+    parties: frozenset[str] = frozenset()
+
+
+def parties_text(parties: frozenset[str]) -> str:
+    """The ``parties`` column: sorted node ids joined by ``,`` (ids never hold one)."""
+    return ",".join(sorted(parties))
+
+
+def parties_of(text: str | None) -> frozenset[str]:
+    return frozenset(p for p in (text or "").split(",") if p)
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,7 @@ class TransportStore:
                     r.created_at,
                     r.last_activity_at,
                     r.released_at,
+                    parties_of(r.parties),
                 )
                 for r in c.execute(select(SESSIONS))
             }
@@ -378,7 +391,8 @@ class TransportStore:
             cur.executemany(
                 sql(
                     "INSERT INTO transport_sessions (session_id, token_sha256, state, "
-                    "created_at, last_activity_at, released_at) VALUES (?, ?, ?, ?, ?, ?)"
+                    "created_at, last_activity_at, released_at, parties) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"
                 ),
                 [
                     (
@@ -388,6 +402,7 @@ class TransportStore:
                         r.created_at,
                         r.last_activity_at,
                         r.released_at,
+                        parties_text(r.parties),
                     )
                     for r in batch.new_sessions
                 ],

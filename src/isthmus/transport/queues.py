@@ -9,9 +9,38 @@ load many pushes, pops and partner batches share a transaction; idle, a lone pus
 commits at once.
 
 Nothing is observable before it is durable: a push is answered OK, a message is handed
-to the forwarder, a received message becomes poppable, and a popped payload is returned
-only after the commit that records it. If a commit fails, its callers get
+to the forwarder, a received message becomes poppable. If a commit fails, its callers get
 ``E0000000500`` and the engine reloads its state from the store, which is the truth.
+
+**A pop loses nothing.** A popped message is *in flight* until its reply is handed to the
+client's connection: ``pop`` returns a ``Delivery``, and only ``Delivery.delivered()``
+removes the message from the store (a later commit, not awaited by anyone). A reply that
+could not be sent (client gone, call cancelled, send failed) calls ``Delivery.returned()``
+and the message is back at the head of its queue, in order. While one message of a queue
+is in flight, that queue gives nothing else out, so a returned message is never overtaken.
+A node that dies between the reply and the removal's commit delivers the message again
+after restart: at least once across crashes, exactly once otherwise.
+
+A reply handed to a connection can still be lost by the client (it closes the socket
+unread, or cancels a gRPC call whose reply is already on the wire); no server can tell.
+Clients that need exactly once through that too use the explicit acknowledgement (an
+Isthmus extension, ``take(ack=...)``): such a pop names the last delivery it received
+(``x-isthmus-ack``), its message stays in flight until a later pop of the queue names
+it (removed) or names an older one (the client never got it: given out again), or until
+``ACK_LEASE_S`` pass without a word. One consumer per queue in this mode.
+
+**Sessions belong to parties and tokens.** A session records its token's digest and the
+partners of its job (``parties``). Every south-north call must carry the token (a missing
+or empty token is refused like a wrong one, compared in constant time); an east-west
+message is accepted only from a party, within that party's share of the session's limits;
+a component may push only to a party. A session with no parties recorded (opened before
+parties existed, or by an operator naming none) accepts and sends nothing east-west.
+
+**The committer is supervised.** Shared commit results are shielded from the cancellation
+of any one caller. If the commit loop fails anyway, the failure is logged, the callers
+waiting on it are refused with ``E0000000500``, and it is restarted; after
+``MAX_COMMITTER_RESTARTS`` failures in ``RESTART_WINDOW_S`` it stays down, every call is
+refused at once, and ``alive`` is False (the node's ``/readyz`` says so).
 """
 
 from __future__ import annotations
@@ -21,6 +50,7 @@ import contextlib
 import dataclasses
 import hmac
 import logging
+import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +73,7 @@ from isthmus.store.transport import (
     token_digest,
 )
 from isthmus.wire.errors import TransportRefused
-from isthmus.wire.ptp import PtpCode
+from isthmus.wire.ptp import PtpCode, checked_id
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +84,14 @@ ANY_PEER = ""
 
 #: Persist a session's last activity at most this often (it only drives expiry).
 TOUCH_EVERY_MS = 5_000
+
+#: The committer is restarted after a failure, but not more than this often in
+#: ``RESTART_WINDOW_S``: past that it stays down and the node reports itself unready.
+MAX_COMMITTER_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+#: An acknowledged-mode delivery nobody acknowledged for this long is given out again.
+ACK_LEASE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +135,42 @@ class _Usage:
     in_bytes: int = 0
 
 
+class Delivery:
+    """A popped (or peeked) message on its way to the client.
+
+    The caller hands ``payload`` to the client and then says how it went, exactly once:
+    ``delivered()`` (the reply was handed to the client's connection: the message's
+    removal is committed) or ``returned()`` (it was not: the message goes back to the
+    head of its queue). Until then its queue gives nothing else out. A peek's delivery
+    holds nothing and both calls are no-ops."""
+
+    __slots__ = ("_engine", "entry", "generation", "held_until", "payload", "settled")
+
+    def __init__(
+        self, engine: QueueEngine | None, entry: InEntry | None, generation: int, payload: bytes
+    ) -> None:
+        self._engine = engine
+        self.entry = entry
+        self.generation = generation
+        self.payload = payload
+        self.settled = False
+        #: Set for an acknowledged-mode delivery: the loop time its lease ends.
+        self.held_until: float | None = None
+
+    @property
+    def id(self) -> int:
+        """What an acknowledging client names in ``x-isthmus-ack`` (0: a peek)."""
+        return self.entry.id if self.entry is not None else 0
+
+    def delivered(self) -> None:
+        if self._engine is not None:
+            self._engine._settle(self, delivered=True)
+
+    def returned(self) -> None:
+        if self._engine is not None:
+            self._engine._settle(self, delivered=False)
+
+
 @dataclass
 class _Pending:
     batch: Batch
@@ -125,9 +199,13 @@ class QueueEngine:
         self._settled = asyncio.Event()
         self._settled.set()
         self._committer: asyncio.Task[None] | None = None
+        self._committing: _Pending | None = None
+        self._failures: deque[float] = deque()
+        self._dead = False
         self._dirty = asyncio.Event()
         self._pending: _Pending | None = None
         self._arrivals: dict[QueueKey, asyncio.Event] = {}
+        self._generation = 0
         self._reset_memory()
         #: Set when messages are ready to forward (the forwarder waits on it).
         self.outgoing = asyncio.Event()
@@ -144,12 +222,27 @@ class QueueEngine:
         self._fragments: dict[FragmentKey, FragmentHeld] = {}
         self._out_id = 0
         self._in_id = 0
+        #: Per (session, partner): what that partner's messages hold of the in queue.
+        self._partner_usage: dict[StreamKey, _Usage] = {}
+        #: Popped messages whose reply is on its way, by id; the queues they block.
+        self._inflight: dict[int, InEntry] = {}
+        self._busy: dict[QueueKey, int] = {}
+        #: In-flight messages whose queue was released meanwhile: dropped when settled.
+        self._doomed: set[int] = set()
+        #: Acknowledged-mode deliveries awaiting their acknowledgement, by queue.
+        self._held: dict[QueueKey, Delivery] = {}
+        #: Bumped on every reload: deliveries of an older generation were reloaded as queued.
+        self._generation += 1
 
     # --- life cycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the durable state (every operation calls this first; after a failed
         commit it waits for the reload, and after a failed reload it loads again)."""
+        if self._dead:
+            raise TransportRefused(
+                PtpCode.SYSTEM_ERROR, "the transport committer is down; the node needs a restart"
+            )
         if self._loaded and self._settled.is_set():
             return
         await self._settled.wait()
@@ -164,16 +257,23 @@ class QueueEngine:
             self._install(snapshot)
             self._pending = self._new_pending()
             if self._committer is None or self._committer.done():
-                self._committer = asyncio.create_task(
-                    self._commit_forever(), name="transport-commit"
-                )
+                self._committer = asyncio.create_task(self._supervise(), name="transport-commit")
             self._loaded = True
 
+    @property
+    def alive(self) -> bool:
+        """False once the committer failed too often to be restarted (``/readyz``)."""
+        return not self._dead
+
     async def aclose(self) -> None:
-        """Commit what is pending (acknowledgements are not awaited by anyone), then stop."""
-        if self._committer is not None and not self._committer.done() and self._batch.batch:
+        """Finish the commit under way and commit what is pending (acknowledgements and
+        delivered pops are not awaited by anyone), then stop."""
+        if self._committer is not None and not self._committer.done():
             with contextlib.suppress(Exception):
-                await self._flush()
+                if self._committing is not None:
+                    await asyncio.shield(self._committing.done)
+                if self._batch.batch:
+                    await self._committed()
         if self._committer is not None:
             self._committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,9 +297,9 @@ class QueueEngine:
             usage.out_bytes += message.size
             self._enqueue_forward(message, loaded=True)
         for entry in snapshot.inbox:
-            usage = self._usage_of(entry.session_id)
-            usage.in_count += 1
-            usage.in_bytes += entry.size
+            for usage in (self._usage_of(entry.session_id), self._partner_of(entry)):
+                usage.in_count += 1
+                usage.in_bytes += entry.size
             self._inbox.setdefault(_key(entry), deque()).append(entry)
         if snapshot.out:
             self.outgoing.set()
@@ -207,7 +307,9 @@ class QueueEngine:
     # --- group commit ---------------------------------------------------------------
 
     def _new_pending(self) -> _Pending:
-        return _Pending(Batch(), asyncio.get_running_loop().create_future())
+        done: asyncio.Future[dict[int, bytes]] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_consume)  # callers that went away do not leave it unread
+        return _Pending(Batch(), done)
 
     @property
     def _batch(self) -> _Pending:
@@ -215,9 +317,17 @@ class QueueEngine:
         return self._pending
 
     def _flush(self) -> asyncio.Future[dict[int, bytes]]:
-        """The future of the batch being built; its commit is due at the next loop turn."""
+        """The future of the batch being built; its commit is due at the next loop turn.
+
+        Many callers share it: await it only through ``_committed`` (shielded), so that
+        one caller's cancellation never cancels the result the others wait for."""
         self._dirty.set()
         return self._batch.done
+
+    async def _committed(self) -> dict[int, bytes]:
+        """Wait for the commit of the batch being built, immune to this caller's
+        cancellation as far as the others are concerned."""
+        return await asyncio.shield(self._flush())
 
     async def _recover(self, failed: list[_Pending]) -> None:
         """After a failed commit, memory is ahead of the store: the failed batch and the
@@ -238,15 +348,47 @@ class QueueEngine:
             self._settled.set()
         failure = TransportRefused(PtpCode.SYSTEM_ERROR, "storage failure; retry")
         for pending in failed:
-            pending.done.set_exception(failure)
-            pending.done.add_done_callback(_consume)
+            if not pending.done.done():
+                pending.done.set_exception(failure)
         self._wake_all()
+
+    async def _supervise(self) -> None:
+        """Run the commit loop; when it fails, log it, refuse the callers waiting on it,
+        reload, and restart it, unless it failed too often: then stay down (``alive``)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._commit_forever()
+            except Exception:
+                log.exception("the transport committer failed")
+            failed = [p for p in (self._committing,) if p is not None]
+            self._committing = None
+            now = loop.time()
+            self._failures.append(now)
+            while self._failures and self._failures[0] < now - RESTART_WINDOW_S:
+                self._failures.popleft()
+            if len(self._failures) > MAX_COMMITTER_RESTARTS:
+                self._dead = True
+                log.error(
+                    "the transport committer failed %d times in %.0f s; it stays down and "
+                    "every transport call is refused until the node restarts",
+                    len(self._failures),
+                    RESTART_WINDOW_S,
+                )
+                failure = TransportRefused(PtpCode.SYSTEM_ERROR, "the transport committer is down")
+                for pending in (*failed, self._batch):
+                    if not pending.done.done():
+                        pending.done.set_exception(failure)
+                self._wake_all()
+                return
+            await self._recover(failed)
 
     async def _commit_forever(self) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             pending, self._pending = self._batch, self._new_pending()
+            self._committing = pending
             batch = pending.batch
             try:
                 if not batch:
@@ -259,16 +401,29 @@ class QueueEngine:
                         taken = await asyncio.to_thread(self.store.commit, batch)
             except Exception:
                 log.exception("transport commit failed; reloading the queues from the store")
+                self._committing = None
                 await self._recover([pending])
                 continue
             for effect in pending.effects:
                 effect()
-            pending.done.set_result(taken)
+            self._committing = None
+            if not pending.done.done():
+                pending.done.set_result(taken)
 
     # --- sessions -------------------------------------------------------------------
 
-    async def open_session(self, session_id: str, token: str) -> bool:
-        """Register a session; False if it already existed (then the token must match)."""
+    async def open_session(
+        self, session_id: str, token: str, parties: frozenset[str] = frozenset()
+    ) -> bool:
+        """Register a session whose partners are ``parties`` (the job's parties other
+        than this node: the only nodes whose messages it accepts and to which its
+        components may push); False if it already existed (then the token and the
+        parties must be the same)."""
+        checked_id(session_id, "session_id")
+        for party in parties:
+            checked_id(party, "parties")
+        if not token:
+            raise TransportRefused(PtpCode.BAD_REQUEST, "a session needs a token")
         await self.start()
         known = self._sessions.get(session_id)
         if known is not None:
@@ -276,27 +431,50 @@ class QueueEngine:
                 raise TransportRefused(
                     PtpCode.UNAUTHORIZED, f"session {session_id} exists with another token"
                 )
+            if known.parties != parties:
+                raise TransportRefused(
+                    PtpCode.BAD_REQUEST, f"session {session_id} exists with other parties"
+                )
             return False
         stamp = now_ms()
-        record = SessionRecord(session_id, token_digest(token), OPEN, stamp, stamp)
+        record = SessionRecord(
+            session_id, token_digest(token), OPEN, stamp, stamp, parties=frozenset(parties)
+        )
         self._sessions[session_id] = record
         self._touch_persisted[session_id] = stamp
         self._batch.batch.new_sessions.append(record)
-        await self._flush()
+        await self._committed()
         return True
 
     def _check(self, session_id: str, token: str | None) -> SessionRecord:
         """The open session, or a refusal: unknown (404), released (608), bad token (403).
-        ``token`` None skips the token check (east-west: the partner is authenticated by
-        its signature instead)."""
+
+        ``token`` None is for callers inside the node and for partners (authenticated by
+        their signature, then held to the session's parties); any string is a local
+        component's, and must be the session's token: an empty one is refused like a
+        wrong one. The digests are compared in constant time."""
         record = self._sessions.get(session_id)
         if record is None:
             raise TransportRefused(PtpCode.NOT_FOUND, f"unknown session {session_id!r}")
         if record.state == RELEASED:
             raise TransportRefused(PtpCode.SESSION_RELEASED, f"session {session_id} was released")
-        if token is not None and not hmac.compare_digest(record.token_sha256, token_digest(token)):
-            raise TransportRefused(PtpCode.UNAUTHORIZED, f"wrong token for session {session_id}")
+        if token is not None:
+            matches = hmac.compare_digest(record.token_sha256, token_digest(token))
+            if not (token and matches):
+                raise TransportRefused(
+                    PtpCode.UNAUTHORIZED,
+                    f"{'wrong' if token else 'missing'} x-ptp-token for session {session_id}",
+                )
         return record
+
+    @staticmethod
+    def _party(record: SessionRecord, node_id: str) -> None:
+        """Refuse (403) a partner that is not a party of the session."""
+        if node_id not in record.parties:
+            raise TransportRefused(
+                PtpCode.UNAUTHORIZED,
+                f"node {node_id} is not a party of session {record.session_id}",
+            )
 
     def _touch(self, record: SessionRecord) -> None:
         stamp = now_ms()
@@ -311,39 +489,71 @@ class QueueEngine:
             usage = self._usage[session_id] = _Usage()
         return usage
 
-    def _reserve(self, session_id: str, side: str, size: int) -> None:
-        usage = self._usage_of(session_id)
-        count, size_now = (
-            (usage.out_count, usage.out_bytes)
-            if side == "out"
-            else (usage.in_count, usage.in_bytes)
+    def _partner_of(self, entry: InEntry) -> _Usage:
+        key = (entry.session_id, entry.peer_node_id)
+        usage = self._partner_usage.get(key)
+        if usage is None:
+            usage = self._partner_usage[key] = _Usage()
+        return usage
+
+    def _full(self, session_id: str, side: str) -> TransportRefused:
+        return TransportRefused(
+            PtpCode.BUFFER_FULL,
+            f"session {session_id} is full ({side}: at most {self.limits.max_session_messages}"
+            f" messages / {self.limits.max_session_bytes} bytes pending); retry later",
         )
+
+    def _reserve_out(self, session_id: str, size: int) -> None:
+        usage = self._usage_of(session_id)
+        limits = self.limits
         if (
-            count + 1 > self.limits.max_session_messages
-            or size_now + size > self.limits.max_session_bytes
+            usage.out_count + 1 > limits.max_session_messages
+            or usage.out_bytes + size > limits.max_session_bytes
         ):
+            raise self._full(session_id, "out")
+        usage.out_count += 1
+        usage.out_bytes += size
+
+    def _reserve_in(self, record: SessionRecord, source: str, size: int) -> None:
+        """Room for a partner's message: within the session's limits, and within the
+        partner's share of them (the limits divided among the session's parties), so
+        that no one party can fill a session the others need."""
+        session_id = record.session_id
+        usage = self._usage_of(session_id)
+        limits = self.limits
+        if (
+            usage.in_count + 1 > limits.max_session_messages
+            or usage.in_bytes + size > limits.max_session_bytes
+        ):
+            raise self._full(session_id, "in")
+        shares = max(1, len(record.parties))
+        most = math.ceil(limits.max_session_messages / shares)
+        most_bytes = math.ceil(limits.max_session_bytes / shares)
+        key = (session_id, source)
+        partner = self._partner_usage.get(key)
+        if partner is None:
+            partner = self._partner_usage[key] = _Usage()
+        if partner.in_count + 1 > most or partner.in_bytes + size > most_bytes:
             raise TransportRefused(
                 PtpCode.BUFFER_FULL,
-                f"session {session_id} is full ({side}: at most "
-                f"{self.limits.max_session_messages} messages / "
-                f"{self.limits.max_session_bytes} bytes pending); retry later",
+                f"node {source}'s share of session {session_id} is full (at most {most} "
+                f"messages / {most_bytes} bytes pending); retry later",
             )
-        if side == "out":
-            usage.out_count += 1
-            usage.out_bytes += size
-        else:
-            usage.in_count += 1
-            usage.in_bytes += size
+        for counted in (usage, partner):
+            counted.in_count += 1
+            counted.in_bytes += size
 
-    def _unreserve(self, session_id: str, side: str, size: int) -> None:
-        """One pending message of ``size`` bytes fewer (it left the queue)."""
+    def _unreserve_out(self, session_id: str, size: int) -> None:
+        """One pending outgoing message of ``size`` bytes fewer (it left the queue)."""
         usage = self._usage_of(session_id)
-        if side == "out":
-            usage.out_count -= 1
-            usage.out_bytes -= size
-        else:
+        usage.out_count -= 1
+        usage.out_bytes -= size
+
+    def _unreserve_in(self, entry: InEntry) -> None:
+        """One pending incoming message fewer (it left the queue)."""
+        for usage in (self._usage_of(entry.session_id), self._partner_of(entry)):
             usage.in_count -= 1
-            usage.in_bytes -= size
+            usage.in_bytes -= entry.size
 
     def usage(self, session_id: str) -> dict[str, int]:
         """Pending counts of a session (for the admin API and tests)."""
@@ -363,7 +573,8 @@ class QueueEngine:
                 f"payload of {size} bytes exceeds {self.limits.max_message_bytes}",
             )
         record = self._check(session_id, token)
-        self._reserve(session_id, "out", size)
+        self._party(record, peer_node_id)
+        self._reserve_out(session_id, size)
         stream = (session_id, peer_node_id)
         seq = self._next_seq.get(stream, 1)
         self._next_seq[stream] = seq + 1
@@ -383,7 +594,7 @@ class QueueEngine:
         pending.batch.out_new.append(message)
         pending.effects.append(lambda: self._enqueue_forward(message))
         self._touch(record)
-        await self._flush()
+        await self._committed()
         return message
 
     def _enqueue_forward(self, message: OutMessage, *, loaded: bool = False) -> None:
@@ -418,7 +629,7 @@ class QueueEngine:
                 continue  # already forgotten (released, expired, or a reload)
             if held.payload is not None:
                 self._out_memory -= held.size
-            self._unreserve(held.session_id, "out", held.size)
+            self._unreserve_out(held.session_id, held.size)
             done.append(held.id)
         if done:
             self._flush().add_done_callback(_consume)
@@ -438,7 +649,8 @@ class QueueEngine:
         for message in messages:
             try:
                 record = self._check(message.session_id, None)
-                if self._receive_one(source_node_id, message, pending):
+                self._party(record, source_node_id)
+                if self._receive_one(record, source_node_id, message, pending):
                     stored += 1
             except TransportRefused as exc:
                 refusal, refused_session = exc, message.session_id
@@ -448,18 +660,20 @@ class QueueEngine:
         for record in touched.values():
             self._touch(record)
         if accepted:
-            await self._flush()
+            await self._committed()
         return Received(accepted, stored, refusal, refused_session)
 
-    def _receive_one(self, source: str, message: IncomingMessage, pending: _Pending) -> bool:
+    def _receive_one(
+        self, record: SessionRecord, source: str, message: IncomingMessage, pending: _Pending
+    ) -> bool:
         """Add one message or fragment to the batch; True if a message became poppable."""
         stream = (message.session_id, source)
         seq = message.seq
         if seq is not None and seq <= self._upto.get(stream, 0):
             return False  # a resend
         if message.fragment is not None:
-            return self._receive_fragment(source, message, pending)
-        self._reserve(message.session_id, "in", len(message.payload))
+            return self._receive_fragment(record, source, message, pending)
+        self._reserve_in(record, source, len(message.payload))
         self._in_id += 1
         size = len(message.payload)
         spilled = self.store.should_spill(size)
@@ -471,7 +685,9 @@ class QueueEngine:
         pending.effects.append(lambda: self._deliver(entry))
         return True
 
-    def _receive_fragment(self, source: str, message: IncomingMessage, pending: _Pending) -> bool:
+    def _receive_fragment(
+        self, record: SessionRecord, source: str, message: IncomingMessage, pending: _Pending
+    ) -> bool:
         assert message.fragment is not None
         index, count = message.fragment
         seq = message.seq
@@ -493,7 +709,7 @@ class QueueEngine:
             )
         complete = len(indices) == count
         if complete:  # check room before keeping the last piece, so a refusal keeps nothing
-            self._reserve(message.session_id, "in", size)
+            self._reserve_in(record, source, size)
         pending.batch.fragments_new.append(
             NewFragment(key, index, count, message.topic, message.payload)
         )
@@ -519,7 +735,7 @@ class QueueEngine:
     def _deliver(self, entry: InEntry) -> None:
         record = self._sessions.get(entry.session_id)
         if record is None or record.state == RELEASED:  # released while it was committed
-            self._unreserve(entry.session_id, "in", entry.size)
+            self._unreserve_in(entry)
             self._batch.batch.in_drop.append(entry.id)
             self._flush().add_done_callback(_consume)
             return
@@ -540,36 +756,115 @@ class QueueEngine:
         topic: str,
         *,
         remove: bool,
-    ) -> bytes | None:
-        """The oldest message of the queue, removed (pop) or left in place (peek).
+        ack: int | None = None,
+    ) -> Delivery | None:
+        """The oldest message of the queue: in flight until the caller settles the
+        ``Delivery`` (pop), or left in place (peek).
 
         ``peer_node_id`` None (FATE's OSX client pops without ``x-ptp-target-node-id``)
-        takes the oldest message of ``topic`` in the session from whichever partner."""
+        takes the oldest message of ``topic`` in the session from whichever partner. A
+        queue with a message in flight gives nothing out until it is settled.
+
+        ``ack`` (acknowledged mode, needs ``peer_node_id``): the id of the last delivery
+        the client received of this queue (0: none). It settles the queue's held
+        delivery (removed if named, given out again if not) and the delivery returned
+        is held in turn: the caller does not settle it."""
         await self.start()
         record = self._check(session_id, token)
+        if ack is not None:
+            if peer_node_id is None or not remove:
+                raise TransportRefused(
+                    PtpCode.BAD_REQUEST, "x-isthmus-ack needs a pop with x-ptp-target-node-id"
+                )
+            held = self._held.get((session_id, peer_node_id, topic))
+            if held is not None:
+                if held.id == ack:
+                    held.delivered()
+                else:
+                    held.returned()
         queue = self._queue_for(session_id, peer_node_id, topic)
         if not queue:
             return None
         if not remove:
-            entry = queue[0]
-            found = await self._read_in(entry)
-            return found
+            found = await self._read_in(queue[0])
+            return None if found is None else Delivery(None, None, self._generation, found)
         entry = queue.popleft()
-        self._unreserve(session_id, "in", entry.size)
-        self._batch.batch.in_take.append(entry.id)
+        generation = self._generation
+        self._inflight[entry.id] = entry
+        self._busy[_key(entry)] = entry.id
+        delivery = Delivery(self, entry, generation, b"")
+        try:
+            payload = await self._read_in(entry)
+        except BaseException:
+            delivery.returned()
+            raise
+        if payload is None:  # cannot happen while this engine is the only writer
+            delivery.delivered()
+            return None
+        delivery.payload = payload
         self._touch(record)
-        taken = await self._flush()
-        return taken.get(entry.id)
+        if ack is not None:
+            delivery.held_until = asyncio.get_running_loop().time() + ACK_LEASE_S
+            self._held[_key(entry)] = delivery
+        return delivery
+
+    def _settle(self, delivery: Delivery, *, delivered: bool) -> None:
+        """The end of a popped message's flight: removed for good (by the next commit),
+        or back at the head of its queue in order, waking the pops waiting on it."""
+        entry = delivery.entry
+        if entry is None or delivery.settled:
+            return
+        delivery.settled = True
+        key = _key(entry)
+        if self._held.get(key) is delivery:
+            del self._held[key]
+        if delivery.generation != self._generation:
+            # Memory was reloaded since: the message is queued again (its removal was
+            # never committed). Delivered after all: take it out of the queue now.
+            queue = self._inbox.get(key)
+            if not delivered or queue is None or entry.id not in {e.id for e in queue}:
+                return
+            self._inbox[key] = deque(e for e in queue if e.id != entry.id)
+        else:
+            self._inflight.pop(entry.id, None)
+            if self._busy.get(key) == entry.id:
+                del self._busy[key]
+            doomed = entry.id in self._doomed
+            self._doomed.discard(entry.id)
+            record = self._sessions.get(entry.session_id)
+            if not (delivered or doomed or record is None or record.state == RELEASED):
+                queue = self._inbox.setdefault(key, deque())
+                at = 0
+                while at < len(queue) and queue[at].id < entry.id:
+                    at += 1
+                queue.insert(at, entry)
+                self._wake(key)
+                return
+        self._unreserve_in(entry)
+        self._batch.batch.in_drop.append(entry.id)
+        self._dirty.set()
+        self._wake(key)
+
+    def _wake(self, key: QueueKey) -> None:
+        for waiting in (key, (key[0], ANY_PEER, key[2])):
+            event = self._arrivals.pop(waiting, None)
+            if event is not None:
+                event.set()
 
     def _queue_for(
         self, session_id: str, peer_node_id: str | None, topic: str
     ) -> deque[InEntry] | None:
+        if self._held:  # acknowledged-mode deliveries whose client went quiet
+            now = asyncio.get_running_loop().time()
+            for held in [d for d in self._held.values() if (d.held_until or 0.0) <= now]:
+                held.returned()
         if peer_node_id is not None:
-            return self._inbox.get((session_id, peer_node_id, topic))
+            key = (session_id, peer_node_id, topic)
+            return None if key in self._busy else self._inbox.get(key)
         candidates = [
             queue
-            for (sid, _, t), queue in self._inbox.items()
-            if sid == session_id and t == topic and queue
+            for key, queue in self._inbox.items()
+            if key[0] == session_id and key[2] == topic and queue and key not in self._busy
         ]
         return min(candidates, key=lambda q: q[0].id) if candidates else None
 
@@ -589,18 +884,22 @@ class QueueEngine:
         timeout_s: float,
         *,
         remove: bool = True,
-    ) -> bytes | None:
-        """The next message of the queue, waiting up to ``timeout_s`` for one."""
+        ack: int | None = None,
+    ) -> Delivery | None:
+        """The next message of the queue, waiting up to ``timeout_s`` for one; the
+        caller must settle the ``Delivery`` unless ``ack`` is given (see ``take``)."""
         key = (session_id, peer_node_id or ANY_PEER, topic)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout_s)
         while True:
             # Take the event *before* looking, so an arrival in between still wakes us.
             arrived = self._arrivals.setdefault(key, asyncio.Event())
-            payload = await self.take(session_id, token, peer_node_id, topic, remove=remove)
+            delivery = await self.take(
+                session_id, token, peer_node_id, topic, remove=remove, ack=ack
+            )
             remaining = deadline - loop.time()
-            if payload is not None or remaining <= 0:
-                return payload
+            if delivery is not None or remaining <= 0:
+                return delivery
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(arrived.wait(), remaining)
 
@@ -615,7 +914,7 @@ class QueueEngine:
         dropped = self._drop_inbox(session_id, topic)
         if topic is None:
             self._close(session_id)
-        await self._flush()
+        await self._committed()
         self._wake_session(session_id)
         return dropped
 
@@ -636,7 +935,7 @@ class QueueEngine:
                 doomed = [m for m in queue.values() if m.session_id == session_id]
                 self.acknowledge(doomed)
         if idle:
-            await self._flush()
+            await self._committed()
             for session_id in idle:
                 self._wake_session(session_id)
         return idle
@@ -647,7 +946,12 @@ class QueueEngine:
         for key in [k for k in self._inbox if k[0] == session_id and topic in (None, k[2])]:
             for entry in self._inbox.pop(key):
                 batch.in_drop.append(entry.id)
-                self._unreserve(session_id, "in", entry.size)
+                self._unreserve_in(entry)
+                dropped += 1
+        for entry in self._inflight.values():  # dropped when their delivery is settled
+            matches = entry.session_id == session_id and topic in (None, entry.topic)
+            if matches and entry.id not in self._doomed:
+                self._doomed.add(entry.id)
                 dropped += 1
         return dropped
 

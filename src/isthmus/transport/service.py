@@ -7,7 +7,9 @@ Guarantees (tested with real processes and SIGKILL):
 * per (session, partner) stream, messages reach the partner in push order, each stored
   there exactly once (the partner keeps a per-stream mark; resends at or below it are
   dropped);
-* a pop's removal is committed before its payload is returned.
+* a popped message leaves the store only once its reply was handed to the client's
+  connection (``Delivery``); a reply that could not be sent puts it back, in order;
+* a session takes messages only from its parties, each within its share.
 
 The queues themselves (and every rule about them) are the ``QueueEngine``; this module
 adds the east-west hop: the forwarder and the codec of its frames.
@@ -23,7 +25,7 @@ from typing import NamedTuple
 
 from isthmus.peer.client import PeerClient
 from isthmus.store.transport import OutMessage
-from isthmus.transport.queues import IncomingMessage, QueueEngine, Received
+from isthmus.transport.queues import Delivery, IncomingMessage, QueueEngine, Received
 from isthmus.wire import ptp
 from isthmus.wire.errors import PeerError, TransportRefused
 from isthmus.wire.framing import frame
@@ -44,6 +46,7 @@ META_FRAGMENT = "x-ptp-fragment"
 META_ACCEPTED = "x-ptp-accepted"
 
 __all__ = [
+    "Delivery",
     "IncomingMessage",
     "TransportService",
     "from_inbound",
@@ -74,12 +77,14 @@ def from_inbound(data: bytes) -> IncomingMessage:
             index, count = (int(v) for v in meta[META_FRAGMENT].split("/", 1))
             fragment = (index, count)
         return IncomingMessage(
-            meta[ptp.SESSION_ID],
-            meta.get(ptp.TOPIC, ""),
+            ptp.checked_id(meta[ptp.SESSION_ID], ptp.SESSION_ID),
+            ptp.checked_topic(meta.get(ptp.TOPIC, "")),
             int(meta[META_SEQ]),
             inbound.payload,
             fragment,
         )
+    except TransportRefused:
+        raise
     except (KeyError, ValueError) as exc:
         raise TransportRefused(PtpCode.BAD_REQUEST, f"unusable east-west frame: {exc}") from exc
     except Exception as exc:  # protobuf's DecodeError
@@ -123,10 +128,12 @@ def invoked_message(
     session_id = pick(ptp.SESSION_ID)
     if not session_id:
         raise TransportRefused(PtpCode.BAD_REQUEST, "x-ptp-session-id is required")
+    ptp.checked_id(session_id, ptp.SESSION_ID)
     topic = pick(ptp.TOPIC) or ""
     if is_wrapped({**headers, **meta}):
         wrapped_topic, payload, _ = unwrap_push(payload)
         topic = wrapped_topic or topic
+    ptp.checked_topic(topic)
     seq = pick(META_SEQ)
     try:
         number = int(seq) if seq else None
@@ -211,9 +218,12 @@ class TransportService:
         timeout_s: float,
         *,
         remove: bool = True,
-    ) -> bytes | None:
+        ack: int | None = None,
+    ) -> Delivery | None:
+        """The next message; the caller settles the ``Delivery`` once it knows whether
+        the reply reached the client's connection (unless ``ack``: see ``QueueEngine``)."""
         return await self.queues.pop(
-            session_id, token, peer_node_id, topic, timeout_s, remove=remove
+            session_id, token, peer_node_id, topic, timeout_s, remove=remove, ack=ack
         )
 
     async def release(self, session_id: str, token: str | None, topic: str | None) -> int:

@@ -13,10 +13,13 @@ served only when a client asks for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
+from isthmus.wire.errors import TransportRefused
+from isthmus.wire.ids import is_valid_id
 from isthmus.wire.proto import ptp_pb2
 
 VERSION = "x-ptp-version"
@@ -182,3 +185,41 @@ def parse_outbound(data: bytes, *, layout: str = LAYOUT_3) -> Reply:
     except Exception as exc:  # protobuf's DecodeError; its module has no type stubs
         raise ValueError(f"not a TransportOutbound ({layout} layout): {exc}") from exc
     return Reply(reply.code, reply.message, reply.payload)
+
+
+# --- routing values from outside ------------------------------------------------------
+
+#: A topic is a queue name, never a path: printable ASCII without spaces, bounded.
+#: Looser than an id because platforms put roles and separators in it (SecretFlow:
+#: ``guest.0-host.0``; others use ``:``, ``/``, ``#``, ``@``).
+MAX_TOPIC_LENGTH = 256
+_TOPIC = re.compile(rf"[\x21-\x7e]{{0,{MAX_TOPIC_LENGTH}}}")
+
+
+def checked_id(value: object, field: str) -> str:
+    """``value`` if it is a valid id (``isthmus.wire.ids``: session ids, node ids);
+    otherwise the transport's own refusal, ``E0000000400``, naming ``field`` and never
+    echoing more than a short prefix of the value."""
+    if is_valid_id(value):
+        return str(value)
+    shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+    raise TransportRefused(PtpCode.BAD_REQUEST, f"{field}: {shown} is not a valid id")
+
+
+def checked_topic(value: object, field: str = TOPIC) -> str:
+    """``value`` if it is a usable topic (empty allowed); else ``E0000000400``."""
+    if isinstance(value, str) and _TOPIC.fullmatch(value):
+        return value
+    shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+    raise TransportRefused(
+        PtpCode.BAD_REQUEST,
+        f"{field}: {shown} is not a topic (at most {MAX_TOPIC_LENGTH} printable ASCII "
+        "characters, no spaces)",
+    )
+
+
+def routing(headers: Mapping[str, str], name: str) -> str | None:
+    """The routing header ``name`` (``x-ptp-session-id``, ``x-ptp-target-node-id``,
+    ``x-ptp-source-node-id``) checked as an id, or None when absent or empty."""
+    value = read(headers, name)
+    return None if value is None else checked_id(value, name)
