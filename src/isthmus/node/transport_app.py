@@ -243,10 +243,12 @@ async def handle_push(ctx: NodeContext, call: ChanRequest) -> Answer:
     return Answer(PtpCode.OK, "", b"")
 
 
-async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> Answer:
+async def _take(ctx: NodeContext, call: ChanRequest, remove: bool, *, wait: bool = True) -> Answer:
     timeout = (
         ctx.config.transport.default_pop_timeout_s if call.timeout_s is None else call.timeout_s
     )
+    if not wait:
+        timeout = 0.0
     delivery = await ctx.transport.pop(
         call.session_id,
         call.token,
@@ -268,6 +270,12 @@ async def _take(ctx: NodeContext, call: ChanRequest, remove: bool) -> Answer:
 async def handle_pop(ctx: NodeContext, call: ChanRequest) -> Answer:
     """The caller must settle ``Answer.delivery`` (see ``transport.queues.Delivery``)."""
     return await _take(ctx, call, True)
+
+
+async def pop_at_once(ctx: NodeContext, call: ChanRequest) -> Answer:
+    """A pop that does not wait: the common case under load, when a message is there
+    already and the client cannot have gone in between (same settling as ``handle_pop``)."""
+    return await _take(ctx, call, True, wait=False)
 
 
 async def handle_peek(ctx: NodeContext, call: ChanRequest) -> Answer:
@@ -321,9 +329,12 @@ class TransportApp:
             query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
             call = parse(headers, query, body, kind, max_json_bytes=self.max_body_bytes)
             if handler is handle_pop:
-                # The body is read: the next receive() returns only when the client goes.
-                gone = asyncio.create_task(_disconnect(receive))
-                answer = await _unless_gone(handler(self.ctx, call), gone)
+                answer = await pop_at_once(self.ctx, call)
+                if answer.delivery is None and answer.held_id is None:
+                    # Nothing yet: wait, watching the client. The body is read, so the
+                    # next receive() returns only when the client goes.
+                    gone = asyncio.create_task(_disconnect(receive))
+                    answer = await _unless_gone(handler(self.ctx, call), gone)
             else:
                 answer = await handler(self.ctx, call)
         except TransportRefused as exc:

@@ -27,16 +27,19 @@ QUEUES = ("out", "in")
 
 class BlobDir:
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
-        self.path = path
-        self.fsync = fsync
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Resolved once through the one path helper; every file name below is then a
+        # fixed queue name and an integer row id, which cannot leave it.
+        self.path = inside(path)
+        self.fsync = fsync
 
     def _file(self, queue: str, message_id: int) -> Path:
-        """``<dir>/<queue>-<id>``: built by ``inside`` from a queue name and an integer
-        row id (never from a value from outside), so it cannot leave the directory."""
+        """``<dir>/<queue>-<id>``, from one of ``QUEUES`` and an integer row id (never
+        from a value from outside): a single plain name inside the directory, without
+        resolving links on every message."""
         if queue not in QUEUES:
             raise ValueError(f"unknown transport queue {queue!r}")
-        return inside(self.path, f"{queue}-{int(message_id)}")
+        return self.path / f"{queue}-{int(message_id)}"
 
     def write(self, queue: str, message_id: int, data: bytes) -> None:
         fd = os.open(self._file(queue, message_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

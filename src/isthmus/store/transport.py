@@ -299,6 +299,16 @@ class TransportStore:
         with self._store.engine.connect() as c:
             return self._read(c, IN, ids)
 
+    def read_in_one(self, entry: InEntry) -> bytes | None:
+        """One in message's payload: a spilled one straight from its file (its row says
+        nothing more), any other from its row."""
+        if entry.spilled and self.blobs is not None:
+            try:
+                return self.blobs.read("in", entry.id)
+            except FileNotFoundError:
+                return None
+        return self.read_in([entry.id]).get(entry.id)
+
     def _read(self, c: Connection, table: Table, ids: Sequence[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
         queue = "out" if table is OUT else "in"

@@ -185,11 +185,15 @@ class QueueEngine:
         limits: QueueLimits | None = None,
         *,
         out_memory_bytes: int = 64 * 1024 * 1024,
+        in_memory_bytes: int = 64 * 1024 * 1024,
         inline_commit_bytes: int = 256 * 1024,
     ) -> None:
         self.store = store
         self.limits = limits or QueueLimits()
         self.out_memory_bytes = out_memory_bytes
+        #: Payloads of unread, unspilled in messages kept in memory up to this many bytes,
+        #: so a pop needs no read from the store (the store keeps them all the same).
+        self.in_memory_bytes = in_memory_bytes
         # SQLite commits of small batches take tens of microseconds: cheaper on the event
         # loop than a hop into a thread. Large batches and network databases go to a thread.
         self.inline_commit_bytes = inline_commit_bytes if store.dialect == "sqlite" else -1
@@ -231,6 +235,10 @@ class QueueEngine:
         self._doomed: set[int] = set()
         #: Acknowledged-mode deliveries awaiting their acknowledgement, by queue.
         self._held: dict[QueueKey, Delivery] = {}
+        #: Payloads of in messages received since the last load, by id (a copy of what
+        #: the store holds, within ``in_memory_bytes``; forgotten when the row goes).
+        self._in_payloads: dict[int, bytes] = {}
+        self._in_payload_bytes = 0
         #: Bumped on every reload: deliveries of an older generation were reloaded as queued.
         self._generation += 1
 
@@ -679,10 +687,11 @@ class QueueEngine:
         spilled = self.store.should_spill(size)
         entry = InEntry(self._in_id, message.session_id, source, message.topic, size, spilled)
         stored_seq = seq if seq is not None else -entry.id
-        pending.batch.in_new.append(NewIn(entry, stored_seq, message.payload))
+        payload = message.payload
+        pending.batch.in_new.append(NewIn(entry, stored_seq, payload))
         if seq is not None:
             self._upto[stream] = pending.batch.received_upto[stream] = seq
-        pending.effects.append(lambda: self._deliver(entry))
+        pending.effects.append(lambda: self._deliver(entry, payload))
         return True
 
     def _receive_fragment(
@@ -732,13 +741,20 @@ class QueueEngine:
         pending.effects.append(lambda: self._deliver(entry))
         return True
 
-    def _deliver(self, entry: InEntry) -> None:
+    def _deliver(self, entry: InEntry, payload: bytes | None = None) -> None:
         record = self._sessions.get(entry.session_id)
         if record is None or record.state == RELEASED:  # released while it was committed
             self._unreserve_in(entry)
-            self._batch.batch.in_drop.append(entry.id)
+            self._drop_in(entry.id)
             self._flush().add_done_callback(_consume)
             return
+        if (
+            payload is not None
+            and not entry.spilled
+            and self._in_payload_bytes + len(payload) <= self.in_memory_bytes
+        ):
+            self._in_payloads[entry.id] = payload
+            self._in_payload_bytes += len(payload)
         key = _key(entry)
         self._inbox.setdefault(key, deque()).append(entry)
         for waiting in (key, (entry.session_id, ANY_PEER, entry.topic)):
@@ -841,7 +857,7 @@ class QueueEngine:
                 self._wake(key)
                 return
         self._unreserve_in(entry)
-        self._batch.batch.in_drop.append(entry.id)
+        self._drop_in(entry.id)
         self._dirty.set()
         self._wake(key)
 
@@ -868,12 +884,20 @@ class QueueEngine:
         ]
         return min(candidates, key=lambda q: q[0].id) if candidates else None
 
+    def _drop_in(self, entry_id: int, batch: Batch | None = None) -> None:
+        """Remove an in message for good (by the next commit), and its payload's copy."""
+        (batch or self._batch.batch).in_drop.append(entry_id)
+        payload = self._in_payloads.pop(entry_id, None)
+        if payload is not None:
+            self._in_payload_bytes -= len(payload)
+
     async def _read_in(self, entry: InEntry) -> bytes | None:
+        kept = self._in_payloads.get(entry.id)
+        if kept is not None:
+            return kept
         if entry.size <= self.inline_commit_bytes:
-            found = self.store.read_in([entry.id])
-        else:
-            found = await asyncio.to_thread(self.store.read_in, [entry.id])
-        return found.get(entry.id)
+            return self.store.read_in_one(entry)
+        return await asyncio.to_thread(self.store.read_in_one, entry)
 
     async def pop(
         self,
@@ -945,7 +969,7 @@ class QueueEngine:
         dropped = 0
         for key in [k for k in self._inbox if k[0] == session_id and topic in (None, k[2])]:
             for entry in self._inbox.pop(key):
-                batch.in_drop.append(entry.id)
+                self._drop_in(entry.id, batch)
                 self._unreserve_in(entry)
                 dropped += 1
         for entry in self._inflight.values():  # dropped when their delivery is settled
