@@ -142,6 +142,7 @@ def test_management_and_admin_ids_are_refused(pair: Pair, bad: str) -> None:
     if "/" not in bad:  # a path segment cannot hold a slash at all
         segment = quote(bad, safe="")
         refused(admin_raw(b, "POST", f"/admin/v1/audits/{a.node_id}/{segment}/approve", b"{}"))
+        refused(admin_raw(b, "POST", f"/admin/v1/transport/sessions/{segment}/release", b""))
     refused(admin_raw(b, "GET", "/admin/v1/datasets/one", dataset_id=f"{bad}#t"))
     assert all(d["namespace"] != bad for d in b.admin.get("/datasets"))
     assert healthy(b)

@@ -34,7 +34,7 @@ from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode
-from isthmus.wire.ids import Identifier
+from isthmus.wire.ids import Identifier, check_id
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
@@ -292,6 +292,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
     @api.post("/transport/sessions/{session_id}/release")
     async def release_session(session_id: str) -> dict[str, Any]:
+        check_id(session_id, "session_id")
         dropped = await ctx.transport.release(session_id, None, None)
         return ok({"session_id": session_id, "dropped": dropped})
 
