@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from isthmus import __version__
+from isthmus.cli.approval import approval_app, dataset_app, token_app
 from isthmus.cli.common import AsJson, Home, _call, _client, _emit, _fail, _table, err, out
-from isthmus.cli.management import approval_app, dataset_app, token_app
 from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import load_config
 from isthmus.node.home import init_home
