@@ -4,6 +4,7 @@ terminating all go through this node's admin API, which tells the partner."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -102,9 +103,7 @@ def peer_reject(
     as_json: AsJson = False,
 ) -> None:
     """Reject a partner's application."""
-    path = ADMIN_CONTRACT_REJECT.format(contract_id=contract_id)
-    view = call(home, "POST", path, {"reason": reason})
-    emit(view, as_json, lambda d: out.print(f"rejected contract {d['contract_id']}"))
+    _end(home, ADMIN_CONTRACT_REJECT, contract_id, reason, as_json, "rejected")
 
 
 @peer_app.command("terminate")
@@ -115,9 +114,15 @@ def peer_terminate(
     as_json: AsJson = False,
 ) -> None:
     """Terminate a contract now (the partner is told)."""
-    path = ADMIN_CONTRACT_TERMINATE.format(contract_id=contract_id)
-    view = call(home, "POST", path, {"reason": reason})
-    emit(view, as_json, lambda d: out.print(f"terminated contract {d['contract_id']}"))
+    _end(home, ADMIN_CONTRACT_TERMINATE, contract_id, reason, as_json, "terminated")
+
+
+def _end(
+    home: Path, template: str, contract_id: str, reason: str, as_json: bool, done: str
+) -> None:
+    """Reject or terminate: the same call, with the reason the partner is told."""
+    view = call(home, "POST", template.format(contract_id=contract_id), {"reason": reason})
+    emit(view, as_json, lambda d: out.print(f"{done} contract {d['contract_id']}"))
 
 
 @peer_app.command("sync")
