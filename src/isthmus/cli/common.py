@@ -1,10 +1,15 @@
-"""What every CLI command shares: the consoles, the --home and --json options, and the
-admin API client (the node's root token, or the caller's own in ``ISTHMUS_TOKEN``)."""
+"""What every CLI command group shares: the consoles, the --home and --json options, the
+admin API client (the node's root token, or the caller's own in ``ISTHMUS_TOKEN``), and
+the printing of results (a table, or one JSON document with ``--json``).
+
+Exit codes are decided here for every group: ``fail`` gives 1 when the node or a partner
+refused or failed, 2 for bad usage."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,25 +29,25 @@ Home = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 
-def _emit(data: Any, as_json: bool, render: Any = None) -> None:
+def emit(data: Any, as_json: bool, render: Any = None) -> None:
     if as_json or render is None:
         out.print_json(json.dumps(data, default=str))
     else:
         render(data)
 
 
-def _client(home: Path) -> AdminClient:
+def open_client(home: Path) -> AdminClient:
     """Root by default; a person or automation with a token of its own sets
     ``ISTHMUS_TOKEN``, and the node knows who acted."""
     try:
         client = AdminClient.for_home(home)
     except IsthmusError as exc:
-        raise _fail(exc.message, 2) from exc
+        raise fail(exc.message, 2) from exc
     token = os.environ.get("ISTHMUS_TOKEN")
     if token:
         base = client.base_url
@@ -51,22 +56,30 @@ def _client(home: Path) -> AdminClient:
     return client
 
 
-def _call(
+def call(
     home: Path, method: str, path: str, body: dict[str, Any] | None = None, **params: Any
 ) -> Any:
-    with _client(home) as client:
+    """One admin call: a GET with ``params`` or a POST of ``body``. A refusal or failure
+    is printed and exits 1; the node's answer (its envelope's data) is returned."""
+    with open_client(home) as client:
         try:
             if method == "GET":
                 return client.get(path, **params)
             return client.post(path, body)
         except IsthmusError as exc:
-            raise _fail(exc.message) from exc
+            raise fail(exc.message) from exc
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A titled table on stdout; ``None`` cells print empty."""
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
+
+
+def utc_minute(ms: int | None) -> str:
+    """A BFIA millisecond timestamp as ``YYYY-MM-DD HH:MMZ`` (empty for none or 0)."""
+    return "" if not ms else time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000)) + "Z"

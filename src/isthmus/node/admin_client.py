@@ -1,8 +1,10 @@
-"""A small synchronous client of the admin API, for the CLI and the test harness."""
+"""A small synchronous client of the admin API, for the CLI and the test harness.
+
+It authenticates with a bearer token and nothing else: the node names the token behind a
+call as its actor (``node.rbac.actor_of``), so the client sends no caller-chosen name."""
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,7 @@ from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import read_admin_token
 from isthmus.wire.envelope import Envelope
 from isthmus.wire.errors import IsthmusError, PeerProtocolError, PeerUnreachable
-
-ADMIN_PREFIX = "/admin/v1"
-_PROBES = frozenset({"/healthz", "/readyz"})
+from isthmus.wire.paths import ADMIN, PROBES
 
 
 class AdminApiError(IsthmusError):
@@ -31,7 +31,7 @@ class AdminClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout_s,
-            headers={"authorization": f"Bearer {token}", "x-operator": _operator_name()},
+            headers={"authorization": f"Bearer {token}"},
         )
 
     @classmethod
@@ -55,8 +55,7 @@ class AdminClient:
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
-        # the spec's north-south paths (/v1/platform/...) are served as they are
-        url = path if path in _PROBES or path.startswith("/v1/") else ADMIN_PREFIX + path
+        url = _url(path)
         try:
             response = self._http.request(method, url, json=json, params=params)
         except httpx.HTTPError as exc:
@@ -81,11 +80,13 @@ class AdminClient:
         return self.request("POST", path, json=body or {})
 
     def raw_get(self, path: str) -> httpx.Response:
-        return self._http.get(ADMIN_PREFIX + path)
+        return self._http.get(_url(path))
 
 
-def _operator_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def _url(path: str) -> str:
+    """The URL path of a call: the probes, the spec's north-south paths (``/v1/...``) and
+    whole admin paths (``wire.paths.ADMIN_*``) as they are; a short admin path such as
+    ``/contracts`` under ``/admin/v1``."""
+    if path in PROBES or path.startswith(("/v1/", f"{ADMIN}/")):
+        return path
+    return ADMIN + path

@@ -1,4 +1,7 @@
-"""BFIA URL paths, exactly as the spec writes them (digest §1.4, §2.2)."""
+"""BFIA URL paths, exactly as the spec writes them (digest §1.4, §2.2), and the node's own
+admin API paths, spelled once so that the CLI, the admin client and the routes cannot
+drift apart. A path with ``{name}`` fields is a route template: callers fill it with
+``str.format``."""
 
 from __future__ import annotations
 
@@ -46,3 +49,38 @@ PLATFORM_TASK_CALLBACK = f"{PLATFORM_SCHEDULE}/task/callback"
 #: Paths the spec lets a caller use without ``x-auth-sign`` (digest §1.2): a node must be
 #: able to introduce itself before any contract exists.
 UNSIGNED_PATHS = frozenset({NODE_CONTRACT_APPLY, NODE_CONTRACT_CONFIRM, NODE_QUERY, NODE_HEALTH})
+
+#: The node's probes (no token, no envelope prefix): liveness and readiness.
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+PROBES = frozenset({HEALTHZ, READYZ})
+
+#: The node's own admin API (north-south, bearer token; not in the spec).
+ADMIN = "/admin/v1"
+ADMIN_NODE = f"{ADMIN}/node"
+ADMIN_DOCTOR = f"{ADMIN}/doctor"
+ADMIN_CONTRACTS = f"{ADMIN}/contracts"
+ADMIN_CONTRACT_APPLY = f"{ADMIN_CONTRACTS}/apply"
+ADMIN_CONTRACT_SYNC = f"{ADMIN_CONTRACTS}/sync"
+ADMIN_CONTRACT_APPROVE = f"{ADMIN_CONTRACTS}/{{contract_id}}/approve"
+ADMIN_CONTRACT_REJECT = f"{ADMIN_CONTRACTS}/{{contract_id}}/reject"
+ADMIN_CONTRACT_TERMINATE = f"{ADMIN_CONTRACTS}/{{contract_id}}/terminate"
+ADMIN_COMPONENTS = f"{ADMIN}/components"
+ADMIN_COMPONENT_STATE = f"{ADMIN_COMPONENTS}/state"
+#: The hash-chained audit log.
+ADMIN_AUDIT = f"{ADMIN}/audit"
+ADMIN_AUDIT_VERIFY = f"{ADMIN_AUDIT}/verify"
+ADMIN_AUDIT_EXPORT = f"{ADMIN_AUDIT}/export"
+ADMIN_DATASETS = f"{ADMIN}/datasets"
+ADMIN_DATASET_REMOVE = f"{ADMIN_DATASETS}/remove"
+ADMIN_PARTNER_DATASETS = f"{ADMIN}/partners/{{peer}}/datasets"
+#: Approvals of resource requests (the spec's ``audit/apply``, hence ``audits`` in the
+#: path); not the audit log above.
+ADMIN_APPROVALS = f"{ADMIN}/audits"
+ADMIN_APPROVAL_APPLY = f"{ADMIN_APPROVALS}/apply"
+ADMIN_APPROVAL_GRANT = f"{ADMIN_APPROVALS}/grant"
+ADMIN_APPROVAL_APPROVE = f"{ADMIN_APPROVALS}/{{peer}}/{{audit_id}}/approve"
+ADMIN_APPROVAL_REJECT = f"{ADMIN_APPROVALS}/{{peer}}/{{audit_id}}/reject"
+ADMIN_APPROVAL_TERMINATE = f"{ADMIN_APPROVALS}/{{peer}}/{{audit_id}}/terminate"
+ADMIN_TOKENS = f"{ADMIN}/tokens"
+ADMIN_TOKEN_REVOKE = f"{ADMIN_TOKENS}/{{name}}/revoke"

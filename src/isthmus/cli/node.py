@@ -1,0 +1,249 @@
+"""``isthmus node``, and the commands about the node as a whole (``init``, ``doctor``,
+``version``): make a node home, run the node in the foreground or detached, stop it,
+and diagnose it and its partners. ``main`` registers the top-level commands on the app."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from isthmus import __version__
+from isthmus.cli.common import AsJson, Home, call, emit, fail, out, print_table
+from isthmus.node.admin_client import AdminClient
+from isthmus.node.config import load_config
+from isthmus.node.home import init_home
+from isthmus.node.logs import open_log_file
+from isthmus.wire.errors import IsthmusError
+from isthmus.wire.paths import ADMIN_DOCTOR, ADMIN_NODE, READYZ
+
+node_app = typer.Typer(help="Run, stop and inspect the node process.", no_args_is_help=True)
+
+
+def version() -> None:
+    """Print the Isthmus version."""
+    out.print(__version__)
+
+
+def init(
+    home: Home,
+    node_id: Annotated[str, typer.Option(help="This node's BFIA node id.")],
+    inst_id: Annotated[str, typer.Option(help="The institution's id.")],
+    name: Annotated[str, typer.Option(help="Display name of the node.")] = "",
+    institution: Annotated[str, typer.Option(help="Institution name.")] = "",
+    auth_type: Annotated[
+        str, typer.Option(help="Signature suite: ED25519, SHA256_ECDSA, SHA256_RSA_PSS or SM2_SM3.")
+    ] = "ED25519",
+    host: Annotated[str, typer.Option(help="Interconn listener address.")] = "127.0.0.1",
+    interconn_port: Annotated[int, typer.Option(help="Interconn (east-west) port.")] = 8101,
+    admin_port: Annotated[int, typer.Option(help="Admin (north-south) port.")] = 8102,
+    transport_port: Annotated[
+        int, typer.Option(help="Transport port for local algorithm components.")
+    ] = 8103,
+    public_address: Annotated[
+        str, typer.Option(help="URL partners reach this node at (default http://HOST:PORT).")
+    ] = "",
+    store_url: Annotated[
+        str, typer.Option(help="SQLAlchemy URL of the store (default SQLite in HOME).")
+    ] = "",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Enable mutual TLS on the interconn listener with this certificate (PEM)."
+        ),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Private key of --tls-cert.")] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(help="CA bundle that partners' certificates must chain to.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing identity.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Create a node home: key pair, configuration and admin token."""
+    try:
+        path = init_home(
+            home,
+            node_id=node_id,
+            inst_id=inst_id,
+            name=name,
+            institution=institution,
+            auth_type=auth_type,
+            host=host,
+            interconn_port=interconn_port,
+            admin_port=admin_port,
+            transport_port=transport_port,
+            public_address=public_address,
+            store_url=store_url,
+            tls_cert_file=tls_cert,
+            tls_key_file=tls_key,
+            tls_ca_file=tls_ca,
+            force=force,
+        )
+    except IsthmusError as exc:
+        raise fail(exc.message, 2) from exc
+    config = load_config(path)
+    result = {
+        "home": str(path),
+        "node_id": node_id,
+        "auth_type": config.identity.auth_type,
+        "interconn": config.public_address,
+        "admin": config.admin_url,
+    }
+    emit(
+        result,
+        as_json,
+        lambda d: out.print(
+            f"initialised node [bold]{d['node_id']}[/] in {d['home']} "
+            f"({d['auth_type']}; interconn {d['interconn']}, admin {d['admin']})"
+        ),
+    )
+
+
+@node_app.command("start")
+def node_start(
+    home: Home,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; log to HOME/logs.")
+    ] = False,
+    wait_s: Annotated[float, typer.Option(help="With --detach: how long to wait for ready.")] = 30,
+    as_json: AsJson = False,
+) -> None:
+    """Start the node (foreground unless --detach)."""
+    try:
+        config = load_config(home)
+    except IsthmusError as exc:
+        raise fail(exc.message, 2) from exc
+    if not detach:
+        from isthmus.node.server import run
+
+        run(config)
+        return
+    log_path = config.home / "logs" / "node.log"
+    with open_log_file(log_path) as log_file:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "isthmus", "node", "start", "--home", str(config.home)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    with AdminClient.for_config(config, timeout_s=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise fail(f"node exited with code {process.returncode}; see {log_path}")
+            try:
+                client.request("GET", READYZ)
+            except IsthmusError:
+                time.sleep(0.1)
+                continue
+            started = {"node_id": config.node.node_id, "pid": process.pid, "log": str(log_path)}
+            emit(
+                started,
+                as_json,
+                lambda d: out.print(
+                    f"node {d['node_id']} started (pid {d['pid']}); log: {d['log']}"
+                ),
+            )
+            return
+    raise fail(f"node did not become ready in {wait_s:.0f} s; see {log_path}")
+
+
+@node_app.command("stop")
+def node_stop(
+    home: Home, wait_s: Annotated[float, typer.Option()] = 15, as_json: AsJson = False
+) -> None:
+    """Stop a running node (SIGTERM, then wait)."""
+    config = load_config(home)
+    pid_path = config.home / "run" / "node.pid"
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        raise fail(f"no running node recorded in {pid_path}") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_path.unlink(missing_ok=True)
+        raise fail(f"node process {pid} was not running (stale pid file removed)") from None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            emit(
+                {"node_id": config.node.node_id, "pid": pid, "stopped": True},
+                as_json,
+                lambda d: out.print(f"node {d['node_id']} stopped"),
+            )
+            return
+        time.sleep(0.1)
+    raise fail(f"node process {pid} still running after {wait_s:.0f} s")
+
+
+@node_app.command("status")
+def node_status(home: Home, as_json: AsJson = False) -> None:
+    """Is the node up, and who is it?"""
+    info = call(home, "GET", ADMIN_NODE)
+    emit(
+        info,
+        as_json,
+        lambda d: print_table(
+            f"node {d['node_id']}",
+            ["field", "value"],
+            [[k, v] for k, v in d.items() if k != "description"],
+        ),
+    )
+
+
+def doctor(home: Home, as_json: AsJson = False) -> None:
+    """Diagnose this node and every approved partner, and this node's file modes."""
+    report = call(home, "GET", ADMIN_DOCTOR)
+    report["files"] = _file_modes(home)
+    report["ok"] = report["ok"] and not report["files"]
+
+    def render(d: dict[str, Any]) -> None:
+        out.print(f"transport: {d['tls']}; store: {d['store']}")
+        for finding in d["files"]:
+            out.print(
+                f"[yellow]warning[/]: {finding['path']} is mode {finding['mode']}, readable "
+                f"by others (expected {finding['expected']}): {finding['advice']}"
+            )
+        print_table(
+            "partners",
+            ["peer", "address", "reachable", "rtt ms", "skew ms", "signed ping", "diagnosis"],
+            [
+                [
+                    p["peer_node_id"],
+                    p["address"],
+                    p.get("reachable"),
+                    p.get("rtt_ms"),
+                    p.get("clock_skew_ms"),
+                    p.get("signed_ping"),
+                    p["diagnosis"],
+                ]
+                for p in d["peers"]
+            ],
+        )
+        if not d["peers"]:
+            out.print("no approved partners yet: `isthmus peer apply --address URL`")
+        out.print("[green]all good[/]" if d["ok"] else "[bold red]problems found[/]")
+
+    emit(report, as_json, render)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _file_modes(home: Path) -> list[dict[str, Any]]:
+    """The local half of ``doctor``: private files open to others (``node.file_modes``)."""
+    from isthmus.node import file_modes
+
+    try:
+        return file_modes.examine(load_config(home))
+    except IsthmusError as exc:
+        raise fail(exc.message, 2) from exc
