@@ -94,8 +94,8 @@ class Principal:
 def actor_of(request: Request) -> str:
     """Who the audit log names for an admin action: the token behind the call
     (``token:root`` for ``DIR/admin.token``, ``token:<name>`` for a named token), and
-    nothing the caller could choose: a header such as the CLI's ``x-operator`` is the
-    caller's word. Self-approval checks compare these names, i.e. token identities.
+    nothing the caller could choose (a name in a header is only the caller's word, so
+    none is read). Self-approval checks compare these names, i.e. token identities.
     Every route that writes depends on the admin app's ``authorised``, which sets the
     principal; without one there is no actor to name."""
     principal: Principal | None = getattr(request.state, "principal", None)
