@@ -1,0 +1,15 @@
+"""The test harness's public surface (``isthmus.testing``) is exactly this list.
+
+Other implementations' conformance runs import these names; adding or removing one is a
+change of the harness, so it fails here until this list says so too.
+"""
+
+from __future__ import annotations
+
+from tests.support.public_api import check_exports
+
+EXPORTED = ["InProcessCluster", "InProcessNode", "ProcessCluster", "ProcessNode", "free_port"]
+
+
+def test_testing_exports_exactly_its_documented_public_names() -> None:
+    check_exports("isthmus.testing", EXPORTED)
