@@ -35,15 +35,8 @@ def run_pytest(targets: list[str], shared: Path, *, ci: bool = False) -> str:
     env[SHARED_ENV] = str(shared)
     if ci:
         env["CI"] = "1"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *targets],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *targets]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     return result.stdout + result.stderr
 
 

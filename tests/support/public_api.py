@@ -34,10 +34,12 @@ def own_doc(value: Any) -> str:
     return inspect.cleandoc(doc)
 
 
-def check_exports(package_name: str, expected: list[str]) -> None:
-    """``package_name`` exports exactly ``expected``, each importable and documented."""
+def check_exports(package_name: str, by_module: dict[str, list[str]]) -> None:
+    """``package_name`` exports exactly the names of ``by_module`` (submodule -> names
+    it defines), each importable from the package, defined where it says and documented."""
     package = importlib.import_module(package_name)
     exported = list(package.__all__)
+    expected = [name for names in by_module.values() for name in names]
     assert sorted(exported) == sorted(expected), (
         f"{package_name}.__all__ changed: added {sorted(set(exported) - set(expected))}, "
         f"removed {sorted(set(expected) - set(exported))}; update the test with the package"
@@ -49,5 +51,12 @@ def check_exports(package_name: str, expected: list[str]) -> None:
     )
     missing = [name for name in exported if not hasattr(package, name)]
     assert not missing, f"{package_name}.__all__ names what it does not bind: {missing}"
+    misplaced = [
+        f"{name} ({getattr(package, name).__module__})"
+        for module, names in by_module.items()
+        for name in names
+        if getattr(package, name).__module__ != f"{package_name}.{module}"
+    ]
+    assert not misplaced, f"{package_name} exports names defined elsewhere: {misplaced}"
     undocumented = [name for name in exported if not own_doc(getattr(package, name))]
     assert not undocumented, f"{package_name} exports undocumented names: {undocumented}"
