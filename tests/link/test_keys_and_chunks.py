@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +13,7 @@ from isthmus.link import keys
 from isthmus.link.chunks import Reassembler, split
 from isthmus.wire.errors import LinkProtocolError
 from isthmus.wire.proto import link_pb2
+from tests.support.shared import wire_capture
 
 channels = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}(-[0-9]{1,3}){0,2}", fullmatch=True)
 
@@ -82,21 +81,11 @@ def test_chunk_size_must_exceed_4096() -> None:
         split(0, "k", b"x" * 10_000, 4096)
 
 
-def _captures() -> Path:
-    shared = Path(
-        os.environ.get("ISTHMUS_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")
-    )
-    captures = shared / "wire-captures"
-    if not captures.is_dir():
-        pytest.skip(f"SKIPPED LOUDLY: no wire captures at {captures}")
-    return captures
-
-
 def _entries(name: str) -> list[dict[str, object]]:
     """The capture's JSON lines; the excerpt's last line is cut mid-way, so lines that do
     not parse are dropped (and counted, so a broken file still fails)."""
     entries = []
-    lines = (_captures() / name).read_text().splitlines()
+    lines = wire_capture(name).read_text().splitlines()
     for line in lines:
         try:
             entries.append(json.loads(line))

@@ -17,7 +17,6 @@ import ssl
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,14 +33,19 @@ from tests.scheduler.fate_support import (
     offer_test_host,
     register_unionpay,
 )
+from tests.support.shared import wire_capture
 
-CAPTURE = Path(__file__).parents[2].parent / "shared" / "wire-captures"
+CAPTURE = "fate_flow_as_scheduler_calls_to_partner.json"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fate_capture() -> None:
+    """Skip the module loudly, before any node starts, when the capture is absent."""
+    wire_capture(CAPTURE)
 
 
 def captured() -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = json.loads(
-        (CAPTURE / "fate_flow_as_scheduler_calls_to_partner.json").read_text()
-    )
+    calls: list[dict[str, Any]] = json.loads(wire_capture(CAPTURE).read_text())
     return calls
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 
 from isthmus.store import Store
-from isthmus.store.db import now_ms
 from isthmus.store.permits import Refusal
 from isthmus.store.schema import PermitRow
+from isthmus.wire.clock import now_ms
 
 RESOURCE = ("DATASET", "bank#customers")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.crypto.digests import token_digest
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import (
@@ -20,7 +21,6 @@ from isthmus.store.transport import (
     OutMessage,
     SessionRecord,
     TransportStore,
-    token_digest,
 )
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.shared import shared_root
 
 
 def shared_dir() -> Path | None:
-    candidate = Path(os.environ.get("ISTHMUS_SHARED_DIR", REPO.parent / "shared"))
+    candidate = shared_root()
     return candidate if (candidate / "peers" / "sf_ecdh_psi.py").is_file() else None
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isthmus.wire.dag import MAX_COMPONENTS, InvalidJob, parse_job
-from tests.support.secretflow import shared_dir
+from tests.support.shared import wire_capture
 
 
 def job() -> dict[str, Any]:
@@ -78,10 +78,7 @@ def test_kuscia_dialect_and_template_field_names_are_accepted() -> None:
 
 
 def test_fates_recorded_job_parses() -> None:
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("SKIPPED LOUDLY: ../shared is not beside the repo")
-    capture = shared / "wire-captures" / "bfia_job_submitted_to_fate.json"
+    capture = wire_capture("bfia_job_submitted_to_fate.json")
     parsed = parse_job(json.loads(capture.read_text()))
     assert parsed.stages() == [["intersect_rsa_1"], ["hetero_logistic_regression_1"]]
     assert set(parsed.roles) == {"guest", "host", "arbiter"}

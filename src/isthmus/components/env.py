@@ -36,6 +36,10 @@ class TableRef:
 
 @dataclass(frozen=True)
 class ContainerEnv:
+    """The BFIA container contract, read from the dotted environment variables
+    (``system.*``, ``config.*``, ``runtime.component.*``): everything a component may know
+    about its task, and nothing of the node that launched it."""
+
     storage: str
     transport: str
     callback: str | None

@@ -113,6 +113,10 @@ class DataSlot:
 
 @dataclass(frozen=True)
 class ComponentSpec:
+    """A component's self-description in code (BFIA's ``componentName``, roles, params,
+    inputs, outputs); it refuses duplicate parameter names and an empty role list, so
+    every spec that exists can be published as a valid self-description."""
+
     name: str
     provider: str
     version: str

@@ -77,6 +77,8 @@ def register_backend(scheme: str, factory: Callable[[str], Storage]) -> None:
 
 
 def open_storage(url: str) -> Storage:
+    """The storage behind ``system.storage``; StorageError naming the schemes this image
+    knows when no backend is registered for the URL's scheme."""
     scheme = urlsplit(url).scheme
     factory = _BACKENDS.get(scheme)
     if factory is None:

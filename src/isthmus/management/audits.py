@@ -26,8 +26,9 @@ from typing import Any
 
 from isthmus.management.datasets import DatasetService
 from isthmus.peer.client import PeerClient
-from isthmus.store.db import Store, now_ms
+from isthmus.store.db import Store
 from isthmus.store.schema import AuditRow, DatasetRow
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     Forbidden,
     NoContract,

@@ -28,11 +28,11 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
 from isthmus.peer.client import AUTO, PeerClient, Pin
-from isthmus.peer.signing import now_ms
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
 from isthmus.store.schema import ContractRow
 from isthmus.wire import paths
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     IsthmusError,
     NotFound,

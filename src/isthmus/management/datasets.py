@@ -42,8 +42,9 @@ from typing import Any, BinaryIO
 from sqlalchemy import create_engine, func, inspect, literal_column, select, table
 from sqlalchemy.engine import URL, make_url
 
-from isthmus.store.db import Store, now_ms
+from isthmus.store.db import Store
 from isthmus.store.schema import DatasetRow
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import ConfigError, NotFound, StateConflict, ValidationFailed
 from isthmus.wire.ids import check_id, inside
 from isthmus.wire.management import ColumnMeta, DatasetRecord, Distribution

@@ -38,10 +38,11 @@ from functools import lru_cache
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.refusals import RefusalLedger
-from isthmus.peer.signing import canonical_string, now_ms, verify_signature
+from isthmus.peer.signing import canonical_string, verify_signature
 from isthmus.store import Store
 from isthmus.store.schema import ContractRow
 from isthmus.wire import headers as h
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     AuthError,
     BadSignature,

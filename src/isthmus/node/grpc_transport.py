@@ -51,9 +51,9 @@ from isthmus.node.transport_app import (
     handle_release,
     request_of,
 )
-from isthmus.peer.signing import now_ms
 from isthmus.transport.service import from_inbound, invoked_message
 from isthmus.wire import ptp
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     AuthError,
     ContractExpired,

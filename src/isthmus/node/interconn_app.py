@@ -27,7 +27,7 @@ from isthmus.node.http import (
 )
 from isthmus.node.management_api import management_router
 from isthmus.node.schedule_api import schedule_router
-from isthmus.peer.signing import canonical_string, now_ms, verify_signature
+from isthmus.peer.signing import canonical_string, verify_signature
 from isthmus.transport.service import (
     INVOKE_PATH,
     META_ACCEPTED,
@@ -38,6 +38,7 @@ from isthmus.transport.service import (
 )
 from isthmus.wire import headers as h
 from isthmus.wire import paths, ptp
+from isthmus.wire.clock import now_ms
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import BadSignature, NotFound, RequestError, TransportRefused
 from isthmus.wire.framing import unframe

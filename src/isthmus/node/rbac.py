@@ -30,9 +30,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from isthmus.store.db import Store, now_ms
+from isthmus.crypto.digests import token_digest
+from isthmus.store.db import Store
 from isthmus.store.schema import ApiTokenRow
-from isthmus.store.transport import token_digest
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     AdminUnauthorized,
     Forbidden,

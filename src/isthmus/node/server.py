@@ -28,7 +28,7 @@ from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
 from isthmus.node.tls import GuardedHttpToolsProtocol, TlsAwareHttpToolsProtocol, guarded
 from isthmus.node.transport_app import create_transport_app
-from isthmus.store.db import now_ms
+from isthmus.wire.clock import now_ms
 
 log = logging.getLogger("isthmus.node")
 

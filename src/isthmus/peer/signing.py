@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from isthmus.crypto import PrivateKey, PublicKey
 from isthmus.wire import headers as h
+from isthmus.wire.clock import now_ms
 
 SIGNATURE_VERSION = "BFIA-ISTHMUS-SIG-1"
 _UNRESERVED = "-_.~"
@@ -98,10 +98,6 @@ class NodeIdentity:
     @property
     def auth_type(self) -> str:
         return self.private_key.auth_type
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def sign_request(

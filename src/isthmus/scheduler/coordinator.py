@@ -39,7 +39,7 @@ from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.container_env import task_id as make_task_id
 from isthmus.scheduler.participant import job_document, same_job
 from isthmus.scheduler.registry import ComponentRegistry
-from isthmus.store.db import Store, now_ms
+from isthmus.store.db import Store
 from isthmus.store.schema import (
     ScheduledJobPartyRow,
     ScheduledJobRow,
@@ -47,6 +47,7 @@ from isthmus.store.schema import (
     ScheduledTaskRow,
 )
 from isthmus.wire import paths
+from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import Job, parse_job
 from isthmus.wire.errors import (
     NotFound,

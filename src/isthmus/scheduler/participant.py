@@ -37,8 +37,9 @@ from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.runners import Outcome, Runner, RunnerError, TaskRun
 from isthmus.scheduler.task_storage import TaskStorage, local_root
-from isthmus.store.db import Store, now_ms
+from isthmus.store.db import Store
 from isthmus.store.schema import AuditEventRow, JobRow, LocalTaskRow
+from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
 from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, ValidationFailed
 from isthmus.wire.ids import check_id, inside

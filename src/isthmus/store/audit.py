@@ -21,16 +21,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from isthmus.store.db import now_ms
 from isthmus.store.schema import AuditEventRow, AuditHeadRow
-
-if TYPE_CHECKING:
-    from isthmus.store.db import Store
+from isthmus.wire.clock import now_ms
 
 GENESIS_HASH = "0" * 64
 EVENT_FIELDS = ("seq", "ts", "actor", "action", "subject", "outcome", "details", "prev_hash")
@@ -113,8 +110,10 @@ def verify_chain(
 
 
 class AuditLog:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        """``sessions`` (the store's session factory) opens the transactions of
+        :meth:`record` and :meth:`verify`; every other method runs in the caller's."""
+        self._sessions = sessions
 
     def append(
         self,
@@ -161,7 +160,7 @@ class AuditLog:
 
     def record(self, **kwargs: Any) -> None:
         """Append in a transaction of its own (for refusals, which change nothing else)."""
-        with self._store.session() as session:
+        with self._sessions.begin() as session:
             self.append(session, **kwargs)
 
     def page(
@@ -190,7 +189,7 @@ class AuditLog:
             after = rows[-1].seq
 
     def verify(self) -> ChainVerdict:
-        with self._store.session() as session:
+        with self._sessions.begin() as session:
             head = self.head(session)
             # Read by physical order of seq as stored; verify_chain spots gaps and swaps.
             return verify_chain(self.iter_all(session), head)

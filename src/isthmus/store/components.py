@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from isthmus.store.db import now_ms
 from isthmus.store.schema import ComponentRow
+from isthmus.wire.clock import now_ms
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 Key = tuple[str, str, str]  # component name, provider, version

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from isthmus.store.db import now_ms
 from isthmus.store.schema import ContractRow
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import NotFound, StateConflict
 from isthmus.wire.node import ContractStatus
-
-if TYPE_CHECKING:
-    from isthmus.store.db import Store
 
 _CHANGED = "isthmus.contracts.changed"
 ACTIVE = (ContractStatus.APPLIED.value, ContractStatus.APPROVED.value)
@@ -31,10 +28,11 @@ class ContractRepository:
     version it files it under.
     """
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        """Listens on ``sessions`` (the store's session factory) for commits; keeps no
+        reference to it otherwise."""
         self.version = 0
-        event.listen(store.session_factory, "after_commit", self._after_commit)
+        event.listen(sessions, "after_commit", self._after_commit)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_CHANGED, False):

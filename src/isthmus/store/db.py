@@ -8,7 +8,6 @@ database file's own permissions, so they are owner-only too.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,14 +17,17 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from isthmus.store.audit import AuditLog
+from isthmus.store.components import ComponentRepository
+from isthmus.store.contracts import ContractRepository
+from isthmus.store.nonces import NonceCache
+from isthmus.store.outbox import Outbox
+from isthmus.store.permits import PermitRepository
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -67,20 +69,13 @@ class Store:
     """The node's database: one engine, one session factory, and the repositories."""
 
     def __init__(self, url: str) -> None:
-        from isthmus.store.audit import AuditLog
-        from isthmus.store.components import ComponentRepository
-        from isthmus.store.contracts import ContractRepository
-        from isthmus.store.nonces import NonceCache
-        from isthmus.store.outbox import Outbox
-        from isthmus.store.permits import PermitRepository
-
         self.url = url
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
-        self.contracts = ContractRepository(self)
-        self.nonces = NonceCache(self)
-        self.audit = AuditLog(self)
-        self.outbox = Outbox(self)
+        self.contracts = ContractRepository(self.session_factory)
+        self.nonces = NonceCache(self.engine)
+        self.audit = AuditLog(self.session_factory)
+        self.outbox = Outbox()
         self.components = ComponentRepository()
         self.permits = PermitRepository()
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from sqlalchemy import delete, insert
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from isthmus.store.schema import SeenNonceRow
 
-if TYPE_CHECKING:
-    from isthmus.store.db import Store
-
 
 class NonceCache:
     """Persisted, so a restart does not reopen the replay window."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def remember(self, source_node_id: str, nonce: str, expires_at: int) -> bool:
         """Record the nonce; False if it was already seen (the request is a replay).
@@ -31,7 +26,7 @@ class NonceCache:
         )
         try:
             # Core, not the ORM: this runs on every east-west request.
-            with self._store.engine.begin() as connection:
+            with self._engine.begin() as connection:
                 connection.execute(statement)
         except IntegrityError:
             return False

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from isthmus.store.db import now_ms
 from isthmus.store.schema import OutboxRow
-
-if TYPE_CHECKING:
-    from isthmus.store.db import Store
+from isthmus.wire.clock import now_ms
 
 #: Give up (and flag the message as dead for the operator) after this many attempts.
 MAX_ATTEMPTS = 50
@@ -21,10 +18,8 @@ _MAX_BACKOFF_MS = 5 * 60 * 1000
 
 
 class Outbox:
-    """Enqueued in the same transaction as the state change it announces."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    """Enqueued in the same transaction as the state change it announces: every method
+    runs in the caller's session, so the outbox holds no connection of its own."""
 
     def enqueue(
         self,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
-from isthmus.store.db import now_ms
+from isthmus.crypto.digests import token_digest
 from isthmus.store.schema import PermitRow
-from isthmus.store.transport import token_digest
+from isthmus.wire.clock import now_ms
 from isthmus.wire.mprac import LEVELS, ResourceType
 
 

@@ -19,7 +19,6 @@ message larger than the east-west limit).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -53,10 +52,6 @@ _CHUNK = 500
 
 StreamKey = tuple[str, str]  # session, partner node
 FragmentKey = tuple[str, str, int]  # session, partner node, seq
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass

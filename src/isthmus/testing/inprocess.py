@@ -42,6 +42,9 @@ class RoutingTransport(httpx.AsyncBaseTransport):
 
 
 class InProcessNode:
+    """One node of an :class:`InProcessCluster`: its context, its three ASGI apps, and a
+    client for its south-north transport API as a component beside it sees it."""
+
     def __init__(self, ctx: NodeContext, interconn: Any, admin: Any, transport: Any) -> None:
         self.ctx = ctx
         self.interconn_app = interconn

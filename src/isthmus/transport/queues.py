@@ -55,7 +55,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from isthmus.store.db import now_ms
+from isthmus.crypto.digests import token_digest
 from isthmus.store.transport import (
     OPEN,
     RELEASED,
@@ -70,8 +70,8 @@ from isthmus.store.transport import (
     Snapshot,
     StreamKey,
     TransportStore,
-    token_digest,
 )
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.ptp import PtpCode, checked_id
 
