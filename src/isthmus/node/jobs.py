@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from isthmus.peer.signing import NodeIdentity, sign_job_statement
-from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
 from isthmus.scheduler.participant import Participant, Report, log_tail, record_submission
@@ -27,6 +26,7 @@ from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import TokenRef, format_token_set
+from isthmus.wire.status import Status
 
 
 def new_job_id() -> str:
@@ -171,7 +171,7 @@ class JobService:
 
     def _own_tail(self, task_id: str) -> str:
         for task in self.participant.local_tasks_by_id(task_id):
-            if task["status"] == st.FAILED:
+            if task["status"] == Status.FAILED:
                 return log_tail(task["log_path"])
         return ""
 
@@ -199,11 +199,11 @@ class JobService:
 def outcome(status: dict[str, Any]) -> str:
     """One word for a job: what the spec's job status leaves to the task statuses."""
     job_status = str(status.get("job_status") or "")
-    if job_status != st.FINISHED:
+    if job_status != Status.FINISHED:
         return job_status
     tasks = status.get("status") or {}
-    if tasks and all(v == st.SUCCESS for v in tasks.values()):
-        return "SUCCESS"
+    if tasks and all(v == Status.SUCCESS for v in tasks.values()):
+        return Status.SUCCESS
     if status.get("failures"):
-        return "FAILED"
-    return "STOPPED"
+        return Status.FAILED
+    return Status.STOPPED

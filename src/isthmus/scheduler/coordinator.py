@@ -58,6 +58,7 @@ from isthmus.wire.errors import (
 )
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
+from isthmus.wire.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class Coordinator:
         async with self._lock:
             await self._create(job)
         row = await asyncio.to_thread(self._job_row, job.job_id)
-        if row.status == st.REJECTED:
+        if row.status == Status.REJECTED:
             raise ValidationFailed(f"job {job.job_id} rejected: {row.reason}")
         self.wakeup.set()
         return job.job_id
@@ -157,7 +158,7 @@ class Coordinator:
                     flow_id=job.flow_id or "",
                     initiator_node_id=job.initiator_node,
                     document=json.dumps(wanted),
-                    status=st.PENDING,
+                    status=Status.PENDING,
                     sync_type=job.sync_type,
                     created_at=stamp,
                     updated_at=stamp,
@@ -169,7 +170,9 @@ class Coordinator:
                 s.add(ScheduledJobPartyRow(job_id=job.job_id, node_id=node))
             for component in job.components:
                 s.add(
-                    ScheduledTaskRow(job_id=job.job_id, task_name=component.name, status=st.PENDING)
+                    ScheduledTaskRow(
+                        job_id=job.job_id, task_name=component.name, status=Status.PENDING
+                    )
                 )
                 for node, role in self._players(job, component.name):
                     s.add(
@@ -178,7 +181,7 @@ class Coordinator:
                             task_name=component.name,
                             node_id=node,
                             role=role,
-                            status=st.PENDING,
+                            status=Status.PENDING,
                             updated_at=stamp,
                         )
                     )
@@ -221,7 +224,7 @@ class Coordinator:
             nodes: set[str] = set()
             for task in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id).all():
                 if task.task_name in names and task.status not in st.TASK_DONE:
-                    task.status, task.finished_at = st.FAILED, now_ms()
+                    task.status, task.finished_at = Status.FAILED, now_ms()
                     task.reason = f"stopped by {caller}"
             for party in s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all():
                 if party.task_name in names and party.started:
@@ -271,7 +274,7 @@ class Coordinator:
             for party in wanted:
                 if st.task_may_move(party.status, status):
                     party.status, party.updated_at = status, now_ms()
-                    if status == st.FAILED:
+                    if status == Status.FAILED:
                         party.reason = (reason or "failed")[:2000]
                         party.log_tail = (log_tail or "")[:4000]
             return bool(parties)
@@ -318,7 +321,7 @@ class Coordinator:
                         "log_tail": p.log_tail,
                     }
                     for p in own
-                    if p.status == st.FAILED
+                    if p.status == Status.FAILED
                 ]
             return {
                 "job_id": job_id,
@@ -376,7 +379,7 @@ class Coordinator:
     def _live_jobs(self) -> list[str]:
         with self.store.session() as s:
             rows = s.query(ScheduledJobRow.job_id).filter(
-                ScheduledJobRow.status.in_((st.PENDING, st.READY, st.RUNNING))
+                ScheduledJobRow.status.in_((Status.PENDING, Status.READY, Status.RUNNING))
             )
             return [r[0] for r in rows.all()]
 
@@ -384,11 +387,11 @@ class Coordinator:
         try:
             row = await asyncio.to_thread(self._job_row, job_id)
             job = parse_job(json.loads(row.document))
-            if row.status == st.PENDING:
+            if row.status == Status.PENDING:
                 await self._create(job)
-            elif row.status == st.READY:
+            elif row.status == Status.READY:
                 await self._start(job)
-            elif row.status == st.RUNNING:
+            elif row.status == Status.RUNNING:
                 await self._dispatch(job)
                 await self._poll(job, row.sync_type)
                 await self._settle(job)
@@ -460,7 +463,7 @@ class Coordinator:
         )
         if refused:
             reason = "; ".join(f"{c.node} refused: {_message(c.error)}" for c in refused)
-            await asyncio.to_thread(self._set_job, job.job_id, st.REJECTED, reason)
+            await asyncio.to_thread(self._set_job, job.job_id, Status.REJECTED, reason)
             created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
             return
@@ -469,13 +472,16 @@ class Coordinator:
         )
         if silent is not None:
             await asyncio.to_thread(
-                self._set_job, job.job_id, st.REJECTED, f"node {silent} did not answer job/create"
+                self._set_job,
+                job.job_id,
+                Status.REJECTED,
+                f"node {silent} did not answer job/create",
             )
             created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
             return
         if all(c.ok for c in calls):
-            await asyncio.to_thread(self._set_job, job.job_id, st.READY, None)
+            await asyncio.to_thread(self._set_job, job.job_id, Status.READY, None)
             await self._start(job)
 
     async def _start(self, job: Job) -> None:
@@ -496,7 +502,7 @@ class Coordinator:
             await self._finish(job, self._silence(silent))
             return
         if all(c.ok for c in calls):
-            await asyncio.to_thread(self._set_job, job.job_id, st.RUNNING, None)
+            await asyncio.to_thread(self._set_job, job.job_id, Status.RUNNING, None)
             await self._dispatch(job)
 
     async def _dispatch(self, job: Job) -> None:
@@ -523,7 +529,7 @@ class Coordinator:
                 task = tasks[component.name]
                 if task.status in st.TASK_DONE:
                     continue
-                if any(tasks[up].status != st.SUCCESS for up in component.upstream()):
+                if any(tasks[up].status != Status.SUCCESS for up in component.upstream()):
                     continue
                 if task.task_id is None:
                     stamp = now_ms()
@@ -535,7 +541,7 @@ class Coordinator:
                         * 1000
                     )
                     task.task_id = make_task_id(job, component.name)
-                    task.status, task.started_at = st.RUNNING, stamp
+                    task.status, task.started_at = Status.RUNNING, stamp
                     task.deadline_at = stamp + timeout_ms + DEADLINE_GRACE_MS
                 nodes = sorted(
                     {p.node_id for p in parties if p.task_name == component.name and not p.started}
@@ -555,10 +561,10 @@ class Coordinator:
                 for party in (p for p in parties if p.node_id == call.node):
                     if call.ok:
                         party.started = True
-                        if st.task_may_move(party.status, st.RUNNING):
-                            party.status = st.RUNNING
+                        if st.task_may_move(party.status, Status.RUNNING):
+                            party.status = Status.RUNNING
                     elif isinstance(call.error, PeerRefused):
-                        party.status = st.FAILED
+                        party.status = Status.FAILED
                         party.reason = f"task/start refused: {_message(call.error)}"[:2000]
                     party.updated_at = now_ms()
 
@@ -602,7 +608,7 @@ class Coordinator:
                     node,
                     task_id,
                     role,
-                    st.FAILED,
+                    Status.FAILED,
                     f"task/poll refused: {_message(call.error)}",
                     None,
                 )
@@ -643,12 +649,12 @@ class Coordinator:
                     continue
                 own = [p for p in parties if p.task_name == component.name]
                 folded = st.aggregate(p.status for p in own)
-                if folded == st.FAILED:
-                    bad = next(p for p in own if p.status == st.FAILED)
+                if folded == Status.FAILED:
+                    bad = next(p for p in own if p.status == Status.FAILED)
                     task.reason = f"{bad.node_id} ({bad.role}): {bad.reason or 'failed'}"
                     failure = failure or f"task {component.name} failed on {task.reason}"
                 elif task.deadline_at is not None and stamp > task.deadline_at:
-                    folded = st.FAILED
+                    folded = Status.FAILED
                     task.reason = "no final status before the task's deadline"
                     failure = failure or f"task {component.name}: {task.reason}"
                 if folded in st.TASK_DONE:
@@ -665,7 +671,7 @@ class Coordinator:
         """Tasks that can never start: downstream of a failed (stopped) task."""
         blocked: set[str] = set()
         for name, task in tasks.items():
-            if task.status == st.FAILED:
+            if task.status == Status.FAILED:
                 blocked |= job.downstream(name)
         return blocked
 
@@ -687,14 +693,14 @@ class Coordinator:
                 return False
             stamp = now_ms()
             row.status, row.reason, row.updated_at, row.finished_at = (
-                st.FINISHED,
+                Status.FINISHED,
                 reason,
                 stamp,
                 stamp,
             )
             for task in s.query(ScheduledTaskRow).filter_by(job_id=job_id).all():
-                if task.status == st.RUNNING:
-                    task.status, task.finished_at = st.FAILED, stamp
+                if task.status == Status.RUNNING:
+                    task.status, task.finished_at = Status.FAILED, stamp
                     task.reason = task.reason or "stopped: the job ended"
             self.store.audit.append(
                 s,

@@ -44,6 +44,7 @@ from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, Validatio
 from isthmus.wire.ids import check_id, inside
 from isthmus.wire.mprac import TokenRef
 from isthmus.wire.node import ContractStatus
+from isthmus.wire.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class Participant:
                         scheduler_node_id=caller,
                         initiator_node_id=job.initiator_node,
                         document=json.dumps(wanted),
-                        status=st.READY,
+                        status=Status.READY,
                         session_token=secrets.token_urlsafe(24),
                         created_at=stamp,
                         updated_at=stamp,
@@ -332,10 +333,10 @@ class Participant:
         def _start() -> None:
             with self.store.session() as s:
                 row = self._driven_job(s, caller, job_id)
-                if row.status == st.FINISHED:
+                if row.status == Status.FINISHED:
                     raise StateConflict(f"job {job_id} is FINISHED")
-                if row.status == st.READY:
-                    row.status, row.updated_at = st.RUNNING, now_ms()
+                if row.status == Status.READY:
+                    row.status, row.updated_at = Status.RUNNING, now_ms()
 
         await asyncio.to_thread(_start)
 
@@ -351,7 +352,7 @@ class Participant:
             if problem is None:
                 problem = await asyncio.to_thread(self._launch, row_key, run, runner)
             if problem is not None:
-                outcome = Outcome(st.FAILED, None, problem)
+                outcome = Outcome(Status.FAILED, None, problem)
                 report = await asyncio.to_thread(self._settle, *row_key, outcome)
                 await asyncio.to_thread(self._discard, run.log_path)
                 if report is not None and self.on_report is not None:
@@ -365,14 +366,14 @@ class Participant:
         task is known already (a retried start)."""
         with self.store.session() as s:
             job_row = self._driven_job(s, caller, job_id)
-            if job_row.status == st.FINISHED:
+            if job_row.status == Status.FINISHED:
                 raise StateConflict(f"job {job_id} is FINISHED; task {task_name} cannot start")
             if job_row.initiator_node_id == self.node_id and not submitted_here(
                 self.store, job_id, json.loads(job_row.document), job_row.scheduler_node_id
             ):
                 raise NotFound(f"no job {job_id} submitted here")
-            if job_row.status == st.READY:
-                job_row.status = st.RUNNING
+            if job_row.status == Status.READY:
+                job_row.status = Status.RUNNING
             known = s.query(LocalTaskRow).filter_by(task_id=task_id).all()
             if known:
                 if known[0].job_id != job_id or known[0].task_name != task_name:
@@ -397,7 +398,9 @@ class Participant:
                 job.job_params.get("common", {}).get("timeout") or self.settings.task_timeout_s
             )
             if not ours:
-                s.add(self._row(job_id, task_id, task_name, NO_PARTY, st.SUCCESS, "none", stamp))
+                s.add(
+                    self._row(job_id, task_id, task_name, NO_PARTY, Status.SUCCESS, "none", stamp)
+                )
                 return []
             upstream = {
                 r.task_name: r.task_id for r in s.query(LocalTaskRow).filter_by(job_id=job_id).all()
@@ -420,7 +423,9 @@ class Participant:
                 if shared is not None:  # the task's own directory, not the node's root
                     env["system.storage"] = TaskStorage.of(shared, job_id, task_id, party).url
                 resources = Resources.from_job_params(job.job_params.get(role, {}).get(str(index)))
-                row = self._row(job_id, task_id, task_name, party, st.PENDING, found.runner, stamp)
+                row = self._row(
+                    job_id, task_id, task_name, party, Status.PENDING, found.runner, stamp
+                )
                 row.log_path = str(log_path)
                 row.deadline_at = stamp + timeout_s * 1000
                 s.add(row)
@@ -505,14 +510,14 @@ class Participant:
         """A run that succeeded hands its declared outputs to the node's storage; one
         whose outputs break the rules (a link, a device) fails instead."""
         found = self._storage_of(row.log_path)
-        if found is None or outcome.status != st.SUCCESS:
+        if found is None or outcome.status != Status.SUCCESS:
             return outcome
         storage, outputs = found
         try:
             storage.publish(outputs)
         except (IsthmusError, OSError) as exc:
             reason = f"outputs refused: {getattr(exc, 'message', exc)}"
-            return Outcome(st.FAILED, outcome.exit_code, reason)
+            return Outcome(Status.FAILED, outcome.exit_code, reason)
         return outcome
 
     def _discard(self, log_path: Path | str) -> None:
@@ -539,7 +544,7 @@ class Participant:
             with self.store.session() as s:
                 row = s.get(LocalTaskRow, key)
                 if row is not None:
-                    row.handle, row.status = json.dumps(handle), st.RUNNING
+                    row.handle, row.status = json.dumps(handle), Status.RUNNING
         log.info("task %s party %s: %s", key[0], key[1], reason or "started")
         return reason
 
@@ -595,7 +600,7 @@ class Participant:
                 runner.stop(handle, self.settings.stop_grace_s)
             except RunnerError as exc:
                 log.warning("task %s party %s: stop failed: %s", row.task_id, row.party, exc)
-        self._settle(row.task_id, row.party, Outcome(st.FAILED, None, reason))
+        self._settle(row.task_id, row.party, Outcome(Status.FAILED, None, reason))
         self._release(row)
         self._discard(row.log_path)
 
@@ -612,8 +617,8 @@ class Participant:
     def _finish_job(self, job_id: str, reason: str) -> None:
         with self.store.session() as s:
             row = s.get(JobRow, job_id)
-            if row is not None and row.status != st.FINISHED:
-                row.status, row.reason, row.updated_at = st.FINISHED, reason, now_ms()
+            if row is not None and row.status != Status.FINISHED:
+                row.status, row.reason, row.updated_at = Status.FINISHED, reason, now_ms()
 
     # --- status -----------------------------------------------------------------------
 
@@ -637,7 +642,7 @@ class Participant:
     def _answer(self, rows: list[LocalTaskRow]) -> dict[str, Any]:
         result = st.aggregate(r.status for r in rows)
         answer: dict[str, Any] = {"status": result}
-        failed = [r for r in rows if r.status == st.FAILED]
+        failed = [r for r in rows if r.status == Status.FAILED]
         if failed:
             answer["reason"] = failed[0].reason or "failed"
             answer["party"] = failed[0].party
@@ -669,11 +674,11 @@ class Participant:
         with self.store.session() as s:
             lost = (
                 s.query(LocalTaskRow)
-                .filter(LocalTaskRow.status == st.PENDING, LocalTaskRow.handle == "{}")
+                .filter(LocalTaskRow.status == Status.PENDING, LocalTaskRow.handle == "{}")
                 .all()
             )
             for row in lost:
-                row.status, row.finished_at = st.FAILED, now_ms()
+                row.status, row.finished_at = Status.FAILED, now_ms()
                 row.reason = "the node restarted before this task was launched"
             return len(lost)
 
@@ -697,18 +702,20 @@ class Participant:
     def _live_rows(self) -> list[LocalTaskRow]:
         with self.store.session() as s:
             return list(
-                s.query(LocalTaskRow).filter(LocalTaskRow.status.in_((st.RUNNING, st.READY))).all()
+                s.query(LocalTaskRow)
+                .filter(LocalTaskRow.status.in_((Status.RUNNING, Status.READY)))
+                .all()
             )
 
     def _check_run(self, row: LocalTaskRow) -> Outcome | None:
         runner = self.runners.get(row.runner)
         if runner is None:
-            return Outcome(st.FAILED, None, f"runner {row.runner!r} is not configured here")
+            return Outcome(Status.FAILED, None, f"runner {row.runner!r} is not configured here")
         handle = json.loads(row.handle or "{}")
         if now_ms() > row.deadline_at:
             timeout_s = (row.deadline_at - row.started_at) // 1000
             runner.stop(handle, self.settings.stop_grace_s)
-            return Outcome(st.FAILED, None, f"timed out after {timeout_s} s")
+            return Outcome(Status.FAILED, None, f"timed out after {timeout_s} s")
         try:
             return runner.status(handle)
         except RunnerError as exc:
