@@ -37,7 +37,7 @@ from typing import Any
 from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.container_env import task_id as make_task_id
-from isthmus.scheduler.participant import job_document, same_job
+from isthmus.scheduler.jobdoc import job_document, load_document, load_job, same_job
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import (
@@ -144,7 +144,7 @@ class Coordinator:
         with self.store.session() as s:
             row = s.get(ScheduledJobRow, job.job_id)
             if row is not None:
-                if not same_job(json.loads(row.document), wanted):
+                if not same_job(load_document(row.document), wanted):
                     raise StateConflict(f"job {job.job_id} exists with another DAG or config")
                 if row.status in st.JOB_DONE:
                     raise StateConflict(
@@ -288,7 +288,7 @@ class Coordinator:
             row = s.get(ScheduledJobRow, job_id)
             if row is None:
                 raise NotFound(f"no job {job_id} scheduled here")
-            job = parse_job(json.loads(row.document))
+            job = load_job(row.document)
             if caller is not None and caller != self.me and caller not in _nodes(job):
                 raise NotFound(f"no job {job_id} scheduled here for node {caller}")
             tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)}
@@ -351,7 +351,7 @@ class Coordinator:
             return row
 
     def _job(self, job_id: str) -> Job:
-        return parse_job(json.loads(self._job_row(job_id).document))
+        return load_job(self._job_row(job_id).document)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -386,7 +386,7 @@ class Coordinator:
     async def _advance(self, job_id: str) -> None:
         try:
             row = await asyncio.to_thread(self._job_row, job_id)
-            job = parse_job(json.loads(row.document))
+            job = load_job(row.document)
             if row.status == Status.PENDING:
                 await self._create(job)
             elif row.status == Status.READY:
@@ -444,7 +444,7 @@ class Coordinator:
         assert job.job_id is not None
         pending = await asyncio.to_thread(self._parties_where, job.job_id, "created", False)
         row = await asyncio.to_thread(self._job_row, job.job_id)
-        document = json.loads(row.document)
+        document = load_document(row.document)
         body = {
             "job_id": job.job_id,
             "flow_id": job.flow_id or "",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import secrets
@@ -34,6 +33,15 @@ from typing import Any, Protocol
 from isthmus.scheduler import status as st
 from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.container_specs import Resources
+from isthmus.scheduler.jobdoc import (
+    job_digest,
+    job_document,
+    load_document,
+    load_job,
+    same_job,
+    session_id,
+    sync_type,
+)
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.runners import Outcome, Runner, RunnerError, TaskRun
 from isthmus.scheduler.task_storage import TaskStorage, local_root
@@ -55,31 +63,10 @@ LOG_TAIL_CHARS = 4000
 NO_PARTY = "-"
 
 
-def session_id(job_id: str) -> str:
-    return f"session_{job_id}"
-
-
-def job_document(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a create request that is the job (other fields, like FATE's
-    ``old_job_id``, are not)."""
-    return {k: document.get(k) for k in ("job_id", "flow_id", "dag", "config")}
-
-
-def same_job(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return bool(a.get("dag") == b.get("dag") and a.get("config") == b.get("config"))
-
-
 #: The audit action that records a job this node's own operator submitted: the only
 #: thing that makes a job "ours" (a job's ``config.initiator`` is whatever its sender
 #: wrote).
 SUBMITTED = "job.submitted"
-
-
-def job_digest(document: Mapping[str, Any]) -> str:
-    """SHA-256 of the job's DAG and config, as compact sorted-key JSON."""
-    body = {"dag": document.get("dag"), "config": document.get("config")}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def record_submission(
@@ -144,6 +131,10 @@ class Report:
         return body
 
 
+#: Sends a ``Report`` on its way (to this node's coordinator, or as ``task/callback``).
+ReportHook = Callable[[Report], Awaitable[None]]
+
+
 class Gate(Protocol):
     """What a job may touch here (datasets, models, permits); raises ``InvalidJob``."""
 
@@ -202,7 +193,10 @@ class Participant:
         sessions: Sessions,
         gate: Gate | None = None,
         datasets: DatasetAccess | None = None,
+        report: ReportHook | None = None,
     ) -> None:
+        """``report``: where a task's final status goes (the node's job service sends it
+        to the job's scheduler); given here so a participant never runs without it."""
         self.gate = gate
         self.datasets = datasets
         self.store = store
@@ -210,7 +204,7 @@ class Participant:
         self.runners = runners
         self.settings = settings
         self.sessions = sessions
-        self.on_report: Callable[[Report], Awaitable[None]] | None = None
+        self.report = report
         self.wakeup = asyncio.Event()
         self._live = 0  # runs followed in the last round
 
@@ -273,7 +267,7 @@ class Participant:
             with self.store.session() as s:
                 row = s.get(JobRow, job.job_id)
                 if row is not None:
-                    if not same_job(json.loads(row.document), wanted):
+                    if not same_job(load_document(row.document), wanted):
                         raise StateConflict(
                             f"job {job.job_id} already exists here with another DAG or config"
                         )
@@ -313,7 +307,7 @@ class Participant:
             row = s.get(JobRow, job_id)
             if row is None:
                 return False
-            if not same_job(json.loads(row.document), wanted):
+            if not same_job(load_document(row.document), wanted):
                 raise StateConflict(f"job {job_id} already exists here with another DAG or config")
             return True
 
@@ -355,8 +349,8 @@ class Participant:
                 outcome = Outcome(Status.FAILED, None, problem)
                 report = await asyncio.to_thread(self._settle, *row_key, outcome)
                 await asyncio.to_thread(self._discard, run.log_path)
-                if report is not None and self.on_report is not None:
-                    await self.on_report(report)
+                if report is not None and self.report is not None:
+                    await self.report(report)
         self.wakeup.set()
 
     def _plan_task(
@@ -369,7 +363,7 @@ class Participant:
             if job_row.status == Status.FINISHED:
                 raise StateConflict(f"job {job_id} is FINISHED; task {task_name} cannot start")
             if job_row.initiator_node_id == self.node_id and not submitted_here(
-                self.store, job_id, json.loads(job_row.document), job_row.scheduler_node_id
+                self.store, job_id, load_document(job_row.document), job_row.scheduler_node_id
             ):
                 raise NotFound(f"no job {job_id} submitted here")
             if job_row.status == Status.READY:
@@ -379,7 +373,7 @@ class Participant:
                 if known[0].job_id != job_id or known[0].task_name != task_name:
                     raise StateConflict(f"task id {task_id} belongs to another task")
                 return []
-            job = parse_job(json.loads(job_row.document))
+            job = load_job(job_row.document)
             names = {c.name for c in job.components}
             if task_name not in names:
                 raise NotFound(f"job {job_id} has no task {task_name!r}")
@@ -560,7 +554,7 @@ class Participant:
                 job_row = self._driven_job(s, caller, job_id)
                 names: set[str] | None = None
                 if task_name:
-                    job = parse_job(json.loads(job_row.document))
+                    job = load_job(job_row.document)
                     if task_name not in {c.name for c in job.components}:
                         raise NotFound(f"job {job_id} has no task {task_name!r}")
                     names = {task_name} | job.downstream(task_name)
@@ -695,8 +689,8 @@ class Participant:
                 await asyncio.to_thread(self._release, row)
                 await asyncio.to_thread(self._discard, row.log_path)
                 changed += 1
-                if report is not None and self.on_report is not None:
-                    await self.on_report(report)
+                if report is not None and self.report is not None:
+                    await self.report(report)
         return changed
 
     def _live_rows(self) -> list[LocalTaskRow]:
@@ -737,13 +731,7 @@ class Participant:
             if job_row is None:  # pragma: no cover - tasks belong to jobs
                 return None
             answer = self._answer(list(rows))
-            sync_type = str(
-                json.loads(job_row.document)
-                .get("config", {})
-                .get("job_params", {})
-                .get("common", {})
-                .get("sync_type", "poll")
-            )
+            sync = sync_type(load_document(job_row.document))
             log.info(
                 "task %s party %s: %s %s", task_id, party, outcome.status, outcome.reason or ""
             )
@@ -752,7 +740,7 @@ class Participant:
             return Report(
                 job_id=row.job_id,
                 scheduler_node_id=job_row.scheduler_node_id,
-                sync_type=sync_type,
+                sync_type=sync,
                 task_id=task_id,
                 role=party.split(".", 1)[0],
                 status=answer["status"],

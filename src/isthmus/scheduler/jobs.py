@@ -17,7 +17,13 @@ from typing import Any
 from isthmus.peer.signing import NodeIdentity, sign_job_statement
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
-from isthmus.scheduler.participant import Participant, Report, log_tail, record_submission
+from isthmus.scheduler.participant import (
+    Participant,
+    Report,
+    ReportHook,
+    log_tail,
+    record_submission,
+)
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
@@ -34,27 +40,33 @@ def new_job_id() -> str:
 
 
 class JobService:
+    """The node's jobs in one place: the participant, the coordinator and the channel
+    between them, built here in the one order their cycle allows (the participant
+    reports to this service, the channel calls the participant, the coordinator calls
+    through the channel), so no part is wired after it was made."""
+
     def __init__(
         self,
         store: Store,
-        participant: Participant,
-        coordinator: Coordinator,
-        channel: PartyChannel,
+        participant: Callable[[ReportHook], Participant],
+        coordinator: Callable[[Participant], Coordinator],
         enqueue: Callable[[str, str, dict[str, Any]], Awaitable[None]],
         permits: Callable[[Job], list[TokenRef]] | None = None,
         identity: NodeIdentity | None = None,
     ) -> None:
+        """``participant`` builds this node's participant around the report hook it is
+        given; ``coordinator`` builds the coordinator (and its channel) around that
+        participant."""
         #: Signs the job statement that goes with the permits (``job_statement``).
         self.identity = identity
         #: The permits of ours a job needs at its partners (``x-mprac-token-set``).
         self.permits = permits
         self.store = store
-        self.participant = participant
-        self.coordinator = coordinator
-        self.channel = channel
         #: ``enqueue(node, path, body)``: a reliable signed call to a partner (outbox).
         self.enqueue = enqueue
-        participant.on_report = self.dispatch_report
+        self.participant = participant(self.dispatch_report)
+        self.coordinator = coordinator(self.participant)
+        self.channel: PartyChannel = self.coordinator.channel
 
     @property
     def me(self) -> str:
