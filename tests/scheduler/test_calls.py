@@ -83,6 +83,6 @@ def test_a_path_outside_the_table_is_not_a_participant_call(node: NodeContext) -
 def test_the_participant_reports_to_the_job_service_it_was_built_with(
     node: NodeContext,
 ) -> None:
-    assert node.jobs.participant.report == node.jobs.dispatch_report
+    assert node.jobs.participant.runs.report == node.jobs.dispatch_report
     assert node.jobs.channel is node.jobs.coordinator.channel
     assert node.jobs.channel.local is node.jobs.participant

@@ -36,9 +36,10 @@ from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator, CoordinatorSettings
 from isthmus.scheduler.jobs import JobService
-from isthmus.scheduler.participant import Participant, ParticipantSettings, ReportHook
+from isthmus.scheduler.participant import Participant
 from isthmus.scheduler.ray_runner import RayRunner
 from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.reports import ReportHook
 from isthmus.scheduler.runners import (
     DockerRunner,
     KubernetesApi,
@@ -47,6 +48,7 @@ from isthmus.scheduler.runners import (
     Runner,
     RunnerError,
 )
+from isthmus.scheduler.runs import ParticipantSettings
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore

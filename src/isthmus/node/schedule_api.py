@@ -135,7 +135,7 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         log_level: str = Query(default="info", max_length=16),
     ) -> Any:
         lines = await run_in_threadpool(
-            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+            jobs.participant.views.read_log, check_id(task_id, "task_id"), log_level
         )
         return ok({"num": len(lines)})
 
@@ -147,17 +147,19 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         length: int | None = Query(default=None, ge=0, le=100_000),
     ) -> Any:
         lines = await run_in_threadpool(
-            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+            jobs.participant.views.read_log, check_id(task_id, "task_id"), log_level
         )
         chosen = lines[start:] if length is None else lines[start : start + length]
         return ok("\n".join(chosen))
 
     @router.get("/admin/v1/jobs")
     async def list_jobs(flow_id: str | None = Query(default=None, max_length=128)) -> Any:
-        return ok(await run_in_threadpool(jobs.participant.jobs, flow_id))
+        return ok(await run_in_threadpool(jobs.participant.views.jobs, flow_id))
 
     @router.get("/admin/v1/jobs/{job_id}/tasks")
     async def job_tasks(job_id: str) -> Any:
-        return ok(await run_in_threadpool(jobs.participant.local_tasks, check_id(job_id, "job_id")))
+        return ok(
+            await run_in_threadpool(jobs.participant.views.local_tasks, check_id(job_id, "job_id"))
+        )
 
     return router

@@ -17,13 +17,9 @@ from typing import Any
 from isthmus.peer.signing import NodeIdentity, sign_job_statement
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
-from isthmus.scheduler.participant import (
-    Participant,
-    Report,
-    ReportHook,
-    log_tail,
-    record_submission,
-)
+from isthmus.scheduler.participant import Participant
+from isthmus.scheduler.reports import Report, ReportHook, log_tail
+from isthmus.scheduler.submissions import record_submission
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
@@ -182,13 +178,13 @@ class JobService:
         }
 
     def _own_tail(self, task_id: str) -> str:
-        for task in self.participant.local_tasks_by_id(task_id):
+        for task in self.participant.views.local_tasks_by_id(task_id):
             if task["status"] == Status.FAILED:
                 return log_tail(task["log_path"])
         return ""
 
     def job_list(self, flow_id: str | None = None) -> dict[str, str]:
-        listed = {j["job_id"]: j["status"] for j in self.participant.jobs(flow_id)}
+        listed = {j["job_id"]: j["status"] for j in self.participant.views.jobs(flow_id)}
         listed.update(self.coordinator.job_list(flow_id))  # the scheduler's word wins
         return listed
 
