@@ -34,8 +34,9 @@ from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
-from isthmus.scheduler.coordinator import Coordinator, CoordinatorSettings
+from isthmus.scheduler.coordinator import Coordinator
 from isthmus.scheduler.jobs import JobService
+from isthmus.scheduler.ledger import CoordinatorSettings
 from isthmus.scheduler.participant import Participant
 from isthmus.scheduler.ray_runner import RayRunner
 from isthmus.scheduler.registry import ComponentRegistry
