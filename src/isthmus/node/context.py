@@ -49,7 +49,7 @@ from isthmus.scheduler.runners import (
     Runner,
     RunnerError,
 )
-from isthmus.scheduler.runs import ParticipantSettings
+from isthmus.scheduler.runs import ParticipantSettings, Runs
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
@@ -283,7 +283,7 @@ def build_jobs(
     me = config.node.node_id
 
     def participant(report: ReportHook) -> Participant:
-        return Participant(
+        runs = Runs(
             store,
             components,
             build_runners(config),
@@ -298,16 +298,13 @@ def build_jobs(
                 stop_grace_s=scheduler.stop_grace_s,
                 share_log_tail=scheduler.share_log_tail,
             ),
-            _JobSessions(queues),
-            gate=PermitGate(
-                store,
-                audits.datasets,
-                me,
-                require=frozenset(config.management.require_approval),
-            ),
             datasets=audits.datasets,
             report=report,
         )
+        gate = PermitGate(
+            store, audits.datasets, me, require=frozenset(config.management.require_approval)
+        )
+        return Participant(runs, _JobSessions(queues), gate=gate)
 
     def address_of(node_id: str) -> str:
         return partner_address(store)(node_id).address

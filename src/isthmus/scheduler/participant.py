@@ -30,13 +30,10 @@ from typing import Any, Protocol
 
 from isthmus.scheduler import status as st
 from isthmus.scheduler.jobdoc import job_document, load_document, load_job, same_job, session_id
-from isthmus.scheduler.registry import ComponentRegistry
-from isthmus.scheduler.reports import ReportHook
-from isthmus.scheduler.runners import Runner
-from isthmus.scheduler.runs import DatasetAccess, ParticipantSettings, Runs
+from isthmus.scheduler.runs import Runs
 from isthmus.scheduler.submissions import submitted_here
 from isthmus.scheduler.views import TaskViews, answer, driven_job, plays
-from isthmus.store.db import Store, now_ms
+from isthmus.store.db import now_ms
 from isthmus.store.schema import JobRow, LocalTaskRow
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
 from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
@@ -78,28 +75,18 @@ class Participant:
     """The spec's participant calls; the runs they start live in ``runs``, what they
     show in ``views``."""
 
-    def __init__(
-        self,
-        store: Store,
-        registry: ComponentRegistry,
-        runners: Mapping[str, Runner],
-        settings: ParticipantSettings,
-        sessions: Sessions,
-        gate: Gate | None = None,
-        datasets: DatasetAccess | None = None,
-        report: ReportHook | None = None,
-    ) -> None:
-        """``report``: where a task's final status goes (the node's job service sends it
-        to the job's scheduler); given here so a participant never runs without it."""
-        self.gate = gate
-        self.store = store
-        self.registry = registry
-        self.settings = settings
+    def __init__(self, runs: Runs, sessions: Sessions, gate: Gate | None = None) -> None:
+        """``runs``: our parties' task runs (with the report hook that sends their final
+        statuses to the job's scheduler); the participant shares its store, registry
+        and settings."""
+        self.runs = runs
+        self.store = runs.store
+        self.registry = runs.registry
+        self.settings = runs.settings
         self.sessions = sessions
-        #: The runs of our parties' tasks: launched, followed, stopped, reported.
-        self.runs = Runs(store, registry, runners, settings, datasets, report)
+        self.gate = gate
         #: What the node shows of its jobs and runs (and ``task/poll``'s answer).
-        self.views = TaskViews(store)
+        self.views = TaskViews(runs.store)
 
     @property
     def node_id(self) -> str:
