@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from isthmus.store.db import Store
 from isthmus.wire.dag import Job, parse_job
+from isthmus.wire.errors import NotFound
+
+RowT = TypeVar("RowT")
 
 
 def session_id(job_id: str) -> str:
@@ -54,3 +58,13 @@ def job_digest(document: Mapping[str, Any]) -> str:
     body = {"dag": document.get("dag"), "config": document.get("config")}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def job_row(store: Store, model: type[RowT], job_id: str, missing: str) -> RowT:
+    """The ``model`` row of ``job_id`` (a participant's ``JobRow``, a scheduler's
+    ``ScheduledJobRow``), or ``NotFound(missing)``."""
+    with store.session() as s:
+        row = s.get(model, job_id)
+        if row is None:
+            raise NotFound(missing)
+        return row

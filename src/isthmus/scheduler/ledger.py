@@ -15,7 +15,7 @@ from typing import Any
 
 from isthmus.scheduler import status as st
 from isthmus.scheduler.container_env import task_id as make_task_id
-from isthmus.scheduler.jobdoc import load_document, load_job, same_job
+from isthmus.scheduler.jobdoc import job_row, load_document, load_job, same_job
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.store.db import Store, now_ms
 from isthmus.store.schema import (
@@ -25,7 +25,7 @@ from isthmus.store.schema import (
     ScheduledTaskRow,
 )
 from isthmus.wire.dag import Job
-from isthmus.wire.errors import NotFound, PeerError, PeerRefused, PeerUnreachable, StateConflict
+from isthmus.wire.errors import PeerError, PeerRefused, PeerUnreachable, StateConflict
 from isthmus.wire.status import Status
 
 #: Added to a task's own timeout before the scheduler gives up waiting for its status.
@@ -165,11 +165,7 @@ class Ledger:
             return bool(parties)
 
     def job_row(self, job_id: str) -> ScheduledJobRow:
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job_id)
-            if row is None:
-                raise NotFound(f"no job {job_id} scheduled here")
-            return row
+        return job_row(self.store, ScheduledJobRow, job_id, f"no job {job_id} scheduled here")
 
     def job(self, job_id: str) -> Job:
         return load_job(self.job_row(job_id).document)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.scheduler import status as st
+from isthmus.scheduler.jobdoc import job_row
 from isthmus.scheduler.reports import log_tail
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, LocalTaskRow
@@ -28,11 +29,7 @@ class TaskViews:
             return list(s.query(LocalTaskRow).filter_by(task_id=task_id).all())
 
     def job(self, job_id: str) -> JobRow:
-        with self.store.session() as s:
-            row = s.get(JobRow, job_id)
-            if row is None:
-                raise NotFound(f"no job {job_id} here")
-            return row
+        return job_row(self.store, JobRow, job_id, f"no job {job_id} here")
 
     def jobs(self, flow_id: str | None = None) -> list[dict[str, Any]]:
         with self.store.session() as s:
