@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as sts
 
@@ -47,3 +49,19 @@ def test_partner_spellings_are_understood_and_nonsense_is_not() -> None:
     assert st.normalize_task_status("ERROR") == Status.FAILED
     assert st.normalize_task_status("DONE") is None
     assert st.normalize_task_status(None) is None
+
+
+def test_the_statuses_are_the_strings_stored_and_sent() -> None:
+    assert [s.value for s in Status] == [
+        "PENDING",
+        "READY",
+        "RUNNING",
+        "SUCCESS",
+        "FAILED",
+        "REJECTED",
+        "FINISHED",
+        "STOPPED",
+    ]
+    assert json.dumps({"status": Status.SUCCESS}) == '{"status": "SUCCESS"}'
+    assert f"{Status.FAILED}" == "FAILED" and Status.RUNNING == "RUNNING"
+    assert st.normalize_task_status("succeeded") is Status.SUCCESS
