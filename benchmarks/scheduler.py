@@ -29,10 +29,11 @@ from typing import Any
 
 from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.scheduler.container_env import Placement, container_env
-from isthmus.scheduler.runners import RUNNING, ProcessRunner, TaskRun
+from isthmus.scheduler.runners import ProcessRunner, TaskRun
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.jobs import offer_dataset, status, submit
 from isthmus.wire.dag import parse_job
+from isthmus.wire.status import Status
 
 
 def chain(guest: str, host: str, tasks: int, sync_type: str) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def run_direct(nodes: list[ProcessNode], tasks: int) -> float:
             log = node.home / "jobs" / "direct" / f"select_{i}-{role}.log"
             handles.append(runner.start(TaskRun(env["config.task_id"], env, log)))
         for handle in handles:
-            while (outcome := runner.status(handle)).status == RUNNING:
+            while (outcome := runner.status(handle)).status == Status.RUNNING:
                 time.sleep(0.005)
             if outcome.status != "SUCCESS":
                 raise SystemExit(f"direct task select_{i} failed: {outcome}")

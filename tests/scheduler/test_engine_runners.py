@@ -20,15 +20,13 @@ import pytest
 
 from isthmus.scheduler.container_specs import Resources, docker_run, kubernetes_job
 from isthmus.scheduler.runners import (
-    FAILED,
-    RUNNING,
-    SUCCESS,
     DockerRunner,
     KubernetesApi,
     KubernetesRunner,
     RunnerError,
     TaskRun,
 )
+from isthmus.wire.status import Status
 
 ENV = {
     "config.self_role": "host.0",
@@ -69,13 +67,13 @@ def test_the_docker_runner_submits_follows_and_cleans_up(tmp_path: Path) -> None
     run = TaskRun("job-1_psi_0", ENV, log, "registry/isthmus:0.1", Resources(2, 4, -1))
     handle = runner.start(run)
     assert handle == {"container": "job-1-psi-0-host-0", "log_path": str(log)}
-    assert runner.status(handle).status == RUNNING
+    assert runner.status(handle).status == Status.RUNNING
     state.write_text("exited 3")
     outcome = runner.status(handle)
-    assert (outcome.status, outcome.exit_code) == (FAILED, 3)
+    assert (outcome.status, outcome.exit_code) == (Status.FAILED, 3)
     runner.release(handle)
     state.write_text("exited 0")
-    assert runner.status(handle).status == SUCCESS
+    assert runner.status(handle).status == Status.SUCCESS
     runner.stop(handle, grace_s=7)
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
     env_file = str(log.with_suffix(".env"))
@@ -150,13 +148,13 @@ def test_the_kubernetes_runner_submits_the_job_spec_and_follows_it(tmp_path: Pat
         run.task_id, run.image, ENV, run.resources, namespace="privacy", deadline_s=900, ttl_s=600
     )
     assert runner.start(run) == handle  # a retried start finds the Job already there
-    assert runner.status(handle).status == RUNNING
+    assert runner.status(handle).status == Status.RUNNING
     condition = {"reason": "DeadlineExceeded", "message": "Job was active longer"}
     server.job_status = {"failed": 1, "conditions": [condition]}
     outcome = runner.status(handle)
-    assert outcome.status == FAILED and outcome.reason == "Job was active longer"
+    assert outcome.status == Status.FAILED and outcome.reason == "Job was active longer"
     server.job_status = {"succeeded": 1}
-    assert runner.status(handle).status == SUCCESS
+    assert runner.status(handle).status == Status.SUCCESS
     runner.release(handle)
     assert log.read_text() == "pod log line\n"
     runner.stop(handle, grace_s=3)

@@ -14,10 +14,11 @@ from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.scheduler.container_env import container_env
 from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.ray_runner import RayRunner
-from isthmus.scheduler.runners import FAILED, SUCCESS, TaskRun
+from isthmus.scheduler.runners import TaskRun
 from isthmus.testing import ProcessCluster
 from isthmus.testing.cluster import wait_until
 from isthmus.testing.jobs import submit, task_processes, wait_finished
+from isthmus.wire.status import Status
 from tests.scheduler.test_runners import pipeline, placement, wait, waiting_psi
 from tests.support.ray_cluster import local_ray
 
@@ -41,11 +42,11 @@ def test_a_task_runs_as_a_ray_actor_and_a_new_runner_finds_it(
     runner = RayRunner(ray_address)
     handle = runner.start(TaskRun("job-9_select_0", env, log, resources=Resources(cpu=1)))
     stored = json.loads(json.dumps(handle))  # what the participant keeps
-    assert wait(RayRunner(ray_address), stored) == SUCCESS, log.read_text()
+    assert wait(RayRunner(ray_address), stored) == Status.SUCCESS, log.read_text()
     out = tmp_path / "storage" / "job-9-guest-0" / "job-9_select_0-data" / "data_0"
     assert out.read_text() == "id\n1\n2\n"
     runner.release(stored)
-    assert runner.status(stored).status == FAILED  # released: the actor is gone
+    assert runner.status(stored).status == Status.FAILED  # released: the actor is gone
 
 
 def test_stopping_a_ray_task_leaves_no_process(ray_address: str, tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ def test_stopping_a_ray_task_leaves_no_process(ray_address: str, tmp_path: Path)
     runner.stop(handle, grace_s=2.0)
     assert task_processes(env["config.task_id"]) == []
     outcome = runner.status(handle)
-    assert outcome.status == FAILED and outcome.exit_code == 128 + 15
+    assert outcome.status == Status.FAILED and outcome.exit_code == 128 + 15
 
 
 def test_a_job_runs_its_component_on_ray_when_registered_so(ray_address: str) -> None:

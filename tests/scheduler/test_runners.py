@@ -16,11 +16,12 @@ from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
 from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.container_specs import Resources
-from isthmus.scheduler.runners import FAILED, RUNNING, SUCCESS, Handle, ProcessRunner, TaskRun
+from isthmus.scheduler.runners import Handle, ProcessRunner, TaskRun
 from isthmus.testing.cluster import wait_until
 from isthmus.testing.jobs import task_processes
 from isthmus.wire.dag import Job, parse_job
 from isthmus.wire.errors import ValidationFailed
+from isthmus.wire.status import Status
 
 
 def pipeline(task_params: dict[str, Any]) -> Job:
@@ -59,7 +60,7 @@ def placement(tmp_path: Path) -> Placement:
 
 def wait(runner: Any, handle: Handle, timeout_s: float = 60) -> str:
     deadline = time.monotonic() + timeout_s
-    while runner.status(handle).status == RUNNING and time.monotonic() < deadline:
+    while runner.status(handle).status == Status.RUNNING and time.monotonic() < deadline:
         time.sleep(0.05)
     return str(runner.status(handle).status)
 
@@ -78,7 +79,7 @@ def test_a_two_stage_pipeline_runs_on_one_party(tmp_path: Path) -> None:
         env = container_env(job, component, "guest", 0, COLUMN_SELECT, placement(tmp_path))
         log = tmp_path / f"{component}.log"
         handle = runner.start(TaskRun(env["config.task_id"], env, log))
-        assert wait(runner, handle) == SUCCESS, log.read_text()
+        assert wait(runner, handle) == Status.SUCCESS, log.read_text()
     out = tmp_path / "storage" / "job-9-guest-0"
     assert (out / "job-9_select_0-data" / "data_0").read_text() == "id,age\n1,30\n2,41\n"
     assert (out / "job-9_select_1-data" / "data_0").read_text() == "id\n1\n2\n"
@@ -139,12 +140,12 @@ def test_stop_ends_the_task_and_everything_it_started(tmp_path: Path) -> None:
     runner = ProcessRunner()
     handle = runner.start(TaskRun("job-stop_psi_0", env, tmp_path / "psi.log"))
     time.sleep(1.5)
-    assert runner.status(handle).status == RUNNING
+    assert runner.status(handle).status == Status.RUNNING
     started = time.monotonic()
     runner.stop(handle, grace_s=2.0)
     assert time.monotonic() - started < 5
     outcome = runner.status(handle)
-    assert outcome.status == FAILED and outcome.exit_code == 128 + 15, outcome  # SIGTERM
+    assert outcome.status == Status.FAILED and outcome.exit_code == 128 + 15, outcome  # SIGTERM
     with pytest.raises(ProcessLookupError):
         os.killpg(handle["pid"], 0)  # the whole group is gone
 
@@ -155,9 +156,9 @@ def test_a_runner_that_did_not_start_a_run_follows_it_from_its_handle(tmp_path: 
     handle = ProcessRunner().start(TaskRun("t", waiting_psi(tmp_path), tmp_path / "a.log"))
     stored = json.loads(json.dumps(handle))
     other = ProcessRunner()
-    assert other.status(stored).status == RUNNING
+    assert other.status(stored).status == Status.RUNNING
     # the partner never comes: the component gives up after recv_timeout_s and fails
-    assert wait(other, stored) == FAILED
+    assert wait(other, stored) == Status.FAILED
     assert other.status(stored).exit_code not in (None, 0)
 
 
@@ -166,7 +167,7 @@ def test_a_run_killed_outright_fails_without_an_exit_code(tmp_path: Path) -> Non
     handle = runner.start(TaskRun("t", waiting_psi(tmp_path), tmp_path / "k.log"))
     time.sleep(0.5)
     os.killpg(handle["pid"], 9)  # SIGKILL to the group: the supervisor cannot write
-    assert wait(runner, handle) == FAILED
+    assert wait(runner, handle) == Status.FAILED
     outcome = runner.status(handle)
     assert outcome.exit_code is None and "without an exit status" in (outcome.reason or "")
 
@@ -174,7 +175,7 @@ def test_a_run_killed_outright_fails_without_an_exit_code(tmp_path: Path) -> Non
 def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path: Path) -> None:
     handle: Handle = {"pid": os.getpid(), "start_ticks": -1, "exit_file": str(tmp_path / "x")}
     outcome = ProcessRunner().status(handle)
-    assert outcome.status == FAILED  # our own pid, but not the run's start time
+    assert outcome.status == Status.FAILED  # our own pid, but not the run's start time
     ProcessRunner().stop(handle)  # and never signalled
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as sts
 
 from isthmus.scheduler import status as st
+from isthmus.wire.status import Status
 
 task_statuses = sts.sampled_from(st.TASK_STATUSES)
 
@@ -15,28 +18,50 @@ def test_a_task_succeeds_only_when_every_party_did_and_fails_when_any_did(
     parties: list[str],
 ) -> None:
     folded = st.aggregate(parties)
-    assert (folded == st.SUCCESS) == all(p == st.SUCCESS for p in parties)
-    assert (folded == st.FAILED) == (st.FAILED in parties)
+    assert (folded == Status.SUCCESS) == all(p == Status.SUCCESS for p in parties)
+    assert (folded == Status.FAILED) == (Status.FAILED in parties)
     assert folded in parties
 
 
 @given(task_statuses, task_statuses)
 def test_terminal_statuses_never_move_and_nothing_moves_backwards(a: str, b: str) -> None:
-    order = {st.PENDING: 0, st.READY: 1, st.RUNNING: 2, st.SUCCESS: 3, st.FAILED: 3}
+    order = {
+        Status.PENDING: 0,
+        Status.READY: 1,
+        Status.RUNNING: 2,
+        Status.SUCCESS: 3,
+        Status.FAILED: 3,
+    }
     if st.task_may_move(a, b):
         assert a not in st.TASK_DONE and order[b] > order[a]
 
 
 def test_job_moves_are_fates() -> None:
-    assert st.job_may_move(st.PENDING, st.REJECTED)
-    assert st.job_may_move(st.RUNNING, st.FINISHED)
-    assert not st.job_may_move(st.FINISHED, st.RUNNING)
-    assert not st.job_may_move(st.REJECTED, st.READY)
+    assert st.job_may_move(Status.PENDING, Status.REJECTED)
+    assert st.job_may_move(Status.RUNNING, Status.FINISHED)
+    assert not st.job_may_move(Status.FINISHED, Status.RUNNING)
+    assert not st.job_may_move(Status.REJECTED, Status.READY)
 
 
 def test_partner_spellings_are_understood_and_nonsense_is_not() -> None:
-    assert st.normalize_task_status("success") == st.SUCCESS
-    assert st.normalize_task_status("Succeeded") == st.SUCCESS
-    assert st.normalize_task_status("ERROR") == st.FAILED
+    assert st.normalize_task_status("success") == Status.SUCCESS
+    assert st.normalize_task_status("Succeeded") == Status.SUCCESS
+    assert st.normalize_task_status("ERROR") == Status.FAILED
     assert st.normalize_task_status("DONE") is None
     assert st.normalize_task_status(None) is None
+
+
+def test_the_statuses_are_the_strings_stored_and_sent() -> None:
+    assert [s.value for s in Status] == [
+        "PENDING",
+        "READY",
+        "RUNNING",
+        "SUCCESS",
+        "FAILED",
+        "REJECTED",
+        "FINISHED",
+        "STOPPED",
+    ]
+    assert json.dumps({"status": Status.SUCCESS}) == '{"status": "SUCCESS"}'
+    assert f"{Status.FAILED}" == "FAILED" and Status.RUNNING == "RUNNING"
+    assert st.normalize_task_status("succeeded") is Status.SUCCESS

@@ -19,8 +19,9 @@ import pytest
 from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.scheduler.container_env import container_env
 from isthmus.scheduler.ray_runner import RayRunner
-from isthmus.scheduler.runners import SUCCESS, TaskRun
+from isthmus.scheduler.runners import TaskRun
 from isthmus.testing import ProcessCluster
+from isthmus.wire.status import Status
 from tests.scheduler.test_runners import pipeline, placement, wait
 from tests.support.ray_cluster import local_ray
 
@@ -90,7 +91,7 @@ def test_the_session_token_is_neither_an_actor_argument_nor_in_its_name(
     assert SECRET not in repr(calls) and SECRET not in repr(handle)
     token_file = log.with_suffix(".token")
     assert str(token_file) in repr(calls)  # the path travels, not the token
-    assert wait(runner, handle) == SUCCESS, log.read_text()
+    assert wait(runner, handle) == Status.SUCCESS, log.read_text()
     assert not token_file.exists()  # read into the component's environment, then removed
     import ray
 

@@ -13,8 +13,6 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-RUNNING, SUCCESS, FAILED = "RUNNING", "SUCCESS", "FAILED"
-
 
 class Callback:
     def __init__(

@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from isthmus.components.callback import FAILED, RUNNING, SUCCESS, Callback
+from isthmus.components.callback import Callback
 from isthmus.components.env import ContainerEnv, TableRef, read_env
 from isthmus.components.errors import (
     AlgorithmError,
@@ -30,6 +30,7 @@ from isthmus.components.errors import (
 from isthmus.components.spec import ComponentSpec
 from isthmus.components.storage import Storage, open_storage
 from isthmus.link import BlackboxBackend, DirectBackend, LinkBackend, LinkContext
+from isthmus.wire.status import Status
 
 log = logging.getLogger("isthmus.component")
 
@@ -176,19 +177,19 @@ def _run(env: ContainerEnv, components: Mapping[str, type[Component]], callback:
             )
         params = cls.spec.parameters(env.parameters)
         storage = open_storage(env.storage)
-        callback.report(RUNNING)
+        callback.report(Status.RUNNING)
         ctx = RunContext(env, params, storage, log)
         asyncio.run(_execute(cls(), ctx))
     except ComponentError as exc:
         log.error("task %s FAILED: %s", env.task_id, exc.message)
-        callback.report(FAILED)
+        callback.report(Status.FAILED)
         return exc.exit_code
     except Exception as exc:  # a bug or an unexpected peer: fail the task, keep the trace
         log.exception("task %s FAILED: %s", env.task_id, type(exc).__name__)
-        callback.report(FAILED)
+        callback.report(Status.FAILED)
         return AlgorithmError.exit_code
     log.info("task %s SUCCESS", env.task_id)
-    callback.report(SUCCESS)
+    callback.report(Status.SUCCESS)
     return 0
 
 

@@ -27,7 +27,6 @@ from isthmus.management.permits import PermitGate, presented_permits
 from isthmus.node.auth import ContractCache, RequestAuthenticator, pem_fingerprint
 from isthmus.node.config import NodeConfig
 from isthmus.node.home import read_admin_token, read_private_key
-from isthmus.node.jobs import JobService
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.rbac import Principals
 from isthmus.node.refusals import RefusalLedger
@@ -35,10 +34,13 @@ from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
-from isthmus.scheduler.coordinator import Coordinator, CoordinatorSettings
-from isthmus.scheduler.participant import Participant, ParticipantSettings
+from isthmus.scheduler.coordinator import Coordinator
+from isthmus.scheduler.jobs import JobService
+from isthmus.scheduler.ledger import CoordinatorSettings
+from isthmus.scheduler.participant import Participant
 from isthmus.scheduler.ray_runner import RayRunner
 from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.reports import ReportHook
 from isthmus.scheduler.runners import (
     DockerRunner,
     KubernetesApi,
@@ -47,6 +49,7 @@ from isthmus.scheduler.runners import (
     Runner,
     RunnerError,
 )
+from isthmus.scheduler.runs import ParticipantSettings, Runs
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
@@ -278,30 +281,30 @@ def build_jobs(
 ) -> JobService:
     scheduler = config.scheduler
     me = config.node.node_id
-    participant = Participant(
-        store,
-        components,
-        build_runners(config),
-        ParticipantSettings(
-            node_id=me,
-            inst_id=config.node.inst_id,
-            storage_url=config.storage_url,
-            transport_address=config.transport_address,
-            callback_url=f"http://{config.transport_address}{paths.PLATFORM_TASK_CALLBACK}",
-            logs_dir=config.home / "jobs",
-            task_timeout_s=scheduler.task_timeout_s,
-            stop_grace_s=scheduler.stop_grace_s,
-            share_log_tail=scheduler.share_log_tail,
-        ),
-        _JobSessions(queues),
-        gate=PermitGate(
+
+    def participant(report: ReportHook) -> Participant:
+        runs = Runs(
             store,
-            audits.datasets,
-            me,
-            require=frozenset(config.management.require_approval),
-        ),
-        datasets=audits.datasets,
-    )
+            components,
+            build_runners(config),
+            ParticipantSettings(
+                node_id=me,
+                inst_id=config.node.inst_id,
+                storage_url=config.storage_url,
+                transport_address=config.transport_address,
+                callback_url=f"http://{config.transport_address}{paths.PLATFORM_TASK_CALLBACK}",
+                logs_dir=config.home / "jobs",
+                task_timeout_s=scheduler.task_timeout_s,
+                stop_grace_s=scheduler.stop_grace_s,
+                share_log_tail=scheduler.share_log_tail,
+            ),
+            datasets=audits.datasets,
+            report=report,
+        )
+        gate = PermitGate(
+            store, audits.datasets, me, require=frozenset(config.management.require_approval)
+        )
+        return Participant(runs, _JobSessions(queues), gate=gate)
 
     def address_of(node_id: str) -> str:
         return partner_address(store)(node_id).address
@@ -321,24 +324,24 @@ def build_jobs(
         await asyncio.to_thread(_write)
         outbox_wakeup.set()
 
-    channel = PartyChannel(me, peers, address_of, participant)
-    coordinator = Coordinator(
-        store,
-        components,
-        channel,
-        CoordinatorSettings(
-            poll_interval_s=scheduler.poll_interval_s,
-            callback_safety_poll_s=scheduler.callback_safety_poll_s,
-            party_timeout_s=scheduler.party_timeout_s,
-            task_timeout_s=scheduler.task_timeout_s,
-        ),
-        lambda node, body: enqueue(node, paths.JOB_STOP, body),
-    )
+    def coordinator(local: Participant) -> Coordinator:
+        return Coordinator(
+            store,
+            components,
+            PartyChannel(me, peers, address_of, local),
+            CoordinatorSettings(
+                poll_interval_s=scheduler.poll_interval_s,
+                callback_safety_poll_s=scheduler.callback_safety_poll_s,
+                party_timeout_s=scheduler.party_timeout_s,
+                task_timeout_s=scheduler.task_timeout_s,
+            ),
+            lambda node, body: enqueue(node, paths.JOB_STOP, body),
+        )
+
     return JobService(
         store,
         participant,
         coordinator,
-        channel,
         enqueue,
         permits=lambda job: presented_permits(audits, job, me),
         identity=peers.identity,

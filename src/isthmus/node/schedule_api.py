@@ -21,31 +21,31 @@ from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
 from isthmus.node.http import request_fields
 from isthmus.node.rbac import actor_of
+from isthmus.scheduler.calls import PARTY_CALLS, PartyCall, answer, optional_id, required_ids
 from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import ValidationFailed
 from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import parse_token_set
-
-
-def _required(fields: dict[str, Any], *names: str) -> list[str]:
-    """The named fields, each a valid id (``isthmus.wire.ids``): every field read here
-    is a job, task or component id that ends up in file names and rows."""
-    missing = [n for n in names if not fields.get(n)]
-    if missing:
-        raise ValidationFailed(f"{', '.join(missing)}: required")
-    return [check_id(fields[n], n) for n in names]
-
-
-def _optional_id(fields: dict[str, Any], name: str) -> str | None:
-    value = fields.get(name)
-    return check_id(value, name) if value else None
 
 
 def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
     router = APIRouter()
     jobs = ctx.jobs
+
+    def party_route(call: PartyCall) -> Any:
+        async def handle(request: Request, caller: Caller = Depends(require_peer)) -> Any:
+            headers = {
+                h.MPRAC_TOKEN_SET: h.read(request.headers, h.MPRAC_TOKEN_SET) or "",
+                h.INITIATOR_SIGN: request.headers.get(h.INITIATOR_SIGN, ""),
+            }
+            fields = await request_fields(request)
+            return ok(await answer(jobs.participant, caller.node_id, call.path, fields, headers))
+
+        return handle
+
+    for call in PARTY_CALLS.values():  # the participant's calls, as the local channel's
+        router.add_api_route(call.path, party_route(call), methods=[call.method], name=call.name)
 
     @router.post(paths.JOB_CREATE_ALL)
     async def create_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
@@ -56,51 +56,15 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
         job_id = await jobs.coordinator.create_all(caller.node_id, fields, token_set, statement)
         return ok({"job_id": job_id})
 
-    @router.post(paths.JOB_CREATE)
-    async def create(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        tokens = parse_token_set(h.read(request.headers, h.MPRAC_TOKEN_SET))
-        statement = request.headers.get(h.INITIATOR_SIGN, "")
-        await jobs.participant.create(
-            caller.node_id, await request_fields(request), tokens, statement
-        )
-        return ok()
-
-    @router.post(paths.JOB_START)
-    async def start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (job_id,) = _required(await request_fields(request), "job_id")
-        await jobs.participant.start(caller.node_id, job_id)
-        return ok()
-
-    @router.post(paths.TASK_START)
-    async def task_start(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        job_id, task_id, name = _required(
-            await request_fields(request), "job_id", "task_id", "task_name"
-        )
-        await jobs.participant.start_task(caller.node_id, job_id, task_id, name)
-        return ok()
-
     @router.post(paths.JOB_STOP_ALL)
     async def stop_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
-        (job_id,) = _required(fields, "job_id")
-        await jobs.coordinator.stop_all(caller.node_id, job_id, _optional_id(fields, "task_name"))
-        return ok()
-
-    @router.post(paths.JOB_STOP)
-    async def stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await request_fields(request)
-        (job_id,) = _required(fields, "job_id")
-        await jobs.participant.stop(caller.node_id, job_id, _optional_id(fields, "task_name"))
-        return ok()
-
-    @router.post(paths.TASK_STOP)
-    async def task_stop(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (task_id,) = _required(await request_fields(request), "task_id")
-        await jobs.participant.stop_task_id(caller.node_id, task_id)
+        (job_id,) = required_ids(fields, "job_id")
+        await jobs.coordinator.stop_all(caller.node_id, job_id, optional_id(fields, "task_name"))
         return ok()
 
     async def status_all(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        (job_id,) = _required(await request_fields(request), "job_id")
+        (job_id,) = required_ids(await request_fields(request), "job_id")
         return ok(await run_in_threadpool(jobs.coordinator.status_all, job_id, caller.node_id))
 
     for method in ("get", "post"):
@@ -108,18 +72,11 @@ def schedule_router(ctx: NodeContext, require_peer: Any) -> APIRouter:
             status_all
         )
 
-    @router.post(paths.TASK_POLL)
-    async def poll(request: Request, caller: Caller = Depends(require_peer)) -> Any:
-        fields = await request_fields(request)
-        (task_id,) = _required(fields, "task_id")
-        role = _optional_id(fields, "role") or ""
-        return ok(await jobs.participant.poll(caller.node_id, task_id, role))
-
     @router.post(paths.TASK_CALLBACK)
     async def callback(request: Request, caller: Caller = Depends(require_peer)) -> Any:
         fields = await request_fields(request)
-        task_id, status = _required(fields, "task_id", "status")
-        _optional_id(fields, "role")
+        task_id, status = required_ids(fields, "task_id", "status")
+        optional_id(fields, "role")
         await jobs.coordinator.receive_report(
             caller.node_id,
             task_id,
@@ -145,22 +102,22 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
     @router.post(paths.PLATFORM_JOB_STOP_ALL)
     async def stop_all(request: Request) -> Any:
         fields = await request_fields(request)
-        (job_id,) = _required(fields, "job_id")
-        await jobs.stop(job_id, _optional_id(fields, "task_name"))
+        (job_id,) = required_ids(fields, "job_id")
+        await jobs.stop(job_id, optional_id(fields, "task_name"))
         return ok()
 
     @router.post(paths.PLATFORM_JOB_STOP_TASK)
     async def stop_task(request: Request) -> Any:
-        job_id, task_name = _required(await request_fields(request), "job_id", "task_name")
+        job_id, task_name = required_ids(await request_fields(request), "job_id", "task_name")
         await jobs.stop(job_id, task_name)
         return ok()
 
     async def status_all(request: Request) -> Any:
-        (job_id,) = _required(await request_fields(request), "job_id")
+        (job_id,) = required_ids(await request_fields(request), "job_id")
         return ok(await jobs.status(job_id))
 
     async def why(request: Request) -> Any:
-        (job_id,) = _required(await request_fields(request), "job_id")
+        (job_id,) = required_ids(await request_fields(request), "job_id")
         return ok(await jobs.why(job_id))
 
     for method in ("get", "post"):
@@ -178,7 +135,7 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         log_level: str = Query(default="info", max_length=16),
     ) -> Any:
         lines = await run_in_threadpool(
-            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+            jobs.participant.views.read_log, check_id(task_id, "task_id"), log_level
         )
         return ok({"num": len(lines)})
 
@@ -190,17 +147,19 @@ def platform_router(ctx: NodeContext, authorised: Any) -> APIRouter:
         length: int | None = Query(default=None, ge=0, le=100_000),
     ) -> Any:
         lines = await run_in_threadpool(
-            jobs.participant.read_log, check_id(task_id, "task_id"), log_level
+            jobs.participant.views.read_log, check_id(task_id, "task_id"), log_level
         )
         chosen = lines[start:] if length is None else lines[start : start + length]
         return ok("\n".join(chosen))
 
     @router.get("/admin/v1/jobs")
     async def list_jobs(flow_id: str | None = Query(default=None, max_length=128)) -> Any:
-        return ok(await run_in_threadpool(jobs.participant.jobs, flow_id))
+        return ok(await run_in_threadpool(jobs.participant.views.jobs, flow_id))
 
     @router.get("/admin/v1/jobs/{job_id}/tasks")
     async def job_tasks(job_id: str) -> Any:
-        return ok(await run_in_threadpool(jobs.participant.local_tasks, check_id(job_id, "job_id")))
+        return ok(
+            await run_in_threadpool(jobs.participant.views.local_tasks, check_id(job_id, "job_id"))
+        )
 
     return router

@@ -147,7 +147,7 @@ async def serve(config: NodeConfig) -> None:
     await asyncio.to_thread(refuse_unpinned_waivers, ctx)
     warn_unpinned_tls(config)
     await asyncio.to_thread(ctx.components.register_builtins)
-    lost = await asyncio.to_thread(ctx.jobs.participant.recover)
+    lost = await asyncio.to_thread(ctx.jobs.participant.runs.recover)
     if lost:
         log.warning("%d task runs were never launched before the last stop; failed them", lost)
     await ctx.transport.queues.start()  # load the queues before anything can use them
@@ -191,7 +191,7 @@ async def serve(config: NodeConfig) -> None:
             name="refusal-counts",
         ),
         asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
-        asyncio.create_task(ctx.jobs.participant.run_forever(), name="task-monitor"),
+        asyncio.create_task(ctx.jobs.participant.runs.run_forever(), name="task-monitor"),
         asyncio.create_task(ctx.jobs.coordinator.run_forever(), name="scheduler"),
         asyncio.create_task(
             _every(

@@ -378,7 +378,7 @@ class TransportApp:
         except (ValueError, TransportRefused):
             valid = False
         if valid:
-            self.ctx.jobs.participant.wakeup.set()
+            self.ctx.jobs.participant.runs.wakeup.set()
             content = json.dumps(ok()).encode()
         else:
             content = json.dumps(

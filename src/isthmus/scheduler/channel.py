@@ -4,7 +4,7 @@ Partners are called through the signed peer client at their contract's address, 
 the bodies FATE-Flow sends (the captured dialect) and, besides the spec's headers,
 ``x-node-id``: FATE-Flow's scheduler identifies a caller by it and drops the headers it
 spells with underscores itself. This node, when it is a party of a job it schedules, is
-called directly: the same methods, no network, no contract with itself.
+called directly: the same calls (``calls``), no network, no contract with itself.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from isthmus.peer.client import PeerClient
+from isthmus.scheduler.calls import answer
 from isthmus.scheduler.participant import Participant
-from isthmus.wire import paths
-from isthmus.wire.errors import NotFound
-from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
-from isthmus.wire.mprac import parse_token_set
 
 
 class PartyChannel:
@@ -52,20 +49,7 @@ class PartyChannel:
         )
 
     async def _local(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-        me, local = self.me, self.local
-        if path == paths.JOB_CREATE:
-            tokens = parse_token_set(headers.get(MPRAC_TOKEN_SET))
-            await local.create(me, body, tokens, headers.get(INITIATOR_SIGN, ""))
-        elif path == paths.JOB_START:
-            await local.start(me, str(body["job_id"]))
-        elif path == paths.TASK_START:
-            await local.start_task(
-                me, str(body["job_id"]), str(body["task_id"]), str(body["task_name"])
-            )
-        elif path == paths.JOB_STOP:
-            await local.stop(me, str(body["job_id"]), body.get("task_name") or None)
-        elif path == paths.TASK_POLL:
-            return await local.poll(me, str(body["task_id"]), str(body.get("role") or ""))
-        else:
-            raise NotFound(f"{path} is not a participant call")
-        return {}
+        """The same call answered by this node's own participant (``calls.answer``, as
+        the east-west router does for a partner)."""
+        answered = await answer(self.local, self.me, path, body, headers)
+        return {} if answered is None else answered

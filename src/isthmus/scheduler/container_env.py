@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from isthmus.components.env import DATASET_KEYS, dataset_table
 from isthmus.components.spec import ComponentSpec, as_text
+from isthmus.scheduler.jobdoc import session_id
 from isthmus.wire.dag import Job
 from isthmus.wire.errors import ValidationFailed
 
@@ -81,7 +82,7 @@ def container_env(
         "system.transport": where.transport_address,
         "config.self_role": f"{role}.{index}",
         "config.task_id": this_task,
-        "config.session_id": f"session_{job.job_id}",
+        "config.session_id": session_id(str(job.job_id)),
         "config.trace_id": f"trace_{this_task}",
         "config.token": where.token,
         "config.log.path": where.log_path,

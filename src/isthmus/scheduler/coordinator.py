@@ -20,72 +20,49 @@ final status by its deadline fails too. ``stop_all`` with a task name stops that
 and its downstream (other branches go on); without, the whole job.
 
 Stops travel through the outbox: a participant that is down receives its stop when it
-comes back.
+comes back. What each step writes, and reads back, is the ledger's (``ledger.Ledger``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
-from isthmus.scheduler.container_env import task_id as make_task_id
-from isthmus.scheduler.participant import job_document, same_job
+from isthmus.scheduler.jobdoc import job_document, load_document, load_job
+from isthmus.scheduler.ledger import Call, CoordinatorSettings, Ledger, job_nodes, peer_message
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.store.db import Store
 from isthmus.store.schema import (
-    ScheduledJobPartyRow,
     ScheduledJobRow,
-    ScheduledTaskPartyRow,
-    ScheduledTaskRow,
 )
 from isthmus.wire import paths
-from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import Job, parse_job
 from isthmus.wire.errors import (
     NotFound,
     PeerError,
     PeerRefused,
-    PeerUnreachable,
-    StateConflict,
     ValidationFailed,
 )
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
+from isthmus.wire.status import Status
 
 log = logging.getLogger(__name__)
 
 #: The loop's pace with nothing to do (anything that makes work wakes it at once).
 IDLE_S = 1.0
-#: Added to a task's own timeout before the scheduler gives up waiting for its status.
-DEADLINE_GRACE_MS = 30_000
-
-
-@dataclass(frozen=True)
-class CoordinatorSettings:
-    poll_interval_s: float = 0.1
-    #: In callback mode, a slow poll still runs in case a callback was lost.
-    callback_safety_poll_s: float = 5.0
-    party_timeout_s: float = 120.0
-    task_timeout_s: int = 86400
-
-
-@dataclass
-class _Call:
-    node: str
-    ok: bool
-    data: Any = None
-    error: PeerError | None = None
 
 
 class Coordinator:
+    """The scheduler's requests (create_all, stop_all, reports, status) and the loop
+    that advances its jobs; what they write goes through ``rows`` (``ledger``)."""
+
     def __init__(
         self,
         store: Store,
@@ -100,6 +77,8 @@ class Coordinator:
         self.settings = settings
         #: Sends ``job/stop`` to a remote node reliably (the node wires the outbox in).
         self.enqueue_stop = enqueue_stop
+        #: The bookkeeping on this scheduler's rows (jobs, parties, tasks).
+        self.rows = Ledger(store, registry, settings)
         self.wakeup = asyncio.Event()
         self._last_poll: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -107,8 +86,6 @@ class Coordinator:
     @property
     def me(self) -> str:
         return self.channel.me
-
-    # --- requests -----------------------------------------------------------------------
 
     async def create_all(
         self,
@@ -128,106 +105,29 @@ class Coordinator:
             raise ValidationFailed(
                 f"config.initiator.node_id: {job.initiator_node!r} is not the caller {initiator}"
             )
-        await asyncio.to_thread(self._record, job, wanted, token_set, initiator_sign)
+        await asyncio.to_thread(self.rows.record, job, wanted, token_set, initiator_sign)
         async with self._lock:
             await self._create(job)
-        row = await asyncio.to_thread(self._job_row, job.job_id)
-        if row.status == st.REJECTED:
+        row = await asyncio.to_thread(self.rows.job_row, job.job_id)
+        if row.status == Status.REJECTED:
             raise ValidationFailed(f"job {job.job_id} rejected: {row.reason}")
         self.wakeup.set()
         return job.job_id
 
-    def _record(
-        self, job: Job, wanted: dict[str, Any], token_set: str, initiator_sign: str
-    ) -> None:
-        assert job.job_id is not None
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job.job_id)
-            if row is not None:
-                if not same_job(json.loads(row.document), wanted):
-                    raise StateConflict(f"job {job.job_id} exists with another DAG or config")
-                if row.status in st.JOB_DONE:
-                    raise StateConflict(
-                        f"job {job.job_id} is {row.status}; submit it under a new job id"
-                    )
-                return  # a retried create_all of a live job
-            stamp = now_ms()
-            s.add(
-                ScheduledJobRow(
-                    job_id=job.job_id,
-                    flow_id=job.flow_id or "",
-                    initiator_node_id=job.initiator_node,
-                    document=json.dumps(wanted),
-                    status=st.PENDING,
-                    sync_type=job.sync_type,
-                    created_at=stamp,
-                    updated_at=stamp,
-                    mprac_token_set=token_set,
-                    initiator_sign=initiator_sign,
-                )
-            )
-            for node in _nodes(job):
-                s.add(ScheduledJobPartyRow(job_id=job.job_id, node_id=node))
-            for component in job.components:
-                s.add(
-                    ScheduledTaskRow(job_id=job.job_id, task_name=component.name, status=st.PENDING)
-                )
-                for node, role in self._players(job, component.name):
-                    s.add(
-                        ScheduledTaskPartyRow(
-                            job_id=job.job_id,
-                            task_name=component.name,
-                            node_id=node,
-                            role=role,
-                            status=st.PENDING,
-                            updated_at=stamp,
-                        )
-                    )
-            self.store.audit.append(
-                s,
-                actor=f"peer:{job.initiator_node}",
-                action="job.scheduled",
-                subject=job.job_id,
-                outcome="ok",
-                details={"parties": _nodes(job), "tasks": [c.name for c in job.components]},
-            )
-
-    def _players(self, job: Job, task_name: str) -> list[tuple[str, str]]:
-        """(node, role) pairs that run a task: the roles the component plays, when this
-        node knows the component; otherwise every role (a party without a part in it
-        answers SUCCESS)."""
-        dag = job.component(task_name)
-        found = self.registry.resolve(dag.component_name, dag.provider, dag.version)
-        roles = set(found.spec.roles) if found is not None else set(job.roles)
-        pairs = {(node, role) for role, _, node in job.parties() if role in roles}
-        return sorted(pairs)
-
     async def stop_all(self, caller: str, job_id: str, task_name: str | None = None) -> None:
-        job = await asyncio.to_thread(self._job, job_id)
-        if caller != self.me and caller not in _nodes(job):
+        job = await asyncio.to_thread(self.rows.job, job_id)
+        if caller != self.me and caller not in job_nodes(job):
             raise NotFound(f"no job {job_id} here for node {caller}")
         async with self._lock:
             if task_name:
                 if task_name not in {c.name for c in job.components}:
                     raise NotFound(f"job {job_id} has no task {task_name!r}")
                 names = {task_name} | job.downstream(task_name)
-                nodes = await asyncio.to_thread(self._stop_tasks, job, names, caller)
+                nodes = await asyncio.to_thread(self.rows.stop_tasks, job, names, caller)
                 await self._fan_out_stop(job, nodes, task_name)
                 await self._settle(job)
             else:
                 await self._finish(job, f"stopped by {caller}")
-
-    def _stop_tasks(self, job: Job, names: set[str], caller: str) -> list[str]:
-        with self.store.session() as s:
-            nodes: set[str] = set()
-            for task in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id).all():
-                if task.task_name in names and task.status not in st.TASK_DONE:
-                    task.status, task.finished_at = st.FAILED, now_ms()
-                    task.reason = f"stopped by {caller}"
-            for party in s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all():
-                if party.task_name in names and party.started:
-                    nodes.add(party.node_id)
-            return sorted(nodes)
 
     async def receive_report(
         self,
@@ -243,96 +143,16 @@ class Coordinator:
         if normalized is None:
             raise ValidationFailed(f"status {status!r} is not a task status")
         updated = await asyncio.to_thread(
-            self._update_party, node, task_id, role, normalized, reason, log_tail
+            self.rows.update_party, node, task_id, role, normalized, reason, log_tail
         )
         if not updated:
             raise NotFound(f"no task {task_id} of node {node} here")
         self.wakeup.set()
 
-    def _update_party(
-        self,
-        node: str,
-        task_id: str,
-        role: str,
-        status: str,
-        reason: str | None,
-        log_tail: str | None,
-    ) -> bool:
-        with self.store.session() as s:
-            task = s.query(ScheduledTaskRow).filter_by(task_id=task_id).one_or_none()
-            if task is None:
-                return False
-            parties = (
-                s.query(ScheduledTaskPartyRow)
-                .filter_by(job_id=task.job_id, task_name=task.task_name, node_id=node)
-                .all()
-            )
-            role_name = role.split(".", 1)[0]
-            wanted = [p for p in parties if not role_name or p.role == role_name] or parties
-            for party in wanted:
-                if st.task_may_move(party.status, status):
-                    party.status, party.updated_at = status, now_ms()
-                    if status == st.FAILED:
-                        party.reason = (reason or "failed")[:2000]
-                        party.log_tail = (log_tail or "")[:4000]
-            return bool(parties)
-
-    # --- reading ------------------------------------------------------------------------
-
     def status_all(self, job_id: str, caller: str | None = None) -> dict[str, Any]:
         """``job_status``, ``status`` (task name → status) as the spec asks, plus what
-        Isthmus adds: every task with its id, parties and failure details."""
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job_id)
-            if row is None:
-                raise NotFound(f"no job {job_id} scheduled here")
-            job = parse_job(json.loads(row.document))
-            if caller is not None and caller != self.me and caller not in _nodes(job):
-                raise NotFound(f"no job {job_id} scheduled here for node {caller}")
-            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)}
-            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job_id).all()
-            details = []
-            failures = []
-            for component in job.components:
-                task = tasks[component.name]
-                own = [p for p in parties if p.task_name == component.name]
-                details.append(
-                    {
-                        "task_name": task.task_name,
-                        "task_id": task.task_id,
-                        "status": task.status,
-                        "reason": task.reason,
-                        "started_at": task.started_at,
-                        "finished_at": task.finished_at,
-                        "parties": [
-                            {"node_id": p.node_id, "role": p.role, "status": p.status} for p in own
-                        ],
-                    }
-                )
-                failures += [
-                    {
-                        "task_name": task.task_name,
-                        "task_id": task.task_id,
-                        "node_id": p.node_id,
-                        "role": p.role,
-                        "reason": p.reason,
-                        "log_tail": p.log_tail,
-                    }
-                    for p in own
-                    if p.status == st.FAILED
-                ]
-            return {
-                "job_id": job_id,
-                "job_status": row.status,
-                "status": {t["task_name"]: t["status"] for t in details},
-                "reason": row.reason,
-                "scheduler": self.me,
-                "initiator": row.initiator_node_id,
-                "created_at": row.created_at,
-                "finished_at": row.finished_at,
-                "tasks": details,
-                "failures": failures,
-            }
+        Isthmus adds (``Ledger.status``); ``caller``, when given, must be a party."""
+        return self.rows.status(job_id, self.me, caller)
 
     def job_list(self, flow_id: str | None = None) -> dict[str, str]:
         with self.store.session() as s:
@@ -340,18 +160,6 @@ class Coordinator:
             if flow_id:
                 query = query.filter_by(flow_id=flow_id)
             return {r.job_id: r.status for r in query.all()}
-
-    def _job_row(self, job_id: str) -> ScheduledJobRow:
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job_id)
-            if row is None:
-                raise NotFound(f"no job {job_id} scheduled here")
-            return row
-
-    def _job(self, job_id: str) -> Job:
-        return parse_job(json.loads(self._job_row(job_id).document))
-
-    # --- the loop -----------------------------------------------------------------------
 
     async def run_forever(self) -> None:
         """Rounds every ``poll_interval_s`` while jobs are live, every ``IDLE_S`` when
@@ -369,27 +177,20 @@ class Coordinator:
 
     async def tick(self) -> int:
         """Advance every live job once; returns how many were live."""
-        live = await asyncio.to_thread(self._live_jobs)
+        live = await asyncio.to_thread(self.rows.live_jobs)
         async with self._lock:
             await asyncio.gather(*(self._advance(job_id) for job_id in live))
         return len(live)
 
-    def _live_jobs(self) -> list[str]:
-        with self.store.session() as s:
-            rows = s.query(ScheduledJobRow.job_id).filter(
-                ScheduledJobRow.status.in_((st.PENDING, st.READY, st.RUNNING))
-            )
-            return [r[0] for r in rows.all()]
-
     async def _advance(self, job_id: str) -> None:
         try:
-            row = await asyncio.to_thread(self._job_row, job_id)
-            job = parse_job(json.loads(row.document))
-            if row.status == st.PENDING:
+            row = await asyncio.to_thread(self.rows.job_row, job_id)
+            job = load_job(row.document)
+            if row.status == Status.PENDING:
                 await self._create(job)
-            elif row.status == st.READY:
+            elif row.status == Status.READY:
                 await self._start(job)
-            elif row.status == st.RUNNING:
+            elif row.status == Status.RUNNING:
                 await self._dispatch(job)
                 await self._poll(job, row.sync_type)
                 await self._settle(job)
@@ -404,45 +205,25 @@ class Coordinator:
         path: str,
         body: dict[str, Any],
         headers: dict[str, str] | None = None,
-    ) -> list[_Call]:
-        async def one(node: str) -> _Call:
+    ) -> list[Call]:
+        async def one(node: str) -> Call:
             try:
                 data = await self.channel.call(node, path, body, headers=headers)
-                return _Call(node, True, data)
+                return Call(node, True, data)
             except PeerError as exc:
-                return _Call(node, False, error=exc)
+                return Call(node, False, error=exc)
             except Exception as exc:  # this node's own participant refusing
-                return _Call(node, False, error=PeerRefused(getattr(exc, "message", str(exc))))
+                return Call(node, False, error=PeerRefused(getattr(exc, "message", str(exc))))
 
         calls = list(await asyncio.gather(*(one(n) for n in nodes)))
-        await asyncio.to_thread(self._note_reachability, job, calls)
+        await asyncio.to_thread(self.rows.note_reachability, job, calls)
         return calls
-
-    def _note_reachability(self, job: Job, calls: list[_Call]) -> None:
-        with self.store.session() as s:
-            for call in calls:
-                party = s.get(ScheduledJobPartyRow, (job.job_id, call.node))
-                if party is None:
-                    continue
-                if isinstance(call.error, PeerUnreachable):
-                    party.unreachable_since = party.unreachable_since or now_ms()
-                else:
-                    party.unreachable_since = None
-
-    def _given_up(self, job: Job) -> str | None:
-        """A party silent for longer than ``party_timeout_s``, if any."""
-        limit = now_ms() - int(self.settings.party_timeout_s * 1000)
-        with self.store.session() as s:
-            for party in s.query(ScheduledJobPartyRow).filter_by(job_id=job.job_id).all():
-                if party.unreachable_since is not None and party.unreachable_since < limit:
-                    return party.node_id
-        return None
 
     async def _create(self, job: Job) -> None:
         assert job.job_id is not None
-        pending = await asyncio.to_thread(self._parties_where, job.job_id, "created", False)
-        row = await asyncio.to_thread(self._job_row, job.job_id)
-        document = json.loads(row.document)
+        pending = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", False)
+        row = await asyncio.to_thread(self.rows.job_row, job.job_id)
+        document = load_document(row.document)
         body = {
             "job_id": job.job_id,
             "flow_id": job.flow_id or "",
@@ -457,111 +238,67 @@ class Coordinator:
         calls = await self._fan_out(job, pending, paths.JOB_CREATE, body, headers)
         refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         await asyncio.to_thread(
-            self._mark_parties, job.job_id, [c.node for c in calls if c.ok], "created"
+            self.rows.mark_parties, job.job_id, [c.node for c in calls if c.ok], "created"
         )
         if refused:
-            reason = "; ".join(f"{c.node} refused: {_message(c.error)}" for c in refused)
-            await asyncio.to_thread(self._set_job, job.job_id, st.REJECTED, reason)
-            created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+            reason = "; ".join(f"{c.node} refused: {peer_message(c.error)}" for c in refused)
+            await asyncio.to_thread(self.rows.set_job, job.job_id, Status.REJECTED, reason)
+            created = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
             return
         silent = (
-            await asyncio.to_thread(self._given_up, job) if any(not c.ok for c in calls) else None
+            await asyncio.to_thread(self.rows.given_up, job)
+            if any(not c.ok for c in calls)
+            else None
         )
         if silent is not None:
             await asyncio.to_thread(
-                self._set_job, job.job_id, st.REJECTED, f"node {silent} did not answer job/create"
+                self.rows.set_job,
+                job.job_id,
+                Status.REJECTED,
+                f"node {silent} did not answer job/create",
             )
-            created = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+            created = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
             return
         if all(c.ok for c in calls):
-            await asyncio.to_thread(self._set_job, job.job_id, st.READY, None)
+            await asyncio.to_thread(self.rows.set_job, job.job_id, Status.READY, None)
             await self._start(job)
 
     async def _start(self, job: Job) -> None:
         assert job.job_id is not None
-        pending = await asyncio.to_thread(self._parties_where, job.job_id, "started", False)
+        pending = await asyncio.to_thread(self.rows.parties_where, job.job_id, "started", False)
         calls = await self._fan_out(job, pending, paths.JOB_START, {"job_id": job.job_id})
         await asyncio.to_thread(
-            self._mark_parties, job.job_id, [c.node for c in calls if c.ok], "started"
+            self.rows.mark_parties, job.job_id, [c.node for c in calls if c.ok], "started"
         )
         refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         if refused:
             await self._finish(
-                job, f"{refused[0].node} refused job/start: {_message(refused[0].error)}"
+                job, f"{refused[0].node} refused job/start: {peer_message(refused[0].error)}"
             )
             return
-        silent = await asyncio.to_thread(self._given_up, job)
+        silent = await asyncio.to_thread(self.rows.given_up, job)
         if silent is not None:
             await self._finish(job, self._silence(silent))
             return
         if all(c.ok for c in calls):
-            await asyncio.to_thread(self._set_job, job.job_id, st.RUNNING, None)
+            await asyncio.to_thread(self.rows.set_job, job.job_id, Status.RUNNING, None)
             await self._dispatch(job)
 
     async def _dispatch(self, job: Job) -> None:
         """Start every task whose upstream all succeeded (on the nodes not started yet)."""
         assert job.job_id is not None
-        plan = await asyncio.to_thread(self._ready_tasks, job)
+        plan = await asyncio.to_thread(self.rows.ready_tasks, job)
         if not plan:
             return
 
         async def start(task_name: str, task_id: str, nodes: list[str]) -> None:
             body = {"task_id": task_id, "task_name": task_name, "job_id": job.job_id}
             calls = await self._fan_out(job, nodes, paths.TASK_START, body)
-            await asyncio.to_thread(self._task_started, job, task_name, calls)
+            await asyncio.to_thread(self.rows.task_started, job, task_name, calls)
 
         await asyncio.gather(*(start(name, tid, nodes) for name, tid, nodes in plan))
-
-    def _ready_tasks(self, job: Job) -> list[tuple[str, str, list[str]]]:
-        assert job.job_id is not None
-        with self.store.session() as s:
-            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id)}
-            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all()
-            plan = []
-            for component in job.components:
-                task = tasks[component.name]
-                if task.status in st.TASK_DONE:
-                    continue
-                if any(tasks[up].status != st.SUCCESS for up in component.upstream()):
-                    continue
-                if task.task_id is None:
-                    stamp = now_ms()
-                    timeout_ms = (
-                        int(
-                            job.job_params.get("common", {}).get("timeout")
-                            or self.settings.task_timeout_s
-                        )
-                        * 1000
-                    )
-                    task.task_id = make_task_id(job, component.name)
-                    task.status, task.started_at = st.RUNNING, stamp
-                    task.deadline_at = stamp + timeout_ms + DEADLINE_GRACE_MS
-                nodes = sorted(
-                    {p.node_id for p in parties if p.task_name == component.name and not p.started}
-                )
-                if nodes:
-                    plan.append((component.name, task.task_id, nodes))
-            return plan
-
-    def _task_started(self, job: Job, task_name: str, calls: list[_Call]) -> None:
-        with self.store.session() as s:
-            parties = (
-                s.query(ScheduledTaskPartyRow)
-                .filter_by(job_id=job.job_id, task_name=task_name)
-                .all()
-            )
-            for call in calls:
-                for party in (p for p in parties if p.node_id == call.node):
-                    if call.ok:
-                        party.started = True
-                        if st.task_may_move(party.status, st.RUNNING):
-                            party.status = st.RUNNING
-                    elif isinstance(call.error, PeerRefused):
-                        party.status = st.FAILED
-                        party.reason = f"task/start refused: {_message(call.error)}"[:2000]
-                    party.updated_at = now_ms()
 
     async def _poll(self, job: Job, sync_type: str) -> None:
         assert job.job_id is not None
@@ -574,11 +311,11 @@ class Coordinator:
         if time.monotonic() - last < interval * 0.9:
             return
         self._last_poll[job.job_id] = time.monotonic()
-        targets = await asyncio.to_thread(self._pollable, job.job_id)
+        targets = await asyncio.to_thread(self.rows.pollable, job.job_id)
         if not targets:
             return
 
-        async def one(node: str, role: str, task_id: str) -> _Call:
+        async def one(node: str, role: str, task_id: str) -> Call:
             body = {"task_id": task_id, "role": role}
             calls = await self._fan_out(job, [node], paths.TASK_POLL, body)
             return calls[0]
@@ -589,7 +326,7 @@ class Coordinator:
                 normalized = st.normalize_task_status(call.data.get("status"))
                 if normalized is not None:
                     await asyncio.to_thread(
-                        self._update_party,
+                        self.rows.update_party,
                         node,
                         task_id,
                         role,
@@ -599,113 +336,34 @@ class Coordinator:
                     )
             elif isinstance(call.error, PeerRefused):
                 await asyncio.to_thread(
-                    self._update_party,
+                    self.rows.update_party,
                     node,
                     task_id,
                     role,
-                    st.FAILED,
-                    f"task/poll refused: {_message(call.error)}",
+                    Status.FAILED,
+                    f"task/poll refused: {peer_message(call.error)}",
                     None,
                 )
 
-    def _pollable(self, job_id: str) -> list[tuple[str, str, str]]:
-        with self.store.session() as s:
-            ids = {
-                t.task_name: t.task_id
-                for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)
-                if t.task_id is not None and t.status not in st.TASK_DONE
-            }
-            return [
-                (p.node_id, p.role, ids[p.task_name])
-                for p in s.query(ScheduledTaskPartyRow).filter_by(job_id=job_id).all()
-                if p.task_name in ids and p.started and p.status not in st.TASK_DONE
-            ]
-
     async def _settle(self, job: Job) -> None:
         """Fold party statuses into task statuses; fail or close the job when due."""
-        verdict = await asyncio.to_thread(self._fold, job)
-        silent = await asyncio.to_thread(self._given_up, job)
+        verdict = await asyncio.to_thread(self.rows.fold, job)
+        silent = await asyncio.to_thread(self.rows.given_up, job)
         if verdict is None and silent is not None:
             verdict = self._silence(silent)
         if verdict is not None:
             await self._finish(job, verdict or None)
 
-    def _fold(self, job: Job) -> str | None:
-        """Returns None while the job goes on; "" when it is complete; a reason when it
-        failed."""
-        with self.store.session() as s:
-            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id)}
-            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all()
-            failure: str | None = None
-            stamp = now_ms()
-            for component in job.components:
-                task = tasks[component.name]
-                if task.status in st.TASK_DONE or task.task_id is None:
-                    continue
-                own = [p for p in parties if p.task_name == component.name]
-                folded = st.aggregate(p.status for p in own)
-                if folded == st.FAILED:
-                    bad = next(p for p in own if p.status == st.FAILED)
-                    task.reason = f"{bad.node_id} ({bad.role}): {bad.reason or 'failed'}"
-                    failure = failure or f"task {component.name} failed on {task.reason}"
-                elif task.deadline_at is not None and stamp > task.deadline_at:
-                    folded = st.FAILED
-                    task.reason = "no final status before the task's deadline"
-                    failure = failure or f"task {component.name}: {task.reason}"
-                if folded in st.TASK_DONE:
-                    task.status, task.finished_at = folded, stamp
-            if failure is not None:
-                return failure
-            blocked = self._blocked(job, tasks)
-            if all(t.status in st.TASK_DONE or t.task_name in blocked for t in tasks.values()):
-                return ""
-            return None
-
-    @staticmethod
-    def _blocked(job: Job, tasks: dict[str, ScheduledTaskRow]) -> set[str]:
-        """Tasks that can never start: downstream of a failed (stopped) task."""
-        blocked: set[str] = set()
-        for name, task in tasks.items():
-            if task.status == st.FAILED:
-                blocked |= job.downstream(name)
-        return blocked
-
     async def _finish(self, job: Job, reason: str | None) -> None:
         """FINISHED, with every unfinished task FAILED, and ``job/stop`` to everyone."""
         assert job.job_id is not None
-        finished = await asyncio.to_thread(self._close, job.job_id, reason)
+        finished = await asyncio.to_thread(self.rows.close, job.job_id, reason)
         if not finished:
             return
-        nodes = await asyncio.to_thread(self._parties_where, job.job_id, "created", True)
+        nodes = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)
         await self._fan_out_stop(job, nodes, None)
         self._last_poll.pop(job.job_id, None)
         log.info("job %s finished%s", job.job_id, f": {reason}" if reason else "")
-
-    def _close(self, job_id: str, reason: str | None) -> bool:
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job_id)
-            if row is None or row.status in st.JOB_DONE:
-                return False
-            stamp = now_ms()
-            row.status, row.reason, row.updated_at, row.finished_at = (
-                st.FINISHED,
-                reason,
-                stamp,
-                stamp,
-            )
-            for task in s.query(ScheduledTaskRow).filter_by(job_id=job_id).all():
-                if task.status == st.RUNNING:
-                    task.status, task.finished_at = st.FAILED, stamp
-                    task.reason = task.reason or "stopped: the job ended"
-            self.store.audit.append(
-                s,
-                actor="system:scheduler",
-                action="job.finished",
-                subject=job_id,
-                outcome="failed" if reason else "ok",
-                details={"reason": reason or ""},
-            )
-            return True
 
     async def _fan_out_stop(self, job: Job, nodes: list[str], task_name: str | None) -> None:
         """``job/stop`` to ``nodes``: partners through the outbox (delivered even if they
@@ -723,38 +381,5 @@ class Coordinator:
             else:
                 await self.enqueue_stop(node, body)
 
-    # --- small helpers --------------------------------------------------------------------
-
     def _silence(self, node: str) -> str:
         return f"node {node} did not answer for {self.settings.party_timeout_s:.0f} s"
-
-    def _parties_where(self, job_id: str, flag: str, value: bool) -> list[str]:
-        with self.store.session() as s:
-            rows = s.query(ScheduledJobPartyRow).filter_by(job_id=job_id).all()
-            return sorted(r.node_id for r in rows if bool(getattr(r, flag)) == value)
-
-    def _mark_parties(self, job_id: str, nodes: list[str], flag: str) -> None:
-        with self.store.session() as s:
-            for node in nodes:
-                row = s.get(ScheduledJobPartyRow, (job_id, node))
-                if row is not None:
-                    setattr(row, flag, True)
-
-    def _set_job(self, job_id: str, status: str, reason: str | None) -> None:
-        with self.store.session() as s:
-            row = s.get(ScheduledJobRow, job_id)
-            if row is not None and st.job_may_move(row.status, status):
-                row.status, row.reason, row.updated_at = status, reason, now_ms()
-                if status in st.JOB_DONE:
-                    row.finished_at = row.updated_at
-
-
-def _nodes(job: Job) -> list[str]:
-    return sorted({node for _, _, node in job.parties()})
-
-
-def _message(error: PeerError | None) -> str:
-    if error is None:
-        return ""
-    peer_msg = error.details.get("peer_msg") if error.details else None
-    return str(peer_msg or error.message)[:500]

@@ -42,8 +42,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from isthmus.scheduler.runners import (
-    FAILED,
-    RUNNING,
     Handle,
     Outcome,
     RunnerError,
@@ -52,6 +50,7 @@ from isthmus.scheduler.runners import (
 )
 from isthmus.scheduler.supervise import TOKEN_FILE
 from isthmus.wire.errors import ConfigError
+from isthmus.wire.status import Status
 
 NAMESPACE = "isthmus"
 TOKEN_VARIABLE = "config.token"  # noqa: S105 - a variable name, not a secret
@@ -224,18 +223,18 @@ class RayRunner:
         try:
             actor = ray.get_actor(handle["actor"])
         except ValueError:
-            return Outcome(FAILED, None, f"the Ray actor {handle['actor']} is gone")
+            return Outcome(Status.FAILED, None, f"the Ray actor {handle['actor']} is gone")
         try:
             code = ray.get(actor.status.remote(), timeout=30)
         except Exception as exc:
             if type(exc).__name__ in ("RayActorError", "ActorDiedError"):
-                return Outcome(FAILED, None, f"the Ray actor {handle['actor']} died: {exc}")
+                return Outcome(Status.FAILED, None, f"the Ray actor {handle['actor']} died: {exc}")
             raise RunnerError(f"Ray: no status for {handle['actor']}: {exc}") from exc
         if code is None:
-            return Outcome(RUNNING)
+            return Outcome(Status.RUNNING)
         if code == 0:
-            return Outcome("SUCCESS", 0)
-        return Outcome(FAILED, code, f"exited with code {code}")
+            return Outcome(Status.SUCCESS, 0)
+        return Outcome(Status.FAILED, code, f"exited with code {code}")
 
     def release(self, handle: Handle) -> None:
         """The run's end is recorded: free its actor."""

@@ -39,8 +39,8 @@ from isthmus.scheduler.container_specs import (
     env_file_text,
     kubernetes_job,
 )
+from isthmus.wire.status import Status
 
-RUNNING, SUCCESS, FAILED = "RUNNING", "SUCCESS", "FAILED"
 Handle = dict[str, Any]
 
 
@@ -94,8 +94,8 @@ def interpreter_env() -> dict[str, str]:
 
 def _ended(code: int) -> Outcome:
     if code == 0:
-        return Outcome(SUCCESS, 0)
-    return Outcome(FAILED, code, f"exited with code {code}")
+        return Outcome(Status.SUCCESS, 0)
+    return Outcome(Status.FAILED, code, f"exited with code {code}")
 
 
 # --- local processes ------------------------------------------------------------------
@@ -152,10 +152,12 @@ class ProcessRunner:
         if exit_file.exists():
             return _ended(int(exit_file.read_text().strip() or "1"))
         if self._alive(handle):
-            return Outcome(RUNNING)
+            return Outcome(Status.RUNNING)
         if child is not None and child.returncode is not None and child.returncode >= 0:
             return _ended(child.returncode)  # the supervisor itself failed to write
-        return Outcome(FAILED, None, "the task's process ended without an exit status (killed)")
+        return Outcome(
+            Status.FAILED, None, "the task's process ended without an exit status (killed)"
+        )
 
     def release(self, handle: Handle) -> None:
         """Nothing is held: the exit file stays beside the log, for the record."""
@@ -247,7 +249,7 @@ class DockerRunner:
         state = self._docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name])
         status, _, code = state.strip().partition(" ")
         if status in ("created", "running", "restarting", "paused"):
-            return Outcome(RUNNING)
+            return Outcome(Status.RUNNING)
         return _ended(int(code or "1"))
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
@@ -352,15 +354,15 @@ class KubernetesRunner:
     def status(self, handle: Handle) -> Outcome:
         response = self._request("GET", f"{self._jobs()}/{handle['job']}")
         if response.status_code == 404:
-            return Outcome(FAILED, None, f"Kubernetes Job {handle['job']} is gone")
+            return Outcome(Status.FAILED, None, f"Kubernetes Job {handle['job']} is gone")
         self._check(response, "read Job")
         status = response.json().get("status", {})
         if status.get("succeeded"):
-            return Outcome(SUCCESS, 0)
+            return Outcome(Status.SUCCESS, 0)
         if status.get("failed"):
             reasons = [c.get("message") or c.get("reason") for c in status.get("conditions", [])]
-            return Outcome(FAILED, None, "; ".join(r for r in reasons if r) or "pod failed")
-        return Outcome(RUNNING)
+            return Outcome(Status.FAILED, None, "; ".join(r for r in reasons if r) or "pod failed")
+        return Outcome(Status.RUNNING)
 
     def release(self, handle: Handle) -> None:
         """Copy the pod's log; the Job itself goes with its TTL."""

@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from isthmus.peer.signing import NodeIdentity, sign_job_statement
-from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
-from isthmus.scheduler.participant import Participant, Report, log_tail, record_submission
+from isthmus.scheduler.participant import Participant
+from isthmus.scheduler.reports import Report, ReportHook, log_tail
+from isthmus.scheduler.submissions import record_submission
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
@@ -27,6 +28,7 @@ from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import TokenRef, format_token_set
+from isthmus.wire.status import Status
 
 
 def new_job_id() -> str:
@@ -34,27 +36,33 @@ def new_job_id() -> str:
 
 
 class JobService:
+    """The node's jobs in one place: the participant, the coordinator and the channel
+    between them, built here in the one order their cycle allows (the participant
+    reports to this service, the channel calls the participant, the coordinator calls
+    through the channel), so no part is wired after it was made."""
+
     def __init__(
         self,
         store: Store,
-        participant: Participant,
-        coordinator: Coordinator,
-        channel: PartyChannel,
+        participant: Callable[[ReportHook], Participant],
+        coordinator: Callable[[Participant], Coordinator],
         enqueue: Callable[[str, str, dict[str, Any]], Awaitable[None]],
         permits: Callable[[Job], list[TokenRef]] | None = None,
         identity: NodeIdentity | None = None,
     ) -> None:
+        """``participant`` builds this node's participant around the report hook it is
+        given; ``coordinator`` builds the coordinator (and its channel) around that
+        participant."""
         #: Signs the job statement that goes with the permits (``job_statement``).
         self.identity = identity
         #: The permits of ours a job needs at its partners (``x-mprac-token-set``).
         self.permits = permits
         self.store = store
-        self.participant = participant
-        self.coordinator = coordinator
-        self.channel = channel
         #: ``enqueue(node, path, body)``: a reliable signed call to a partner (outbox).
         self.enqueue = enqueue
-        participant.on_report = self.dispatch_report
+        self.participant = participant(self.dispatch_report)
+        self.coordinator = coordinator(self.participant)
+        self.channel: PartyChannel = self.coordinator.channel
 
     @property
     def me(self) -> str:
@@ -170,13 +178,13 @@ class JobService:
         }
 
     def _own_tail(self, task_id: str) -> str:
-        for task in self.participant.local_tasks_by_id(task_id):
-            if task["status"] == st.FAILED:
+        for task in self.participant.views.local_tasks_by_id(task_id):
+            if task["status"] == Status.FAILED:
                 return log_tail(task["log_path"])
         return ""
 
     def job_list(self, flow_id: str | None = None) -> dict[str, str]:
-        listed = {j["job_id"]: j["status"] for j in self.participant.jobs(flow_id)}
+        listed = {j["job_id"]: j["status"] for j in self.participant.views.jobs(flow_id)}
         listed.update(self.coordinator.job_list(flow_id))  # the scheduler's word wins
         return listed
 
@@ -199,11 +207,11 @@ class JobService:
 def outcome(status: dict[str, Any]) -> str:
     """One word for a job: what the spec's job status leaves to the task statuses."""
     job_status = str(status.get("job_status") or "")
-    if job_status != st.FINISHED:
+    if job_status != Status.FINISHED:
         return job_status
     tasks = status.get("status") or {}
-    if tasks and all(v == st.SUCCESS for v in tasks.values()):
-        return "SUCCESS"
+    if tasks and all(v == Status.SUCCESS for v in tasks.values()):
+        return Status.SUCCESS
     if status.get("failures"):
-        return "FAILED"
-    return "STOPPED"
+        return Status.FAILED
+    return Status.STOPPED
