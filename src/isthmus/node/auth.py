@@ -140,6 +140,32 @@ def pem_fingerprint(pem: str) -> str:
     return cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
 
 
+def _signed_by(
+    key: PublicKey,
+    signature: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    source: str,
+    target: str,
+) -> bool:
+    """Whether ``signature`` is ``key``'s over the request's canonical string."""
+    message = canonical_string(
+        method=method,
+        path=path,
+        query=query,
+        timestamp=h.read(headers, h.TIMESTAMP) or "",
+        nonce=h.read(headers, h.NONCE) or "",
+        source_node_id=source,
+        target_node_id=target,
+        body=body,
+        ptp_headers=headers,
+    )
+    return verify_signature(key, signature, message)
+
+
 class RequestAuthenticator:
     def __init__(
         self,
@@ -246,18 +272,7 @@ class RequestAuthenticator:
         if target != self.node_id:
             raise WrongTarget(f"this is node {self.node_id}, not {target}")
         stamp = self._fresh(timestamp)
-        message = canonical_string(
-            method=method,
-            path=path,
-            query=query,
-            timestamp=timestamp,
-            nonce=nonce,
-            source_node_id=source,
-            target_node_id=target,
-            body=body,
-            ptp_headers=headers,
-        )
-        if not verify_signature(key, signature, message):
+        if not _signed_by(key, signature, method, path, query, headers, body, source, target):
             raise BadSignature("x-auth-sign does not verify with the key in the request body")
         if client_cert_der is not None or self.require_tls_pin:
             if client_cert_der is None:
@@ -266,8 +281,7 @@ class RequestAuthenticator:
                 raise TlsPeerMismatch(
                     "the client certificate is not the one this confirm presents as its pin"
                 )
-        if not self.store.nonces.remember(source, nonce[:128], stamp + self.window_ms):
-            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        self._remember(source, nonce, stamp)
         return source
 
     def _fresh(self, timestamp: str) -> int:
@@ -329,9 +343,7 @@ class RequestAuthenticator:
         else:
             self._verify(contract, method, path, query, headers, body, signature or "")
         self._check_tls(contract, client_cert_der)
-        expires = stamp + self.window_ms
-        if not self.store.nonces.remember(source, nonce[:128], expires):
-            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
+        self._remember(source, nonce, stamp)
         return Caller(
             node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
         )
@@ -348,8 +360,6 @@ class RequestAuthenticator:
     ) -> None:
         source = h.read(headers, h.SOURCE_NODE_ID) or ""
         target = h.read(headers, h.TARGET_NODE_ID) or self.node_id
-        timestamp = h.read(headers, h.TIMESTAMP) or ""
-        nonce = h.read(headers, h.NONCE) or ""
         claimed = h.read(headers, h.AUTH_TYPE)
         if claimed is not None:
             try:
@@ -362,19 +372,14 @@ class RequestAuthenticator:
                     f"agreed {contract.peer_auth_type}"
                 )
         key = _public_key(contract.peer_auth_credential or "", contract.peer_auth_type or "")
-        message = canonical_string(
-            method=method,
-            path=path,
-            query=query,
-            timestamp=timestamp,
-            nonce=nonce,
-            source_node_id=source,
-            target_node_id=target,
-            body=body,
-            ptp_headers=headers,
-        )
-        if not verify_signature(key, signature, message):
+        if not _signed_by(key, signature, method, path, query, headers, body, source, target):
             raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")
+
+    def _remember(self, source: str, nonce: str, stamp: int) -> None:
+        """Record the (source, nonce) pair for the timestamp window: only after the
+        signature is proven, so strangers cannot fill the cache."""
+        if not self.store.nonces.remember(source, nonce[:128], stamp + self.window_ms):
+            raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
 
     def _contract(self, source: str, policy: ContractPolicy) -> ContractFacts:
         contract = self.contracts.lookup(source)

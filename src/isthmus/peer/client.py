@@ -24,6 +24,10 @@ from isthmus.wire import errors
 from isthmus.wire.envelope import Envelope
 from isthmus.wire.jsonbody import loads_bounded
 
+#: How long an address that passed the full check is called without checking it again.
+ADDRESS_RECHECK_S = 30.0
+MAX_CLEARED_ADDRESSES = 1024
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -78,6 +82,9 @@ class PeerClient:
     ) -> None:
         self.identity = identity
         self.addresses = addresses or AddressPolicy()
+        #: Addresses that passed the full check (a DNS lookup for a host name), until
+        #: when: a call to a partner is not worth a resolution in a thread every time.
+        self._cleared: dict[str, float] = {}
         self._retry = retry or RetryPolicy()
         self._pins = pins
         self._transport = transport
@@ -213,6 +220,22 @@ class PeerClient:
         _decode(response, method, _join(address, path))  # raises for an error envelope
         raise errors.PeerProtocolError(f"{method} {path}: unexpected JSON success reply")
 
+    async def _check_address(self, address: str) -> None:
+        """Before anything is resolved or sent (``isthmus.peer.address``). A verdict is
+        kept ``ADDRESS_RECHECK_S``: resolution at call time is already only as good as
+        the DNS answer of the moment (rebinding is out of scope there), and the transport
+        forwarder calls the same partner many times a second."""
+        now = asyncio.get_running_loop().time()
+        if self._cleared.get(address, 0.0) > now:
+            return
+        try:
+            await self.addresses.check(address)
+        except AddressRefused as exc:
+            raise errors.PeerAddressRefused(exc.message, details={"address": address}) from None
+        if len(self._cleared) >= MAX_CLEARED_ADDRESSES:
+            self._cleared.clear()
+        self._cleared[address] = now + ADDRESS_RECHECK_S
+
     async def _send(
         self,
         method: str,
@@ -228,10 +251,7 @@ class PeerClient:
         pin: Pin = AUTO,
     ) -> httpx.Response:
         url = _join(address, path)
-        try:  # before anything is resolved or sent: see ``isthmus.peer.address``
-            await self.addresses.check(address)
-        except AddressRefused as exc:
-            raise errors.PeerAddressRefused(exc.message, details={"address": address}) from None
+        await self._check_address(address)
         expected = self.pin_for(target_node_id, pin)
         extensions: dict[str, Any] = {}
         if expected is not None:
