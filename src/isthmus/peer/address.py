@@ -4,8 +4,9 @@ A partner *declares* its address (``contract/apply``, ``node/update``), and the 
 it later (the confirm, jobs, transport), so an address is input from outside that turns
 into requests from inside: pointed at ``http://169.254.169.254/`` it would make the node
 fetch its own cloud credentials; at ``http://127.0.0.1:8102`` its own admin API. The
-guarantee, kept on every outgoing call (``PeerClient``) and checked early wherever an
-address is recorded (so that bad input is refused before anything is stored):
+guarantee, kept before outgoing calls (``PeerClient``; a verdict holds 30 s per address)
+and checked early wherever an address is recorded (so that bad input is refused before
+anything is stored):
 
 * only ``http`` and ``https``, with a host, no credentials, no query, no fragment;
 * never an unspecified (``0.0.0.0``, ``::``), multicast or reserved address;
