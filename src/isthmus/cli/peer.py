@@ -3,13 +3,13 @@ terminating all go through this node's admin API, which tells the partner."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from isthmus.cli.common import AsJson, Home, call, emit, out, print_table, utc_minute
+from isthmus.wire.clock import now_ms
 from isthmus.wire.paths import (
     ADMIN_CONTRACT_APPLY,
     ADMIN_CONTRACT_APPROVE,
@@ -83,7 +83,7 @@ def peer_approve(
     """Approve a partner's application."""
     body: dict[str, Any] = {}
     if valid_days:
-        body["expired_time"] = int(time.time() * 1000) + valid_days * 86_400_000
+        body["expired_time"] = now_ms() + valid_days * 86_400_000
     view = call(home, "POST", ADMIN_CONTRACT_APPROVE.format(contract_id=contract_id), body)
     emit(
         view,

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from isthmus.components.env import TableRef
 from isthmus.components.errors import StorageError
+from isthmus.wire.clock import now_ms
 
 
 @dataclass
@@ -144,7 +144,7 @@ class FileStorage(Storage):
     def write_meta(self, ref: TableRef, meta: TableMeta) -> None:
         place = self._place(ref)
         place.mkdir(parents=True, exist_ok=True)
-        meta.create_time = meta.create_time or int(time.time() * 1000)
+        meta.create_time = meta.create_time or now_ms()
         temp = place / ".metadata.tmp"
         temp.write_text(meta.to_json(), encoding="utf-8")
         os.replace(temp, place / "metadata")

@@ -29,6 +29,7 @@ from isthmus.peer.client import PeerClient
 from isthmus.store import Store
 from isthmus.store.schema import ContractRow
 from isthmus.wire import paths
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import ErrorCode, PeerError, PeerProtocolError, PeerRefused
 from isthmus.wire.node import ContractQueryResult, ContractStatus, HealthResult
 
@@ -81,7 +82,7 @@ class Doctor:
         return {
             "tls": "mutual TLS" if self.tls_enabled else "plain HTTP (no TLS)",
             "store": "ok" if store_ok else "unreachable",
-            "clock_ms": time.time_ns() // 1_000_000,
+            "clock_ms": now_ms(),
             "peers": peers,
             "ok": store_ok and all(p["ok"] for p in peers),
         }
@@ -109,7 +110,7 @@ class Doctor:
             "contract_id": row.contract_id,
             "ok": False,
         }
-        started = time.time_ns() // 1_000_000
+        started = now_ms()
         if row.expired_time is not None and row.expired_time <= started:
             expired = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.expired_time / 1000))
             report["diagnosis"] = f"contract expired at {expired}Z: apply for a new one"
@@ -136,7 +137,7 @@ class Doctor:
             report["code"] = int(exc.code)
             report["diagnosis"] = f"unreachable: {exc.message}"
             return report
-        ended = time.time_ns() // 1_000_000
+        ended = now_ms()
         report["reachable"] = True
         report["rtt_ms"] = ended - started
         if health.timestamp is not None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from isthmus.store.audit import AuditLog
+from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import AuthError, TooManyRefusals
 
 OVERFLOW = "*"
@@ -102,7 +103,7 @@ class RefusalLedger:
                 tally.subjects.add(subject)
                 if source and len(tally.sources) < 16:
                     tally.sources.add(source[:128])
-                tally.last_ms = time.time_ns() // 1_000_000
+                tally.last_ms = now_ms()
         self._write(due)
         if first:
             self.audit.record(
