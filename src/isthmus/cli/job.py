@@ -20,6 +20,7 @@ from isthmus.wire.paths import (
     PLATFORM_JOB_WHY,
     PLATFORM_TASK_LOG,
 )
+from isthmus.wire.status import Status
 
 job_app = typer.Typer(help="Jobs: submit, follow, stop, and find out why.", no_args_is_help=True)
 
@@ -51,7 +52,7 @@ def job_submit(
     _follow(home, job_id, timeout)
     summary = call(home, "GET", PLATFORM_JOB_WHY, job_id=job_id)
     emit(summary, as_json, _why_report)
-    if summary["result"] != "SUCCESS":
+    if summary["result"] != Status.SUCCESS:
         raise typer.Exit(1)
 
 
@@ -65,7 +66,7 @@ def _follow(home: Path, job_id: str, timeout_s: float) -> None:
             if seen.get(task) != status:
                 seen[task] = status
                 err.print(f"  {task:<24} {status}", highlight=False)
-        if state.get("job_status") in ("FINISHED", "REJECTED"):
+        if state.get("job_status") in (Status.FINISHED, Status.REJECTED):
             return
         time.sleep(0.5)
     raise fail(f"job {job_id} still runs after {timeout_s:.0f} s (it goes on)")

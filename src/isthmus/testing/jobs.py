@@ -10,6 +10,7 @@ from typing import Any
 from isthmus.node.admin_client import AdminClient
 from isthmus.testing.cluster import ProcessNode, wait_until
 from isthmus.wire import paths
+from isthmus.wire.status import Status
 
 
 def submit(node: ProcessNode, document: dict[str, Any], scheduler: str | None = None) -> str:
@@ -38,7 +39,7 @@ def wait_finished(node: ProcessNode, job_id: str, *, timeout_s: float = 120.0) -
             seen.update(status(node, job_id))
         except Exception:  # the scheduler may be restarting
             return False
-        return seen.get("job_status") in ("FINISHED", "REJECTED")
+        return seen.get("job_status") in (Status.FINISHED, Status.REJECTED)
 
     wait_until(done, timeout_s=timeout_s, interval_s=0.1, what=f"job {job_id} to finish")
     return why(node, job_id)
