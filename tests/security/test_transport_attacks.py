@@ -182,6 +182,28 @@ def test_hostile_routing_values_are_the_transport_error(
     assert stored(a, "transport_out", S) == out_before
 
 
+@pytest.mark.parametrize("ack", ["-1", "abc", "1e3", "9" * 20, "0x10"])
+def test_a_hostile_acknowledgement_is_the_transport_error_and_takes_nothing(
+    three: Trio, ack: str
+) -> None:
+    a, b = three.a, three.b
+    topic = "ack-attack"
+    assert (
+        chan_http(b, "push", session=S, token=TOKEN, peer=a.node_id, topic=topic, body=b"m")[0]
+        == OK
+    )
+    eventually(lambda: stored(a, "transport_in", S, b.node_id) >= 1, "the message is in")
+    before = stored(a, "transport_in", S, b.node_id)
+    code, _, payload = chan_http(
+        a, "pop", session=S, token=TOKEN, peer=b.node_id, topic=topic,
+        headers={"x-isthmus-ack": ack},
+    )  # fmt: skip
+    assert (code, payload) == (BAD, b"")
+    assert stored(a, "transport_in", S, b.node_id) == before
+    code, _, payload = chan_http(a, "pop", session=S, token=TOKEN, peer=b.node_id, topic=topic)
+    assert (code, payload) == (OK, b"m")
+
+
 def test_deep_or_huge_json_is_a_transport_error_not_a_500(three: Trio) -> None:
     a, b = three.a, three.b
     url = f"http://{a.config.transport_address}/v1/interconn/chan/push"
