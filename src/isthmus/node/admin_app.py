@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
 from isthmus.node import rbac
+from isthmus.node.api.transport import routes as transport_routes
 from isthmus.node.context import NodeContext
 from isthmus.node.http import (
     BodyLimitMiddleware,
@@ -34,7 +35,7 @@ from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode
-from isthmus.wire.ids import Identifier, check_id
+from isthmus.wire.ids import Identifier
 from isthmus.wire.node import INT64_MAX, NODE_ID_PATTERN, ContractStatus
 
 ADMIN_PREFIX = "/admin/v1"
@@ -53,14 +54,6 @@ class ApproveRequest(BaseModel):
         max_length=512,
         description="the partner's interconn URL to call (default: the one it declared)",
     )
-
-
-class SessionRequest(BaseModel):
-    session_id: Identifier
-    token: str = Field(min_length=1, max_length=256)
-    #: The partners whose messages the session accepts and to which its components may
-    #: push; none named: no partner at all (east-west is refused both ways).
-    parties: list[Identifier] = Field(default_factory=list, max_length=64)
 
 
 class ComponentRegistration(BaseModel):
@@ -276,26 +269,6 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
-    @api.post("/transport/sessions")
-    async def open_session(body: SessionRequest) -> dict[str, Any]:
-        """Open a transport session for a job (the scheduler does this; so may an operator)."""
-        created = await ctx.transport.queues.open_session(
-            body.session_id, body.token, frozenset(body.parties)
-        )
-        return ok(
-            {
-                "session_id": body.session_id,
-                "created": created,
-                "transport": ctx.config.transport_address,
-            }
-        )
-
-    @api.post("/transport/sessions/{session_id}/release")
-    async def release_session(session_id: str) -> dict[str, Any]:
-        check_id(session_id, "session_id")
-        dropped = await ctx.transport.release(session_id, None, None)
-        return ok({"session_id": session_id, "dropped": dropped})
-
     @api.get("/components")
     async def components(name: str | None = Query(default=None, max_length=128)) -> dict[str, Any]:
         return ok(await run_in_threadpool(lambda: ctx.components.list_components(name=name)))
@@ -337,6 +310,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
         return ok(await ctx.doctor.examine())
 
     app.include_router(api)
+    app.include_router(transport_routes.north_south)
     # The spec's north-south path (an upper layer registering with its own node).
     platform = APIRouter(dependencies=[Depends(authorised)], route_class=BoundedJsonRoute)
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
 from isthmus.management.contracts import parse_credential
+from isthmus.node.api.transport import routes as transport_routes
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
 from isthmus.node.http import (
@@ -28,20 +29,11 @@ from isthmus.node.http import (
 from isthmus.node.management_api import management_router
 from isthmus.node.schedule_api import schedule_router
 from isthmus.peer.signing import canonical_string, verify_signature
-from isthmus.transport.service import (
-    INVOKE_PATH,
-    META_ACCEPTED,
-    TRANSPORT_PATH,
-    from_inbound,
-    invoked_message,
-    is_wrapped,
-)
 from isthmus.wire import headers as h
-from isthmus.wire import paths, ptp
+from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
 from isthmus.wire.envelope import ok
-from isthmus.wire.errors import BadSignature, NotFound, RequestError, TransportRefused
-from isthmus.wire.framing import unframe
+from isthmus.wire.errors import BadSignature, NotFound, RequestError
 from isthmus.wire.node import (
     ContractApply,
     ContractConfirm,
@@ -50,7 +42,6 @@ from isthmus.wire.node import (
     NodeUpdate,
 )
 from isthmus.wire.proto import ptp_pb2
-from isthmus.wire.ptp import PtpCode
 
 
 def _outbound(code: str, message: str, metadata: dict[str, str] | None = None) -> Response:
@@ -267,57 +258,8 @@ def create_interconn_app(ctx: NodeContext) -> FastAPI:
         )
         return ok()
 
-    @router.post(TRANSPORT_PATH, response_class=Response)
-    async def chan_transport(
-        request: Request, caller: Caller = Depends(require_peer())
-    ) -> Response:
-        """Isthmus-to-Isthmus stream: length-delimited ``Inbound`` frames, stored in order."""
-        try:
-            frames = unframe(
-                await request.body(), max_message_bytes=ctx.config.interconn.max_body_bytes
-            )
-            messages = [from_inbound(f) for f in frames]
-            result = await ctx.transport.receive(caller.node_id, messages)
-        except ValueError as exc:
-            return _outbound(PtpCode.CODEC_ERROR, f"bad framing: {exc}")
-        except TransportRefused as exc:
-            return _outbound(exc.ptp_code, exc.message)
-        counts = {
-            "stored": str(result.stored),
-            "received": str(len(messages)),
-            META_ACCEPTED: str(result.accepted),
-        }
-        if result.refusal is not None:
-            # Everything before the refused frame is stored; the sender resends the rest.
-            counts[ptp.SESSION_ID] = result.refused_session or ""
-            return _outbound(result.refusal.ptp_code, result.refusal.message, counts)
-        return _outbound(PtpCode.OK, "", counts)
-
-    @router.post(INVOKE_PATH, response_class=Response)
-    async def chan_invoke(request: Request, caller: Caller = Depends(require_peer())) -> Response:
-        """One message. Pass-through (``x-ptp-version: 1``): the body is the payload,
-        routing in the x-ptp headers. Wrapped (Mesh, v1.1): the body is an ``Inbound``
-        whose payload is the container's ``PushInbound``."""
-        headers = dict(request.headers)
-        body = await request.body()
-        try:
-            if is_wrapped(headers):
-                inbound = ptp_pb2.Inbound()
-                try:
-                    inbound.ParseFromString(body)
-                except Exception as exc:  # protobuf's DecodeError
-                    raise TransportRefused(
-                        PtpCode.CODEC_ERROR, "wrapped body is not an Inbound"
-                    ) from exc
-                message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
-            else:
-                message = invoked_message(headers, body)
-            stored = await ctx.transport.receive_all(caller.node_id, [message])
-        except TransportRefused as exc:
-            return _outbound(exc.ptp_code, exc.message)
-        return _outbound(PtpCode.OK, "", {"stored": str(stored)})
-
     app.include_router(router)
+    app.include_router(transport_routes.east_west)
     app.include_router(schedule_router(ctx, require_peer()))
     app.include_router(management_router(ctx, require_peer()))
     # Added last = outermost: the trace middleware also logs and counts 413 refusals.
