@@ -15,7 +15,9 @@ EXPORTED = {
         "AlgorithmError", "ComponentError", "ContractError", "ParameterError",
         "StorageError", "UnknownComponent",
     ],
-    "runtime": ["Component", "RunContext", "component", "registry", "run_container"],
+    "catalog": ["registry"],
+    "container": ["run_container"],
+    "runtime": ["Component", "RunContext", "component"],
     "spec": ["ComponentSpec", "DataSlot", "Param", "from_self_description"],
     "storage": ["Storage", "TableMeta", "open_storage", "register_backend"],
 }  # fmt: skip

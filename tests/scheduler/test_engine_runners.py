@@ -19,10 +19,9 @@ import httpx
 import pytest
 
 from isthmus.scheduler.container_specs import Resources, docker_run, kubernetes_job
+from isthmus.scheduler.kube_runner import KubernetesApi, KubernetesRunner
 from isthmus.scheduler.runners import (
     DockerRunner,
-    KubernetesApi,
-    KubernetesRunner,
     RunnerError,
     TaskRun,
 )

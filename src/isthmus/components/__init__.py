@@ -9,6 +9,8 @@ anyone's. ``python -m isthmus.components`` runs whichever component the environm
 names.
 """
 
+from isthmus.components.catalog import registry
+from isthmus.components.container import run_container
 from isthmus.components.env import ContainerEnv, TableRef, read_env
 from isthmus.components.errors import (
     AlgorithmError,
@@ -18,7 +20,7 @@ from isthmus.components.errors import (
     StorageError,
     UnknownComponent,
 )
-from isthmus.components.runtime import Component, RunContext, component, registry, run_container
+from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param, from_self_description
 from isthmus.components.storage import Storage, TableMeta, open_storage, register_backend
 

@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from isthmus.components.runtime import registry, run_container
+from isthmus.components.catalog import registry
+from isthmus.components.container import run_container
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,41 +1,24 @@
-"""Run one component from the container contract, start to exit code.
+"""What a component is, and what it sees while it runs.
 
-``run_container(environ)`` is the whole life of a BFIA algorithm container: read the
-environment, find the component, validate its parameters against its self-description,
-report RUNNING, run it, report SUCCESS or FAILED, and return the exit code (the final
-word). Stdout is the log (the contract's rule); a copy goes to ``config.log.path`` when
-the platform gives one. Only ids and reasons are logged, never the token or data rows.
+A component subclasses ``Component`` (its ``spec`` and ``run``) and registers with
+``@component``; ``RunContext`` is everything it gets: its parameters, its input and
+output tables, its storage, links to its partners, a logger. Nothing here knows which
+components exist (``catalog``) or how a container lives (``container``), so a built-in
+component imports this module and nothing imports the built-ins back.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, ClassVar
 
-from isthmus.components.callback import Callback
-from isthmus.components.env import ContainerEnv, TableRef, read_env
-from isthmus.components.errors import (
-    AlgorithmError,
-    ComponentError,
-    ContractError,
-    UnknownComponent,
-)
+from isthmus.components.env import ContainerEnv, TableRef
+from isthmus.components.errors import ContractError
 from isthmus.components.spec import ComponentSpec
-from isthmus.components.storage import Storage, open_storage
+from isthmus.components.storage import Storage
 from isthmus.link import BlackboxBackend, DirectBackend, LinkBackend, LinkContext
-from isthmus.wire.status import Status
-
-log = logging.getLogger("isthmus.component")
-
-#: Entry-point group through which other packages add components to this image.
-ENTRY_POINT_GROUP = "isthmus.components"
 
 
 class Component(ABC):
@@ -60,15 +43,9 @@ def component(cls: type[Component]) -> type[Component]:
     return cls
 
 
-def registry() -> dict[str, type[Component]]:
-    """Every component of this image: the built-in ones and those other installed
-    packages declare under the ``isthmus.components`` entry-point group."""
-    import isthmus.components.builtin  # noqa: F401 - registers the built-in components
-
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = point.load()
-        if isinstance(loaded, type) and issubclass(loaded, Component):
-            component(loaded)
+def registered() -> dict[str, type[Component]]:
+    """The components registered so far in this process (``catalog.registry`` loads the
+    image's before reading this)."""
     return dict(_REGISTRY)
 
 
@@ -130,97 +107,3 @@ class RunContext:
     async def close(self) -> None:
         for link in self._links:
             await link.close()
-
-
-def run_container(
-    environ: Mapping[str, str], *, components: Mapping[str, type[Component]] | None = None
-) -> int:
-    """The container's life; returns its exit code."""
-    _log_to_stdout()
-    try:
-        env = read_env(environ)
-    except ContractError as exc:
-        log.error("bad container environment: %s", exc.message)
-        return exc.exit_code
-    _log_to_file(env)
-    callback = Callback(env.callback, env.task_id, env.callback_role)
-    try:
-        code = _run(env, components if components is not None else registry(), callback)
-    finally:
-        callback.close()
-    return code
-
-
-def _run(env: ContainerEnv, components: Mapping[str, type[Component]], callback: Callback) -> int:
-    log.info(
-        "task %s: component %s as %s (rank %d of %d), session %s",
-        env.task_id,
-        env.component,
-        env.callback_role,
-        env.rank,
-        len(env.parties),
-        env.session_id,
-    )
-    try:
-        cls = components.get(env.component)
-        if cls is None:
-            raise UnknownComponent(
-                f"runtime.component.name {env.component!r} is not in this image "
-                f"({', '.join(sorted(components)) or 'none'})"
-            )
-        unknown_roles = [r.rpartition(".")[0] for r in env.self_roles]
-        unknown_roles = [r for r in unknown_roles if r not in cls.spec.roles]
-        if unknown_roles:
-            raise ContractError(
-                f"component {cls.spec.name} has no role {unknown_roles[0]!r} "
-                f"(roleList {list(cls.spec.roles)})"
-            )
-        params = cls.spec.parameters(env.parameters)
-        storage = open_storage(env.storage)
-        callback.report(Status.RUNNING)
-        ctx = RunContext(env, params, storage, log)
-        asyncio.run(_execute(cls(), ctx))
-    except ComponentError as exc:
-        log.error("task %s FAILED: %s", env.task_id, exc.message)
-        callback.report(Status.FAILED)
-        return exc.exit_code
-    except Exception as exc:  # a bug or an unexpected peer: fail the task, keep the trace
-        log.exception("task %s FAILED: %s", env.task_id, type(exc).__name__)
-        callback.report(Status.FAILED)
-        return AlgorithmError.exit_code
-    log.info("task %s SUCCESS", env.task_id)
-    callback.report(Status.SUCCESS)
-    return 0
-
-
-async def _execute(instance: Component, ctx: RunContext) -> None:
-    try:
-        await instance.run(ctx)
-    finally:
-        await ctx.close()
-
-
-def _log_to_stdout() -> None:
-    root = logging.getLogger()
-    if not any(getattr(h, "_isthmus_component", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        handler._isthmus_component = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
-def _log_to_file(env: ContainerEnv) -> None:
-    if env.log_path is None:
-        return
-    try:
-        directory = Path(env.log_path)
-        directory.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(directory / f"{env.task_id}.log", encoding="utf-8")
-    except OSError as exc:
-        log.warning(
-            "config.log.path %s is not writable (%s); logging to stdout only", env.log_path, exc
-        )
-        return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.getLogger().addHandler(handler)

@@ -36,6 +36,7 @@ from isthmus.peer.signing import NodeIdentity
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
 from isthmus.scheduler.jobs import JobService
+from isthmus.scheduler.kube_runner import KubernetesApi, KubernetesRunner
 from isthmus.scheduler.ledger import CoordinatorSettings
 from isthmus.scheduler.participant import Participant
 from isthmus.scheduler.ray_runner import RayRunner
@@ -43,8 +44,6 @@ from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.reports import ReportHook
 from isthmus.scheduler.runners import (
     DockerRunner,
-    KubernetesApi,
-    KubernetesRunner,
     ProcessRunner,
     Runner,
     RunnerError,

@@ -15,6 +15,7 @@ from typing import Any
 
 from isthmus.scheduler import status as st
 from isthmus.scheduler.container_env import task_id as make_task_id
+from isthmus.scheduler.job_status import scheduled_status
 from isthmus.scheduler.jobdoc import job_row, load_document, load_job, same_job
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.store.db import Store
@@ -166,8 +167,8 @@ class Ledger:
             return bool(parties)
 
     def status(self, job_id: str, me: str, caller: str | None = None) -> dict[str, Any]:
-        """``job_status``, ``status`` (task name → status) as the spec asks, plus what
-        Isthmus adds: every task with its id, parties and failure details."""
+        """The job as its scheduler sees it (``job_status.scheduled_status``); a caller
+        that is not one of its nodes is told there is no such job."""
         with self.store.session() as s:
             row = s.get(ScheduledJobRow, job_id)
             if row is None:
@@ -175,50 +176,7 @@ class Ledger:
             job = load_job(row.document)
             if caller is not None and caller != me and caller not in job_nodes(job):
                 raise NotFound(f"no job {job_id} scheduled here for node {caller}")
-            tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job_id)}
-            parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job_id).all()
-            details = []
-            failures = []
-            for component in job.components:
-                task = tasks[component.name]
-                own = [p for p in parties if p.task_name == component.name]
-                details.append(
-                    {
-                        "task_name": task.task_name,
-                        "task_id": task.task_id,
-                        "status": task.status,
-                        "reason": task.reason,
-                        "started_at": task.started_at,
-                        "finished_at": task.finished_at,
-                        "parties": [
-                            {"node_id": p.node_id, "role": p.role, "status": p.status} for p in own
-                        ],
-                    }
-                )
-                failures += [
-                    {
-                        "task_name": task.task_name,
-                        "task_id": task.task_id,
-                        "node_id": p.node_id,
-                        "role": p.role,
-                        "reason": p.reason,
-                        "log_tail": p.log_tail,
-                    }
-                    for p in own
-                    if p.status == Status.FAILED
-                ]
-            return {
-                "job_id": job_id,
-                "job_status": row.status,
-                "status": {t["task_name"]: t["status"] for t in details},
-                "reason": row.reason,
-                "scheduler": me,
-                "initiator": row.initiator_node_id,
-                "created_at": row.created_at,
-                "finished_at": row.finished_at,
-                "tasks": details,
-                "failures": failures,
-            }
+            return scheduled_status(s, row, job, me)
 
     def job_row(self, job_id: str) -> ScheduledJobRow:
         return job_row(self.store, ScheduledJobRow, job_id, f"no job {job_id} scheduled here")

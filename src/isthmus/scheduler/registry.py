@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from isthmus.components.catalog import registry as builtin_components
 from isthmus.components.env import DATASET_KEYS
 from isthmus.components.errors import ParameterError
-from isthmus.components.runtime import registry as builtin_components
 from isthmus.components.spec import ComponentSpec, from_self_description
 from isthmus.store.components import DISABLED, ENABLED, Key
 from isthmus.store.db import Store

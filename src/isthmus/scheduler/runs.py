@@ -25,6 +25,7 @@ from isthmus.scheduler.container_specs import Resources
 from isthmus.scheduler.jobdoc import load_document, load_job, sync_type
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.reports import Report, ReportHook
+from isthmus.scheduler.run_storage import discard_storage, publish_outputs, stage_run
 from isthmus.scheduler.runners import Outcome, Runner, RunnerError, TaskRun
 from isthmus.scheduler.submissions import submitted_here
 from isthmus.scheduler.task_storage import TaskStorage, local_root
@@ -95,13 +96,13 @@ class Runs:
         for row_key, run, runner in launches:
             problem = await asyncio.to_thread(self._prepare_input, run)
             if problem is None:
-                problem = await asyncio.to_thread(self._stage, job_id, run)
+                problem = await asyncio.to_thread(stage_run, self.settings.storage_url, job_id, run)
             if problem is None:
                 problem = await asyncio.to_thread(self._launch, row_key, run, runner)
             if problem is not None:
                 outcome = Outcome(Status.FAILED, None, problem)
                 report = await asyncio.to_thread(self.settle, *row_key, outcome)
-                await asyncio.to_thread(self._discard, run.log_path)
+                await asyncio.to_thread(discard_storage, run.log_path)
                 if report is not None and self.report is not None:
                     await self.report(report)
         self.wakeup.set()
@@ -226,53 +227,6 @@ class Runs:
                 return exc.message
         return None
 
-    def _storage_of(self, log_path: Path | str) -> tuple[TaskStorage, list[tuple[str, str]]] | None:
-        """The task's own storage and declared outputs, from the record the node wrote
-        beside its log at staging (None: the node's storage is not a local path)."""
-        record = Path(log_path).with_suffix(".storage.json")
-        try:
-            return TaskStorage.from_json(record.read_text())
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def _stage(self, job_id: str, run: TaskRun) -> str | None:
-        """Give the run its own storage directory, inputs copied in read-only; the
-        reason it cannot, if so."""
-        shared = local_root(self.settings.storage_url)
-        if shared is None:
-            return None
-        party = run.env.get("config.self_role", "")
-        storage = TaskStorage.of(shared, job_id, run.task_id, party)
-        try:
-            run.log_path.parent.mkdir(parents=True, exist_ok=True)
-            run.log_path.with_suffix(".storage.json").write_text(storage.to_json(run.env))
-            storage.prepare(run.env)
-        except (IsthmusError, OSError) as exc:
-            return f"could not prepare the task's storage: {getattr(exc, 'message', exc)}"
-        return None
-
-    def _publish(self, row: LocalTaskRow, outcome: Outcome) -> Outcome:
-        """A run that succeeded hands its declared outputs to the node's storage; one
-        whose outputs break the rules (a link, a device) fails instead."""
-        found = self._storage_of(row.log_path)
-        if found is None or outcome.status != Status.SUCCESS:
-            return outcome
-        storage, outputs = found
-        try:
-            storage.publish(outputs)
-        except (IsthmusError, OSError) as exc:
-            reason = f"outputs refused: {getattr(exc, 'message', exc)}"
-            return Outcome(Status.FAILED, outcome.exit_code, reason)
-        return outcome
-
-    def _discard(self, log_path: Path | str) -> None:
-        found = self._storage_of(log_path)
-        if found is not None:
-            try:
-                found[0].discard()
-            except OSError as exc:
-                log.warning("could not remove task storage %s: %s", found[0].root, exc)
-
     def _launch(self, key: tuple[str, str], run: TaskRun, runner_name: str) -> str | None:
         """Start the run and record its handle; the reason it could not start, if so."""
         runner = self.runners.get(runner_name)
@@ -303,7 +257,7 @@ class Runs:
                 log.warning("task %s party %s: stop failed: %s", row.task_id, row.party, exc)
         self.settle(row.task_id, row.party, Outcome(Status.FAILED, None, reason))
         self._release(row)
-        self._discard(row.log_path)
+        discard_storage(row.log_path)
 
     def _release(self, row: LocalTaskRow) -> None:
         runner = self.runners.get(row.runner)
@@ -338,10 +292,10 @@ class Runs:
         for row in live:
             outcome = await asyncio.to_thread(self._check_run, row)
             if outcome is not None and outcome.status in st.TASK_DONE:
-                outcome = await asyncio.to_thread(self._publish, row, outcome)
+                outcome = await asyncio.to_thread(publish_outputs, row.log_path, outcome)
                 report = await asyncio.to_thread(self.settle, row.task_id, row.party, outcome)
                 await asyncio.to_thread(self._release, row)
-                await asyncio.to_thread(self._discard, row.log_path)
+                await asyncio.to_thread(discard_storage, row.log_path)
                 changed += 1
                 if report is not None and self.report is not None:
                     await self.report(report)
