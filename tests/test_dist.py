@@ -137,6 +137,14 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_make_dist_builds_as_this_test_does() -> None:
+    """The fixture below stands for ``make dist``: the same front end, flags and pins."""
+    recipe = (REPO / "Makefile").read_text().split("\ndist:", 1)[1].split("\n\n", 1)[0]
+    assert "-m build --no-isolation --outdir dist ." in recipe
+    build_stamp = (REPO / "Makefile").read_text().split("\n$(VENV)/.build:", 1)[1]
+    assert "install -q -c constraints.txt build hatchling" in build_stamp.split("\n\n")[0]
+
+
 def _wheel(dist: Path) -> Path:
     wheels = sorted(dist.glob("*.whl"))
     assert [w.name for w in wheels] == [f"isthmus-{isthmus.__version__}-py3-none-any.whl"]
