@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   creates .venv, installs Isthmus, runs the demo on embedded defaults
 #   make test   creates .venv with the dev extras, installs what tests need, runs everything
+# and one to install elsewhere:
+#   make dist   builds the sdist and the wheel into dist/ (docs/operator-guide.md)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test lint check-python clean
+.PHONY: demo test lint dist check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Isthmus needs Python 3.11 or newer; set PYTHON=")'
@@ -23,6 +25,18 @@ $(VENV)/.dev: pyproject.toml constraints.txt | check-python
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $(VENV)/.runtime $@
 
+# The build front end and back end only, pinned by constraints.txt: a wheel needs neither
+# the runtime dependencies nor the dev extras, and builds offline once they are installed.
+$(VENV)/.build: constraints.txt | check-python
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt build hatchling
+	touch $@
+
+dist: $(VENV)/.build
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+
 demo: $(VENV)/.runtime
 	$(PY) scripts/demo.py
 
@@ -37,4 +51,4 @@ test: $(VENV)/.dev lint
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-run
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-run dist
