@@ -3,7 +3,7 @@
 * ``org.ppc.ptp.PrivateTransferTransport`` (south-north, local components) on
   ``transport.host:transport.grpc_port``: ``push``/``pop``/``peek``/``release`` with the
   routing in ``x-ptp-*`` invocation metadata (and the topic in the message, which wins).
-  The calls run through the very handlers of the HTTP face (``transport_app.py``), so both
+  The calls run through the very handlers of the HTTP face (``south_north.py``), so both
   faces answer the same codes; a logical refusal is a ``TransportOutbound`` with its
   ``E0000000xxx`` code and gRPC status OK, never a gRPC error — a request that is not
   the method's message included (``E0000000616``: requests arrive as bytes and are
@@ -38,9 +38,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from isthmus.node.auth import Caller, ContractPolicy
-from isthmus.node.context import NodeContext, server_ssl_files
-from isthmus.node.transport_app import (
+from isthmus.node.api.transport.south_north import (
     DELIVERY_HEADER,
     LAYOUT_HEADER,
     Answer,
@@ -51,6 +49,8 @@ from isthmus.node.transport_app import (
     handle_release,
     request_of,
 )
+from isthmus.node.auth import Caller, ContractPolicy
+from isthmus.node.context import NodeContext, server_ssl_files
 from isthmus.transport.service import from_inbound, invoked_message
 from isthmus.wire import ptp
 from isthmus.wire.clock import now_ms
@@ -172,7 +172,7 @@ def _settle_when_done(context: Any, answer: Answer) -> None:
 
 
 class TransportServicer:
-    """``PrivateTransferTransport`` for local components; mirrors ``transport_app``."""
+    """``PrivateTransferTransport`` for local components; mirrors ``south_north``."""
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
