@@ -19,10 +19,10 @@ from typing import Any
 import uvicorn
 
 from isthmus.node.admin_app import create_admin_app
-from isthmus.node.api.transport.servicers import start_grpc_servers, stop_grpc_servers
 from isthmus.node.api.transport.south_north import create_transport_app
 from isthmus.node.config import NodeConfig
 from isthmus.node.context import NodeContext, build_context, client_cert_reqs, server_ssl_files
+from isthmus.node.grpc_server import start_grpc_servers, stop_grpc_servers
 from isthmus.node.home import restrict_new_files
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
