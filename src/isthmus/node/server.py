@@ -150,7 +150,7 @@ async def serve(config: NodeConfig) -> None:
     lost = await asyncio.to_thread(ctx.jobs.participant.runs.recover)
     if lost:
         log.warning("%d task runs were never launched before the last stop; failed them", lost)
-    await ctx.transport.queues.start()  # load the queues before anything can use them
+    await ctx.transport.start()  # load the queues before anything can use them
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)
     try:  # the gRPC faces, if configured: listening before the node says it is ready
@@ -196,9 +196,7 @@ async def serve(config: NodeConfig) -> None:
         asyncio.create_task(
             _every(
                 60.0,
-                lambda: ctx.transport.queues.expire_idle(
-                    config.transport.session_idle_timeout_s * 1000
-                ),
+                lambda: ctx.transport.expire_idle(config.transport.session_idle_timeout_s * 1000),
                 "session-expiry",
             ),
             name="session-expiry",

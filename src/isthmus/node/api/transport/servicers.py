@@ -41,6 +41,7 @@ import grpc
 from isthmus.node.api.transport.south_north import (
     DELIVERY_HEADER,
     LAYOUT_HEADER,
+    REQUESTS,
     Answer,
     ChanRequest,
     handle_peek,
@@ -51,7 +52,7 @@ from isthmus.node.api.transport.south_north import (
 )
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
-from isthmus.transport.service import from_inbound, invoked_message
+from isthmus.transport.codec import decode, from_inbound, invoked_message
 from isthmus.wire import ptp
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
@@ -134,22 +135,12 @@ def _client_cert_der(context: Any) -> bytes | None:
 # --- south-north ----------------------------------------------------------------------
 
 ChanHandler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
-#: The request message of each method; requests arrive as bytes and are parsed here.
-REQUESTS: dict[str, Any] = {
-    "push": ptp_pb2.PushInbound,
-    "pop": ptp_pb2.PopInbound,
-    "peek": ptp_pb2.PeekInbound,
-    "release": ptp_pb2.ReleaseInbound,
-}
 
 
 def _parse(kind: str, data: bytes) -> Any:
-    message = REQUESTS[kind]()
-    try:
-        message.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise TransportRefused(PtpCode.CODEC_ERROR, f"request is not a {kind} message") from exc
-    return message
+    """The method's request message (requests arrive as bytes and are parsed here);
+    ``E0000000616`` if ``data`` is not one."""
+    return decode(REQUESTS[kind], data, f"request is not a {kind} message")
 
 
 def _settle_when_done(context: Any, answer: Answer) -> None:
@@ -210,7 +201,7 @@ class TransportServicer:
             answer = await handler(self.ctx, call)
         except TransportRefused as exc:
             return ptp.outbound(exc.ptp_code, exc.message, layout=layout)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC transport %s failed", kind)
             return ptp.outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log", layout=layout)
         try:
@@ -291,7 +282,7 @@ class ProtocolServicer:
         except AuthError as exc:
             log.info("gRPC %s from %s refused: %s %s", path, remote, exc.code.name, exc.message)
             await _abort(context, exc)
-        except Exception:
+        except Exception:  # our fault (the store): logged, the call ends INTERNAL
             log.exception("gRPC %s: authentication failed", path)
             await context.abort(
                 grpc.StatusCode.INTERNAL,
@@ -321,12 +312,8 @@ class ProtocolServicer:
         session, topic, optional ``x-ptp-seq``."""
         headers = metadata_dict(context)
         caller = await self._authenticate(context, path, headers, request)
-        inbound = ptp_pb2.Inbound()
         try:
-            inbound.ParseFromString(request)
-        except Exception:  # protobuf's DecodeError
-            return _outbound(PtpCode.CODEC_ERROR, "request is not an Inbound")
-        try:
+            inbound = decode(ptp_pb2.Inbound, request, "request is not an Inbound")
             message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
@@ -334,7 +321,7 @@ class ProtocolServicer:
             stored = await self.ctx.transport.receive_all(caller.node_id, [message])
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC invoke from %s failed", caller.node_id)
             return _outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log")
         return _outbound(PtpCode.OK, "", stored=str(stored))
@@ -422,7 +409,7 @@ class ProtocolServicer:
         except TransportRefused as exc:
             refused[message.session_id] = exc.ptp_code
             return _outbound(exc.ptp_code, exc.message)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC transport frame %d from %s failed", index, caller.node_id)
             refused[message.session_id] = PtpCode.SYSTEM_ERROR
             return _outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log")
