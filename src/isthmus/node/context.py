@@ -52,8 +52,9 @@ from isthmus.scheduler.runs import ParticipantSettings, Runs
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
+from isthmus.transport.accounting import QueueLimits
 from isthmus.transport.forwarder import Forwarder, partner_address
-from isthmus.transport.queues import QueueEngine, QueueLimits
+from isthmus.transport.queues import QueueEngine
 from isthmus.transport.service import TransportService
 from isthmus.wire import paths
 from isthmus.wire.errors import TransportRefused
