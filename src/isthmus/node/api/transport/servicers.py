@@ -25,6 +25,9 @@
 Requests reach the east-west handlers as raw bytes (no deserializer) so that the
 signature is checked over exactly the bytes the partner sent, not over a re-serialisation
 (protobuf map order is not canonical).
+
+The listeners serving these (start, stop, TLS, message size) are process core:
+``isthmus.node.grpc_server``.
 """
 
 from __future__ import annotations
