@@ -359,7 +359,13 @@ class TransportApp:
             return answer
         # Nothing yet: wait, watching the client. The body is read, so the next
         # receive() returns only when the client goes.
-        return await _unless_gone(handle_pop(self.ctx, call), watch.start())
+        try:
+            return await _unless_gone(handle_pop(self.ctx, call), watch.start())
+        except (TransportRefused, ClientGone):
+            raise
+        except Exception:  # our fault while waiting: logged; "no message", poll again
+            log.exception("transport pop failed")
+            return answer
 
     async def _container_callback(self, receive: Receive, send: Send) -> None:
         """A container's status report (``system.callback``). Advisory: the run's exit
