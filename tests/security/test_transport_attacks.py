@@ -11,7 +11,7 @@
   nothing stored, no 500.
 * The gRPC faces (item 13): garbage is a transport code, not UNKNOWN; a silent
   east-west stream is closed. (A stream cut when its contract ends:
-  ``tests/node/test_grpc_transport.py::test_an_open_stream_is_cut_off_when_the_contract_ends``.)
+  ``tests/node/api/transport/test_servicers.py::test_an_open_stream_is_cut_off_when_the_contract_ends``.)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ TOKEN = "the-session-token"
 S = "session_job-sec"  # parties: A and B
 Q = "session_job-quota"  # parties: A, B and C
 OK, FORBIDDEN, BAD = ptp.PtpCode.OK, ptp.PtpCode.UNAUTHORIZED, ptp.PtpCode.BAD_REQUEST
-#: Far longer than the first-frame deadline (``grpc_transport.FIRST_FRAME_S``).
+#: Far longer than the first-frame deadline (``servicers.FIRST_FRAME_S``).
 SILENT_BOUND_S = 60.0
 #: Each session holds at most 6 unread messages: 3 per partner in Q (two partners).
 LIMIT = 6

@@ -10,12 +10,12 @@ import pytest
 
 from isthmus.store import Store
 from isthmus.store.transport import OutMessage, TransportStore
+from isthmus.transport.accounting import QueueLimits
 from isthmus.transport.queues import (
     MAX_COMMITTER_RESTARTS,
     Delivery,
     IncomingMessage,
     QueueEngine,
-    QueueLimits,
 )
 from isthmus.wire.errors import TransportRefused
 

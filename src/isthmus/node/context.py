@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,12 +51,13 @@ from isthmus.scheduler.runs import ParticipantSettings, Runs
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
-from isthmus.transport.queues import QueueEngine, QueueLimits
-from isthmus.transport.service import Route, TransportService
+from isthmus.transport.accounting import QueueLimits
+from isthmus.transport.forwarder import Forwarder, partner_address
+from isthmus.transport.queues import QueueEngine
+from isthmus.transport.service import TransportService
 from isthmus.wire import paths
 from isthmus.wire.errors import TransportRefused
-from isthmus.wire.node import ContractStatus, NodeInfo
-from isthmus.wire.ptp import PtpCode
+from isthmus.wire.node import NodeInfo
 
 SYSTEM_NAME = "isthmus"
 
@@ -88,7 +88,7 @@ class NodeContext:
         return self.identity.node_id
 
     async def aclose(self) -> None:
-        await self.transport.queues.aclose()
+        await self.transport.aclose()
         await self.peers.aclose()
         self.store.dispose()
 
@@ -197,12 +197,15 @@ def build_context(
     )
     transport_service = TransportService(
         queues,
-        peers,
-        partner_address(store),
-        east_west_max_bytes=config.transport.east_west_max_bytes,
-        # A batch must fit in the partner's body limit with room for framing.
-        batch_max_bytes=max(
-            config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
+        Forwarder(
+            queues,
+            peers,
+            partner_address(store, SYSTEM_NAME),
+            east_west_max_bytes=config.transport.east_west_max_bytes,
+            # A batch must fit in the partner's body limit with room for framing.
+            batch_max_bytes=max(
+                config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
+            ),
         ),
     )
     return NodeContext(
@@ -224,7 +227,7 @@ def build_context(
         components=components,
         datasets=datasets,
         audits=audits,
-        jobs=build_jobs(config, store, peers, components, queues, wakeup, audits),
+        jobs=build_jobs(config, store, peers, components, transport_service, wakeup, audits),
         admin_token=read_admin_token(config),
         principals=Principals(store, read_admin_token(config)),
         info=info,
@@ -258,15 +261,15 @@ def build_runners(config: NodeConfig) -> dict[str, Runner]:
 class _JobSessions:
     """A job's transport session, opened at job create, released at its stop."""
 
-    def __init__(self, queues: QueueEngine) -> None:
-        self.queues = queues
+    def __init__(self, transport: TransportService) -> None:
+        self.transport = transport
 
     async def open(self, session_id: str, token: str, parties: frozenset[str]) -> None:
-        await self.queues.open_session(session_id, token, parties)
+        await self.transport.open_session(session_id, token, parties)
 
     async def release(self, session_id: str) -> None:
         with contextlib.suppress(TransportRefused):  # never opened, or released already
-            await self.queues.release(session_id, None, None)
+            await self.transport.release(session_id, None, None)
 
 
 def build_jobs(
@@ -274,7 +277,7 @@ def build_jobs(
     store: Store,
     peers: PeerClient,
     components: ComponentRegistry,
-    queues: QueueEngine,
+    transport: TransportService,
     outbox_wakeup: asyncio.Event,
     audits: AuditService,
 ) -> JobService:
@@ -303,10 +306,10 @@ def build_jobs(
         gate = PermitGate(
             store, audits.datasets, me, require=frozenset(config.management.require_approval)
         )
-        return Participant(runs, _JobSessions(queues), gate=gate)
+        return Participant(runs, _JobSessions(transport), gate=gate)
 
     def address_of(node_id: str) -> str:
-        return partner_address(store)(node_id).address
+        return partner_address(store, SYSTEM_NAME)(node_id).address
 
     async def enqueue(node_id: str, path: str, body: dict[str, Any]) -> None:
         def _write() -> None:
@@ -368,22 +371,6 @@ def storage_root(config: NodeConfig) -> Path:
     if url.scheme == "file":
         return Path(unquote(url.path))
     return config.home / "data"
-
-
-def partner_address(store: Store) -> Callable[[str], Route]:
-    """Where to deliver a partner's messages: the address of its APPROVED contract, and
-    whether it is an Isthmus node (numbered batches) or another platform (invoke)."""
-
-    def resolve(peer_node_id: str) -> Route:
-        with store.session() as s:
-            contract = store.contracts.active_for_peer(s, peer_node_id)
-        if contract is None or contract.status != ContractStatus.APPROVED:
-            raise TransportRefused(
-                PtpCode.NOT_FOUND, f"no approved contract with node {peer_node_id}"
-            )
-        return Route(contract.peer_address, native=contract.peer_system == SYSTEM_NAME)
-
-    return resolve
 
 
 def server_ssl_files(config: NodeConfig) -> tuple[Path, Path, Path] | None:

@@ -19,15 +19,15 @@ from typing import Any
 import uvicorn
 
 from isthmus.node.admin_app import create_admin_app
+from isthmus.node.api.transport.south_north import create_transport_app
 from isthmus.node.config import NodeConfig
 from isthmus.node.context import NodeContext, build_context, client_cert_reqs, server_ssl_files
-from isthmus.node.grpc_transport import start_grpc_servers, stop_grpc_servers
+from isthmus.node.grpc_server import start_grpc_servers, stop_grpc_servers
 from isthmus.node.home import restrict_new_files
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
 from isthmus.node.tls import GuardedHttpToolsProtocol, TlsAwareHttpToolsProtocol, guarded
-from isthmus.node.transport_app import create_transport_app
 from isthmus.wire.clock import now_ms
 
 log = logging.getLogger("isthmus.node")
@@ -150,7 +150,7 @@ async def serve(config: NodeConfig) -> None:
     lost = await asyncio.to_thread(ctx.jobs.participant.runs.recover)
     if lost:
         log.warning("%d task runs were never launched before the last stop; failed them", lost)
-    await ctx.transport.queues.start()  # load the queues before anything can use them
+    await ctx.transport.start()  # load the queues before anything can use them
     interconn, admin, transport = _servers(ctx)
     servers = (interconn, admin, transport)
     try:  # the gRPC faces, if configured: listening before the node says it is ready
@@ -196,9 +196,7 @@ async def serve(config: NodeConfig) -> None:
         asyncio.create_task(
             _every(
                 60.0,
-                lambda: ctx.transport.queues.expire_idle(
-                    config.transport.session_idle_timeout_s * 1000
-                ),
+                lambda: ctx.transport.expire_idle(config.transport.session_idle_timeout_s * 1000),
                 "session-expiry",
             ),
             name="session-expiry",

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 
 from isthmus.node.admin_app import create_admin_app
+from isthmus.node.api.transport.south_north import create_transport_app
 from isthmus.node.config import load_config
 from isthmus.node.context import NodeContext, build_context
 from isthmus.node.home import init_home
 from isthmus.node.interconn_app import create_interconn_app
-from isthmus.node.transport_app import create_transport_app
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.wire.envelope import Envelope
 

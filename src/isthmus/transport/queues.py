@@ -41,6 +41,9 @@ of any one caller. If the commit loop fails anyway, the failure is logged, the c
 waiting on it are refused with ``E0000000500``, and it is restarted; after
 ``MAX_COMMITTER_RESTARTS`` failures in ``RESTART_WINDOW_S`` it stays down, every call is
 refused at once, and ``alive`` is False (the node's ``/readyz`` says so).
+
+What each session holds, and the limits it must stay within, is counted by
+``transport.accounting`` (``Accounting``), which the engine asks before it decides.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ import contextlib
 import dataclasses
 import hmac
 import logging
-import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ from isthmus.store.transport import (
     StreamKey,
     TransportStore,
 )
+from isthmus.transport.accounting import Accounting, QueueLimits
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.ptp import PtpCode, checked_id
@@ -95,15 +98,6 @@ ACK_LEASE_S = 60.0
 
 
 @dataclass(frozen=True)
-class QueueLimits:
-    """Per-session bounds; past them a push is answered E0000000700 (retry later)."""
-
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_session_messages: int = 100_000
-    max_session_bytes: int = 512 * 1024 * 1024
-
-
-@dataclass(frozen=True)
 class IncomingMessage:
     """One message (or fragment of one) a partner delivered. ``seq`` is None for
     partners that number nothing (pass-through invoke from other platforms): those are
@@ -125,14 +119,6 @@ class Received:
     stored: int
     refusal: TransportRefused | None = None
     refused_session: str | None = None
-
-
-@dataclass
-class _Usage:
-    out_count: int = 0
-    out_bytes: int = 0
-    in_count: int = 0
-    in_bytes: int = 0
 
 
 class Delivery:
@@ -189,7 +175,8 @@ class QueueEngine:
         inline_commit_bytes: int = 256 * 1024,
     ) -> None:
         self.store = store
-        self.limits = limits or QueueLimits()
+        #: What each session holds, within ``limits`` (``transport.accounting``).
+        self._accounting = Accounting(limits or QueueLimits())
         self.out_memory_bytes = out_memory_bytes
         #: Payloads of unread, unspilled in messages kept in memory up to this many bytes,
         #: so a pop needs no read from the store (the store keeps them all the same).
@@ -217,7 +204,7 @@ class QueueEngine:
     def _reset_memory(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
         self._touch_persisted: dict[str, int] = {}
-        self._usage: dict[str, _Usage] = {}
+        self._accounting.clear()
         self._next_seq: dict[StreamKey, int] = {}
         self._upto: dict[StreamKey, int] = {}
         self._forward: dict[str, OrderedDict[int, OutMessage]] = {}
@@ -226,8 +213,6 @@ class QueueEngine:
         self._fragments: dict[FragmentKey, FragmentHeld] = {}
         self._out_id = 0
         self._in_id = 0
-        #: Per (session, partner): what that partner's messages hold of the in queue.
-        self._partner_usage: dict[StreamKey, _Usage] = {}
         #: Popped messages whose reply is on its way, by id; the queues they block.
         self._inflight: dict[int, InEntry] = {}
         self._busy: dict[QueueKey, int] = {}
@@ -300,14 +285,10 @@ class QueueEngine:
         self._fragments = snapshot.fragments
         self._out_id, self._in_id = snapshot.max_out_id, snapshot.max_in_id
         for message in snapshot.out:
-            usage = self._usage_of(message.session_id)
-            usage.out_count += 1
-            usage.out_bytes += message.size
+            self._accounting.hold_out(message.session_id, message.size)
             self._enqueue_forward(message, loaded=True)
         for entry in snapshot.inbox:
-            for usage in (self._usage_of(entry.session_id), self._partner_of(entry)):
-                usage.in_count += 1
-                usage.in_bytes += entry.size
+            self._accounting.hold_in(entry)
             self._inbox.setdefault(_key(entry), deque()).append(entry)
         if snapshot.out:
             self.outgoing.set()
@@ -491,81 +472,17 @@ class QueueEngine:
             self._touch_persisted[record.session_id] = stamp
             self._batch.batch.touched[record.session_id] = stamp
 
-    def _usage_of(self, session_id: str) -> _Usage:
-        usage = self._usage.get(session_id)
-        if usage is None:
-            usage = self._usage[session_id] = _Usage()
-        return usage
+    @property
+    def limits(self) -> QueueLimits:
+        return self._accounting.limits
 
-    def _partner_of(self, entry: InEntry) -> _Usage:
-        key = (entry.session_id, entry.peer_node_id)
-        usage = self._partner_usage.get(key)
-        if usage is None:
-            usage = self._partner_usage[key] = _Usage()
-        return usage
-
-    def _full(self, session_id: str, side: str) -> TransportRefused:
-        return TransportRefused(
-            PtpCode.BUFFER_FULL,
-            f"session {session_id} is full ({side}: at most {self.limits.max_session_messages}"
-            f" messages / {self.limits.max_session_bytes} bytes pending); retry later",
-        )
-
-    def _reserve_out(self, session_id: str, size: int) -> None:
-        usage = self._usage_of(session_id)
-        limits = self.limits
-        if (
-            usage.out_count + 1 > limits.max_session_messages
-            or usage.out_bytes + size > limits.max_session_bytes
-        ):
-            raise self._full(session_id, "out")
-        usage.out_count += 1
-        usage.out_bytes += size
-
-    def _reserve_in(self, record: SessionRecord, source: str, size: int) -> None:
-        """Room for a partner's message: within the session's limits, and within the
-        partner's share of them (the limits divided among the session's parties), so
-        that no one party can fill a session the others need."""
-        session_id = record.session_id
-        usage = self._usage_of(session_id)
-        limits = self.limits
-        if (
-            usage.in_count + 1 > limits.max_session_messages
-            or usage.in_bytes + size > limits.max_session_bytes
-        ):
-            raise self._full(session_id, "in")
-        shares = max(1, len(record.parties))
-        most = math.ceil(limits.max_session_messages / shares)
-        most_bytes = math.ceil(limits.max_session_bytes / shares)
-        key = (session_id, source)
-        partner = self._partner_usage.get(key)
-        if partner is None:
-            partner = self._partner_usage[key] = _Usage()
-        if partner.in_count + 1 > most or partner.in_bytes + size > most_bytes:
-            raise TransportRefused(
-                PtpCode.BUFFER_FULL,
-                f"node {source}'s share of session {session_id} is full (at most {most} "
-                f"messages / {most_bytes} bytes pending); retry later",
-            )
-        for counted in (usage, partner):
-            counted.in_count += 1
-            counted.in_bytes += size
-
-    def _unreserve_out(self, session_id: str, size: int) -> None:
-        """One pending outgoing message of ``size`` bytes fewer (it left the queue)."""
-        usage = self._usage_of(session_id)
-        usage.out_count -= 1
-        usage.out_bytes -= size
-
-    def _unreserve_in(self, entry: InEntry) -> None:
-        """One pending incoming message fewer (it left the queue)."""
-        for usage in (self._usage_of(entry.session_id), self._partner_of(entry)):
-            usage.in_count -= 1
-            usage.in_bytes -= entry.size
+    @limits.setter
+    def limits(self, limits: QueueLimits) -> None:
+        self._accounting.limits = limits
 
     def usage(self, session_id: str) -> dict[str, int]:
         """Pending counts of a session (for the admin API and tests)."""
-        return dataclasses.asdict(self._usage.get(session_id, _Usage()))
+        return self._accounting.usage(session_id)
 
     # --- sender side ----------------------------------------------------------------
 
@@ -582,7 +499,7 @@ class QueueEngine:
             )
         record = self._check(session_id, token)
         self._party(record, peer_node_id)
-        self._reserve_out(session_id, size)
+        self._accounting.reserve_out(session_id, size)
         stream = (session_id, peer_node_id)
         seq = self._next_seq.get(stream, 1)
         self._next_seq[stream] = seq + 1
@@ -637,7 +554,7 @@ class QueueEngine:
                 continue  # already forgotten (released, expired, or a reload)
             if held.payload is not None:
                 self._out_memory -= held.size
-            self._unreserve_out(held.session_id, held.size)
+            self._accounting.unreserve_out(held.session_id, held.size)
             done.append(held.id)
         if done:
             self._flush().add_done_callback(_consume)
@@ -681,7 +598,7 @@ class QueueEngine:
             return False  # a resend
         if message.fragment is not None:
             return self._receive_fragment(record, source, message, pending)
-        self._reserve_in(record, source, len(message.payload))
+        self._accounting.reserve_in(record, source, len(message.payload))
         self._in_id += 1
         size = len(message.payload)
         spilled = self.store.should_spill(size)
@@ -718,7 +635,7 @@ class QueueEngine:
             )
         complete = len(indices) == count
         if complete:  # check room before keeping the last piece, so a refusal keeps nothing
-            self._reserve_in(record, source, size)
+            self._accounting.reserve_in(record, source, size)
         pending.batch.fragments_new.append(
             NewFragment(key, index, count, message.topic, message.payload)
         )
@@ -744,7 +661,7 @@ class QueueEngine:
     def _deliver(self, entry: InEntry, payload: bytes | None = None) -> None:
         record = self._sessions.get(entry.session_id)
         if record is None or record.state == RELEASED:  # released while it was committed
-            self._unreserve_in(entry)
+            self._accounting.unreserve_in(entry)
             self._drop_in(entry.id)
             self._flush().add_done_callback(_consume)
             return
@@ -856,7 +773,7 @@ class QueueEngine:
                 queue.insert(at, entry)
                 self._wake(key)
                 return
-        self._unreserve_in(entry)
+        self._accounting.unreserve_in(entry)
         self._drop_in(entry.id)
         self._dirty.set()
         self._wake(key)
@@ -970,7 +887,7 @@ class QueueEngine:
         for key in [k for k in self._inbox if k[0] == session_id and topic in (None, k[2])]:
             for entry in self._inbox.pop(key):
                 self._drop_in(entry.id, batch)
-                self._unreserve_in(entry)
+                self._accounting.unreserve_in(entry)
                 dropped += 1
         for entry in self._inflight.values():  # dropped when their delivery is settled
             matches = entry.session_id == session_id and topic in (None, entry.topic)

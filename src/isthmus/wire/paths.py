@@ -16,6 +16,15 @@ NODE_QUERY = f"{INTERCONN}/node/query"
 NODE_HEALTH = f"{INTERCONN}/node/health"
 COMPONENT_LIST = f"{INTERCONN}/component/list"
 COMPONENT_QUERY = f"{INTERCONN}/component/query"
+#: The transport module's channel (digest §4): south-north push/pop/peek/release on the
+#: transport listener; east-west the Isthmus stream and any platform's ``invoke``.
+CHAN = f"{INTERCONN}/chan"
+CHAN_PUSH = f"{CHAN}/push"
+CHAN_POP = f"{CHAN}/pop"
+CHAN_PEEK = f"{CHAN}/peek"
+CHAN_RELEASE = f"{CHAN}/release"
+CHAN_TRANSPORT = f"{CHAN}/transport"
+CHAN_INVOKE = f"{CHAN}/invoke"
 
 #: East-west control API (digest §2.2): scheduler ↔ participants.
 SCHEDULE = f"{INTERCONN}/schedule"

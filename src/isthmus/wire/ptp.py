@@ -21,6 +21,7 @@ from typing import Final, Literal, NamedTuple
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.ids import is_valid_id
 from isthmus.wire.proto import ptp_pb2
+from isthmus.wire.protobuf import MalformedMessage, parse
 
 VERSION = "x-ptp-version"
 TECH_PROVIDER_CODE = "x-ptp-tech-provider-code"
@@ -179,11 +180,11 @@ def parse_outbound(data: bytes, *, layout: str = LAYOUT_3) -> Reply:
     one its peer speaks; a reply in the other layout usually fails here (a bytes payload
     read as the UTF-8 ``code``) but may also parse into nonsense.
     """
-    reply = _empty_reply(layout)
+    what = f"not a TransportOutbound ({layout} layout)"
     try:
-        reply.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError; its module has no type stubs
-        raise ValueError(f"not a TransportOutbound ({layout} layout): {exc}") from exc
+        reply = parse(type(_empty_reply(layout)), data, what)
+    except MalformedMessage as exc:
+        raise ValueError(f"{what}: {exc.__cause__}") from exc
     return Reply(reply.code, reply.message, reply.payload)
 
 

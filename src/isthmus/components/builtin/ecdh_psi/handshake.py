@@ -30,6 +30,7 @@ from isthmus.wire.proto import (
     interconnection_common_pb2,
     psi_handshake_pb2,
 )
+from isthmus.wire.protobuf import MalformedMessage, parse
 
 VERSION = 2
 ECDH_PSI = handshake_pb2.ALGO_TYPE_ECDH_PSI
@@ -100,18 +101,20 @@ class Refused(AlgorithmError):
 
 
 def _parse_request(data: bytes, sender: int) -> handshake_pb2.HandshakeRequest:
-    helper = handshake_pb2.HandshakeVersionCheckHelper()
     try:
-        helper.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise Refused(CODES.INVALID_REQUEST, f"rank {sender} sent no handshake") from exc
+        helper = parse(
+            handshake_pb2.HandshakeVersionCheckHelper, data, f"rank {sender} sent no handshake"
+        )
+    except MalformedMessage as exc:
+        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
     if helper.version < VERSION:
         raise Refused(CODES.UNSUPPORTED_VERSION, f"rank {sender} speaks version {helper.version}")
-    message = handshake_pb2.HandshakeRequest()
     try:
-        message.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise Refused(CODES.INVALID_REQUEST, f"rank {sender}'s request is unreadable") from exc
+        message = parse(
+            handshake_pb2.HandshakeRequest, data, f"rank {sender}'s request is unreadable"
+        )
+    except MalformedMessage as exc:
+        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
     if ECDH_PSI not in message.supported_algos:
         raise Refused(CODES.UNSUPPORTED_ALGO, f"rank {sender} does not offer ECDH-PSI")
     return message
@@ -182,11 +185,12 @@ def refusal(error: Refused) -> bytes:
 
 
 def apply_response(data: bytes, offer: Offer) -> tuple[EcdhSuite, int, int]:
-    message = handshake_pb2.HandshakeResponse()
     try:
-        message.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise AlgorithmError("rank 0 answered no HandshakeResponse") from exc
+        message = parse(
+            handshake_pb2.HandshakeResponse, data, "rank 0 answered no HandshakeResponse"
+        )
+    except MalformedMessage as exc:
+        raise AlgorithmError(exc.message) from exc
     if message.header.error_code != CODES.OK:
         raise Refused(message.header.error_code, f"by rank 0: {message.header.error_msg}")
     families = _families(message.protocol_families, message.protocol_family_params)

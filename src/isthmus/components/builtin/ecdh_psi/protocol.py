@@ -30,6 +30,7 @@ from isthmus.crypto.ecdh import EcdhSuite, InvalidPoint
 from isthmus.link import LinkContext
 from isthmus.wire.errors import LinkError
 from isthmus.wire.proto import ecdh_psi_pb2
+from isthmus.wire.protobuf import MalformedMessage, parse
 
 BATCH_SIZE = 4096
 ENC, DUAL = "enc", "dual.enc"
@@ -216,11 +217,11 @@ def parse_batch(
 ) -> ecdh_psi_pb2.EcdhPsiCipherBatch:
     """The batch ``index`` of a ``kind`` stream, or an AlgorithmError saying what is
     wrong with it (``who`` names the sender in the message)."""
-    batch = ecdh_psi_pb2.EcdhPsiCipherBatch()
+    what = f"{who} {kind} batch {index} is not an EcdhPsiCipherBatch"
     try:
-        batch.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise AlgorithmError(f"{who} {kind} batch {index} is not an EcdhPsiCipherBatch") from exc
+        batch = parse(ecdh_psi_pb2.EcdhPsiCipherBatch, data, what)
+    except MalformedMessage as exc:
+        raise AlgorithmError(exc.message) from exc
     if batch.type != kind:
         raise AlgorithmError(f"expected a {kind!r} batch, {who} sent {batch.type!r}")
     if batch.batch_index != index:

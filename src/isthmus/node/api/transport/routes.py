@@ -18,14 +18,7 @@ from pydantic import BaseModel, Field
 
 from isthmus.node.api.deps import ApprovedPeer, Ctx, authorised
 from isthmus.node.http import BoundedJsonRoute
-from isthmus.transport.service import (
-    INVOKE_PATH,
-    META_ACCEPTED,
-    TRANSPORT_PATH,
-    from_inbound,
-    invoked_message,
-    is_wrapped,
-)
+from isthmus.transport.codec import META_ACCEPTED, decode, from_inbound, invoked_message, is_wrapped
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import TransportRefused
@@ -43,7 +36,7 @@ def _outbound(code: str, message: str, metadata: dict[str, str] | None = None) -
     return Response(body.SerializeToString(), media_type="application/x-protobuf")
 
 
-@east_west.post(TRANSPORT_PATH, response_class=Response)
+@east_west.post(paths.CHAN_TRANSPORT, response_class=Response)
 async def chan_transport(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Response:
     """Isthmus-to-Isthmus stream: length-delimited ``Inbound`` frames, stored in order."""
     try:
@@ -68,7 +61,7 @@ async def chan_transport(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Re
     return _outbound(PtpCode.OK, "", counts)
 
 
-@east_west.post(INVOKE_PATH, response_class=Response)
+@east_west.post(paths.CHAN_INVOKE, response_class=Response)
 async def chan_invoke(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Response:
     """One message. Pass-through (``x-ptp-version: 1``): the body is the payload,
     routing in the x-ptp headers. Wrapped (Mesh, v1.1): the body is an ``Inbound``
@@ -77,13 +70,7 @@ async def chan_invoke(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Respo
     body = await request.body()
     try:
         if is_wrapped(headers):
-            inbound = ptp_pb2.Inbound()
-            try:
-                inbound.ParseFromString(body)
-            except Exception as exc:  # protobuf's DecodeError
-                raise TransportRefused(
-                    PtpCode.CODEC_ERROR, "wrapped body is not an Inbound"
-                ) from exc
+            inbound = decode(ptp_pb2.Inbound, body, "wrapped body is not an Inbound")
             message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
         else:
             message = invoked_message(headers, body)
@@ -104,9 +91,7 @@ class SessionRequest(BaseModel):
 @north_south.post(paths.ADMIN_TRANSPORT_SESSIONS)
 async def open_session(body: SessionRequest, ctx: Ctx) -> dict[str, Any]:
     """Open a transport session for a job (the scheduler does this; so may an operator)."""
-    created = await ctx.transport.queues.open_session(
-        body.session_id, body.token, frozenset(body.parties)
-    )
+    created = await ctx.transport.open_session(body.session_id, body.token, frozenset(body.parties))
     return ok(
         {
             "session_id": body.session_id,

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
+from isthmus.transport.codec import decode
 from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import error, ok
@@ -71,6 +72,13 @@ LAYOUT_HEADER = "x-ptp-outbound-layout"
 #: received, the reply names the one it carries.
 ACK_HEADER = "x-isthmus-ack"
 DELIVERY_HEADER = "x-isthmus-delivery"
+#: The request message of each call in the protobuf style (and on gRPC).
+REQUESTS: dict[str, Any] = {
+    "push": ptp_pb2.PushInbound,
+    "pop": ptp_pb2.PopInbound,
+    "peek": ptp_pb2.PeekInbound,
+    "release": ptp_pb2.ReleaseInbound,
+}
 
 
 @dataclass(frozen=True)
@@ -129,16 +137,7 @@ def parse(
     if "timeout" in query:
         timeout = _number(query["timeout"])
     if style == "protobuf":
-        message = {
-            "push": ptp_pb2.PushInbound,
-            "pop": ptp_pb2.PopInbound,
-            "peek": ptp_pb2.PeekInbound,
-            "release": ptp_pb2.ReleaseInbound,
-        }[kind]()
-        try:
-            message.ParseFromString(body)
-        except Exception as exc:  # protobuf's DecodeError
-            raise TransportRefused(PtpCode.CODEC_ERROR, f"body is not a {kind} message") from exc
+        message = decode(REQUESTS[kind], body, f"body is not a {kind} message")
         topic = message.topic or topic
         if kind == "push":
             payload = message.payload
@@ -288,10 +287,10 @@ async def handle_release(ctx: NodeContext, call: ChanRequest) -> Answer:
 
 
 HANDLERS: dict[str, Handler] = {
-    "/v1/interconn/chan/push": handle_push,
-    "/v1/interconn/chan/pop": handle_pop,
-    "/v1/interconn/chan/peek": handle_peek,
-    "/v1/interconn/chan/release": handle_release,
+    paths.CHAN_PUSH: handle_push,
+    paths.CHAN_POP: handle_pop,
+    paths.CHAN_PEEK: handle_peek,
+    paths.CHAN_RELEASE: handle_release,
 }
 
 
@@ -319,55 +318,54 @@ class TransportApp:
             await _send(send, 405, b"method not allowed", "text/plain")
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        watch = _ClientWatch(receive)
+        try:
+            call, answer = await self._answer(scope, receive, headers, handler, watch)
+        finally:
+            watch.stop()
+        await _reply_and_settle(send, headers, call, answer, watch)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        handler: Handler,
+        watch: _ClientWatch,
+    ) -> tuple[ChanRequest | None, Answer]:
+        """The call (None if it could not be parsed) and its answer; a refusal is an
+        answer, and so is a failure (logged)."""
         kind = scope["path"].rsplit("/", 1)[1]
         call: ChanRequest | None = None
-        gone: asyncio.Task[Any] | None = None
-        answer = Answer(PtpCode.SYSTEM_ERROR, "internal error; see node log", b"")
         try:
             body = await self._body(receive, headers)
-            raw_query = scope.get("query_string", b"")
-            query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
-            call = parse(headers, query, body, kind, max_json_bytes=self.max_body_bytes)
+            call = parse(headers, _query(scope), body, kind, max_json_bytes=self.max_body_bytes)
             if handler is handle_pop:
-                answer = await pop_at_once(self.ctx, call)
-                if answer.delivery is None and answer.held_id is None:
-                    # Nothing yet: wait, watching the client. The body is read, so the
-                    # next receive() returns only when the client goes.
-                    gone = asyncio.create_task(_disconnect(receive))
-                    answer = await _unless_gone(handler(self.ctx, call), gone)
-            else:
-                answer = await handler(self.ctx, call)
+                return call, await self._pop(call, watch)
+            return call, await handler(self.ctx, call)
         except TransportRefused as exc:
-            answer = Answer(exc.ptp_code, exc.message, b"")
+            return call, Answer(exc.ptp_code, exc.message, b"")
         except ClientGone:
-            answer = Answer(PtpCode.NOT_FOUND, "client went away", b"")
-        except Exception:
+            return call, Answer(PtpCode.NOT_FOUND, "client went away", b"")
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("transport %s failed", kind)
-        finally:
-            if gone is not None and not gone.done():
-                gone.cancel()
-        content, media_type = reply(headers, call, answer.code, answer.message, answer.payload)
-        delivery = answer.delivery
-        if delivery is None:
-            extra = [] if answer.held_id is None else [(DELIVERY_HEADER, str(answer.held_id))]
-            await _send(send, 200, content, media_type, extra)
-            return
-        if (gone is not None and gone.done()) or _disconnected(send):
-            delivery.returned()  # the client went away while the message was taken
-            # An answer without the message all the same: the server expects one.
-            content, media_type = reply(headers, call, PtpCode.NOT_FOUND, "client went away")
-            await _send(send, 200, content, media_type)
-            return
+            return call, Answer(PtpCode.SYSTEM_ERROR, "internal error; see node log", b"")
+
+    async def _pop(self, call: ChanRequest, watch: _ClientWatch) -> Answer:
+        """A pop: at once if a message is there; else a wait that ends (``ClientGone``,
+        the message put back) as soon as the client goes."""
+        answer = await pop_at_once(self.ctx, call)
+        if answer.delivery is not None or answer.held_id is not None:
+            return answer
+        # Nothing yet: wait, watching the client. The body is read, so the next
+        # receive() returns only when the client goes.
         try:
-            await _send(send, 200, content, media_type)
-        except BaseException:
-            delivery.returned()
+            return await _unless_gone(handle_pop(self.ctx, call), watch.start())
+        except (TransportRefused, ClientGone):
             raise
-        if getattr(getattr(send, "__self__", None), "disconnected", False):
-            # Lost while the reply waited for room to be written (a slow reader): dropped.
-            delivery.returned()
-        else:
-            delivery.delivered()
+        except Exception:  # our fault while waiting: logged; "no message", poll again
+            log.exception("transport pop failed")
+            return answer
 
     async def _container_callback(self, receive: Receive, send: Send) -> None:
         """A container's status report (``system.callback``). Advisory: the run's exit
@@ -405,6 +403,65 @@ class TransportApp:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw_query = scope.get("query_string", b"")
+    return dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
+
+
+async def _reply_and_settle(
+    send: Send,
+    headers: dict[str, str],
+    call: ChanRequest | None,
+    answer: Answer,
+    watch: _ClientWatch,
+) -> None:
+    """Send the answer; a popped message is settled by how that went: delivered once
+    the reply was handed to a live connection, returned to its queue otherwise."""
+    content, media_type = reply(headers, call, answer.code, answer.message, answer.payload)
+    delivery = answer.delivery
+    if delivery is None:
+        extra = [] if answer.held_id is None else [(DELIVERY_HEADER, str(answer.held_id))]
+        await _send(send, 200, content, media_type, extra)
+        return
+    if watch.gone or _disconnected(send):
+        delivery.returned()  # the client went away while the message was taken
+        # An answer without the message all the same: the server expects one.
+        content, media_type = reply(headers, call, PtpCode.NOT_FOUND, "client went away")
+        await _send(send, 200, content, media_type)
+        return
+    try:
+        await _send(send, 200, content, media_type)
+    except BaseException:
+        delivery.returned()
+        raise
+    if getattr(getattr(send, "__self__", None), "disconnected", False):
+        # Lost while the reply waited for room to be written (a slow reader): dropped.
+        delivery.returned()
+    else:
+        delivery.delivered()
+
+
+class _ClientWatch:
+    """Watches, while a pop waits, for the client going away (started only then)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+
+    def start(self) -> asyncio.Task[Any]:
+        self._task = asyncio.create_task(_disconnect(self._receive))
+        return self._task
+
+    @property
+    def gone(self) -> bool:
+        """Whether the client was seen going away."""
+        return self._task is not None and self._task.done()
+
+    def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
 
 class ClientGone(Exception):

@@ -219,7 +219,7 @@ async def test_messages_for_another_platform_go_as_ordered_pass_through_invokes(
         )
         assert ptp.parse_outbound(reply.content)[0] == ptp.PtpCode.OK
     assert await a.ctx.transport.forward_once()
-    assert a.ctx.transport.queues.outgoing_by_peer() == {}
+    assert a.ctx.transport._queues.outgoing_by_peer() == {}
     for expected in (b"one", b"two", b"three"):
         reply = await b.transport.post(
             "/v1/interconn/chan/pop",
@@ -234,14 +234,14 @@ async def test_messages_for_another_platform_go_as_ordered_pass_through_invokes(
         "/v1/interconn/chan/push", content=b"late", headers=headers(b, **{"x-ptp-topic": "k"})
     )
     assert not await a.ctx.transport.forward_once()
-    assert [m.payload for m in a.ctx.transport.queues.outgoing_by_peer()[b.node_id]] == [b"late"]
+    assert [m.payload for m in a.ctx.transport._queues.outgoing_by_peer()[b.node_id]] == [b"late"]
 
 
 async def test_a_dead_committer_makes_the_node_unready_and_refuses_calls(
     pair: tuple[InProcessNode, InProcessNode], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = pair
-    queues = a.ctx.transport.queues
+    queues = a.ctx.transport._queues
     original = queues._enqueue_forward
 
     def broken(message: OutMessage, *, loaded: bool = False) -> None:

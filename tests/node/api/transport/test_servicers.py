@@ -16,15 +16,14 @@ import grpc
 import httpx
 import pytest
 
-from isthmus.node.config import load_config
-from isthmus.node.grpc_transport import (
+from isthmus.node.api.transport.servicers import (
     INVOKE_METHOD,
     MAX_POP_TIMEOUT_S,
     TRANSPORT_METHOD,
     pop_timeout_s,
-    start_grpc_servers,
-    stop_grpc_servers,
 )
+from isthmus.node.config import load_config
+from isthmus.node.grpc_server import start_grpc_servers, stop_grpc_servers
 from isthmus.node.home import read_private_key
 from isthmus.peer.signing import NodeIdentity, sign_request
 from isthmus.testing import InProcessCluster, ProcessCluster, ProcessNode, free_port

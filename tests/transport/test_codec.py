@@ -1,4 +1,4 @@
-"""Property tests for the east-west codecs of the transport service: frames, wrapped
+"""Property tests for the east-west codec (``transport.codec``): frames, wrapped
 invokes and other platforms' replies."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isthmus.store.transport import OutMessage
-from isthmus.transport.service import (
+from isthmus.transport.codec import (
+    decode,
     foreign_reply_code,
     from_inbound,
     invoked_message,
@@ -112,3 +113,44 @@ def test_bad_routing_from_a_partner_is_a_transport_refusal(session: str, topic: 
     with pytest.raises(TransportRefused) as exc:
         invoked_message({"x-ptp-session-id": session, "x-ptp-topic": topic}, b"p")
     assert exc.value.ptp_code == ptp.PtpCode.BAD_REQUEST
+
+
+# --- bytes from a partner: a message or a transport refusal, nothing else -------------
+
+frames = st.binary(max_size=256) | st.builds(
+    lambda meta, payload, cut: ptp_pb2.Inbound(metadata=meta, payload=payload).SerializeToString()[
+        :cut
+    ],
+    st.dictionaries(
+        st.sampled_from(["x-ptp-session-id", "x-ptp-topic", "x-ptp-seq", "x-ptp-fragment"]),
+        st.text(max_size=12),
+    ),
+    st.binary(max_size=32),
+    st.integers(0, 120),
+)
+
+
+@given(frames)
+def test_any_frame_is_a_message_or_a_transport_refusal(data: bytes) -> None:
+    try:
+        from_inbound(data)
+    except TransportRefused as exc:
+        assert exc.ptp_code in {ptp.PtpCode.CODEC_ERROR, ptp.PtpCode.BAD_REQUEST}
+
+
+@given(st.binary(max_size=256))
+def test_bad_bytes_decode_to_the_codec_error(data: bytes) -> None:
+    try:
+        decode(ptp_pb2.Outbound, data, "no Outbound")
+    except TransportRefused as exc:
+        assert (exc.ptp_code, exc.message) == (ptp.PtpCode.CODEC_ERROR, "no Outbound")
+    try:
+        unwrap_push(data)
+    except TransportRefused as exc:
+        assert exc.ptp_code == ptp.PtpCode.CODEC_ERROR
+
+
+def test_a_frame_that_is_no_inbound_is_the_codec_error() -> None:
+    with pytest.raises(TransportRefused) as exc:
+        from_inbound(b"\xff\xff\xff")
+    assert exc.value.ptp_code == ptp.PtpCode.CODEC_ERROR

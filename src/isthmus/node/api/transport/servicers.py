@@ -3,7 +3,7 @@
 * ``org.ppc.ptp.PrivateTransferTransport`` (south-north, local components) on
   ``transport.host:transport.grpc_port``: ``push``/``pop``/``peek``/``release`` with the
   routing in ``x-ptp-*`` invocation metadata (and the topic in the message, which wins).
-  The calls run through the very handlers of the HTTP face (``transport_app.py``), so both
+  The calls run through the very handlers of the HTTP face (``south_north.py``), so both
   faces answer the same codes; a logical refusal is a ``TransportOutbound`` with its
   ``E0000000xxx`` code and gRPC status OK, never a gRPC error — a request that is not
   the method's message included (``E0000000616``: requests arrive as bytes and are
@@ -25,6 +25,9 @@
 Requests reach the east-west handlers as raw bytes (no deserializer) so that the
 signature is checked over exactly the bytes the partner sent, not over a re-serialisation
 (protobuf map order is not canonical).
+
+The listeners serving these (start, stop, TLS, message size) are process core:
+``isthmus.node.grpc_server``.
 """
 
 from __future__ import annotations
@@ -38,11 +41,10 @@ from typing import Any, NoReturn
 
 import grpc
 
-from isthmus.node.auth import Caller, ContractPolicy
-from isthmus.node.context import NodeContext, server_ssl_files
-from isthmus.node.transport_app import (
+from isthmus.node.api.transport.south_north import (
     DELIVERY_HEADER,
     LAYOUT_HEADER,
+    REQUESTS,
     Answer,
     ChanRequest,
     handle_peek,
@@ -51,7 +53,9 @@ from isthmus.node.transport_app import (
     handle_release,
     request_of,
 )
-from isthmus.transport.service import from_inbound, invoked_message
+from isthmus.node.auth import Caller, ContractPolicy
+from isthmus.node.context import NodeContext
+from isthmus.transport.codec import decode, from_inbound, invoked_message
 from isthmus.wire import ptp
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
@@ -86,15 +90,12 @@ MAX_POP_TIMEOUT_S = 3600.0
 #: deadline gets NOT_FOUND instead of DEADLINE_EXCEEDED (and no message is taken out of
 #: the queue by a call that can no longer deliver it).
 DEADLINE_MARGIN_S = 0.25
-#: Room for the message envelope and metadata above ``transport.max_message_bytes``.
-MESSAGE_HEADROOM = 1024 * 1024
 #: A long-lived ``transport`` stream re-checks its partner's contract this often.
 RECHECK_S = 0.5
 #: An incoming ``transport`` stream must send its first (signed) frame within this long,
 #: and then a frame at least this often; otherwise it is ended (DEADLINE_EXCEEDED).
 FIRST_FRAME_S = 5.0
 STREAM_IDLE_S = 120.0
-GRACE_S = 5.0
 
 
 def metadata_dict(context: Any) -> dict[str, str]:
@@ -137,22 +138,12 @@ def _client_cert_der(context: Any) -> bytes | None:
 # --- south-north ----------------------------------------------------------------------
 
 ChanHandler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
-#: The request message of each method; requests arrive as bytes and are parsed here.
-REQUESTS: dict[str, Any] = {
-    "push": ptp_pb2.PushInbound,
-    "pop": ptp_pb2.PopInbound,
-    "peek": ptp_pb2.PeekInbound,
-    "release": ptp_pb2.ReleaseInbound,
-}
 
 
 def _parse(kind: str, data: bytes) -> Any:
-    message = REQUESTS[kind]()
-    try:
-        message.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise TransportRefused(PtpCode.CODEC_ERROR, f"request is not a {kind} message") from exc
-    return message
+    """The method's request message (requests arrive as bytes and are parsed here);
+    ``E0000000616`` if ``data`` is not one."""
+    return decode(REQUESTS[kind], data, f"request is not a {kind} message")
 
 
 def _settle_when_done(context: Any, answer: Answer) -> None:
@@ -172,7 +163,7 @@ def _settle_when_done(context: Any, answer: Answer) -> None:
 
 
 class TransportServicer:
-    """``PrivateTransferTransport`` for local components; mirrors ``transport_app``."""
+    """``PrivateTransferTransport`` for local components; mirrors ``south_north``."""
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -213,7 +204,7 @@ class TransportServicer:
             answer = await handler(self.ctx, call)
         except TransportRefused as exc:
             return ptp.outbound(exc.ptp_code, exc.message, layout=layout)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC transport %s failed", kind)
             return ptp.outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log", layout=layout)
         try:
@@ -294,7 +285,7 @@ class ProtocolServicer:
         except AuthError as exc:
             log.info("gRPC %s from %s refused: %s %s", path, remote, exc.code.name, exc.message)
             await _abort(context, exc)
-        except Exception:
+        except Exception:  # our fault (the store): logged, the call ends INTERNAL
             log.exception("gRPC %s: authentication failed", path)
             await context.abort(
                 grpc.StatusCode.INTERNAL,
@@ -324,12 +315,8 @@ class ProtocolServicer:
         session, topic, optional ``x-ptp-seq``."""
         headers = metadata_dict(context)
         caller = await self._authenticate(context, path, headers, request)
-        inbound = ptp_pb2.Inbound()
         try:
-            inbound.ParseFromString(request)
-        except Exception:  # protobuf's DecodeError
-            return _outbound(PtpCode.CODEC_ERROR, "request is not an Inbound")
-        try:
+            inbound = decode(ptp_pb2.Inbound, request, "request is not an Inbound")
             message = invoked_message(headers, inbound.payload, dict(inbound.metadata))
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
@@ -337,7 +324,7 @@ class ProtocolServicer:
             stored = await self.ctx.transport.receive_all(caller.node_id, [message])
         except TransportRefused as exc:
             return _outbound(exc.ptp_code, exc.message)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC invoke from %s failed", caller.node_id)
             return _outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log")
         return _outbound(PtpCode.OK, "", stored=str(stored))
@@ -425,7 +412,7 @@ class ProtocolServicer:
         except TransportRefused as exc:
             refused[message.session_id] = exc.ptp_code
             return _outbound(exc.ptp_code, exc.message)
-        except Exception:
+        except Exception:  # our fault (a bug, the store): logged, answered E0000000500
             log.exception("gRPC transport frame %d from %s failed", index, caller.node_id)
             refused[message.session_id] = PtpCode.SYSTEM_ERROR
             return _outbound(PtpCode.SYSTEM_ERROR, "internal error; see node log")
@@ -454,89 +441,3 @@ class ProtocolServicer:
                 )
             )
         return tuple(handlers)
-
-
-# --- listeners ------------------------------------------------------------------------
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def _east_west_credentials(ctx: NodeContext) -> Any:
-    files = server_ssl_files(ctx.config)
-    if files is None:
-        return None
-    cert, key, ca = files
-    return grpc.ssl_server_credentials(
-        [(key.read_bytes(), cert.read_bytes())],
-        root_certificates=ca.read_bytes(),
-        require_client_auth=ctx.config.interconn.tls.require_client_cert,
-    )
-
-
-async def _start_one(
-    what: str, handlers: tuple[Any, ...], address: str, max_bytes: int, credentials: Any
-) -> grpc.aio.Server:
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", max_bytes),
-            ("grpc.max_send_message_length", max_bytes),
-        ]
-    )
-    server.add_generic_rpc_handlers(handlers)
-    try:
-        if credentials is None:
-            bound = server.add_insecure_port(address)
-        else:
-            bound = server.add_secure_port(address, credentials)
-    except RuntimeError as exc:  # grpcio raises on a failed bind
-        raise OSError(f"cannot listen on {address} for gRPC {what}: {exc}") from exc
-    if bound == 0:
-        raise OSError(f"cannot listen on {address} for gRPC {what} (port in use?)")
-    await server.start()
-    log.info("gRPC %s listening on %s%s", what, address, " (TLS)" if credentials else "")
-    return server
-
-
-async def start_grpc_servers(ctx: NodeContext) -> list[grpc.aio.Server]:
-    """Start the configured gRPC listeners (a port of 0 leaves that face off).
-
-    Must run in the node's event loop: the servicers share its ``NodeContext``. Raises
-    OSError if a port cannot be bound (nothing is left listening then)."""
-    config = ctx.config
-    max_bytes = (
-        max(config.transport.max_message_bytes, config.interconn.max_body_bytes) + MESSAGE_HEADROOM
-    )
-    servers: list[grpc.aio.Server] = []
-    try:
-        if config.transport.grpc_port:
-            servers.append(
-                await _start_one(
-                    "south-north transport",
-                    TransportServicer(ctx).handlers(),
-                    _address(config.transport.host, config.transport.grpc_port),
-                    max_bytes,
-                    None,
-                )
-            )
-        if config.interconn.grpc_port:
-            servers.append(
-                await _start_one(
-                    "east-west transport",
-                    ProtocolServicer(ctx).handlers(),
-                    _address(config.interconn.host, config.interconn.grpc_port),
-                    max_bytes,
-                    _east_west_credentials(ctx),
-                )
-            )
-    except BaseException:
-        await stop_grpc_servers(servers, grace_s=0)
-        raise
-    return servers
-
-
-async def stop_grpc_servers(servers: list[grpc.aio.Server], *, grace_s: float = GRACE_S) -> None:
-    """Refuse new calls at once; let calls in flight (a waiting pop) finish for up to
-    ``grace_s`` seconds, then cancel them."""
-    await asyncio.gather(*(server.stop(grace_s) for server in servers), return_exceptions=True)
