@@ -23,7 +23,7 @@ from typing import Any
 
 from isthmus.components.env import dataset_table
 from isthmus.crypto import load_public_key
-from isthmus.management.audits import INBOUND, AuditService
+from isthmus.management.approvals import INBOUND, AuditService
 from isthmus.management.datasets import DatasetDrift, DatasetService, dataset_id
 from isthmus.peer.signing import job_statement, verify_signature
 from isthmus.store.db import Store

@@ -20,6 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
 from isthmus.node import rbac
+from isthmus.node.api.management import management_admin_router
+from isthmus.node.api.schedule import platform_router
 from isthmus.node.api.transport import routes as transport_routes
 from isthmus.node.context import NodeContext
 from isthmus.node.http import (
@@ -28,9 +30,7 @@ from isthmus.node.http import (
     TraceMiddleware,
     install_error_handlers,
 )
-from isthmus.node.management_api import management_admin_router
 from isthmus.node.rbac import actor_of
-from isthmus.node.schedule_api import platform_router
 from isthmus.store.audit import row_to_dict
 from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from isthmus import __version__
-from isthmus.management.audits import AuditService
+from isthmus.management.approvals import AuditService
 from isthmus.management.contracts import ContractService, SelfDescription
 from isthmus.management.datasets import DatasetService, SourcePolicy
 from isthmus.management.doctor import Doctor

@@ -16,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus import __version__
 from isthmus.management.contracts import parse_credential
+from isthmus.node.api.management import management_router
+from isthmus.node.api.schedule import schedule_router
 from isthmus.node.api.transport import routes as transport_routes
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
@@ -26,8 +28,6 @@ from isthmus.node.http import (
     install_error_handlers,
     request_fields,
 )
-from isthmus.node.management_api import management_router
-from isthmus.node.schedule_api import schedule_router
 from isthmus.peer.signing import canonical_string, verify_signature
 from isthmus.wire import headers as h
 from isthmus.wire import paths

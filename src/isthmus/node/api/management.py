@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from isthmus.management.audits import INBOUND, OUTBOUND
+from isthmus.management.approvals import INBOUND, OUTBOUND
 from isthmus.node.auth import Caller
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BoundedJsonRoute, request_fields
