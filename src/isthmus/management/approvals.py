@@ -2,10 +2,10 @@
 them "audits": ``<type>/audit/apply``, ``audit_id``; that spelling stays on the wire and
 in the store, and "audit" in the code means only the hash-chained log).
 
-Requester: ``apply`` records an OUTBOUND approval request and queues ``<type>/audit/apply`` to
-the owner (the outbox retries until it is delivered). The owner's ``confirm`` comes
-back with a permit, or is lost: ``sync_pending`` then asks ``<type>/audit/query``, the
-spec's fallback, which on our nodes answers with the permit too.
+Requester: ``apply`` records an OUTBOUND request and queues ``<type>/audit/apply`` to the
+owner (the outbox retries until it is delivered). The owner's ``confirm`` comes back
+with a permit, or is lost: ``sync_pending`` then asks ``<type>/audit/query``, the spec's
+fallback, which on our nodes answers with the permit too.
 
 Owner: ``receive_apply`` records an INBOUND request for the operator; ``decide`` approves
 (minting a permit: a random token, the resource, the grantee, the limits) or rejects,
