@@ -16,10 +16,6 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "isthmus"
 PACKAGE = SRC / "transport"
 #: The composition root: it builds the engine.
 BUILDS_THE_ENGINE = {SRC / "node" / "context.py"}
-#: Transitional: ``readyz`` still reads ``ctx.transport.queues.alive``, which the facade
-#: answers itself (``TransportService.queues`` is the facade). Remove with that property
-#: once readyz calls ``ctx.transport.alive``.
-READS_QUEUES_ALIVE = {SRC / "node" / "admin_app.py"}
 
 
 def _outside() -> list[Path]:
@@ -44,7 +40,6 @@ def _reaches(path: Path, root: Path = SRC) -> list[str]:
             and node.attr == "queues"
             and isinstance(node.value, ast.Attribute)
             and node.value.attr == "transport"
-            and path not in READS_QUEUES_ALIVE
         ):
             found.append(f"{where} reads .transport.queues")
     return found

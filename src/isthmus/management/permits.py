@@ -23,7 +23,7 @@ from typing import Any
 
 from isthmus.components.env import dataset_table
 from isthmus.crypto import load_public_key
-from isthmus.management.audits import INBOUND, AuditService
+from isthmus.management.approvals import INBOUND, ApprovalService
 from isthmus.management.datasets import DatasetDrift, DatasetService, dataset_id
 from isthmus.peer.signing import job_statement, verify_signature
 from isthmus.store.db import Store
@@ -300,7 +300,7 @@ class PermitGate:
         }
 
 
-def presented_permits(audits: AuditService, job: Job, me: str) -> list[TokenRef]:
+def presented_permits(approvals: ApprovalService, job: Job, me: str) -> list[TokenRef]:
     """The permits we hold that a job of ours needs at its partners: for each partner
     party's dataset or model (and the job or flow, in case its node asks for them), the
     permits its node granted us for it, or for a project of ours listing the dataset.
@@ -308,14 +308,14 @@ def presented_permits(audits: AuditService, job: Job, me: str) -> list[TokenRef]
     refs: dict[str, TokenRef] = {}
     everything = frozenset({"flow", "job"})
     for node in sorted({node for _, _, node in job.parties()} - {me}):
-        projects = [r for r in audits.approved_projects(node) if r.direction != INBOUND]
+        projects = [r for r in approvals.approved_projects(node) if r.direction != INBOUND]
         for _, resource in resource_uses(job, node) + approvals_needed(job, everything):
             covers = {resource} | {
                 (ResourceType.PROJECT.value, row.resource_id)
                 for row in projects
                 if lists_dataset(row, resource[1])
             }
-            for permit in audits.held_permits(node, covers):
+            for permit in approvals.held_permits(node, covers):
                 refs[permit.token] = TokenRef(
                     node,
                     permit.resource_type,

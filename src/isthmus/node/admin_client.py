@@ -14,7 +14,7 @@ from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import read_admin_token
 from isthmus.wire.envelope import Envelope
 from isthmus.wire.errors import IsthmusError, PeerProtocolError, PeerUnreachable
-from isthmus.wire.paths import ADMIN, PROBES
+from isthmus.wire.paths import ADMIN, BFIA, PROBES
 
 
 class AdminApiError(IsthmusError):
@@ -87,6 +87,6 @@ def _url(path: str) -> str:
     """The URL path of a call: the probes, the spec's north-south paths (``/v1/...``) and
     whole admin paths (``wire.paths.ADMIN_*``) as they are; a short admin path such as
     ``/contracts`` under ``/admin/v1``."""
-    if path in PROBES or path.startswith(("/v1/", f"{ADMIN}/")):
+    if path in PROBES or path.startswith((f"{BFIA}/", f"{ADMIN}/")):
         return path
     return ADMIN + path

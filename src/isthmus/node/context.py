@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from isthmus import __version__
-from isthmus.management.audits import AuditService
+from isthmus.management.approvals import ApprovalService
 from isthmus.management.contracts import ContractService, SelfDescription
 from isthmus.management.datasets import DatasetService, SourcePolicy
 from isthmus.management.doctor import Doctor
@@ -76,7 +77,7 @@ class NodeContext:
     transport: TransportService
     components: ComponentRegistry
     datasets: DatasetService
-    audits: AuditService
+    approvals: ApprovalService
     jobs: JobService
     admin_token: str
     principals: Principals
@@ -108,36 +109,100 @@ def build_context(
     identity = NodeIdentity(config.node.node_id, config.node.inst_id, key)
     store = Store(config.store_url)
     metrics = NodeMetrics()
-    tls = config.interconn.tls
-    client_tls = (
-        TlsClientConfig(
-            cert_file=str(config.path(tls.cert_file)),
-            key_file=str(config.path(tls.key_file)),
-            ca_file=str(config.path(tls.ca_file)),
-        )
-        if tls.enabled and tls.cert_file and tls.key_file and tls.ca_file
-        else None
+    peers = _peer_client(config, identity, store, transport)
+    info = _node_info(config)
+    wakeup = asyncio.Event()
+    me = SelfDescription(
+        info=info,
+        auth_type=key.auth_type,
+        auth_credential=key.public_key().to_pem(),
+        tls_fingerprint=tls_fingerprint(config),
     )
-    pinned = ContractCache(store)  # the partner's certificate pin, for outgoing calls
+    queues = _transport_service(config, store, _queue_engine(config, store), peers)
+    components = ComponentRegistry(store)
+    datasets = DatasetService(
+        store, config.node.inst_id, storage_root(config), sources=source_policy(config)
+    )
+    approvals = ApprovalService(
+        store,
+        peers,
+        datasets,
+        node_id=config.node.node_id,
+        inst_id=config.node.inst_id,
+        outbox_wakeup=wakeup,
+    )
+    return NodeContext(
+        config=config,
+        identity=identity,
+        store=store,
+        peers=peers,
+        metrics=metrics,
+        authenticator=_authenticator(config, store, metrics),
+        contracts=ContractService(
+            store, peers, me, validity_days=config.contract.validity_days, outbox_wakeup=wakeup
+        ),
+        outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
+        doctor=Doctor(
+            store,
+            peers,
+            tls_enabled=config.interconn.tls.enabled,
+            window_ms=config.interconn.timestamp_window_s * 1000,
+        ),
+        transport=queues,
+        components=components,
+        datasets=datasets,
+        approvals=approvals,
+        jobs=build_jobs(config, store, peers, components, queues, wakeup, approvals),
+        admin_token=read_admin_token(config),
+        principals=Principals(store, read_admin_token(config)),
+        info=info,
+    )
+
+
+def _client_tls(config: NodeConfig) -> TlsClientConfig | None:
+    """The certificate this node presents when it calls partners, if TLS is on."""
+    tls = config.interconn.tls
+    if not (tls.enabled and tls.cert_file and tls.key_file and tls.ca_file):
+        return None
+    return TlsClientConfig(
+        cert_file=str(config.path(tls.cert_file)),
+        key_file=str(config.path(tls.key_file)),
+        ca_file=str(config.path(tls.ca_file)),
+    )
+
+
+def _peer_client(
+    config: NodeConfig,
+    identity: NodeIdentity,
+    store: Store,
+    transport: httpx.AsyncBaseTransport | None,
+) -> PeerClient:
+    """The signed client for partners: it pins each partner's certificate as its
+    contract records it, and checks every address against the node's address policy."""
+    pinned = ContractCache(store)
 
     def pin_of(peer_node_id: str) -> str | None:
         facts = pinned.lookup(peer_node_id)
         return facts.peer_tls_fingerprint if facts is not None else None
 
-    peers = PeerClient(
+    return PeerClient(
         identity,
         pins=pin_of,
         transport=transport,
         timeout_s=config.peer.timeout_s,
         retry=RetryPolicy(attempts=config.peer.connect_attempts),
-        tls=client_tls,
+        tls=_client_tls(config),
         addresses=AddressPolicy(
             allow_loopback=config.peer.allow_loopback,
             allow_private=config.peer.allow_private,
             allow_link_local=config.peer.allow_link_local,
         ),
     )
-    info = NodeInfo(
+
+
+def _node_info(config: NodeConfig) -> NodeInfo:
+    """How this node describes itself to partners (``node/query``)."""
+    return NodeInfo(
         node_id=config.node.node_id,
         name=config.node.name,
         inst_id=config.node.inst_id,
@@ -147,91 +212,56 @@ def build_context(
         system_version=__version__,
         description=config.node.description or None,
     )
-    wakeup = asyncio.Event()
-    me = SelfDescription(
-        info=info,
-        auth_type=key.auth_type,
-        auth_credential=key.public_key().to_pem(),
-        tls_fingerprint=tls_fingerprint(config),
-    )
-    contracts = ContractService(
-        store, peers, me, validity_days=config.contract.validity_days, outbox_wakeup=wakeup
-    )
-    authenticator = RequestAuthenticator(
+
+
+def _authenticator(config: NodeConfig, store: Store, metrics: NodeMetrics) -> RequestAuthenticator:
+    """The east-west gate: signatures, clock window, nonces, contracts, TLS pins."""
+    interconn = config.interconn
+    tls = interconn.tls
+    return RequestAuthenticator(
         store,
-        identity.node_id,
+        config.node.node_id,
         metrics,
-        window_ms=config.interconn.timestamp_window_s * 1000,
+        window_ms=interconn.timestamp_window_s * 1000,
         require_tls_pin=tls.enabled and tls.require_client_cert,
         tls=tls.enabled,
-        unsigned_partners=frozenset(config.interconn.unsigned_partners),
+        unsigned_partners=frozenset(interconn.unsigned_partners),
         refusals=RefusalLedger(
-            store.audit,
-            window_s=config.interconn.refusal_window_s,
-            limit=config.interconn.refusal_limit,
+            store.audit, window_s=interconn.refusal_window_s, limit=interconn.refusal_limit
         ),
     )
-    queues = QueueEngine(
+
+
+def _queue_engine(config: NodeConfig, store: Store) -> QueueEngine:
+    transport = config.transport
+    return QueueEngine(
         TransportStore(
             store,
-            blobs=BlobDir(config.home / "spill", fsync=config.transport.spill_fsync),
-            spill_bytes=config.transport.spill_bytes,
+            blobs=BlobDir(config.home / "spill", fsync=transport.spill_fsync),
+            spill_bytes=transport.spill_bytes,
         ),
         QueueLimits(
-            max_message_bytes=config.transport.max_message_bytes,
-            max_session_messages=config.transport.max_session_messages,
-            max_session_bytes=config.transport.max_session_bytes,
+            max_message_bytes=transport.max_message_bytes,
+            max_session_messages=transport.max_session_messages,
+            max_session_bytes=transport.max_session_bytes,
         ),
     )
-    components = ComponentRegistry(store)
-    datasets = DatasetService(
-        store, config.node.inst_id, storage_root(config), sources=source_policy(config)
-    )
-    audits = AuditService(
-        store,
-        peers,
-        datasets,
-        node_id=config.node.node_id,
-        inst_id=config.node.inst_id,
-        outbox_wakeup=wakeup,
-    )
-    transport_service = TransportService(
+
+
+def _transport_service(
+    config: NodeConfig, store: Store, queues: QueueEngine, peers: PeerClient
+) -> TransportService:
+    forwarder = Forwarder(
         queues,
-        Forwarder(
-            queues,
-            peers,
-            partner_address(store, SYSTEM_NAME),
-            east_west_max_bytes=config.transport.east_west_max_bytes,
-            # A batch must fit in the partner's body limit with room for framing.
-            batch_max_bytes=max(
-                config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
-            ),
+        peers,
+        partner_address(store, SYSTEM_NAME),
+        east_west_max_bytes=config.transport.east_west_max_bytes,
+        # A batch must fit in the partner's body limit with room for framing.
+        batch_max_bytes=max(
+            config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
         ),
     )
-    return NodeContext(
-        config=config,
-        identity=identity,
-        store=store,
-        peers=peers,
-        metrics=metrics,
-        authenticator=authenticator,
-        contracts=contracts,
-        outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
-        doctor=Doctor(
-            store,
-            peers,
-            tls_enabled=tls.enabled,
-            window_ms=config.interconn.timestamp_window_s * 1000,
-        ),
-        transport=transport_service,
-        components=components,
-        datasets=datasets,
-        audits=audits,
-        jobs=build_jobs(config, store, peers, components, transport_service, wakeup, audits),
-        admin_token=read_admin_token(config),
-        principals=Principals(store, read_admin_token(config)),
-        info=info,
-    )
+    return TransportService(queues, forwarder)
 
 
 def build_runners(config: NodeConfig) -> dict[str, Runner]:
@@ -279,37 +309,33 @@ def build_jobs(
     components: ComponentRegistry,
     transport: TransportService,
     outbox_wakeup: asyncio.Event,
-    audits: AuditService,
+    approvals: ApprovalService,
 ) -> JobService:
-    scheduler = config.scheduler
     me = config.node.node_id
+    enqueue = _outbox_enqueue(store, outbox_wakeup)
 
     def participant(report: ReportHook) -> Participant:
-        runs = Runs(
-            store,
-            components,
-            build_runners(config),
-            ParticipantSettings(
-                node_id=me,
-                inst_id=config.node.inst_id,
-                storage_url=config.storage_url,
-                transport_address=config.transport_address,
-                callback_url=f"http://{config.transport_address}{paths.PLATFORM_TASK_CALLBACK}",
-                logs_dir=config.home / "jobs",
-                task_timeout_s=scheduler.task_timeout_s,
-                stop_grace_s=scheduler.stop_grace_s,
-                share_log_tail=scheduler.share_log_tail,
-            ),
-            datasets=audits.datasets,
-            report=report,
-        )
-        gate = PermitGate(
-            store, audits.datasets, me, require=frozenset(config.management.require_approval)
-        )
-        return Participant(runs, _JobSessions(transport), gate=gate)
+        return _participant(config, store, components, transport, approvals, report)
 
-    def address_of(node_id: str) -> str:
-        return partner_address(store, SYSTEM_NAME)(node_id).address
+    def coordinator(local: Participant) -> Coordinator:
+        return _coordinator(config, store, components, peers, local, enqueue)
+
+    return JobService(
+        store,
+        participant,
+        coordinator,
+        enqueue,
+        permits=lambda job: presented_permits(approvals, job, me),
+        identity=peers.identity,
+    )
+
+
+Enqueue = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+def _outbox_enqueue(store: Store, outbox_wakeup: asyncio.Event) -> Enqueue:
+    """A scheduler message to a partner goes through the outbox (retried until
+    delivered), to the address of the partner's approved contract."""
 
     async def enqueue(node_id: str, path: str, body: dict[str, Any]) -> None:
         def _write() -> None:
@@ -317,7 +343,7 @@ def build_jobs(
                 store.outbox.enqueue(
                     s,
                     peer_node_id=node_id,
-                    address=address_of(node_id),
+                    address=partner_address(store, SYSTEM_NAME)(node_id).address,
                     method="POST",
                     path=path,
                     body=body,
@@ -326,27 +352,67 @@ def build_jobs(
         await asyncio.to_thread(_write)
         outbox_wakeup.set()
 
-    def coordinator(local: Participant) -> Coordinator:
-        return Coordinator(
-            store,
-            components,
-            PartyChannel(me, peers, address_of, local),
-            CoordinatorSettings(
-                poll_interval_s=scheduler.poll_interval_s,
-                callback_safety_poll_s=scheduler.callback_safety_poll_s,
-                party_timeout_s=scheduler.party_timeout_s,
-                task_timeout_s=scheduler.task_timeout_s,
-            ),
-            lambda node, body: enqueue(node, paths.JOB_STOP, body),
-        )
+    return enqueue
 
-    return JobService(
+
+def _participant(
+    config: NodeConfig,
+    store: Store,
+    components: ComponentRegistry,
+    transport: TransportService,
+    approvals: ApprovalService,
+    report: ReportHook,
+) -> Participant:
+    scheduler = config.scheduler
+    me = config.node.node_id
+    runs = Runs(
         store,
-        participant,
-        coordinator,
-        enqueue,
-        permits=lambda job: presented_permits(audits, job, me),
-        identity=peers.identity,
+        components,
+        build_runners(config),
+        ParticipantSettings(
+            node_id=me,
+            inst_id=config.node.inst_id,
+            storage_url=config.storage_url,
+            transport_address=config.transport_address,
+            callback_url=f"http://{config.transport_address}{paths.PLATFORM_TASK_CALLBACK}",
+            logs_dir=config.home / "jobs",
+            task_timeout_s=scheduler.task_timeout_s,
+            stop_grace_s=scheduler.stop_grace_s,
+            share_log_tail=scheduler.share_log_tail,
+        ),
+        datasets=approvals.datasets,
+        report=report,
+    )
+    gate = PermitGate(
+        store, approvals.datasets, me, require=frozenset(config.management.require_approval)
+    )
+    return Participant(runs, _JobSessions(transport), gate=gate)
+
+
+def _coordinator(
+    config: NodeConfig,
+    store: Store,
+    components: ComponentRegistry,
+    peers: PeerClient,
+    local: Participant,
+    enqueue: Enqueue,
+) -> Coordinator:
+    scheduler = config.scheduler
+
+    def address_of(node_id: str) -> str:
+        return partner_address(store, SYSTEM_NAME)(node_id).address
+
+    return Coordinator(
+        store,
+        components,
+        PartyChannel(config.node.node_id, peers, address_of, local),
+        CoordinatorSettings(
+            poll_interval_s=scheduler.poll_interval_s,
+            callback_safety_poll_s=scheduler.callback_safety_poll_s,
+            party_timeout_s=scheduler.party_timeout_s,
+            task_timeout_s=scheduler.task_timeout_s,
+        ),
+        lambda node, body: enqueue(node, paths.JOB_STOP, body),
     )
 
 

@@ -110,23 +110,24 @@ def init_home(
     if store_url:
         document["store"] = {"url": store_url}
     if tls_cert_file or tls_key_file or tls_ca_file:
-        document["interconn"]["tls"] = {
-            "enabled": True,
-            **{
-                name: str(Path(value).resolve())
-                for name, value in (
-                    ("cert_file", tls_cert_file),
-                    ("key_file", tls_key_file),
-                    ("ca_file", tls_ca_file),
-                )
-                if value
-            },
-        }
+        document["interconn"]["tls"] = _tls_section(tls_cert_file, tls_key_file, tls_ca_file)
     # Validate before writing anything, so a bad option leaves no half-made home.
     try:
         NodeConfig.model_validate({"home": home, **document})
     except ValidationError as exc:
         raise ConfigError(f"invalid options: {describe(exc)}") from exc
+    _write_home(home, document, auth_type)
+    return home
+
+
+def _tls_section(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, Any]:
+    """``[interconn.tls]``, on, with the files given (as absolute paths)."""
+    files = (("cert_file", cert), ("key_file", key), ("ca_file", ca))
+    return {"enabled": True, **{name: str(Path(v).resolve()) for name, v in files if v}}
+
+
+def _write_home(home: Path, document: dict[str, Any], auth_type: str) -> None:
+    """The key, the admin token, the folders and the configuration, all private."""
     if not home.exists():
         _private_dir(home)  # an existing folder keeps its mode: doctor warns if open
     key = generate_private_key(auth_type)
@@ -136,8 +137,7 @@ def init_home(
     _private_dir(home / "logs")
     _private_dir(home / "run")
     # The configuration may hold a database URL with its password.
-    _write_private(config_path, tomli_w.dumps(document).encode("utf-8"))
-    return home
+    _write_private(home / CONFIG_FILE, tomli_w.dumps(document).encode("utf-8"))
 
 
 def read_private_key(config: NodeConfig) -> PrivateKey:

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from isthmus.crypto.digests import token_digest
 from isthmus.store.db import Store
 from isthmus.store.schema import ApiTokenRow
+from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     AdminUnauthorized,
@@ -48,38 +49,36 @@ ANY = frozenset(ROLES)
 ROOT = "root"
 TOKEN_PREFIX = "isk_"  # noqa: S105 - a prefix, not a secret
 
-_A = "/admin/v1"
-_P = "/v1/platform/schedule"
 #: (method, route template) → the roles allowed. Reads not listed here fall to ANY
 #: when they are GETs of lists and statuses (``_READS``).
 POLICY: dict[tuple[str, str], frozenset[str]] = {
     # the audit log: auditors only
-    ("GET", f"{_A}/audit"): frozenset({AUDITOR}),
-    ("GET", f"{_A}/audit/verify"): frozenset({AUDITOR}),
-    ("GET", f"{_A}/audit/export"): frozenset({AUDITOR}),
+    ("GET", paths.ADMIN_AUDIT): frozenset({AUDITOR}),
+    ("GET", paths.ADMIN_AUDIT_VERIFY): frozenset({AUDITOR}),
+    ("GET", paths.ADMIN_AUDIT_EXPORT): frozenset({AUDITOR}),
     # tokens, contracts, components, transport, outbox, doctor: admin
-    ("GET", f"{_A}/tokens"): frozenset({ADMIN}),
-    ("POST", f"{_A}/tokens"): frozenset({ADMIN}),
-    ("POST", f"{_A}/tokens/{{name}}/revoke"): frozenset({ADMIN}),
-    ("GET", f"{_A}/outbox"): frozenset({ADMIN}),
-    ("GET", f"{_A}/doctor"): frozenset({ADMIN}),
+    ("GET", paths.ADMIN_TOKENS): frozenset({ADMIN}),
+    ("POST", paths.ADMIN_TOKENS): frozenset({ADMIN}),
+    ("POST", paths.ADMIN_TOKEN_REVOKE): frozenset({ADMIN}),
+    ("GET", paths.ADMIN_OUTBOX): frozenset({ADMIN}),
+    ("GET", paths.ADMIN_DOCTOR): frozenset({ADMIN}),
     # datasets and requests to partners: operators
-    ("POST", f"{_A}/datasets"): frozenset({OPERATOR}),
-    ("POST", f"{_A}/datasets/remove"): frozenset({OPERATOR}),
-    ("POST", f"{_A}/audits/apply"): frozenset({OPERATOR}),
-    ("POST", f"{_A}/audits/grant"): frozenset({OPERATOR}),
-    ("POST", f"{_A}/audits/sync"): frozenset({OPERATOR}),
-    ("GET", f"{_A}/partners/{{peer}}/datasets"): frozenset({OPERATOR}),
+    ("POST", paths.ADMIN_DATASETS): frozenset({OPERATOR}),
+    ("POST", paths.ADMIN_DATASET_REMOVE): frozenset({OPERATOR}),
+    ("POST", paths.ADMIN_APPROVAL_APPLY): frozenset({OPERATOR}),
+    ("POST", paths.ADMIN_APPROVAL_GRANT): frozenset({OPERATOR}),
+    ("POST", paths.ADMIN_APPROVAL_SYNC): frozenset({OPERATOR}),
+    ("GET", paths.ADMIN_PARTNER_DATASETS): frozenset({OPERATOR}),
     # decisions on our resources: approvers
-    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/approve"): frozenset({APPROVER}),
-    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/reject"): frozenset({APPROVER}),
-    ("POST", f"{_A}/audits/{{peer}}/{{audit_id}}/terminate"): frozenset({APPROVER, OPERATOR}),
+    ("POST", paths.ADMIN_APPROVAL_APPROVE): frozenset({APPROVER}),
+    ("POST", paths.ADMIN_APPROVAL_REJECT): frozenset({APPROVER}),
+    ("POST", paths.ADMIN_APPROVAL_TERMINATE): frozenset({APPROVER, OPERATOR}),
     # jobs: operators run them
-    ("POST", f"{_P}/job/create_all"): frozenset({OPERATOR}),
-    ("POST", f"{_P}/job/stop_all"): frozenset({OPERATOR}),
-    ("POST", f"{_P}/job/stop_task"): frozenset({OPERATOR}),
-    ("POST", f"{_P}/job/status_all"): ANY,
-    ("POST", f"{_P}/job/why"): ANY,
+    ("POST", paths.PLATFORM_JOB_CREATE_ALL): frozenset({OPERATOR}),
+    ("POST", paths.PLATFORM_JOB_STOP_ALL): frozenset({OPERATOR}),
+    ("POST", paths.PLATFORM_JOB_STOP_TASK): frozenset({OPERATOR}),
+    ("POST", paths.PLATFORM_JOB_STATUS_ALL): ANY,
+    ("POST", paths.PLATFORM_JOB_WHY): ANY,
 }
 
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,40 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
 
 async def serve(config: NodeConfig) -> None:
     """Run the node until SIGTERM or SIGINT."""
+    ctx = await _prepare(config)
+    servers = _servers(ctx)
+    try:  # the gRPC faces, if configured: listening before the node says it is ready
+        grpc_servers = await start_grpc_servers(ctx)
+    except OSError as exc:
+        raise SystemExit(f"node {ctx.node_id} could not open its gRPC listeners: {exc}") from exc
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop, servers)
+    background = _background(ctx)
+    pid_path = pid_file(config)
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.write_text(str(os.getpid()))
+    serving = [asyncio.create_task(server.serve()) for server in servers]
+    readiness = asyncio.create_task(_mark_ready(ctx, servers, serving))
+    try:
+        await _until_stopped(ctx, servers, serving)
+    finally:
+        await stop_grpc_servers(grpc_servers)
+        readiness.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, readiness, return_exceptions=True)
+        await asyncio.to_thread(ctx.authenticator.refusals.flush, force=True)
+        await ctx.aclose()
+        with contextlib.suppress(FileNotFoundError):
+            if pid_path.read_text().strip() == str(os.getpid()):
+                pid_path.unlink()
+        log.info("stopped")
+
+
+async def _prepare(config: NodeConfig) -> NodeContext:
+    """Everything before the listeners open: file modes, logging, the context, the
+    schema, the start-up refusals, the built-in components, lost runs, the queues."""
     restrict_new_files()  # before anything is created: database, logs, spill, task storage
     configure_logging(
         config.node.node_id,
@@ -151,98 +185,81 @@ async def serve(config: NodeConfig) -> None:
     if lost:
         log.warning("%d task runs were never launched before the last stop; failed them", lost)
     await ctx.transport.start()  # load the queues before anything can use them
-    interconn, admin, transport = _servers(ctx)
-    servers = (interconn, admin, transport)
-    try:  # the gRPC faces, if configured: listening before the node says it is ready
-        grpc_servers = await start_grpc_servers(ctx)
-    except OSError as exc:
-        raise SystemExit(f"node {ctx.node_id} could not open its gRPC listeners: {exc}") from exc
-    loop = asyncio.get_running_loop()
+    return ctx
 
-    def _stop() -> None:
-        log.info("stopping")
-        for server in servers:
-            server.should_exit = True
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop)
+def _stop(servers: tuple[_Server, ...]) -> None:
+    log.info("stopping")
+    for server in servers:
+        server.should_exit = True
+
+
+def _background(ctx: NodeContext) -> list[asyncio.Task[Any]]:
+    """The node's loops: outbox, syncs, pruning, refusal counts, forwarding, tasks,
+    scheduling, session expiry. Cancelled at stop."""
+    config = ctx.config
 
     def _prune() -> None:
         with ctx.store.session() as s:
             ctx.store.nonces.prune(s, now_ms())
 
-    background = [
-        asyncio.create_task(ctx.outbox.run_forever(), name="outbox"),
-        asyncio.create_task(
-            _every(config.contract.sync_interval_s, ctx.contracts.sync_pending, "contract-sync"),
-            name="contract-sync",
-        ),
-        asyncio.create_task(
-            _every(config.contract.sync_interval_s, ctx.audits.sync_pending, "audit-sync"),
-            name="audit-sync",
-        ),
-        asyncio.create_task(_every(60.0, _prune, "nonce-prune"), name="nonce-prune"),
-        asyncio.create_task(
+    def expire_sessions() -> Any:
+        return ctx.transport.expire_idle(config.transport.session_idle_timeout_s * 1000)
+
+    sync_s = config.contract.sync_interval_s
+    loops: list[tuple[str, Coroutine[Any, Any, None]]] = [
+        ("outbox", ctx.outbox.run_forever()),
+        ("contract-sync", _every(sync_s, ctx.contracts.sync_pending, "contract-sync")),
+        ("approval-sync", _every(sync_s, ctx.approvals.sync_pending, "approval-sync")),
+        ("nonce-prune", _every(60.0, _prune, "nonce-prune")),
+        (
+            "refusal-counts",
             _every(
                 min(config.interconn.refusal_window_s / 2, 10.0),
                 lambda: asyncio.to_thread(ctx.authenticator.refusals.flush),
                 "refusal-counts",
             ),
-            name="refusal-counts",
         ),
-        asyncio.create_task(ctx.transport.run_forwarder(), name="transport-forwarder"),
-        asyncio.create_task(ctx.jobs.participant.runs.run_forever(), name="task-monitor"),
-        asyncio.create_task(ctx.jobs.coordinator.run_forever(), name="scheduler"),
-        asyncio.create_task(
-            _every(
-                60.0,
-                lambda: ctx.transport.expire_idle(config.transport.session_idle_timeout_s * 1000),
-                "session-expiry",
-            ),
-            name="session-expiry",
-        ),
+        ("transport-forwarder", ctx.transport.run_forwarder()),
+        ("task-monitor", ctx.jobs.participant.runs.run_forever()),
+        ("scheduler", ctx.jobs.coordinator.run_forever()),
+        ("session-expiry", _every(60.0, expire_sessions, "session-expiry")),
     ]
-    pid_path = pid_file(config)
-    pid_path.parent.mkdir(parents=True, exist_ok=True)
-    pid_path.write_text(str(os.getpid()))
-    serving = [asyncio.create_task(server.serve()) for server in servers]
+    return [asyncio.create_task(loop, name=name) for name, loop in loops]
 
-    async def _mark_ready() -> None:
-        while not all(server.started for server in servers):
-            if any(t.done() for t in serving):
-                return
-            await asyncio.sleep(0.02)
-        ctx.ready.set()
-        log.info(
-            "node %s ready: interconn %s, admin %s, transport %s",
-            ctx.node_id,
-            config.public_address,
-            config.admin_url,
-            config.transport_address,
-        )
 
-    readiness = asyncio.create_task(_mark_ready())
-    try:
-        done, _ = await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
-        _stop()
-        await asyncio.gather(*serving, return_exceptions=True)
-        for task in done:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        if not all(server.started for server in servers):
-            raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
-    finally:
-        await stop_grpc_servers(grpc_servers)
-        readiness.cancel()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, readiness, return_exceptions=True)
-        await asyncio.to_thread(ctx.authenticator.refusals.flush, force=True)
-        await ctx.aclose()
-        with contextlib.suppress(FileNotFoundError):
-            if pid_path.read_text().strip() == str(os.getpid()):
-                pid_path.unlink()
-        log.info("stopped")
+async def _mark_ready(
+    ctx: NodeContext, servers: tuple[_Server, ...], serving: list[asyncio.Task[None]]
+) -> None:
+    """Ready (``/readyz``) once every listener has started."""
+    config = ctx.config
+    while not all(server.started for server in servers):
+        if any(t.done() for t in serving):
+            return
+        await asyncio.sleep(0.02)
+    ctx.ready.set()
+    log.info(
+        "node %s ready: interconn %s, admin %s, transport %s",
+        ctx.node_id,
+        config.public_address,
+        config.admin_url,
+        config.transport_address,
+    )
+
+
+async def _until_stopped(
+    ctx: NodeContext, servers: tuple[_Server, ...], serving: list[asyncio.Task[None]]
+) -> None:
+    """Wait for the first server to end (a signal, or a listener that failed), stop the
+    others, and raise what made a server fail."""
+    done, _ = await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
+    _stop(servers)
+    await asyncio.gather(*serving, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    if not all(server.started for server in servers):
+        raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
 
 
 def run(config: NodeConfig) -> None:

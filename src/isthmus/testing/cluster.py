@@ -18,6 +18,7 @@ from isthmus.node.admin_client import AdminClient
 from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import init_home
 from isthmus.node.logs import open_log_file
+from isthmus.wire import paths
 from isthmus.wire.errors import IsthmusError
 
 
@@ -109,7 +110,7 @@ class ProcessNode:
                 f"node {self.home.name} exited with {self.process.returncode}:\n{self.log_tail()}"
             )
         try:
-            self.admin.request("GET", "/readyz")
+            self.admin.request("GET", paths.READYZ)
         except IsthmusError:
             return False
         return True

@@ -22,6 +22,7 @@ from isthmus.node.context import NodeContext, build_context
 from isthmus.node.home import init_home
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.peer.signing import NodeIdentity, sign_request
+from isthmus.wire import paths
 from isthmus.wire.envelope import Envelope
 
 
@@ -72,7 +73,7 @@ class InProcessNode:
 
     async def admin_call(self, method: str, path: str, body: Any = None) -> Any:
         """Call the admin API; returns ``data`` or raises AssertionError with the envelope."""
-        response = await self.admin.request(method, "/admin/v1" + path, json=body)
+        response = await self.admin.request(method, paths.ADMIN + path, json=body)
         envelope = Envelope.model_validate(response.json())
         if not envelope.ok:
             raise AssertionError(f"{method} {path}: {envelope.code} {envelope.msg}")

@@ -46,13 +46,6 @@ class TransportService:
         """False once the queues' committer failed too often to restart (``/readyz``)."""
         return self._queues.alive
 
-    @property
-    def queues(self) -> TransportService:
-        """Transitional: ``node/admin_app.py: readyz`` still reads ``queues.alive``; it
-        gets this facade, never the engine. Remove once readyz calls ``alive`` (issue 13
-        moves readyz to ``node/api/operations.py``)."""
-        return self
-
     async def aclose(self) -> None:
         """Commit what is pending, then stop (see ``QueueEngine.aclose``)."""
         await self._queues.aclose()

@@ -5,7 +5,9 @@ drift apart. A path with ``{name}`` fields is a route template: callers fill it 
 
 from __future__ import annotations
 
-INTERCONN = "/v1/interconn"
+#: The spec's version prefix: every BFIA path, east-west and north-south, is under it.
+BFIA = "/v1"
+INTERCONN = f"{BFIA}/interconn"
 
 NODE_CONTRACT_APPLY = f"{INTERCONN}/node/contract/apply"
 NODE_CONTRACT_CONFIRM = f"{INTERCONN}/node/contract/confirm"
@@ -26,6 +28,16 @@ CHAN_RELEASE = f"{CHAN}/release"
 CHAN_TRANSPORT = f"{CHAN}/transport"
 CHAN_INVOKE = f"{CHAN}/invoke"
 
+#: East-west management plane (digest §1.4): public dataset metadata, shared projects,
+#: and approvals of resources (the spec spells them ``<resource>/audit/<action>``).
+DATASET_PUB_LIST = f"{INTERCONN}/dataset/pub/list"
+DATASET_PUB_QUERY = f"{INTERCONN}/dataset/pub/query"
+PROJECT_LIST = f"{INTERCONN}/project/list"
+PROJECT_QUERY = f"{INTERCONN}/project/query"
+#: ``resource``: ``dataset``, ``project``, ``flow``, ``job`` or ``model``; ``action``:
+#: ``apply``, ``confirm``, ``terminate`` or ``query``.
+RESOURCE_APPROVAL = f"{INTERCONN}/{{resource}}/audit/{{action}}"
+
 #: East-west control API (digest §2.2): scheduler ↔ participants.
 SCHEDULE = f"{INTERCONN}/schedule"
 JOB_CREATE_ALL = f"{SCHEDULE}/job/create_all"
@@ -41,7 +53,7 @@ TASK_CALLBACK = f"{SCHEDULE}/task/callback"
 TASK_STOP = f"{SCHEDULE}/task/stop"
 
 #: North-south (an upper layer, or a container, to its own node).
-PLATFORM_SCHEDULE = "/v1/platform/schedule"
+PLATFORM_SCHEDULE = f"{BFIA}/platform/schedule"
 COMPONENT_REGISTER = f"{PLATFORM_SCHEDULE}/component/register"
 PLATFORM_JOB_CREATE_ALL = f"{PLATFORM_SCHEDULE}/job/create_all"
 PLATFORM_JOB_STOP_ALL = f"{PLATFORM_SCHEDULE}/job/stop_all"
@@ -69,6 +81,7 @@ ADMIN = "/admin/v1"
 ADMIN_NODE = f"{ADMIN}/node"
 ADMIN_DOCTOR = f"{ADMIN}/doctor"
 ADMIN_CONTRACTS = f"{ADMIN}/contracts"
+ADMIN_CONTRACT = f"{ADMIN_CONTRACTS}/{{contract_id}}"
 ADMIN_CONTRACT_APPLY = f"{ADMIN_CONTRACTS}/apply"
 ADMIN_CONTRACT_SYNC = f"{ADMIN_CONTRACTS}/sync"
 ADMIN_CONTRACT_APPROVE = f"{ADMIN_CONTRACTS}/{{contract_id}}/approve"
@@ -102,3 +115,8 @@ ADMIN_JOBS = f"{ADMIN}/jobs"
 ADMIN_JOB_TASKS = f"{ADMIN_JOBS}/{{job_id}}/tasks"
 #: The Prometheus scrape (no token, like the probes).
 METRICS = "/metrics"
+
+
+def resource_approval(resource: str, action: str) -> str:
+    """The east-west path of an approval ``action`` on a ``resource`` type (lower case)."""
+    return RESOURCE_APPROVAL.format(resource=resource, action=action)

@@ -1,11 +1,13 @@
-"""Approvals ("audits") of datasets, projects, flows, jobs and models, both sides.
+"""Approvals of datasets, projects, flows, jobs and models, both sides (the spec calls
+them "audits": ``<type>/audit/apply``, ``audit_id``; that spelling stays on the wire and
+in the store, and "audit" in the code means only the hash-chained log).
 
-Requester: ``apply`` records an OUTBOUND audit and queues ``<type>/audit/apply`` to
-the owner (the outbox retries until it is delivered). The owner's ``confirm`` comes
-back with a permit, or is lost: ``sync_pending`` then asks ``<type>/audit/query``, the
-spec's fallback, which on our nodes answers with the permit too.
+Requester: ``apply`` records an OUTBOUND request and queues ``<type>/audit/apply`` to the
+owner (the outbox retries until it is delivered). The owner's ``confirm`` comes back
+with a permit, or is lost: ``sync_pending`` then asks ``<type>/audit/query``, the spec's
+fallback, which on our nodes answers with the permit too.
 
-Owner: ``receive_apply`` records an INBOUND audit for the operator; ``decide`` approves
+Owner: ``receive_apply`` records an INBOUND request for the operator; ``decide`` approves
 (minting a permit: a random token, the resource, the grantee, the limits) or rejects,
 and queues the ``confirm``. ``terminate`` from either side ends an approval and revokes
 its permit at once. Every state change lands in the audit log with who made it.
@@ -28,6 +30,7 @@ from isthmus.management.datasets import DatasetService
 from isthmus.peer.client import PeerClient
 from isthmus.store.db import Store
 from isthmus.store.schema import AuditRow, DatasetRow
+from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import (
     Forbidden,
@@ -65,7 +68,7 @@ def validated_apply(resource_type: ResourceType, body: dict[str, Any]) -> dict[s
     return apply.model_dump(mode="json", exclude_none=True)
 
 
-def new_audit(
+def new_approval(
     direction: str,
     peer: str,
     audit_id: str,
@@ -91,11 +94,12 @@ def new_audit(
     )
 
 
-def audit_path(resource_type: ResourceType, action: str) -> str:
-    return f"/v1/interconn/{resource_type.value.lower()}/audit/{action}"
+def approval_path(resource_type: ResourceType, action: str) -> str:
+    """Where the partner hears of an approval: the spec's ``<type>/audit/<action>``."""
+    return paths.resource_approval(resource_type.value.lower(), action)
 
 
-def audit_view(row: AuditRow, *, with_token: bool = False) -> dict[str, Any]:
+def approval_view(row: AuditRow, *, with_token: bool = False) -> dict[str, Any]:
     permit = json.loads(row.permit) if row.permit else None
     if permit is not None and not with_token:
         permit = {k: v for k, v in permit.items() if k != "token"}
@@ -116,7 +120,7 @@ def audit_view(row: AuditRow, *, with_token: bool = False) -> dict[str, Any]:
     }
 
 
-class AuditService:
+class ApprovalService:
     def __init__(
         self,
         store: Store,
@@ -155,7 +159,7 @@ class AuditService:
     def apply(
         self, resource_type: ResourceType, peer: str, fields: dict[str, Any], actor: str
     ) -> dict[str, Any]:
-        """Ask ``peer`` for its resource; returns the OUTBOUND audit."""
+        """Ask ``peer`` for its resource; returns the OUTBOUND approval."""
         audit_id = f"audit-{uuid.uuid4().hex}"
         with self.store.session() as s:
             contract = self._contract(s, peer)
@@ -163,7 +167,7 @@ class AuditService:
             if resource_type in (ResourceType.DATASET, ResourceType.PROJECT):
                 body.setdefault("contract_id", contract.contract_id)
             sent = validated_apply(resource_type, body)
-            row = new_audit(
+            row = new_approval(
                 OUTBOUND,
                 peer,
                 audit_id,
@@ -173,9 +177,9 @@ class AuditService:
                 contract_id=contract.contract_id,
             )
             s.add(row)
-            self._tell(s, peer, audit_path(resource_type, "apply"), sent)
+            self._tell(s, peer, approval_path(resource_type, "apply"), sent)
             self._log(s, actor, "audit.applied", row)
-            view = audit_view(row)
+            view = approval_view(row)
         self._kick()
         return view
 
@@ -244,7 +248,7 @@ class AuditService:
                 answer = await self.peers.call(
                     "GET",
                     address,
-                    audit_path(kind, "query"),
+                    approval_path(kind, "query"),
                     target_node_id=row.peer_node_id,
                     params={"audit_id": row.audit_id},
                 )
@@ -302,7 +306,7 @@ class AuditService:
                 if json.loads(known.request) != request:
                     raise StateConflict(f"audit {audit_id} exists with another request")
                 return
-            row = new_audit(
+            row = new_approval(
                 INBOUND,
                 caller,
                 audit_id,
@@ -393,9 +397,9 @@ class AuditService:
                 confirm["reason"] = reason
             row.decided_by, row.reason, row.updated_at = actor, reason or None, now_ms()
             if not standing:  # a standing grant was never asked for by the partner
-                self._tell(s, peer, audit_path(kind, "confirm"), confirm)
+                self._tell(s, peer, approval_path(kind, "confirm"), confirm)
             self._log(s, actor, f"audit.{row.status.lower()}", row)
-            view = audit_view(row)
+            view = approval_view(row)
         self._kick()
         return view
 
@@ -425,11 +429,11 @@ class AuditService:
         with self.store.session() as s:
             self._contract(s, peer)
             self._check_offered(s, resource_type, resource_id, request)
-            row = new_audit(INBOUND, peer, audit_id, resource_type, request, requested_by=actor)
+            row = new_approval(INBOUND, peer, audit_id, resource_type, request, requested_by=actor)
             row.reason = reason or None
             s.add(row)
             self._log(s, actor, "audit.grant_requested", row)
-            return audit_view(row)
+            return approval_view(row)
 
     def _peer_inst(self, s: Any, peer: str) -> str:
         contract = self.store.contracts.active_for_peer(s, peer)
@@ -460,8 +464,8 @@ class AuditService:
             self._terminate(s, row, actor, reason)
             if not audit_id.startswith("grant-"):  # a standing grant was never requested
                 kind = ResourceType(row.resource_type)
-                self._tell(s, peer, audit_path(kind, "terminate"), {"audit_id": audit_id})
-            view = audit_view(row)
+                self._tell(s, peer, approval_path(kind, "terminate"), {"audit_id": audit_id})
+            view = approval_view(row)
         self._kick()
         return view
 
@@ -490,7 +494,7 @@ class AuditService:
 
     # --- reading ----------------------------------------------------------------------
 
-    def audits(
+    def approvals(
         self, *, direction: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
         with self.store.session() as s:
@@ -499,7 +503,7 @@ class AuditService:
                 query = query.filter_by(direction=direction)
             if status:
                 query = query.filter_by(status=status)
-            return [audit_view(r) for r in query.all()]
+            return [approval_view(r) for r in query.all()]
 
     def approved_projects(self, peer: str) -> list[AuditRow]:
         with self.store.session() as s:
