@@ -118,7 +118,7 @@ def build_context(
         auth_credential=key.public_key().to_pem(),
         tls_fingerprint=tls_fingerprint(config),
     )
-    queues = _transport_service(config, store, _queue_engine(config, store), peers)
+    transport_service = _transport_service(config, store, _queue_engine(config, store), peers)
     components = ComponentRegistry(store)
     datasets = DatasetService(
         store, config.node.inst_id, storage_root(config), sources=source_policy(config)
@@ -148,11 +148,11 @@ def build_context(
             tls_enabled=config.interconn.tls.enabled,
             window_ms=config.interconn.timestamp_window_s * 1000,
         ),
-        transport=queues,
+        transport=transport_service,
         components=components,
         datasets=datasets,
         approvals=approvals,
-        jobs=build_jobs(config, store, peers, components, queues, wakeup, approvals),
+        jobs=build_jobs(config, store, peers, components, transport_service, wakeup, approvals),
         admin_token=read_admin_token(config),
         principals=Principals(store, read_admin_token(config)),
         info=info,
