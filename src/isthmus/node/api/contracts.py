@@ -26,7 +26,7 @@ from isthmus.node.api.deps import (
     Ctx,
     KnownPeer,
     authorised,
-    client_cert_of,
+    evidence_of,
     remote_of,
 )
 from isthmus.node.http import BoundedJsonRoute
@@ -113,18 +113,10 @@ async def _prove_confirm(request: Request, ctx: Ctx, body: ContractConfirm) -> s
     """The node an APPROVED confirm comes from, once it has proven possession of the key
     it binds (``RequestAuthenticator.prove_possession``)."""
     _, key = parse_credential(body.auth_type, body.auth_credential)
-    raw = await request.body()
+    evidence = await evidence_of(request)
     return await run_in_threadpool(
         lambda: ctx.authenticator.prove_possession(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=request.headers,
-            body=raw,
-            remote=remote_of(request),
-            key=key,
-            tls_fingerprint=body.tls_cert_fingerprint,
-            client_cert_der=client_cert_of(request),
+            **evidence, key=key, tls_fingerprint=body.tls_cert_fingerprint
         )
     )
 

@@ -13,7 +13,7 @@ token and checks its roles against the route in ``node.rbac`` before any handler
 from __future__ import annotations
 
 import ssl
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -43,20 +43,26 @@ def client_cert_of(request: Request) -> bytes | None:
     return ssl.PEM_cert_to_DER_cert(chain[0]) if chain else None
 
 
+async def evidence_of(request: Request) -> dict[str, Any]:
+    """What a signed request proves about its sender, as ``node.auth`` reads it: the
+    method, path, query, headers and body that were signed, the connection's address and
+    its TLS client certificate."""
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": request.url.query,
+        "headers": request.headers,
+        "body": await request.body(),
+        "remote": remote_of(request),
+        "client_cert_der": client_cert_of(request),
+    }
+
+
 async def _authenticate(request: Request, policy: ContractPolicy) -> Caller:
     ctx = node_context(request)
-    body = await request.body()
+    evidence = await evidence_of(request)
     return await run_in_threadpool(
-        lambda: ctx.authenticator.authenticate(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=request.headers,
-            body=body,
-            remote=remote_of(request),
-            policy=policy,
-            client_cert_der=client_cert_of(request),
-        )
+        lambda: ctx.authenticator.authenticate(**evidence, policy=policy)
     )
 
 
