@@ -118,7 +118,7 @@ def _jobs_table(rows: list[dict[str, Any]]) -> None:
     reason, indented, when it did not succeed: no column is ever cut to fit."""
     out.print("job  status  started → ended  initiator", highlight=False, markup=False)
     for job in rows:
-        started = utc_minute(job.get("started_at") or job.get("created_at")) or "-"
+        started = utc_minute(job.get("started_at")) or "-"  # a rejected job never started
         ended = utc_minute(job.get("finished_at")) or "-"
         out.print(
             f"{job['job_id']}  {job['status']}  {started} → {ended}  {job.get('initiator')}",
