@@ -19,6 +19,7 @@ from isthmus.components.errors import (
 from isthmus.scheduler import status as st
 from isthmus.scheduler.exit_codes import component_message, describe_exit, failure_reason
 from isthmus.scheduler.outcomes import from_wire, result_of, shown, to_wire
+from isthmus.scheduler.reports import Report
 from isthmus.wire.status import WIRE_JOB_STATUSES, WIRE_TASK_STATUSES, Status
 
 
@@ -108,3 +109,13 @@ def test_the_operator_sees_the_result_never_finished_once_it_is_known() -> None:
     assert shown(Status.RUNNING, None) == Status.RUNNING
     assert shown(Status.REJECTED, Status.REJECTED) == Status.REJECTED
     assert shown(Status.FINISHED, None) == Status.FINISHED  # ended before results were kept
+
+
+def test_a_callback_for_a_stopped_task_says_failed_and_why() -> None:
+    report = Report("job-1", "C", "callback", "t1", "host", Status.STOPPED, "stopped by C")
+    assert report.callback_body() == {
+        "task_id": "t1",
+        "status": "FAILED",
+        "role": "host",
+        "reason": "stopped by C",
+    }
