@@ -6,7 +6,7 @@ In one run, on two real node processes (``ProcessCluster``, A and B, approved co
   containers started together through the process runner, the next stage when both
   exited (interpreter start and the component's own work included);
 * **Isthmus**: the job submitted on A (A schedules, A and B compute), timed from the
-  north-south ``create_all`` to the scheduler's FINISHED, in poll mode and in callback
+  north-south ``create_all`` to the job's end (its result), in poll mode and in callback
   mode.
 
 Overhead per task = (job wall time - anchor wall time) / N: what the control plane adds
@@ -31,7 +31,7 @@ from isthmus.components.builtin.column_select import SPEC as COLUMN_SELECT
 from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.runners import ProcessRunner, TaskRun
 from isthmus.testing import ProcessCluster, ProcessNode
-from isthmus.testing.jobs import offer_dataset, status, submit
+from isthmus.testing.jobs import ENDED, offer_dataset, status, submit
 from isthmus.wire.dag import parse_job
 from isthmus.wire.status import Status
 
@@ -78,7 +78,7 @@ def run_job(a: ProcessNode, b: ProcessNode, tasks: int, sync_type: str) -> float
     job_id = submit(a, chain(a.node_id, b.node_id, tasks, sync_type))
     while True:
         state = status(a, job_id)
-        if state["job_status"] in ("FINISHED", "REJECTED"):
+        if state["job_status"] in ENDED:
             break
         time.sleep(0.05)
     elapsed = time.perf_counter() - started

@@ -270,7 +270,19 @@ def run_demo(bank: Path, fintech: Path) -> None:
                 f"demo: the {attempt} run should have {'failed' if expected else 'run'}"
             )
 
-    step("12. The fintech's audit trail: who registered, who asked, who approved, each use")
+    step("12. The jobs as each node lists them: what each came to, when, and why not")
+    ended = {"SUCCESS", "FAILED", "STOPPED", "REJECTED"}
+    for home in (b, f):  # the fintech learns each result from the bank, its scheduler
+        wait_for(
+            "every job to show how it ended",
+            lambda home=home: {j["status"] for j in as_json("job", "list", *home)} <= ended,
+        )
+        isthmus("job", "list", *home)
+    listed = as_json("job", "list", *f)
+    if next(j for j in listed if j["job_id"] == job_id)["status"] != "SUCCESS":
+        raise SystemExit("demo: the fintech does not list the first job as SUCCESS")
+
+    step("13. The fintech's audit trail: who registered, who asked, who approved, each use")
     isthmus("audit", "list", *f)
     isthmus("audit", "verify", *f)
 

@@ -31,3 +31,5 @@ def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert "customers in both institutions (PSI):   1500" in out
     assert "was used 1 of 1 times" in out
     assert "audit log intact" in out
+    listed = out.split("12. The jobs as each node lists them", 1)[1].split("==> 13.", 1)[0]
+    assert " SUCCESS " in listed and " REJECTED " in listed and "FINISHED" not in listed

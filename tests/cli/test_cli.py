@@ -228,8 +228,15 @@ def test_job_submit_follows_the_job_and_why_explains_a_failure(homes: tuple[Path
     job_id = failed.stderr.split("job ", 1)[1].split()[0]
     why = as_json("job", "why", "--home", str(bank), job_id)
     assert why["result"] == "FAILED" and why["failures"][0]["task_name"] == "select_0"
-    listed = as_json("job", "list", "--home", str(bank))
-    assert listed[job_id] == "FINISHED"
+    listed = {j["job_id"]: j for j in as_json("job", "list", "--home", str(bank))}
+    assert listed[job_id]["status"] == "FAILED"  # the truth, never the spec's FINISHED
+    assert listed[job_id]["initiator"] == "BANK" and listed[job_id]["finished_at"]
+    assert "task select_0 failed on BANK (guest)" in listed[job_id]["reason"]
+    assert {j["status"] for j in listed.values()} == {"SUCCESS", "FAILED"}
+    table = isthmus("job", "list", "--home", str(bank)).stdout
+    line = next(row for row in table.splitlines() if row.startswith(job_id))  # id whole
+    assert " FAILED " in line and line.endswith(" BANK")
+    assert "task select_0 failed on BANK (guest)" in table
     select_id = why["failures"][0]["task_id"]
     logs = isthmus("job", "logs", "--home", str(bank), select_id)
     assert "nope.csv" in logs.stdout

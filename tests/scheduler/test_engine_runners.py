@@ -70,6 +70,8 @@ def test_the_docker_runner_submits_follows_and_cleans_up(tmp_path: Path) -> None
     state.write_text("exited 3")
     outcome = runner.status(handle)
     assert (outcome.status, outcome.exit_code) == (Status.FAILED, 3)
+    assert outcome.reason == "exit 3 (error)"
+    assert log.read_text() == "component output line\ncomponent error line\n"
     runner.release(handle)
     state.write_text("exited 0")
     assert runner.status(handle).status == Status.SUCCESS
@@ -81,13 +83,16 @@ def test_the_docker_runner_submits_follows_and_cleans_up(tmp_path: Path) -> None
         run.task_id, run.image, ENV, run.resources, env_file=env_file, detach=True, user=user
     )[1:]
     inspect = ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", handle["container"]]
+    logs = ["logs", handle["container"]]
     assert recorded == [
         expected_run,
         inspect,
         inspect,
-        ["logs", handle["container"]],
+        logs,  # copied as soon as the end is seen: the failure's reason quotes it
+        logs,
         ["rm", "--force", handle["container"]],
         inspect,
+        logs,
         ["stop", "--time", "7", handle["container"]],
     ]
     assert expected_run[:2] == ["run", "-d"] and "--rm" not in expected_run

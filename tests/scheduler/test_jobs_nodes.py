@@ -12,7 +12,14 @@ import pytest
 from isthmus.node.admin_client import AdminApiError
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
-from isthmus.testing.jobs import status, submit, task_processes, wait_finished, wait_task
+from isthmus.testing.jobs import (
+    signed_call,
+    status,
+    submit,
+    task_processes,
+    wait_finished,
+    wait_task,
+)
 from isthmus.wire import paths
 from tests.scheduler.jobs_support import offer, output_rows, psi_pipeline, write_dataset
 
@@ -57,10 +64,17 @@ def test_a_third_node_schedules_a_job_that_two_parties_compute(trio: Trio) -> No
     train_a = output_rows(a, job_id, "guest", tasks["select_0"]["task_id"], "data")
     train_b = output_rows(b, job_id, "host", tasks["select_0"]["task_id"], "data")
     assert sorted(train_a) == sorted(train_b)
-    # every party sees the job finished; the initiator and the host through C
-    assert status(b, job_id)["job_status"] == "FINISHED"
+    # every party sees the job succeeded; the initiator and the host through C
+    assert status(b, job_id)["job_status"] == "SUCCESS"
     for task in tasks.values():
         assert task_processes(task["task_id"]) == []
+    # what each node lists: C schedules it, A and B learned the result from C
+    for node in (a, b, c):
+        listed = wait_listed(node, job_id, "SUCCESS")
+        assert listed["initiator"] == a.node_id and listed["reason"] is None
+        assert listed["started_at"] <= listed["finished_at"]
+    for node in (a, b):
+        assert {t["status"] for t in node.admin.get(f"/jobs/{job_id}/tasks")} == {"SUCCESS"}
 
 
 def test_a_failed_party_stops_the_job_everywhere_and_why_says_where(trio: Trio) -> None:
@@ -72,14 +86,39 @@ def test_a_failed_party_stops_the_job_everywhere_and_why_says_where(trio: Trio) 
     assert summary["result"] == "FAILED"
     (failure,) = [f for f in summary["failures"] if f["node_id"] == b.node_id]
     assert failure["task_name"] == "psi_0" and failure["role"] == "host"
-    assert "exited with code" in failure["reason"]
-    assert "no_such_column" in failure["log_tail"]  # the component's own words, from B's log
+    # the exit code named, then the component's own message (from B's log)
+    assert failure["reason"] == (
+        "exit 65 (parameter error): parameter 'field_names': not in the input: no_such_column"
+    )
+    assert "no_such_column" in failure["log_tail"]
     assert f"task psi_0 failed on {b.node_id} (host)" in summary["reason"]
     # A's side of the PSI, left waiting for its partner, was stopped, not left running
     psi = next(t for t in summary["tasks"] if t["task_name"] == "psi_0")
     assert task_processes(psi["task_id"]) == []
-    downstream = {t["task_name"]: t["status"] for t in summary["tasks"]}
-    assert downstream["stats_0"] == downstream["split_0"] == "PENDING"
+    # the tasks that never started settled too: nothing of the job stays PENDING
+    later = {t["task_name"]: t for t in summary["tasks"] if t["task_name"] != "psi_0"}
+    for task in later.values():
+        assert (task["status"], task["reason"]) == ("STOPPED", "not started: the job failed")
+        assert {p["status"] for p in task["parties"]} == {"STOPPED"}
+    for node in (a, b, c):  # C schedules it; A and B learned the result from C
+        assert f"task psi_0 failed on {b.node_id}" in wait_listed(node, job_id, "FAILED")["reason"]
+    a_runs = {t["status"] for t in a.admin.get(f"/jobs/{job_id}/tasks")}
+    assert a_runs <= {"STOPPED", "FAILED"}, a_runs  # settled, whichever came first
+
+
+def wait_listed(node: ProcessNode, job_id: str, wanted: str) -> dict[str, Any]:
+    """The job as ``node`` lists it (``isthmus job list``'s source), once it shows
+    ``wanted``: a participant learns the result from the scheduler after job/stop."""
+    seen: dict[str, Any] = {}
+
+    def listed() -> bool:
+        seen.clear()
+        seen.update(next(j for j in node.admin.get("/jobs") if j["job_id"] == job_id))
+        return seen["status"] == wanted
+
+    wait_until(listed, timeout_s=15, what=f"{node.node_id} to list {job_id} as {wanted}")
+    assert node.admin.get(paths.PLATFORM_JOB_LIST)["job_list"][job_id] == wanted
+    return dict(seen)
 
 
 def big_psi(trio: Trio) -> dict[str, object]:
@@ -97,7 +136,7 @@ def big_psi(trio: Trio) -> dict[str, object]:
 
 
 def test_stopping_a_task_stops_it_and_its_downstream_leaving_no_process(trio: Trio) -> None:
-    _, a, _, c = trio
+    _, a, b, c = trio
     job_id = submit(a, big_psi(trio), scheduler=c.node_id)
     wait_task(a, job_id, "psi_0", "RUNNING")
     psi_id = next(t["task_id"] for t in status(a, job_id)["tasks"] if t["task_name"] == "psi_0")
@@ -106,12 +145,27 @@ def test_stopping_a_task_stops_it_and_its_downstream_leaving_no_process(trio: Tr
     wait_until(lambda: task_processes(psi_id) == [], timeout_s=10, what="the PSI processes gone")
     summary = wait_finished(a, job_id, timeout_s=10)
     assert summary["result"] == "STOPPED", summary
+    assert summary["reason"] == f"task psi_0: stopped by {a.node_id}"
     tasks = {t["task_name"]: t for t in summary["tasks"]}
     for name in ("psi_0", "stats_0", "split_0", "select_0"):  # the task and its downstream
-        assert tasks[name]["status"] == "FAILED"
+        assert tasks[name]["status"] == "STOPPED"
         assert tasks[name]["reason"] == f"stopped by {a.node_id}"
+        assert {p["status"] for p in tasks[name]["parties"]} == {"STOPPED"}
     assert tasks["stats_0"]["task_id"] is None  # never started
-    assert summary["failures"] == [] or all("stopped" in f["reason"] for f in summary["failures"])
+    assert summary["failures"] == []
+    # a stopped run is STOPPED on each party, not FAILED with SIGTERM's 143
+    for node in (a, b):
+        (run,) = [t for t in node.admin.get(f"/jobs/{job_id}/tasks") if t["task_id"] == psi_id]
+        assert run["status"] == "STOPPED", run
+        assert run["reason"] == f"stopped by the scheduler ({c.node_id})"
+    # what the wire carries stays the spec's: C tells a party FINISHED and FAILED
+    wired = signed_call(b, c, paths.JOB_STATUS_ALL, {"job_id": job_id})
+    assert wired["job_status"] == "FINISHED" and wired["result"] == "STOPPED"
+    assert set(wired["status"].values()) == {"FAILED"}
+    for node in (a, b, c):
+        assert wait_listed(node, job_id, "STOPPED")["reason"] == (
+            f"task psi_0: stopped by {a.node_id}"
+        )
 
 
 def test_the_scheduler_killed_and_restarted_mid_job_carries_on(trio: Trio) -> None:
@@ -234,5 +288,5 @@ def test_a_party_that_keeps_its_logs_sends_the_reason_only(tmp_path: Path) -> No
         job["config"]["task_params"]["host"]["0"]["psi_0"]["field_names"] = "no_such_column"
         summary = wait_finished(a, submit(a, job))
     (failure,) = [f for f in summary["failures"] if f["node_id"] == b.node_id]
-    assert "exited with code" in failure["reason"]
+    assert failure["reason"].startswith("exit 65 (parameter error): parameter 'field_names'")
     assert not failure["log_tail"]

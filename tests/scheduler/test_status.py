@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as sts
 
 from isthmus.scheduler import status as st
-from isthmus.wire.status import Status
+from isthmus.wire.status import (
+    WIRE_JOB_STATUSES,
+    WIRE_TASK_STATUSES,
+    Status,
+    job_on_the_wire,
+    on_the_wire,
+)
 
 task_statuses = sts.sampled_from(st.TASK_STATUSES)
 
@@ -20,6 +26,9 @@ def test_a_task_succeeds_only_when_every_party_did_and_fails_when_any_did(
     folded = st.aggregate(parties)
     assert (folded == Status.SUCCESS) == all(p == Status.SUCCESS for p in parties)
     assert (folded == Status.FAILED) == (Status.FAILED in parties)
+    assert (folded == Status.STOPPED) == (
+        Status.STOPPED in parties and Status.FAILED not in parties
+    )
     assert folded in parties
 
 
@@ -31,6 +40,7 @@ def test_terminal_statuses_never_move_and_nothing_moves_backwards(a: str, b: str
         Status.RUNNING: 2,
         Status.SUCCESS: 3,
         Status.FAILED: 3,
+        Status.STOPPED: 3,
     }
     if st.task_may_move(a, b):
         assert a not in st.TASK_DONE and order[b] > order[a]
@@ -48,6 +58,7 @@ def test_partner_spellings_are_understood_and_nonsense_is_not() -> None:
     assert st.normalize_task_status("Succeeded") == Status.SUCCESS
     assert st.normalize_task_status("ERROR") == Status.FAILED
     assert st.normalize_task_status("DONE") is None
+    assert st.normalize_task_status("killed") == Status.STOPPED
     assert st.normalize_task_status(None) is None
 
 
@@ -65,3 +76,20 @@ def test_the_statuses_are_the_strings_stored_and_sent() -> None:
     assert json.dumps({"status": Status.SUCCESS}) == '{"status": "SUCCESS"}'
     assert f"{Status.FAILED}" == "FAILED" and Status.RUNNING == "RUNNING"
     assert st.normalize_task_status("succeeded") is Status.SUCCESS
+
+
+@given(sts.text(max_size=12) | sts.sampled_from([s.value for s in Status]))
+def test_the_wire_only_ever_carries_the_specs_statuses(value: str) -> None:
+    assert on_the_wire(value) in WIRE_TASK_STATUSES
+    assert job_on_the_wire(value) in WIRE_JOB_STATUSES
+    if value in WIRE_TASK_STATUSES:
+        assert on_the_wire(value) == value  # a spec status passes as it is
+    if value in WIRE_JOB_STATUSES:
+        assert job_on_the_wire(value) == value
+
+
+def test_a_stopped_task_is_failed_and_an_ended_job_finished_on_the_wire() -> None:
+    assert on_the_wire(Status.STOPPED) == Status.FAILED
+    for result in (Status.SUCCESS, Status.FAILED, Status.STOPPED):
+        assert job_on_the_wire(result) == Status.FINISHED
+    assert job_on_the_wire(Status.REJECTED) == Status.REJECTED

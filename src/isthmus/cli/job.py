@@ -11,16 +11,20 @@ from typing import Annotated, Any
 
 import typer
 
-from isthmus.cli.common import AsJson, Home, call, emit, err, fail, out, print_table
+from isthmus.cli.common import AsJson, Home, call, emit, err, fail, out, print_table, utc_minute
 from isthmus.wire.paths import (
+    ADMIN_JOBS,
     PLATFORM_JOB_CREATE_ALL,
-    PLATFORM_JOB_LIST,
     PLATFORM_JOB_STATUS_ALL,
     PLATFORM_JOB_STOP_ALL,
     PLATFORM_JOB_WHY,
     PLATFORM_TASK_LOG,
 )
 from isthmus.wire.status import Status
+
+#: A job's statuses once it ended, as the node shows them (FINISHED: a job whose result
+#: its node does not know yet, or a foreign scheduler's answer passed through).
+ENDED = frozenset({Status.SUCCESS, Status.FAILED, Status.STOPPED, Status.REJECTED, Status.FINISHED})
 
 job_app = typer.Typer(help="Jobs: submit, follow, stop, and find out why.", no_args_is_help=True)
 
@@ -66,7 +70,7 @@ def _follow(home: Path, job_id: str, timeout_s: float) -> None:
             if seen.get(task) != status:
                 seen[task] = status
                 err.print(f"  {task:<24} {status}", highlight=False)
-        if state.get("job_status") in (Status.FINISHED, Status.REJECTED):
+        if state.get("job_status") in ENDED:
             return
         time.sleep(0.5)
     raise fail(f"job {job_id} still runs after {timeout_s:.0f} s (it goes on)")
@@ -102,13 +106,28 @@ def job_list(
     flow_id: Annotated[str | None, typer.Option(help="only this flow's jobs")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Jobs this node takes part in or schedules."""
-    rows = call(home, "GET", PLATFORM_JOB_LIST, flow_id=flow_id)
-    emit(
-        rows["job_list"],
-        as_json,
-        lambda d: print_table("jobs", ["job", "status"], [[k, v] for k, v in d.items()]),
-    )
+    """Jobs this node takes part in or schedules, newest first: the full job id, its
+    status (an ended job SUCCESS, FAILED, STOPPED or REJECTED), when it started and
+    ended, its initiator, and why it did not succeed."""
+    rows = call(home, "GET", ADMIN_JOBS, flow_id=flow_id)
+    emit(rows, as_json, _jobs_table)
+
+
+def _jobs_table(rows: list[dict[str, Any]]) -> None:
+    """One line per job, its id whole (it is what every other command takes), then the
+    reason, indented, when it did not succeed: no column is ever cut to fit."""
+    out.print("job  status  started → ended  initiator", highlight=False, markup=False)
+    for job in rows:
+        started = utc_minute(job.get("started_at")) or "-"  # a rejected job never started
+        ended = utc_minute(job.get("finished_at")) or "-"
+        out.print(
+            f"{job['job_id']}  {job['status']}  {started} → {ended}  {job.get('initiator')}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        if job.get("reason"):
+            out.print(f"    {job['reason']}", highlight=False, markup=False, soft_wrap=True)
 
 
 @job_app.command("stop")

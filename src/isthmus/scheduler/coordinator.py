@@ -12,8 +12,9 @@ the participant). One loop (``run_forever``) advances every live job:
 * RUNNING: every task whose upstream all succeeded gets its id and a ``task/start`` to
   each node playing it (independent tasks at once); statuses come from ``task/poll``
   (poll mode) or ``task/callback`` (callback mode, with a slow poll as a safety net).
-  A party's FAILED fails the job: ``job/stop`` to everyone, FINISHED. When every task
-  succeeded, the same fan-out closes the job (spec step 5).
+  A party's FAILED fails the job: ``job/stop`` to everyone, FINISHED with the result
+  FAILED. When every task succeeded, the same fan-out closes the job (spec step 5),
+  result SUCCESS; a stop ends it STOPPED. Tasks not ended then are STOPPED.
 
 A party that does not answer for ``party_timeout_s`` fails the job; a task with no
 final status by its deadline fails too. ``stop_all`` with a task name stops that task
@@ -36,7 +37,10 @@ from isthmus.scheduler import status as st
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.jobdoc import job_document, load_document, load_job
 from isthmus.scheduler.ledger import Call, CoordinatorSettings, Ledger, job_nodes, peer_message
+from isthmus.scheduler.outcomes import shown, to_wire
 from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.results import ResultLearner
+from isthmus.scheduler.settle import Verdict
 from isthmus.store.db import Store
 from isthmus.store.schema import (
     ScheduledJobRow,
@@ -79,6 +83,8 @@ class Coordinator:
         self.enqueue_stop = enqueue_stop
         #: The bookkeeping on this scheduler's rows (jobs, parties, tasks).
         self.rows = Ledger(store, registry, settings)
+        #: What the jobs this node took part in came to, asked of their schedulers.
+        self.results = ResultLearner(store, channel)
         self.wakeup = asyncio.Event()
         self._last_poll: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -127,7 +133,7 @@ class Coordinator:
                 await self._fan_out_stop(job, nodes, task_name)
                 await self._settle(job)
             else:
-                await self._finish(job, f"stopped by {caller}")
+                await self._finish(job, Verdict(Status.STOPPED, f"stopped by {caller}"))
 
     async def receive_report(
         self,
@@ -150,16 +156,18 @@ class Coordinator:
         self.wakeup.set()
 
     def status_all(self, job_id: str, caller: str | None = None) -> dict[str, Any]:
-        """``job_status``, ``status`` (task name → status) as the spec asks, plus what
-        Isthmus adds (``Ledger.status``); ``caller``, when given, must be a party."""
-        return self.rows.status(job_id, self.me, caller)
+        """East-west ``status_all``: ``job_status``, ``status`` (task name → status) in
+        the spec's words, plus what Isthmus adds (``Ledger.status``, through
+        ``outcomes.to_wire``); ``caller``, when given, must be a party."""
+        return to_wire(self.rows.status(job_id, self.me, caller))
 
     def job_list(self, flow_id: str | None = None) -> dict[str, str]:
+        """The jobs scheduled here, each with its status as the operator sees it."""
         with self.store.session() as s:
             query = s.query(ScheduledJobRow)
             if flow_id:
                 query = query.filter_by(flow_id=flow_id)
-            return {r.job_id: r.status for r in query.all()}
+            return {r.job_id: shown(r.status, r.result) for r in query.all()}
 
     async def run_forever(self) -> None:
         """Rounds every ``poll_interval_s`` while jobs are live, every ``IDLE_S`` when
@@ -168,6 +176,7 @@ class Coordinator:
             live = 0
             try:
                 live = await self.tick()
+                await self.results.once()
             except Exception:
                 log.exception("scheduler round failed")
             timeout = self.settings.poll_interval_s if live else IDLE_S
@@ -274,13 +283,12 @@ class Coordinator:
         )
         refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         if refused:
-            await self._finish(
-                job, f"{refused[0].node} refused job/start: {peer_message(refused[0].error)}"
-            )
+            why = f"{refused[0].node} refused job/start: {peer_message(refused[0].error)}"
+            await self._finish(job, Verdict(Status.FAILED, why))
             return
         silent = await asyncio.to_thread(self.rows.given_up, job)
         if silent is not None:
-            await self._finish(job, self._silence(silent))
+            await self._finish(job, Verdict(Status.FAILED, self._silence(silent)))
             return
         if all(c.ok for c in calls):
             await asyncio.to_thread(self.rows.set_job, job.job_id, Status.RUNNING, None)
@@ -350,14 +358,16 @@ class Coordinator:
         verdict = await asyncio.to_thread(self.rows.fold, job)
         silent = await asyncio.to_thread(self.rows.given_up, job)
         if verdict is None and silent is not None:
-            verdict = self._silence(silent)
+            verdict = Verdict(Status.FAILED, self._silence(silent))
         if verdict is not None:
-            await self._finish(job, verdict or None)
+            await self._finish(job, verdict)
 
-    async def _finish(self, job: Job, reason: str | None) -> None:
-        """FINISHED, with every unfinished task FAILED, and ``job/stop`` to everyone."""
+    async def _finish(self, job: Job, verdict: Verdict) -> None:
+        """FINISHED with ``verdict`` as its result, every unfinished task STOPPED, and
+        ``job/stop`` to everyone."""
         assert job.job_id is not None
-        finished = await asyncio.to_thread(self.rows.close, job.job_id, reason)
+        reason = verdict.reason
+        finished = await asyncio.to_thread(self.rows.close, job.job_id, verdict)
         if not finished:
             return
         nodes = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)

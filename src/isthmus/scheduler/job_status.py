@@ -1,6 +1,8 @@
-"""What a scheduler answers about a job it schedules: the spec's ``job_status`` and
-``status`` (task name → status), and what Isthmus adds: every task with its id, its
-parties and, for each party that failed, why (the reason and the log tail it shared).
+"""What a scheduler knows about a job it schedules, as its operator is shown it: the
+``job_status`` (the job's result once it ended: SUCCESS, FAILED or STOPPED) and
+``status`` (task name → status, STOPPED included), and what Isthmus adds: every task
+with its id, its parties and, for each party that failed, why (the reason and the log
+tail it shared). A partner is sent it through ``outcomes.to_wire``.
 
 A read of the scheduler's rows in the caller's transaction; it changes nothing.
 """
@@ -11,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from isthmus.scheduler.outcomes import shown
 from isthmus.store.schema import ScheduledJobRow, ScheduledTaskPartyRow, ScheduledTaskRow
 from isthmus.wire.dag import Job
 from isthmus.wire.status import Status
@@ -57,12 +60,14 @@ def scheduled_status(session: Session, row: ScheduledJobRow, job: Job, me: str) 
         failures += _failures(task, own)
     return {
         "job_id": job_id,
-        "job_status": row.status,
+        "job_status": shown(row.status, row.result),
+        "result": row.result,
         "status": {t["task_name"]: t["status"] for t in details},
         "reason": row.reason,
         "scheduler": me,
         "initiator": row.initiator_node_id,
         "created_at": row.created_at,
+        "started_at": row.started_at,
         "finished_at": row.finished_at,
         "tasks": details,
         "failures": failures,

@@ -17,12 +17,15 @@ from typing import Any
 from isthmus.peer.signing import NodeIdentity, sign_job_statement
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
+from isthmus.scheduler.outcomes import from_wire
 from isthmus.scheduler.participant import Participant
 from isthmus.scheduler.reports import Report, ReportHook, log_tail
+from isthmus.scheduler.results import keep_result
 from isthmus.scheduler.submissions import record_submission
 from isthmus.store.db import Store
 from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
+from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import InvalidJob, Job, parse_job
 from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
@@ -139,19 +142,39 @@ class JobService:
             return row.scheduler_node_id
 
     async def status(self, job_id: str) -> dict[str, Any]:
+        """The job as its scheduler sees it, told as the operator is shown it: an ended
+        job SUCCESS, FAILED or STOPPED (``outcomes``), a stopped task STOPPED."""
         scheduler = await asyncio.to_thread(self._scheduler_of, job_id)
         if scheduler == self.me:
-            return await asyncio.to_thread(self.coordinator.status_all, job_id, self.me)
+            return await asyncio.to_thread(self.coordinator.rows.status, job_id, self.me)
         data = await self.channel.call(
             scheduler, paths.JOB_STATUS_ALL, method="GET", params={"job_id": job_id}
         )
-        return dict(data or {})
+        truth = from_wire(dict(data or {}), await asyncio.to_thread(self._stop_asked, job_id))
+        if truth.get("result"):  # learned on the way: kept (once) on our row
+            reason = truth.get("reason")
+            await asyncio.to_thread(
+                keep_result, self.store, job_id, str(truth["result"]), reason and str(reason)
+            )
+        return truth
+
+    def _stop_asked(self, job_id: str) -> bool:
+        with self.store.session() as s:
+            row = s.get(JobRow, job_id)
+            return row is not None and row.stop_requested_at is not None
+
+    def _ask_stop(self, job_id: str) -> None:
+        with self.store.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is not None and row.stop_requested_at is None:
+                row.stop_requested_at = now_ms()
 
     async def stop(self, job_id: str, task_name: str | None = None) -> None:
         scheduler = await asyncio.to_thread(self._scheduler_of, job_id)
         if scheduler == self.me:
             await self.coordinator.stop_all(self.me, job_id, task_name)
             return
+        await asyncio.to_thread(self._ask_stop, job_id)
         body: dict[str, Any] = {"job_id": job_id}
         if task_name:
             body["task_name"] = task_name
@@ -170,7 +193,7 @@ class JobService:
         return {
             "job_id": job_id,
             "job_status": status.get("job_status"),
-            "result": outcome(status),
+            "result": status.get("job_status"),
             "reason": status.get("reason"),
             "scheduler": status.get("scheduler"),
             "tasks": status.get("tasks") or [],
@@ -184,9 +207,8 @@ class JobService:
         return ""
 
     def job_list(self, flow_id: str | None = None) -> dict[str, str]:
-        listed = {j["job_id"]: j["status"] for j in self.participant.views.jobs(flow_id)}
-        listed.update(self.coordinator.job_list(flow_id))  # the scheduler's word wins
-        return listed
+        """Job id → status as the operator sees it (``views.jobs`` has the details)."""
+        return {j["job_id"]: j["status"] for j in self.participant.views.jobs(flow_id)}
 
     async def dispatch_report(self, report: Report) -> None:
         if report.scheduler_node_id == self.me:
@@ -202,16 +224,3 @@ class JobService:
             await self.enqueue(
                 report.scheduler_node_id, paths.TASK_CALLBACK, report.callback_body()
             )
-
-
-def outcome(status: dict[str, Any]) -> str:
-    """One word for a job: what the spec's job status leaves to the task statuses."""
-    job_status = str(status.get("job_status") or "")
-    if job_status != Status.FINISHED:
-        return job_status
-    tasks = status.get("status") or {}
-    if tasks and all(v == Status.SUCCESS for v in tasks.values()):
-        return Status.SUCCESS
-    if status.get("failures"):
-        return Status.FAILED
-    return Status.STOPPED

@@ -18,6 +18,7 @@ from isthmus.scheduler.container_env import task_id as make_task_id
 from isthmus.scheduler.job_status import scheduled_status
 from isthmus.scheduler.jobdoc import job_row, load_document, load_job, same_job
 from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.settle import Verdict, settle_tasks
 from isthmus.store.db import Store
 from isthmus.store.schema import (
     ScheduledJobPartyRow,
@@ -127,15 +128,16 @@ class Ledger:
         return sorted(pairs)
 
     def stop_tasks(self, job: Job, names: set[str], caller: str) -> list[str]:
+        """The tasks ``names`` and their parties STOPPED (those not ended); returns the
+        nodes that started one of them (the ones to send ``job/stop``)."""
+        assert job.job_id is not None
         with self.store.session() as s:
-            nodes: set[str] = set()
-            for task in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id).all():
-                if task.task_name in names and task.status not in st.TASK_DONE:
-                    task.status, task.finished_at = Status.FAILED, now_ms()
-                    task.reason = f"stopped by {caller}"
-            for party in s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all():
-                if party.task_name in names and party.started:
-                    nodes.add(party.node_id)
+            nodes = {
+                p.node_id
+                for p in s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id)
+                if p.task_name in names and p.started
+            }
+            settle_tasks(s, job.job_id, f"stopped by {caller}", names)
             return sorted(nodes)
 
     def update_party(
@@ -161,7 +163,7 @@ class Ledger:
             for party in wanted:
                 if st.task_may_move(party.status, status):
                     party.status, party.updated_at = status, now_ms()
-                    if status == Status.FAILED:
+                    if status in (Status.FAILED, Status.STOPPED):
                         party.reason = (reason or "failed")[:2000]
                         party.log_tail = (log_tail or "")[:4000]
             return bool(parties)
@@ -273,9 +275,10 @@ class Ledger:
                 if p.task_name in ids and p.started and p.status not in st.TASK_DONE
             ]
 
-    def fold(self, job: Job) -> str | None:
-        """Returns None while the job goes on; "" when it is complete; a reason when it
-        failed."""
+    def fold(self, job: Job) -> Verdict | None:
+        """None while the job goes on; else what it came to: FAILED (with the first
+        failure) as soon as a task failed, else, once every task ended or can never
+        start, SUCCESS when all succeeded, STOPPED when one was stopped."""
         with self.store.session() as s:
             tasks = {t.task_name: t for t in s.query(ScheduledTaskRow).filter_by(job_id=job.job_id)}
             parties = s.query(ScheduledTaskPartyRow).filter_by(job_id=job.job_id).all()
@@ -298,44 +301,47 @@ class Ledger:
                 if folded in st.TASK_DONE:
                     task.status, task.finished_at = folded, stamp
             if failure is not None:
-                return failure
+                return Verdict(Status.FAILED, failure)
             blocked = self.blocked(job, tasks)
-            if all(t.status in st.TASK_DONE or t.task_name in blocked for t in tasks.values()):
-                return ""
-            return None
+            if not all(t.status in st.TASK_DONE or t.task_name in blocked for t in tasks.values()):
+                return None
+            ended = [tasks[c.name] for c in job.components]
+            for word in (Status.FAILED, Status.STOPPED):
+                for task in (t for t in ended if t.status == word):
+                    return Verdict(word, f"task {task.task_name}: {task.reason or word}")
+            return Verdict(Status.SUCCESS, None)
 
     @staticmethod
     def blocked(job: Job, tasks: dict[str, ScheduledTaskRow]) -> set[str]:
-        """Tasks that can never start: downstream of a failed (stopped) task."""
+        """Tasks that can never start: downstream of a failed or stopped task."""
         blocked: set[str] = set()
         for name, task in tasks.items():
-            if task.status == Status.FAILED:
+            if task.status in (Status.FAILED, Status.STOPPED):
                 blocked |= job.downstream(name)
         return blocked
 
-    def close(self, job_id: str, reason: str | None) -> bool:
+    def close(self, job_id: str, verdict: Verdict) -> bool:
+        """FINISHED (the spec's word) with ``verdict`` kept as its result; every task
+        and party not ended yet STOPPED. False when the job had ended already."""
         with self.store.session() as s:
             row = s.get(ScheduledJobRow, job_id)
             if row is None or row.status in st.JOB_DONE:
                 return False
             stamp = now_ms()
-            row.status, row.reason, row.updated_at, row.finished_at = (
-                Status.FINISHED,
-                reason,
-                stamp,
-                stamp,
-            )
-            for task in s.query(ScheduledTaskRow).filter_by(job_id=job_id).all():
-                if task.status == Status.RUNNING:
-                    task.status, task.finished_at = Status.FAILED, stamp
-                    task.reason = task.reason or "stopped: the job ended"
+            row.status, row.result, row.reason = Status.FINISHED, verdict.result, verdict.reason
+            row.updated_at = row.finished_at = stamp
+            why: dict[str, str | None] = {
+                Status.FAILED: "the job failed",
+                Status.STOPPED: verdict.reason,
+            }
+            settle_tasks(s, job_id, why.get(verdict.result) or "the job ended")
             self.store.audit.append(
                 s,
                 actor="system:scheduler",
                 action="job.finished",
                 subject=job_id,
-                outcome="failed" if reason else "ok",
-                details={"reason": reason or ""},
+                outcome="ok" if verdict.result == Status.SUCCESS else "failed",
+                details={"result": verdict.result, "reason": verdict.reason or ""},
             )
             return True
 
@@ -356,8 +362,11 @@ class Ledger:
             row = s.get(ScheduledJobRow, job_id)
             if row is not None and st.job_may_move(row.status, status):
                 row.status, row.reason, row.updated_at = status, reason, now_ms()
-                if status in st.JOB_DONE:
-                    row.finished_at = row.updated_at
+                if status == Status.RUNNING:
+                    row.started_at = row.updated_at
+                if status == Status.REJECTED:
+                    row.result, row.finished_at = Status.REJECTED, row.updated_at
+                    settle_tasks(s, job_id, "the job was rejected")
 
 
 def job_nodes(job: Job) -> list[str]:

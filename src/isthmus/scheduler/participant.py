@@ -14,7 +14,9 @@ task/poll): what every party of a job runs, whoever schedules it.
   ``Report`` that the node sends to the scheduler (callback mode) or hands to its own
   coordinator; in poll mode the scheduler asks through ``poll`` (answered from
   ``views``).
-* ``stop`` stops a task and everything downstream of it, or the whole job.
+* ``stop`` stops a task and everything downstream of it, or the whole job: every run
+  of ours not ended is STOPPED (to a partner, FAILED with a reason that says stopped:
+  ``poll`` answers in the spec's words), and the job's row FINISHED.
 
 Only the job's scheduler (the node that created it here) may drive it.
 """
@@ -33,14 +35,14 @@ from isthmus.scheduler.jobdoc import job_document, load_document, load_job, same
 from isthmus.scheduler.runs import Runs
 from isthmus.scheduler.submissions import submitted_here
 from isthmus.scheduler.views import TaskViews, answer, driven_job, plays
-from isthmus.store.schema import JobRow, LocalTaskRow
+from isthmus.store.schema import JobRow, LocalTaskRow, ScheduledJobRow
 from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
 from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
 from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import TokenRef
 from isthmus.wire.node import ContractStatus
-from isthmus.wire.status import Status
+from isthmus.wire.status import Status, on_the_wire
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class Participant:
         self.sessions = sessions
         self.gate = gate
         #: What the node shows of its jobs and runs (and ``task/poll``'s answer).
-        self.views = TaskViews(runs.store)
+        self.views = TaskViews(runs.store, runs.settings.node_id)
 
     @property
     def node_id(self) -> str:
@@ -209,6 +211,7 @@ class Participant:
                     raise StateConflict(f"job {job_id} is FINISHED")
                 if row.status == Status.READY:
                     row.status, row.updated_at = Status.RUNNING, now_ms()
+                    row.started_at = row.started_at or row.updated_at
 
         await asyncio.to_thread(_start)
 
@@ -264,10 +267,19 @@ class Participant:
         return len(rows)
 
     def _finish_job(self, job_id: str, reason: str) -> None:
+        """FINISHED, with the result when this node is also the scheduler (its row has
+        it already); otherwise ``results.ResultLearner`` asks the scheduler for it."""
         with self.store.session() as s:
             row = s.get(JobRow, job_id)
-            if row is not None and row.status != Status.FINISHED:
-                row.status, row.reason, row.updated_at = Status.FINISHED, reason, now_ms()
+            if row is None or row.status == Status.FINISHED:
+                return
+            row.status, row.updated_at = Status.FINISHED, now_ms()
+            row.finished_at = row.updated_at
+            if row.result is None:  # else learned already (``JobService.status``)
+                row.reason = reason
+            own = s.get(ScheduledJobRow, job_id) if row.scheduler_node_id == self.node_id else None
+            if own is not None and own.result is not None:
+                row.result, row.reason = own.result, own.reason
 
     async def poll(self, caller: str, task_id: str, role: str = "") -> dict[str, Any]:
         check_id(task_id, "task_id")
@@ -280,4 +292,5 @@ class Participant:
         wanted = [r for r in rows if plays(r.party, role)] if role else rows
         if not wanted:
             raise NotFound(f"task {task_id} has no party of role {role!r} here")
-        return answer(wanted, self.settings.share_log_tail)
+        found = answer(wanted, self.settings.share_log_tail)
+        return {**found, "status": on_the_wire(found["status"])}

@@ -46,6 +46,7 @@ from isthmus.scheduler.runners import (
     Outcome,
     RunnerError,
     TaskRun,
+    ended,
     interpreter_env,
 )
 from isthmus.scheduler.supervise import TOKEN_FILE
@@ -232,9 +233,7 @@ class RayRunner:
             raise RunnerError(f"Ray: no status for {handle['actor']}: {exc}") from exc
         if code is None:
             return Outcome(Status.RUNNING)
-        if code == 0:
-            return Outcome(Status.SUCCESS, 0)
-        return Outcome(Status.FAILED, code, f"exited with code {code}")
+        return ended(code)
 
     def release(self, handle: Handle) -> None:
         """The run's end is recorded: free its actor."""

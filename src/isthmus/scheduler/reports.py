@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from isthmus.wire.status import on_the_wire
+
 #: How much of a failed task's log travels to the scheduler (and so to the initiator).
 LOG_TAIL_LINES = 20
 LOG_TAIL_CHARS = 4000
@@ -38,7 +40,13 @@ class Report:
     log_tail: str | None = None
 
     def callback_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"task_id": self.task_id, "status": self.status, "role": self.role}
+        """``task/callback``'s body: the status in the spec's words (STOPPED is FAILED,
+        the reason says stopped)."""
+        body: dict[str, Any] = {
+            "task_id": self.task_id,
+            "status": on_the_wire(self.status),
+            "role": self.role,
+        }
         if self.reason:
             body["reason"] = self.reason
         if self.log_tail:

@@ -14,7 +14,8 @@ of orphaning them.
 * ``KubernetesRunner`` (``kube_runner.py``) and ``RayRunner`` (``ray_runner.py``) take
   the same interface to a cluster.
 
-Status is RUNNING until the run ended; then SUCCESS for exit code 0, FAILED otherwise.
+Status is RUNNING until the run ended; then SUCCESS for exit code 0, FAILED otherwise,
+the code named in the reason (``ended``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from isthmus.scheduler.container_specs import (
     docker_run,
     env_file_text,
 )
+from isthmus.scheduler.exit_codes import describe_exit
 from isthmus.wire.status import Status
 
 Handle = dict[str, Any]
@@ -88,10 +90,12 @@ def interpreter_env() -> dict[str, str]:
     return env
 
 
-def _ended(code: int) -> Outcome:
+def ended(code: int) -> Outcome:
+    """A run's end by its exit code: SUCCESS for 0, else FAILED with the code named
+    (``exit_codes``; the participant adds the component's own message from the log)."""
     if code == 0:
         return Outcome(Status.SUCCESS, 0)
-    return Outcome(Status.FAILED, code, f"exited with code {code}")
+    return Outcome(Status.FAILED, code, describe_exit(code))
 
 
 # --- local processes ------------------------------------------------------------------
@@ -146,11 +150,11 @@ class ProcessRunner:
             del self._children[pid]  # reaped
         exit_file = Path(handle["exit_file"])
         if exit_file.exists():
-            return _ended(int(exit_file.read_text().strip() or "1"))
+            return ended(int(exit_file.read_text().strip() or "1"))
         if self._alive(handle):
             return Outcome(Status.RUNNING)
         if child is not None and child.returncode is not None and child.returncode >= 0:
-            return _ended(child.returncode)  # the supervisor itself failed to write
+            return ended(child.returncode)  # the supervisor itself failed to write
         return Outcome(
             Status.FAILED, None, "the task's process ended without an exit status (killed)"
         )
@@ -246,7 +250,8 @@ class DockerRunner:
         status, _, code = state.strip().partition(" ")
         if status in ("created", "running", "restarting", "paused"):
             return Outcome(Status.RUNNING)
-        return _ended(int(code or "1"))
+        self._copy_log(handle)  # before the end is settled: its reason quotes the log
+        return ended(int(code or "1"))
 
     def stop(self, handle: Handle, grace_s: float = 5.0) -> None:
         with contextlib.suppress(RunnerError):
@@ -254,12 +259,15 @@ class DockerRunner:
 
     def release(self, handle: Handle) -> None:
         """Copy the container's log to the task's log file, then remove the container."""
-        log_path = Path(handle["log_path"])
-        with contextlib.suppress(RunnerError):
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(self._docker(["logs", handle["container"]], with_stderr=True))
+        self._copy_log(handle)
         with contextlib.suppress(RunnerError):
             self._docker(["rm", "--force", handle["container"]])
+
+    def _copy_log(self, handle: Handle) -> None:
+        log_path = Path(handle["log_path"])
+        with contextlib.suppress(RunnerError, OSError):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(self._docker(["logs", handle["container"]], with_stderr=True))
 
     def _docker(self, args: list[str], *, with_stderr: bool = False) -> str:
         try:

@@ -4,6 +4,8 @@ after), followed until they end (exit codes, timeouts), stopped and released.
 
 Every final status is settled once (a terminal status never changes) and becomes a
 ``Report`` for the job's scheduler, through the hook the participant was built with.
+A failed run's reason names its exit code and quotes the component's own message
+(``exit_codes``); a run stopped on purpose is STOPPED, never FAILED with 143.
 A run written but never launched (the node died in between) fails at ``recover``;
 launched runs are followed again through their handles.
 """
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 from isthmus.scheduler import status as st
 from isthmus.scheduler.container_env import Placement, container_env
 from isthmus.scheduler.container_specs import Resources
+from isthmus.scheduler.exit_codes import failure_reason
 from isthmus.scheduler.jobdoc import load_document, load_job, sync_type
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.reports import Report, ReportHook
@@ -120,6 +123,7 @@ class Runs:
                 raise NotFound(f"no job {job_id} submitted here")
             if job_row.status == Status.READY:
                 job_row.status = Status.RUNNING
+                job_row.started_at = job_row.started_at or now_ms()
             known = s.query(LocalTaskRow).filter_by(task_id=task_id).all()
             if known:
                 if known[0].job_id != job_id or known[0].task_name != task_name:
@@ -248,6 +252,9 @@ class Runs:
         return reason
 
     def stop_run(self, row: LocalTaskRow, reason: str) -> None:
+        """STOPPED, settled before the run is signalled: the exit code our own SIGTERM
+        causes (143) can then never make it FAILED."""
+        self.settle(row.task_id, row.party, Outcome(Status.STOPPED, None, reason))
         runner = self.runners.get(row.runner)
         handle = json.loads(row.handle or "{}")
         if runner is not None and handle:
@@ -255,7 +262,6 @@ class Runs:
                 runner.stop(handle, self.settings.stop_grace_s)
             except RunnerError as exc:
                 log.warning("task %s party %s: stop failed: %s", row.task_id, row.party, exc)
-        self.settle(row.task_id, row.party, Outcome(Status.FAILED, None, reason))
         self._release(row)
         discard_storage(row.log_path)
 
@@ -292,6 +298,11 @@ class Runs:
         for row in live:
             outcome = await asyncio.to_thread(self._check_run, row)
             if outcome is not None and outcome.status in st.TASK_DONE:
+                if outcome.status == Status.FAILED and outcome.exit_code:
+                    reason = await asyncio.to_thread(
+                        failure_reason, outcome.exit_code, row.log_path
+                    )
+                    outcome = Outcome(outcome.status, outcome.exit_code, reason)
                 outcome = await asyncio.to_thread(publish_outputs, row.log_path, outcome)
                 report = await asyncio.to_thread(self.settle, row.task_id, row.party, outcome)
                 await asyncio.to_thread(self._release, row)

@@ -10,9 +10,10 @@ from typing import Any
 
 from isthmus.scheduler import status as st
 from isthmus.scheduler.jobdoc import job_row
+from isthmus.scheduler.outcomes import shown
 from isthmus.scheduler.reports import log_tail
 from isthmus.store.db import Store
-from isthmus.store.schema import JobRow, LocalTaskRow
+from isthmus.store.schema import JobRow, LocalTaskRow, ScheduledJobRow
 from isthmus.wire.errors import NotFound
 from isthmus.wire.status import Status
 
@@ -21,8 +22,9 @@ NO_PARTY = "-"
 
 
 class TaskViews:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, node_id: str = "") -> None:
         self.store = store
+        self.node_id = node_id
 
     def task_rows(self, task_id: str) -> list[LocalTaskRow]:
         with self.store.session() as s:
@@ -32,21 +34,21 @@ class TaskViews:
         return job_row(self.store, JobRow, job_id, f"no job {job_id} here")
 
     def jobs(self, flow_id: str | None = None) -> list[dict[str, Any]]:
+        """Every job this node takes part in or schedules, newest first: its status as
+        the operator sees it (an ended job's result, never FINISHED once known), when it
+        started and ended, its initiator and scheduler, and why it did not succeed."""
         with self.store.session() as s:
-            query = s.query(JobRow).order_by(JobRow.created_at.desc())
+            ours = s.query(JobRow)
+            scheduled = s.query(ScheduledJobRow)
             if flow_id:
-                query = query.filter_by(flow_id=flow_id)
-            return [
-                {
-                    "job_id": r.job_id,
-                    "flow_id": r.flow_id,
-                    "status": r.status,
-                    "scheduler": r.scheduler_node_id,
-                    "initiator": r.initiator_node_id,
-                    "created_at": r.created_at,
-                }
-                for r in query.all()
-            ]
+                ours, scheduled = (
+                    ours.filter_by(flow_id=flow_id),
+                    scheduled.filter_by(flow_id=flow_id),
+                )
+            listed = {r.job_id: _job_view(r, r.scheduler_node_id) for r in ours.all()}
+            for row in scheduled.all():  # the scheduler's word wins where it has one
+                listed[row.job_id] = _job_view(row, self.node_id)
+        return sorted(listed.values(), key=lambda j: j["created_at"], reverse=True)
 
     def local_tasks(self, job_id: str) -> list[dict[str, Any]]:
         with self.store.session() as s:
@@ -78,10 +80,11 @@ def answer(rows: list[LocalTaskRow], share_log_tail: bool) -> dict[str, Any]:
     result = st.aggregate(r.status for r in rows)
     found: dict[str, Any] = {"status": result}
     failed = [r for r in rows if r.status == Status.FAILED]
-    if failed:
-        found["reason"] = failed[0].reason or "failed"
-        found["party"] = failed[0].party
-        if share_log_tail:
+    ended = failed or [r for r in rows if r.status == Status.STOPPED]
+    if ended:
+        found["reason"] = ended[0].reason or ended[0].status.lower()
+        found["party"] = ended[0].party
+        if failed and share_log_tail:
             found["log_tail"] = log_tail(failed[0].log_path)
     return found
 
@@ -94,6 +97,21 @@ def driven_job(s: Any, me: str, caller: str, job_id: str) -> JobRow:
     if caller not in (row.scheduler_node_id, me):
         raise NotFound(f"no job {job_id} here for node {caller}")
     return row
+
+
+def _job_view(row: JobRow | ScheduledJobRow, scheduler: str) -> dict[str, Any]:
+    status = shown(row.status, row.result)
+    return {
+        "job_id": row.job_id,
+        "flow_id": row.flow_id,
+        "status": status,
+        "scheduler": scheduler,
+        "initiator": row.initiator_node_id,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "reason": None if status == Status.SUCCESS else row.reason,
+    }
 
 
 def _task_view(row: LocalTaskRow) -> dict[str, Any]:

@@ -226,6 +226,15 @@ class JobRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    #: When ``job/start`` (or the first task) came, and when ``job/stop`` ended it.
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: What the ended job came to (SUCCESS, FAILED, STOPPED, REJECTED), as its scheduler
+    #: says it; None until known (``status`` stays the spec's FINISHED).
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: When this node's operator asked the job's scheduler to stop it (a foreign
+    #: scheduler's answer does not say a job was stopped; this side knows it asked).
+    stop_requested_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class LocalTaskRow(Base):
@@ -264,7 +273,11 @@ class ScheduledJobRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: What the ended job came to (SUCCESS, FAILED, STOPPED; REJECTED for a rejected
+    #: one), decided when it ends; ``status`` stays the spec's (FINISHED).
+    result: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: The permits the initiator presented (``x-mprac-token-set``), passed on to every
     #: party with ``job/create``.
     mprac_token_set: Mapped[str] = mapped_column(Text, default="")

@@ -12,6 +12,9 @@ from isthmus.testing.cluster import ProcessNode, wait_until
 from isthmus.wire import paths
 from isthmus.wire.status import Status
 
+#: A job's statuses once it ended, as the node shows them to its operator.
+ENDED = frozenset({Status.SUCCESS, Status.FAILED, Status.STOPPED, Status.REJECTED})
+
 
 def submit(node: ProcessNode, document: dict[str, Any], scheduler: str | None = None) -> str:
     """North-south ``create_all`` on the initiator; returns the job id."""
@@ -30,8 +33,8 @@ def why(node: ProcessNode, job_id: str) -> dict[str, Any]:
 
 
 def wait_finished(node: ProcessNode, job_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Wait until the job is FINISHED or REJECTED; returns the failure summary
-    (``why``), whose ``result`` says SUCCESS, FAILED or STOPPED."""
+    """Wait until the job ended (SUCCESS, FAILED, STOPPED or REJECTED as the node shows
+    it); returns the failure summary (``why``), whose ``result`` says which."""
     seen: dict[str, Any] = {}
 
     def done() -> bool:
@@ -39,7 +42,7 @@ def wait_finished(node: ProcessNode, job_id: str, *, timeout_s: float = 120.0) -
             seen.update(status(node, job_id))
         except Exception:  # the scheduler may be restarting
             return False
-        return seen.get("job_status") in (Status.FINISHED, Status.REJECTED)
+        return seen.get("job_status") in ENDED
 
     wait_until(done, timeout_s=timeout_s, interval_s=0.1, what=f"job {job_id} to finish")
     return why(node, job_id)
