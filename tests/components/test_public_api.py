@@ -20,6 +20,7 @@ EXPORTED = {
     "runtime": ["Component", "RunContext", "component"],
     "spec": ["ComponentSpec", "DataSlot", "Param", "from_self_description"],
     "storage": ["Storage", "TableMeta", "open_storage", "register_backend"],
+    "tables": ["csv_rows", "csv_writer", "write_csv"],
 }  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from isthmus.cli.audit import audit_app
 from isthmus.cli.component import component_app
 from isthmus.cli.dataset import dataset_app
 from isthmus.cli.job import job_app
+from isthmus.cli.job_template import job_template
 from isthmus.cli.node import doctor, init, node_app, version
 from isthmus.cli.peer import peer_app
 from isthmus.cli.token import token_app
@@ -30,6 +31,7 @@ app.add_typer(peer_app, name="peer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(component_app, name="component")
 app.add_typer(job_app, name="job")
+job_app.command("template")(job_template)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(approval_app, name="approval")
 app.add_typer(token_app, name="token")

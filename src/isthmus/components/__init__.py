@@ -6,7 +6,8 @@ container contract (``ContainerEnv``: the dotted environment variables), its sto
 (``system.storage``), its link (``system.transport``) and the callback — never the
 node's internals — so any BFIA platform can load it as a container, and the node loads
 anyone's. ``python -m isthmus.components`` runs whichever component the environment
-names.
+names. ``csv_rows`` / ``csv_writer`` / ``write_csv`` read and write a CSV table the way
+the built-in components do (streamed, metadata published after the data).
 """
 
 from isthmus.components.catalog import registry
@@ -23,6 +24,7 @@ from isthmus.components.errors import (
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param, from_self_description
 from isthmus.components.storage import Storage, TableMeta, open_storage, register_backend
+from isthmus.components.tables import csv_rows, csv_writer, write_csv
 
 __all__ = [
     "AlgorithmError",
@@ -41,10 +43,13 @@ __all__ = [
     "TableRef",
     "UnknownComponent",
     "component",
+    "csv_rows",
+    "csv_writer",
     "from_self_description",
     "open_storage",
     "read_env",
     "register_backend",
     "registry",
     "run_container",
+    "write_csv",
 ]

@@ -30,6 +30,25 @@ from isthmus.wire.status import Status
 
 log = logging.getLogger("isthmus.component")
 
+#: Every line of a task's log names its job and task, so lines gathered from many
+#: containers into one pipeline still say whose they are.
+_FORMAT = "%(asctime)s %(levelname)s %(name)s job_id=%(job_id)s task_id=%(task_id)s %(message)s"
+
+
+class _TaskIds(logging.Filter):
+    """Stamps each record with the container's job and task ids (``-`` until the
+    environment has been read). The job id is the session's (``session_<job id>``)."""
+
+    job_id = "-"
+    task_id = "-"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.job_id, record.task_id = self.job_id, self.task_id
+        return True
+
+
+_IDS = _TaskIds()
+
 
 def run_container(
     environ: Mapping[str, str], *, components: Mapping[str, type[Component]] | None = None
@@ -41,6 +60,8 @@ def run_container(
     except ContractError as exc:
         log.error("bad container environment: %s", exc.message)
         return exc.exit_code
+    _TaskIds.task_id = env.task_id
+    _TaskIds.job_id = env.session_id.removeprefix("session_") or "-"
     _log_to_file(env)
     callback = Callback(env.callback, env.task_id, env.callback_role)
     try:
@@ -103,7 +124,8 @@ def _log_to_stdout() -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_isthmus_component", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.addFilter(_IDS)
         handler._isthmus_component = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.INFO)
@@ -121,5 +143,6 @@ def _log_to_file(env: ContainerEnv) -> None:
             "config.log.path %s is not writable (%s); logging to stdout only", env.log_path, exc
         )
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(_IDS)
     logging.getLogger().addHandler(handler)

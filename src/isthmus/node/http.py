@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from isthmus.node.logs import trace_id_var
 from isthmus.node.metrics import NodeMetrics
 from isthmus.wire import headers as h
 from isthmus.wire.envelope import error
@@ -41,6 +40,7 @@ from isthmus.wire.errors import (
     ValidationFailed,
 )
 from isthmus.wire.jsonbody import MAX_BYTES, MAX_DEPTH, loads_bounded, nesting_depth
+from isthmus.wire.logcontext import trace_id_var
 
 log = logging.getLogger("isthmus.http")
 
@@ -185,7 +185,8 @@ class TraceMiddleware:
             route = _route_name(scope)
             self.metrics.requests.labels(self.app_name, route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(self.app_name, route).observe(elapsed)
-            log.info(
+            log.log(
+                _request_level(scope["method"], scope["path"], status),
                 "%s %s -> %s",
                 scope["method"],
                 scope["path"],
@@ -197,6 +198,21 @@ class TraceMiddleware:
                 },
             )
             trace_id_var.reset(token)
+
+
+#: Requests made over and over while nothing happens (probes, scrapes, status polls,
+#: transport pops): logged at DEBUG when they succeed, so INFO stays readable.
+_POLLED = ("/poll", "/status", "/pop", "/peek", "/healthz", "/readyz", "/metrics")
+
+
+def _request_level(method: str, path: str, status: int) -> int:
+    """INFO for a request that changes something or fails; DEBUG for a read or a poll
+    that succeeds."""
+    if status >= 400:
+        return logging.INFO
+    if method in ("GET", "HEAD") or any(part in path for part in _POLLED):
+        return logging.DEBUG
+    return logging.INFO
 
 
 def _route_name(scope: Scope) -> str:

@@ -17,13 +17,44 @@ import logging
 import os
 import sys
 import time
-from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
-trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
-job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
-task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
+from isthmus.wire.logcontext import job_id_var, task_id_var, trace_id_var
+
+#: Client and server libraries whose INFO lines are one per request or connection: at
+#: INFO the node's own request log (with the trace id) says it once; at DEBUG they talk.
+CHATTY_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "hpack", "grpc", "asyncio")
+
+#: Lines every uvicorn server of the node says alike (it runs one per listener): written
+#: once per process, as the same line repeated would read as a duplicate.
+_LIFECYCLE = (
+    "Started server process",
+    "Waiting for application startup",
+    "Application startup complete",
+    "Shutting down",
+    "Waiting for application shutdown",
+    "Application shutdown complete",
+    "Finished server process",
+)
+
+
+class OncePerProcess(logging.Filter):
+    """Lets each uvicorn lifecycle line (``_LIFECYCLE``) through the first time only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(_LIFECYCLE):
+            return True
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -44,14 +75,13 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "node_id": self.node_id,
         }
-        for key, var in (
-            ("trace_id", trace_id_var),
-            ("job_id", job_id_var),
-            ("task_id", task_id_var),
-        ):
-            value = var.get()
-            if value:
-                entry[key] = value
+        trace_id, job_id = trace_id_var.get(), job_id_var.get()
+        if trace_id:
+            entry["trace_id"] = trace_id
+        if job_id:
+            # A job's line always has both keys, so a pipeline can rely on them; a
+            # line about the job as a whole has a null task_id.
+            entry["job_id"], entry["task_id"] = job_id, task_id_var.get()
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
@@ -90,10 +120,18 @@ def configure_logging(node_id: str, level: str = "INFO", file: Path | None = Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One handler, the root's: a library's own handler would write each line twice
+    # (and uvicorn's default one in colour).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # Access lines duplicate our own request log, which has the trace id.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.filters[:] = [
+        f for f in uvicorn_error.filters if not isinstance(f, OncePerProcess)
+    ]
+    uvicorn_error.addFilter(OncePerProcess())
+    verbose = str(level).upper() == "DEBUG"
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -55,6 +55,7 @@ from isthmus.wire.errors import (
 )
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
+from isthmus.wire.logcontext import bind
 from isthmus.wire.status import Status
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class Coordinator:
         return len(live)
 
     async def _advance(self, job_id: str) -> None:
+        bind(job_id)  # a task of its own (gather): its log lines, and only they, carry it
         try:
             row = await asyncio.to_thread(self.rows.job_row, job_id)
             job = load_job(row.document)

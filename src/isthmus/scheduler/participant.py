@@ -40,6 +40,7 @@ from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import InvalidJob, Job, Problem, parse_job
 from isthmus.wire.errors import NotFound, StateConflict, ValidationFailed
 from isthmus.wire.ids import check_id
+from isthmus.wire.logcontext import bound
 from isthmus.wire.mprac import TokenRef
 from isthmus.wire.node import ContractStatus
 from isthmus.wire.status import Status, on_the_wire
@@ -180,7 +181,8 @@ class Participant:
             row = await asyncio.to_thread(self.views.job, job.job_id)
             parties = frozenset(node for _, _, node in job.parties()) - {self.node_id}
             await self.sessions.open(session_id(job.job_id), row.session_token, parties)
-            log.info("job %s created (scheduler %s)", job.job_id, caller)
+            with bound(job_id=job.job_id):
+                log.info("job %s created (scheduler %s)", job.job_id, caller)
 
     def _known(self, job_id: str, wanted: dict[str, Any]) -> bool:
         with self.store.session() as s:

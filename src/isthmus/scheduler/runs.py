@@ -39,6 +39,7 @@ from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import Job
 from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, ValidationFailed
 from isthmus.wire.ids import inside
+from isthmus.wire.logcontext import bind, current
 from isthmus.wire.status import Status
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class Runs:
     async def launch(self, job_id: str, launches: list[Launch]) -> None:
         """Start each planned run: its input written, its storage staged, its runner
         started; a run that cannot start fails at once and is reported."""
+        outer = current()
         for row_key, run, runner in launches:
+            bind(job_id, run.task_id)  # this run's log lines carry its ids
             problem = await asyncio.to_thread(self._prepare_input, run)
             if problem is None:
                 problem = await asyncio.to_thread(stage_run, self.settings.storage_url, job_id, run)
@@ -108,6 +111,7 @@ class Runs:
                 await asyncio.to_thread(discard_storage, run.log_path)
                 if report is not None and self.report is not None:
                     await self.report(report)
+        bind(*outer)
         self.wakeup.set()
 
     def plan(self, caller: str, job_id: str, task_id: str, task_name: str) -> list[Launch]:
@@ -295,7 +299,9 @@ class Runs:
         live = await asyncio.to_thread(self._live_rows)
         self._live = len(live)
         changed = 0
+        outer = current()
         for row in live:
+            bind(row.job_id, row.task_id)  # this run's log lines carry its ids
             outcome = await asyncio.to_thread(self._check_run, row)
             if outcome is not None and outcome.status in st.TASK_DONE:
                 if outcome.status == Status.FAILED and outcome.exit_code:
@@ -310,6 +316,7 @@ class Runs:
                 changed += 1
                 if report is not None and self.report is not None:
                     await self.report(report)
+        bind(*outer)
         return changed
 
     def _live_rows(self) -> list[LocalTaskRow]:

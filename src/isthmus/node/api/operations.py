@@ -226,11 +226,23 @@ class ComponentState(BaseModel):
     state: str = Field(pattern="^(ENABLED|DISABLED)$")
 
 
+def _listed_components(ctx: NodeContext, name: str | None, describe: bool) -> list[dict[str, Any]]:
+    """Every registered version (of ``name``); with ``describe``, each with its whole
+    self-description (``component_info``), which ``isthmus component show`` reads."""
+    rows = ctx.components.list_components(name=name)
+    if not describe:
+        return rows
+    keys = [(r["componentName"], r["provider"], r["version"]) for r in rows]
+    return [ctx.components.query(key) for key in keys]
+
+
 @north_south.get(paths.ADMIN_COMPONENTS)
 async def components(
-    ctx: Ctx, name: str | None = Query(default=None, max_length=128)
+    ctx: Ctx,
+    name: str | None = Query(default=None, max_length=128),
+    describe: bool = False,
 ) -> dict[str, Any]:
-    return ok(await run_in_threadpool(lambda: ctx.components.list_components(name=name)))
+    return ok(await run_in_threadpool(_listed_components, ctx, name, describe))
 
 
 @north_south.post(paths.ADMIN_COMPONENTS)
