@@ -51,4 +51,4 @@ test: $(VENV)/.dev lint
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-run dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-run quickstart dist

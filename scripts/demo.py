@@ -46,7 +46,6 @@ def isthmus(*args: str, show: bool = True) -> str:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "COLUMNS": "120"},
     )
     if result.returncode != 0:
         print(result.stdout + result.stderr, file=sys.stderr)
@@ -264,7 +263,7 @@ def run_demo(bank: Path, fintech: Path) -> None:
         command = [sys.executable, "-m", "isthmus", "job", "submit", *b, str(job_file)]
         again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
         said = (again.stdout.strip() or again.stderr.strip()).splitlines()[-1]
-        print(said[:400], flush=True)
+        print(said, flush=True)
         if again.returncode != expected:
             raise SystemExit(
                 f"demo: the {attempt} run should have {'failed' if expected else 'run'}"

@@ -111,6 +111,12 @@ def test_contract_through_the_cli_then_doctor(homes: tuple[Path, Path]) -> None:
         assert report["peers"][0]["signed_ping"] == "ok"
     table = isthmus("peer", "list", "--home", str(bank)).stdout
     assert "APPROVED" in table and "FINTECH" in table
+    # ids and the key fingerprint whole (issue 14): the id on one line, every digit shown
+    assert mine[0]["contract_id"] in table and "…" not in table
+    key = mine[0]["peer_key_fingerprint"]
+    assert len(key) == 64 and " ".join(key[i : i + 8] for i in range(0, 64, 8)) in table
+    ids = isthmus("peer", "list", "--home", str(fintech), "--status", "APPROVED", "--ids")
+    assert ids.stdout.splitlines() == [applied["contract_id"]]
 
 
 def test_audit_export_verifies_offline_and_detects_edits(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from isthmus.cli.common import AsJson, Home, call, emit, err, fail, print_table
+from isthmus.cli.common import AsJson, Home, call, emit, err, fail, print_ids, print_table
 from isthmus.wire.paths import (
     ADMIN_APPROVAL_APPLY,
     ADMIN_APPROVAL_APPROVE,
@@ -49,6 +49,7 @@ def _approvals_table(rows: list[dict[str, Any]]) -> None:
             ]
             for r in rows
         ],
+        ids=("audit id", "peer"),
     )
 
 
@@ -101,6 +102,9 @@ def approval_apply(
 def approval_list(
     home: Home,
     pending: Annotated[bool, typer.Option(help="only requests awaiting a decision here")] = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="print only the audit ids, one a line")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Requests to and from partners, with their state and limits."""
@@ -108,6 +112,9 @@ def approval_list(
         rows = call(home, "GET", ADMIN_APPROVALS, direction="INBOUND", status="APPLIED")
     else:
         rows = call(home, "GET", ADMIN_APPROVALS)
+    if ids:
+        print_ids(r["audit_id"] for r in rows)
+        return
     emit(rows, as_json, _approvals_table)
 
 

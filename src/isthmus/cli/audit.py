@@ -42,7 +42,7 @@ def audit_verify(
         verdict,
         as_json,
         lambda d: out.print(
-            f"audit log intact: {d['checked']} events, head {d['last_hash'][:16]}…"
+            f"audit log intact: {d['checked']} events, head {d['last_hash']}"
             if d["ok"]
             else f"[bold red]audit log TAMPERED[/] at seq {d.get('bad_seq')}: {d['problem']}"
         ),
@@ -121,5 +121,6 @@ def audit_list(
                 [r["seq"], utc_minute(r["ts"]), r["actor"], r["action"], r["subject"], r["outcome"]]
                 for r in d
             ],
+            ids=("seq", "actor", "subject"),
         ),
     )

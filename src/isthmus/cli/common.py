@@ -10,18 +10,24 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from isthmus.node.admin_client import AdminClient
 from isthmus.wire.errors import IsthmusError
 
-out = Console()
-err = Console(stderr=True)
+#: Messages are never wrapped by us (``soft_wrap``): an id in one is pasted whole.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+_UNBOUNDED = 100_000
+#: The width below which a wrapping column is not squeezed to keep the ids whole.
+_NARROWEST = 4
 
 Home = Annotated[
     Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME", help="The node's home directory.")
@@ -29,8 +35,15 @@ Home = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
+#: How every error line starts (``node start --detach`` finds its child's by it).
+ERROR_PREFIX = "error: "
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print ``error: MESSAGE`` on stderr as one line (never wrapped at the terminal's
+    width, never read as markup) and return the exit to raise."""
+    err.print(f"[bold red]{ERROR_PREFIX.strip()}[/] ", end="")
+    err.print(message, highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -70,14 +83,52 @@ def call(
             raise fail(exc.message) from exc
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """A titled table on stdout; ``None`` cells print empty."""
+def print_table(
+    title: str, columns: list[str], rows: list[list[Any]], *, ids: tuple[str, ...] = ()
+) -> None:
+    """A titled table on stdout; ``None`` cells print empty.
+
+    Nothing is ever cut short with an ellipsis or cropped: an id is only useful whole (it
+    is pasted into the next command). On a terminal the table fits its width: the columns
+    named in ``ids`` keep their values on one line while the others wrap around them,
+    and fold only if the terminal cannot fit even them. Into a pipe or a file, where
+    there is no width to fit, the table is printed at its natural width."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    whole = {
+        index: max([len(column), *(len(row[index]) for row in cells)])
+        for index, column in enumerate(columns)
+        if column in ids
+    }
+    # Room for the ids whole, a few characters for every other cell, and the borders?
+    needed = sum(whole.values()) + _NARROWEST * (len(columns) - len(whole)) + 3 * len(columns)
+    keep = not out.is_terminal or needed < out.width
     table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    out.print(table)
+    for index, column in enumerate(columns):
+        kept = keep and index in whole  # never collapsed by rich, so never cropped either
+        table.add_column(
+            column, overflow="fold", no_wrap=kept, min_width=whole[index] if kept else None
+        )
+    for row in cells:
+        table.add_row(*row)
+    if out.is_terminal:
+        out.print(table)
+        return
+    natural = Measurement.get(out, out.options.update_width(_UNBOUNDED), table).maximum
+    Console(file=out.file, width=natural, soft_wrap=True).print(table)
+
+
+def print_ids(ids: Iterable[str]) -> None:
+    """``--ids``: one id a line and nothing else, for ``$(…)`` in a shell (as in the
+    README's quick start: approve what ``list --ids`` printed)."""
+    for value in ids:
+        typer.echo(value)
+
+
+def fingerprint(value: str | None) -> str:
+    """A key fingerprint whole, in groups of eight hex digits: read aloud and compared
+    out of band, and wrapped at the spaces in a narrow table rather than cut."""
+    text = value or ""
+    return " ".join(text[i : i + 8] for i in range(0, len(text), 8))
 
 
 def utc_minute(ms: int | None) -> str:

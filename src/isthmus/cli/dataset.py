@@ -32,6 +32,7 @@ def _datasets_table(rows: list[dict[str, Any]]) -> None:
             ]
             for r in rows
         ],
+        ids=("dataset",),
     )
 
 

@@ -15,11 +15,23 @@ from typing import Annotated, Any
 import typer
 
 from isthmus import __version__
-from isthmus.cli.common import AsJson, Home, call, emit, fail, out, print_table
+from isthmus.cli.common import (
+    ERROR_PREFIX,
+    AsJson,
+    Home,
+    call,
+    emit,
+    err,
+    fail,
+    fingerprint,
+    out,
+    print_table,
+)
 from isthmus.node.admin_client import AdminClient
-from isthmus.node.config import load_config
+from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import init_home
 from isthmus.node.logs import open_log_file
+from isthmus.node.ports import busy, listeners, refuse_busy_ports
 from isthmus.wire.errors import IsthmusError
 from isthmus.wire.paths import ADMIN_DOCTOR, ADMIN_NODE, READYZ
 
@@ -41,11 +53,27 @@ def init(
         str, typer.Option(help="Signature suite: ED25519, SHA256_ECDSA, SHA256_RSA_PSS or SM2_SM3.")
     ] = "ED25519",
     host: Annotated[str, typer.Option(help="Interconn listener address.")] = "127.0.0.1",
-    interconn_port: Annotated[int, typer.Option(help="Interconn (east-west) port.")] = 8101,
-    admin_port: Annotated[int, typer.Option(help="Admin (north-south) port.")] = 8102,
+    interconn_port: Annotated[
+        int,
+        typer.Option(
+            help="Interconn (east-west) port; every other port is derived from it: admin "
+            "+1, transport +2, with --grpc the gRPC faces +3 and +4."
+        ),
+    ] = 8101,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Admin (north-south) port [interconn + 1].")
+    ] = None,
     transport_port: Annotated[
-        int, typer.Option(help="Transport port for local algorithm components.")
-    ] = 8103,
+        int | None,
+        typer.Option(help="Transport port for local algorithm components [interconn + 2]."),
+    ] = None,
+    grpc: Annotated[
+        bool,
+        typer.Option(
+            help="Also open the gRPC faces: interconn gRPC on interconn + 3, transport gRPC "
+            "on interconn + 4."
+        ),
+    ] = False,
     public_address: Annotated[
         str, typer.Option(help="URL partners reach this node at (default http://HOST:PORT).")
     ] = "",
@@ -78,6 +106,7 @@ def init(
             interconn_port=interconn_port,
             admin_port=admin_port,
             transport_port=transport_port,
+            grpc=grpc,
             public_address=public_address,
             store_url=store_url,
             tls_cert_file=tls_cert,
@@ -88,20 +117,38 @@ def init(
     except IsthmusError as exc:
         raise fail(exc.message, 2) from exc
     config = load_config(path)
+    ports = {listener.setting: listener.port for listener in listeners(config)}
     result = {
         "home": str(path),
         "node_id": node_id,
         "auth_type": config.identity.auth_type,
         "interconn": config.public_address,
         "admin": config.admin_url,
+        "transport": config.transport_address,
+        "ports": ports,
     }
-    emit(
-        result,
-        as_json,
-        lambda d: out.print(
-            f"initialised node [bold]{d['node_id']}[/] in {d['home']} "
-            f"({d['auth_type']}; interconn {d['interconn']}, admin {d['admin']})"
-        ),
+    emit(result, as_json, _print_initialised)
+    for listener in listeners(config):
+        problem = busy(listener)
+        if problem is not None:
+            err.print(
+                f"[yellow]warning[/]: {listener.setting} {listener.port} {problem} now; the "
+                "node will not start until it is free (choose another --interconn-port)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _print_initialised(d: dict[str, Any]) -> None:
+    """Where the node will listen, every port, so that the next node can avoid them."""
+    grpc = "".join(
+        f", {setting} {port}" for setting, port in d["ports"].items() if "grpc" in setting and port
+    )
+    out.print(
+        f"initialised node [bold]{d['node_id']}[/] in {d['home']} ({d['auth_type']})\n"
+        f"  interconn {d['interconn']}, admin {d['admin']}, transport {d['transport']}{grpc}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -120,12 +167,20 @@ def node_start(
     except IsthmusError as exc:
         raise fail(exc.message, 2) from exc
     if not detach:
-        from isthmus.node.server import run
+        from isthmus.node.server import NodeFailed, run
 
-        run(config)
+        try:
+            run(config)
+        except NodeFailed as exc:
+            raise fail(str(exc)) from None
         return
+    try:  # the common failure, said before anything is spawned
+        refuse_busy_ports(config)
+    except IsthmusError as exc:
+        raise fail(f"node {config.node.node_id} could not start: {exc.message}") from exc
     log_path = config.home / "logs" / "node.log"
     with open_log_file(log_path) as log_file:
+        offset = log_file.tell()
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "isthmus", "node", "start", "--home", str(config.home)],
             stdout=log_file,
@@ -133,26 +188,50 @@ def node_start(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    if not _wait_ready(config, process, wait_s):
+        if process.poll() is not None:
+            raise fail(_start_error(log_path, offset, process.returncode))
+        raise fail(
+            f"node {config.node.node_id} (pid {process.pid}) is not ready after {wait_s:.0f} s; "
+            f"it may still be starting: `isthmus node status`, and its log {log_path}"
+        )
+    started = {"node_id": config.node.node_id, "pid": process.pid, "log": str(log_path)}
+    emit(
+        started,
+        as_json,
+        lambda d: out.print(f"node {d['node_id']} started (pid {d['pid']}); log: {d['log']}"),
+    )
+
+
+def _wait_ready(config: NodeConfig, process: subprocess.Popen[bytes], wait_s: float) -> bool:
+    """Whether the process just spawned is ready: its admin listener answers ``/readyz``
+    and the node's pid file names this process (so that another node answering on the
+    same admin port is not taken for it). False if it exited or the time ran out."""
+    pid_path = config.home / "run" / "node.pid"
     deadline = time.monotonic() + wait_s
     with AdminClient.for_config(config, timeout_s=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise fail(f"node exited with code {process.returncode}; see {log_path}")
+        while time.monotonic() < deadline and process.poll() is None:
             try:
                 client.request("GET", READYZ)
-            except IsthmusError:
-                time.sleep(0.1)
-                continue
-            started = {"node_id": config.node.node_id, "pid": process.pid, "log": str(log_path)}
-            emit(
-                started,
-                as_json,
-                lambda d: out.print(
-                    f"node {d['node_id']} started (pid {d['pid']}); log: {d['log']}"
-                ),
-            )
-            return
-    raise fail(f"node did not become ready in {wait_s:.0f} s; see {log_path}")
+                if pid_path.read_text().strip() == str(process.pid):
+                    return True
+            except (IsthmusError, OSError):
+                pass
+            time.sleep(0.1)
+    return False
+
+
+def _start_error(log_path: Path, offset: int, code: int) -> str:
+    """Why a detached node exited at start: the one-line error its ``node start`` wrote
+    last (after the log record with the traceback), read from where this start's output
+    began in the log."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    for line in reversed(lines):
+        if line.startswith(ERROR_PREFIX):
+            return line.removeprefix(ERROR_PREFIX)
+    return f"the node exited with code {code} before it was ready; its log: {log_path}"
 
 
 @node_app.command("stop")
@@ -196,7 +275,12 @@ def node_status(home: Home, as_json: AsJson = False) -> None:
         lambda d: print_table(
             f"node {d['node_id']}",
             ["field", "value"],
-            [[k, v] for k, v in d.items() if k != "description"],
+            [
+                [k, fingerprint(v) if k == "key_fingerprint" else v]
+                for k, v in d.items()
+                if k != "description"
+            ],
+            ids=("value",),
         ),
     )
 
@@ -229,6 +313,7 @@ def doctor(home: Home, as_json: AsJson = False) -> None:
                 ]
                 for p in d["peers"]
             ],
+            ids=("peer",),
         )
         if not d["peers"]:
             out.print("no approved partners yet: `isthmus peer apply --address URL`")

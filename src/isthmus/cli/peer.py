@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from isthmus.cli.common import AsJson, Home, call, emit, out, print_table, utc_minute
+from isthmus.cli.common import (
+    AsJson,
+    Home,
+    call,
+    emit,
+    fingerprint,
+    out,
+    print_ids,
+    print_table,
+    utc_minute,
+)
 from isthmus.wire.clock import now_ms
 from isthmus.wire.paths import (
     ADMIN_CONTRACT_APPLY,
@@ -33,11 +43,12 @@ def _contracts_table(rows: list[dict[str, Any]]) -> None:
                 r["direction"],
                 r["status"],
                 r["peer_address"],
-                (r.get("peer_key_fingerprint") or "")[:16],
+                fingerprint(r.get("peer_key_fingerprint")),
                 utc_minute(r.get("expired_time")),
             ]
             for r in rows
         ],
+        ids=("contract", "peer"),
     )
 
 
@@ -66,10 +77,16 @@ def peer_list(
     status: Annotated[
         str | None, typer.Option(help="APPLIED, APPROVED, REJECTED, TERMINATED")
     ] = None,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the contract ids, one a line.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """List contracts (pending applications included)."""
     rows = call(home, "GET", ADMIN_CONTRACTS, status=status.upper() if status else None)
+    if ids:
+        print_ids(r["contract_id"] for r in rows)
+        return
     emit(rows, as_json, _contracts_table)
 
 

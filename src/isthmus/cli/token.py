@@ -36,6 +36,7 @@ def token_list(home: Home, as_json: AsJson = False) -> None:
             ["name", "roles", "service", "created by", "revoked"],
             [[r["name"], ", ".join(r["roles"]), r["service"], r["created_by"], r["revoked_at"]]
              for r in rows],
+            ids=("name",),
         )  # fmt: skip
 
     emit(call(home, "GET", ADMIN_TOKENS), as_json, render)

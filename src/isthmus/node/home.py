@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from isthmus.crypto import PrivateKey, generate_private_key, load_private_key
 from isthmus.node.config import CONFIG_FILE, NodeConfig, describe
+from isthmus.node.ports import derived_ports
 from isthmus.wire.errors import ConfigError, InvalidKey
 
 #: The process umask of a node: nothing it creates is readable by group or others.
@@ -67,10 +68,11 @@ def init_home(
     institution: str = "",
     auth_type: str = "ED25519",
     interconn_port: int = 8101,
-    admin_port: int = 8102,
-    transport_port: int = 8103,
-    transport_grpc_port: int = 0,
-    interconn_grpc_port: int = 0,
+    admin_port: int | None = None,
+    transport_port: int | None = None,
+    transport_grpc_port: int | None = None,
+    interconn_grpc_port: int | None = None,
+    grpc: bool = False,
     host: str = "127.0.0.1",
     public_address: str = "",
     store_url: str = "",
@@ -79,7 +81,9 @@ def init_home(
     tls_ca_file: Path | None = None,
     force: bool = False,
 ) -> Path:
-    """Create a node home with a fresh key pair, config and admin token.
+    """Create a node home with a fresh key pair, config and admin token. A port not
+    given derives from ``interconn_port`` (``node.ports.OFFSETS``), so homes made with
+    different interconn ports run side by side.
 
     Refuses to overwrite an existing home unless ``force``: a node's key *is* its identity
     to every partner, and losing it silently would cut off all contracts.
@@ -88,6 +92,10 @@ def init_home(
     config_path = home / CONFIG_FILE
     if config_path.exists() and not force:
         raise ConfigError(f"{config_path} already exists (use --force to replace the identity)")
+    explicit = {"admin.port": admin_port, "transport.port": transport_port,
+                "interconn.grpc_port": interconn_grpc_port,
+                "transport.grpc_port": transport_grpc_port}  # fmt: skip
+    ports = derived_ports(interconn_port, grpc=grpc, explicit=explicit)
     document: dict[str, Any] = {
         "node": {
             "node_id": node_id,
@@ -95,18 +103,9 @@ def init_home(
             "name": name or node_id,
             "institution": institution or inst_id,
         },
-        "interconn": {"host": host, "port": interconn_port},
-        "admin": {"host": "127.0.0.1", "port": admin_port},
-        "transport": {"host": "127.0.0.1", "port": transport_port},
+        **_listener_sections(host, ports, public_address),
         "identity": {"auth_type": auth_type, "key_file": "keys/node.key"},
     }
-    if public_address:
-        document["interconn"]["public_address"] = public_address
-    # The gRPC faces are off (0) unless asked for; only written when on.
-    if interconn_grpc_port:
-        document["interconn"]["grpc_port"] = interconn_grpc_port
-    if transport_grpc_port:
-        document["transport"]["grpc_port"] = transport_grpc_port
     if store_url:
         document["store"] = {"url": store_url}
     if tls_cert_file or tls_key_file or tls_ca_file:
@@ -118,6 +117,25 @@ def init_home(
         raise ConfigError(f"invalid options: {describe(exc)}") from exc
     _write_home(home, document, auth_type)
     return home
+
+
+def _listener_sections(
+    host: str, ports: dict[str, int], public_address: str
+) -> dict[str, dict[str, Any]]:
+    """``[interconn]``, ``[admin]`` and ``[transport]`` with their ports; admin and
+    transport on loopback; the gRPC faces written only when on (0 = off)."""
+    sections: dict[str, dict[str, Any]] = {
+        "interconn": {"host": host, "port": ports["interconn.port"]},
+        "admin": {"host": "127.0.0.1", "port": ports["admin.port"]},
+        "transport": {"host": "127.0.0.1", "port": ports["transport.port"]},
+    }
+    if public_address:
+        sections["interconn"]["public_address"] = public_address
+    if ports["interconn.grpc_port"]:
+        sections["interconn"]["grpc_port"] = ports["interconn.grpc_port"]
+    if ports["transport.grpc_port"]:
+        sections["transport"]["grpc_port"] = ports["transport.grpc_port"]
+    return sections
 
 
 def _tls_section(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, Any]:

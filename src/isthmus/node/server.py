@@ -27,8 +27,10 @@ from isthmus.node.home import restrict_new_files
 from isthmus.node.interconn_app import create_interconn_app
 from isthmus.node.logs import configure_logging
 from isthmus.node.memory import tune_malloc
+from isthmus.node.ports import refuse_busy_ports
 from isthmus.node.tls import GuardedHttpToolsProtocol, TlsAwareHttpToolsProtocol, guarded
 from isthmus.wire.clock import now_ms
+from isthmus.wire.errors import IsthmusError
 
 log = logging.getLogger("isthmus.node")
 
@@ -134,8 +136,40 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
     return interconn, admin, transport
 
 
+class NodeFailed(Exception):
+    """The node could not start, or stopped on an error: ``str()`` is one plain line
+    (``isthmus node start`` prints it); the log has the traceback."""
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line: an Isthmus error's message, a refusal's sentence,
+    else the exception's type and its text with the line breaks folded."""
+    if isinstance(exc, IsthmusError):
+        text = exc.message
+    elif isinstance(exc, SystemExit) and isinstance(exc.code, str):
+        text = exc.code
+    elif isinstance(exc, SystemExit):
+        text = f"a listener could not start (exit code {exc.code})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
 async def serve(config: NodeConfig) -> None:
-    """Run the node until SIGTERM or SIGINT."""
+    """Run the node until SIGTERM or SIGINT. Any failure is logged with its traceback
+    and raised as ``NodeFailed``, one line saying whether the node had started."""
+    started = asyncio.Event()
+    try:
+        await _serve(config, started)
+    except (Exception, SystemExit) as exc:
+        phase = "stopped" if started.is_set() else "could not start"
+        message = f"node {config.node.node_id} {phase}: {one_line(exc)}"
+        log.error("%s", message, exc_info=exc)
+        raise NodeFailed(message) from exc
+
+
+async def _serve(config: NodeConfig, started: asyncio.Event) -> None:
     ctx = await _prepare(config)
     servers = _servers(ctx)
     try:  # the gRPC faces, if configured: listening before the node says it is ready
@@ -150,7 +184,7 @@ async def serve(config: NodeConfig) -> None:
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.write_text(str(os.getpid()))
     serving = [asyncio.create_task(server.serve()) for server in servers]
-    readiness = asyncio.create_task(_mark_ready(ctx, servers, serving))
+    readiness = asyncio.create_task(_mark_ready(ctx, servers, serving, started))
     try:
         await _until_stopped(ctx, servers, serving)
     finally:
@@ -176,6 +210,7 @@ async def _prepare(config: NodeConfig) -> NodeContext:
         config.log.level,
         config.path(config.log.file) if config.log.file else None,
     )
+    refuse_busy_ports(config)  # one sentence naming the setting, not uvicorn's exit 3
     ctx = build_context(config)
     await asyncio.to_thread(ctx.store.migrate)
     await asyncio.to_thread(refuse_unpinned_waivers, ctx)
@@ -229,7 +264,10 @@ def _background(ctx: NodeContext) -> list[asyncio.Task[Any]]:
 
 
 async def _mark_ready(
-    ctx: NodeContext, servers: tuple[_Server, ...], serving: list[asyncio.Task[None]]
+    ctx: NodeContext,
+    servers: tuple[_Server, ...],
+    serving: list[asyncio.Task[None]],
+    started: asyncio.Event,
 ) -> None:
     """Ready (``/readyz``) once every listener has started."""
     config = ctx.config
@@ -238,6 +276,7 @@ async def _mark_ready(
             return
         await asyncio.sleep(0.02)
     ctx.ready.set()
+    started.set()
     log.info(
         "node %s ready: interconn %s, admin %s, transport %s",
         ctx.node_id,
@@ -264,11 +303,23 @@ async def _until_stopped(
 
 def run(config: NodeConfig) -> None:
     """Serve on uvloop where it is installed (it comes with ``uvicorn[standard]``): the
-    transport path is event-loop bound, and uvloop's loop is about twice as fast."""
+    transport path is event-loop bound, and uvloop's loop is about twice as fast.
+
+    Raises ``NodeFailed`` (one line) on any failure. A listener task that ends with
+    ``SystemExit`` (uvicorn's way of saying it could not start) escapes the event loop
+    rather than the coroutine, so it is caught here as well."""
     tune_malloc()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(config))
-        return
-    uvloop.run(serve(config))
+        runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(serve(config))
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            raise
+        message = f"node {config.node.node_id} could not start: {one_line(exc)}"
+        log.error("%s", message, exc_info=exc)
+        raise NodeFailed(message) from exc
