@@ -10,7 +10,7 @@ import pytest
 
 from isthmus.store import Store
 from isthmus.store.transport import OutMessage, TransportStore
-from isthmus.transport.accounting import QueueLimits
+from isthmus.transport.accounting import QueueDepths, QueueLimits
 from isthmus.transport.queues import (
     MAX_COMMITTER_RESTARTS,
     Delivery,
@@ -94,6 +94,26 @@ async def test_streams_are_numbered_and_acknowledged(store: Store, queues: Queue
     }
     third = await queues.push("s3", "t", "NODE_B", "a-b", b"4")
     assert third.seq == 3  # numbering survives the restart
+    await queues.aclose()
+
+
+async def test_depths_add_up_every_session_both_ways(store: Store, queues: QueueEngine) -> None:
+    """What ``/metrics`` reads: messages and bytes waiting, out (to be forwarded) and in
+    (to be popped), across sessions, until each leaves; a reload counts the same."""
+    assert queues.depths() == QueueDepths()
+    await queues.open_session("s2", "t", PARTIES)
+    sent = await queues.push("s1", "t", "NODE_B", "a-b", b"x" * 10)
+    await queues.push("s2", "t", "NODE_B", "a-b", b"y" * 20)
+    await queues.receive("NODE_B", [msg(1, b"z" * 5), msg(1, b"w" * 7, session="s2")])
+    await queues.receive("NODE_B", [msg(1, b"z" * 5)])  # a resend holds nothing more
+    assert queues.depths() == QueueDepths(out_messages=2, out_bytes=30, in_messages=2, in_bytes=12)
+    queues = await reopened(store, queues)
+    assert queues.depths() == QueueDepths(2, 30, 2, 12)
+    queues.acknowledge([sent])  # s1's message reached its partner
+    assert await taken(queues.take("s1", "t", "NODE_B", "a-b", remove=True)) == b"z" * 5
+    assert queues.depths() == QueueDepths(1, 20, 1, 7)
+    await queues.release("s2", "t", None)  # unread data dropped; accepted pushes still go
+    assert queues.depths() == QueueDepths(1, 20, 0, 0)
     await queues.aclose()
 
 

@@ -48,12 +48,12 @@ from isthmus.scheduler.runners import (
     Runner,
     RunnerError,
 )
-from isthmus.scheduler.runs import ParticipantSettings, Runs
+from isthmus.scheduler.runs import ParticipantSettings, RunEnded, Runs
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
 from isthmus.transport.accounting import QueueLimits
-from isthmus.transport.forwarder import Forwarder, partner_address
+from isthmus.transport.forwarder import Forwarder, TrafficMeter, partner_address
 from isthmus.transport.queues import QueueEngine
 from isthmus.transport.service import TransportService
 from isthmus.wire import paths
@@ -118,7 +118,9 @@ def build_context(
         auth_credential=key.public_key().to_pem(),
         tls_fingerprint=tls_fingerprint(config),
     )
-    transport_service = _transport_service(config, store, _queue_engine(config, store), peers)
+    transport_service = _transport_service(
+        config, store, _queue_engine(config, store), peers, metrics
+    )
     components = ComponentRegistry(store)
     datasets = DatasetService(
         store, config.node.inst_id, storage_root(config), sources=source_policy(config)
@@ -152,7 +154,9 @@ def build_context(
         components=components,
         datasets=datasets,
         approvals=approvals,
-        jobs=build_jobs(config, store, peers, components, transport_service, wakeup, approvals),
+        jobs=build_jobs(
+            config, store, peers, components, transport_service, wakeup, approvals, metrics
+        ),
         admin_token=read_admin_token(config),
         principals=Principals(store, read_admin_token(config)),
         info=info,
@@ -249,8 +253,10 @@ def _queue_engine(config: NodeConfig, store: Store) -> QueueEngine:
 
 
 def _transport_service(
-    config: NodeConfig, store: Store, queues: QueueEngine, peers: PeerClient
+    config: NodeConfig, store: Store, queues: QueueEngine, peers: PeerClient, meter: TrafficMeter
 ) -> TransportService:
+    """The facade over the queues and the forwarder; both count east-west bytes per
+    partner into ``meter`` (the node's metrics)."""
     forwarder = Forwarder(
         queues,
         peers,
@@ -260,8 +266,9 @@ def _transport_service(
         batch_max_bytes=max(
             config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
         ),
+        meter=meter,
     )
-    return TransportService(queues, forwarder)
+    return TransportService(queues, forwarder, meter)
 
 
 def build_runners(config: NodeConfig) -> dict[str, Runner]:
@@ -310,12 +317,15 @@ def build_jobs(
     transport: TransportService,
     outbox_wakeup: asyncio.Event,
     approvals: ApprovalService,
+    metrics: NodeMetrics,
 ) -> JobService:
     me = config.node.node_id
     enqueue = _outbox_enqueue(store, outbox_wakeup)
 
     def participant(report: ReportHook) -> Participant:
-        return _participant(config, store, components, transport, approvals, report)
+        return _participant(
+            config, store, components, transport, approvals, report, metrics.task_run_ended
+        )
 
     def coordinator(local: Participant) -> Coordinator:
         return _coordinator(config, store, components, peers, local, enqueue)
@@ -362,6 +372,7 @@ def _participant(
     transport: TransportService,
     approvals: ApprovalService,
     report: ReportHook,
+    ended: RunEnded,
 ) -> Participant:
     scheduler = config.scheduler
     me = config.node.node_id
@@ -382,6 +393,7 @@ def _participant(
         ),
         datasets=approvals.datasets,
         report=report,
+        ended=ended,
     )
     gate = PermitGate(
         store, approvals.datasets, me, require=frozenset(config.management.require_approval)

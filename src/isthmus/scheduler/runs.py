@@ -3,7 +3,8 @@ through the component's runner (input prepared, storage staged, handle recorded 
 after), followed until they end (exit codes, timeouts), stopped and released.
 
 Every final status is settled once (a terminal status never changes) and becomes a
-``Report`` for the job's scheduler, through the hook the participant was built with.
+``Report`` for the job's scheduler, through the hook the participant was built with; its
+duration goes to ``ended`` (``RunEnded``: the node's metrics) when one was given.
 A failed run's reason names its exit code and quotes the component's own message
 (``exit_codes``); a run stopped on purpose is STOPPED, never FAILED with 143.
 A run written but never launched (the node died in between) fails at ``recover``;
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: One run to launch: its row's key (task id, party), the run, the runner's name.
 Launch = tuple[tuple[str, str], TaskRun, str]
+#: Told of each run's end: its component's name, its status, its seconds (the node's
+#: metrics; labels stay bounded: no task id).
+RunEnded = Callable[[str, str, float], None]
 
 
 class DatasetAccess(Protocol):
@@ -79,6 +83,7 @@ class Runs:
         settings: ParticipantSettings,
         datasets: DatasetAccess | None = None,
         report: ReportHook | None = None,
+        ended: RunEnded | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -87,6 +92,7 @@ class Runs:
         self.datasets = datasets
         #: Where a task's final status goes (to its scheduler, through the job service).
         self.report = report
+        self.ended = ended
         self.wakeup = asyncio.Event()
         self._live = 0  # runs followed in the last round
 
@@ -350,13 +356,16 @@ class Runs:
             if row is None or not st.task_may_move(row.status, outcome.status):
                 return None
             row.status, row.exit_code = outcome.status, outcome.exit_code
-            row.reason, row.finished_at = outcome.reason, now_ms()
+            row.reason, row.finished_at = outcome.reason, (stamp := now_ms())
             s.flush()
             rows = s.query(LocalTaskRow).filter_by(task_id=task_id).all()
             job_row = s.get(JobRow, row.job_id)
             if job_row is None:  # pragma: no cover - tasks belong to jobs
                 return None
             found = answer(list(rows), self.settings.share_log_tail)
+            if self.ended is not None:
+                dag = load_job(job_row.document).component(row.task_name)
+                self.ended(dag.component_name, outcome.status, (stamp - row.started_at) / 1e3)
             sync = sync_type(load_document(job_row.document))
             log.info(
                 "task %s party %s: %s %s", task_id, party, outcome.status, outcome.reason or ""

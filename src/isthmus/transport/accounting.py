@@ -34,6 +34,17 @@ class QueueLimits:
     max_session_bytes: int = 512 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class QueueDepths:
+    """What the queues hold across all sessions (``/metrics``): ``out`` waiting to be
+    forwarded to partners, ``in`` waiting to be popped by local components."""
+
+    out_messages: int = 0
+    out_bytes: int = 0
+    in_messages: int = 0
+    in_bytes: int = 0
+
+
 @dataclass
 class _Usage:
     out_count: int = 0
@@ -59,6 +70,16 @@ class Accounting:
     def usage(self, session_id: str) -> dict[str, int]:
         """Pending counts of a session (for the admin API and tests)."""
         return dataclasses.asdict(self._sessions.get(session_id, _Usage()))
+
+    def totals(self) -> QueueDepths:
+        """The pending counts of every session added up."""
+        usages = list(self._sessions.values())
+        return QueueDepths(
+            out_messages=sum(u.out_count for u in usages),
+            out_bytes=sum(u.out_bytes for u in usages),
+            in_messages=sum(u.in_count for u in usages),
+            in_bytes=sum(u.in_bytes for u in usages),
+        )
 
     def _of(self, session_id: str) -> _Usage:
         usage = self._sessions.get(session_id)

@@ -11,6 +11,10 @@ Guarantees (with the queue engine's):
   sessions to that partner; an unreachable partner is retried after ``retry_s``;
 * a partner is reached only at the address of its APPROVED contract (``partner_address``).
 
+What reached each partner is counted through a ``TrafficMeter`` the node hands in (the
+transport may not import the node's metrics): the payload bytes of the messages a
+partner confirmed it stored, once each confirmation.
+
 Isthmus partners take numbered batches of ``Inbound`` frames on ``chan/transport``
 (payloads above ``east_west_max_bytes`` split in fragments); any other platform gets one
 signed pass-through ``invoke`` per message, in order.
@@ -22,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from isthmus.peer.client import PeerClient
 from isthmus.store import Store
@@ -48,6 +52,14 @@ log = logging.getLogger(__name__)
 
 #: (partner, None) or (partner, session) -> the loop time before which it is not tried.
 Backoff = dict[tuple[str, str | None], float]
+
+
+class TrafficMeter(Protocol):
+    """Counts east-west transport bytes per partner (the node's metrics)."""
+
+    def sent_to(self, partner: str, size: int) -> None: ...
+
+    def received_from(self, partner: str, size: int) -> None: ...
 
 
 class Route(NamedTuple):
@@ -88,8 +100,10 @@ class Forwarder:
         batch_max_bytes: int = 8 * 1024 * 1024,
         idle_poll_s: float = 0.5,
         retry_s: float = 1.0,
+        meter: TrafficMeter | None = None,
     ) -> None:
         self._queues = queues
+        self.meter = meter
         self.peers = peers
         self.resolve = resolve
         self.east_west_max_bytes = east_west_max_bytes
@@ -159,7 +173,7 @@ class Forwarder:
             backoff[peer, None] = now + self.retry_s
             return False
         if outbound.code == PtpCode.OK:
-            self._queues.acknowledge(batch)
+            self._delivered(peer, batch)
             return True
         return self._refused(peer, messages, batch, owners, outbound, backoff, now)
 
@@ -181,7 +195,7 @@ class Forwarder:
         except ValueError:
             accepted_frames = 0
         stored = self._fully_sent(batch, owners, accepted_frames)
-        self._queues.acknowledge(stored)
+        self._delivered(peer, stored)
         session = meta.get(ptp.SESSION_ID)
         code = PtpCode.parse(outbound.code)
         if session is None:
@@ -221,8 +235,14 @@ class Forwarder:
         except (PeerError, TransportRefused) as exc:
             log.warning("transport to %s failed, will retry: %s", peer, exc)
             backoff[peer, None] = now + self.retry_s
-        self._queues.acknowledge(sent)
+        self._delivered(peer, sent)
         return bool(sent)
+
+    def _delivered(self, peer: str, messages: list[OutMessage]) -> None:
+        """``peer`` stored ``messages``: counted, then forgotten here."""
+        if self.meter is not None and messages:
+            self.meter.sent_to(peer, sum(m.size for m in messages))
+        self._queues.acknowledge(messages)
 
     async def _invoke(self, address: str, peer: str, message: OutMessage, payload: bytes) -> bytes:
         """One signed pass-through ``invoke``; the partner's raw reply."""

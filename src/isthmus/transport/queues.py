@@ -73,7 +73,7 @@ from isthmus.store.transport import (
     StreamKey,
     TransportStore,
 )
-from isthmus.transport.accounting import Accounting, QueueLimits
+from isthmus.transport.accounting import Accounting, QueueDepths, QueueLimits
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import TransportRefused
 from isthmus.wire.ptp import PtpCode, checked_id
@@ -483,6 +483,10 @@ class QueueEngine:
     def usage(self, session_id: str) -> dict[str, int]:
         """Pending counts of a session (for the admin API and tests)."""
         return self._accounting.usage(session_id)
+
+    def depths(self) -> QueueDepths:
+        """What every session holds, both ways (``/metrics``); read on the loop."""
+        return self._accounting.totals()
 
     # --- sender side ----------------------------------------------------------------
 

@@ -22,18 +22,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from isthmus.transport.forwarder import Backoff, Forwarder
+from isthmus.transport.accounting import QueueDepths
+from isthmus.transport.forwarder import Backoff, Forwarder, TrafficMeter
 from isthmus.transport.queues import Delivery, IncomingMessage, QueueEngine, Received
 
-__all__ = ["Delivery", "IncomingMessage", "TransportService"]
+__all__ = ["Delivery", "IncomingMessage", "QueueDepths", "TrafficMeter", "TransportService"]
 
 
 class TransportService:
     """The queue engine's operations the node uses, and its forwarder's loop."""
 
-    def __init__(self, queues: QueueEngine, forwarder: Forwarder) -> None:
+    def __init__(
+        self, queues: QueueEngine, forwarder: Forwarder, meter: TrafficMeter | None = None
+    ) -> None:
         self._queues = queues
         self._forwarder = forwarder
+        #: Counts what partners send us (what we send them: the forwarder's meter).
+        self._meter = meter
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -66,6 +71,11 @@ class TransportService:
         """Release the sessions nobody used for ``idle_ms``; their ids."""
         return await self._queues.expire_idle(idle_ms)
 
+    def depths(self) -> QueueDepths:
+        """What the queues hold, both ways, across sessions (``/metrics``). Call it on
+        the event loop: the counts it adds up change there."""
+        return self._queues.depths()
+
     # --- south-north ----------------------------------------------------------------
 
     async def push(
@@ -93,12 +103,17 @@ class TransportService:
     # --- east-west, receiving -------------------------------------------------------
 
     async def receive(self, source_node_id: str, messages: Sequence[IncomingMessage]) -> Received:
-        """Store a partner's batch in order, as far as it goes (see ``QueueEngine``)."""
-        return await self._queues.receive(source_node_id, messages)
+        """Store a partner's batch in order, as far as it goes (see ``QueueEngine``);
+        the payload bytes of what was accepted (resends too) are counted."""
+        result = await self._queues.receive(source_node_id, messages)
+        if self._meter is not None and result.accepted:
+            size = sum(len(m.payload) for m in messages[: result.accepted])
+            self._meter.received_from(source_node_id, size)
+        return result
 
     async def receive_all(self, source_node_id: str, messages: Sequence[IncomingMessage]) -> int:
         """``receive`` for single-message calls: the refusal, if any, is raised."""
-        result = await self._queues.receive(source_node_id, messages)
+        result = await self.receive(source_node_id, messages)
         if result.refusal is not None:
             raise result.refusal
         return result.stored

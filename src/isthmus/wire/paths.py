@@ -71,10 +71,12 @@ PLATFORM_TASK_CALLBACK = f"{PLATFORM_SCHEDULE}/task/callback"
 #: able to introduce itself before any contract exists.
 UNSIGNED_PATHS = frozenset({NODE_CONTRACT_APPLY, NODE_CONTRACT_CONFIRM, NODE_QUERY, NODE_HEALTH})
 
-#: The node's probes (no token, no envelope prefix): liveness and readiness.
+#: The node's probes (no token, no envelope prefix): liveness, readiness, the scrape.
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
-PROBES = frozenset({HEALTHZ, READYZ})
+#: The Prometheus scrape (no token, like the probes).
+METRICS = "/metrics"
+PROBES = frozenset({HEALTHZ, READYZ, METRICS})
 
 #: The node's own admin API (north-south, bearer token; not in the spec).
 ADMIN = "/admin/v1"
@@ -113,8 +115,6 @@ ADMIN_TRANSPORT_SESSIONS = f"{ADMIN}/transport/sessions"
 ADMIN_TRANSPORT_SESSION_RELEASE = f"{ADMIN_TRANSPORT_SESSIONS}/{{session_id}}/release"
 ADMIN_JOBS = f"{ADMIN}/jobs"
 ADMIN_JOB_TASKS = f"{ADMIN_JOBS}/{{job_id}}/tasks"
-#: The Prometheus scrape (no token, like the probes).
-METRICS = "/metrics"
 
 
 def resource_approval(resource: str, action: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +33,7 @@ from isthmus.wire import paths
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode, RequestError
 from isthmus.wire.ids import Identifier
-from isthmus.wire.node import INT64_MAX, ContractStatus
+from isthmus.wire.node import INT64_MAX
 
 probes = APIRouter()
 north_south = APIRouter(dependencies=[Depends(authorised)], route_class=BoundedJsonRoute)
@@ -65,22 +65,13 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     )
 
 
-def _collect_metrics(ctx: NodeContext) -> bytes:
-    """The registry, with the gauges read from the store at scrape time."""
-    with ctx.store.session() as s:
-        counts: dict[str, int] = {status.value: 0 for status in ContractStatus}
-        for row in ctx.store.contracts.list(s):
-            counts[row.status] = counts.get(row.status, 0) + 1
-        pending = len(ctx.store.outbox.pending(s))
-    for status, count in counts.items():
-        ctx.metrics.contracts.labels(status=status).set(count)
-    ctx.metrics.outbox_pending.set(pending)
-    return bytes(generate_latest(ctx.metrics.registry))
-
-
 @probes.get(paths.METRICS)
 async def metrics(ctx: Ctx) -> Response:
-    return Response(await run_in_threadpool(_collect_metrics, ctx), media_type=CONTENT_TYPE_LATEST)
+    """The node's metrics (``node.metrics``): the transport's depths read here, on the
+    loop where they change; the store's counts in a thread."""
+    depths = ctx.transport.depths()
+    text = await run_in_threadpool(ctx.metrics.scrape, ctx.store, depths)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 # --- the node, tokens, outbox, doctor ----------------------------------------------------
