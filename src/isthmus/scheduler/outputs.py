@@ -111,9 +111,10 @@ def preview(data: Path, file_type: str, rows: int) -> dict[str, Any]:
     lines = csv.reader(io.StringIO(text))
     header = next(lines, [])
     shown: list[list[str]] = []
+    more = truncated
     for row in lines:
-        if len(shown) == rows:
+        if len(shown) == rows:  # one row past those shown: there is more
+            more = True
             break
         shown.append(row)
-    more = truncated or next(lines, None) is not None
     return {"kind": "table", "header": header, "rows": shown, "more": more}
