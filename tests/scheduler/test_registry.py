@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
-from isthmus.scheduler.registry import ComponentRegistry
+from isthmus.scheduler.registry import ComponentRegistry, unknown_parameters
 from isthmus.store import Store
 from isthmus.wire.dag import parse_job
 from isthmus.wire.errors import NotFound, ValidationFailed
@@ -102,3 +102,33 @@ def test_a_disabled_component_is_refused(registry: ComponentRegistry) -> None:
     registry.set_state(("ecdh_psi", "isthmus", "0.1.0"), "DISABLED")
     problems = [str(p) for p in registry.check_job(psi_job({}))]
     assert problems == ["dag.components[0].componentName: ecdh_psi is DISABLED"]
+
+
+def test_unknown_parameters_name_the_field_and_the_closest_names(
+    registry: ComponentRegistry,
+) -> None:
+    """The initiator's stricter check: a typo is named with what was probably meant, in
+    common and in a party's own section; dataset keys and declared names pass."""
+    job = psi_job(
+        {
+            "common": {"psi_0": {"curve_typ": "sm2", "hash_type": "sm3", "zzzz": 1}},
+            "host": {
+                "0": {"psi_0": {"namespace": "d", "name": "b.csv", "protocl_families": "ecc"}}
+            },
+        }
+    )
+    problems = {p.field: p.message for p in unknown_parameters(registry, job)}
+    assert problems == {
+        "config.task_params.common.psi_0.curve_typ": (
+            "component psi_0 (ecdh_psi) has no parameter 'curve_typ'; did you mean 'curve_type'?"
+        ),
+        "config.task_params.common.psi_0.zzzz": problems["config.task_params.common.psi_0.zzzz"],
+        "config.task_params.host.0.psi_0.protocl_families": (
+            "component psi_0 (ecdh_psi) has no parameter 'protocl_families'; "
+            "did you mean 'protocol_families'?"
+        ),
+    }
+    assert "it declares ['algo'," in problems["config.task_params.common.psi_0.zzzz"]
+    assert unknown_parameters(registry, psi_job({"common": {"psi_0": {"curve_type": "sm2"}}})) == []
+    # a component not registered here is the parties' check_job's to refuse
+    assert unknown_parameters(registry, psi_job({"common": {"psi_0": {"x": 1}}}, "9.9.9")) == []

@@ -33,19 +33,22 @@ def _deadline(days: float | None) -> int | None:
 
 
 def _approvals_table(rows: list[dict[str, Any]]) -> None:
+    """One line per request; a partner's refusal of ours shows as REFUSED with its
+    reason (``shown_status``), a request we rejected as REJECTED."""
     print_table(
         "approvals",
-        ["audit id", "dir", "peer", "resource", "status", "limits", "by", "decided by"],
+        ["audit id", "dir", "peer", "resource", "status", "limits", "by", "decided by", "reason"],
         [
             [
                 r["audit_id"],
                 "in" if r["direction"] == "INBOUND" else "out",
                 r["peer_node_id"],
                 f"{r['resource_type'].lower()} {r['resource_id']}",
-                r["status"],
+                r.get("shown_status") or r["status"],
                 _limits(r.get("permit") or r.get("request") or {}),
                 r.get("requested_by"),
                 r.get("decided_by"),
+                r.get("reason"),
             ]
             for r in rows
         ],

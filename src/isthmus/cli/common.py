@@ -20,6 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from isthmus.node.admin_client import AdminClient
+from isthmus.node.config import CONFIG_FILE
 from isthmus.wire.errors import IsthmusError
 
 #: Messages are never wrapped by us (``soft_wrap``): an id in one is pasted whole.
@@ -29,8 +30,36 @@ _UNBOUNDED = 100_000
 #: The width below which a wrapping column is not squeezed to keep the ids whole.
 _NARROWEST = 4
 
+#: Only ``init`` makes a home; every other command needs one that exists.
+MAKES_A_HOME = frozenset({"init"})
+
+
+def existing_home(ctx: typer.Context, home: Path) -> Path:
+    """Refuse (exit 2) a ``--home`` with no node in it before anything else runs: a
+    mistyped path must not read as "this node has no identity yet", so the message says
+    to check the path and that ``init`` would make a NEW node, with a new identity."""
+    if ctx.resilient_parsing or ctx.info_name in MAKES_A_HOME:
+        return home
+    if not (home.expanduser() / CONFIG_FILE).is_file():
+        shown = home.expanduser()
+        raise fail(
+            f"no node home at {shown} (no {CONFIG_FILE} there): check the path, or "
+            f"ISTHMUS_HOME. `isthmus init --home {shown}` would create a NEW node with a new "
+            "identity, which partners do not know; it does not find an existing one.",
+            2,
+        )
+    return home
+
+
 Home = Annotated[
-    Path, typer.Option("--home", "-H", envvar="ISTHMUS_HOME", help="The node's home directory.")
+    Path,
+    typer.Option(
+        "--home",
+        "-H",
+        envvar="ISTHMUS_HOME",
+        help="The node's home directory.",
+        callback=existing_home,
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 

@@ -1,6 +1,7 @@
 """``isthmus job``: submit a job on this node (its initiator), follow it, stop it, read a
-task's log, and ask why it failed. Every call goes to the spec's north-south paths
-(``/v1/platform/schedule/...``), the ones an upper layer would use."""
+task's log, ask why it failed, and look at what its tasks left here (``output``). Every
+call but ``output`` goes to the spec's north-south paths (``/v1/platform/schedule/...``),
+the ones an upper layer would use."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 
 from isthmus.cli.common import AsJson, Home, call, emit, err, fail, out, print_table, utc_minute
 from isthmus.wire.paths import (
+    ADMIN_JOB_OUTPUTS,
     ADMIN_JOBS,
     PLATFORM_JOB_CREATE_ALL,
     PLATFORM_JOB_STATUS_ALL,
@@ -172,3 +174,48 @@ def _why_report(summary: dict[str, Any]) -> None:
         )
         for line in (failure.get("log_tail") or "").splitlines():
             out.print(f"    | {line}", highlight=False, markup=False)
+
+
+@job_app.command("output")
+def job_output(
+    home: Home,
+    job_id: str,
+    task: Annotated[str | None, typer.Argument(help="one task, by name or id")] = None,
+    rows: Annotated[int, typer.Option(help="rows of each table to show (1 to 100)")] = 5,
+    as_json: AsJson = False,
+) -> None:
+    """This node's outputs of a job's tasks (this party's side only): each table with
+    its first rows, each report's JSON. Operator role needed: they show data."""
+    if not 1 <= rows <= 100:
+        raise fail(f"--rows {rows}: give 1 to 100", 2)
+    found = call(home, "GET", ADMIN_JOB_OUTPUTS.format(job_id=job_id), task=task, rows=rows)
+    emit(found, as_json, _outputs_report)
+
+
+def _outputs_report(outputs: list[dict[str, Any]]) -> None:
+    if not outputs:
+        out.print("no outputs declared by this node's tasks", highlight=False)
+    for o in outputs:
+        out.print(
+            f"{o['task_name']} ({o['party']}, {o['status']}) {o['key']}: "
+            f"table {o['name']} in namespace {o['namespace']}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        if not o.get("published"):
+            out.print(f"  {o.get('note')}", highlight=False, markup=False)
+            continue
+        shown = o.get("preview") or {}
+        if shown.get("kind") == "json":
+            out.print_json(json.dumps(shown["document"]))
+        elif shown.get("kind") == "table":
+            print_table(
+                f"{o.get('count') if o.get('count') is not None else '?'} rows",
+                list(shown["header"]),
+                shown["rows"],
+            )
+            if shown.get("more"):
+                out.print("  …", highlight=False)
+        else:
+            out.print(shown.get("text") or o.get("note") or "", highlight=False, markup=False)

@@ -24,6 +24,7 @@ from isthmus.cli.common import (
     err,
     fail,
     fingerprint,
+    open_client,
     out,
     print_table,
 )
@@ -32,7 +33,7 @@ from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import init_home
 from isthmus.node.logs import open_log_file
 from isthmus.node.ports import busy, listeners, refuse_busy_ports
-from isthmus.wire.errors import IsthmusError
+from isthmus.wire.errors import IsthmusError, PeerUnreachable
 from isthmus.wire.paths import ADMIN_DOCTOR, ADMIN_NODE, READYZ
 
 node_app = typer.Typer(help="Run, stop and inspect the node process.", no_args_is_help=True)
@@ -267,8 +268,8 @@ def node_stop(
 
 @node_app.command("status")
 def node_status(home: Home, as_json: AsJson = False) -> None:
-    """Is the node up, and who is it?"""
-    info = call(home, "GET", ADMIN_NODE)
+    """Is the node up, and who is it? A stopped node says how to start it (exit 1)."""
+    info = _running_node(home)
     emit(
         info,
         as_json,
@@ -283,6 +284,21 @@ def node_status(home: Home, as_json: AsJson = False) -> None:
             ids=("value",),
         ),
     )
+
+
+def _running_node(home: Path) -> dict[str, Any]:
+    """The node's own description, or exit 1 saying it is not running and how to start
+    it (only when its admin API does not answer at all; any other failure as it is)."""
+    with open_client(home) as client:
+        try:
+            return dict(client.get(ADMIN_NODE))
+        except PeerUnreachable:
+            node_id = load_config(home).node.node_id
+            raise fail(
+                f"node {node_id} is not running (start it: isthmus node start --home {home})"
+            ) from None
+        except IsthmusError as exc:
+            raise fail(exc.message) from exc
 
 
 def doctor(home: Home, as_json: AsJson = False) -> None:

@@ -99,6 +99,20 @@ def approval_path(resource_type: ResourceType, action: str) -> str:
     return paths.resource_approval(resource_type.value.lower(), action)
 
 
+#: How a partner's REJECTED answer to a request of ours is shown (``shown_status``): the
+#: wire and the store keep the spec's REJECTED; the operator reads that the partner
+#: refused, and why, apart from the requests this node rejected itself.
+REFUSED = "REFUSED"
+
+
+def shown_status(row: AuditRow) -> str:
+    """The status as the operator is shown it: REFUSED for our request the partner
+    rejected, the recorded status otherwise."""
+    if row.direction == OUTBOUND and row.status == AuditStatus.REJECTED:
+        return REFUSED
+    return str(row.status)
+
+
 def approval_view(row: AuditRow, *, with_token: bool = False) -> dict[str, Any]:
     permit = json.loads(row.permit) if row.permit else None
     if permit is not None and not with_token:
@@ -110,6 +124,7 @@ def approval_view(row: AuditRow, *, with_token: bool = False) -> dict[str, Any]:
         "resource_type": row.resource_type,
         "resource_id": row.resource_id,
         "status": row.status,
+        "shown_status": shown_status(row),
         "request": json.loads(row.request),
         "permit": permit,
         "requested_by": row.requested_by,

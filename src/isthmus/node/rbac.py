@@ -79,6 +79,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", paths.PLATFORM_JOB_STOP_TASK): frozenset({OPERATOR}),
     ("POST", paths.PLATFORM_JOB_STATUS_ALL): ANY,
     ("POST", paths.PLATFORM_JOB_WHY): ANY,
+    # a task's outputs show data rows: operators only, not every reader
+    ("GET", paths.ADMIN_JOB_OUTPUTS): frozenset({OPERATOR}),
 }
 
 

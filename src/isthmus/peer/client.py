@@ -314,7 +314,7 @@ class PeerClient:
                     f"{method} {url} failed: {type(exc).__name__}: {exc}",
                     details={"address": address, "path": path},
                 ) from exc
-        raise errors.PeerUnreachable(
+        raise errors.PeerNoConnection(
             f"{method} {url}: no connection after {self._retry.attempts} attempts: {last_error}",
             details={"address": address, "path": path},
         )

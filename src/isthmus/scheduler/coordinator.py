@@ -38,6 +38,7 @@ from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.jobdoc import job_document, load_document, load_job
 from isthmus.scheduler.ledger import Call, CoordinatorSettings, Ledger, job_nodes, peer_message
 from isthmus.scheduler.outcomes import shown, to_wire
+from isthmus.scheduler.refusals import refusal_of, rejection
 from isthmus.scheduler.registry import ComponentRegistry
 from isthmus.scheduler.results import ResultLearner
 from isthmus.scheduler.settle import Verdict
@@ -114,10 +115,10 @@ class Coordinator:
             )
         await asyncio.to_thread(self.rows.record, job, wanted, token_set, initiator_sign)
         async with self._lock:
-            await self._create(job)
+            failed = await self._create(job, first=True)
         row = await asyncio.to_thread(self.rows.job_row, job.job_id)
         if row.status == Status.REJECTED:
-            raise ValidationFailed(f"job {job.job_id} rejected: {row.reason}")
+            raise rejection(job.job_id, row.reason, failed)
         self.wakeup.set()
         return job.job_id
 
@@ -230,51 +231,38 @@ class Coordinator:
         await asyncio.to_thread(self.rows.note_reachability, job, calls)
         return calls
 
-    async def _create(self, job: Job) -> None:
+    async def _create(self, job: Job, *, first: bool = False) -> list[Call]:
+        """``job/create`` on the parties not created yet; the calls that failed. On the
+        ``first`` round (the submission waiting for it), a party no connection can be
+        made to rejects the job at once (``refusals``), not after ``party_timeout_s``."""
         assert job.job_id is not None
         pending = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", False)
         row = await asyncio.to_thread(self.rows.job_row, job.job_id)
         document = load_document(row.document)
-        body = {
-            "job_id": job.job_id,
-            "flow_id": job.flow_id or "",
-            "dag": document["dag"],
-            "config": document["config"],
-        }
+        body = {"job_id": job.job_id, "flow_id": job.flow_id or ""}
+        body.update(dag=document["dag"], config=document["config"])
         headers = None
         if row.mprac_token_set:
             headers = {MPRAC_TOKEN_SET: row.mprac_token_set}
             if row.initiator_sign:
                 headers[INITIATOR_SIGN] = row.initiator_sign
         calls = await self._fan_out(job, pending, paths.JOB_CREATE, body, headers)
-        refused = [c for c in calls if not c.ok and isinstance(c.error, PeerRefused)]
         await asyncio.to_thread(
             self.rows.mark_parties, job.job_id, [c.node for c in calls if c.ok], "created"
         )
-        if refused:
-            reason = "; ".join(f"{c.node} refused: {peer_message(c.error)}" for c in refused)
+        failed = [c for c in calls if not c.ok]
+        silent = await asyncio.to_thread(self.rows.given_up, job) if failed else None
+        reason = refusal_of(failed, first) or (
+            silent and f"node {silent} did not answer job/create"
+        )
+        if reason:
             await asyncio.to_thread(self.rows.set_job, job.job_id, Status.REJECTED, reason)
             created = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)
             await self._fan_out_stop(job, created, None)
-            return
-        silent = (
-            await asyncio.to_thread(self.rows.given_up, job)
-            if any(not c.ok for c in calls)
-            else None
-        )
-        if silent is not None:
-            await asyncio.to_thread(
-                self.rows.set_job,
-                job.job_id,
-                Status.REJECTED,
-                f"node {silent} did not answer job/create",
-            )
-            created = await asyncio.to_thread(self.rows.parties_where, job.job_id, "created", True)
-            await self._fan_out_stop(job, created, None)
-            return
-        if all(c.ok for c in calls):
+        elif not failed:
             await asyncio.to_thread(self.rows.set_job, job.job_id, Status.READY, None)
             await self._start(job)
+        return failed
 
     async def _start(self, job: Job) -> None:
         assert job.job_id is not None

@@ -19,6 +19,7 @@ from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.coordinator import Coordinator
 from isthmus.scheduler.outcomes import from_wire
 from isthmus.scheduler.participant import Participant
+from isthmus.scheduler.registry import unknown_parameters
 from isthmus.scheduler.reports import Report, ReportHook, log_tail
 from isthmus.scheduler.results import keep_result
 from isthmus.scheduler.submissions import record_submission
@@ -27,15 +28,33 @@ from isthmus.store.schema import JobRow, ScheduledJobRow
 from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
 from isthmus.wire.dag import InvalidJob, Job, parse_job
-from isthmus.wire.errors import NotFound, PeerRefused, ValidationFailed
+from isthmus.wire.errors import (
+    NotFound,
+    PeerRefused,
+    PeerUnreachable,
+    UnknownParameter,
+    ValidationFailed,
+)
 from isthmus.wire.headers import INITIATOR_SIGN, MPRAC_TOKEN_SET
 from isthmus.wire.ids import check_id
 from isthmus.wire.mprac import TokenRef, format_token_set
 from isthmus.wire.status import Status
 
+#: The job-level switch that lets parameters no self-description declares through (a
+#: vendor's extra keys): ``config.job_params.common.allow_unknown_params: true``.
+ALLOW_UNKNOWN_PARAMS = "allow_unknown_params"
+
 
 def new_job_id() -> str:
     return f"job-{uuid.uuid4().hex}"
+
+
+def allows_unknown_params(job: Job) -> bool:
+    """Whether the job opted out of the unknown-parameter check (only a real ``true``,
+    or the string ``"true"`` a form may send, counts)."""
+    common = job.job_params.get("common")
+    flag = common.get(ALLOW_UNKNOWN_PARAMS) if isinstance(common, dict) else None
+    return flag is True or (isinstance(flag, str) and flag.lower() == "true")
 
 
 class JobService:
@@ -93,8 +112,9 @@ class JobService:
                 f"config.initiator.node_id: {node!r} is not this node ({self.me}); a job is "
                 "submitted on its initiator"
             )
-        parse_job(document)  # every problem, each by its field, before anything is recorded
+        job = parse_job(document)  # every problem, each by its field, before anything is recorded
         check_id(scheduler, "scheduler")
+        await asyncio.to_thread(self._refuse_unknown_params, job)
         # The record that makes this job ours: participants (this node among them)
         # accept "this node is the initiator" only for jobs recorded here.
         await asyncio.to_thread(
@@ -121,7 +141,29 @@ class JobService:
                 f"scheduler {scheduler} refused the job: {exc.details.get('peer_msg')}",
                 details={"scheduler": scheduler, "peer_code": exc.details.get("peer_code")},
             ) from exc
+        except PeerUnreachable as exc:  # say which node, where, at once
+            address = (exc.details or {}).get("address", "?")
+            raise type(exc)(
+                f"scheduler {scheduler} at {address} cannot be reached, nothing was "
+                f"scheduled: {exc.message}",
+                details={**(exc.details or {}), "node_id": scheduler},
+            ) from exc
         return str(document["job_id"])
+
+    def _refuse_unknown_params(self, job: Job) -> None:
+        """Refuse, before anything is recorded or sent, parameters that the job's
+        components do not declare (``registry.unknown_parameters``), unless the job opted
+        out (``allow_unknown_params``)."""
+        if allows_unknown_params(job):
+            return
+        problems = unknown_parameters(self.participant.registry, job)
+        if problems:
+            shown = "; ".join(str(p) for p in problems[:10])
+            raise UnknownParameter(
+                f"invalid job: {shown} (a vendor's own parameter: set "
+                f"config.job_params.common.{ALLOW_UNKNOWN_PARAMS} to true)",
+                details={"problems": [{"field": p.field, "message": p.message} for p in problems]},
+            )
 
     def _token_set(self, document: dict[str, Any]) -> str:
         if self.permits is None:

@@ -10,10 +10,14 @@ at start.
 ``check_job`` adds to the DAG's own validation (``isthmus.wire.dag``) what needs the
 registry: every component known and enabled, some party able to play it, and every
 party's parameters passing its self-description — each problem naming its field.
+``unknown_parameters`` is the initiator's stricter check at submit: a parameter no
+self-description declares is most often a typo, which a component would silently ignore
+(``ComponentSpec.parameters`` lets undeclared keys through for platforms' own keys).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -226,6 +230,57 @@ class ComponentRegistry:
                     )
                     problems.append(Problem(source, exc.message))
         return problems
+
+
+def unknown_parameters(registry: ComponentRegistry, job: Job) -> list[Problem]:
+    """Every parameter the job sets (``common`` and each party's section) that its
+    component's self-description here does not declare, with the closest declared names.
+    A component not registered here is left to the parties' own check (``check_job``),
+    which refuses it; dataset keys (``namespace``, ``name``, ``dataset_id``) are always
+    allowed."""
+    problems: list[Problem] = []
+    for component in job.components:
+        found = registry.spec(component.component_name, component.provider, component.version)
+        if found is None:
+            continue
+        spec = found[0]
+        declared = [p.name for p in spec.params]
+        for section, values in _sections(job, component.name):
+            for key in values:
+                if key in declared or key in DATASET_KEYS:
+                    continue
+                close = difflib.get_close_matches(str(key), declared, n=3, cutoff=0.6)
+                problems.append(
+                    Problem(
+                        f"{section}.{key}",
+                        f"component {component.name} ({spec.name}) has no parameter "
+                        f"{key!r}{_hint(close, declared)}",
+                    )
+                )
+    return problems
+
+
+def _hint(close: list[str], declared: list[str]) -> str:
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return f"; it declares {declared}" if declared else "; it declares none"
+
+
+def _sections(job: Job, component: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """Where the job sets ``component``'s parameters: ``common`` and each party's own
+    section, each with its dotted path."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    for role, per_role in job.task_params.items():
+        if role == "common":
+            values = per_role.get(component) if isinstance(per_role, Mapping) else None
+            if isinstance(values, Mapping):
+                found.append((f"config.task_params.common.{component}", values))
+            continue
+        for index, per_party in (per_role or {}).items():
+            values = per_party.get(component) if isinstance(per_party, Mapping) else None
+            if isinstance(values, Mapping):
+                found.append((f"config.task_params.{role}.{index}.{component}", values))
+    return found
 
 
 def _party_section(job: Job, component: str, role: str, index: int) -> str | None:

@@ -31,6 +31,7 @@ class ErrorCode(IntEnum):
     METHOD_NOT_ALLOWED = 10005
     STATE_CONFLICT = 10006
     LINK_PROTOCOL = 10007
+    UNKNOWN_PARAMETER = 10008
 
     UNSIGNED = 20001
     BAD_SIGNATURE = 20002
@@ -90,6 +91,14 @@ class RequestError(IsthmusError):
 class ValidationFailed(RequestError):
     code = ErrorCode.VALIDATION_FAILED
     http_status = 422
+
+
+class UnknownParameter(ValidationFailed):
+    """A job sets a parameter its component's self-description does not declare (a
+    typo, most often): refused at submit, before anything is sent, unless the job opts
+    out for a vendor's extra keys (``config.job_params.common.allow_unknown_params``)."""
+
+    code = ErrorCode.UNKNOWN_PARAMETER
 
 
 class PayloadTooLarge(RequestError):
@@ -229,6 +238,14 @@ class PeerError(IsthmusError):
 
 
 class PeerUnreachable(PeerError):
+    code = ErrorCode.PEER_UNREACHABLE
+
+
+class PeerNoConnection(PeerUnreachable):
+    """No connection could be made to the partner at all (refused, or not accepted in
+    time): nothing was sent, so the partner cannot have acted. A job's first
+    ``job/create`` fails at once on it instead of waiting for the partner."""
+
     code = ErrorCode.PEER_UNREACHABLE
 
 

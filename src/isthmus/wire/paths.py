@@ -115,6 +115,8 @@ ADMIN_TRANSPORT_SESSIONS = f"{ADMIN}/transport/sessions"
 ADMIN_TRANSPORT_SESSION_RELEASE = f"{ADMIN_TRANSPORT_SESSIONS}/{{session_id}}/release"
 ADMIN_JOBS = f"{ADMIN}/jobs"
 ADMIN_JOB_TASKS = f"{ADMIN_JOBS}/{{job_id}}/tasks"
+#: This node's outputs of a job's tasks, with a preview of their rows (operator-only).
+ADMIN_JOB_OUTPUTS = f"{ADMIN_JOBS}/{{job_id}}/outputs"
 
 
 def resource_approval(resource: str, action: str) -> str:

@@ -9,7 +9,8 @@ local channel uses, so the wire and the in-process path cannot drift.
 
 North-south (``north_south``, admin token): what an upper layer or the CLI calls on
 its own node (``/v1/platform/schedule/...``: submit, stop, status, list, logs, and the
-failure summary) and the admin's job views (``/admin/v1/jobs``).
+failure summary) and the admin's job views (``/admin/v1/jobs``), among them a job's
+outputs on this node with a preview of their rows (operator-only: ``node.rbac``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from isthmus.node.api.deps import Actor, ApprovedPeer, Ctx, authorised
 from isthmus.node.http import request_fields
 from isthmus.scheduler.calls import PARTY_CALLS, answer, optional_id, required_ids
+from isthmus.scheduler.outputs import DEFAULT_ROWS, MAX_ROWS, job_outputs
 from isthmus.wire import headers as h
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
@@ -178,4 +180,26 @@ async def list_jobs(ctx: Ctx, flow_id: str | None = Query(default=None, max_leng
 async def job_tasks(job_id: str, ctx: Ctx) -> Any:
     return ok(
         await run_in_threadpool(ctx.jobs.participant.views.local_tasks, check_id(job_id, "job_id"))
+    )
+
+
+@north_south.get(paths.ADMIN_JOB_OUTPUTS)
+async def job_outputs_route(
+    job_id: str,
+    ctx: Ctx,
+    task: str | None = Query(default=None, max_length=128),
+    rows: int = Query(default=DEFAULT_ROWS, ge=1, le=MAX_ROWS),
+) -> Any:
+    """This party's outputs of the job's tasks (of one task, by name or id), each with
+    the first ``rows`` rows of its table or its report's JSON. Never logged."""
+    participant = ctx.jobs.participant
+    return ok(
+        await run_in_threadpool(
+            job_outputs,
+            participant.views,
+            participant.settings.storage_url,
+            check_id(job_id, "job_id"),
+            task and check_id(task, "task"),
+            rows,
+        )
     )
