@@ -284,7 +284,10 @@ def load_config(home: Path) -> NodeConfig:
     home = home.expanduser().resolve()
     toml_path = home / CONFIG_FILE
     if not toml_path.is_file():
-        raise ConfigError(f"{toml_path} does not exist: run `isthmus init --home {home}` first")
+        raise ConfigError(
+            f"no node home at {home} ({toml_path} does not exist): check the path; "
+            "`isthmus init` would create a NEW node with a new identity"
+        )
 
     class _FromHome(NodeConfig):
         @classmethod
