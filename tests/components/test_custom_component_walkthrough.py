@@ -177,12 +177,19 @@ def test_the_walkthrough_runs_a_custom_component_on_two_nodes(tmp_path: Path) ->
 
 
 def test_register_refuses_what_is_not_a_self_description_before_calling(tmp_path: Path) -> None:
-    """Checked on the operator's machine, naming the element: no node is needed."""
+    """Checked on the operator's machine, naming the element: the node is never called
+    (its home exists, the node is not running)."""
     bad = tmp_path / "bad.json"
     bad.write_text('[{"componentName": "x"}, 3]', encoding="utf-8")
+    home = tmp_path / "idle"
+    subprocess.run(
+        [sys.executable, "-m", "isthmus", "init", "--home", str(home), "--node-id", "IDLE",
+         "--inst-id", "X"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "isthmus", "component", "register", "--home",
-         str(tmp_path / "no-node"), str(bad)],
+        [sys.executable, "-m", "isthmus", "component", "register", "--home", str(home),
+         str(bad)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
