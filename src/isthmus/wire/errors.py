@@ -326,6 +326,15 @@ class LinkProtocolError(LinkError):
     code = ErrorCode.LINK_PROTOCOL
 
 
+class MalformedExchange(LinkProtocolError):
+    """A party sent an algorithm value that does not decode (``isthmus.wire.exchange``):
+    an item count that disagrees with its shape, an unknown scalar type, a truncated
+    buffer, an object of the wrong kind, a ciphertext out of range. The message names
+    what is wrong; the algorithm stops instead of computing on a guess."""
+
+    code = ErrorCode.LINK_PROTOCOL
+
+
 class LinkTimeout(LinkError):
     """A party did not send what we waited for in time (it may have died)."""
 
