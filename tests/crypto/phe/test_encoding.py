@@ -63,9 +63,15 @@ def test_decimal_scale_round_trip(x: float, digits: int) -> None:
 
 def test_refusals() -> None:
     encoder = FixedPointEncoder()
-    for x in (math.nan, math.inf, -math.inf, 2.0**43, -(2.0**43), 1e308):
+    for x in (math.nan, math.inf, -math.inf, 1e308):
         with pytest.raises(EncodingError):
             encoder.encode(x)
+    bounded = FixedPointEncoder(max_abs=2**62)
+    for x in (2.0**43, -(2.0**43)):
+        with pytest.raises(EncodingError, match="too large"):
+            bounded.encode(x)
+    # unbounded by default, exactly like HEU (observed: 1e40 at 2^20)
+    assert encoder.encode(1e40) == 10485760000000000318542738543873797013637169152
     with pytest.raises(ValueError, match="positive"):
         FixedPointEncoder(scale=0)
 

@@ -16,10 +16,10 @@ bit-exact. We truncate, like HEU, so sums agree exactly.
 
 The product ``x * scale`` is taken in double precision and then truncated, as HEU does,
 so even a non-power-of-two scale gives HEU's integer; for a power-of-two scale (SGB's)
-the product is exact. Guarantee: for a finite ``x`` with ``|x * scale| <= max_abs``,
-``|decode(encode(x)) - x| < 1 / scale`` (plus one double rounding of the product for a
-scale that is not a power of two). NaN, infinities and magnitudes beyond ``max_abs``
-are refused, never wrapped.
+the product is exact. Guarantee: for a finite ``x`` (within ``max_abs`` if one is set),
+``|decode(encode(x)) - x| < 1 / scale``, plus one double rounding of the product for a
+scale that is not a power of two. NaN, infinities and magnitudes beyond ``max_abs`` are
+refused, never wrapped.
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ HEU_DEFAULT_FLOAT_SCALE: Final = 10**6
 class FixedPointEncoder:
     """Reals <-> integers as ``trunc(x * scale)`` and ``m / scale`` (HEU's FloatEncoder).
 
-    ``max_abs`` bounds the encoded integer (default ``2^62``, what an int64 holds, as in
-    HEU's float path); a key's own range check then applies on encryption.
+    ``max_abs`` optionally bounds the encoded integer. By default there is no bound here,
+    as in HEU (whose float encoder turns any finite double into an exact big integer,
+    ``1e300`` included); the key's own plaintext range check then applies on encryption.
     """
 
     scale: int = SGB_SCALE
-    max_abs: int = 1 << 62
+    max_abs: int | None = None
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -65,7 +66,7 @@ class FixedPointEncoder:
         if not math.isfinite(product):
             raise EncodingError(f"{value!r} overflows at fixed-point scale {self.scale}")
         encoded = math.trunc(product)
-        if abs(encoded) > self.max_abs:
+        if self.max_abs is not None and abs(encoded) > self.max_abs:
             raise EncodingError(
                 f"{value!r} is too large for fixed point at scale {self.scale} "
                 f"(|x * scale| must be at most {self.max_abs})",
