@@ -95,7 +95,7 @@ def lift_png(curves: dict[str, Any], metrics: dict[str, Any]) -> bytes:
             axes.annotate(f"{value:.2f}", (i, value), ha="center", va="bottom", fontsize=8)
         axes.set_xlabel("top share of rows by score (cumulative deciles)")
         axes.set_ylabel("positive rate / overall positive rate")
-        axes.legend(loc="upper right")
+        axes.legend(loc="best")
 
     return _png("Cumulative lift", draw)
 
@@ -112,7 +112,7 @@ def score_png(curves: dict[str, Any], metrics: dict[str, Any]) -> bytes:
             axes.axvline(threshold, color="red", linestyle=":", label=f"threshold {threshold}")
         axes.set_xlabel("score")
         axes.set_ylabel("rows")
-        axes.legend(loc="upper center")
+        axes.legend(loc="best")
 
     return _png("Score distribution by class", draw)
 
