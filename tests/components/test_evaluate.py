@@ -128,7 +128,11 @@ def test_a_regression_evaluation_reports_its_metrics_and_draws_nothing(storage: 
         ("y,score\n1,0.9\n1,0.3\n", {}, "parameter 'label_col': column 'y': every one of the 2"),
         ("y,score\n1,0.9\n0,nan\n", {}, "parameter 'score_col': column 'score': 1 values are NaN"),
         ("y,score\n1,0.9\n0,\n", {}, "parameter 'score_col': column 'score': row 2 is not a"),
-        ("y,score\n1,0.9\n0,0.1\n2,0.5\n", {}, "column 'y' has 3 distinct values, not 2"),
+        (
+            "y,score\n1,0.9\n0,0.1\n2,0.5\n",
+            {},
+            "column 'y' has more than 2 distinct values (a third at row 3)",
+        ),
         ("y,s\n1,0.9\n0,0.1\n", {}, "parameter 'score_col': 'score' is not a column"),
         ("y,score\n1,0.9\n0,0.1\n", {"task_type": "multi"}, "parameter 'task_type'"),
     ],

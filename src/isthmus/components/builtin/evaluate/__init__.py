@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
 
 from isthmus.components.builtin.evaluate import plots
 from isthmus.components.errors import ParameterError
@@ -21,9 +23,6 @@ from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows
-
-if TYPE_CHECKING:  # numpy is imported when an evaluation runs, not when the image lists
-    import numpy as np  # its components (the node reads every self-description)
 
 SPEC = ComponentSpec(
     name="evaluate",
@@ -72,75 +71,89 @@ def _number(text: str) -> float | None:
     return value
 
 
-def read_columns(ctx: RunContext, label_col: str, score_col: str) -> tuple[list[str], list[str]]:
-    """The two columns' text, row by row; ParameterError naming a column that is not
-    in the table."""
+@dataclass
+class Columns:
+    """The two columns, read as they stream: ``score`` as numbers; ``label`` as numbers
+    (regression) or as the index of the row's label in ``classes`` (binary), so a table
+    of millions of rows is held as two arrays of machine numbers, not as text."""
+
+    score: array[float] = field(default_factory=lambda: array("d"))
+    label: array[float] = field(default_factory=lambda: array("d"))
+    classes: list[str] = field(default_factory=list)
+
+
+def read_columns(ctx: RunContext, binary: bool) -> Columns:
+    """The label and score columns; ParameterError naming the parameter, the column
+    and the first row (1-based, after the header) that is empty or not a number, a
+    column that is not in the table, or a third label in a binary task (a multi-class
+    column evaluated as binary would silently lump classes together). NaN and
+    infinities parse here and are refused by ``metrics.check_finite``."""
+    label_col, score_col = str(ctx.params["label_col"]), str(ctx.params["score_col"])
+    columns = Columns()
+    codes: dict[str, int] = {}
     with csv_rows(ctx.storage, ctx.input("data")) as (header, rows):
         for param, column in (("label_col", label_col), ("score_col", score_col)):
             if column not in header:
                 raise ParameterError(param, f"{column!r} is not a column of the input")
         li, si = header.index(label_col), header.index(score_col)
-        labels, scores = [], []
-        for row in rows:
-            labels.append(row[li])
-            scores.append(row[si])
-    return labels, scores
+        for line, row in enumerate(rows, start=1):
+            score = _number(row[si])
+            if score is None:
+                raise ParameterError(
+                    "score_col", f"column {score_col!r}: row {line} is not a number"
+                )
+            columns.score.append(score)
+            text = row[li]
+            if binary:
+                code = codes.get(text)
+                if code is None:
+                    if len(codes) == 2:
+                        raise ParameterError(
+                            "label_col",
+                            f"column {label_col!r} has more than 2 distinct values "
+                            f"(a third at row {line})",
+                        )
+                    code = codes[text] = len(codes)
+                    columns.classes.append(text)
+                columns.label.append(code)
+                continue
+            value = _number(text)
+            if value is None:
+                raise ParameterError(
+                    "label_col", f"column {label_col!r}: row {line} is not a number"
+                )
+            columns.label.append(value)
+    return columns
 
 
-def as_floats(param: str, column: str, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The column as numbers; ParameterError naming it and the first row (1-based,
-    after the header) that is empty or not a number. NaN and infinities parse here and
-    are refused by ``metrics.check_finite``."""
-    import numpy as np
-
-    values = np.empty(len(texts), dtype=np.float64)
-    for i, text in enumerate(texts):
-        number = _number(text)
-        if number is None:
-            raise ParameterError(param, f"column {column!r}: row {i + 1} is not a number")
-        values[i] = number
-    return values
+def is_positive(text: str, positive: str) -> bool:
+    """Whether a label is the positive class: the same text, or the same number (``1``
+    and ``1.0``)."""
+    if text == positive:
+        return True
+    wanted, number = _number(positive), _number(text)
+    return wanted is not None and number is not None and number == wanted
 
 
-def positives(labels: list[str], positive: str, column: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """Which rows are of the positive class: text equal to ``positive``, or the same
-    number (``1`` and ``1.0``). ParameterError when the labels have more than two values
-    (a multi-class column evaluated as binary would silently lump classes together)."""
-    import numpy as np
-
-    distinct = set(labels)
-    if len(distinct) > 2:
-        raise ParameterError(
-            "label_col", f"column {column!r} has {len(distinct)} distinct values, not 2"
-        )
-    wanted = _number(positive)
-
-    def is_positive(text: str) -> bool:
-        if text == positive:
-            return True
-        number = _number(text)
-        return wanted is not None and number is not None and number == wanted
-
-    chosen = {value: is_positive(value) for value in distinct}
-    return np.fromiter((chosen[v] for v in labels), dtype=np.bool_, count=len(labels))
-
-
-def evaluate(params: dict[str, Any], labels: list[str], scores: list[str]) -> dict[str, Any]:
+def evaluate(params: dict[str, Any], columns: Columns) -> dict[str, Any]:
     """The report (without the plot list) for these columns; ParameterError naming the
     column whose data cannot be evaluated."""
+    import numpy as np  # here, not at import: the node reads every self-description
+
     from isthmus.components.builtin.evaluate import metrics
 
     label_col, score_col = str(params["label_col"]), str(params["score_col"])
-    score = as_floats("score_col", score_col, scores)
-    report: dict[str, Any] = {"task_type": params["task_type"], "rows": len(labels)}
-    columns = {"label": ("label_col", label_col), "score": ("score_col", score_col)}
+    score = np.frombuffer(columns.score, dtype=np.float64)
+    label = np.frombuffer(columns.label, dtype=np.float64)
+    report: dict[str, Any] = {"task_type": params["task_type"], "rows": int(score.size)}
+    names = {"label": ("label_col", label_col), "score": ("score_col", score_col)}
     try:
         if params["task_type"] == "regression":
-            y = as_floats("label_col", label_col, labels)
-            report.update(metrics.regression_report(y, score))
+            report.update(metrics.regression_report(label, score))
             return report
         positive = str(params["positive_label"])
-        truth = positives(labels, positive, label_col)
+        chosen = [i for i, text in enumerate(columns.classes) if is_positive(text, positive)]
+        truth = np.isin(label, chosen)
         threshold = float(params["threshold"])
         report.update(
             positives=int(truth.sum()),
@@ -151,7 +164,7 @@ def evaluate(params: dict[str, Any], labels: list[str], scores: list[str]) -> di
         report.update(metrics.binary_report(truth, score, threshold))
         report["metrics"]["threshold"] = threshold
     except metrics.InvalidData as exc:
-        param, column = columns[exc.field]
+        param, column = names[exc.field]
         raise ParameterError(param, f"column {column!r}: {exc.problem}") from None
     return report
 
@@ -161,10 +174,8 @@ class Evaluate(Component):
     spec = SPEC
 
     async def run(self, ctx: RunContext) -> None:
-        labels, scores = read_columns(
-            ctx, str(ctx.params["label_col"]), str(ctx.params["score_col"])
-        )
-        report = evaluate(ctx.params, labels, scores)
+        columns = read_columns(ctx, binary=ctx.params["task_type"] == "binary")
+        report = evaluate(ctx.params, columns)
         wanted = [name for name in plots.PLOTS if name in ctx.env.outputs]
         written: list[str] = []
         if report["task_type"] == "binary" and wanted:
