@@ -10,7 +10,8 @@ FROM python:3.11-slim
 WORKDIR /opt/isthmus
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --constraint constraints.txt . \
+# [plots]: the evaluate component draws its PNGs (matplotlib, Agg only).
+RUN pip install --no-cache-dir --constraint constraints.txt ".[plots]" \
     && useradd --system --uid 10001 --home-dir /nonexistent isthmus
 
 USER isthmus

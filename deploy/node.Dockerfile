@@ -25,8 +25,9 @@ FROM python:3.11-slim
 COPY --from=wheel /dist /tmp/dist
 COPY constraints.txt /tmp/constraints.txt
 RUN python -m venv /opt/isthmus/venv \
+    && wheel=$(ls /tmp/dist/*.whl) \
     && /opt/isthmus/venv/bin/pip install --no-cache-dir --constraint /tmp/constraints.txt \
-        /tmp/dist/*.whl \
+        "${wheel}[plots]" \
     && rm -rf /tmp/dist /tmp/constraints.txt \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/isthmus \
         --no-create-home --shell /usr/sbin/nologin isthmus \

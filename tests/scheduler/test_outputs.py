@@ -61,3 +61,23 @@ def test_unpublished_and_remote_outputs_say_so(tmp_path: Path) -> None:
     assert outputs._published(tmp_path, "ns", "gone", 5, tmp_path.as_uri())["published"] is False
     remote = outputs._published(None, "ns", "t", 5, "s3://bucket/x")
     assert remote["published"] is None and "s3://bucket/x" in remote["note"]
+
+
+def test_a_picture_is_shown_as_a_file_and_unreadable_csv_as_text(tmp_path: Path) -> None:
+    plot = tmp_path / "ns" / "t-roc"
+    plot.mkdir(parents=True)
+    (plot / "data_0").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(40))
+    (plot / "metadata").write_text(json.dumps({"count": 1, "file_type": "png"}))
+    shown = outputs._published(tmp_path, "ns", "t-roc", 5, tmp_path.as_uri())["preview"]
+    assert shown["kind"] == "file" and shown["file_type"] == "png" and shown["bytes"] == 56
+    assert str(plot / "data_0") in shown["text"]
+    untyped = tmp_path / "blob"
+    untyped.write_bytes(b"a,b\n\0\1\2")
+    assert outputs.preview(untyped, "", 5)["kind"] == "file"
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"id,x\n1,a\rb\n")  # a bare carriage return: the csv module refuses it
+    assert outputs.preview(broken, "csv", 5) == {
+        "kind": "text",
+        "text": "id,x\n1,a\rb\n",
+        "truncated": False,
+    }

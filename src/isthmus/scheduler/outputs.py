@@ -27,6 +27,8 @@ from isthmus.wire.ids import inside
 DEFAULT_ROWS, MAX_ROWS = 5, 100
 #: The most of a table's data read for a preview, and of a report's JSON.
 MAX_PREVIEW_BYTES = 256 * 1024
+#: File types that are neither tables nor JSON (an evaluation's plots): shown as a file.
+BINARY_TYPES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "pdf", "bin", "pickle"})
 
 
 def job_outputs(
@@ -95,9 +97,19 @@ def _first_partition(place: Path) -> Path | None:
 
 def preview(data: Path, file_type: str, rows: int) -> dict[str, Any]:
     """A report's JSON document (``file_type`` json, or data that reads as one JSON
-    document), else the header and first ``rows`` rows of a CSV table."""
+    document), else the header and first ``rows`` rows of a CSV table; a picture or other
+    binary file (its ``file_type``, or a NUL byte in it) as its type, size and path, and
+    data that reads as no CSV as text: a preview never fails the whole listing."""
     with data.open("rb") as handle:
         head = handle.read(MAX_PREVIEW_BYTES + 1)
+    if file_type.lower() in BINARY_TYPES or b"\0" in head:
+        size = data.stat().st_size
+        return {
+            "kind": "file",
+            "file_type": file_type,
+            "bytes": size,
+            "text": f"{file_type or 'binary'} file, {size} bytes: {data}",
+        }
     truncated = len(head) > MAX_PREVIEW_BYTES
     text = head[:MAX_PREVIEW_BYTES].decode("utf-8", errors="replace")
     if file_type == "json" or text.lstrip().startswith(("{", "[")):
@@ -109,12 +121,15 @@ def preview(data: Path, file_type: str, rows: int) -> dict[str, Any]:
     if truncated:  # never a row cut in half
         text = text[: text.rfind("\n") + 1]
     lines = csv.reader(io.StringIO(text))
-    header = next(lines, [])
     shown: list[list[str]] = []
     more = truncated
-    for row in lines:
-        if len(shown) == rows:  # one row past those shown: there is more
-            more = True
-            break
-        shown.append(row)
+    try:
+        header = next(lines, [])
+        for row in lines:
+            if len(shown) == rows:  # one row past those shown: there is more
+                more = True
+                break
+            shown.append(row)
+    except csv.Error:
+        return {"kind": "text", "text": text[:4096], "truncated": len(text) > 4096}
     return {"kind": "table", "header": header, "rows": shown, "more": more}
