@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from isthmus.components.builtin.sgb.bucketing import (
 from isthmus.components.errors import AlgorithmError, ParameterError
 from isthmus.wire import exchange as x
 from isthmus.wire.proto import handshake_pb2, sgb_handshake_pb2
+from tests.support.secretflow_sgb import peer_python
 from tests.support.shared import wire_capture
 
 # (column, B = ceil(1/eps)) -> (split points, buckets), as SecretFlow 1.10.0b1's order-map
@@ -198,12 +197,6 @@ def test_bad_shapes() -> None:
         bucketize(np.ones((3, 2)), 0.1, columns=["a"])
 
 
-SF_PEER = Path(
-    os.environ.get(
-        "ISTHMUS_SF_PEER_VENV",
-        Path.home() / ".cache/isthmus-peers/secretflow-lite-1.10.0b1",
-    )
-)
 _SF_SCRIPT = """
 import json, sys
 import numpy as np
@@ -215,10 +208,8 @@ print(json.dumps([qcut(np.array(c, dtype=float), b)[1] for c, b in cases]))
 
 def test_split_points_match_a_live_secretflow_on_random_columns() -> None:
     """Differential: SecretFlow's own order-map code (in the peer venv) on 300 columns
-    with ties of every kind; skipped where the peer venv is not installed."""
-    python = SF_PEER / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"no SecretFlow peer venv at {SF_PEER} (peers/setup-sf-peer.sh)")
+    with ties of every kind (the peer venv: a loud skip without it, a failure in CI)."""
+    python = peer_python()
     rng = np.random.default_rng(15)
     cases: list[tuple[list[float], int]] = []
     for i in range(300):
