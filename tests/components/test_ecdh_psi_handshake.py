@@ -17,6 +17,7 @@ from isthmus.components.builtin.ecdh_psi.handshake import (
     truncation_bits,
 )
 from isthmus.components.builtin.ecdh_psi.protocol import EcdhPsi2, PsiSettings
+from isthmus.components.errors import AlgorithmError
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.wire.proto import ecc_pb2, handshake_pb2, interconnection_common_pb2, psi_handshake_pb2
@@ -93,6 +94,23 @@ def test_a_response_carrying_a_data_io_proposal_is_accepted() -> None:
     response.io_param.Pack(psi_handshake_pb2.PsiDataIoProposal(result_to_rank=0))
     suite, bits, holder = apply_response(response.SerializeToString(), Offer([CURVE25519], 10, -1))
     assert (suite, bits, holder) == (CURVE25519, -1, 0)
+
+
+@pytest.mark.parametrize("field", ["ecc", "io"])
+def test_a_packed_parameter_that_is_not_its_message_is_a_clear_refusal(field: str) -> None:
+    """An ``Any`` naming the right type over bytes that are not one: the handshake's
+    own error, never protobuf's DecodeError escaping from ``Any.Unpack``."""
+    garbage = b"\x0a\xff\xff"  # a length-delimited field that runs past the end
+    response = handshake_pb2.HandshakeResponse(algo=1, protocol_families=[1])
+    ecc = response.protocol_family_params.add()
+    ecc.Pack(ecc_pb2.EccProtocolResult(ec_suit=ecc_pb2.EcSuit(curve=1, hash=11)))
+    if field == "ecc":
+        ecc.value = garbage
+    else:
+        response.io_param.Pack(psi_handshake_pb2.PsiDataIoResult(result_to_rank=0))
+        response.io_param.value = garbage
+    with pytest.raises(AlgorithmError, match="unreadable"):
+        apply_response(response.SerializeToString(), Offer([CURVE25519], 10, -1))
 
 
 @pytest.mark.parametrize("counts", [[2, 2], [10**9, 10**9], [1, 10**6]])

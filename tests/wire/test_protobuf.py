@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf import any_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
 from isthmus.wire.proto import ecdh_psi_pb2, handshake_pb2, ptp_pb2
-from isthmus.wire.protobuf import MalformedMessage, parse
+from isthmus.wire.protobuf import MalformedMessage, parse, unpacked
 
 #: Messages parsed from bytes a partner or a client sent.
 MESSAGE_TYPES = [
@@ -60,3 +61,22 @@ def test_only_decode_errors_are_caught() -> None:
     """A programming error (not bytes) is not mistaken for a sender's garbage."""
     with pytest.raises(TypeError):
         parse(ptp_pb2.Inbound, "text, not bytes", "x")  # type: ignore[arg-type]
+
+
+@given(message_types, garbage, st.booleans())
+def test_a_packed_message_is_itself_none_or_the_one_refusal(
+    message_type: type, data: bytes, same_type: bool
+) -> None:
+    """``unpacked``: another type inside the ``Any`` is None; this type over bad bytes is
+    ``MalformedMessage``; nothing else escapes (``Any.Unpack`` raises DecodeError)."""
+    packed = any_pb2.Any()
+    other = ptp_pb2.Outbound if message_type is not ptp_pb2.Outbound else ptp_pb2.Inbound
+    packed.Pack(message_type() if same_type else other())
+    packed.value = data
+    try:
+        message = unpacked(packed, message_type, "not the message")
+    except MalformedMessage as exc:
+        assert same_type and exc.message == "not the message"
+    else:
+        assert (message is None) != same_type
+        assert message is None or isinstance(message, message_type)

@@ -13,8 +13,9 @@ error, ``wire.ptp`` a ``ValueError``.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 
 from isthmus.wire.errors import RequestError
@@ -43,3 +44,19 @@ def parse(message_type: type[MessageT], data: bytes, what: str) -> MessageT:
     except DecodeError as exc:
         raise MalformedMessage(what) from exc
     return message
+
+
+class _Described(_Parsable, Protocol):
+    DESCRIPTOR: Any
+
+
+DescribedT = TypeVar("DescribedT", bound=_Described)
+
+
+def unpacked(packed: any_pb2.Any, message_type: type[DescribedT], what: str) -> DescribedT | None:
+    """The ``message_type`` an ``Any`` holds; ``None`` when it holds another type; and
+    ``MalformedMessage(what)`` when it names this type but its bytes are not one
+    (``Any.Unpack`` would raise protobuf's ``DecodeError`` there, a partner's doing)."""
+    if not packed.Is(message_type.DESCRIPTOR):
+        return None
+    return parse(message_type, packed.value, what)

@@ -30,7 +30,7 @@ from isthmus.wire.proto import (
     interconnection_common_pb2,
     psi_handshake_pb2,
 )
-from isthmus.wire.protobuf import MalformedMessage, parse
+from isthmus.wire.protobuf import MalformedMessage, parse, unpacked
 
 VERSION = 2
 ECDH_PSI = handshake_pb2.ALGO_TYPE_ECDH_PSI
@@ -121,8 +121,11 @@ def _parse_request(data: bytes, sender: int) -> handshake_pb2.HandshakeRequest:
 
 
 def _unpack(packed: any_pb2.Any, kind: type, what: str) -> object:
-    message = kind()
-    if not packed.Unpack(message):
+    try:
+        message = unpacked(packed, kind, f"{what} is an unreadable {kind.__name__}")
+    except MalformedMessage as exc:
+        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
+    if message is None:
         raise Refused(CODES.INVALID_REQUEST, f"{what} is not a {kind.__name__}")
     return message
 
@@ -196,19 +199,30 @@ def apply_response(data: bytes, offer: Offer) -> tuple[EcdhSuite, int, int]:
     families = _families(message.protocol_families, message.protocol_family_params)
     if message.algo != ECDH_PSI or ECC not in families:
         raise AlgorithmError("rank 0 chose another algorithm or no ECC parameters")
-    result = ecc_pb2.EccProtocolResult()
-    if not families[ECC].Unpack(result):
+    try:
+        result = unpacked(
+            families[ECC], ecc_pb2.EccProtocolResult, "rank 0's ECC result is unreadable"
+        )
+        io_result = unpacked(
+            message.io_param, psi_handshake_pb2.PsiDataIoResult, "rank 0's io result is unreadable"
+        )
+        io_proposal = unpacked(  # SecretFlow sends this one [Δ]
+            message.io_param,
+            psi_handshake_pb2.PsiDataIoProposal,
+            "rank 0's io proposal is unreadable",
+        )
+    except MalformedMessage as exc:
+        raise AlgorithmError(exc.message) from exc
+    if result is None:
         raise AlgorithmError("rank 0's ECC result is not an EccProtocolResult")
     chosen = (result.ec_suit.curve, result.ec_suit.hash, result.ec_suit.hash2curve_strategy)
     suite = next((s for s in offer.suites if (s.curve, s.hash, s.hash2curve) == chosen), None)
     if suite is None:
         raise AlgorithmError(f"rank 0 chose suite {chosen}, which we did not offer")
     result_to_rank = offer.result_to_rank
-    io_result = psi_handshake_pb2.PsiDataIoResult()
-    io_proposal = psi_handshake_pb2.PsiDataIoProposal()  # SecretFlow sends this one [Δ]
-    if message.io_param.Unpack(io_result):
+    if io_result is not None:
         result_to_rank = io_result.result_to_rank
-    elif message.io_param.Unpack(io_proposal):
+    elif io_proposal is not None:
         result_to_rank = io_proposal.result_to_rank
     return suite, result.bit_length_after_truncated, result_to_rank
 
