@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 #: Waits between attempts on an unreachable scheduler: doubled each time, up to this.
 FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 300.0
+#: The scheduler loop rounds every 0.1 s while jobs run; the ended jobs are looked up at
+#: most this often, so the loop does not pay a query per round for them.
+SCAN_EVERY_S = 1.0
+#: The most of a scheduler's reason kept (it is the partner's text; the scheduler's own
+#: rows keep a failure's reason to the same length).
+MAX_REASON = 2000
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def keep_result(store: Store, job_id: str, result: str, reason: str | None) -> b
         if result == Status.SUCCESS:
             row.reason = None
         elif reason:
-            row.reason = reason
+            row.reason = reason[:MAX_REASON]
         return True
 
 
@@ -62,6 +68,7 @@ class ResultLearner:
         self.store = store
         self.channel = channel
         self._retry: dict[str, tuple[float, float]] = {}  # job → (next try, wait)
+        self._next_scan = 0.0
 
     def _unknown(self) -> list[Unknown]:
         """Ended jobs of this participant without a result; those this node schedules
@@ -82,6 +89,9 @@ class ResultLearner:
     async def once(self) -> int:
         """Ask each due scheduler once; returns how many results were learned."""
         learned = 0
+        if time.monotonic() < self._next_scan:
+            return learned
+        self._next_scan = time.monotonic() + SCAN_EVERY_S
         for job in await asyncio.to_thread(self._unknown):
             due, wait = self._retry.get(job.job_id, (0.0, FIRST_RETRY_S))
             if time.monotonic() < due:
