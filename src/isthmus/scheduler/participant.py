@@ -30,6 +30,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import update
+
 from isthmus.scheduler import status as st
 from isthmus.scheduler.jobdoc import job_document, load_document, load_job, same_job, session_id
 from isthmus.scheduler.runs import Runs
@@ -270,17 +272,30 @@ class Participant:
 
     def _finish_job(self, job_id: str, reason: str) -> None:
         """FINISHED, with the result when this node is also the scheduler (its row has
-        it already); otherwise ``results.ResultLearner`` asks the scheduler for it."""
+        it already); otherwise ``results.ResultLearner`` asks the scheduler for it.
+
+        Conditional UPDATEs, not a read then a write: the result may be kept at the same
+        moment (``results.keep_result``), and its reason must not be overwritten here."""
+        stamp = now_ms()
         with self.store.session() as s:
-            row = s.get(JobRow, job_id)
-            if row is None or row.status == Status.FINISHED:
+            ended = s.execute(
+                update(JobRow)
+                .where(JobRow.job_id == job_id, JobRow.status != Status.FINISHED)
+                .values(status=Status.FINISHED, updated_at=stamp, finished_at=stamp)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(ended, "rowcount", 0):
                 return
-            row.status, row.updated_at = Status.FINISHED, now_ms()
-            row.finished_at = row.updated_at
-            if row.result is None:  # else learned already (``JobService.status``)
-                row.reason = reason
-            own = s.get(ScheduledJobRow, job_id) if row.scheduler_node_id == self.node_id else None
-            if own is not None and own.result is not None:
+            s.execute(  # the stop's reason, unless the result (and its reason) is known
+                update(JobRow)
+                .where(JobRow.job_id == job_id, JobRow.result.is_(None))
+                .values(reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+            row = s.get(JobRow, job_id)
+            mine = row is not None and row.scheduler_node_id == self.node_id
+            own = s.get(ScheduledJobRow, job_id) if mine else None
+            if row is not None and own is not None and own.result is not None:
                 row.result, row.reason = own.result, own.reason
 
     async def poll(self, caller: str, task_id: str, role: str = "") -> dict[str, Any]:

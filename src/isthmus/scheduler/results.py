@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, update
+
 from isthmus.scheduler.channel import PartyChannel
 from isthmus.scheduler.outcomes import result_of
 from isthmus.store.db import Store
@@ -49,18 +51,29 @@ class Unknown:
 
 def keep_result(store: Store, job_id: str, result: str, reason: str | None) -> bool:
     """Keep what a job came to on the participant's row (once: a known result stays);
-    a success keeps no reason, anything else the scheduler's when it gave one."""
+    a success keeps no reason, anything else the scheduler's when it gave one.
+
+    One conditional UPDATE (``result IS NULL``), never a read then a write: the job's
+    ``job/stop`` may be finishing the same row at the same moment
+    (``Participant._finish_job``), and neither may overwrite what the other kept."""
+    stamp = now_ms()
+    values: dict[str, Any] = {
+        "result": result,
+        "updated_at": stamp,
+        "finished_at": func.coalesce(JobRow.finished_at, stamp),
+    }
+    if result == Status.SUCCESS:
+        values["reason"] = None
+    elif reason:
+        values["reason"] = reason[:MAX_REASON]
     with store.session() as s:
-        row = s.get(JobRow, job_id)
-        if row is None or row.result is not None:
-            return False
-        row.result, row.updated_at = result, now_ms()
-        row.finished_at = row.finished_at or row.updated_at
-        if result == Status.SUCCESS:
-            row.reason = None
-        elif reason:
-            row.reason = reason[:MAX_REASON]
-        return True
+        done = s.execute(
+            update(JobRow)
+            .where(JobRow.job_id == job_id, JobRow.result.is_(None))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(done, "rowcount", 0))
 
 
 class ResultLearner:
