@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isthmus.node.metrics import NodeMetrics
 from isthmus.wire import headers as h
+from isthmus.wire import paths
 from isthmus.wire.envelope import error
 from isthmus.wire.errors import (
     ErrorCode,
@@ -207,7 +208,10 @@ _POLLED = ("/poll", "/status", "/pop", "/peek", "/healthz", "/readyz", "/metrics
 
 def _request_level(method: str, path: str, status: int) -> int:
     """INFO for a request that changes something or fails; DEBUG for a read or a poll
-    that succeeds."""
+    that succeeds, and for every probe: a 503 from ``/readyz`` while the node starts is
+    what the probe is for (the node logs its own readiness, and what keeps it unready)."""
+    if path in paths.PROBES:
+        return logging.DEBUG
     if status >= 400:
         return logging.INFO
     if method in ("GET", "HEAD") or any(part in path for part in _POLLED):
