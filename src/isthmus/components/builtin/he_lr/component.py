@@ -69,7 +69,13 @@ TRAIN_SPEC = ComponentSpec(
             validator="[0,inf)",
             description="stop early when the epoch's mean log-loss moves by less than this",
         ),
-        Param("key_bits", type="int", default=2048, choices=SUPPORTED_KEY_BITS),
+        Param(
+            "key_bits",
+            type="int",
+            default=2048,
+            validator="[1024,3072]",
+            description="Paillier modulus: 2048 or 3072 (1024 only in tests)",
+        ),
         Param(
             "allow_insecure_key_size",
             type="boolean",
@@ -227,6 +233,8 @@ class HeLr(Component):
         guest = _is_guest(ctx)
         insecure = bool(p["allow_insecure_key_size"])
         key_bits = int(p["key_bits"])
+        if key_bits not in SUPPORTED_KEY_BITS:
+            raise ParameterError("key_bits", f"{key_bits} is not one of {SUPPORTED_KEY_BITS}")
         if guest:
             try:
                 check_key_bits(key_bits, allow_insecure=insecure)
