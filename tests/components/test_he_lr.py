@@ -24,7 +24,7 @@ from isthmus.components.errors import AlgorithmError
 from isthmus.link import LinkContext, MemoryNetwork
 
 GEN = Path("/work/shared/peers/gen_sgb_data.py")
-HYPER = protocol.Hyper(learning_rate=0.1, epochs=4, batch_size=64, l2=0.01, tol=0.0)
+HYPER = protocol.Hyper(learning_rate=0.1, epochs=8, batch_size=64, l2=0.01, tol=0.0)
 SEED = 7
 
 
