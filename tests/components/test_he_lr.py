@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from isthmus.components.builtin.he_lr import protocol
+from isthmus.components.builtin.he_lr.component import ids_digest
 from isthmus.components.builtin.he_lr.handshake import Offer, negotiate
 from isthmus.components.errors import AlgorithmError
 from isthmus.link import LinkContext, MemoryNetwork
@@ -171,3 +172,63 @@ def test_a_key_size_the_host_refuses_is_refused_naming_key_bits() -> None:
 
     errors = asyncio.run(main())
     assert all(isinstance(e, AlgorithmError) and "key_bits" in str(e) for e in errors), errors
+
+
+def test_early_stop_on_loss_ends_every_party_after_the_same_epoch() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 3))
+    y = (x @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=40) > 0).astype(float)
+    hyper = protocol.Hyper(learning_rate=0.5, epochs=50, batch_size=16, l2=0.0, tol=0.02)
+
+    async def main() -> list[protocol.TrainResult]:
+        net = MemoryNetwork()
+        links = [LinkContext(r, 2, net.backend(r), recv_timeout_s=30) for r in range(2)]
+        await asyncio.gather(*(link.start() for link in links))
+        # the host asks for other hyper-parameters: rank 0's win
+        other = protocol.Hyper(learning_rate=9.0, epochs=1, batch_size=3, l2=1.0, tol=0.0)
+
+        async def party(rank: int) -> protocol.TrainResult:
+            own = hyper if rank == 0 else other
+            offer = Offer("train", 40, 2 if rank == 0 else 1, (1024,), own.as_dict(), 1024)
+            agreed = protocol.Hyper.from_dict((await negotiate(links[rank], offer)).hyper)
+            if rank == 0:
+                return await protocol.train_guest(
+                    links[0],
+                    x[:, :2],
+                    y,
+                    agreed,
+                    key_bits=1024,
+                    allow_insecure=True,
+                    seed=3,
+                    workers=1,
+                )
+            return await protocol.train_host(
+                links[1], x[:, 2:], agreed, key_bits=1024, allow_insecure=True
+            )
+
+        return list(await asyncio.gather(party(0), party(1)))
+
+    guest, host = asyncio.run(main())
+    w, _, losses = protocol.reference_sgd(x, y, hyper, 3)
+    assert 2 <= guest.epochs_run < hyper.epochs
+    assert guest.epochs_run == host.epochs_run == len(losses)
+    assert np.allclose(np.concatenate([guest.weights, host.weights]), w, atol=1e-4)
+
+
+def test_rows_in_another_order_are_refused_naming_ids_sha256() -> None:
+    async def main() -> list[object]:
+        net = MemoryNetwork()
+        links = [LinkContext(r, 2, net.backend(r), recv_timeout_s=10) for r in range(2)]
+        await asyncio.gather(*(link.start() for link in links))
+        offers = [
+            Offer("predict", 3, 2, hyper={}, ids_sha256=ids_digest(["a", "b", "c"])),
+            Offer("predict", 3, 1, ids_sha256=ids_digest(["a", "c", "b"])),
+        ]
+        return list(
+            await asyncio.gather(
+                *(negotiate(links[r], offers[r]) for r in range(2)), return_exceptions=True
+            )
+        )
+
+    errors = asyncio.run(main())
+    assert all(isinstance(e, AlgorithmError) and "ids_sha256" in str(e) for e in errors), errors

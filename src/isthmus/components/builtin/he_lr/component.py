@@ -16,6 +16,7 @@ bits without ``allow_insecure_key_size``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -177,6 +178,15 @@ def load_table(
     return Table(ids, x, names, y, texts if li is not None else None)
 
 
+def ids_digest(ids: list[str]) -> str:
+    """SHA-256 (hex) of the id column, one id per line in row order: the handshake's
+    check that the parties' rows are aligned (ids are shared after a PSI anyway)."""
+    digest = hashlib.sha256()
+    for value in ids:
+        digest.update(value.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
 def standardise(x: Any, names: list[str], slot: str) -> tuple[Any, Any]:
     """Column means and population standard deviations; ParameterError for a constant
     column (std 0), naming it."""
@@ -263,6 +273,7 @@ class HeLr(Component):
             accepted_key_sizes(insecure),
             hyper.as_dict(),
             key_bits,
+            ids_digest(table.ids),
         )
         started = time.perf_counter()
         link = await _link(ctx)
@@ -346,7 +357,9 @@ class HeLrPredict(Component):
         )
         x = (table.x - np.array(model["mean"])) / np.array(model["std"])
         scores = x @ np.array(model["weights"])
-        offer = handshake.Offer("predict", len(table.ids), len(table.names), hyper={})
+        offer = handshake.Offer(
+            "predict", len(table.ids), len(table.names), hyper={}, ids_sha256=ids_digest(table.ids)
+        )
         link = await _link(ctx)
         await handshake.negotiate(link, offer)
         if not guest:

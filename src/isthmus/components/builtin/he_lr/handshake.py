@@ -7,8 +7,9 @@ protocol), the phase (train or predict) in ``algo_params`` as a ``google.protobu
 for training the PHE family with ``PheProtocolProposal{PAILLIER,
 PaillierParamsProposal{key_sizes}}``, and in ``io_param`` a ``Struct`` with its row and
 feature counts. Rank 0 checks the version, the algorithm, the phase, that every party
-has the same number of rows and that its key size is one every holder accepts, and
-answers the decided hyper-parameters (``Struct``), the Paillier key size
+has the same number of rows, that its key size is one every holder accepts, and
+(when both send one) that the SHA-256 of their id columns agree, and answers the
+decided hyper-parameters (``Struct``), the Paillier key size
 (``PheProtocolResult``) and every rank's feature count; or a refusal whose header
 carries the PPCA error code and says why. Both sides then run exactly what was decided.
 """
@@ -53,6 +54,7 @@ class Offer:
     key_sizes: tuple[int, ...] = ()
     hyper: dict[str, float] | None = None
     key_bits: int = 0
+    ids_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def request(rank: int, offer: Offer) -> bytes:
         requester_rank=rank,
         supported_algos=[ALGO_TYPE_HE_LR],
         algo_params=[_pack(_struct(he_lr_versions=[1], phase=offer.phase))],
-        io_param=_pack(_struct(sample_size=offer.rows, feature_num=offer.features)),
+        io_param=_pack(
+            _struct(sample_size=offer.rows, feature_num=offer.features, ids_sha256=offer.ids_sha256)
+        ),
     )
     if offer.phase == "train":
         proposal = phe_pb2.PheProtocolProposal(
@@ -150,6 +154,14 @@ def decide(own: Offer, requests: dict[int, handshake_pb2.HandshakeRequest]) -> A
                 CODES.INVALID_REQUEST,
                 f"sample_size: rank {sender} has {rows} rows, rank 0 has {own.rows} "
                 "(align the parties' rows, e.g. with ecdh_psi, first)",
+            )
+        digest = io.fields.get("ids_sha256")
+        theirs = digest.string_value if digest is not None else ""
+        if own.ids_sha256 and theirs and theirs != own.ids_sha256:
+            raise Refused(
+                CODES.INVALID_REQUEST,
+                f"ids_sha256: rank {sender}'s id column is not rank 0's, row for row "
+                "(the rows are not aligned: intersect, then split by key_field, first)",
             )
         features.append(int(_number(io, "feature_num", f"rank {sender} io_param")))
         if own.phase != "train":
