@@ -63,7 +63,7 @@ async def train(
     async def host() -> protocol.TrainResult:
         await negotiate(links[1], Offer("train", len(y), xs[1].shape[1], sizes))
         return await protocol.train_host(
-            links[1], xs[1], hyper, key_bits=key_bits, allow_insecure=insecure
+            links[1], xs[1], hyper, key_bits=key_bits, allow_insecure=insecure, workers=workers
         )
 
     results = list(await asyncio.gather(guest(), host()))

@@ -88,8 +88,13 @@ async def run_parties(
                 workers=1,
                 feature_nums=agreed.feature_nums,
             )
-        return await protocol.train_host(
-            link, xs[rank][0], HYPER, key_bits=key_bits, allow_insecure=True
+        return await protocol.train_host(  # rank 2 spreads its columns over 2 processes
+            link,
+            xs[rank][0],
+            HYPER,
+            key_bits=key_bits,
+            allow_insecure=True,
+            workers=2 if rank == 2 else 1,
         )
 
     results = list(await asyncio.gather(*(party(r) for r in range(n))))

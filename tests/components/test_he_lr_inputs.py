@@ -165,3 +165,13 @@ def test_a_guest_that_sends_malformed_values_is_named(bad: str) -> None:
     assert isinstance(host, AlgorithmError), host
     what = "public key" if bad == "short_key" else "encrypted residuals"
     assert f"{what} from rank 0" in host.message, host.message
+
+
+def test_scores_that_diverge_are_a_clear_error() -> None:
+    async def main() -> None:
+        net = MemoryNetwork()
+        link = LinkContext(1, 2, net.backend(1), recv_timeout_s=1)
+        await protocol.send_scores(link, np.array([1.0, 2.0**50]), {}, 0)
+
+    with pytest.raises(AlgorithmError, match="lower learning_rate"):
+        asyncio.run(main())

@@ -296,7 +296,12 @@ class HeLr(Component):
             )
         else:
             result = await protocol.train_host(
-                link, x, hyper, key_bits=agreement.key_bits, allow_insecure=insecure
+                link,
+                x,
+                hyper,
+                key_bits=agreement.key_bits,
+                allow_insecure=insecure,
+                workers=workers,
             )
         elapsed = time.perf_counter() - started
         model: dict[str, Any] = {

@@ -25,8 +25,10 @@ epoch's mean log-loss moved by less than ``tol``). The update is exactly plain S
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -237,7 +239,14 @@ async def send_scores(
 ) -> None:
     """A feature holder: its masked partial scores to rank 0."""
     mask = codec.holder_mask(link.rank, seeds, message, len(scores))
-    await link.send(0, codec.pack_masked_scores(scores, mask))
+    try:
+        packed = codec.pack_masked_scores(scores, mask)
+    except ValueError as exc:  # NaN or |u| >= 2^42: the weights diverged
+        raise AlgorithmError(
+            f"partial scores of rank {link.rank} left the fixed-point range ({exc}): "
+            "training diverged, lower learning_rate"
+        ) from None
+    await link.send(0, packed)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -322,7 +331,13 @@ async def _serve_gradient(
 
 
 async def train_host(
-    link: LinkContext, x: Array, hyper: Hyper, *, key_bits: int, allow_insecure: bool = False
+    link: LinkContext,
+    x: Array,
+    hyper: Hyper,
+    *,
+    key_bits: int,
+    allow_insecure: bool = False,
+    workers: int = 1,
 ) -> TrainResult:
     """A feature holder (rank > 0): train; returns its own weights only."""
     data = await link.recv(0)
@@ -343,57 +358,64 @@ async def train_host(
     max_abs = int(np.max(np.abs(columns_all))) if columns_all.size else 1
     message = 0
     result = TrainResult(w)
-    while True:
-        data = await link.recv(0)
-        order = _decode("row order", 0, codec.unpack_order, data, rows, "row order")
-        for batch in batches(order, hyper.batch_size):
-            await send_scores(link, x[batch] @ w, seeds, message)
-            message += 1
+    pool = GradientPool(pk, workers)
+    try:
+        while True:
             data = await link.recv(0)
-            cts = _decode(
-                "encrypted residuals",
-                0,
-                unpack_paillier_ciphertexts,
-                data,
-                WireKey(pk.n, pk.hs),
-                PPCA,
-            )
-            if cts.shape != (len(batch),):
-                raise AlgorithmError(
-                    f"encrypted residuals from rank 0: expected {len(batch)}, got {cts.shape}"
+            order = _decode("row order", 0, codec.unpack_order, data, rows, "row order")
+            for batch in batches(order, hyper.batch_size):
+                await send_scores(link, x[batch] @ w, seeds, message)
+                message += 1
+                data = await link.recv(0)
+                cts = _decode(
+                    "encrypted residuals",
+                    0,
+                    unpack_paillier_ciphertexts,
+                    data,
+                    WireKey(pk.n, pk.hs),
+                    PPCA,
                 )
-            columns = [[int(v) for v in columns_all[batch, j]] for j in range(features)]
-            bits = codec.mask_bits(len(batch), max_abs)
-            masks = [secrets.randbits(bits) for _ in range(features)]
-            masked = await _checked(
-                "encrypted residuals",
-                0,
-                asyncio.to_thread(_masked_gradient, pk, list(cts), columns, masks),
-            )
-            await link.send(0, pack_paillier_ciphertexts(np.array(masked, dtype=object), PPCA))
+                if cts.shape != (len(batch),):
+                    raise AlgorithmError(
+                        f"encrypted residuals from rank 0: expected {len(batch)}, got {cts.shape}"
+                    )
+                columns = [[int(v) for v in columns_all[batch, j]] for j in range(features)]
+                bits = codec.mask_bits(len(batch), max_abs)
+                masks = [secrets.randbits(bits) for _ in range(features)]
+                masked = await _checked(
+                    "encrypted residuals",
+                    0,
+                    asyncio.to_thread(pool.masked_gradient, [int(c) for c in cts], columns, masks),
+                )
+                await link.send(0, pack_paillier_ciphertexts(np.array(masked, dtype=object), PPCA))
+                data = await link.recv(0)
+                plain = _decode(
+                    "decrypted gradient",
+                    0,
+                    codec.unpack_bigints,
+                    data,
+                    features,
+                    "decrypted gradient",
+                )
+                grad = np.array(
+                    [
+                        (v - r) / (codec.SCALE * codec.SCALE)
+                        for v, r in zip(plain, masks, strict=True)
+                    ]
+                )
+                w = w - hyper.learning_rate * (grad / len(batch) + hyper.l2 * w)
+            result.epochs_run += 1
             data = await link.recv(0)
-            plain = _decode(
-                "decrypted gradient",
+            go_on = _decode(
+                "continue flag",
                 0,
-                codec.unpack_bigints,
+                _flag,
                 data,
-                features,
-                "decrypted gradient",
             )
-            grad = np.array(
-                [(v - r) / (codec.SCALE * codec.SCALE) for v, r in zip(plain, masks, strict=True)]
-            )
-            w = w - hyper.learning_rate * (grad / len(batch) + hyper.l2 * w)
-        result.epochs_run += 1
-        data = await link.recv(0)
-        go_on = _decode(
-            "continue flag",
-            0,
-            _flag,
-            data,
-        )
-        if not go_on:
-            break
+            if not go_on:
+                break
+    finally:
+        pool.close()
     result.weights = w
     return result
 
@@ -407,6 +429,56 @@ def _masked_gradient(
 ) -> list[int]:
     dots = encrypted_dot(pk, cts, columns)
     return [pk.rerandomize(pk.add_plain(c, r)) for c, r in zip(dots, masks, strict=True)]
+
+
+_worker_key: PaillierPublicKey | None = None
+
+
+def _init_gradient_worker(n: int, hs: int) -> None:
+    global _worker_key  # noqa: PLW0603 - per-process state is the point
+    _worker_key = PaillierPublicKey(n, hs)
+
+
+def _gradient_chunk(cts: list[int], columns: list[list[int]], masks: list[int]) -> list[int]:
+    assert _worker_key is not None, "gradient worker started without its key"
+    return _masked_gradient(_worker_key, cts, columns, masks)
+
+
+class GradientPool:
+    """A feature holder's masked encrypted gradients, the columns spread over
+    ``workers`` spawned processes that hold only the public key (one process: in the
+    caller). Same result as :func:`_masked_gradient` up to the re-randomisation."""
+
+    def __init__(self, pk: PaillierPublicKey, workers: int) -> None:
+        self.pk = pk
+        self.workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def masked_gradient(
+        self, cts: list[int], columns: list[list[int]], masks: list[int]
+    ) -> list[int]:
+        if self.workers == 1 or len(columns) < 2:
+            return _masked_gradient(self.pk, cts, columns, masks)
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_gradient_worker,
+                initargs=(self.pk.n, self.pk.hs),
+            )
+        for c in cts:  # a malformed ciphertext is refused here, with the usual error
+            self.pk.check_ciphertext(c)
+        size = -(-len(columns) // self.workers)
+        futures = [
+            self._executor.submit(_gradient_chunk, cts, columns[i : i + size], masks[i : i + size])
+            for i in range(0, len(columns), size)
+        ]
+        return [c for future in futures for c in future.result()]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
 
 # --- prediction --------------------------------------------------------------------------
