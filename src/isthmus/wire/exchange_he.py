@@ -203,13 +203,30 @@ def unpack_ec_elgamal_public_key(data: bytes, dialect: Dialect = HEU) -> EcElGam
     return EcElGamalPublicKey(message.curve_name, bytes(message.h))
 
 
+def ec_elgamal_ciphertext_item(c1: bytes, c2: bytes, dialect: Dialect = HEU) -> bytes:
+    """One ``EcElGamalCiphertext`` item (points already in their wire encoding)."""
+    return serialize_object(he.EcElGamalCiphertext(c1=c1, c2=c2), dialect)
+
+
+def read_ec_elgamal_ciphertext(
+    item: bytes, what: str, dialect: Dialect = HEU
+) -> tuple[bytes, bytes]:
+    """One ciphertext item as ``(c1, c2)``, both present (the points are checked by the
+    crypto layer, which knows the curve: ``isthmus.crypto.phe.ec_elgamal``)."""
+    message = parse_object(he.EcElGamalCiphertext, item, what, dialect)
+    if not (message.c1 and message.c2):
+        raise MalformedExchange(f"{what}: c1 or c2 is missing")
+    return bytes(message.c1), bytes(message.c2)
+
+
 def pack_ec_elgamal_ciphertexts(
     pairs: Sequence[tuple[bytes, bytes]], shape: Sequence[int], dialect: Dialect = HEU
 ) -> bytes:
-    """``(c1, c2)`` point pairs (in row-major order of ``shape``) as a ``v_ndarray``."""
+    """``(c1, c2)`` point pairs (in row-major order of ``shape``) as a ``v_ndarray``,
+    items in the dialect's order."""
     items = np.empty(len(pairs), dtype=object)
     for i, (c1, c2) in enumerate(pairs):
-        items[i] = serialize_object(he.EcElGamalCiphertext(c1=c1, c2=c2), dialect)
+        items[i] = ec_elgamal_ciphertext_item(c1, c2, dialect)
     return pack_object_array(
         items.reshape(tuple(shape)), dialect.ec_ciphertext_name, dialect.object_order
     )
@@ -223,8 +240,5 @@ def unpack_ec_elgamal_ciphertexts(data: bytes, dialect: Dialect = HEU) -> Array:
     )
     out = np.empty(objects.shape, dtype=object)
     for index, item in np.ndenumerate(objects):
-        message = parse_object(he.EcElGamalCiphertext, item, f"ciphertext {index}", dialect)
-        if not (message.c1 and message.c2):
-            raise MalformedExchange(f"ciphertext {index}: c1 or c2 is missing")
-        out[index] = (bytes(message.c1), bytes(message.c2))
+        out[index] = read_ec_elgamal_ciphertext(item, f"ciphertext {list(index)}", dialect)
     return out
