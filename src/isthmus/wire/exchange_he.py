@@ -32,10 +32,13 @@ from isthmus.wire.exchange import (
     Array,
     Container,
     Dialect,
+    Exchange,
     ScalarType,
     expect,
+    pack,
     pack_object,
     pack_object_array,
+    pack_object_array_list,
     unpack,
 )
 from isthmus.wire.proto import phe_runtime_pb2 as he
@@ -242,3 +245,71 @@ def unpack_ec_elgamal_ciphertexts(data: bytes, dialect: Dialect = HEU) -> Array:
     for index, item in np.ndenumerate(objects):
         out[index] = read_ec_elgamal_ciphertext(item, f"ciphertext {list(index)}", dialect)
     return out
+
+
+def _pairs_to_items(value: Any, dialect: Dialect) -> Array:
+    pairs = _pair_array(value)
+    items = np.empty(pairs.shape, dtype=object)
+    for index, pair in np.ndenumerate(pairs):
+        items[index] = ec_elgamal_ciphertext_item(pair[0], pair[1], dialect)
+    return items
+
+
+def _items_to_pairs(items: Array, what: str, dialect: Dialect) -> Array:
+    out = np.empty(items.shape, dtype=object)
+    for index, item in np.ndenumerate(items):
+        out[index] = read_ec_elgamal_ciphertext(item, f"{what} {list(index)}", dialect)
+    return out
+
+
+def pack_ec_elgamal_value(container: Container, value: Any, dialect: Dialect = HEU) -> bytes:
+    """EC-ElGamal ciphertexts in any container that holds objects: ``SCALAR`` one
+    ``(c1, c2)``; ``V_SCALAR_LIST`` and ``V_NDARRAY`` an object array of pairs (n-d for
+    the latter, items in the dialect's order); ``V_NDARRAY_LIST`` a list of such arrays.
+    The fixed-size containers cannot hold objects (``ValueError``)."""
+    name = dialect.ec_ciphertext_name
+    if container is Container.SCALAR:
+        return pack_object(ec_elgamal_ciphertext_item(value[0], value[1], dialect), name)
+    if container is Container.V_SCALAR_LIST:
+        items = _pairs_to_items(value, dialect)
+        return pack(Exchange(ScalarType.OBJECT, name, container, items.reshape(-1)))
+    if container is Container.V_NDARRAY:
+        return pack_object_array(_pairs_to_items(value, dialect), name, dialect.object_order)
+    if container is Container.V_NDARRAY_LIST:
+        arrays = [_pairs_to_items(a, dialect) for a in value]
+        return pack_object_array_list(arrays, name, dialect.object_order)
+    raise ValueError(f"{container.value} cannot hold EC-ElGamal ciphertexts")
+
+
+def _pair_array(value: Any) -> Array:
+    """A sequence of ``(c1, c2)`` as a 1-d object array of tuples (numpy would otherwise
+    make a 2-d array of bytes)."""
+    if isinstance(value, np.ndarray):
+        return value
+    items = list(value)
+    out = np.empty(len(items), dtype=object)
+    for i, pair in enumerate(items):
+        out[i] = (bytes(pair[0]), bytes(pair[1]))
+    return out
+
+
+def unpack_ec_elgamal_value(data: bytes, dialect: Dialect = HEU) -> tuple[Container, Any]:
+    """Any message of EC-ElGamal ciphertexts (either spelling, tag or none), as
+    :func:`pack_ec_elgamal_value` takes it; ``MalformedExchange`` for anything else."""
+    exchange = unpack(data, object_order=dialect.object_order)
+    what = "ciphertexts"
+    if exchange.scalar_type is not ScalarType.OBJECT:
+        raise MalformedExchange(f"{what}: expected OBJECT, got {exchange.scalar_type.name}")
+    if exchange.type_name not in EC_CIPHERTEXT_NAMES:
+        raise MalformedExchange(
+            f"{what}: expected an object named {sorted(EC_CIPHERTEXT_NAMES)}, "
+            f"got {exchange.type_name!r}"
+        )
+    container, value = exchange.container, exchange.value
+    if container is Container.SCALAR:
+        return container, read_ec_elgamal_ciphertext(value, "ciphertext", dialect)
+    if container is Container.V_NDARRAY_LIST:
+        return container, [
+            _items_to_pairs(a, f"ciphertext list[{i}]", dialect) for i, a in enumerate(value)
+        ]
+    return container, _items_to_pairs(value, "ciphertext", dialect)
