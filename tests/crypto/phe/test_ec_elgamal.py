@@ -330,3 +330,21 @@ def test_identity_is_a_valid_ciphertext_point(keys: Keys) -> None:
 def test_private_key_repr_hides_the_secret(keys: Keys) -> None:
     _, sk = keys
     assert str(sk.x) not in repr(sk)
+
+
+@given(k=SCALARS, a=st.integers(1, 2**64))
+@settings(max_examples=15, deadline=None)
+def test_sm2_python_multiplication_without_openssl(k: int, a: int) -> None:
+    """The pure-Python path a machine without OpenSSL's SM2 takes gives the same
+    products as the OpenSSL one."""
+    from isthmus.crypto.phe import ec_groups
+
+    group = sm2_group()
+    point = group.base_mul(a)
+    with_openssl = group.mul(k, point)
+    original = ec_groups._openssl_sm2
+    ec_groups._openssl_sm2 = lambda: None  # type: ignore[assignment]
+    try:
+        assert group.mul(k, point) == with_openssl == group.base_mul(k * a)
+    finally:
+        ec_groups._openssl_sm2 = original  # type: ignore[assignment]

@@ -39,6 +39,7 @@ from typing import Any, Final
 import gmpy2
 from nacl import bindings
 
+from isthmus.crypto import openssl_ec
 from isthmus.crypto.phe.errors import InvalidPoint, UnsupportedCurve
 
 Affine = tuple[Any, Any]
@@ -261,10 +262,22 @@ class Sm2Group(EcGroup):
         return self._encode((x * zi2 % p, y * zi2 * zi % p))
 
     def mul(self, k: int, point: bytes) -> bytes:
+        """Small ``|k|`` (plaintext factors) by double-and-add here; a full-size ``k``
+        (the secret ``x`` in decryption) by OpenSSL's SM2 when the system has it
+        (about 0.3 ms against 1-2 ms in Python)."""
         k %= self.order
+        if k > self.order // 2:  # -k is the short one: multiply -point by it
+            k, point = self.order - k, self.neg(point)
         base = self.affine(point)
         if k == 0 or base is None:
             return self.identity
+        if k.bit_length() > _OPENSSL_MIN_BITS:
+            curve = _openssl_sm2()
+            if curve is not None:
+                product = curve.multiply(k.to_bytes(32, "big"), [self.to_wire(point)])[0]
+                if product is None:  # pragma: no cover - k < order on a prime-order point
+                    return self.identity
+                return self.from_wire(product, "OpenSSL product")
         acc: tuple[Any, Any, Any] = (gmpy2.mpz(1), gmpy2.mpz(1), gmpy2.mpz(0))
         for bit in bin(k)[2:]:
             acc = self._double_j(acc)
@@ -403,7 +416,8 @@ class Ed25519Group(EcGroup):
         y = gmpy2.mpz(value & ((1 << 255) - 1))
         u = (y * y - 1) % p
         v = (d * y * y + 1) % p
-        x = u * v**3 * gmpy2.powmod(u * v**7, (p - 5) // 8, p) % p
+        v3 = v * v % p * v % p
+        x = u * v3 % p * gmpy2.powmod(u * v3 % p * v3 % p * v % p, (p - 5) // 8, p) % p
         if (v * x * x - u) % p != 0:
             x = x * self.sqrt_m1 % p
         if (x & 1) != sign:
@@ -436,6 +450,17 @@ class Ed25519Group(EcGroup):
         if point[0] == 0 and point[1] == 1:
             return None
         return int(point[1])
+
+
+_OPENSSL_MIN_BITS: Final = 64
+
+
+@functools.cache
+def _openssl_sm2() -> openssl_ec.Curve | None:
+    try:
+        return openssl_ec.sm2()
+    except openssl_ec.OpenSslUnavailable:  # pragma: no cover - libcrypto without SM2
+        return None
 
 
 @functools.cache
