@@ -274,7 +274,7 @@ class Sm2Group(EcGroup):
         if k.bit_length() > _OPENSSL_MIN_BITS:
             curve = _openssl_sm2()
             if curve is not None:
-                product = curve.multiply(k.to_bytes(32, "big"), [self.to_wire(point)])[0]
+                product = curve.multiply(k.to_bytes(32, "big"), [point])[0]
                 if product is None:  # pragma: no cover - k < order on a prime-order point
                     return self.identity
                 return self.from_wire(product, "OpenSSL product")
