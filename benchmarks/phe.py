@@ -15,7 +15,9 @@ In one run on the same machine, with one fresh key per side of ``--key-bits`` bi
 process: the discrete-log table build (``2^--ec-table-bits`` baby steps, decryption
 bound ``2^32``), encryptions/s and additions/s on the same ``--size`` values,
 decryptions/s of those small values and of ``--size / 10`` "wide" values uniform in
-``[-2^31, 2^31)`` (a decryption's cost grows with ``|m|``). HEU's ``ElGamal`` schema is
+``[-2^31, 2^31)`` (a decryption's cost grows with ``|m|``); then encryption and wide
+decryption on ``EcEncryptionPool``/``EcDecryptionPool`` (all cores, workers and their
+tables ready before the clock). HEU's ``ElGamal`` schema is
 the anchor for Ed25519, its only curve (``tests/crypto/phe/heu_elgamal_peer.py``), once
 on one core and once on all; there is no SM2 anchor.
 
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.crypto.phe import DecryptionPool, EncryptionPool, ec_elgamal, generate_keypair
+from isthmus.crypto.phe.ec_batch import EcDecryptionPool, EcEncryptionPool
 
 REPO = Path(__file__).resolve().parents[1]
 HEU_SCRIPT = REPO / "tests" / "crypto" / "phe" / "heu_peer.py"
@@ -87,7 +90,7 @@ def isthmus(size: int, bits: int, workers: int) -> dict[str, Any]:
     }
 
 
-def isthmus_ec(size: int, curve: str, table_bits: int) -> dict[str, Any]:
+def isthmus_ec(size: int, curve: str, table_bits: int, workers: int) -> dict[str, Any]:
     """EC-ElGamal on one curve in this process (see the module docstring)."""
     import random
 
@@ -113,7 +116,20 @@ def isthmus_ec(size: int, curve: str, table_bits: int) -> dict[str, Any]:
     wide_back = sk.decrypt_many(wide_cs)
     wide_s = time.perf_counter() - start
     assert back == values and wide_back == wide, f"Isthmus EC-ElGamal {curve} round trip failed"
+    with EcEncryptionPool(pk, workers) as encryptor, EcDecryptionPool(sk, workers) as decryptor:
+        encryptor.warm_up()
+        decryptor.warm_up()  # every worker builds its table before the clock starts
+        start = time.perf_counter()
+        pool_cs = encryptor.encrypt(values)
+        pool_enc_s = time.perf_counter() - start
+        start = time.perf_counter()
+        pool_wide = decryptor.decrypt(wide_cs)
+        pool_wide_s = time.perf_counter() - start
+    assert sk.decrypt_many(pool_cs) == values and pool_wide == wide, "EC pool round trip failed"
     return {
+        "pool_workers": workers,
+        "pool_encrypt_per_s": _rate(size, pool_enc_s),
+        "pool_wide_decrypt_per_s": _rate(len(wide), pool_wide_s),
         "table_entries": table.size,
         "table_mib": round(table.nbytes / 2**20, 1),
         "table_build_s": round(table_s, 2),
@@ -184,7 +200,7 @@ def main() -> None:
     if curves:
         report["ec_elgamal"] = {}
         for curve in curves:
-            figures = isthmus_ec(args.size, curve, args.ec_table_bits)
+            figures = isthmus_ec(args.size, curve, args.ec_table_bits, args.workers)
             print(f"Isthmus EC-ElGamal {curve}: {json.dumps(figures)}", flush=True)
             report["ec_elgamal"][curve] = figures
         if not args.no_heu and "ED25519" in curves:

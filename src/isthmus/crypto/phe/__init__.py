@@ -9,6 +9,7 @@ integers are gmpy2 (GMP): see :mod:`.paillier` for why.
 """
 
 from isthmus.crypto.phe.batch import DecryptionPool, EncryptionPool, decrypt_batch, encrypt_batch
+from isthmus.crypto.phe.ec_batch import EcDecryptionPool, EcEncryptionPool
 from isthmus.crypto.phe.ec_elgamal import (
     EcElGamalCiphertext,
     EcElGamalPrivateKey,
@@ -40,9 +41,11 @@ __all__ = [
     "SGB_SCALE",
     "SUPPORTED_KEY_BITS",
     "DecryptionPool",
+    "EcDecryptionPool",
     "EcElGamalCiphertext",
     "EcElGamalPrivateKey",
     "EcElGamalPublicKey",
+    "EcEncryptionPool",
     "EncodingError",
     "EncryptionPool",
     "FixedPointEncoder",

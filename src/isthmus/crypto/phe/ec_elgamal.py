@@ -83,7 +83,9 @@ class EcElGamalPublicKey:
     def to_wire(self) -> exchange_he.EcElGamalPublicKey:
         return exchange_he.EcElGamalPublicKey(self.group.curve_type, self.group.to_wire(self.h))
 
-    def _plain(self, m: int) -> int:
+    def check_plaintext(self, m: int) -> int:
+        """``m`` as an int if ``2·|m| < order`` (so its sign survives), else
+        ``PlaintextOutOfRange``."""
         m = int(m)
         if 2 * abs(m) >= self.group.order:
             raise PlaintextOutOfRange(
@@ -95,7 +97,7 @@ class EcElGamalPublicKey:
 
     def encrypt(self, m: int, r: int | None = None) -> EcElGamalCiphertext:
         """``(r·G, m·G + r·h)`` with a fresh ``r`` unless one is given (tests)."""
-        m = self._plain(m)
+        m = self.check_plaintext(m)
         group = self.group
         if r is None:
             r = 1 + secrets.randbelow(group.order - 1)
@@ -122,7 +124,9 @@ class EcElGamalPublicKey:
 
     def add_plain(self, a: EcElGamalCiphertext, m: int) -> EcElGamalCiphertext:
         """``Enc(ma + m)`` (no new randomness: ``c1`` is unchanged)."""
-        return EcElGamalCiphertext(a.c1, self.group.add(a.c2, self.group.base_mul(self._plain(m))))
+        return EcElGamalCiphertext(
+            a.c1, self.group.add(a.c2, self.group.base_mul(self.check_plaintext(m)))
+        )
 
     def mul(self, a: EcElGamalCiphertext, k: int) -> EcElGamalCiphertext:
         """``Enc(k · ma)`` for an integer ``k`` (negative included)."""
