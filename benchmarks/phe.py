@@ -13,7 +13,8 @@ In one run on the same machine, with one fresh key per side of ``--key-bits`` bi
 
 **Exponential EC-ElGamal** (``--ec-curves``, default SM2 and ED25519), Isthmus in one
 process: the discrete-log table build (``2^--ec-table-bits`` baby steps, decryption
-bound ``2^32``), encryptions/s and additions/s on the same ``--size`` values,
+bound ``2^32``), encryptions/s (with the public key, and the key owner's
+``(r·G, (m + r·x)·G)``) and additions/s on the same ``--size`` values,
 decryptions/s of those small values and of ``--size / 10`` "wide" values uniform in
 ``[-2^31, 2^31)`` (a decryption's cost grows with ``|m|``); then encryption and wide
 decryption on ``EcEncryptionPool``/``EcDecryptionPool`` (all cores, workers and their
@@ -105,8 +106,12 @@ def isthmus_ec(size: int, curve: str, table_bits: int, workers: int) -> dict[str
     cs = pk.encrypt_many(values)
     enc_s = time.perf_counter() - start
     start = time.perf_counter()
+    owner_cs = sk.encrypt_many(values)
+    owner_s = time.perf_counter() - start
+    start = time.perf_counter()
     back = sk.decrypt_many(cs)
     dec_s = time.perf_counter() - start
+    assert sk.decrypt_many(owner_cs) == values, "owner encryption round trip failed"
     start = time.perf_counter()
     for c in cs:
         pk.add(c, c)
@@ -134,6 +139,7 @@ def isthmus_ec(size: int, curve: str, table_bits: int, workers: int) -> dict[str
         "table_mib": round(table.nbytes / 2**20, 1),
         "table_build_s": round(table_s, 2),
         "encrypt_per_s": _rate(size, enc_s),
+        "owner_encrypt_per_s": _rate(size, owner_s),
         "decrypt_per_s": _rate(size, dec_s),
         "add_per_s": _rate(size, add_s),
         "wide_decrypt_per_s": _rate(len(wide), wide_s),

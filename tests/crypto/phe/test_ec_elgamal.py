@@ -348,3 +348,12 @@ def test_sm2_python_multiplication_without_openssl(k: int, a: int) -> None:
         assert group.mul(k, point) == with_openssl == group.base_mul(k * a)
     finally:
         ec_groups._openssl_sm2 = original  # type: ignore[assignment]
+
+
+@given(keys=KEY, m=PLAIN, r=st.integers(1, 2**255))
+@settings(max_examples=20, deadline=None)
+def test_owner_encryption_is_the_same_ciphertext(keys: Keys, m: int, r: int) -> None:
+    """``(r·G, (m + r·x)·G)`` equals ``(r·G, m·G + r·h)``: same r, same bytes."""
+    pk, sk = keys
+    assert sk.encrypt(m, r) == pk.encrypt(m, r)
+    assert sk.decrypt_many(sk.encrypt_many([m, -m])) == [m, -m]

@@ -280,6 +280,20 @@ class EcElGamalPrivateKey:
         g = self.public.group
         return g.sub(c.c2, g.mul(self.x, c.c1))
 
+    def encrypt(self, m: int, r: int | None = None) -> EcElGamalCiphertext:
+        """The key owner's encryption: ``(r·G, (m + r·x)·G)``, the same ciphertext as
+        :meth:`EcElGamalPublicKey.encrypt` with the same ``r`` (``r·h = r·x·G``), in two
+        fixed-base multiplications by ``G`` instead of three multiplications. SGB's
+        active party encrypts its gradients under its own key, so this is its path."""
+        group = self.public.group
+        m = self.public.check_plaintext(m)
+        if r is None:
+            r = 1 + secrets.randbelow(group.order - 1)
+        return EcElGamalCiphertext(group.base_mul(r), group.base_mul(m + r * self.x))
+
+    def encrypt_many(self, values: Iterable[int]) -> list[EcElGamalCiphertext]:
+        return [self.encrypt(m) for m in values]
+
     def decrypt(self, c: EcElGamalCiphertext) -> int:
         return self.decrypt_many([c])[0]
 

@@ -5,12 +5,12 @@ operations never take a square root:
 
 * **SM2** (GB/T 32918.5, sm2p256v1, cofactor 1): X9.62 *uncompressed* (65 bytes), the
   point at infinity ``b"\\x00"``. Arithmetic is pure Python on gmpy2 integers: affine
-  addition (one inversion), Jacobian scalar multiplication, and 4-bit fixed-base tables
-  for ``G`` and for every public key ``h`` (so encryption is about 2 x 64 mixed additions,
-  no doublings). OpenSSL through ctypes (``isthmus.crypto.openssl_ec``) was measured at
-  about 270 µs per variable-base multiplication and about 15 µs per addition once the
-  encode/decode round trips are counted; the fixed-base tables here are faster for
-  encryption and the affine addition is several times faster.
+  addition (one inversion), Jacobian scalar multiplication, and fixed-base tables, 8-bit
+  for ``G`` (32 mixed additions, about 75 µs) and 4-bit for every public key ``h`` (64).
+  A full-size variable-base multiplication (``x·c1`` in decryption) goes to OpenSSL's SM2
+  through ctypes (``isthmus.crypto.openssl_ec``: about 270 µs against 1-2 ms here, which
+  stays as the fallback); OpenSSL's addition costs about 15 µs once the encode/decode
+  round trips are counted, so additions stay here (about 10 µs).
 * **Ed25519** (RFC 8032's twisted Edwards curve, cofactor 8, group = the prime-order
   subgroup of order ``L``): the RFC 8032 32-byte encoding, which is also the wire
   encoding. Addition and scalar multiplication are libsodium's (PyNaCl,
@@ -49,9 +49,6 @@ CURVE_SM2: Final = 2
 """``CurveType.SM2`` (wire/proto/ecc.proto)."""
 CURVE_ED25519: Final = 3
 """``CurveType.ED25519``."""
-
-_WINDOW: Final = 4
-_DIGITS: Final = 1 << _WINDOW
 
 
 def batch_invert(values: Sequence[Any], modulus: Any) -> list[Any]:
@@ -285,38 +282,43 @@ class Sm2Group(EcGroup):
                 acc = self._add_j_affine(acc, base[0], base[1])
         return self._from_j(acc)
 
-    def _table(self, point: bytes) -> list[list[Affine]]:
-        """``table[i][d-1] = d · 16^i · point`` (affine), built once per point."""
+    def _table(self, point: bytes) -> tuple[int, list[list[Affine]]]:
+        """``(w, table)`` with ``table[i][d-1] = d · 2^(w·i) · point`` (affine), built once
+        per point: ``w = 8`` for ``G`` (32 additions per multiplication, 8 160 points,
+        about 30 ms once per process), ``w = 4`` for a public key (64 additions, 960
+        points, a few ms per key; the 64 most recent keys are kept)."""
+        window = 8 if point == self.generator else 4
         table = self._tables.get(point)
         if table is not None:
-            return table
+            return window, table
         base = self.affine(point)
         assert base is not None
         table = []
-        windows = (self.order.bit_length() + _WINDOW - 1) // _WINDOW
-        for _ in range(windows):
+        for _ in range((self.order.bit_length() + window - 1) // window):
             row = [base]
-            for _ in range(_DIGITS - 2):
+            for _ in range((1 << window) - 2):
                 nxt = self._add_affine(row[-1], base)
                 assert nxt is not None
                 row.append(nxt)
             table.append(row)
-            last = self._add_affine(row[-1], base)  # 16 · base
+            last = self._add_affine(row[-1], base)  # 2^w · base
             assert last is not None
             base = last
-        if len(self._tables) >= 64:  # public keys come and go; G stays cheap to rebuild
-            self._tables.clear()
+        if len(self._tables) >= 65:
+            self._tables = {k: v for k, v in self._tables.items() if k == self.generator}
         self._tables[point] = table
-        return table
+        return window, table
 
     def fixed_mul(self, k: int, point: bytes) -> bytes:
         k %= self.order
         if k == 0 or point == self.identity:
             return self.identity
+        window, table = self._table(point)
+        mask = (1 << window) - 1
         acc: tuple[Any, Any, Any] = (gmpy2.mpz(1), gmpy2.mpz(1), gmpy2.mpz(0))
-        for row in self._table(point):
-            digit = k & (_DIGITS - 1)
-            k >>= _WINDOW
+        for row in table:
+            digit = k & mask
+            k >>= window
             if digit:
                 x, y = row[digit - 1]
                 acc = self._add_j_affine(acc, x, y)
