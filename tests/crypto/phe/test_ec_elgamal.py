@@ -357,3 +357,13 @@ def test_owner_encryption_is_the_same_ciphertext(keys: Keys, m: int, r: int) -> 
     pk, sk = keys
     assert sk.encrypt(m, r) == pk.encrypt(m, r)
     assert sk.decrypt_many(sk.encrypt_many([m, -m])) == [m, -m]
+
+
+def test_private_key_parameters_are_checked(keys: Keys) -> None:
+    pk, sk = keys
+    with pytest.raises(ValueError, match="bound"):
+        EcElGamalPrivateKey(pk, sk.x, bound=2**65)
+    with pytest.raises(ValueError, match="table size"):
+        EcElGamalPrivateKey(pk, sk.x, table_size=0)
+    with pytest.raises(ValueError, match="secret scalar"):
+        EcElGamalPrivateKey(pk, 0)

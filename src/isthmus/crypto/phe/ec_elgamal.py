@@ -46,6 +46,8 @@ from isthmus.wire import exchange_he
 
 DEFAULT_BOUND: Final = 1 << 32
 """Decryption recovers ``|m| < 2^32`` by default."""
+MAX_BOUND: Final = 1 << 64
+"""Beyond this a search for an out-of-range value would outlast any use of it."""
 DEFAULT_TABLE_SIZE: Final = 1 << 20
 """Baby steps in the table by default (12 MiB)."""
 CURVES: Final = {"SM2": CURVE_SM2, "ED25519": CURVE_ED25519}
@@ -270,6 +272,14 @@ class EcElGamalPrivateKey:
     x: int = field(repr=False)
     bound: int = DEFAULT_BOUND
     table_size: int = DEFAULT_TABLE_SIZE
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bound <= MAX_BOUND:
+            raise ValueError(f"the decryption bound must be in [1, 2^64]: {self.bound}")
+        if not 1 <= self.table_size < 1 << 32:
+            raise ValueError(f"the table size must be in [1, 2^32): {self.table_size}")
+        if not 0 < self.x < self.public.group.order:
+            raise ValueError("the secret scalar is not in [1, order)")
 
     @property
     def table(self) -> DlogTable:
