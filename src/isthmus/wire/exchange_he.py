@@ -32,10 +32,13 @@ from isthmus.wire.exchange import (
     Array,
     Container,
     Dialect,
+    Exchange,
     ScalarType,
     expect,
+    pack,
     pack_object,
     pack_object_array,
+    pack_object_array_list,
     unpack,
 )
 from isthmus.wire.proto import phe_runtime_pb2 as he
@@ -203,13 +206,30 @@ def unpack_ec_elgamal_public_key(data: bytes, dialect: Dialect = HEU) -> EcElGam
     return EcElGamalPublicKey(message.curve_name, bytes(message.h))
 
 
+def ec_elgamal_ciphertext_item(c1: bytes, c2: bytes, dialect: Dialect = HEU) -> bytes:
+    """One ``EcElGamalCiphertext`` item (points already in their wire encoding)."""
+    return serialize_object(he.EcElGamalCiphertext(c1=c1, c2=c2), dialect)
+
+
+def read_ec_elgamal_ciphertext(
+    item: bytes, what: str, dialect: Dialect = HEU
+) -> tuple[bytes, bytes]:
+    """One ciphertext item as ``(c1, c2)``, both present (the points are checked by the
+    crypto layer, which knows the curve: ``isthmus.crypto.phe.ec_elgamal``)."""
+    message = parse_object(he.EcElGamalCiphertext, item, what, dialect)
+    if not (message.c1 and message.c2):
+        raise MalformedExchange(f"{what}: c1 or c2 is missing")
+    return bytes(message.c1), bytes(message.c2)
+
+
 def pack_ec_elgamal_ciphertexts(
     pairs: Sequence[tuple[bytes, bytes]], shape: Sequence[int], dialect: Dialect = HEU
 ) -> bytes:
-    """``(c1, c2)`` point pairs (in row-major order of ``shape``) as a ``v_ndarray``."""
+    """``(c1, c2)`` point pairs (in row-major order of ``shape``) as a ``v_ndarray``,
+    items in the dialect's order."""
     items = np.empty(len(pairs), dtype=object)
     for i, (c1, c2) in enumerate(pairs):
-        items[i] = serialize_object(he.EcElGamalCiphertext(c1=c1, c2=c2), dialect)
+        items[i] = ec_elgamal_ciphertext_item(c1, c2, dialect)
     return pack_object_array(
         items.reshape(tuple(shape)), dialect.ec_ciphertext_name, dialect.object_order
     )
@@ -223,8 +243,73 @@ def unpack_ec_elgamal_ciphertexts(data: bytes, dialect: Dialect = HEU) -> Array:
     )
     out = np.empty(objects.shape, dtype=object)
     for index, item in np.ndenumerate(objects):
-        message = parse_object(he.EcElGamalCiphertext, item, f"ciphertext {index}", dialect)
-        if not (message.c1 and message.c2):
-            raise MalformedExchange(f"ciphertext {index}: c1 or c2 is missing")
-        out[index] = (bytes(message.c1), bytes(message.c2))
+        out[index] = read_ec_elgamal_ciphertext(item, f"ciphertext {list(index)}", dialect)
     return out
+
+
+def _pairs_to_items(value: Any, dialect: Dialect) -> Array:
+    pairs = _pair_array(value)
+    items = np.empty(pairs.shape, dtype=object)
+    for index, pair in np.ndenumerate(pairs):
+        items[index] = ec_elgamal_ciphertext_item(pair[0], pair[1], dialect)
+    return items
+
+
+def _items_to_pairs(items: Array, what: str, dialect: Dialect) -> Array:
+    out = np.empty(items.shape, dtype=object)
+    for index, item in np.ndenumerate(items):
+        out[index] = read_ec_elgamal_ciphertext(item, f"{what} {list(index)}", dialect)
+    return out
+
+
+def pack_ec_elgamal_value(container: Container, value: Any, dialect: Dialect = HEU) -> bytes:
+    """EC-ElGamal ciphertexts in any container that holds objects: ``SCALAR`` one
+    ``(c1, c2)``; ``V_SCALAR_LIST`` and ``V_NDARRAY`` an object array of pairs (n-d for
+    the latter, items in the dialect's order); ``V_NDARRAY_LIST`` a list of such arrays.
+    The fixed-size containers cannot hold objects (``ValueError``)."""
+    name = dialect.ec_ciphertext_name
+    if container is Container.SCALAR:
+        return pack_object(ec_elgamal_ciphertext_item(value[0], value[1], dialect), name)
+    if container is Container.V_SCALAR_LIST:
+        items = _pairs_to_items(value, dialect)
+        return pack(Exchange(ScalarType.OBJECT, name, container, items.reshape(-1)))
+    if container is Container.V_NDARRAY:
+        return pack_object_array(_pairs_to_items(value, dialect), name, dialect.object_order)
+    if container is Container.V_NDARRAY_LIST:
+        arrays = [_pairs_to_items(a, dialect) for a in value]
+        return pack_object_array_list(arrays, name, dialect.object_order)
+    raise ValueError(f"{container.value} cannot hold EC-ElGamal ciphertexts")
+
+
+def _pair_array(value: Any) -> Array:
+    """A sequence of ``(c1, c2)`` as a 1-d object array of tuples (numpy would otherwise
+    make a 2-d array of bytes)."""
+    if isinstance(value, np.ndarray):
+        return value
+    items = list(value)
+    out = np.empty(len(items), dtype=object)
+    for i, pair in enumerate(items):
+        out[i] = (bytes(pair[0]), bytes(pair[1]))
+    return out
+
+
+def unpack_ec_elgamal_value(data: bytes, dialect: Dialect = HEU) -> tuple[Container, Any]:
+    """Any message of EC-ElGamal ciphertexts (either spelling, tag or none), as
+    :func:`pack_ec_elgamal_value` takes it; ``MalformedExchange`` for anything else."""
+    exchange = unpack(data, object_order=dialect.object_order)
+    what = "ciphertexts"
+    if exchange.scalar_type is not ScalarType.OBJECT:
+        raise MalformedExchange(f"{what}: expected OBJECT, got {exchange.scalar_type.name}")
+    if exchange.type_name not in EC_CIPHERTEXT_NAMES:
+        raise MalformedExchange(
+            f"{what}: expected an object named {sorted(EC_CIPHERTEXT_NAMES)}, "
+            f"got {exchange.type_name!r}"
+        )
+    container, value = exchange.container, exchange.value
+    if container is Container.SCALAR:
+        return container, read_ec_elgamal_ciphertext(value, "ciphertext", dialect)
+    if container is Container.V_NDARRAY_LIST:
+        return container, [
+            _items_to_pairs(a, f"ciphertext list[{i}]", dialect) for i, a in enumerate(value)
+        ]
+    return container, _items_to_pairs(value, "ciphertext", dialect)

@@ -28,3 +28,12 @@ class MalformedCiphertext(PheError):
 
 class EncodingError(PheError):
     """A real number that the fixed-point encoding cannot represent (NaN, inf, too large)."""
+
+
+class InvalidPoint(MalformedCiphertext):
+    """A received EC point that is not in the group (off the curve, non-canonical, or
+    outside Ed25519's prime-order subgroup); the message names the field."""
+
+
+class UnsupportedCurve(PheError):
+    """An EC-ElGamal curve other than SM2 (2) and Ed25519 (3)."""
