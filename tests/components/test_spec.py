@@ -148,3 +148,21 @@ def test_other_vendors_descriptions_with_native_json_types_are_read() -> None:
     assert spec.params[0].optional is False
     with pytest.raises(ValueError, match="not a component"):
         from_self_description({"provider": "x"})
+
+
+def test_typed_choices_still_hold_after_a_trip_through_the_registry() -> None:
+    """The registry keeps self-descriptions, whose ``bindingData`` is text: an int
+    parameter with choices must accept the int (and its text) once read back, and still
+    refuse what is not a choice."""
+    spec = ComponentSpec(
+        name="keys",
+        provider="isthmus",
+        version="1.0.0",
+        roles=("guest",),
+        params=(Param("key_bits", type="int", default=2048, choices=(2048, 3072)),),
+    )
+    for read in (spec, from_self_description(spec.self_description())):
+        assert read.parameters({"key_bits": 3072}) == {"key_bits": 3072}
+        assert read.parameters({"key_bits": "2048"}) == {"key_bits": 2048}
+        with pytest.raises(ParameterError, match=r"key_bits.*1024 is not one of"):
+            read.parameters({"key_bits": 1024})

@@ -60,8 +60,13 @@ class Param:
         """``raw`` (text from the environment, or a JSON value) as this parameter's type,
         checked against the validator and choices."""
         value = _coerce(self.name, self.type, raw)
-        if self.choices is not None and value not in self.choices:
-            raise ParameterError(self.name, f"{value!r} is not one of {list(self.choices)}")
+        if self.choices is not None:
+            # A self-description carries choices as text (``bindingData``), so a spec read
+            # back from the registry has "1024" where the code said 1024: compare both as
+            # the parameter's type.
+            allowed = [_coerce(self.name, self.type, choice) for choice in self.choices]
+            if value not in allowed:
+                raise ParameterError(self.name, f"{value!r} is not one of {allowed}")
         if self.validator is not None:
             _check(self.name, self.validator, value)
         return value
