@@ -23,8 +23,9 @@ from isthmus.components.builtin.he_lr.component import ids_digest
 from isthmus.components.builtin.he_lr.handshake import Offer, negotiate
 from isthmus.components.errors import AlgorithmError
 from isthmus.link import LinkContext, MemoryNetwork
+from tests.support.shared import shared_root
 
-GEN = Path("/work/shared/peers/gen_sgb_data.py")
+GEN = shared_root() / "peers" / "gen_sgb_data.py"
 HYPER = protocol.Hyper(learning_rate=0.1, epochs=8, batch_size=64, l2=0.01, tol=0.0)
 SEED = 7
 

@@ -21,9 +21,10 @@ from sklearn.metrics import roc_auc_score
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.jobs import offer_dataset, submit, wait_finished
 from tests.scheduler.jobs_support import component
+from tests.support.shared import shared_root
 
 pytestmark = pytest.mark.multinode
-GEN = Path("/work/shared/peers/gen_sgb_data.py")
+GEN = shared_root() / "peers" / "gen_sgb_data.py"
 PARAMS = {"learning_rate": 0.1, "epochs": 8, "batch_size": 64, "l2": 0.01, "tol": 0.0,
           "key_bits": 1024, "allow_insecure_key_size": True, "seed": 7, "workers": 1,
           "recv_timeout_s": 120}  # fmt: skip
