@@ -240,11 +240,14 @@ class _Trainer:
             # unsorted, as SecretFlow sends them: positions in the tree follow this order
             choices = self.rng.choice(self.rows, n, replace=False, shuffle=True).astype(np.int64)
             await send_all(link, pack_array(choices))
-        else:  # SecretFlow then reveals the row count instead
+        else:  # SecretFlow then reveals the row count instead, once (the same object)
             choices = np.arange(self.rows, dtype=np.int64)
-            await send_all(link, pack_scalar(self.rows))
+            if index == 0:
+                await send_all(link, pack_scalar(self.rows))
         n = int(choices.size)
         gs, hs = g[choices], h[choices]
+        # completely SGB: the first tree splits on the active party's features only
+        own_only = s.use_completely_sgb and index == 0
         bins = self.buckets.bins[choices][:, cols]
         encoded = self.encoder.encode_many(gs.tolist()) + self.encoder.encode_many(hs.tolist())
         # Our own buckets are summed as SecretFlow's label holder sums them: fixed-point
@@ -252,10 +255,12 @@ class _Trainer:
         # and the ties between equal gains, are exactly its own.
         eg = np.asarray(encoded[:n], dtype=np.float64)
         eh = np.asarray(encoded[n:], dtype=np.float64)
-        flat = await asyncio.to_thread(self.enc.encrypt, encoded)
-        gh = np.empty((n, 2), dtype=object)
-        gh[:, 0], gh[:, 1] = flat[:n], flat[n:]
-        gh_payload = pack_paillier_ciphertexts(gh)
+        gh_payload = b""
+        if not own_only:
+            flat = await asyncio.to_thread(self.enc.encrypt, encoded)
+            gh = np.empty((n, 2), dtype=object)
+            gh[:, 0], gh[:, 1] = flat[:n], flat[n:]
+            gh_payload = pack_paillier_ciphertexts(gh)
 
         splits: dict[int, Split] = {}
         leaves: list[tuple[int, NDArray[np.bool_]]] = []
@@ -275,9 +280,11 @@ class _Trainer:
                     for i, left in enumerate(is_lefts)
                 ]
             await send_all(link, pack_list(is_lefts))
-            await send_all(link, pack_array_list([np.packbits(c.astype(np.uint8)) for c in chosen]))
-            if level == 0:
-                await send_all(link, gh_payload)
+            if not own_only:  # a completely-SGB first tree asks the passive parties nothing
+                bitmaps = [np.packbits(c.astype(np.uint8)) for c in chosen]
+                await send_all(link, pack_array_list(bitmaps))
+                if level == 0:
+                    await send_all(link, gh_payload)
             own: list[tuple[Floats, Floats]] = []
             for i, c in enumerate(chosen):
                 cg = cumulative_sums(bins[c], eg[c], bnum) / SGB_SCALE
@@ -288,7 +295,7 @@ class _Trainer:
                 pg, ph = parents[i]  # the sibling: its parent's sums less the chosen child's
                 pair = [(cg, ch), (pg - cg, ph - ch)]
                 own.extend(pair if is_lefts[i] else pair[::-1])
-            theirs = await self._passive_sums(len(nodes), counts)
+            theirs = [] if own_only else await self._passive_sums(len(nodes), counts)
             masks = [self._shuffle_mask(int(cols.size), bnum) for _ in nodes]
             unshuffled = own
             own = [(og[m], oh[m]) for (og, oh), m in zip(own, masks, strict=True)]
