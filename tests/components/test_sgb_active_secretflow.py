@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import isthmus
-from isthmus.testing import free_port
+from isthmus.testing import ProcessCluster, free_port
 from tests.support.secretflow_sgb import peer_python
 from tests.support.shared import shared_root
 
@@ -160,5 +160,38 @@ def test_isthmus_active_with_secretflow_passive_grpc(
         assert report["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
     else:
         assert report["auc"] is None
+    model = json.loads((tmp_path / "storage" / "out" / "model" / "data_0").read_text())
+    assert_same_tree_as_secretflow(model)
+
+
+def test_isthmus_active_with_secretflow_passive_blackbox_through_two_nodes(
+    tmp_path: Path, data: Path
+) -> None:
+    """The BFIA transport: SecretFlow pushes/pops on node B's transport, we on node A's;
+    the nodes relay between them (SecretFlow numbers and ACKs its messages there)."""
+    with ProcessCluster() as cluster:
+        node_a, node_b = cluster.start(2)
+        cluster.connect(node_a, node_b)
+        for node, other in ((node_a, node_b), (node_b, node_a)):
+            node.admin.post(
+                "/transport/sessions",
+                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
+            )
+        theirs = start_secretflow(
+            1, data, tmp_path / "sf1",
+            ["--link", "blackbox", "--transport", node_b.config.transport_address,
+             "--node-ids", f"{node_a.node_id},{node_b.node_id}", "--session", SESSION,
+             "--token", TOKEN],
+            ["--after", "predict"],
+        )  # fmt: skip
+        extra = {
+            "system.transport": node_a.config.transport_address,
+            "config.node_id.guest.0": node_a.node_id,
+            "config.node_id.host.0": node_b.node_id,
+        }
+        ours = start_isthmus(tmp_path, data, "guest.0", {**TRAIN, "after": "predict"}, extra)
+        report, their = finish(ours, theirs, tmp_path / "sf1")
+    assert their["ok"] is True and report["trees"] == 1
+    assert report["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
     model = json.loads((tmp_path / "storage" / "out" / "model" / "data_0").read_text())
     assert_same_tree_as_secretflow(model)
