@@ -143,7 +143,7 @@ def assert_same_tree_as_secretflow(model: dict[str, Any]) -> None:
     assert tree["weights"] == pytest.approx(SF_TREE["leaf_weight"], abs=1e-9)
 
 
-@pytest.mark.parametrize("after", ["none", "predict"])
+@pytest.mark.parametrize("after", ["none", "predict", "reveal"])
 def test_isthmus_active_with_secretflow_passive_grpc(
     tmp_path: Path, data: Path, after: str
 ) -> None:
@@ -152,11 +152,16 @@ def test_isthmus_active_with_secretflow_passive_grpc(
         1, data, tmp_path / "sf1", ["--link", "grpc", "--addrs", addresses], ["--after", after]
     )
     params = {**TRAIN, "after": after, "link_addresses": addresses}
+    if after == "reveal":  # SecretFlow's stock runner: labels to the passive party
+        params["allow_plaintext_label_reveal"] = "true"
     ours = start_isthmus(tmp_path, data, "guest.0", params, {})
     report, their = finish(ours, theirs, tmp_path / "sf1")
     assert their["ok"] is True and their["trees"] == 1
     assert report["trees"] == 1
-    if after == "predict":
+    if after == "reveal":  # the passive party computed the AUC from what we revealed
+        assert their["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
+        assert report["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
+    elif after == "predict":
         assert report["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
     else:
         assert report["auc"] is None
