@@ -42,7 +42,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_isthmus(
-    tmp_path: Path, data: Path, role: str, params: dict[str, str], extra: dict[str, str]
+    tmp_path: Path,
+    data: Path,
+    role: str,
+    params: dict[str, str],
+    extra: dict[str, str],
+    parties: int = 2,
 ) -> subprocess.Popen[str]:
     storage = tmp_path / "storage"
     (storage / "in").mkdir(parents=True, exist_ok=True)
@@ -57,6 +62,7 @@ def start_isthmus(
         "config.token": TOKEN,
         "config.node_id.guest.0": "NODE_A",
         "config.node_id.host.0": "NODE_B",
+        **({"config.node_id.host.1": "NODE_C"} if parties == 3 else {}),
         "runtime.component.name": "sgb",
         "runtime.component.input.train_data": json.dumps({"namespace": "in", "name": "data"}),
         "runtime.component.output.model": json.dumps({"namespace": "out", "name": "model"}),
@@ -200,3 +206,39 @@ def test_isthmus_active_with_secretflow_passive_blackbox_through_two_nodes(
     assert report["auc"] == pytest.approx(SF_AUC_1_ROUND_DEPTH_3, abs=1e-6)
     model = json.loads((tmp_path / "storage" / "out" / "model" / "data_0").read_text())
     assert_same_tree_as_secretflow(model)
+
+
+#: SecretFlow with two passive parties (gen_sgb_data.py --parties 3: 10 features each),
+#: 2 rounds, depth 3, bucket_eps 0.1, 1024 bits: rank 0's AUC.
+SF_AUC_3_PARTIES_2_ROUNDS = 0.991246
+
+
+def test_isthmus_active_with_two_secretflow_passive_parties(tmp_path: Path) -> None:
+    """Any number of passive parties: SecretFlow's passive parties also talk to each
+    other (shapes, bucket counts); each gets from us the sequence a SecretFlow active
+    party sends it, and SecretFlow<->SecretFlow's AUC comes out."""
+    data = tmp_path / "data3"
+    script = shared_root() / "peers" / "gen_sgb_data.py"
+    subprocess.run(
+        [str(peer_python()), str(script), "--out-dir", str(data), "--parties", "3"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ports = [free_port() for _ in range(3)]
+    addresses = ",".join(f"127.0.0.1:{p}" for p in ports)
+    theirs = [
+        start_secretflow(r, data, tmp_path / f"sf{r}", ["--link", "grpc", "--addrs", addresses],
+                         ["--after", "predict"])
+        for r in (1, 2)
+    ]  # fmt: skip
+    params = {**TRAIN, "num_round": "2", "after": "predict", "link_addresses": addresses}
+    ours = start_isthmus(tmp_path, data, "guest.0", params, {}, parties=3)
+    try:
+        report, their = finish(ours, theirs[0], tmp_path / "sf1")
+        other_out, _ = theirs[1].communicate(timeout=240)
+    finally:
+        if theirs[1].poll() is None:
+            theirs[1].kill()
+    other = json.loads([line for line in other_out.splitlines() if line.startswith("{")][-1])
+    assert their["ok"] is True and other["ok"] is True, tmp_path / "sf2" / "stderr.log"
+    assert report["trees"] == 2 and report["passive_features"] == {"1": 10, "2": 10}
+    assert report["auc"] == pytest.approx(SF_AUC_3_PARTIES_2_ROUNDS, abs=1e-6)
