@@ -8,5 +8,14 @@ from isthmus.components.builtin import (
     he_lr,
     summary_stats,
 )
+from isthmus.components.builtin.sgb import component as sgb
 
-__all__ = ["column_select", "data_split", "ecdh_psi", "evaluate", "he_lr", "summary_stats"]
+__all__ = [
+    "column_select",
+    "data_split",
+    "ecdh_psi",
+    "evaluate",
+    "he_lr",
+    "sgb",
+    "summary_stats",
+]
