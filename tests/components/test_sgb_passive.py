@@ -80,6 +80,21 @@ def test_bucket_sums_decrypt_to_numpys_cumulative_sums(seed: int) -> None:
         assert [sk.decrypt(int(c)) for c in sums[k]] == expected
 
 
+def test_the_pool_gives_the_serial_sums() -> None:
+    pk, _ = keypair()
+    rng = np.random.default_rng(7)
+    gh = [[pk.check_ciphertext(pk.encrypt(int(m))) for m in rng.integers(-99, 99, 30)]
+          for _ in range(2)]  # fmt: skip
+    select = rng.random(30) < 0.7
+    bins = rng.integers(0, 6, size=(30, 4))
+    serial = p.bucket_sums(gh, select, bins, 6, pk.n_square)
+    pool = p.SumPool(workers=2, min_products=0)
+    try:
+        assert p.bucket_sums(gh, select, bins, 6, pk.n_square, pool) == serial
+    finally:
+        pool.close()
+
+
 def test_empty_buckets_are_the_noiseless_one_and_siblings_subtract() -> None:
     pk, sk = keypair()
     gh = [[pk.check_ciphertext(pk.encrypt(m)) for m in (5, -7, 11)] for _ in range(2)]

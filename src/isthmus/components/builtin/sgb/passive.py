@@ -40,10 +40,14 @@ it comes from ``secrets``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import multiprocessing
+import os
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,6 +79,7 @@ from isthmus.wire.errors import MalformedExchange
 __all__ = [
     "SECRETFLOW_SEED",
     "LabelsRevealRefused",
+    "SumPool",
     "bucket_sums",
     "leaf_bitmaps",
     "pack_select",
@@ -125,12 +130,45 @@ def unpack_select(bits: npt.NDArray[Any], count: int, what: str) -> npt.NDArray[
 # --- homomorphic bucket sums ---------------------------------------------------------
 
 
+def _bucket_products(
+    n_square: Any, columns: Sequence[Ciphertexts], bins: npt.NDArray[Any], bucket_num: int
+) -> list[list[Any]]:
+    """Per column, per ``f * bucket_num + b``: the product of the ciphertexts of the rows
+    in bucket ``b`` of feature ``f`` (1 when none). Runs in a worker for big sums."""
+    n_square = gmpy2.mpz(n_square)
+    features = bins.shape[1]
+    out: list[list[Any]] = []
+    for column in columns:
+        acc = [gmpy2.mpz(1)] * (features * bucket_num)
+        for f in range(features):
+            base = f * bucket_num
+            for c, b in zip(column, bins[:, f].tolist(), strict=True):
+                acc[base + b] = acc[base + b] * c % n_square
+        out.append(acc)
+    return out
+
+
+def _cumulate(products: list[list[Any]], bucket_num: int, n_square: Any) -> list[list[Any]]:
+    """Running products per feature: bucket ``b`` becomes buckets ``0..b``."""
+    out = []
+    for acc in products:
+        sums = []
+        for start in range(0, len(acc), bucket_num):
+            running = gmpy2.mpz(1)
+            for b in range(bucket_num):
+                running = running * acc[start + b] % n_square
+                sums.append(running)
+        out.append(sums)
+    return out
+
+
 def bucket_sums(
     gh: Sequence[Ciphertexts],
     select: npt.NDArray[np.bool_],
     bins: npt.NDArray[Any],
     bucket_num: int,
     n_square: Any,
+    pool: SumPool | None = None,
 ) -> list[list[Any]]:
     """Encrypted cumulative bucket sums of one node, per component of ``gh``.
 
@@ -138,24 +176,78 @@ def bucket_sums(
     node's rows; ``bins[r, f]`` the bucket of row ``r`` in sampled feature ``f``. The
     result's ``[k][f * bucket_num + b]`` encrypts the sum of component ``k`` over the
     node's rows with ``bins[:, f] <= b``: per bucket a product of its rows' ciphertexts
-    modulo ``n^2`` (1 when empty), then a running product.
+    modulo ``n^2`` (1 when empty), then a running product. With a ``pool`` and enough
+    work, the rows are cut into chunks whose per-bucket products are computed on every
+    core and then multiplied together (the same value: multiplication modulo ``n^2`` is
+    associative and commutative).
     """
     rows = np.flatnonzero(select)
-    features = bins.shape[1]
-    out: list[list[Any]] = []
-    for column in gh:
-        items = [column[r] for r in rows.tolist()]
-        sums: list[Any] = []
-        for f in range(features):
-            acc = [gmpy2.mpz(1)] * bucket_num
-            for c, b in zip(items, bins[rows, f].tolist(), strict=True):
-                acc[b] = acc[b] * c % n_square
-            running = gmpy2.mpz(1)
-            for b in range(bucket_num):
-                running = running * acc[b] % n_square
-                sums.append(running)
-        out.append(sums)
-    return out
+    columns = [[column[r] for r in rows.tolist()] for column in gh]
+    node_bins = bins[rows]
+    if pool is not None and pool.worth_it(len(rows) * bins.shape[1]):
+        products = pool.products(n_square, columns, node_bins, bucket_num)
+    else:
+        products = _bucket_products(n_square, columns, node_bins, bucket_num)
+    return _cumulate(products, bucket_num, n_square)
+
+
+PARALLEL_MIN_PRODUCTS = 200_000
+"""Below this many (row, feature) products per node the sums run in the calling process:
+at 2048-bit keys that is about half a second, more than a chunk's shipping costs."""
+
+
+class SumPool:
+    """Bucket products on ``workers`` spawned processes (default: every core).
+
+    The workers hold no key and no secret: they multiply public ciphertexts modulo a
+    public ``n^2``. Spawned, not forked, for the reason :mod:`isthmus.crypto.phe.batch`
+    gives (a forked child of a threaded event-loop process can deadlock).
+    """
+
+    def __init__(
+        self, workers: int | None = None, *, min_products: int = PARALLEL_MIN_PRODUCTS
+    ) -> None:
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.min_products = min_products
+        self._executor: ProcessPoolExecutor | None = None
+
+    def worth_it(self, products: int) -> bool:
+        return self.workers > 1 and products >= self.min_products
+
+    def products(
+        self, n_square: Any, columns: list[Ciphertexts], bins: npt.NDArray[Any], bucket_num: int
+    ) -> list[list[Any]]:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        rows = len(columns[0]) if columns else 0
+        size = max(1, -(-rows // self.workers))
+        futures = [
+            self._executor.submit(
+                _bucket_products,
+                int(n_square),
+                [column[i : i + size] for column in columns],
+                bins[i : i + size],
+                bucket_num,
+            )
+            for i in range(0, rows, size)
+        ]
+        parts = [future.result() for future in futures]
+        if not parts:
+            return _bucket_products(n_square, columns, bins, bucket_num)
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = [
+                [a * b % n_square for a, b in zip(x, y, strict=True)]
+                for x, y in zip(combined, part, strict=True)
+            ]
+        return combined
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
 
 def _subtract(parent: list[list[Any]], child: list[list[Any]], n_square: Any) -> list[list[Any]]:
@@ -320,6 +412,7 @@ class _Trainer:
         self.n_square = key.n_square
         self.bucketing: Bucketing = bucketize(features, params.bucket_eps, names)
         self.rng = np.random.default_rng(SECRETFLOW_SEED)
+        self.pool = SumPool()
 
     def _col_choices(self) -> npt.NDArray[np.int64]:
         width = self.features.shape[1]
@@ -432,7 +525,10 @@ class _Trainer:
                 state.gh = await self._gh(state.rows)
             nodes: list[list[list[Any]]] = []
             for i, (is_left, select) in enumerate(zip(is_lefts, selects, strict=True)):
-                child = bucket_sums(state.gh, select, state.bins, bucket_num, self.n_square)
+                # off the event loop, so the link keeps receiving while we multiply
+                child = await asyncio.to_thread(
+                    bucket_sums, state.gh, select, state.bins, bucket_num, self.n_square, self.pool
+                )
                 if cache is None:
                     if not is_left or level:
                         raise MalformedExchange(
@@ -586,7 +682,10 @@ async def train_passive(
     key = await _receive_key(link, params, allow_insecure_key_size)
     await exchange_shapes(link, array.shape[0], array.shape[1])
     trainer = _Trainer(link, array, list(feature_names), params, key)
-    model = await trainer.train()
+    try:
+        model = await trainer.train()
+    finally:
+        trainer.pool.close()
     if after == "none":
         return model
     from isthmus.components.builtin.sgb.predict_passive import predict_passive
