@@ -49,11 +49,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def secretflow_active(data: Path, out: Path, after: str, *link: str) -> subprocess.Popen[str]:
+def secretflow_active(
+    data: Path, out: Path, after: str, *link: str, rounds: int = 1
+) -> subprocess.Popen[str]:
+    training = [*TRAINING[:1], str(rounds), *TRAINING[2:]]
     return subprocess.Popen(
         [str(peer_python()), str(shared_path("peers", "sf_sgb.py")), "--rank", "0",
          "--data", str(data / "party0.csv"), "--after", after, "--out-dir", str(out),
-         "--recv-timeout-s", "120", *TRAINING, *link],
+         "--recv-timeout-s", "120", *training, *link],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -82,8 +85,9 @@ def finish(
     return report, their_report, f"ours:\n{our_err[-2000:]}\ntheirs:\n{their_err[-2000:]}"
 
 
-def assert_secretflows_tree(model: PassiveModel) -> None:
-    assert len(model.trees) == 1
+def assert_secretflows_tree(model: PassiveModel, trees: int = 1) -> None:
+    """The first tree is SecretFlow's (the first tree does not depend on the rounds)."""
+    assert len(model.trees) == trees
     tree = model.trees[0]
     splits = tree.split_by_node()
     expected = SECRETFLOW_PASSIVE_TREE
@@ -114,7 +118,10 @@ def test_secretflow_active_with_isthmus_passive_over_grpc(
     tmp_path: Path, data: Path, after: str, allow_reveal: bool
 ) -> None:
     their_link, our_link = grpc_link()
-    theirs = secretflow_active(data, tmp_path / "sf", after, *their_link)
+    # "none" trains 2 rounds: the second tree follows the first's leaf bitmaps and, with
+    # no row sampling, no second row count (SecretFlow sends an object once)
+    rounds = 2 if after == "none" else 1
+    theirs = secretflow_active(data, tmp_path / "sf", after, *their_link, rounds=rounds)
     extra = ["--allow-reveal"] if allow_reveal else []
     ours = isthmus_passive(data, tmp_path / "model.json", after, *our_link, *extra)
     report, their_report, logs = finish(ours, theirs)
@@ -125,7 +132,7 @@ def test_secretflow_active_with_isthmus_passive_over_grpc(
         assert "in plaintext" in str(report["error"])
         return
     assert report["ok"] is True, logs
-    assert_secretflows_tree(PassiveModel.load(tmp_path / "model.json"))
+    assert_secretflows_tree(PassiveModel.load(tmp_path / "model.json"), trees=rounds)
     if after != "none":
         assert their_report["auc"] == SECRETFLOW_AUC
     if allow_reveal:

@@ -413,6 +413,7 @@ class _Trainer:
         self.bucketing: Bucketing = bucketize(features, params.bucket_eps, names)
         self.rng = np.random.default_rng(SECRETFLOW_SEED)
         self.pool = SumPool()
+        self.count_received = False
 
     def _col_choices(self) -> npt.NDArray[np.int64]:
         width = self.features.shape[1]
@@ -441,7 +442,11 @@ class _Trainer:
     async def _row_choices(self) -> npt.NDArray[np.int64] | None:
         rows = self.features.shape[0]
         if self.params.row_sample_by_tree >= 1.0:
-            # no sampling: the active party reveals its row count instead of indices
+            # no sampling: the active party reveals its row count instead of indices,
+            # once per training (SecretFlow moves an object to a party only once)
+            if self.count_received:
+                return None
+            self.count_received = True
             what = "sample count"
             count = wx.expect(await _recv(self.link, what), wx.Container.SCALAR, _INTS, None, what)
             if int(count) != rows:
