@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ import numpy as np
 
 from isthmus.components.builtin.sgb.active import train_active
 from isthmus.components.builtin.sgb.active_model import ActiveModel
+from isthmus.components.builtin.sgb.passive import train_passive
+from isthmus.components.builtin.sgb.passive_model import PassiveModel
 from isthmus.components.builtin.sgb.predict_active import predict_active
+from isthmus.components.builtin.sgb.predict_passive import predict_passive
 from isthmus.components.builtin.sgb.settings import SgbSettings
 from isthmus.components.env import TableRef
 from isthmus.components.errors import AlgorithmError, ParameterError
@@ -109,7 +113,15 @@ PREDICT_SPEC = ComponentSpec(
     description="Joint prediction with a model trained by sgb: every party evaluates its "
     "own splits; the guest gets the scores.",
     roles=("guest", "host"),
-    params=LINK_PARAMS,
+    params=(
+        *LINK_PARAMS,
+        Param(
+            "label_col",
+            default="",
+            description="guest: a label column of the test data to copy beside the scores "
+            "(what evaluate reads); empty: scores only",
+        ),
+    ),
     inputs=(
         DataSlot("model", "model", ("json",), "this party's part of the model"),
         DataSlot("test_data", "test_set", ("csv",), "the party's aligned rows"),
@@ -154,6 +166,11 @@ def read_table(
     x = np.asarray(values, dtype=np.float64).reshape(len(ids), len(names))
     y = np.asarray(labels, dtype=np.float64) if label_col is not None else None
     return ids, names, x, y
+
+
+def _label_text(value: float) -> str:
+    """A label as the table had it: ``1`` rather than ``1.0`` for whole numbers."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _is_float(text: str) -> bool:
@@ -229,10 +246,13 @@ class SgbComponent(Component):
                 model.save(path)
                 report.update(train_report.to_json())
             else:
-                from isthmus.components.builtin.sgb.passive import train_passive  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
                 passive_model = await train_passive(
-                    link, x, names, after=after, allow_reveal=allow_reveal
+                    link,
+                    x,
+                    names,
+                    after=after,
+                    allow_reveal=allow_reveal,
+                    allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
                 )
                 passive_model.save(path)
             _write_bytes(ctx, "model", path.read_bytes())
@@ -253,7 +273,8 @@ class SgbPredictComponent(Component):
         with tempfile.TemporaryDirectory(prefix="isthmus-sgb-") as scratch:
             path = Path(scratch) / "model.json"
             path.write_bytes(_read_bytes(ctx, "model"))
-            ids, names, x, _ = read_table(ctx, ctx.input("test_data"), str(p["id_col"]), None)
+            label_col = str(p["label_col"]) or None if guest else None
+            ids, names, x, y = read_table(ctx, ctx.input("test_data"), str(p["id_col"]), label_col)
             if guest:
                 model = ActiveModel.load(path)
                 if tuple(names) != model.feature_names:
@@ -262,12 +283,18 @@ class SgbPredictComponent(Component):
                     )
                 link = await _link(ctx)
                 scores = await predict_active(link, model, x)
-                rows = ([i, repr(float(s))] for i, s in zip(ids, scores, strict=True))
-                write_csv(ctx.storage, ctx.output("predictions"), [str(p["id_col"]), "score"], rows)
+                header = [str(p["id_col"]), "score"]
+                rows: Iterable[list[str]] = (
+                    [i, repr(float(s))] for i, s in zip(ids, scores, strict=True)
+                )
+                if label_col is not None and y is not None:
+                    header.append(label_col)
+                    rows = (
+                        [i, repr(float(s)), _label_text(v)]
+                        for i, s, v in zip(ids, scores, y, strict=True)
+                    )
+                write_csv(ctx.storage, ctx.output("predictions"), header, rows)
             else:
-                from isthmus.components.builtin.sgb.passive_model import PassiveModel  # type: ignore[import-untyped, import-not-found, unused-ignore]
-                from isthmus.components.builtin.sgb.predict_passive import predict_passive  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
                 passive_model = PassiveModel.load(path)
                 link = await _link(ctx)
                 await predict_passive(link, passive_model, x)
