@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from isthmus.components.env import TableRef
-from isthmus.components.errors import StorageError
+from isthmus.components.errors import AlgorithmError, StorageError
 from isthmus.components.storage import Storage, TableMeta
 
 
@@ -79,3 +79,31 @@ def write_csv(storage: Storage, ref: TableRef, header: list[str], rows: Iterable
         for row in rows:
             table.write(row)
     return table.count
+
+
+def id_order(ids: list[str], column: str) -> list[int]:
+    """The row positions that put ``ids`` in id order, refusing a repeated id.
+
+    Vertical models need the parties' rows aligned: the same customer on the same row
+    everywhere. A PSI gives every party the same ids but each in its own input order, so
+    each party sorts its rows by id, with no message exchanged. The order is the one
+    pandas' ``sort_values`` gives a column (SecretFlow's peers sort that way): numeric
+    when every id is an integer, by text otherwise. A repeated id would leave the order
+    of its rows to chance, so it is an error naming the column and the id.
+    """
+    numeric = all(_is_integer(i) for i in ids)
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            raise AlgorithmError(
+                f"column {column!r} repeats the id {value!r}: rows cannot be aligned by id"
+            )
+        seen.add(value)
+    if numeric:
+        return sorted(range(len(ids)), key=lambda r: int(ids[r]))
+    return sorted(range(len(ids)), key=lambda r: ids[r])
+
+
+def _is_integer(text: str) -> bool:
+    stripped = text.strip()
+    return stripped.lstrip("-").isdigit() and stripped.count("-") <= 1

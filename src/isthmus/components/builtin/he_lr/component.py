@@ -32,7 +32,7 @@ from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
-from isthmus.components.tables import csv_rows, write_csv
+from isthmus.components.tables import csv_rows, id_order, write_csv
 from isthmus.crypto.phe import SUPPORTED_KEY_BITS, KeySizeRefused, check_key_bits
 from isthmus.link import LinkContext
 
@@ -173,9 +173,13 @@ def load_table(
                 labels.append(float(text))
     if not ids:
         raise ParameterError(slot, "the table has no rows")
-    x = np.array(matrix, dtype=np.float64)
-    y = np.array(labels) if li is not None else None
-    return Table(ids, x, names, y, texts if li is not None else None)
+    # Every party puts its rows in id order, so tables holding the same ids in different
+    # orders (a PSI's outputs) are aligned; the handshake's id digest then proves it.
+    order = id_order(ids, id_col)
+    x = np.array(matrix, dtype=np.float64)[order]
+    y = np.array(labels)[order] if li is not None else None
+    ordered_texts = [texts[r] for r in order] if li is not None else None
+    return Table([ids[r] for r in order], x, names, y, ordered_texts)
 
 
 def ids_digest(ids: list[str]) -> str:

@@ -38,13 +38,21 @@ from isthmus.components.errors import AlgorithmError, ParameterError
 from isthmus.components.runtime import Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
-from isthmus.components.tables import csv_rows, write_csv
+from isthmus.components.tables import csv_rows, id_order, write_csv
 from isthmus.link import LinkContext
 
 GUEST = "guest"
 
 LINK_PARAMS = (
     Param("id_col", default="id", description="the row id column (not a feature)"),
+    Param(
+        "sort_by_id",
+        type="boolean",
+        default=True,
+        description="sort the rows by id first, so that parties holding the same ids in "
+        "different orders (a PSI's outputs) are aligned; false: the rows are aligned "
+        "already (a SecretFlow peer without --sort-ids)",
+    ),
     Param(
         "link_addresses",
         description="Isthmus extension: host:port of every rank, comma-separated, "
@@ -132,10 +140,15 @@ PREDICT_SPEC = ComponentSpec(
 
 
 def read_table(
-    ctx: RunContext, source: TableRef, id_col: str, label_col: str | None
+    ctx: RunContext,
+    source: TableRef,
+    id_col: str,
+    label_col: str | None,
+    sort_by_id: bool = False,
 ) -> tuple[list[str], list[str], np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
     """(ids, feature names, float64 features, labels): every column but the id and the
-    label is a feature; a non-numeric cell is an error naming its column and row."""
+    label is a feature; a non-numeric cell is an error naming its column and row. With
+    ``sort_by_id`` the rows come in id order (``tables.id_order``)."""
     with csv_rows(ctx.storage, source) as (header, rows):
         if id_col not in header:
             raise ParameterError("id_col", f"{id_col!r} is not a column of the input")
@@ -165,6 +178,11 @@ def read_table(
                 labels.append(float(row[label_at]))
     x = np.asarray(values, dtype=np.float64).reshape(len(ids), len(names))
     y = np.asarray(labels, dtype=np.float64) if label_col is not None else None
+    if sort_by_id:
+        order = id_order(ids, id_col)
+        ids = [ids[r] for r in order]
+        x = x[order]
+        y = y[order] if y is not None else None
     return ids, names, x, y
 
 
@@ -233,7 +251,9 @@ class SgbComponent(Component):
                 seed=int(p["seed"]), allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
             )  # fmt: skip
         label_col = str(p["label_col"]) if guest else None
-        ids, names, x, y = read_table(ctx, ctx.input("train_data"), str(p["id_col"]), label_col)
+        ids, names, x, y = read_table(
+            ctx, ctx.input("train_data"), str(p["id_col"]), label_col, bool(p["sort_by_id"])
+        )
         link = await _link(ctx)
         report: dict[str, Any] = {"rank": ctx.env.rank, "role": ctx.env.self_role}
         with tempfile.TemporaryDirectory(prefix="isthmus-sgb-") as scratch:
@@ -274,7 +294,9 @@ class SgbPredictComponent(Component):
             path = Path(scratch) / "model.json"
             path.write_bytes(_read_bytes(ctx, "model"))
             label_col = str(p["label_col"]) or None if guest else None
-            ids, names, x, y = read_table(ctx, ctx.input("test_data"), str(p["id_col"]), label_col)
+            ids, names, x, y = read_table(
+                ctx, ctx.input("test_data"), str(p["id_col"]), label_col, bool(p["sort_by_id"])
+            )
             if guest:
                 model = ActiveModel.load(path)
                 if tuple(names) != model.feature_names:
