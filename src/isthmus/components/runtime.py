@@ -16,9 +16,27 @@ from typing import Any, ClassVar
 
 from isthmus.components.env import ContainerEnv, TableRef
 from isthmus.components.errors import ContractError
-from isthmus.components.spec import ComponentSpec
+from isthmus.components.spec import ComponentSpec, Param
 from isthmus.components.storage import Storage
 from isthmus.link import BlackboxBackend, DirectBackend, LinkBackend, LinkContext
+
+#: The parameters of every multi-party component's link, declared once: a component adds
+#: them to its spec and opens its link with ``RunContext.link_from_params``.
+LINK_PARAMS = (
+    Param(
+        "link_addresses",
+        description="Isthmus extension: host:port of every rank, comma-separated, "
+        "for the direct gRPC link instead of system.transport",
+    ),
+    Param("recv_timeout_s", type="float", default=600.0, validator="(0,86400]"),
+    Param(
+        "link_max_chunk_bytes",
+        type="int",
+        default=1024 * 1024,
+        validator="(4096,inf)",
+        description="Isthmus extension: larger link messages are sent CHUNKED",
+    ),
+)
 
 
 class Component(ABC):
@@ -103,6 +121,17 @@ class RunContext:
         await link.start(connect_timeout_s=recv_timeout_s)
         self._links.append(link)
         return link
+
+    async def link_from_params(self) -> LinkContext:
+        """``link`` as the component's ``LINK_PARAMS`` say: direct gRPC when
+        ``link_addresses`` is given, else ``system.transport``."""
+        p = self.params
+        addresses = str(p["link_addresses"]).split(",") if p.get("link_addresses") else None
+        return await self.link(
+            addresses=addresses,
+            recv_timeout_s=float(p["recv_timeout_s"]),
+            max_chunk_bytes=int(p["link_max_chunk_bytes"]),
+        )
 
     async def close(self) -> None:
         for link in self._links:

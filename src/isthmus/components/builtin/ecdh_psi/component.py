@@ -27,7 +27,7 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
 from isthmus.components.errors import ParameterError
-from isthmus.components.runtime import Component, RunContext, component
+from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows, write_csv
@@ -92,25 +92,13 @@ SPEC = ComponentSpec(
             description="key columns, comma-separated",
         ),
         Param(
-            "link_addresses",
-            description="Isthmus extension: host:port of every rank, comma-separated, "
-            "for the direct gRPC link instead of system.transport",
-        ),
-        Param(
             "handshake",
             type="boolean",
             default=False,
             description="PPCA mode: negotiate suite, truncation and result holder with the "
             "v2 handshake (rank 0 decides) instead of taking them from the parameters",
         ),
-        Param("recv_timeout_s", type="float", default=600.0, validator="(0,86400]"),
-        Param(
-            "link_max_chunk_bytes",
-            type="int",
-            default=1024 * 1024,
-            validator="(4096,inf)",
-            description="Isthmus extension: larger link messages are sent CHUNKED",
-        ),
+        *LINK_PARAMS,
     ),
     inputs=(DataSlot("train_data", "dataset", ("csv",), "the party's table"),),
     outputs=(
@@ -156,12 +144,7 @@ class EcdhPsiComponent(Component):
             spool = ItemSpool(work)
             spool.build(_keys(ctx, source, fields))  # pass 1: keys only, deduplicated
             started = time.perf_counter()
-            addresses = str(p["link_addresses"]).split(",") if p["link_addresses"] else None
-            link = await ctx.link(
-                addresses=addresses,
-                recv_timeout_s=float(p["recv_timeout_s"]),
-                max_chunk_bytes=int(p["link_max_chunk_bytes"]),
-            )
+            link = await ctx.link_from_params()
             if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
                 others = [s for s in SUITES.values() if s is not suite]
                 # Rows bound the unique keys from above: a safe count for the truncation.

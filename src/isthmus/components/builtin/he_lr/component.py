@@ -29,23 +29,13 @@ import numpy as np
 from isthmus.components.builtin.he_lr import handshake, protocol
 from isthmus.components.env import TableRef
 from isthmus.components.errors import ParameterError
-from isthmus.components.runtime import Component, RunContext, component
+from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows, id_order, write_csv
 from isthmus.crypto.phe import SUPPORTED_KEY_BITS, KeySizeRefused, check_key_bits
-from isthmus.link import LinkContext
 
 MODEL_FORMAT = "isthmus.he_lr.v1"
-
-LINK_PARAMS = (
-    Param(
-        "link_addresses",
-        description="Isthmus extension: host:port of every rank, comma-separated, "
-        "for the direct gRPC link instead of system.transport",
-    ),
-    Param("recv_timeout_s", type="float", default=600.0, validator="(0,86400]"),
-)
 
 TRAIN_SPEC = ComponentSpec(
     name="he_lr",
@@ -216,12 +206,6 @@ def _write_json(ctx: RunContext, slot: str, document: dict[str, Any]) -> None:
     )
 
 
-async def _link(ctx: RunContext) -> LinkContext:
-    p = ctx.params
-    addresses = str(p["link_addresses"]).split(",") if p["link_addresses"] else None
-    return await ctx.link(addresses=addresses, recv_timeout_s=float(p["recv_timeout_s"]))
-
-
 def _is_guest(ctx: RunContext) -> bool:
     return ctx.env.rank == 0
 
@@ -280,7 +264,7 @@ class HeLr(Component):
             ids_digest(table.ids),
         )
         started = time.perf_counter()
-        link = await _link(ctx)
+        link = await ctx.link_from_params()
         agreement = await handshake.negotiate(link, offer)
         hyper = protocol.Hyper.from_dict(agreement.hyper)
         workers = int(p["workers"]) or (os.cpu_count() or 1)
@@ -369,7 +353,7 @@ class HeLrPredict(Component):
         offer = handshake.Offer(
             "predict", len(table.ids), len(table.names), hyper={}, ids_sha256=ids_digest(table.ids)
         )
-        link = await _link(ctx)
+        link = await ctx.link_from_params()
         await handshake.negotiate(link, offer)
         if not guest:
             await protocol.predict_host(link, scores)

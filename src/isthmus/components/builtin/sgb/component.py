@@ -35,15 +35,14 @@ from isthmus.components.builtin.sgb.predict_passive import predict_passive
 from isthmus.components.builtin.sgb.settings import SgbSettings
 from isthmus.components.env import TableRef
 from isthmus.components.errors import AlgorithmError, ParameterError
-from isthmus.components.runtime import Component, RunContext, component
+from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows, id_order, write_csv
-from isthmus.link import LinkContext
 
 GUEST = "guest"
 
-LINK_PARAMS = (
+ROW_PARAMS = (
     Param("id_col", default="id", description="the row id column (not a feature)"),
     Param(
         "sort_by_id",
@@ -53,19 +52,7 @@ LINK_PARAMS = (
         "different orders (a PSI's outputs) are aligned; false: the rows are aligned "
         "already (a SecretFlow peer without --sort-ids)",
     ),
-    Param(
-        "link_addresses",
-        description="Isthmus extension: host:port of every rank, comma-separated, "
-        "for the direct gRPC link instead of system.transport",
-    ),
-    Param("recv_timeout_s", type="float", default=600.0, validator="(0,86400]"),
-    Param(
-        "link_max_chunk_bytes",
-        type="int",
-        default=1024 * 1024,
-        validator="(4096,inf)",
-        description="Isthmus extension: larger link messages are sent CHUNKED",
-    ),
+    *LINK_PARAMS,
 )
 
 TRAIN_SPEC = ComponentSpec(
@@ -103,7 +90,7 @@ TRAIN_SPEC = ComponentSpec(
             default=False,
             description="allow 1024-bit Paillier keys (tests only)",
         ),
-        *LINK_PARAMS,
+        *ROW_PARAMS,
     ),
     inputs=(DataSlot("train_data", "training_set", ("csv",), "the party's aligned rows"),),
     outputs=(
@@ -122,7 +109,7 @@ PREDICT_SPEC = ComponentSpec(
     "own splits; the guest gets the scores.",
     roles=("guest", "host"),
     params=(
-        *LINK_PARAMS,
+        *ROW_PARAMS,
         Param(
             "label_col",
             default="",
@@ -199,16 +186,6 @@ def _is_float(text: str) -> bool:
     return True
 
 
-async def _link(ctx: RunContext) -> LinkContext:
-    p = ctx.params
-    addresses = str(p["link_addresses"]).split(",") if p["link_addresses"] else None
-    return await ctx.link(
-        addresses=addresses,
-        recv_timeout_s=float(p["recv_timeout_s"]),
-        max_chunk_bytes=int(p["link_max_chunk_bytes"]),
-    )
-
-
 def _write_bytes(ctx: RunContext, slot: str, data: bytes) -> None:
     target = ctx.output(slot)
     with ctx.storage.writer(target) as out:
@@ -254,7 +231,7 @@ class SgbComponent(Component):
         ids, names, x, y = read_table(
             ctx, ctx.input("train_data"), str(p["id_col"]), label_col, bool(p["sort_by_id"])
         )
-        link = await _link(ctx)
+        link = await ctx.link_from_params()
         report: dict[str, Any] = {"rank": ctx.env.rank, "role": ctx.env.self_role}
         with tempfile.TemporaryDirectory(prefix="isthmus-sgb-") as scratch:
             path = Path(scratch) / "model.json"
@@ -303,7 +280,7 @@ class SgbPredictComponent(Component):
                     raise AlgorithmError(
                         f"test_data columns {names} are not the model's {list(model.feature_names)}"
                     )
-                link = await _link(ctx)
+                link = await ctx.link_from_params()
                 scores = await predict_active(link, model, x)
                 header = [str(p["id_col"]), "score"]
                 rows: Iterable[list[str]] = (
@@ -318,7 +295,7 @@ class SgbPredictComponent(Component):
                 write_csv(ctx.storage, ctx.output("predictions"), header, rows)
             else:
                 passive_model = PassiveModel.load(path)
-                link = await _link(ctx)
+                link = await ctx.link_from_params()
                 await predict_passive(link, passive_model, x)
         report = {"rank": ctx.env.rank, "rows": len(ids)}
         ctx.report.update(report)
