@@ -165,12 +165,34 @@ def read_table(
                 labels.append(float(row[label_at]))
     x = np.asarray(values, dtype=np.float64).reshape(len(ids), len(names))
     y = np.asarray(labels, dtype=np.float64) if label_col is not None else None
+    if not ids:
+        raise AlgorithmError(f"the input table {source.namespace}/{source.name} has no rows")
+    finite = np.isfinite(x)
+    if not finite.all():
+        column = int(np.argmin(finite.all(axis=0)))
+        at = int(np.argmin(finite[:, column]))
+        raise AlgorithmError(f"feature column {names[column]!r} holds NaN or infinity (row {at})")
+    if y is not None and not np.isfinite(y).all():
+        at = int(np.argmin(np.isfinite(y)))
+        raise AlgorithmError(f"label column {label_col!r} holds NaN or infinity (row {at})")
     if sort_by_id:
         order = id_order(ids, id_col)
         ids = [ids[r] for r in order]
         x = x[order]
         y = y[order] if y is not None else None
     return ids, names, x, y
+
+
+def _refuse_constant_columns(names: list[str], x: np.ndarray[Any, Any]) -> None:
+    """A column with one value cannot split a node: name it rather than train around it
+    (the first one found, in column order)."""
+    if x.shape[0] == 0:
+        return
+    constant = np.flatnonzero(x.min(axis=0) == x.max(axis=0))
+    if constant.size:
+        raise AlgorithmError(
+            f"feature column {names[int(constant[0])]!r} is constant: it cannot split any node"
+        )
 
 
 def _label_text(value: float) -> str:
@@ -231,6 +253,7 @@ class SgbComponent(Component):
         ids, names, x, y = read_table(
             ctx, ctx.input("train_data"), str(p["id_col"]), label_col, bool(p["sort_by_id"])
         )
+        _refuse_constant_columns(names, x)  # before any partner is kept waiting
         link = await ctx.link_from_params()
         report: dict[str, Any] = {"rank": ctx.env.rank, "role": ctx.env.self_role}
         with tempfile.TemporaryDirectory(prefix="isthmus-sgb-") as scratch:
