@@ -21,6 +21,11 @@ time at equal AUC (± 0.005); Paillier encryption ≥ HEU's.
 
     .venv/bin/python benchmarks/sgb.py --rows 3000
 
+``--phe ec_elgamal`` times SGB over exponential EC-ElGamal instead, Isthmus↔Isthmus only
+(SecretFlow offers only Paillier): cases ``isthmus`` (Paillier, ``--key-bits``, for
+comparison), ``isthmus_ec_sm2`` and ``isthmus_ec_ed25519`` (both curves ~128-bit, the
+security of 3072-bit Paillier; 2048-bit Paillier is ~112-bit), no Paillier rates.
+
 Ends with one JSON line holding every figure and ratio.
 """
 
@@ -140,6 +145,8 @@ def _isthmus_env(
         "after": "predict",
         "recv_timeout_s": "1800",
     }
+    if getattr(args, "ec_curve", None):
+        params.update(phe_algo="ec_elgamal", ec_curve=args.ec_curve)
     if args.key_bits < 2048:  # a quick look only: the node refuses such keys otherwise
         params["allow_insecure_key_size"] = "true"
     return {
@@ -193,6 +200,8 @@ def run_case(case: str, python: Path, data: Path, args: argparse.Namespace) -> O
         active = _isthmus("isthmus-active", work, "guest.0", party0, addresses, args)
         wall, peaks = _wait([active, passive], started)
         return Outcome(wall, _isthmus_auc(work), peaks)
+    curve = case.removeprefix("isthmus_ec_") if case.startswith("isthmus_ec_") else None
+    args = argparse.Namespace(**{**vars(args), "ec_curve": curve})
     passive = _isthmus("isthmus-passive", work, "host.0", party1, addresses, args)
     active = _isthmus("isthmus-active", work, "guest.0", party0, addresses, args)
     wall, peaks = _wait([active, passive], started)
@@ -219,10 +228,22 @@ def main() -> None:
     parser.add_argument("--key-bits", type=int, default=2048, choices=(1024, 2048, 3072))
     parser.add_argument("--bucket-eps", type=float, default=0.1)
     parser.add_argument("--phe-size", type=int, default=400, help="encryptions to time")
-    parser.add_argument(
-        "--cases", default="secretflow,isthmus_active,isthmus", help="which pairs to run"
-    )
+    parser.add_argument("--phe", default="paillier", choices=("paillier", "ec_elgamal"))
+    parser.add_argument("--cases", default=None, help="which pairs to run")
     args = parser.parse_args()
+    ec = args.phe == "ec_elgamal"
+    if args.cases is None:
+        args.cases = (
+            "isthmus,isthmus_ec_sm2,isthmus_ec_ed25519"
+            if ec
+            else "secretflow,isthmus_active,isthmus"
+        )
+    known = {"secretflow", "isthmus_active", "isthmus", "isthmus_ec_sm2", "isthmus_ec_ed25519"}
+    cases = args.cases.split(",")
+    if not set(cases) <= known:
+        parser.error(f"--cases: unknown case in {cases}; known: {sorted(known)}")
+    if ec and set(cases) & {"secretflow", "isthmus_active"}:
+        parser.error("--phe ec_elgamal is Isthmus↔Isthmus only: SecretFlow offers only Paillier")
     python = _peer_python()
     figures: dict[str, Any] = {
         "rows": args.rows,
@@ -239,7 +260,7 @@ def main() -> None:
              "--features", str(2 * args.features)],
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
-        for case in args.cases.split(","):
+        for case in cases:
             outcome = run_case(case, python, data, args)
             figures[f"{case}_s"] = round(outcome.wall_s, 2)
             figures[f"{case}_auc"] = round(outcome.auc, 6)
@@ -254,8 +275,14 @@ def main() -> None:
                 figures[f"{case}_auc_delta"] = round(
                     figures[f"{case}_auc"] - figures["secretflow_auc"], 6
                 )
-    rates = paillier_rates(args.phe_size)
-    figures["paillier"] = rates
+    if not ec:
+        figures["paillier"] = paillier_rates(args.phe_size)
+    else:
+        for curve in ("sm2", "ed25519"):
+            if f"isthmus_ec_{curve}_s" in figures and "isthmus_s" in figures:
+                figures[f"isthmus_ec_{curve}_vs_paillier"] = round(
+                    figures[f"isthmus_ec_{curve}_s"] / figures["isthmus_s"], 3
+                )
     print(json.dumps(figures))
 
 

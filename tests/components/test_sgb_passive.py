@@ -212,10 +212,29 @@ def test_the_request_says_what_we_support(
     assert list(message.protocol_families) == [handshake_pb2.PROTOCOL_FAMILY_PHE]
     phe = phe_pb2.PheProtocolProposal()
     assert message.protocol_family_params[0].Unpack(phe)
-    assert list(phe.supported_phe_algos) == [phe_pb2.PHE_ALGO_PAILLIER]
+    ec = phe_pb2.PHE_ALGO_EC_ELGAMAL
+    # Paillier first (SecretFlow's active party reads the first Paillier entry), then
+    # EC-ElGamal once per curve, each with its own EcElGamalProposal
+    assert list(phe.supported_phe_algos) == [phe_pb2.PHE_ALGO_PAILLIER, ec, ec]
     sizes = phe_pb2.PaillierParamsProposal()
     assert phe.supported_phe_params[0].Unpack(sizes)
     assert list(sizes.key_sizes) == ([1024] if insecure else []) + [2048, 3072]
+    curves = []
+    for packed in phe.supported_phe_params[1:]:
+        curve = phe_pb2.EcElGamalProposal()
+        assert packed.Unpack(curve)
+        curves.append(curve.curve_name)
+    assert curves == [2, 3]  # SM2, ED25519
+
+
+def test_ec_elgamal_can_be_switched_off() -> None:
+    message = handshake_pb2.HandshakeRequest.FromString(
+        build_request(PassiveSupport(ec_elgamal_curves=()))
+    )
+    phe = phe_pb2.PheProtocolProposal()
+    assert message.protocol_family_params[0].Unpack(phe)
+    assert list(phe.supported_phe_algos) == [phe_pb2.PHE_ALGO_PAILLIER]
+    assert len(phe.supported_phe_params) == 1
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,4 +1,7 @@
-"""SGB training on the active party (rank 0: label holder, Paillier key owner).
+"""SGB training on the active party (rank 0: label holder, PHE key owner).
+
+The scheme is SecretFlow's Paillier, or EC-ElGamal between Isthmus parties
+(:mod:`.scheme`: the seam, and the EC-ElGamal decryption bound).
 
 The message sequence is SecretFlow's (secretflow-lite 1.10.0b1, ``secretflow.ic`` running
 ``sgb_v`` level-wise), as docs/protocol.md §13 lists it for one tree; with several
@@ -58,16 +61,17 @@ from isthmus.components.builtin.sgb.predict_active import (
     recv_value,
     send_all,
 )
+from isthmus.components.builtin.sgb.scheme import (
+    CURVES,
+    ActiveScheme,
+    EcActive,
+    PaillierActive,
+    check_within,
+    objective_bound,
+)
 from isthmus.components.builtin.sgb.settings import SgbSettings
 from isthmus.components.errors import AlgorithmError, ParameterError
-from isthmus.crypto.phe import (
-    SGB_SCALE,
-    DecryptionPool,
-    EncryptionPool,
-    FixedPointEncoder,
-    PheError,
-    generate_keypair,
-)
+from isthmus.crypto.phe import SGB_SCALE, FixedPointEncoder, PheError, generate_keypair
 from isthmus.link import LinkContext
 from isthmus.wire.errors import MalformedExchange
 from isthmus.wire.exchange import (
@@ -77,14 +81,6 @@ from isthmus.wire.exchange import (
     pack_array_list,
     pack_list,
     pack_scalar,
-)
-from isthmus.wire.exchange_he import (
-    PaillierPublicKey as WirePublicKey,
-)
-from isthmus.wire.exchange_he import (
-    pack_paillier_ciphertexts,
-    pack_paillier_public_key,
-    unpack_paillier_ciphertexts,
 )
 
 AFTER = ("none", "predict", "reveal")
@@ -201,12 +197,11 @@ class _Trainer:
         y: Floats,
         settings: SgbSettings,
         buckets: Bucketing,
-        encryptor: EncryptionPool,
-        decryptor: DecryptionPool,
-        public_key: WirePublicKey,
+        scheme: ActiveScheme,
+        ec_bound: int | None = None,
     ) -> None:
         self.link, self.x, self.names, self.y, self.s = link, x, names, y, settings
-        self.buckets, self.enc, self.dec, self.pk = buckets, encryptor, decryptor, public_key
+        self.buckets, self.scheme, self.ec_bound = buckets, scheme, ec_bound
         self.rows = x.shape[0]
         # SecretFlow's label holder: a sampler generator and, for the bucket shuffle,
         # numpy's legacy global generator, both seeded with ``seed`` once per training.
@@ -257,10 +252,9 @@ class _Trainer:
         eh = np.asarray(encoded[n:], dtype=np.float64)
         gh_payload = b""
         if not own_only:
-            flat = await asyncio.to_thread(self.enc.encrypt, encoded)
-            gh = np.empty((n, 2), dtype=object)
-            gh[:, 0], gh[:, 1] = flat[:n], flat[n:]
-            gh_payload = pack_paillier_ciphertexts(gh)
+            if self.ec_bound is not None:
+                check_within(self.ec_bound, encoded[:n], encoded[n:], index)
+            gh_payload = await self.scheme.encrypt_gh(encoded[:n], encoded[n:])
 
         splits: dict[int, Split] = {}
         leaves: list[tuple[int, NDArray[np.bool_]]] = []
@@ -394,14 +388,17 @@ class _Trainer:
                 data = await self.link.recv(rank)
                 what = f"bucket sums (node {node} of the level)"
                 try:
-                    matrix = unpack_paillier_ciphertexts(data, self.pk)
+                    columns = self.scheme.read_sums(data, what)
                 except MalformedExchange as exc:
                     raise field_error(rank, what, exc.message) from None
-                if matrix.shape != (size, 2):
-                    raise field_error(rank, what, f"shape {matrix.shape}, expected ({size}, 2)")
-                ciphertexts.extend(matrix[:, 0].tolist() + matrix[:, 1].tolist())
+                except PheError as exc:  # an EC point that is not on the curve
+                    raise field_error(rank, what, str(exc)) from None
+                if len(columns[0]) != size:
+                    shape = (len(columns[0]), 2)
+                    raise field_error(rank, what, f"shape {shape}, expected ({size}, 2)")
+                ciphertexts.extend(columns[0] + columns[1])
             try:
-                plain = await asyncio.to_thread(self.dec.decrypt, ciphertexts)
+                plain = await self.scheme.decrypt(ciphertexts)
             except PheError as exc:
                 raise field_error(rank, "bucket sums", str(exc)) from None
             values = np.asarray(plain, dtype=np.float64) / SGB_SCALE
@@ -451,12 +448,21 @@ async def train_active(
     x, y = check_local_input(features, feature_names, labels, settings.objective)
     buckets = bucketize(x, settings.bucket_eps, feature_names)
     started = time.perf_counter()
+    ec_bound: int | None = None
+    if settings.phe_algo == "ec_elgamal":  # refused before the handshake, not after
+        # every row: the handshake may still turn row sampling off
+        ec_bound = objective_bound(settings.objective, x.shape[0], y, settings.base_score)
     settings = await negotiate(link, settings)
-    public, private = await asyncio.to_thread(
-        generate_keypair, settings.key_bits, allow_insecure=settings.allow_insecure_key_size
-    )
-    wire_key = WirePublicKey(public.n, public.hs)
-    await send_all(link, pack_paillier_public_key(wire_key))
+    scheme: ActiveScheme
+    if settings.phe_algo == "ec_elgamal":
+        assert ec_bound is not None
+        scheme = EcActive(CURVES[settings.ec_curve], ec_bound, workers)
+    else:
+        public, private = await asyncio.to_thread(
+            generate_keypair, settings.key_bits, allow_insecure=settings.allow_insecure_key_size
+        )
+        scheme = PaillierActive(public, private, workers)
+    await send_all(link, scheme.public_key_message())
     passive = await exchange_shapes(link, x.shape[0], x.shape[1])
     report = TrainReport(x.shape[0], x.shape[1], passive, settings.key_bits, after=after)
     report.settings = {
@@ -464,10 +470,12 @@ async def train_active(
         "row_sample_by_tree": settings.row_sample_by_tree,
         "col_sample_by_tree": settings.col_sample_by_tree, "bucket_eps": settings.bucket_eps,
         "use_completely_sgb": settings.use_completely_sgb, "objective": settings.objective,
+        "phe_algo": settings.phe_algo,
+        **({"ec_curve": settings.ec_curve, "ec_bound": ec_bound} if ec_bound else {}),
     }  # fmt: skip
     trees: list[ActiveTree] = []
-    with EncryptionPool(public, workers) as encryptor, DecryptionPool(private, workers) as dec:
-        trainer = _Trainer(link, x, feature_names, y, settings, buckets, encryptor, dec, wire_key)
+    try:
+        trainer = _Trainer(link, x, feature_names, y, settings, buckets, scheme, ec_bound)
         margin = np.full(x.shape[0], settings.base_score, dtype=np.float64)
         for index in range(settings.num_round):
             tree_started = time.perf_counter()
@@ -478,6 +486,8 @@ async def train_active(
             trees.append(tree)
             if len(trees) < settings.num_round:
                 await trainer.margin_of(tree, margin, index)
+    finally:
+        scheme.close()
     model = ActiveModel(
         settings.objective, settings.base_score, tuple(feature_names), link.world_size,
         tuple(trees),

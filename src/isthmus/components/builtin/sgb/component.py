@@ -32,6 +32,7 @@ from isthmus.components.builtin.sgb.passive import train_passive
 from isthmus.components.builtin.sgb.passive_model import PassiveModel
 from isthmus.components.builtin.sgb.predict_active import predict_active
 from isthmus.components.builtin.sgb.predict_passive import predict_passive
+from isthmus.components.builtin.sgb.request import PassiveSupport
 from isthmus.components.builtin.sgb.settings import SgbSettings
 from isthmus.components.env import TableRef
 from isthmus.components.errors import AlgorithmError, ParameterError
@@ -61,7 +62,8 @@ TRAIN_SPEC = ComponentSpec(
     version="0.1.0",
     title="SecureBoost (SGB) training",
     description="Vertical SecureBoost with Paillier, wire-compatible with SecretFlow's "
-    "interconnection mode: guest = active party (labels), hosts = passive parties.",
+    "interconnection mode (or EC-ElGamal between Isthmus parties): guest = active party "
+    "(labels), hosts = passive parties.",
     roles=("guest", "host"),
     params=(
         Param("num_round", type="int", default=10, validator="[1,1024]"),
@@ -71,6 +73,19 @@ TRAIN_SPEC = ComponentSpec(
         Param("bucket_eps", type="float", default=0.1, validator="(0,1]"),
         Param("use_completely_sgb", type="boolean", default=False),
         Param("key_bits", type="int", default=2048, choices=(1024, 2048, 3072)),
+        Param(
+            "phe_algo",
+            default="paillier",
+            choices=("paillier", "ec_elgamal"),
+            description="guest: the PHE scheme; ec_elgamal only with Isthmus hosts",
+        ),
+        Param("ec_curve", default="sm2", choices=("sm2", "ed25519"), description="guest"),
+        Param(
+            "offer_ec_elgamal",
+            type="boolean",
+            default=True,
+            description="host: offer EC-ElGamal (SM2, Ed25519) besides Paillier",
+        ),
         Param("objective", default="logistic", choices=("logistic", "squared")),
         Param("reg_lambda", type="float", default=1.0, validator="[0,10000]"),
         Param("gamma", type="float", default=0.0, validator="[0,10000]"),
@@ -248,6 +263,7 @@ class SgbComponent(Component):
                 objective=str(p["objective"]), reg_lambda=float(p["reg_lambda"]),
                 gamma=float(p["gamma"]), learning_rate=float(p["learning_rate"]),
                 seed=int(p["seed"]), allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
+                phe_algo=str(p["phe_algo"]), ec_curve=str(p["ec_curve"]),
             )  # fmt: skip
         label_col = str(p["label_col"]) if guest else None
         ids, names, x, y = read_table(
@@ -273,6 +289,9 @@ class SgbComponent(Component):
                     after=after,
                     allow_reveal=allow_reveal,
                     allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
+                    support=PassiveSupport(
+                        ec_elgamal_curves=(2, 3) if bool(p["offer_ec_elgamal"]) else ()
+                    ),
                 )
                 passive_model.save(path)
             _write_bytes(ctx, "model", path.read_bytes())

@@ -11,6 +11,13 @@ SecretFlow's ``SgbIcHandler`` decides (secretflow-lite 1.10.0b1):
 * the key size not offered by every passive party (the intersection of their
   ``key_sizes``): refused.
 
+Beyond SecretFlow (Isthmus parties): with ``phe_algo = ec_elgamal`` the active party
+answers ``PheProtocolResult{phe_algo EC_ELGAMAL, EcElGamalResult{curve_name}}`` when
+every passive party offered ``EC_ELGAMAL`` with an ``EcElGamalProposal`` for
+``ec_curve`` (one ``supported_phe_algos`` entry per curve, each paired with its
+proposal); otherwise — a SecretFlow passive party offers only Paillier — it refuses
+(``negotiate ec_elgamal params failed``).
+
 A refusal is a response whose header carries ``HANDSHAKE_REFUSED`` (31100200) and a
 message, sent to every passive party; then :func:`negotiate` raises, so the component
 fails with the reason instead of training on parameters a partner did not accept.
@@ -36,6 +43,8 @@ from isthmus.wire.protobuf import MalformedMessage, parse, unpacked
 SGB = handshake_pb2.ALGO_TYPE_SGB
 PHE = handshake_pb2.PROTOCOL_FAMILY_PHE
 PAILLIER = phe_pb2.PHE_ALGO_PAILLIER
+EC_ELGAMAL = phe_pb2.PHE_ALGO_EC_ELGAMAL
+CURVES = {"sm2": 2, "ed25519": 3}
 HANDSHAKE_REFUSED = interconnection_common_pb2.HANDSHAKE_REFUSED
 OK = interconnection_common_pb2.OK
 
@@ -50,6 +59,7 @@ class Proposal:
 
     sgb: sgb_pb2.SgbParamsProposal | None
     paillier_key_sizes: frozenset[int] | None
+    ec_curves: frozenset[int] = frozenset()
 
 
 def _pack(message: object) -> any_pb2.Any:
@@ -89,6 +99,15 @@ def read_request(data: bytes, rank: int) -> Proposal:
                 )
                 if paillier is not None:
                     sizes = frozenset(int(k) for k in paillier.key_sizes)
+        if phe is not None:
+            curves = set()
+            for algo, param in zip(phe_algos, phe.supported_phe_params, strict=False):
+                if algo != EC_ELGAMAL:
+                    continue
+                ec = unpacked(param, phe_pb2.EcElGamalProposal, f"{what} EC-ElGamal")
+                if ec is not None:
+                    curves.add(int(ec.curve_name))
+            return Proposal(sgb, sizes, frozenset(curves))
     return Proposal(sgb, sizes)
 
 
@@ -103,6 +122,14 @@ def decide(settings: SgbSettings, proposals: list[Proposal]) -> tuple[SgbSetting
         settings = replace(settings, row_sample_by_tree=1.0)
     if not all(s.support_col_sample_by_tree for s in sgb):
         settings = replace(settings, col_sample_by_tree=1.0)
+    if settings.phe_algo == "ec_elgamal":
+        curve = CURVES[settings.ec_curve]
+        if not all(curve in p.ec_curves for p in proposals):
+            return settings, (
+                f"negotiate ec_elgamal params failed: a passive party does not offer "
+                f"EC-ElGamal on {settings.ec_curve.upper()} (curve {curve})"
+            )
+        return settings, None
     if any(p.paillier_key_sizes is None for p in proposals):
         return settings, "negotiate phe algo failed"
     offered = frozenset.intersection(*(p.paillier_key_sizes or frozenset() for p in proposals))
@@ -112,7 +139,8 @@ def decide(settings: SgbSettings, proposals: list[Proposal]) -> tuple[SgbSetting
 
 
 def build_response(settings: SgbSettings) -> handshake_pb2.HandshakeResponse:
-    """The accepting response: SGB parameters and the Paillier key size."""
+    """The accepting response: SGB parameters and the PHE scheme (Paillier's key size or
+    EC-ElGamal's curve)."""
     response = handshake_pb2.HandshakeResponse()
     response.header.error_code = OK
     response.algo = SGB
@@ -127,8 +155,12 @@ def build_response(settings: SgbSettings) -> handshake_pb2.HandshakeResponse:
             use_completely_sgb=settings.use_completely_sgb,
         )
     )
-    phe = phe_pb2.PheProtocolResult(version=1, phe_algo=PAILLIER)
-    phe.phe_param.Pack(phe_pb2.PaillierParamsResult(key_size=settings.key_bits))
+    if settings.phe_algo == "ec_elgamal":
+        phe = phe_pb2.PheProtocolResult(version=1, phe_algo=EC_ELGAMAL)
+        phe.phe_param.Pack(phe_pb2.EcElGamalResult(curve_name=CURVES[settings.ec_curve]))
+    else:
+        phe = phe_pb2.PheProtocolResult(version=1, phe_algo=PAILLIER)
+        phe.phe_param.Pack(phe_pb2.PaillierParamsResult(key_size=settings.key_bits))
     response.protocol_families.append(PHE)
     response.protocol_family_params.append(_pack(phe))
     return response

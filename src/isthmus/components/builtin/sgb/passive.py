@@ -29,7 +29,9 @@ Everything received is checked (shapes, counts, ranges, ciphertexts in ``Z*_{n^2
 before use: a malformed value is a ``MalformedExchange`` or an ``AlgorithmError``
 naming the field, never a wrong model. Homomorphic sums are products modulo ``n^2``
 (gmpy2), per node and per feature a product per bucket and a running product for the
-cumulative sums; an empty bucket's sum is the noiseless ``c = 1``.
+cumulative sums; an empty bucket's sum is the noiseless ``c = 1``. With EC-ElGamal
+(negotiated between Isthmus parties) the same steps are point additions: the scheme seam
+(:mod:`.scheme`, :class:`PaillierSums` here) is all that differs.
 
 Column sampling uses a generator seeded with SecretFlow's default seed (1212), so the
 same data and settings give SecretFlow's column choices and the same trees; which
@@ -69,6 +71,7 @@ from isthmus.components.builtin.sgb.request import (
     build_request,
     read_response,
 )
+from isthmus.components.builtin.sgb.scheme import EC_ELGAMAL, EcPassive, PassiveScheme
 from isthmus.components.errors import AlgorithmError
 from isthmus.crypto.phe import PaillierPublicKey, check_key_bits
 from isthmus.link import LinkContext
@@ -258,6 +261,46 @@ def _subtract(parent: list[list[Any]], child: list[list[Any]], n_square: Any) ->
     ]
 
 
+class PaillierSums:
+    """The Paillier side of the scheme seam (:mod:`.scheme`): the functions above, the
+    HEU dialect SecretFlow speaks, products on every core through a :class:`SumPool`."""
+
+    name = "paillier"
+
+    def __init__(self, key: PaillierPublicKey) -> None:
+        self.key = key
+        self.n_square = key.n_square
+        self.pool = SumPool()
+
+    def read_gh(self, data: bytes, rows: int) -> list[Ciphertexts]:
+        wire_key = whe.PaillierPublicKey(self.key.n, self.key.hs)
+        matrix = whe.unpack_paillier_ciphertexts(data, wire_key)
+        if matrix.shape != (rows, 2):
+            raise MalformedExchange(
+                f"encrypted g/h: shape {list(matrix.shape)}, expected [{rows}, 2] "
+                "(one ciphertext of g and one of h per sampled row)"
+            )
+        check = self.key.check_ciphertext
+        return [[check(c) for c in matrix[:, k]] for k in range(2)]
+
+    def bucket_sums(
+        self, gh: list[Ciphertexts], select: npt.NDArray[np.bool_], bins: Any, bucket_num: int
+    ) -> list[list[Any]]:
+        return bucket_sums(gh, select, bins, bucket_num, self.n_square, self.pool)
+
+    def subtract(self, parent: list[list[Any]], child: list[list[Any]]) -> list[list[Any]]:
+        return _subtract(parent, child, self.n_square)
+
+    def pack_sums(self, columns: list[list[Any]], order: npt.NDArray[Any]) -> bytes:
+        shuffled = np.empty((len(order), 2), dtype=object)
+        for k in range(2):
+            shuffled[:, k] = [int(columns[k][m]) for m in order]
+        return whe.pack_paillier_ciphertexts(shuffled)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 def _shuffle_mask(features: int, bucket_num: int) -> npt.NDArray[np.int64]:
     """Per feature a secret permutation of its buckets that keeps the last in place
     (the node total tells nothing the active party does not know)."""
@@ -402,17 +445,15 @@ class _Trainer:
         features: npt.NDArray[np.float64],
         names: list[str],
         params: AcceptedParams,
-        key: PaillierPublicKey,
+        scheme: PassiveScheme,
     ) -> None:
         self.link = link
         self.features = features
         self.names = names
         self.params = params
-        self.key = key
-        self.n_square = key.n_square
+        self.scheme = scheme
         self.bucketing: Bucketing = bucketize(features, params.bucket_eps, names)
         self.rng = np.random.default_rng(SECRETFLOW_SEED)
-        self.pool = SumPool()
         self.count_received = False
 
     def _col_choices(self) -> npt.NDArray[np.int64]:
@@ -464,16 +505,7 @@ class _Trainer:
         return array.astype(np.int64)
 
     async def _gh(self, rows: int) -> list[Ciphertexts]:
-        data = await self.link.recv(ACTIVE)
-        wire_key = whe.PaillierPublicKey(self.key.n, self.key.hs)
-        matrix = whe.unpack_paillier_ciphertexts(data, wire_key)
-        if matrix.shape != (rows, 2):
-            raise MalformedExchange(
-                f"encrypted g/h: shape {list(matrix.shape)}, expected [{rows}, 2] "
-                "(one ciphertext of g and one of h per sampled row)"
-            )
-        check = self.key.check_ciphertext
-        return [[check(c) for c in matrix[:, k]] for k in range(2)]
+        return self.scheme.read_gh(await self.link.recv(ACTIVE), rows)
 
     async def train(self) -> PassiveModel:
         model = PassiveModel(tuple(self.names))
@@ -532,7 +564,7 @@ class _Trainer:
             for i, (is_left, select) in enumerate(zip(is_lefts, selects, strict=True)):
                 # off the event loop, so the link keeps receiving while we multiply
                 child = await asyncio.to_thread(
-                    bucket_sums, state.gh, select, state.bins, bucket_num, self.n_square, self.pool
+                    self.scheme.bucket_sums, state.gh, select, state.bins, bucket_num
                 )
                 if cache is None:
                     if not is_left or level:
@@ -541,7 +573,7 @@ class _Trainer:
                         )
                     nodes.append(child)
                     continue
-                sibling = _subtract(cache[i], child, self.n_square)
+                sibling = self.scheme.subtract(cache[i], child)
                 nodes.extend([child, sibling] if is_left else [sibling, child])
             if len(nodes) != len(node_ids):
                 raise MalformedExchange(
@@ -551,10 +583,7 @@ class _Trainer:
             for sums in nodes:
                 mask = _shuffle_mask(len(state.col_choices), bucket_num)
                 masks.append(mask)
-                shuffled = np.empty((state.own_count, 2), dtype=object)
-                for k in range(2):
-                    shuffled[:, k] = [int(sums[k][m]) for m in mask]
-                await link.send(ACTIVE, whe.pack_paillier_ciphertexts(shuffled))
+                await link.send(ACTIVE, self.scheme.pack_sums(sums, mask))
             count = len(nodes)
             decisions = await _recv_bools(
                 link, f"tree {index} level {level} split decisions", wx.Container.F_NDARRAY, count
@@ -629,8 +658,12 @@ class _Trainer:
         return tree
 
 
-async def _receive_key(link: LinkContext, params: AcceptedParams, allow_insecure: bool) -> Any:
+async def _receive_key(
+    link: LinkContext, params: AcceptedParams, allow_insecure: bool
+) -> PassiveScheme:
     data = await link.recv(ACTIVE)
+    if params.phe_algo == EC_ELGAMAL:
+        return EcPassive.from_message(data, params.ec_curve)
     wire_key = whe.unpack_paillier_public_key(data)
     bits = wire_key.n.bit_length()
     check_key_bits(bits, allow_insecure=allow_insecure)
@@ -639,7 +672,8 @@ async def _receive_key(link: LinkContext, params: AcceptedParams, allow_insecure
             f"the active party's Paillier key has {bits} bits, the handshake agreed on "
             f"{params.key_size}"
         )
-    return PaillierPublicKey.from_parts(wire_key.n, wire_key.hs, allow_insecure=allow_insecure)
+    key = PaillierPublicKey.from_parts(wire_key.n, wire_key.hs, allow_insecure=allow_insecure)
+    return PaillierSums(key)
 
 
 def _check_features(features: Any, names: list[str]) -> npt.NDArray[np.float64]:
@@ -684,13 +718,13 @@ async def train_passive(
     params = read_response(
         await link.recv(ACTIVE), support, allow_insecure_key_size=allow_insecure_key_size
     )
-    key = await _receive_key(link, params, allow_insecure_key_size)
+    scheme = await _receive_key(link, params, allow_insecure_key_size)
     await exchange_shapes(link, array.shape[0], array.shape[1])
-    trainer = _Trainer(link, array, list(feature_names), params, key)
+    trainer = _Trainer(link, array, list(feature_names), params, scheme)
     try:
         model = await trainer.train()
     finally:
-        trainer.pool.close()
+        scheme.close()
     if after == "none":
         return model
     from isthmus.components.builtin.sgb.predict_passive import predict_passive

@@ -5,8 +5,11 @@ holder, key owner) decides. What we send is what SecretFlow's passive sends
 (docs/protocol.md §13): version 2, ``ALGO_TYPE_SGB`` with an ``SgbParamsProposal``
 (version 1 and our support flags) and the PHE family with a ``PheProtocolProposal``
 (version 1, Paillier, key sizes 2048/3072, and 1024 only when the job allows an insecure
-key size — tests). ``requester_rank`` carries our rank (SecretFlow leaves it 0; the
-active side does not read it).
+key size — tests; then, unless switched off, ``EC_ELGAMAL`` once per curve we accept,
+each paired with an ``EcElGamalProposal{curve_name}``: SM2 2, ED25519 3). Paillier
+stays first, so SecretFlow's active party, which looks up the first Paillier entry,
+reads the request as before. ``requester_rank`` carries our rank (SecretFlow leaves it
+0; the active side does not read it).
 
 The answer is either a refusal (``header.error_code`` non-zero, e.g. 31100200
 ``HANDSHAKE_REFUSED``), which becomes :class:`HandshakeRefused` naming the code and the
@@ -66,6 +69,8 @@ class PassiveSupport:
     completely_sgb: bool = False
     row_sample_by_tree: bool = True
     col_sample_by_tree: bool = True
+    #: EC-ElGamal curves offered (``CurveType``: SM2 2, ED25519 3); empty: Paillier only
+    ec_elgamal_curves: tuple[int, ...] = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,9 @@ class AcceptedParams:
     col_sample_by_tree: float
     bucket_eps: float
     use_completely_sgb: bool
-    key_size: int
+    key_size: int  # Paillier's; 0 with EC-ElGamal
+    phe_algo: int = phe_pb2.PHE_ALGO_PAILLIER
+    ec_curve: int = 0  # EC-ElGamal's ``CurveType``; 0 with Paillier
 
     @property
     def buckets_per_feature(self) -> int:
@@ -125,10 +132,13 @@ def build_request(
     paillier = phe_pb2.PaillierParamsProposal(
         key_sizes=offered_key_sizes(allow_insecure_key_size=allow_insecure_key_size)
     )
+    curves = list(support.ec_elgamal_curves)
     phe = phe_pb2.PheProtocolProposal(
         supported_versions=[1],
-        supported_phe_algos=[phe_pb2.PHE_ALGO_PAILLIER],
-        supported_phe_params=[_pack(paillier)],
+        supported_phe_algos=[phe_pb2.PHE_ALGO_PAILLIER]
+        + [phe_pb2.PHE_ALGO_EC_ELGAMAL] * len(curves),
+        supported_phe_params=[_pack(paillier)]
+        + [_pack(phe_pb2.EcElGamalProposal(curve_name=c)) for c in curves],
     )
     message = handshake_pb2.HandshakeRequest(
         version=VERSION,
@@ -221,6 +231,18 @@ def read_response(
     assert isinstance(phe, phe_pb2.PheProtocolResult)
     if phe.version != 1:
         raise _field_error("PheProtocolResult.version", f"is {phe.version}, we speak 1")
+    if phe.phe_algo == phe_pb2.PHE_ALGO_EC_ELGAMAL:
+        ec = _any(phe.phe_param, phe_pb2.EcElGamalResult, "PheProtocolResult.phe_param")
+        assert isinstance(ec, phe_pb2.EcElGamalResult)
+        if ec.curve_name not in support.ec_elgamal_curves:
+            raise _field_error(
+                "EcElGamalResult.curve_name",
+                f"is {ec.curve_name}, we offered {list(support.ec_elgamal_curves)}",
+            )
+        return AcceptedParams(
+            sgb.num_round, sgb.max_depth, row, col, eps, False, 0,
+            phe_algo=phe.phe_algo, ec_curve=ec.curve_name,
+        )  # fmt: skip
     if phe.phe_algo != phe_pb2.PHE_ALGO_PAILLIER:
         raise _field_error("PheProtocolResult.phe_algo", f"is {phe.phe_algo}, not Paillier")
     paillier = _any(phe.phe_param, phe_pb2.PaillierParamsResult, "PheProtocolResult.phe_param")

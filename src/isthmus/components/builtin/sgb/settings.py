@@ -2,7 +2,8 @@
 
 The active party (rank 0, the label holder) decides every training parameter: the
 negotiated ones (``num_round``, ``max_depth``, row and column sampling, ``bucket_eps``,
-``use_completely_sgb``, the Paillier key size) go to the passive parties in the
+``use_completely_sgb``, the PHE scheme: Paillier and its key size, or EC-ElGamal
+and its curve) go to the passive parties in the
 ``HandshakeResponse``; the local ones (objective, ``reg_lambda``, ``gamma``,
 ``learning_rate``, ``seed``) never leave it, as in SecretFlow's interconnection mode.
 
@@ -21,6 +22,8 @@ from isthmus.components.errors import ParameterError
 from isthmus.crypto.phe import SUPPORTED_KEY_BITS, KeySizeRefused, check_key_bits
 
 OBJECTIVES = ("logistic", "squared")
+PHE_ALGOS = ("paillier", "ec_elgamal")
+EC_CURVES = ("sm2", "ed25519")
 
 
 def _number(name: str, value: object) -> float:
@@ -65,6 +68,10 @@ class SgbSettings:
     seed: int = 1212
     base_score: float = 0.0
     allow_insecure_key_size: bool = False
+    #: the PHE scheme: SecretFlow's Paillier (``key_bits``) or exponential EC-ElGamal on
+    #: ``ec_curve`` (Isthmus passive parties only: SecretFlow does not offer it)
+    phe_algo: str = "paillier"
+    ec_curve: str = "sm2"
 
     def __post_init__(self) -> None:
         _integer("num_round", self.num_round, 1, 1024)
@@ -86,6 +93,10 @@ class SgbSettings:
             raise ParameterError(
                 "key_bits", f"{exc} (set allow_insecure_key_size only in tests)"
             ) from None
+        if self.phe_algo not in PHE_ALGOS:
+            raise ParameterError("phe_algo", f"must be one of {PHE_ALGOS}, got {self.phe_algo!r}")
+        if self.ec_curve not in EC_CURVES:
+            raise ParameterError("ec_curve", f"must be one of {EC_CURVES}, got {self.ec_curve!r}")
         if self.objective not in OBJECTIVES:
             raise ParameterError(
                 "objective", f"must be one of {OBJECTIVES}, got {self.objective!r}"
