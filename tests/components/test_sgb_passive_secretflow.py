@@ -99,9 +99,10 @@ def finish(
         for process in (ours, theirs):
             if process.poll() is None:
                 process.kill()
-    report = json.loads(our_out.strip().splitlines()[-1])
-    their_report = json.loads([line for line in their_out.splitlines() if line.startswith("{")][-1])
-    return report, their_report, f"ours:\n{our_err[-2000:]}\ntheirs:\n{their_err[-2000:]}"
+    logs = f"ours:\n{our_err[-2000:]}\ntheirs:\n{their_err[-3000:]}"
+    reports = [line for line in their_out.splitlines() if line.startswith("{")]
+    assert our_out.strip() and reports, f"a party printed no report\n{logs}"
+    return json.loads(our_out.strip().splitlines()[-1]), json.loads(reports[-1]), logs
 
 
 def assert_secretflows_tree(model: PassiveModel, trees: int = 1) -> None:
