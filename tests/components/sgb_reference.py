@@ -164,12 +164,19 @@ def train(
     gamma: float = 0.0,
     learning_rate: float = 0.3,
     base_score: float = 0.0,
+    first_tree_columns: int | None = None,
 ) -> Booster:
-    """Boost ``num_round`` trees over bucketed features ``bins`` (rows x features)."""
+    """Boost ``num_round`` trees over bucketed features ``bins`` (rows x features).
+
+    ``first_tree_columns``: completely-SGB, the first tree splits only on the first
+    that many columns (the label holder's features, which come first)."""
     y = np.asarray(y, dtype=np.float64)
     booster = Booster(objective=objective, base_score=base_score, trees=[])
     margin = np.full(y.shape[0], base_score, dtype=np.float64)
-    for _ in range(num_round):
+    for index in range(num_round):
+        width = bins.shape[1]
+        if index == 0 and first_tree_columns is not None:
+            width = first_tree_columns
         g, h = gradients(objective, y, margin)
         tree = Tree()
         level = {0: np.arange(y.shape[0])}
@@ -178,7 +185,7 @@ def train(
             for nid, rows in level.items():
                 if depth < max_depth:
                     f, k, gain = best_split(
-                        bins[rows], g[rows], h[rows], bucket_num, reg_lambda, gamma
+                        bins[rows][:, :width], g[rows], h[rows], bucket_num, reg_lambda, gamma
                     )
                     if gamma == 0 or gain > 0:
                         tree.splits[nid] = (f, k)

@@ -256,6 +256,14 @@ def test_an_accepted_response_is_read_back(
     assert params == AcceptedParams(rounds, depth, row, col, eps, False, key)
 
 
+def test_completely_sgb_is_claimed_by_default_and_read_back() -> None:
+    message = handshake_pb2.HandshakeRequest.FromString(build_request(PassiveSupport()))
+    proposal = sgb_pb2.SgbParamsProposal()
+    assert message.algo_params[0].Unpack(proposal)
+    assert proposal.support_completely_sgb
+    assert read_response(response(completely=True), PassiveSupport()).use_completely_sgb
+
+
 def test_a_refusal_names_its_code() -> None:
     with pytest.raises(HandshakeRefused, match=r"31100200 HANDSHAKE_REFUSED.*nope") as info:
         read_response(response(code=HANDSHAKE_REFUSED), PassiveSupport())
@@ -267,8 +275,7 @@ def test_a_refusal_names_its_code() -> None:
     [
         ({"row": 0.5}, PassiveSupport(row_sample_by_tree=False), "row_sample_by_tree"),
         ({"col": 0.5}, PassiveSupport(col_sample_by_tree=False), "col_sample_by_tree"),
-        ({"completely": True}, PassiveSupport(), "use_completely_sgb"),
-        ({"completely": True}, PassiveSupport(completely_sgb=True), "not implemented"),
+        ({"completely": True}, PassiveSupport(completely_sgb=False), "use_completely_sgb"),
         ({"eps": 1 / 130}, PassiveSupport(), "int8"),
         ({"eps": 0.0}, PassiveSupport(), "bucket_eps"),
         ({"depth": 17}, PassiveSupport(), "max_depth"),

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from isthmus.components.builtin.sgb.passive_model import PassiveModel
+from isthmus.components.builtin.sgb.passive_model import PassiveModel, PassiveTree
 from isthmus.testing import ProcessCluster, free_port
 from tests.support.secretflow_sgb import peer_python
 from tests.support.shared import REPO, shared_path
@@ -36,6 +37,24 @@ SECRETFLOW_PASSIVE_TREE = {
     "leaf_indices": [7, 8, 9, 10, 11, 12, 13, 14],
 }
 TRAINING = ["--rounds", "1", "--max-depth", "3", "--key-bits", "1024"]
+COMPLETELY = ["--completely-sgb", "--row-sample", "0.9", "--col-sample", "0.5"]
+#: SecretFlow<->SecretFlow with COMPLETELY, 2 rounds, ``--after predict``.
+SECRETFLOW_COMPLETELY_AUC = 0.982526
+#: SecretFlow's passive party's trees in that run (model_rank1.json, ``split_tree``).
+SECRETFLOW_COMPLETELY_TREES: list[dict[str, object]] = [
+    {
+        "split_features": [-1, -1, -1, -1, -1, -1, -1],
+        "split_values": [None, None, None, None, None, None, None],
+        "split_indices": [0, 1, 2, 3, 4, 5, 6],
+        "leaf_indices": [7, 8, 9, 10, 11, 12, 13, 14],
+    },
+    {
+        "split_features": [7, 11, -1, -1, -1, 5, -1],
+        "split_values": [105.74, 0.34991999999999995, None, None, None, 17.386, None],
+        "split_indices": [0, 1, 2, 3, 4, 5, 6],
+        "leaf_indices": [7, 8, 9, 10, 11, 12, 13, 14],
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +69,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def secretflow_active(
-    data: Path, out: Path, after: str, *link: str, rounds: int = 1
+    data: Path, out: Path, after: str, *link: str, rounds: int = 1, extra: Sequence[str] = ()
 ) -> subprocess.Popen[str]:
-    training = [*TRAINING[:1], str(rounds), *TRAINING[2:]]
+    training = [*TRAINING[:1], str(rounds), *TRAINING[2:], *extra]
     return subprocess.Popen(
         [str(peer_python()), str(shared_path("peers", "sf_sgb.py")), "--rank", "0",
          "--data", str(data / "party0.csv"), "--after", after, "--out-dir", str(out),
@@ -80,9 +99,10 @@ def finish(
         for process in (ours, theirs):
             if process.poll() is None:
                 process.kill()
-    report = json.loads(our_out.strip().splitlines()[-1])
-    their_report = json.loads([line for line in their_out.splitlines() if line.startswith("{")][-1])
-    return report, their_report, f"ours:\n{our_err[-2000:]}\ntheirs:\n{their_err[-2000:]}"
+    logs = f"ours:\n{our_err[-2000:]}\ntheirs:\n{their_err[-3000:]}"
+    reports = [line for line in their_out.splitlines() if line.startswith("{")]
+    assert our_out.strip() and reports, f"a party printed no report\n{logs}"
+    return json.loads(our_out.strip().splitlines()[-1]), json.loads(reports[-1]), logs
 
 
 def assert_secretflows_tree(model: PassiveModel, trees: int = 1) -> None:
@@ -102,6 +122,21 @@ def assert_secretflows_tree(model: PassiveModel, trees: int = 1) -> None:
         else:
             assert split is not None and (split.feature, split.threshold) == (feature, value)
     assert list(tree.leaves) == expected["leaf_indices"]
+
+
+def tree_json(tree: PassiveTree) -> dict[str, object]:
+    """Our tree as SecretFlow writes a passive party's ``split_tree``: per split node
+    (in node order) the local feature and threshold, -1/None for another party's."""
+    splits = tree.split_by_node()
+    nodes = sorted(splits)
+    features = [-1 if splits[n] is None else splits[n].feature for n in nodes]  # type: ignore[union-attr]
+    values = [None if splits[n] is None else splits[n].threshold for n in nodes]  # type: ignore[union-attr]
+    return {
+        "split_features": features,
+        "split_values": values,
+        "split_indices": nodes,
+        "leaf_indices": list(tree.leaves),
+    }
 
 
 def grpc_link() -> tuple[list[str], list[str]]:
@@ -139,10 +174,29 @@ def test_secretflow_active_with_isthmus_passive_over_grpc(
         assert report["revealed_auc"] == pytest.approx(SECRETFLOW_AUC, abs=1e-6)
 
 
+def test_completely_sgb_trains_as_secretflows_passive_party(tmp_path: Path, data: Path) -> None:
+    """SecretFlow's active party with ``--completely-sgb``, 2 rounds, row and column
+    sampling 0.9 and 0.5: its first tree is on its own features (we send no sums and own no
+    split), the second uses ours. The AUC and our trees are SecretFlow<->SecretFlow's,
+    which also proves we move the column sampler in the first tree as SecretFlow does
+    (one column drawn): without that draw the second tree samples other columns and
+    the AUC differs (checked: the test then fails)."""
+    their_link, our_link = grpc_link()
+    theirs = secretflow_active(
+        data, tmp_path / "sf", "predict", *their_link, rounds=2, extra=COMPLETELY
+    )
+    ours = isthmus_passive(data, tmp_path / "model.json", "predict", *our_link)
+    report, their_report, logs = finish(ours, theirs)
+    assert report["ok"] is True and their_report["ok"] is True, logs
+    assert their_report["auc"] == SECRETFLOW_COMPLETELY_AUC
+    model = PassiveModel.load(tmp_path / "model.json")
+    assert [tree_json(tree) for tree in model.trees] == SECRETFLOW_COMPLETELY_TREES
+
+
 def test_a_completely_sgb_request_we_do_not_support_is_refused(tmp_path: Path, data: Path) -> None:
     their_link, our_link = grpc_link()
     theirs = secretflow_active(data, tmp_path / "sf", "none", "--completely-sgb", *their_link)
-    ours = isthmus_passive(data, tmp_path / "model.json", "none", *our_link)
+    ours = isthmus_passive(data, tmp_path / "model.json", "none", *our_link, "--support", "row,col")
     report, their_report, logs = finish(ours, theirs)
     assert their_report["ok"] is False and "refused" in str(their_report["error"]), logs
     assert report["ok"] is False

@@ -92,7 +92,9 @@ def main() -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--after", default="none")
     ap.add_argument("--allow-reveal", action="store_true")
-    ap.add_argument("--support", default="row,col")
+    ap.add_argument(
+        "--support", default="completely,row,col", help="what we claim (PassiveSupport)"
+    )
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args()
     try:

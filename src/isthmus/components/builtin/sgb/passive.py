@@ -25,6 +25,13 @@ Per tree:
 7. the leaf indices and whether the tree is empty (an empty tree ends training);
 8. before every tree but the last, our reachable-leaf bitmaps of every row for it.
 
+Completely-SGB (``use_completely_sgb``, claimed by default): the first tree splits on
+the active party's features only. As SecretFlow's passive party we still report a
+bucket count, of one column drawn from the column sampler (so the sampler moves as
+SecretFlow's does and the later trees sample the same columns), and follow every level
+(``is_lefts``, decisions, best buckets, node indices, our empty left-child bitmap list,
+the next-level flag), but receive no bitmaps and no gradients and send no sums.
+
 Everything received is checked (shapes, counts, ranges, ciphertexts in ``Z*_{n^2}``)
 before use: a malformed value is a ``MalformedExchange`` or an ``AlgorithmError``
 naming the field, never a wrong model. Homomorphic sums are products modulo ``n^2``
@@ -456,9 +463,10 @@ class _Trainer:
         self.rng = np.random.default_rng(SECRETFLOW_SEED)
         self.count_received = False
 
-    def _col_choices(self) -> npt.NDArray[np.int64]:
+    def _col_choices(self, rate: float) -> npt.NDArray[np.int64]:
+        """SecretFlow's column sample at ``rate`` (a completely-SGB first tree asks for 0:
+        then one column is drawn, which moves the generator as SecretFlow's does)."""
         width = self.features.shape[1]
-        rate = self.params.col_sample_by_tree
         if rate < 1 and width * self.bucketing.bucket_num > 1:
             count = max(math.ceil(width * rate), 1)
             return np.sort(self.rng.choice(width, count, replace=False)).astype(np.int64)
@@ -520,8 +528,8 @@ class _Trainer:
                 await send_leaf_bitmaps(self.link, tree, self.features)
         return model
 
-    async def _setup_tree(self) -> _Tree:
-        choices = self._col_choices()
+    async def _setup_tree(self, own_only: bool) -> _Tree:
+        choices = self._col_choices(0.0 if own_only else self.params.col_sample_by_tree)
         bucket_num = self.bucketing.bucket_num
         own = len(choices) * bucket_num
         counts = await self._bucket_counts(own)
@@ -539,8 +547,56 @@ class _Trainer:
             total=sum(counts),
         )
 
+    async def _level_sums(
+        self,
+        index: int,
+        level: int,
+        state: _Tree,
+        is_lefts: list[bool],
+        node_ids: list[int],
+        cache: list[list[list[Any]]] | None,
+    ) -> tuple[list[list[list[Any]]], list[npt.NDArray[np.int64]]]:
+        """One level's encrypted bucket sums: the chosen nodes' bitmaps received (and,
+        on the first level, the encrypted g/h), every node's sums sent, shuffled. Returns
+        the unshuffled sums (the parents of the next level) and the shuffle masks."""
+        bucket_num = self.bucketing.bucket_num
+        selects = await _recv_bitmaps(
+            self.link, f"tree {index} level {level} node bitmaps", len(is_lefts), state.rows
+        )
+        if state.gh is None:
+            state.gh = await self._gh(state.rows)
+        nodes: list[list[list[Any]]] = []
+        for i, (is_left, select) in enumerate(zip(is_lefts, selects, strict=True)):
+            # off the event loop, so the link keeps receiving while we multiply
+            child = await asyncio.to_thread(
+                self.scheme.bucket_sums, state.gh, select, state.bins, bucket_num
+            )
+            if cache is None:
+                if not is_left or level:
+                    raise MalformedExchange(
+                        f"tree {index} level {level}: a right child chosen with no parent sums"
+                    )
+                nodes.append(child)
+                continue
+            sibling = self.scheme.subtract(cache[i], child)
+            nodes.extend([child, sibling] if is_left else [sibling, child])
+        if len(nodes) != len(node_ids):
+            raise MalformedExchange(
+                f"tree {index} level {level}: {len(nodes)} nodes for {len(node_ids)} indices"
+            )
+        masks = []
+        for sums in nodes:
+            mask = _shuffle_mask(len(state.col_choices), bucket_num)
+            masks.append(mask)
+            await self.link.send(ACTIVE, self.scheme.pack_sums(sums, mask))
+        return nodes, masks
+
     async def _train_tree(self, index: int) -> PassiveTree:
-        state = await self._setup_tree()
+        # completely SGB: the first tree splits on the active party's features only. We
+        # still report a bucket count (of one sampled column) and follow every level,
+        # but get no bitmaps and no gradients, send no sums and own no split.
+        own_only = self.params.use_completely_sgb and index == 0
+        state = await self._setup_tree(own_only)
         bucket_num = self.bucketing.bucket_num
         link = self.link
         splits: list[PassiveSplit] = []
@@ -555,36 +611,13 @@ class _Trainer:
                 link, f"tree {index} level {level} chosen children", wx.Container.F_SCALAR_LIST,
                 parents,
             )  # fmt: skip
-            selects = await _recv_bitmaps(
-                link, f"tree {index} level {level} node bitmaps", parents, state.rows
-            )
-            if state.gh is None:
-                state.gh = await self._gh(state.rows)
             nodes: list[list[list[Any]]] = []
-            for i, (is_left, select) in enumerate(zip(is_lefts, selects, strict=True)):
-                # off the event loop, so the link keeps receiving while we multiply
-                child = await asyncio.to_thread(
-                    self.scheme.bucket_sums, state.gh, select, state.bins, bucket_num
+            masks: list[npt.NDArray[np.int64]] = []
+            if not own_only:
+                nodes, masks = await self._level_sums(
+                    index, level, state, is_lefts, node_ids, cache
                 )
-                if cache is None:
-                    if not is_left or level:
-                        raise MalformedExchange(
-                            f"tree {index} level {level}: a right child chosen with no parent sums"
-                        )
-                    nodes.append(child)
-                    continue
-                sibling = self.scheme.subtract(cache[i], child)
-                nodes.extend([child, sibling] if is_left else [sibling, child])
-            if len(nodes) != len(node_ids):
-                raise MalformedExchange(
-                    f"tree {index} level {level}: {len(nodes)} nodes for {len(node_ids)} indices"
-                )
-            masks = []
-            for sums in nodes:
-                mask = _shuffle_mask(len(state.col_choices), bucket_num)
-                masks.append(mask)
-                await link.send(ACTIVE, self.scheme.pack_sums(sums, mask))
-            count = len(nodes)
+            count = len(node_ids)
             decisions = await _recv_bools(
                 link, f"tree {index} level {level} split decisions", wx.Container.F_NDARRAY, count
             )
@@ -619,6 +652,11 @@ class _Trainer:
                     foreign.append(node)
                     lefts.append(np.zeros(0, dtype=np.uint8))
                     continue
+                if own_only:
+                    raise MalformedExchange(
+                        f"tree {index} node {node}: the active party chose our bucket {local} "
+                        "in a completely-SGB first tree, where we sent no bucket sums"
+                    )
                 position = int(masks[j][local])
                 f, bucket = divmod(position, bucket_num)
                 feature = int(state.col_choices[f])
@@ -631,12 +669,10 @@ class _Trainer:
                 splits.append(PassiveSplit(node, feature, self.names[feature], threshold))
                 lefts.append(pack_select(state.bins[:, f] <= bucket))
             await link.send(ACTIVE, wx.pack_array_list(lefts, wx.ScalarType.UINT8))
-            if not any(decisions):
+            if own_only or last or not any(decisions):
                 cache = None
-            elif not last:
-                cache = [nodes[j] for j in range(count) if decisions[j]]
             else:
-                cache = None
+                cache = [nodes[j] for j in range(count) if decisions[j]]
             node_ids = next_ids
             empty = await _recv_bool(link, f"tree {index} level {level} next-level-empty flag")
             if empty != (not node_ids):

@@ -61,12 +61,14 @@ _ALMOST_ONE = 1e-9
 class PassiveSupport:
     """What this passive party claims in its ``SgbParamsProposal``.
 
-    Completely-SGB (the first tree on the label holder's features only) is not built
-    yet, so it is not claimed by default; a job that claims it anyway and is answered
-    with it fails with a clear error rather than training differently.
+    Everything is claimed by default, as SecretFlow's passive party claims it. Claiming
+    completely-SGB (the first tree on the label holder's features only) costs this
+    party nothing: in that tree it receives no gradients and no bitmaps. With a flag
+    off, an answer that uses the feature anyway is a clear error, never a silently
+    different training.
     """
 
-    completely_sgb: bool = False
+    completely_sgb: bool = True
     row_sample_by_tree: bool = True
     col_sample_by_tree: bool = True
     #: EC-ElGamal curves offered (``CurveType``: SM2 2, ED25519 3); empty: Paillier only
@@ -219,11 +221,6 @@ def read_response(
         )
     if sgb.use_completely_sgb and not support.completely_sgb:
         raise _field_error("SgbParamsResult.use_completely_sgb", "is set but we did not claim it")
-    if sgb.use_completely_sgb:
-        raise _field_error(
-            "SgbParamsResult.use_completely_sgb",
-            "is set: completely-SGB is not implemented by this passive party yet",
-        )
     families = dict(zip(response.protocol_families, response.protocol_family_params, strict=False))
     if PHE not in families:
         raise _field_error("protocol_families", "has no PHE family")
@@ -258,6 +255,6 @@ def read_response(
         row_sample_by_tree=row,
         col_sample_by_tree=col,
         bucket_eps=eps,
-        use_completely_sgb=False,
+        use_completely_sgb=sgb.use_completely_sgb,
         key_size=paillier.key_size,
     )
