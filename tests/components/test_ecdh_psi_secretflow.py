@@ -17,7 +17,7 @@ from tests.support.components import psi_report, start_psi_party
 from tests.support.secretflow import peer_python, psi_script, write_ids
 
 pytestmark = pytest.mark.multinode
-ROWS = 10_000
+ROWS = 3_000
 SHARED = [f"user{i:07d}" for i in range(ROWS // 2)]
 SESSION, TOKEN = "session_job-psi", "token-psi"
 
