@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from isthmus.testing import ProcessCluster, ProcessNode
-from isthmus.testing.jobs import offer_dataset, submit, wait_finished
 from tests.scheduler.jobs_support import component
-from tests.support.shared import shared_root
+from tests.support.vertical import place_parties, run_to_success, split_table
 
 pytestmark = pytest.mark.multinode
-GEN = shared_root() / "peers" / "gen_sgb_data.py"
 PARAMS = {"learning_rate": 0.1, "epochs": 8, "batch_size": 64, "l2": 0.01, "tol": 0.0,
           "key_bits": 1024, "allow_insecure_key_size": True, "seed": 7, "workers": 1,
           "recv_timeout_s": 120}  # fmt: skip
@@ -102,24 +98,12 @@ def sklearn_auc(node: ProcessNode, job_id: str, tasks: dict[str, str], parties: 
 
 @pytest.mark.parametrize("parties", [2, 3])
 def test_he_lr_job_through_nodes_and_the_scheduler(tmp_path: Path, parties: int) -> None:
-    subprocess.run(
-        [sys.executable, str(GEN), "--out-dir", str(tmp_path), "--parties", str(parties)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    split_table(tmp_path, parties)
     with ProcessCluster() as cluster:
         nodes = cluster.start(parties)
         cluster.connect_all()
-        for rank, node in enumerate(nodes):
-            demo = node.home / "data" / "demo"
-            demo.mkdir(parents=True, exist_ok=True)
-            for r in range(parties):  # every node gets the files; each job reads its own
-                (demo / f"party{r}.csv").write_bytes((tmp_path / f"party{r}.csv").read_bytes())
-            if rank:
-                offer_dataset(node, nodes[0], "demo", f"party{rank}.csv")
-        job_id = submit(nodes[0], pipeline(nodes))
-        summary = wait_finished(nodes[0], job_id, timeout_s=240)
-        assert summary["result"] == "SUCCESS", json.dumps(summary, indent=1)[-3000:]
-        tasks = {t["task_name"]: t["task_id"] for t in summary["tasks"]}
+        place_parties(nodes, tmp_path)
+        job_id, tasks = run_to_success(nodes, pipeline(nodes), timeout_s=240)
         report_path = (
             nodes[0].home / "data" / f"{job_id}-guest-0" / f"{tasks['eval_0']}-report" / "data_0"
         )

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,11 @@ from sklearn.metrics import roc_auc_score
 
 from isthmus.components.builtin.sgb.bucketing import bucketize
 from isthmus.testing import ProcessCluster, ProcessNode
-from isthmus.testing.jobs import offer_dataset, submit, wait_finished
 from tests.components import sgb_reference as ref
 from tests.scheduler.jobs_support import component
-from tests.support.shared import shared_root
+from tests.support.vertical import place_parties, run_to_success, split_table
 
 pytestmark = pytest.mark.multinode
-GEN = shared_root() / "peers" / "gen_sgb_data.py"
 SETTINGS = {"num_round": 2, "max_depth": 3, "bucket_eps": 0.1, "learning_rate": 0.3,
             "reg_lambda": 1.0, "gamma": 0.0}  # fmt: skip
 PARAMS = {**SETTINGS, "key_bits": 1024, "allow_insecure_key_size": True, "label_col": "y",
@@ -119,24 +115,12 @@ def reference_auc(node: ProcessNode, job_id: str, tasks: dict[str, str], parties
 
 @pytest.mark.parametrize("parties", [2, 3])
 def test_sgb_job_through_nodes_and_the_scheduler(tmp_path: Path, parties: int) -> None:
-    subprocess.run(
-        [sys.executable, str(GEN), "--out-dir", str(tmp_path), "--parties", str(parties)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    split_table(tmp_path, parties)
     with ProcessCluster() as cluster:
         nodes = cluster.start(parties)
         cluster.connect_all()
-        for rank, node in enumerate(nodes):
-            demo = node.home / "data" / "demo"
-            demo.mkdir(parents=True, exist_ok=True)
-            for r in range(parties):  # every node gets the files; each job reads its own
-                (demo / f"party{r}.csv").write_bytes((tmp_path / f"party{r}.csv").read_bytes())
-            if rank:
-                offer_dataset(node, nodes[0], "demo", f"party{rank}.csv")
-        job_id = submit(nodes[0], pipeline(nodes))
-        summary = wait_finished(nodes[0], job_id, timeout_s=300)
-        assert summary["result"] == "SUCCESS", json.dumps(summary, indent=1)[-3000:]
-        tasks = {t["task_name"]: t["task_id"] for t in summary["tasks"]}
+        place_parties(nodes, tmp_path)
+        job_id, tasks = run_to_success(nodes, pipeline(nodes), timeout_s=300)
         guest_out = nodes[0].home / "data" / f"{job_id}-guest-0"
         report = json.loads((guest_out / f"{tasks['eval_0']}-report" / "data_0").read_text())
         auc = report["metrics"]["auc"]
