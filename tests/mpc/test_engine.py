@@ -72,7 +72,8 @@ async def test_truncation_error_is_within_the_documented_bound(
 
     async def party(e: Semi2k) -> Any:
         raw = e.ring.from_int(values) if e.rank == 0 else e.ring.zeros(values.shape)
-        out = await e.truncate(Shared(raw, values.shape), F)
+        masked = e.add(e.constant(np.zeros(values.shape)), Shared(raw, values.shape))
+        out = await e.truncate(masked, F)  # uniformly random shares of the values
         return e.ring.to_signed_int(await e.reveal_ring(out))
 
     for got in await run_engines(n, party, ring=ring, trunc_mode=mode):
