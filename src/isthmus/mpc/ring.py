@@ -182,6 +182,19 @@ class Ring:
             return self._join(lo << _u(f), (hi << _u(f)) | (lo >> _u(64 - f)))
         return self._join(np.zeros_like(lo), lo << _u(f - 64))
 
+    def low_bits(self, a: Tensor, f: int) -> Tensor:
+        """Each element modulo 2^f (0 <= f <= bits), as a non-negative ring element."""
+        if not 0 <= f <= self.bits:
+            raise MpcInputError(f"cannot keep {f} bits of a ring {self.bits} element")
+        if f == self.bits:
+            return a.copy()
+        if not self.wide:
+            return a & _u((1 << f) - 1)
+        lo, hi = self._limbs(a)
+        if f < 64:
+            return self._join(lo & _u((1 << f) - 1), np.zeros_like(hi))
+        return self._join(lo.copy(), hi & _u((1 << (f - 64)) - 1))
+
     def _check_shift(self, f: int) -> None:
         if not 0 <= f < self.bits:
             raise MpcInputError(f"shift of {f} bits outside [0, {self.bits})")
