@@ -199,3 +199,18 @@ async def test_refusals() -> None:
         return None
 
     await run_engines(3, party, ring=RING64)
+
+
+@pytest.mark.parametrize(("n", "ring"), [(2, RING64), (3, RING128)], ids=["2p-64", "3p-128"])
+async def test_less_is_exact_near_ties_and_signs(n: int, ring: Ring) -> None:
+    x = np.array([[-3.0, 0.0, 1.0, 2.5], [7.25, -1e6, 4e5, ULP]])
+    y = np.array([[-3.0, -ULP, 1.0 + ULP, -2.5], [7.0, 1e6, -4e5, 0.0]])
+
+    async def party(e: Semi2k) -> Any:
+        xs, ys = owned(e, 0, x), owned(e, n - 1, y)
+        randomised = e.add(xs, e.constant(np.zeros(x.shape)))  # uniform shares
+        return await e.reveal(await e.less(randomised, ys)), await e.reveal(await e.less(ys, xs))
+
+    for lt, gt in await run_engines(n, party, ring=ring):
+        assert np.array_equal(lt, (x < y).astype(float))
+        assert np.array_equal(gt, (y < x).astype(float))
