@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.mpc.engine import Semi2k, Shared
@@ -214,3 +216,24 @@ async def test_less_is_exact_near_ties_and_signs(n: int, ring: Ring) -> None:
     for lt, gt in await run_engines(n, party, ring=ring):
         assert np.array_equal(lt, (x < y).astype(float))
         assert np.array_equal(gt, (y < x).astype(float))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=12),
+    constant=st.floats(-1e4, 1e4, allow_nan=False),
+    owner=st.integers(0, 2),
+)
+def test_sharing_round_trips(values: list[float], constant: float, owner: int) -> None:
+    x = np.array(values)
+    encoded = np.trunc(x * 2.0**F) / 2.0**F
+
+    async def party(e: Semi2k) -> Any:
+        xs = owned(e, owner, x)
+        c = e.constant(constant, x.shape)
+        return await e.reveal(xs), await e.reveal(e.add(xs, c)), await e.reveal(e.neg(xs))
+
+    for shown, summed, negated in asyncio.run(run_engines(3, party, ring=RING128)):
+        assert np.array_equal(shown, encoded)
+        assert np.array_equal(summed, encoded + np.trunc(constant * 2.0**F) / 2.0**F)
+        assert np.array_equal(negated, -encoded)
