@@ -126,10 +126,11 @@ class Semi2k:
     def constant(self, value: NDArray[Any] | float, shape: tuple[int, ...] | None = None) -> Shared:
         """PRG sharing of a public constant: share_i = [i==0]·p + r_i - r_{i-1}."""
         shape = tuple(np.shape(value)) if shape is None else tuple(shape)
+        encoded = self.encode(value, shape)  # every party refuses a bad value alike
         own, prev = self._prgs()
         mask = self.ring.sub(own.ring(self.ring, shape), prev.ring(self.ring, shape))
         if self.rank == 0:
-            mask = self.ring.add(mask, self.encode(value, shape))
+            mask = self.ring.add(mask, encoded)
         return Shared(mask, shape)
 
     # --- linear, local --------------------------------------------------------------
