@@ -265,6 +265,8 @@ class Ring:
             if not self.wide:
                 return word
             return self._join(word, (signed >> np.int64(63)).view(_U64))
+        if arr.dtype.kind not in "iuO":
+            raise MpcInputError(f"ring elements are integers, not {arr.dtype} (use encode)")
         obj = np.asarray(arr, dtype=object) % self.modulus
         lo = np.asarray(obj & _MASK64, dtype=object).astype(_U64)
         if not self.wide:
