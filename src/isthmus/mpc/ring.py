@@ -221,16 +221,19 @@ class Ring:
         n = sb[1]
         acc_lo = np.zeros((m, n), dtype=_U64)
         acc_hi = np.zeros((m, n), dtype=_U64)
+        lb = self._float_limbs(b)
+        # per limb of A: the limbs of B it meets below 2^bits, side by side (one BLAS call)
+        plan = []
+        for off_a, fa in self._float_limbs(a):
+            right = [(off_b, fb) for off_b, fb in lb if off_a + off_b < self.bits]
+            if right:
+                wide_b = np.concatenate([fb for _, fb in right], axis=1)
+                plan.append((off_a, fa, [off_b for off_b, _ in right], wide_b))
         for k0 in range(0, k, _K_CHUNK):
             k1 = min(k, k0 + _K_CHUNK)
-            la = self._float_limbs(a[:, k0:k1])
-            lb = self._float_limbs(b[k0:k1])
-            for off_a, fa in la:
-                right = [(off_b, fb) for off_b, fb in lb if off_a + off_b < self.bits]
-                if not right:
-                    continue
-                prods = fa @ np.concatenate([fb for _, fb in right], axis=1)
-                for j, (off_b, _) in enumerate(right):
+            for off_a, fa, offsets, wide_b in plan:
+                prods = fa[:, k0:k1] @ wide_b[k0:k1]
+                for j, off_b in enumerate(offsets):
                     part = prods[:, j * n : (j + 1) * n].astype(_U64)
                     acc_lo, acc_hi = self._accumulate(acc_lo, acc_hi, part, off_a + off_b)
         if not self.wide:
