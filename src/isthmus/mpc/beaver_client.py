@@ -26,11 +26,15 @@ import numpy as np
 from isthmus.mpc.beaver_wire import CRYPTO_CODES, FIELD_OF, SEED_BYTES, int128_of
 from isthmus.mpc.prg import Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
+from isthmus.mpc.triples import TripleSource
 from isthmus.wire.errors import BeaverRefused, BeaverUnreachable, MpcError, MpcInputError
 from isthmus.wire.proto import beaver_pb2 as pb
 from isthmus.wire.proto import beaver_pb2_grpc
 
 PROTOCOL_VERSION = 1
+#: gRPC's default 4 MiB receive limit is below one adjustment of a service's default
+#: ``max_elements`` in ring 128 (16 MiB); ``channel_options`` may set another.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _UNREACHABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -68,7 +72,12 @@ class TtpTripleSource:
         self._seed = secrets.token_bytes(SEED_BYTES)
         self._prg = Prg(self._seed, prg_crypto)
         self._credentials = credentials
-        self._options = list(channel_options)
+        options: dict[str, Any] = {
+            "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+            "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+        }
+        options.update(dict(channel_options))
+        self._options = list(options.items())
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
 
@@ -245,3 +254,7 @@ class TtpTripleSource:
             (adj,) = await self._outputs("AdjustRandBit", request, 1)
             r = self._adjusted(r, adj)
         return np.asarray(r, dtype=np.uint64)
+
+
+def _is_a_triple_source(source: TtpTripleSource) -> TripleSource:
+    return source  # mypy checks the structural match here
