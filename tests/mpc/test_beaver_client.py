@@ -15,11 +15,15 @@ import pytest
 
 from isthmus.beaver import BeaverLimits, SessionTable
 from isthmus.beaver.servicer import BeaverServicer, Gate
+from isthmus.link import LinkContext
 from isthmus.mpc.beaver_client import TtpTripleSource
+from isthmus.mpc.engine import Semi2k, TruncMode
 from isthmus.mpc.ring import RING64, RING128, Ring, Tensor
+from isthmus.mpc.triples import TripleSource
 from isthmus.wire.errors import BeaverRefused, BeaverUnreachable, ErrorCode, MpcError
 from isthmus.wire.proto import beaver_pb2 as pb
 from isthmus.wire.proto import beaver_pb2_grpc
+from tests.mpc.support import run_engines
 
 pytestmark = pytest.mark.anyio
 
@@ -118,9 +122,14 @@ async def test_refusals_name_their_reason() -> None:
         assert (await refusal(p0.mul((9,)))).details["reason"] == "too_large"
         await p1.close()
         await p0.close()  # the second close ends the session
+        with pytest.raises(MpcError, match="was closed"):
+            await p0.mul((2,))
         async with grpc.aio.insecure_channel(host) as channel:
-            p0._stub = beaver_pb2_grpc.BeaverServiceStub(channel)  # type: ignore[no-untyped-call]
-            assert (await refusal(p0.mul((2,)))).details["reason"] == "unknown_session"
+            stub = beaver_pb2_grpc.BeaverServiceStub(channel)  # type: ignore[no-untyped-call]
+            metas = [pb.PrgBufferMeta(size=16)] * 3
+            request = pb.AdjustMulRequest(session_id=p0.session_id, prg_inputs=metas, field=pb.FM64)
+            reply = await stub.AdjustMul(request)
+        assert reply.message.startswith("unknown_session:")
 
 
 async def test_a_bad_field_is_refused() -> None:
@@ -156,3 +165,25 @@ async def test_an_unreachable_service_is_reported() -> None:
 def test_the_seed_stays_out_of_the_repr() -> None:
     source = TtpTripleSource(RING64, 0, 2, 0, "127.0.0.1:1", "s")
     assert source._seed.hex() not in repr(source) and "seed" not in repr(source)
+
+
+@pytest.mark.parametrize(("world", "mode"), [(2, "precise"), (3, "probabilistic")])
+async def test_the_semi2k_engine_runs_on_service_triples(world: int, mode: TruncMode) -> None:
+    """The seam: Semi2k takes a TtpTripleSource as its TripleSource (opened on first use);
+    3 parties and precise mode both truncate with the service's trunc pairs."""
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-2, 2, (3, 4)), rng.uniform(-2, 2, (4, 2))
+    async with service() as host:
+        sid = uuid.uuid4().hex
+
+        def source(ctx: LinkContext, ring: Ring) -> TripleSource:
+            return TtpTripleSource(ring, ctx.rank, ctx.world_size, 0, host, sid)
+
+        async def party(engine: Semi2k) -> Any:
+            sx = engine.input(0, x if engine.rank == 0 else None, x.shape)
+            sy = engine.input(world - 1, y if engine.rank == world - 1 else None, y.shape)
+            return await engine.reveal(await engine.matmul(sx, sy))
+
+        results = await run_engines(world, party, ring=RING64, trunc_mode=mode, source=source)
+    for result in results:
+        assert np.allclose(result, x @ y, atol=1e-3)

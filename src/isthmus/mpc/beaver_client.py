@@ -6,7 +6,8 @@ and from then on draws its shares of every tuple locally from ``Prg(seed)``: A, 
 Because every party calls the same methods with the same sizes (lockstep), the counters
 agree, so the adjust rank alone sends the ``PrgBufferMeta``s and adds the service's
 adjustment to its last share(s); every other party never talks to the service between
-``open`` and ``close``. Summed over the parties the shares form a valid tuple; the
+``open`` and ``close`` (a tuple asked for before ``open`` opens the session first).
+Summed over the parties the shares form a valid tuple; the
 service (a trusted third party) knows them all, the parties know only their own.
 
 Failures are ``MpcError``s: ``BeaverRefused`` for a non-zero ``code`` or a refused call,
@@ -80,6 +81,7 @@ class TtpTripleSource:
         self._options = list(options.items())
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
+        self._closed = False
 
     def __repr__(self) -> str:  # never the seed
         return (
@@ -121,7 +123,9 @@ class TtpTripleSource:
         """``DeleteSession`` (every party sends one; the service drops the session after
         the last), then close the channel. Safe to call twice."""
         if self._channel is None:
+            self._closed = True
             return
+        self._closed = True
         try:
             await self._call(
                 "DeleteSession",
@@ -138,7 +142,7 @@ class TtpTripleSource:
 
     async def _call(self, name: str, method: Callable[..., Awaitable[Any]], request: Any) -> Any:
         if self._stub is None:
-            raise MpcError(f"Beaver session {self.session_id} is not open; call open() first")
+            raise MpcError(f"Beaver session {self.session_id} is not open")
         try:
             reply = await method(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
@@ -156,6 +160,14 @@ class TtpTripleSource:
         return reply
 
     # --- drawing shares -----------------------------------------------------------
+
+    async def _ensure_open(self) -> None:
+        """A tuple asked for before ``open()`` opens the session first (every rank, so
+        that the session completes even if the caller never calls ``open``)."""
+        if self._channel is None:
+            if self._closed:
+                raise MpcError(f"Beaver session {self.session_id} was closed")
+            await self.open()
 
     def _draw(self, shape: tuple[int, ...]) -> tuple[Tensor, pb.PrgBufferMeta]:
         meta = pb.PrgBufferMeta(prg_count=self._prg.counter, size=self.ring.nbytes(shape))
@@ -181,6 +193,7 @@ class TtpTripleSource:
         return FIELD_OF[self.ring.bits]
 
     async def mul(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        await self._ensure_open()
         (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
         if self.adjusts:
             request = pb.AdjustMulRequest(
@@ -191,6 +204,7 @@ class TtpTripleSource:
         return a, b, c
 
     async def matmul(self, m: int, k: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        await self._ensure_open()
         a, ma = self._draw((m, k))
         b, mb = self._draw((k, n))
         c, mc = self._draw((m, n))
@@ -208,6 +222,7 @@ class TtpTripleSource:
         return a, b, c
 
     async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
+        await self._ensure_open()
         (r, mr), (rb, mrb) = (self._draw(shape) for _ in range(2))
         if self.adjusts:
             request = pb.AdjustTruncRequest(
@@ -219,6 +234,7 @@ class TtpTripleSource:
 
     async def trunc_pr(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor, Tensor]:
         """Shares of r, of (r mod 2^(L-1)) >> bits and of msb(r) ∈ {0, 1}."""
+        await self._ensure_open()
         (r, mr), (rc, mrc), (rb, mrb) = (self._draw(shape) for _ in range(3))
         if self.adjusts:
             request = pb.AdjustTruncPrRequest(
@@ -233,6 +249,7 @@ class TtpTripleSource:
 
     async def and_triple(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
         """XOR shares of bit strings a, b and c = a & b (every bit of every element)."""
+        await self._ensure_open()
         (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
         if self.adjusts:
             request = pb.AdjustAndRequest(
@@ -246,6 +263,7 @@ class TtpTripleSource:
 
     async def rand_bit(self, shape: tuple[int, ...]) -> Tensor:
         """Additive shares of a uniform bit b ∈ {0, 1} per element."""
+        await self._ensure_open()
         r, mr = self._draw(shape)
         if self.adjusts:
             request = pb.AdjustRandBitRequest(
