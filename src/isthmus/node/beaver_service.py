@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import ssl
 from typing import Any
 
@@ -30,6 +31,8 @@ from isthmus.node.context import NodeContext
 from isthmus.store import Store
 from isthmus.wire.clock import now_ms
 from isthmus.wire.node import ContractStatus
+
+log = logging.getLogger("isthmus.beaver")
 
 
 def _caller_address(context: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -83,4 +86,10 @@ def beaver_handlers(ctx: NodeContext) -> tuple[grpc.GenericRpcHandler, ...]:
     """The service's handlers for the east-west listener; none if it is disabled."""
     if ctx.beaver is None:
         return ()
+    log.info(
+        "Beaver triple service on the east-west gRPC listener (allowed networks %s, "
+        "pinned partners %s)",
+        ", ".join(ctx.config.beaver.allowed_networks) or "none",
+        "yes" if ctx.config.beaver.allow_partners else "no",
+    )
     return BeaverServicer(ctx.beaver, gate=caller_gate(ctx)).handlers()
