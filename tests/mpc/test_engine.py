@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.mpc.engine import Semi2k, Shared
@@ -199,3 +201,39 @@ async def test_refusals() -> None:
         return None
 
     await run_engines(3, party, ring=RING64)
+
+
+@pytest.mark.parametrize(("n", "ring"), [(2, RING64), (3, RING128)], ids=["2p-64", "3p-128"])
+async def test_less_is_exact_near_ties_and_signs(n: int, ring: Ring) -> None:
+    x = np.array([[-3.0, 0.0, 1.0, 2.5], [7.25, -1e6, 4e5, ULP]])
+    y = np.array([[-3.0, -ULP, 1.0 + ULP, -2.5], [7.0, 1e6, -4e5, 0.0]])
+
+    async def party(e: Semi2k) -> Any:
+        xs, ys = owned(e, 0, x), owned(e, n - 1, y)
+        randomised = e.add(xs, e.constant(np.zeros(x.shape)))  # uniform shares
+        return await e.reveal(await e.less(randomised, ys)), await e.reveal(await e.less(ys, xs))
+
+    for lt, gt in await run_engines(n, party, ring=ring):
+        assert np.array_equal(lt, (x < y).astype(float))
+        assert np.array_equal(gt, (y < x).astype(float))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=12),
+    constant=st.floats(-1e4, 1e4, allow_nan=False),
+    owner=st.integers(0, 2),
+)
+def test_sharing_round_trips(values: list[float], constant: float, owner: int) -> None:
+    x = np.array(values)
+    encoded = np.trunc(x * 2.0**F) / 2.0**F
+
+    async def party(e: Semi2k) -> Any:
+        xs = owned(e, owner, x)
+        c = e.constant(constant, x.shape)
+        return await e.reveal(xs), await e.reveal(e.add(xs, c)), await e.reveal(e.neg(xs))
+
+    for shown, summed, negated in asyncio.run(run_engines(3, party, ring=RING128)):
+        assert np.array_equal(shown, encoded)
+        assert np.array_equal(summed, encoded + np.trunc(constant * 2.0**F) / 2.0**F)
+        assert np.array_equal(negated, -encoded)

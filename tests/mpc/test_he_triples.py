@@ -47,11 +47,17 @@ def total(ring: Ring, shares: list[Any]) -> Any:
 @pytest.mark.parametrize(("n", "ring"), [(2, RING64), (3, RING128)], ids=["2p-64", "3p-128"])
 async def test_triples_reconstruct(n: int, ring: Ring) -> None:
     async def body(source: HeTripleSource) -> Any:
-        return await source.matmul(3, 4, 2), await source.mul((2, 3)), await source.trunc((50,), 18)
+        return (
+            await source.matmul(7, 4, 2),  # A's rows packed into slots
+            await source.mul((2, 3)),
+            await source.trunc((50,), 18),
+            await source.matmul(2, 3, 5),  # B's columns packed (through the transpose)
+        )
 
     results = await run_sources(n, ring, body)
-    a, b, c = (total(ring, [r[0][i] for r in results]) for i in range(3))
-    assert np.array_equal(c, a.dot(b) % ring.modulus)
+    for which in (0, 3):
+        a, b, c = (total(ring, [r[which][i] for r in results]) for i in range(3))
+        assert np.array_equal(c, a.dot(b) % ring.modulus)
     a, b, c = (total(ring, [r[1][i] for r in results]) for i in range(3))
     assert np.array_equal(c, a * b % ring.modulus)
     assert not np.array_equal(results[0][1][0], results[1][1][0])  # every party has its own

@@ -13,6 +13,9 @@ the two parties turn into additive shares without a third party:
 3. j decrypts A_i·B_j + R (an integer below n/2, so no reduction modulo n happens) and
    keeps it modulo 2^L.
 
+For a matmul the left operand's rows are packed into slots of W = 2L + ceil(log2 k) + s + 1
+bits (one exponentiation then serves every row of a group): see docs/protocol.md §15.7.
+
 Why the mask hides A_i·B_j from j: the exact product lies in [0, k·2^(2L)) while R is
 uniform over a range 2^s times wider, so the distribution j sees for two different
 products differs by at most 2^-s in statistical distance. i sees only ciphertexts under
@@ -46,7 +49,7 @@ from isthmus.wire.errors import MpcInputError, MpcShareMismatch
 
 STAT_BITS = 40
 _Ints = np.ndarray[Any, Any]  # an object array of Python ints
-_Product = Callable[[PaillierPublicKey, _Ints, _Ints], _Ints]
+_Kernel = Callable[[PaillierPublicKey, _Ints, _Ints], _Ints]
 
 
 def _ct_bytes(key: PaillierPublicKey, value: Any) -> bytes:
@@ -70,32 +73,57 @@ def _parse(peer: int, buf: bytes, key: PaillierPublicKey, count: int) -> _Ints:
     return out
 
 
-def share_size(ring: Ring, share: Tensor) -> int:
-    return int(np.prod(ring.shape(share), dtype=np.int64))
-
-
-def _elementwise(key: PaillierPublicKey, a: _Ints, cts: _Ints) -> _Ints:
-    """Enc(a·b) for every element: ``c^a`` (no factor when a = 0)."""
-    n2 = key.n_square
-    out = np.empty(a.shape, dtype=object)
-    for index, value in np.ndenumerate(a):
-        out[index] = gmpy2.powmod(cts[index], int(value), n2) if value else gmpy2.mpz(1)
+def _pack(values: _Ints, slots: int, width: int) -> _Ints:
+    """Rows of ``values`` (p, k) packed ``slots`` to a plaintext: (ceil(p/slots), k)."""
+    p, k = values.shape
+    groups = -(-p // slots)
+    out = np.empty((groups, k), dtype=object)
+    for g in range(groups):
+        for t in range(k):
+            acc = 0
+            for s in range(min(slots, p - g * slots)):
+                acc |= int(values[g * slots + s, t]) << (width * s)
+            out[g, t] = acc
     return out
 
 
-def _matrix(key: PaillierPublicKey, a: _Ints, cts: _Ints) -> _Ints:
-    """Enc(A@B) for A (m, k) in the clear and B (k, n) encrypted: Π_t c[t, j]^a[i, t]."""
+def _unpack(packed: _Ints, slots: int, width: int, rows: int) -> _Ints:
+    """The inverse of packing for results (groups, q): (rows, q) slot values."""
+    groups, q = packed.shape
+    out = np.empty((groups * slots, q), dtype=object)
+    low = (1 << width) - 1
+    for g in range(groups):
+        for c in range(q):
+            value = int(packed[g, c])
+            for s in range(slots):
+                out[g * slots + s, c] = (value >> (width * s)) & low
+    return out[:rows]
+
+
+def _packed_matrix(key: PaillierPublicKey, cts: _Ints, right: _Ints) -> _Ints:
+    """Enc(P@R) for P (groups, k) encrypted (packed rows) and R (k, q) in the clear:
+    Π_t c[g, t]^r[t, j] multiplies every slot of row group g by the same r[t, j]."""
     n2 = key.n_square
-    (m, k), n = a.shape, cts.shape[1]
-    out = np.empty((m, n), dtype=object)
-    for i in range(m):
-        row = [int(v) for v in a[i]]
-        for j in range(n):
+    groups, k = cts.shape
+    q = right.shape[1]
+    out = np.empty((groups, q), dtype=object)
+    exps = [[int(right[t, j]) for j in range(q)] for t in range(k)]
+    for g in range(groups):
+        for j in range(q):
             acc = gmpy2.mpz(1)
             for t in range(k):
-                if row[t]:
-                    acc = acc * gmpy2.powmod(cts[t, j], row[t], n2) % n2
-            out[i, j] = acc
+                if exps[t][j]:
+                    acc = acc * gmpy2.powmod(cts[g, t], exps[t][j], n2) % n2
+            out[g, j] = acc
+    return out
+
+
+def _elementwise(key: PaillierPublicKey, cts: _Ints, right: _Ints) -> _Ints:
+    """Enc(l·r) for every element (cts (p, 1), right (p, 1)): ``c^r``, one slot each."""
+    n2 = key.n_square
+    out = np.empty(cts.shape, dtype=object)
+    for index, value in np.ndenumerate(right):
+        out[index] = gmpy2.powmod(cts[index], int(value), n2) if value else gmpy2.mpz(1)
     return out
 
 
@@ -156,46 +184,58 @@ class HeTripleSource:
 
     # --- the cross terms --------------------------------------------------------------
 
-    def _mask_bits(self, k: int) -> int:
-        """The mask width 2L + ceil(log2 k) + s, refused if a plaintext would not fit."""
-        width = 2 * self.ring.bits + max(1, math.ceil(math.log2(max(k, 1)))) + STAT_BITS
+    def _slot_bits(self, k: int) -> int:
+        """W = 2L + ceil(log2 k) + s + 1: a slot holds a k-term product plus its mask."""
+        width = 2 * self.ring.bits + math.ceil(math.log2(max(k, 1))) + STAT_BITS + 1
         smallest = min(key.n.bit_length() for key in self._keys.values())
-        if width + 2 >= smallest:
+        if width + 2 > smallest:
             raise MpcInputError(
                 f"HE triples need {width + 2}-bit plaintexts; the smallest key has {smallest} bits"
             )
         return width
 
-    async def _cross(self, a: _Ints, b: _Ints, k: int, product: _Product) -> Tensor:
-        """This party's share of Σ_{i != j} A_i ∘ B_j (∘ = ``product``), with A, B this
-        party's operands as unsigned integers and k the length of a dot product."""
+    @staticmethod
+    def _slots(key: PaillierPublicKey, width: int, packable: bool) -> int:
+        return max(1, (key.n.bit_length() - 2) // width) if packable else 1
+
+    async def _cross(self, left: _Ints, right: _Ints, kernel: _Kernel) -> Tensor:
+        """This party's share of Σ_{i != j} L_j @ R_i over the integers, reduced mod 2^L:
+        L (p, k) this party's left operand (encrypted, rows packed into slots when the
+        kernel allows), R (k, q) its right operand (the exponents)."""
         private = await self._ready()
         ring, me = self.ring, self.link.rank
-        mask_bits = self._mask_bits(k)
+        (p, k), q = left.shape, right.shape[1]
+        width = self._slot_bits(k)
+        packable = kernel is _packed_matrix
         own_key = self._keys[me]
-        mine = b"".join(_ct_bytes(own_key, own_key.encrypt_encoded(int(v))) for v in b.flat)
+        own_slots = self._slots(own_key, width, packable)
+        plain = _pack(left, own_slots, width)
+        mine = b"".join(_ct_bytes(own_key, own_key.encrypt_encoded(int(v))) for v in plain.flat)
         gathered = await self.link.all_gather(mine)
-        share: Tensor | None = None
+        share = ring.zeros((p, q))
         for peer in self.link.peers:
             key = self._keys[peer]
-            cts = _parse(peer, gathered[peer], key, b.size).reshape(b.shape)
-            encrypted = product(key, a, cts)
-            masks = np.empty(encrypted.shape, dtype=object)
+            slots = self._slots(key, width, packable)
+            groups = -(-p // slots)
+            cts = _parse(peer, gathered[peer], key, groups * k).reshape(groups, k)
+            encrypted = kernel(key, cts, right)
+            masks = np.empty((groups * slots, q), dtype=object)
+            for index in np.ndindex(masks.shape):
+                masks[index] = secrets.randbits(width - 1)
+            packed = _pack(masks, slots, width)  # (groups, q), as the results
+            n2, big_n = key.n_square, gmpy2.mpz(key.n)
             out = bytearray()
-            n2 = key.n_square
             for index, value in np.ndenumerate(encrypted):
-                mask = secrets.randbits(mask_bits)
-                masks[index] = mask
-                masked = value * (1 + mask * gmpy2.mpz(key.n)) % n2 * key.random_factor() % n2
+                masked = value * (1 + packed[index] * big_n) % n2 * key.random_factor() % n2
                 out += _ct_bytes(key, masked)
             await self.link.send(peer, bytes(out))
-            minus = ring.neg(ring.from_int(masks))
-            share = minus if share is None else ring.add(share, minus)
-        assert share is not None  # at least one peer
+            share = ring.sub(share, ring.from_int(masks[:p]))
+        own_groups = -(-p // own_slots)
         for peer in self.link.peers:
-            cts = _parse(peer, await self.link.recv(peer), own_key, share_size(ring, share))
-            values = np.array([private.decrypt_raw(c) for c in cts], dtype=object)
-            share = ring.add(share, ring.from_int(values.reshape(ring.shape(share))))
+            cts = _parse(peer, await self.link.recv(peer), own_key, own_groups * q)
+            values = np.array([private.decrypt_raw(int(c)) for c in cts.flat], dtype=object)
+            slots_out = _unpack(values.reshape(own_groups, q), own_slots, width, p)
+            share = ring.add(share, ring.from_int(slots_out))
         return share
 
     # --- TripleSource -----------------------------------------------------------------
@@ -203,13 +243,21 @@ class HeTripleSource:
     async def mul(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
         ring = self.ring
         a, b = _uniform(ring, shape), _uniform(ring, shape)
-        cross = await self._cross(ring.to_unsigned_int(a), ring.to_unsigned_int(b), 1, _elementwise)
-        return a, b, ring.add(ring.mul(a, b), cross)
+        left = ring.to_unsigned_int(a).reshape(-1, 1)
+        right = ring.to_unsigned_int(b).reshape(-1, 1)
+        cross = await self._cross(left, right, _elementwise)
+        return a, b, ring.add(ring.mul(a, b), ring.reshape(cross, shape))
 
     async def matmul(self, m: int, k: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Rows of the taller side are packed: A's rows when m >= n, else B's columns
+        (through (A@B)^T = B^T@A^T)."""
         ring = self.ring
         a, b = _uniform(ring, (m, k)), _uniform(ring, (k, n))
-        cross = await self._cross(ring.to_unsigned_int(a), ring.to_unsigned_int(b), k, _matrix)
+        ai, bi = ring.to_unsigned_int(a), ring.to_unsigned_int(b)
+        if m >= n:
+            cross = await self._cross(ai, bi, _packed_matrix)
+        else:
+            cross = ring.transpose(await self._cross(bi.T.copy(), ai.T.copy(), _packed_matrix))
         return a, b, ring.add(ring.matmul(a, b), cross)
 
     async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
