@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from isthmus.mpc import ring as ring_module
 from isthmus.mpc.ring import _K_CHUNK, RING64, RING128, Ring
 from isthmus.wire.errors import MpcInputError
 
@@ -69,10 +70,21 @@ def test_shifts(ring: Ring, data: st.DataObject) -> None:
     assert [int(v) for v in ring.to_signed_int(a)] == [signed(ring, x) for x in xs]
 
 
+@pytest.fixture(params=["native", "limbs"])
+def matmul_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Ring 64 multiplies small products with numpy's wrapping uint64 matmul and large ones
+    through float limbs: run every matmul test down both paths."""
+    if request.param == "limbs":
+        monkeypatch.setattr(ring_module, "_NATIVE_MATMUL_MAX", -1)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("ring", RINGS, ids=str)
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_matmul_is_exact(ring: Ring, data: st.DataObject) -> None:
+def test_matmul_is_exact(ring: Ring, data: st.DataObject, matmul_path: str) -> None:
     m, k, n = (data.draw(st.integers(1, 4)) for _ in range(3))
     xs = np.array(data.draw(ints(ring, m * k)), dtype=object).reshape(m, k)
     ys = np.array(data.draw(ints(ring, k * n)), dtype=object).reshape(k, n)
@@ -82,7 +94,7 @@ def test_matmul_is_exact(ring: Ring, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("ring", RINGS, ids=str)
-def test_matmul_over_several_k_chunks_with_extreme_values(ring: Ring) -> None:
+def test_matmul_over_several_k_chunks_with_extreme_values(ring: Ring, matmul_path: str) -> None:
     # every element 2^bits - 1: the largest limbs, summed over more than one k chunk
     k = _K_CHUNK + 3
     rng = np.random.default_rng(7)

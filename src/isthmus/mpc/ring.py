@@ -29,6 +29,9 @@ Tensor = NDArray[np.uint64]
 
 _MASK64 = (1 << 64) - 1
 _LIMB = 22  # limb width of the float matmul: 2·22 + log2(512) = 53
+# Above this many multiply-accumulates the float-limb BLAS path wins (measured: 1000^3
+# native 1.37 s against 0.39 s; 1024x41x1 native 35-60x faster).
+_NATIVE_MATMUL_MAX = 1 << 26
 _K_CHUNK = 512
 _U64 = np.uint64
 # numpy warns when a 0-d (scalar) uint64 operation wraps; wrapping is the point here
@@ -219,6 +222,11 @@ class Ring:
             raise MpcInputError(f"matmul shapes do not agree: {sa} @ {sb}")
         m, k = sa
         n = sb[1]
+        if not self.wide and m * k * n <= _NATIVE_MATMUL_MAX:
+            # numpy's own uint64 product wraps modulo 2^64, so it is exact here; for small
+            # products (SS-LR's batch by weights) it beats the limb split many times over
+            with np.errstate(over="ignore"):
+                return np.matmul(a, b)
         acc_lo = np.zeros((m, n), dtype=_U64)
         acc_hi = np.zeros((m, n), dtype=_U64)
         lb = self._float_limbs(b)
