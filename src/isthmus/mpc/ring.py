@@ -226,7 +226,8 @@ class Ring:
             # numpy's own uint64 product wraps modulo 2^64, so it is exact here; for small
             # products (SS-LR's batch by weights) it beats the limb split many times over
             with np.errstate(over="ignore"):
-                return np.matmul(a, b)
+                product: Tensor = np.matmul(a, b)
+            return product
         acc_lo = np.zeros((m, n), dtype=_U64)
         acc_hi = np.zeros((m, n), dtype=_U64)
         lb = self._float_limbs(b)
