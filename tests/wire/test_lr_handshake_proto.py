@@ -106,7 +106,9 @@ def test_data_io_round_trip(
 @given(st.lists(ints), st.lists(ints), ints)
 def test_sigmoid_round_trip(versions: list[int], modes: list[int], mode: int) -> None:
     _round_trip(
-        sigmoid_handshake_pb2.SigmoidParamsProposal(supported_versions=versions, sigmoid_modes=modes)
+        sigmoid_handshake_pb2.SigmoidParamsProposal(
+            supported_versions=versions, sigmoid_modes=modes
+        )
     )
     _round_trip(sigmoid_handshake_pb2.SigmoidParamsResult(version=1, sigmoid_mode=mode))
 
