@@ -45,7 +45,7 @@ def run_parties(
             ring,
             18,
             SeededDealer(ring, link.rank, n),
-            trunc_mode=trunc_mode,  # type: ignore[arg-type]
+            trunc_mode=trunc_mode,
         )
         await engine.setup()
         own = x[:, bounds[link.rank] : bounds[link.rank + 1]]
