@@ -3,6 +3,7 @@ cell, is a ParameterError naming the parameter (or input) before anything is sen
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -127,3 +128,25 @@ def test_a_bad_table_is_refused_naming_the_input(
     with pytest.raises(ParameterError) as caught:
         load(storage, table, label)
     assert caught.value.name == name and words in caught.value.message, caught.value.message
+
+
+def test_the_component_refuses_feature_nums_that_disagree_with_its_table(storage: Path) -> None:
+    from isthmus.components.builtin.ss_lr.component import SsLr
+
+    (storage / "ns" / "t").write_text(GOOD)
+    env = container_env(
+        storage,
+        **{
+            "runtime.component.name": "ss_lr",
+            "runtime.component.input.train_data": json.dumps({"namespace": "ns", "name": "t"}),
+            "runtime.component.output.model": json.dumps({"namespace": "o", "name": "m"}),
+            "runtime.component.parameter.label_owner": "guest.0",
+            "runtime.component.parameter.feature_nums": '{"guest.0": 3, "host.0": 1}',
+        },
+    )
+    contract = read_env(env)
+    values = SsLr.spec.parameters(contract.parameters)
+    ctx = RunContext(contract, values, open_storage(contract.storage), logging.getLogger("t"))
+    with pytest.raises(ParameterError) as caught:
+        asyncio.run(SsLr().run(ctx))
+    assert caught.value.name == "feature_nums" and "its table has 2" in caught.value.message

@@ -16,10 +16,11 @@ import asyncio
 import numpy as np
 import pytest
 
+from isthmus.components.builtin.ss_lr import component
 from isthmus.components.builtin.ss_lr.plan import TrainPlan
 from isthmus.components.builtin.ss_lr.train import plaintext_reference, train
 from isthmus.link import LinkContext, MemoryNetwork
-from isthmus.mpc.engine import Semi2k, TruncMode
+from isthmus.mpc.engine import Semi2k, Shared, TruncMode
 from isthmus.mpc.ring import Ring
 from isthmus.testing.mpc_dealer import SeededDealer
 
@@ -87,3 +88,40 @@ def test_training_equals_the_plaintext_fixed_point_schedule(
 def test_the_plan_discards_the_partial_batch() -> None:
     plan = TrainPlan(1, 16, 0.1, 0.0, (1,), 0)
     assert plan.batches(47) == [(0, 16), (16, 32)] and plan.width == 2
+
+
+@pytest.mark.parametrize(("n", "label_rank"), [(2, 0), (3, 1)])
+def test_joint_scores_reach_the_label_owner_only_and_masked(
+    n: int, label_rank: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    partials = [rng.normal(size=12) for _ in range(n)]
+    ring = Ring(64)
+    seen: dict[int, np.ndarray] = {}
+
+    original = component.mask_among
+
+    async def spy(link_: LinkContext, ring_: Ring, x: Shared, holders: list[int]) -> Shared:
+        masked = await original(link_, ring_, x, holders)
+        seen[link_.rank] = ring_.decode(masked.share, 18).reshape(-1)
+        return masked
+
+    monkeypatch.setattr(component, "mask_among", spy)
+
+    async def party(link: LinkContext) -> np.ndarray | None:
+        return await component.joint_scores(link, ring, 18, partials[link.rank], label_rank)
+
+    async def go() -> list[np.ndarray | None]:
+        net = MemoryNetwork()
+        links = [LinkContext(r, n, net.backend(r), recv_timeout_s=10) for r in range(n)]
+        await asyncio.gather(*(link.start() for link in links))
+        return list(await asyncio.gather(*(party(link) for link in links)))
+
+    got = asyncio.run(go())
+    assert all(g is None for r, g in enumerate(got) if r != label_rank)
+    total = got[label_rank]
+    assert total is not None
+    assert np.allclose(total.reshape(-1), np.sum(partials, axis=0), atol=1e-4)
+    for rank in range(n):
+        if rank != label_rank and n > 2:  # what the owner receives is not the partial
+            assert not np.allclose(seen[rank], partials[rank], atol=1.0)
