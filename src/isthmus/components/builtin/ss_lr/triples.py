@@ -50,7 +50,7 @@ async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings)
     return cast(
         TripleSource,
         he(
-            link.spawn(),
+            link,
             ring,
             key_bits=s.key_bits,
             allow_insecure_key_size=s.allow_insecure_key_size,
