@@ -18,6 +18,7 @@ from isthmus.components.builtin.ss_lr.handshake import Agreement
 from isthmus.components.builtin.ss_lr.params import Settings
 from isthmus.components.errors import ParameterError
 from isthmus.link import LinkContext
+from isthmus.mpc.he_triples import HeTripleSource
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.triples import TripleSource
 
@@ -46,15 +47,8 @@ async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings)
         )
         await source.open()
         return cast(TripleSource, source)
-    he = _provider("isthmus.mpc.he_triples", "HeTripleSource", "dealer-free HE triples")
-    return cast(
-        TripleSource,
-        he(
-            link,
-            ring,
-            key_bits=s.key_bits,
-            allow_insecure_key_size=s.allow_insecure_key_size,
-        ),
+    return HeTripleSource(
+        link, ring, key_bits=s.key_bits, allow_insecure_key_size=s.allow_insecure_key_size
     )
 
 
