@@ -63,6 +63,7 @@ def test_enumerations_are_read_as_interconnection_impl_spells_them() -> None:
         ({"feature_nums": '{"guest.0": 1}'}, "feature_nums", "must name every party"),
         ({"feature_nums": '{"guest.0": 1, "host.0": -2}'}, "feature_nums", "non-negative"),
         ({"reveal_weights_to": "guest.0"}, "reveal_weights_to", "not supported"),
+        ({"key_bits": 1024}, "key_bits", "1024"),
     ],
 )
 def test_a_value_isthmus_cannot_honour_is_refused_by_name(

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import LINK_PARAMS
 from isthmus.components.spec import Param
+from isthmus.crypto.phe import KeySizeRefused, check_key_bits
 
 RevealPolicy = Literal["own", "all"]
 TruncMode = Literal["probabilistic", "precise"]
@@ -154,6 +155,11 @@ def settings(p: Mapping[str, Any], parties: Sequence[str]) -> Settings:
     fxp_bits = int(p["fxp_bits"])
     if 2 * fxp_bits + 8 > field:
         raise ParameterError("fxp_bits", f"{fxp_bits} leaves no integer bits in ring 2^{field}")
+    if not bool(p["use_ttp"]):
+        try:
+            check_key_bits(int(p["key_bits"]), allow_insecure=bool(p["allow_insecure_key_size"]))
+        except KeySizeRefused as exc:
+            raise ParameterError("key_bits", str(exc)) from None
     owner = str(p["label_owner"]).strip()
     if owner not in parties:
         raise ParameterError("label_owner", f"{owner!r} is not a party of the task {parties}")
