@@ -1,5 +1,5 @@
 """SS-LR through real Isthmus nodes and the scheduler, Isthmus<->Isthmus: one cluster of
-three nodes for the whole module; a 2-party and a 3-party job (300 synthetic rows, six
+three nodes for the whole module; a 2-party and a 3-party job (200 synthetic rows, six
 features split over the parties): data_split by key, ss_lr with the dealer-free HE
 triples, ss_lr_predict, evaluate. The label owner's AUC equals that of the plaintext
 fixed-point schedule (``train.plaintext_reference``) on the same split; each party's
@@ -27,7 +27,7 @@ from tests.scheduler.jobs_support import component
 from tests.support.vertical import GEN, run_to_success
 
 pytestmark = pytest.mark.multinode
-PARAMS = {"label_owner": "guest.0", "label_col": "y", "num_epoch": 2, "batch_size": 32,
+PARAMS = {"label_owner": "guest.0", "label_col": "y", "num_epoch": 2, "batch_size": 50,
           "learning_rate": 0.5, "l2_norm": 0.01, "key_bits": 1024,
           "allow_insecure_key_size": True, "recv_timeout_s": 120}  # fmt: skip
 
@@ -38,7 +38,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProcessNo
     for parties in (2, 3):
         subprocess.run(
             [sys.executable, str(GEN), "--out-dir", str(source), "--parties", str(parties),
-             "--source", "synthetic", "--rows", "300", "--features", "6", "--seed", "5",
+             "--source", "synthetic", "--rows", "200", "--features", "6", "--seed", "5",
              "--prefix", f"p{parties}_party"],
             check=True, capture_output=True,
         )  # fmt: skip
@@ -119,7 +119,7 @@ def reference_auc(node: ProcessNode, job_id: str, tasks: dict[str, str], n: int)
     assert y is not None
     train = np.array([where[i] for i in train_ids])  # id order, as every party sorts
     test = np.array([where[i] for i in test_ids])
-    plan = TrainPlan(2, 32, 0.5, 0.01, tuple(p[1].shape[1] for p in parts), 0)
+    plan = TrainPlan(2, 50, 0.5, 0.01, tuple(p[1].shape[1] for p in parts), 0)
     w = plaintext_reference(x[train], y[train], plan, 18).reshape(-1)
     return float(roc_auc_score(y[test], x[test] @ w[:-1] + w[-1]))
 
