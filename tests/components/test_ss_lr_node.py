@@ -1,7 +1,8 @@
 """SS-LR through real Isthmus nodes and the scheduler, Isthmus<->Isthmus: one cluster of
 three nodes for the whole module; a 2-party and a 3-party job (200 synthetic rows, six
 features split over the parties): data_split by key, ss_lr with the dealer-free HE
-triples, ss_lr_predict, evaluate. The label owner's AUC equals that of the plaintext
+triples (2 and 3 parties) or with the Beaver service of a third node (2 parties),
+ss_lr_predict, evaluate. The label owner's AUC equals that of the plaintext
 fixed-point schedule (``train.plaintext_reference``) on the same split; each party's
 model holds only its own features' weights, the bias only on the label owner."""
 
@@ -21,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 from isthmus.components.builtin.ss_lr.plan import TrainPlan
 from isthmus.components.builtin.ss_lr.train import plaintext_reference
-from isthmus.testing import ProcessCluster, ProcessNode
+from isthmus.testing import ProcessCluster, ProcessNode, free_port
 from isthmus.testing.jobs import offer_dataset
 from tests.scheduler.jobs_support import component
 from tests.support.vertical import GEN, run_to_success
@@ -42,8 +43,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProcessNo
              "--prefix", f"p{parties}_party"],
             check=True, capture_output=True,
         )  # fmt: skip
-    with ProcessCluster() as running:
-        nodes = running.start(3)
+    # Every node serves the Beaver service (on its east-west gRPC port); the TTP job uses
+    # NODE_C's, a node that computes nothing in it.
+    with ProcessCluster(env={"ISTHMUS_BEAVER__ENABLED": "true"}) as running:
+        nodes = [running.add_node(interconn_grpc_port=free_port()) for _ in range(3)]
         running.connect_all()
         for rank, node in enumerate(nodes):
             demo = node.home / "data" / "demo"
@@ -56,7 +59,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProcessNo
         yield nodes
 
 
-def pipeline(nodes: list[ProcessNode]) -> dict[str, Any]:
+def pipeline(nodes: list[ProcessNode], lr_params: dict[str, Any]) -> dict[str, Any]:
     n = len(nodes)
     guest, hosts = nodes[0].node_id, [node.node_id for node in nodes[1:]]
     datasets: dict[str, Any] = {
@@ -87,7 +90,7 @@ def pipeline(nodes: list[ProcessNode]) -> dict[str, Any]:
             "task_params": {
                 "common": {
                     "split_0": {"key_field": "id", "test_ratio": 0.25, "seed": 3},
-                    "lr_0": PARAMS,
+                    "lr_0": lr_params,
                     "predict_0": {"recv_timeout_s": 120},
                     "eval_0": {"label_col": "y", "score_col": "score"},
                 },
@@ -124,12 +127,17 @@ def reference_auc(node: ProcessNode, job_id: str, tasks: dict[str, str], n: int)
     return float(roc_auc_score(y[test], x[test] @ w[:-1] + w[-1]))
 
 
-@pytest.mark.parametrize("parties", [2, 3])
+@pytest.mark.parametrize(("parties", "triples"), [(2, "he"), (3, "he"), (2, "ttp")])
 def test_ss_lr_job_through_nodes_and_the_scheduler(
-    cluster: list[ProcessNode], parties: int
+    cluster: list[ProcessNode], parties: int, triples: str
 ) -> None:
     nodes = cluster[:parties]
-    job_id, tasks = run_to_success(nodes, pipeline(nodes), timeout_s=300)
+    params = dict(PARAMS)
+    if triples == "ttp":
+        beaver = cluster[2].config.interconn
+        params.update(use_ttp=True, ttp_server_host=f"{beaver.host}:{beaver.grpc_port}",
+                      ttp_adjust_rank=1)  # fmt: skip
+    job_id, tasks = run_to_success(nodes, pipeline(nodes, params), timeout_s=300)
     report_path = (
         nodes[0].home / "data" / f"{job_id}-guest-0" / f"{tasks['eval_0']}-report" / "data_0"
     )
@@ -145,3 +153,4 @@ def test_ss_lr_job_through_nodes_and_the_scheduler(
         assert (model["bias"] is not None) == (rank == 0)
         share = (out / f"{tasks['lr_0']}-weights_share" / "data_0").read_text().split()
         assert len(share) == sum(model["feature_nums"]) + 1
+        assert model["plan"]["triples"] == triples

@@ -151,3 +151,14 @@ def test_the_component_refuses_feature_nums_that_disagree_with_its_table(storage
     with pytest.raises(ParameterError) as caught:
         asyncio.run(SsLr().run(ctx))
     assert caught.value.name == "feature_nums" and "its table has 2" in caught.value.message
+
+
+def test_standardize_scales_each_column_and_refuses_a_constant_one(storage: Path) -> None:
+    table = load(storage, GOOD)
+    mean, std = data.scales(table)
+    assert np.allclose(((table.x - mean) / std).mean(axis=0), 0)
+    assert np.allclose(((table.x - mean) / std).std(axis=0), 1)
+    flat = load(storage, "id,a,y\n" + "".join(f"{i},3,{i % 2}\n" for i in range(5)))
+    with pytest.raises(ParameterError) as caught:
+        data.scales(flat)
+    assert caught.value.name == "standardize" and "['a']" in caught.value.message

@@ -131,6 +131,10 @@ class SsLr(Component):
                 f"says {s.feature_nums[rank]} features for {parties[rank]}, its table has "
                 f"{len(table.names)} ({table.names})",
             )
+        mean, std = np.zeros(len(table.names)), np.ones(len(table.names))
+        if s.standardize:
+            mean, std = data.scales(table)
+        x = (table.x - mean) / std
         offer = handshake.Offer(s, len(table.ids), len(table.names), owner, ctx.env.session_id)
         started = time.perf_counter()
         link = await ctx.link_from_params()
@@ -151,7 +155,7 @@ class SsLr(Component):
                 prg_crypto=agreement.prg_crypto,
             )
             await engine.setup()
-            w = await train(engine, table.x, table.y, plan)
+            w = await train(engine, x, table.y, plan)
             every, weights, bias = await reveal_model(engine, w, plan, s.reveal_weights_to)
         finally:
             await source.close()
@@ -164,6 +168,8 @@ class SsLr(Component):
             "parties": parties,
             "id_col": s.id_col,
             "features": table.names,
+            "mean": mean.tolist(),
+            "std": std.tolist(),
             "feature_nums": list(plan.feature_nums),
             "label_rank": plan.label_rank,
             "reveal_weights_to": s.reveal_weights_to,
@@ -256,7 +262,8 @@ class SsLrPredict(Component):
             label_col=None,
             features=list(model["features"]),
         )
-        partial = table.x @ np.array(model["weights"], dtype=np.float64)
+        x = (table.x - np.array(model["mean"])) / np.array(model["std"])
+        partial = x @ np.array(model["weights"], dtype=np.float64)
         if owner:
             partial = partial + float(model["bias"])
         rows = len(table.ids)

@@ -95,3 +95,15 @@ def load(
     x = np.array(matrix, dtype=np.float64).reshape(len(ids), len(names))[order]
     y = np.array(labels)[order] if li is not None else None
     return Table([ids[r] for r in order], x, names, y, label)
+
+
+def scales(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and population standard deviations of ``table`` (``standardize``);
+    ParameterError naming a constant column, which cannot be scaled."""
+    mean, std = table.x.mean(axis=0), table.x.std(axis=0)
+    constant = [n for n, v in zip(table.names, std, strict=True) if not v > 0]
+    if constant:
+        raise ParameterError(
+            "standardize", f"constant column(s) {constant} cannot be standardised; drop them"
+        )
+    return mean, std

@@ -71,6 +71,13 @@ TRAIN_PARAMS: tuple[Param, ...] = (
         "parameters above are taken as given by every party)",
     ),
     Param(
+        "standardize",
+        type="boolean",
+        default=False,
+        description="Isthmus: each party first standardises its own columns (training mean "
+        "and population std; kept in the model for prediction)",
+    ),
+    Param(
         "reveal_weights_to",
         default="own",
         description="own: each party learns its own features' weights, the label owner "
@@ -110,6 +117,7 @@ class Settings:
     label_col: str
     handshake: bool
     reveal_weights_to: RevealPolicy
+    standardize: bool
     key_bits: int
     allow_insecure_key_size: bool
 
@@ -182,6 +190,7 @@ def settings(p: Mapping[str, Any], parties: Sequence[str]) -> Settings:
         label_col=str(p["label_col"]),
         handshake=bool(p["handshake"]),
         reveal_weights_to=cast(RevealPolicy, _choice(p, "reveal_weights_to", REVEAL_POLICIES)),
+        standardize=bool(p["standardize"]),
         key_bits=int(p["key_bits"]),
         allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
     )

@@ -11,32 +11,20 @@ loudly instead of inventing triples.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, cast
-
 from isthmus.components.builtin.ss_lr.handshake import Agreement
 from isthmus.components.builtin.ss_lr.params import Settings
-from isthmus.components.errors import ParameterError
 from isthmus.link import LinkContext
+from isthmus.mpc.beaver_client import TtpTripleSource
 from isthmus.mpc.he_triples import HeTripleSource
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.triples import TripleSource
-
-
-def _provider(module: str, name: str, what: str) -> Any:
-    """``module.name``, or a ParameterError saying this build lacks ``what``."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise ParameterError("use_ttp", f"{what} are not available in this build") from None
 
 
 async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings) -> TripleSource:
     """The opened triple source every party of this run uses (the same kind on all, by
     the agreement)."""
     if agreement.ttp_host:
-        ttp = _provider("isthmus.mpc.beaver_client", "TtpTripleSource", "TTP Beaver triples")
-        source = ttp(
+        source = TtpTripleSource(
             ring,
             link.rank,
             link.world_size,
@@ -46,7 +34,7 @@ async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings)
             prg_crypto=agreement.prg_crypto,
         )
         await source.open()
-        return cast(TripleSource, source)
+        return source
     return HeTripleSource(
         link, ring, key_bits=s.key_bits, allow_insecure_key_size=s.allow_insecure_key_size
     )
