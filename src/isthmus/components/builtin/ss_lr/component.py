@@ -135,7 +135,7 @@ class SsLr(Component):
         if s.standardize:
             mean, std = data.scales(table)
         x = (table.x - mean) / std
-        offer = handshake.Offer(s, len(table.ids), len(table.names), owner, ctx.env.session_id)
+        offer = handshake.Offer(s, len(table.ids), len(table.names), owner, ctx.env.task_id)
         started = time.perf_counter()
         link = await ctx.link_from_params()
         if s.handshake:
