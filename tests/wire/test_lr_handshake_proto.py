@@ -7,7 +7,7 @@ import zipfile
 from typing import Any
 
 from google.protobuf import any_pb2, descriptor_pb2
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.wire.proto import lr_handshake_pb2, sigmoid_handshake_pb2, ss_handshake_pb2
@@ -59,6 +59,7 @@ def _round_trip(message: Any) -> None:
     assert packed.Unpack(again) and again == message
 
 
+@settings(max_examples=30)
 @given(st.lists(ints), st.lists(ints), st.lists(ints), st.booleans(), st.booleans(), st.booleans())
 def test_hyperparams_proposal_round_trip(
     versions: list[int], opts: list[int], policies: list[int], l0: bool, l1: bool, l2: bool
@@ -71,6 +72,7 @@ def test_hyperparams_proposal_round_trip(
     )  # fmt: skip
 
 
+@settings(max_examples=30)
 @given(ints, ints, floats, longs, longs, ints, floats, floats, floats)
 def test_hyperparams_result_round_trip(
     version: int, opt: int, lr: float, epochs: int, batch: int, policy: int,
@@ -87,6 +89,7 @@ def test_hyperparams_result_round_trip(
     assert message.optimizer_param.Unpack(sgd) and sgd.learning_rate == lr
 
 
+@settings(max_examples=30)
 @given(st.lists(ints), longs, ints, st.booleans(), st.lists(ints), ints)
 def test_data_io_round_trip(
     versions: list[int], rows: int, features: int, label: bool, nums: list[int], rank: int
@@ -103,6 +106,7 @@ def test_data_io_round_trip(
     )
 
 
+@settings(max_examples=30)
 @given(st.lists(ints), st.lists(ints), ints)
 def test_sigmoid_round_trip(versions: list[int], modes: list[int], mode: int) -> None:
     _round_trip(
@@ -113,6 +117,7 @@ def test_sigmoid_round_trip(versions: list[int], modes: list[int], mode: int) ->
     _round_trip(sigmoid_handshake_pb2.SigmoidParamsResult(version=1, sigmoid_mode=mode))
 
 
+@settings(max_examples=30)
 @given(
     st.lists(ints, max_size=4), st.lists(ints, max_size=4), st.lists(ints, max_size=3),
     st.lists(ints, max_size=3), st.text(), st.text(), ints, ints,
