@@ -37,7 +37,7 @@ def step(text: str) -> None:
         print(f"\n==> {text}", flush=True)
 
 
-def isthmus(*args: str, show: bool = True) -> str:
+def isthmus(*args: str, show: bool = True, env: dict[str, str] | None = None) -> str:
     command = [sys.executable, "-m", "isthmus", *args]
     if show:
         print("$ isthmus " + " ".join(args), flush=True)
@@ -47,6 +47,7 @@ def isthmus(*args: str, show: bool = True) -> str:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **env} if env else None,
     )
     if result.returncode != 0:
         print(result.stdout + result.stderr, file=sys.stderr)
@@ -61,6 +62,7 @@ def as_json(*args: str) -> Any:
 
 
 BANK, FINTECH = "JG0100001100000010", "JG0100002800000010"
+TTP = "JG0100003300000010"
 
 
 def synthetic_data(bank: Path, fintech: Path) -> tuple[Path, Path]:
@@ -115,7 +117,10 @@ def synthetic_data(bank: Path, fintech: Path) -> tuple[Path, Path]:
     return labels, features
 
 
-def job_document() -> dict[str, Any]:
+def job_document(model: str = "sgb", ttp_host: str = "") -> dict[str, Any]:
+    """The bank's job; ``model`` ``sgb`` (SecureBoost) or ``ss_lr`` (secret-sharing
+    logistic regression, triples from the Beaver service at ``ttp_host``)."""
+
     def part(
         name: str, kind: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
     ) -> dict[str, Any]:
@@ -123,7 +128,38 @@ def job_document() -> dict[str, Any]:
                 "input": [{"key": k, "type": t} for k, t in inputs],
                 "output": [{"key": k, "type": t} for k, t in outputs]}  # fmt: skip
 
-    return {
+    models = {
+        "sgb": [
+            part(
+                "sgb_0",
+                "sgb",
+                [("split_0.train_data", "training_set")],
+                [("model", "model"), ("report", "report")],
+            ),
+            part(
+                "predict_0",
+                "sgb_predict",
+                [("sgb_0.model", "model"), ("split_0.test_data", "test_set")],
+                [("predictions", "dataset")],
+            ),
+        ],
+        "ss_lr": [
+            part(
+                "sslr_0",
+                "ss_lr",
+                [("split_0.train_data", "training_set")],
+                [("model", "model"), ("weights_share", "model")],
+            ),
+            part(
+                "predict_0",
+                "ss_lr_predict",
+                [("sslr_0.model", "model"), ("split_0.test_data", "test_set")],
+                [("result", "dataset")],
+            ),
+        ],
+    }
+    scored = {"sgb": "predict_0.predictions", "ss_lr": "predict_0.result"}
+    document = {
         "flow_id": "credit-scoring",
         "dag": {"version": "2.0", "components": [
             part("psi_0", "ecdh_psi", [], [("train_data", "dataset")]),
@@ -133,12 +169,8 @@ def job_document() -> dict[str, Any]:
                  [("report", "report")]),
             part("select_0", "column_select", [("split_0.train_data", "training_set")],
                  [("data", "dataset")]),
-            part("sgb_0", "sgb", [("split_0.train_data", "training_set")],
-                 [("model", "model"), ("report", "report")]),
-            part("predict_0", "sgb_predict",
-                 [("sgb_0.model", "model"), ("split_0.test_data", "test_set")],
-                 [("predictions", "dataset")]),
-            part("eval_0", "evaluate", [("predict_0.predictions", "dataset")],
+            *models[model],
+            part("eval_0", "evaluate", [(scored[model], "dataset")],
                  [("report", "report"), ("roc_plot", "report"), ("ks_plot", "report"),
                   ("lift_plot", "report"), ("score_plot", "report")]),
         ]},
@@ -153,7 +185,11 @@ def job_document() -> dict[str, Any]:
                     "split_0": {"key_field": "id", "test_ratio": 0.2, "seed": 7},
                     "sgb_0": {"num_round": 3, "max_depth": 3, "bucket_eps": 0.1,
                               "key_bits": 2048, "label_col": "default"},
-                    "predict_0": {"label_col": "default"},
+                    "sslr_0": {"label_owner": "guest.0", "label_col": "default",
+                               "standardize": True, "num_epoch": 3, "batch_size": 64,
+                               "learning_rate": 0.5, "use_ttp": True,
+                               "ttp_server_host": ttp_host},
+                    "predict_0": {"label_col": "default"} if model == "sgb" else {},
                     "eval_0": {"label_col": "default", "score_col": "score"},
                 },
                 "guest": {"0": {"psi_0": {"dataset_id": "bank#customers"},
@@ -163,6 +199,8 @@ def job_document() -> dict[str, Any]:
             },
         },
     }  # fmt: skip
+    document["config"]["task_params"]["common"].pop("sslr_0" if model == "sgb" else "sgb_0")
+    return document
 
 
 def wait_for(what: str, check: Any, timeout_s: float = 30) -> None:
@@ -184,7 +222,7 @@ def main() -> None:
             if (home / "run" / "node.pid").exists():
                 isthmus("node", "stop", "--home", str(home), show=False)
         shutil.rmtree(RUN)
-    bank, fintech = RUN / "bank", RUN / "fintech"
+    bank, fintech, ttp = RUN / "bank", RUN / "fintech", RUN / "beaver"
 
     step("1. Each institution initialises its node (key pair, config, admin token)")
     for home, node_id, inst, name, suite in (
@@ -196,14 +234,24 @@ def main() -> None:
                 "--interconn-port", str(free_port()), "--admin-port", str(free_port()),
                 "--transport-port", str(free_port()))  # fmt: skip
 
-    step("2. Both nodes start")
+    # A third operator runs the PPCA Beaver triple service for the SS-LR model (a trusted
+    # third party that computes nothing itself): its gRPC face on, [beaver] enabled.
+    ttp_port = free_port()
+    isthmus("init", "--home", str(ttp), "--node-id", TTP, "--inst-id", "JG0100003300000000",
+            "--name", "Demo Beaver", "--institution", "Demo Beaver TTP Co., Ltd.",
+            "--interconn-port", str(ttp_port), "--admin-port", str(free_port()),
+            "--transport-port", str(free_port()), "--grpc", show=False)  # fmt: skip
+
+    step("2. Both nodes start (and a third party's Beaver triple service)")
     isthmus("node", "start", "--home", str(bank), "--detach")
     isthmus("node", "start", "--home", str(fintech), "--detach")
+    isthmus("node", "start", "--home", str(ttp), "--detach",
+            env={"ISTHMUS_BEAVER__ENABLED": "true"})  # fmt: skip
     try:
-        run_demo(bank, fintech)
+        run_demo(bank, fintech, f"127.0.0.1:{ttp_port + 3}")
     finally:
-        step("Stopping both nodes (their homes stay in ./demo-run)")
-        for home in (bank, fintech):
+        step("Stopping the nodes (their homes stay in ./demo-run)")
+        for home in (bank, fintech, ttp):
             subprocess.run(
                 [sys.executable, "-m", "isthmus", "node", "stop", "--home", str(home)],
                 check=False,
@@ -211,7 +259,7 @@ def main() -> None:
             )
 
 
-def run_demo(bank: Path, fintech: Path) -> None:
+def run_demo(bank: Path, fintech: Path, ttp_host: str) -> None:
     b, f = ["--home", str(bank)], ["--home", str(fintech)]
     fintech_address = as_json("node", "status", *f)["address"]
 
@@ -293,7 +341,11 @@ def run_demo(bank: Path, fintech: Path) -> None:
     print(f"  ROC curve (PNG):                      {roc}")
     print(f"  or: isthmus job output --home {bank} {job_id} eval_0")
 
-    step("11. The project is revoked: one more run on the one-use dataset permit, then no more")
+    step("11. The project is revoked: one more run on the one-use dataset permit, then no more;")
+    print("    that run trains the other model: SS-LR on secret shares, Beaver triples from the")
+    print("    third party's service", flush=True)
+    sslr_file = RUN / "job-ss-lr.json"
+    sslr_file.write_text(json.dumps(job_document("ss_lr", ttp_host), indent=1))
     project = next(a for a in as_json("approval", "list", *f) if a["resource_type"] == "PROJECT")
     isthmus("approval", "revoke", *f, BANK, project["audit_id"], "--reason", "project closed")
     wait_for(
@@ -301,11 +353,22 @@ def run_demo(bank: Path, fintech: Path) -> None:
         lambda: any(a["status"] == "TERMINATED" for a in as_json("approval", "list", *b)),
     )
     for attempt, expected in (("second", 0), ("third", 1)):
-        print(f"$ isthmus job submit --home {bank} {job_file}   # {attempt} run", flush=True)
-        command = [sys.executable, "-m", "isthmus", "job", "submit", *b, str(job_file)]
+        print(f"$ isthmus job submit --home {bank} {sslr_file}   # {attempt} run", flush=True)
+        command = [sys.executable, "-m", "isthmus", "job", "submit", *b, str(sslr_file)]
+        command += ["--json"] if expected == 0 else []
         again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        said = (again.stdout.strip() or again.stderr.strip()).splitlines()[-1]
-        print(said, flush=True)
+        if again.returncode == 0 and expected == 0:
+            second = json.loads(again.stdout)
+            print(f"job {second['job_id']}: {second['result']}", flush=True)
+            eval_id = next(t["task_id"] for t in second["tasks"] if t["task_name"] == "eval_0")
+            report = bank / "data" / f"{second['job_id']}-guest-0" / f"{eval_id}-report"
+            sslr = json.loads((report / "data_0").read_text())["metrics"]
+            print("SS-LR (semi2k, ring 2^64, 18 fraction bits), 3 epochs; each party learns only")
+            print("its own features' weights; scored on the test split by the bank:")
+            print(f"  AUC {sslr['auc']:.3f}   KS {sslr['ks']:.3f}")
+        else:
+            said = (again.stdout.strip() or again.stderr.strip()).splitlines()[-1]
+            print(said, flush=True)
         if again.returncode != expected:
             raise SystemExit(
                 f"demo: the {attempt} run should have {'failed' if expected else 'run'}"
