@@ -58,6 +58,10 @@ from spu.utils import simulation  # noqa: E402
 mlir.register_lowering(_lax.logistic_p, partial(_lax._nary_lower_hlo, hlo.logistic))
 
 FIELDS = {64: spu_pb2.FM64, 128: spu_pb2.FM128}
+# semi2k in 0.9.1b0 takes its triples from TrustedFirstParty (the default: rank 0 deals
+# every triple from PRG seeds it knows; no traffic, not secure) or TrustedThirdParty (a
+# beaver server the wheel does not ship); MultiParty is refused ("unsupported beaver type").
+BEAVERS = {"tfp": spu_pb2.RuntimeConfig.TrustedFirstParty}
 
 
 def read_party(path: str, label_col: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -96,6 +100,7 @@ def runtime_config(args: argparse.Namespace) -> spu_pb2.RuntimeConfig:
         field=FIELDS[args.field],
         fxp_fraction_bits=args.fxp_bits,
         sigmoid_mode=spu_pb2.RuntimeConfig.SIGMOID_MM1,
+        beaver_type=BEAVERS[args.beaver],
     )
 
 
@@ -118,13 +123,16 @@ def run_sim(args: argparse.Namespace, start: float) -> dict[str, object]:
     (x0, y), (x1, _) = (read_party(p, args.label_col) for p in args.data)
     assert y is not None, "rank 0's file has no label column"
     cfg = runtime_config(args)
+    t = time.perf_counter()
     executable = compile_train(args, x0.shape, x1.shape, x0.shape[0])
+    compile_seconds = time.perf_counter() - t
     sim = simulation.Simulator(2, cfg)
     t = time.perf_counter()
     (w,) = sim(executable, x0, x1, y)
     train_seconds = time.perf_counter() - t  # sharing + threads' run + reconstruct
     return {
         "mode": "sim",
+        "compile_seconds": compile_seconds,
         "weights": np.asarray(w, dtype=np.float64).tolist(),
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - start,
@@ -167,7 +175,9 @@ def run_party(args: argparse.Namespace, start: float) -> dict[str, object]:
     if rank == 1:
         shapes.reverse()
     cfg = runtime_config(args)
+    t = time.perf_counter()
     executable = compile_train(args, shapes[0], shapes[1], x.shape[0])
+    compile_seconds = time.perf_counter() - t
     io = spu.Io(2, cfg)
     mine = {"x0" if rank == 0 else "x1": x}
     if rank == 0:
@@ -191,6 +201,7 @@ def run_party(args: argparse.Namespace, start: float) -> dict[str, object]:
     return {
         "mode": "party",
         "rank": rank,
+        "compile_seconds": compile_seconds,
         "weights": np.asarray(w, dtype=np.float64).tolist(),
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - start,
@@ -210,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--l2", type=float, default=0.0)
+    parser.add_argument("--beaver", choices=tuple(BEAVERS), default="tfp")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = run_sim(args, start) if args.mode == "sim" else run_party(args, start)
@@ -218,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         fxp_bits=args.fxp_bits,
         epochs=args.epochs,
         batch=args.batch,
+        beaver=args.beaver,
         lr=args.lr,
         l2=args.l2,
         process_seconds=time.perf_counter() - _T0,

@@ -37,6 +37,7 @@ class SpuRun:
     train_seconds: float
     seconds: float
     process_seconds: float
+    compile_seconds: float
     mode: Mode
 
 
@@ -114,5 +115,6 @@ def _parse(code: int, stdout: str, stderr: str, mode: Mode) -> SpuRun:
         train_seconds=float(out["train_seconds"]),
         seconds=float(out["seconds"]),
         process_seconds=float(out["process_seconds"]),
+        compile_seconds=float(out["compile_seconds"]),
         mode=mode,
     )
