@@ -9,6 +9,7 @@ from isthmus.components.builtin import (
     summary_stats,
 )
 from isthmus.components.builtin.sgb import component as sgb
+from isthmus.components.builtin.ss_lr import component as ss_lr
 
 __all__ = [
     "column_select",
@@ -17,5 +18,6 @@ __all__ = [
     "evaluate",
     "he_lr",
     "sgb",
+    "ss_lr",
     "summary_stats",
 ]

@@ -1,0 +1,74 @@
+"""Where SS-LR's Beaver triples come from, as the agreement says.
+
+``use_ttp`` (a ``TripleConfigResult`` with a server host): the PPCA Beaver TTP service
+(``isthmus.mpc.beaver_client.TtpTripleSource``; the decided ``adjust_rank`` asks for the
+adjustments). Otherwise the dealer-free Paillier triples of
+``isthmus.mpc.he_triples.HeTripleSource`` (an Isthmus extension: no third party), with
+keys of ``key_bits`` (at least 2048 unless ``allow_insecure_key_size``). Predictions need
+no products, so :class:`NoTriples` refuses any request: a bug that asks for one fails
+loudly instead of inventing triples.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, cast
+
+from isthmus.components.builtin.ss_lr.handshake import Agreement
+from isthmus.components.builtin.ss_lr.params import Settings
+from isthmus.components.errors import ParameterError
+from isthmus.link import LinkContext
+from isthmus.mpc.he_triples import HeTripleSource
+from isthmus.mpc.ring import Ring, Tensor
+from isthmus.mpc.triples import TripleSource
+
+
+def _provider(module: str, name: str, what: str) -> Any:
+    """``module.name``, or a ParameterError saying this build lacks ``what``."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ParameterError("use_ttp", f"{what} are not available in this build") from None
+
+
+async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings) -> TripleSource:
+    """The opened triple source every party of this run uses (the same kind on all, by
+    the agreement)."""
+    if agreement.ttp_host:
+        ttp = _provider("isthmus.mpc.beaver_client", "TtpTripleSource", "TTP Beaver triples")
+        source = ttp(
+            ring,
+            link.rank,
+            link.world_size,
+            agreement.adjust_rank,
+            agreement.ttp_host,
+            agreement.ttp_session,
+            prg_crypto=agreement.prg_crypto,
+        )
+        await source.open()
+        return cast(TripleSource, source)
+    return HeTripleSource(
+        link, ring, key_bits=s.key_bits, allow_insecure_key_size=s.allow_insecure_key_size
+    )
+
+
+class NoTriples:
+    """A TripleSource for computations that need none (sums and reveals)."""
+
+    def __init__(self, ring: Ring) -> None:
+        self.ring = ring
+
+    def _refuse(self) -> RuntimeError:
+        return RuntimeError("this SS-LR step needs no Beaver triples; one was asked for")
+
+    async def mul(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        raise self._refuse()
+
+    async def matmul(self, m: int, k: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        raise self._refuse()
+
+    async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
+        raise self._refuse()
+
+    async def close(self) -> None:
+        return None
