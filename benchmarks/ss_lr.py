@@ -86,7 +86,7 @@ def isthmus_party(args: argparse.Namespace) -> dict[str, Any]:
         else:
             from isthmus.mpc.he_triples import HeTripleSource
 
-            triples = HeTripleSource(link.spawn(), ring)
+            triples = HeTripleSource(link, ring)
         engine = Semi2k(link, ring, args.fxp_bits, triples)
         await engine.setup()
         t = time.perf_counter()
