@@ -91,7 +91,7 @@ async def test_a_short_ciphertext_message_is_named() -> None:
         ctx = LinkContext(1, 2, network.backend(1), recv_timeout_s=10)
         await ctx.start(connect_timeout_s=10)
         source = HeTripleSource(ctx, RING64, key_bits=1024, allow_insecure_key_size=True)
-        await source._ready()  # a real key, then a short message where ciphertexts belong
+        await source.setup()  # a real key, then a short message where ciphertexts belong
         await source.link.all_gather(bytes(10))
         await ctx.close(timeout_s=10)
 

@@ -144,8 +144,15 @@ class HeTripleSource:
                 allow_insecure=self.allow_insecure,
             )
         self._keys[self.link.rank] = public
+        for key in self._keys.values():
+            _ = key.hs_table  # the fixed-base tables, built once here rather than mid-triple
         self._private = private
         return private
+
+    async def setup(self) -> None:
+        """Generate this party's key and exchange public keys now (otherwise the first
+        triple does it); every party calls it, or none."""
+        await self._ready()
 
     # --- the cross terms --------------------------------------------------------------
 

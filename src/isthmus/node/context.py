@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from isthmus import __version__
+from isthmus.beaver import BeaverLimits, SessionTable
 from isthmus.management.approvals import ApprovalService
 from isthmus.management.contracts import ContractService, SelfDescription
 from isthmus.management.datasets import DatasetService, SourcePolicy
@@ -83,6 +84,8 @@ class NodeContext:
     principals: Principals
     info: NodeInfo
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The Beaver triple service's sessions; None unless ``[beaver] enabled``.
+    beaver: SessionTable | None = None
 
     @property
     def node_id(self) -> str:
@@ -160,6 +163,22 @@ def build_context(
         admin_token=read_admin_token(config),
         principals=Principals(store, read_admin_token(config)),
         info=info,
+        beaver=_beaver_sessions(config),
+    )
+
+
+def _beaver_sessions(config: NodeConfig) -> SessionTable | None:
+    b = config.beaver
+    if not b.enabled:
+        return None
+    return SessionTable(
+        BeaverLimits(
+            max_sessions=b.max_sessions,
+            max_world_size=b.max_world_size,
+            max_elements=b.max_elements,
+            session_idle_s=b.session_idle_s,
+            complete_wait_s=b.complete_wait_s,
+        )
     )
 
 
