@@ -9,10 +9,13 @@ One synthetic, vertically split dataset (``--rows`` rows, ``--features`` per par
   in the SPU peer's venv (created on first use by ``../shared/peers/setup-spu-peer.sh``);
 * **Isthmus**: two processes (this file with ``--isthmus-party R``), each a ``Semi2k``
   engine over the direct gRPC link (``isthmus.link.backends.DirectBackend``) running
-  ``isthmus.components.builtin.ss_lr.train.train``; triples from the dealer-free
-  ``HeTripleSource`` unless ``--triples dealer`` (a test dealer per process, seeded alike,
-  so both draw the same correlated randomness: a stand-in for the Beaver service that
-  costs nothing, to time the engine alone). When the engine or SS-LR is not importable
+  ``isthmus.components.builtin.ss_lr.train.train``; triples (``--triples``) from the
+  PPCA Beaver service (``beaver``, the default: a third process serving
+  ``isthmus.beaver``'s servicer, the parties' ``TtpTripleSource`` clients, adjust rank 0),
+  the dealer-free ``HeTripleSource`` (``he``: Paillier, hours at the default size), or a
+  test dealer per process seeded alike (``dealer``: both draw the same correlated
+  randomness with no traffic, which is what SPU's TrustedFirstParty costs, to time the
+  engine alone). When the engine or SS-LR is not importable
   the Isthmus figures are ``null`` and ``isthmus_error`` says why.
 
 Times: ``*_train_seconds`` is the training alone (SPU: ``Runtime.run``; Isthmus:
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +63,10 @@ def dataset(rows: int, features: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def isthmus_party(args: argparse.Namespace) -> dict[str, Any]:
     """One Isthmus party (run in its own process by :func:`run_isthmus`)."""
     from isthmus.components.builtin.ss_lr.train import TrainPlan, train
-    from isthmus.mpc.engine import Semi2k
-    from isthmus.mpc.ring import Ring
-
     from isthmus.link import LinkContext
     from isthmus.link.backends import DirectBackend
+    from isthmus.mpc.engine import Semi2k
+    from isthmus.mpc.ring import Ring
 
     start = time.perf_counter()
     rank = args.isthmus_party
@@ -78,7 +81,12 @@ def isthmus_party(args: argparse.Namespace) -> dict[str, Any]:
         await link.start(60)
         ring = Ring(args.field)
         triples: Any
-        if args.triples == "dealer":
+        if args.triples == "beaver":
+            from isthmus.mpc.beaver_client import TtpTripleSource
+
+            triples = TtpTripleSource(ring, rank, 2, 0, args.beaver_host, args.beaver_session)
+            await triples.open()
+        elif args.triples == "dealer":
             _support()
             from tests.support.mpc_dealer import Dealer, DealerSource
 
@@ -128,20 +136,54 @@ class _SeededDealerSource:
         return None
 
 
+def serve_beaver(port: int) -> None:
+    """The Beaver triple service alone (the third process of ``--triples beaver``)."""
+    import grpc
+
+    from isthmus.beaver import BeaverLimits, SessionTable
+    from isthmus.beaver.servicer import BeaverServicer
+
+    async def serve() -> None:
+        big = [("grpc.max_receive_message_length", 1 << 28),
+               ("grpc.max_send_message_length", 1 << 28)]  # fmt: skip
+        server = grpc.aio.server(options=big)
+        limits = BeaverLimits(max_world_size=2, session_idle_s=3600)
+        server.add_generic_rpc_handlers(BeaverServicer(SessionTable(limits)).handlers())
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        print("serving", flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
 def run_isthmus(args: argparse.Namespace) -> dict[str, Any]:
     import isthmus.components.builtin.ss_lr.train
     import isthmus.mpc.engine  # noqa: F401
-
     from isthmus.testing import free_port
 
     addrs = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
     base = [sys.executable, __file__, "--addrs", addrs, *_common(args)]
+    server = None
     t = time.perf_counter()
+    if args.triples == "beaver":
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--beaver-server", str(port)], stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert server.stdout is not None and server.stdout.readline().strip() == "serving"
+        base += ["--beaver-host", f"127.0.0.1:{port}", "--beaver-session", uuid.uuid4().hex]
     procs = [
         subprocess.Popen([*base, "--isthmus-party", str(r)], stdout=subprocess.PIPE, text=True)
         for r in (0, 1)
     ]
-    outs = [p.communicate()[0] for p in procs]
+    try:
+        outs = [p.communicate()[0] for p in procs]
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
     wall = time.perf_counter() - t
     if any(p.returncode for p in procs):
         raise RuntimeError(f"an Isthmus party exited {[p.returncode for p in procs]}")
@@ -187,11 +229,17 @@ def main() -> int:
     parser.add_argument("--fxp-bits", type=int, default=18)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--spu-mode", choices=("party", "sim"), default="party")
-    parser.add_argument("--triples", choices=("he", "dealer"), default="he")
+    parser.add_argument("--triples", choices=("beaver", "he", "dealer"), default="beaver")
     parser.add_argument("--skip-spu", action="store_true")
     parser.add_argument("--addrs", help=argparse.SUPPRESS)
     parser.add_argument("--isthmus-party", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--beaver-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--beaver-host", help=argparse.SUPPRESS)
+    parser.add_argument("--beaver-session", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.beaver_server is not None:
+        serve_beaver(args.beaver_server)
+        return 0
     if args.isthmus_party is not None:
         print(json.dumps(isthmus_party(args)), flush=True)
         return 0
