@@ -84,13 +84,14 @@ def isthmus_party(args: argparse.Namespace) -> dict[str, Any]:
         if args.triples == "beaver":
             from isthmus.mpc.beaver_client import TtpTripleSource
 
-            triples = TtpTripleSource(ring, rank, 2, 0, args.beaver_host, args.beaver_session)
+            triples = TtpTripleSource(
+                ring, rank, 2, 0, args.beaver_host, args.beaver_session, lookahead=True
+            )
             await triples.open()
         elif args.triples == "dealer":
-            _support()
-            from tests.support.mpc_dealer import Dealer, DealerSource
+            from isthmus.testing.mpc_dealer import SeededDealer
 
-            triples = _SeededDealerSource(Dealer(ring, 2, seed=7), rank, DealerSource)
+            triples = SeededDealer(ring, rank, 2, seed=bytes(range(16)))
         else:
             from isthmus.mpc.he_triples import HeTripleSource
 
@@ -108,32 +109,6 @@ def isthmus_party(args: argparse.Namespace) -> dict[str, Any]:
     out = asyncio.run(run())
     out["seconds"] = time.perf_counter() - start
     return out
-
-
-class _SeededDealerSource:
-    """Each process holds its own dealer, seeded alike: both draw the same items, each
-    keeps its rank's shares (a stand-in for a Beaver service, for timing the engine)."""
-
-    def __init__(self, dealer: Any, rank: int, source_type: Any) -> None:
-        self._sources = [source_type(dealer, r) for r in range(2)]
-        self._rank = rank
-        self.ring = dealer.ring
-
-    async def _both(self, name: str, *args: Any) -> Any:
-        results = [await getattr(s, name)(*args) for s in self._sources]
-        return results[self._rank]
-
-    async def mul(self, shape: tuple[int, ...]) -> Any:
-        return await self._both("mul", shape)
-
-    async def matmul(self, m: int, k: int, n: int) -> Any:
-        return await self._both("matmul", m, k, n)
-
-    async def trunc(self, shape: tuple[int, ...], bits: int) -> Any:
-        return await self._both("trunc", shape, bits)
-
-    async def close(self) -> None:
-        return None
 
 
 def serve_beaver(port: int) -> None:

@@ -27,7 +27,7 @@ from isthmus.components.builtin.ss_lr.train import TrainPlan, train
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.mpc.engine import Semi2k
 from isthmus.mpc.ring import Ring
-from tests.support.mpc_dealer import Dealer, DealerSource
+from isthmus.testing.mpc_dealer import SeededDealer
 from tests.support.ss_lr_reference import (
     Schedule,
     fixed_point_bound,
@@ -99,10 +99,9 @@ def isthmus_train(field: int, bits: int) -> np.ndarray:
 
     async def run() -> list[Any]:
         network, ring = MemoryNetwork(), Ring(field)
-        dealer = Dealer(ring, 2)
         links = [LinkContext(r, 2, network.backend(r), recv_timeout_s=30) for r in range(2)]
         await asyncio.gather(*(link.start(5) for link in links))
-        engines = [Semi2k(links[r], ring, bits, DealerSource(dealer, r)) for r in range(2)]
+        engines = [Semi2k(links[r], ring, bits, SeededDealer(ring, r, 2)) for r in range(2)]
         await asyncio.gather(*(e.setup() for e in engines))
 
         async def party(rank: int) -> Any:

@@ -101,6 +101,37 @@ async def test_only_the_adjust_rank_talks_to_the_service_between_open_and_close(
         await each(sources, "close")
 
 
+@pytest.mark.parametrize("ring", [RING64, RING128], ids=str)
+async def test_lookahead_tuples_stay_valid_and_are_fetched_ahead(ring: Ring) -> None:
+    calls: list[int] = []
+
+    async def gate(_: Any) -> str | None:
+        calls.append(1)
+        return None
+
+    async with service(gate=gate) as host:
+        sid = uuid.uuid4().hex
+        sources = [TtpTripleSource(ring, r, 2, 0, host, sid, lookahead=True) for r in range(2)]
+        await each(sources, "open")
+        calls.clear()
+        # repeated and interleaved kinds and shapes, as a training loop asks for them
+        for _ in range(3):
+            a, b, c = zip(*await each(sources, "matmul", 4, 3, 1), strict=True)
+            assert (total(ring, c) == total(ring, a).dot(total(ring, b)) % ring.modulus).all()
+            a, b, c = zip(*await each(sources, "mul", (2, 2)), strict=True)
+            assert (total(ring, c) == total(ring, a) * total(ring, b) % ring.modulus).all()
+            a, b, c = zip(*await each(sources, "matmul", 3, 4, 1), strict=True)
+            assert (total(ring, c) == total(ring, a).dot(total(ring, b)) % ring.modulus).all()
+        # each call fetched the next of its kind ahead: 9 used + 3 drawn ahead (the last
+        # three may still be on their way to the service when the loop ends)
+        for _ in range(500):
+            if len(calls) >= 12:
+                break
+            await asyncio.sleep(0.01)
+        assert len(calls) == 12
+        await each(sources, "close")
+
+
 async def refusal(call: Awaitable[Any]) -> BeaverRefused:
     with pytest.raises(BeaverRefused) as info:
         await call

@@ -13,10 +13,16 @@ service (a trusted third party) knows them all, the parties know only their own.
 Failures are ``MpcError``s: ``BeaverRefused`` for a non-zero ``code`` or a refused call,
 ``BeaverUnreachable`` when the service cannot be reached in ``timeout_s``. The seed is
 never logged or shown in ``repr``.
+
+With ``lookahead`` (for loops that ask for the same shapes again and again, as SS-LR's
+training does) each call also draws the next tuple of its kind and shape and starts its
+adjustment, so the service's round trip leaves the critical path; the draws still depend
+only on the sequence of calls, so every rank's counters stay in step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -59,6 +65,7 @@ class TtpTripleSource:
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: Sequence[tuple[str, Any]] = (),
         timeout_s: float = 60.0,
+        lookahead: bool = False,
     ) -> None:
         if not (0 <= rank < world_size and 0 <= adjust_rank < world_size):
             raise MpcInputError(f"rank {rank} / adjust rank {adjust_rank} outside {world_size}")
@@ -82,6 +89,8 @@ class TtpTripleSource:
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
         self._closed = False
+        self.lookahead = lookahead
+        self._ahead: dict[tuple[Any, ...], Awaitable[tuple[Tensor, ...]]] = {}
 
     def __repr__(self) -> str:  # never the seed
         return (
@@ -126,6 +135,7 @@ class TtpTripleSource:
             self._closed = True
             return
         self._closed = True
+        await self._cancel_ahead()
         try:
             await self._call(
                 "DeleteSession",
@@ -134,6 +144,13 @@ class TtpTripleSource:
             )
         finally:
             await self._drop_channel()
+
+    async def _cancel_ahead(self) -> None:
+        ahead, self._ahead = list(self._ahead.values()), {}
+        for item in ahead:
+            if isinstance(item, asyncio.Future):
+                item.cancel()
+        await asyncio.gather(*ahead, return_exceptions=True)
 
     async def _drop_channel(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None
@@ -194,43 +211,71 @@ class TtpTripleSource:
 
     async def mul(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
         await self._ensure_open()
-        (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
-        if self.adjusts:
-            request = pb.AdjustMulRequest(
-                session_id=self.session_id, prg_inputs=[ma, mb, mc], field=self._field
-            )
-            (adj,) = await self._outputs("AdjustMul", request, 1)
-            c = self._adjusted(c, adj)
+        a, b, c = await self._take(("mul", *shape), lambda: self._start_mul(shape))
         return a, b, c
+
+    def _start_mul(self, shape: tuple[int, ...]) -> Awaitable[tuple[Tensor, ...]]:
+        (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
+        request = pb.AdjustMulRequest(
+            session_id=self.session_id, prg_inputs=[ma, mb, mc], field=self._field
+        )
+        return self._adjust_last("AdjustMul", request, (a, b, c))
 
     async def matmul(self, m: int, k: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
         await self._ensure_open()
+        a, b, c = await self._take(("matmul", m, k, n), lambda: self._start_matmul(m, k, n))
+        return a, b, c
+
+    def _start_matmul(self, m: int, k: int, n: int) -> Awaitable[tuple[Tensor, ...]]:
         a, ma = self._draw((m, k))
         b, mb = self._draw((k, n))
         c, mc = self._draw((m, n))
-        if self.adjusts:
-            request = pb.AdjustDotRequest(
-                session_id=self.session_id,
-                prg_inputs=[ma, mb, mc],
-                field=self._field,
-                m=m,
-                n=n,
-                k=k,
-            )
-            (adj,) = await self._outputs("AdjustDot", request, 1)
-            c = self._adjusted(c, adj)
-        return a, b, c
+        request = pb.AdjustDotRequest(
+            session_id=self.session_id, prg_inputs=[ma, mb, mc], field=self._field, m=m, n=n, k=k
+        )
+        return self._adjust_last("AdjustDot", request, (a, b, c))
 
     async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
         await self._ensure_open()
-        (r, mr), (rb, mrb) = (self._draw(shape) for _ in range(2))
-        if self.adjusts:
-            request = pb.AdjustTruncRequest(
-                session_id=self.session_id, prg_inputs=[mr, mrb], field=self._field, bits=bits
-            )
-            (adj,) = await self._outputs("AdjustTrunc", request, 1)
-            rb = self._adjusted(rb, adj)
+        r, rb = await self._take(("trunc", bits, *shape), lambda: self._start_trunc(shape, bits))
         return r, rb
+
+    def _start_trunc(self, shape: tuple[int, ...], bits: int) -> Awaitable[tuple[Tensor, ...]]:
+        (r, mr), (rb, mrb) = (self._draw(shape) for _ in range(2))
+        request = pb.AdjustTruncRequest(
+            session_id=self.session_id, prg_inputs=[mr, mrb], field=self._field, bits=bits
+        )
+        return self._adjust_last("AdjustTrunc", request, (r, rb))
+
+    # --- look-ahead ------------------------------------------------------------------
+
+    async def _take(
+        self, key: tuple[Any, ...], start: Callable[[], Awaitable[tuple[Tensor, ...]]]
+    ) -> tuple[Tensor, ...]:
+        """The tuple for this call: the one drawn ahead for the same kind and shape, if
+        any, else a fresh one; with ``lookahead`` the next one of this kind and shape is
+        drawn now and its adjustment fetched while the caller computes. Draws happen in
+        the same order on every rank (they depend only on the sequence of calls), so the
+        PRG counters stay in lockstep; a look-ahead never used costs the service one
+        adjustment and is cancelled at ``close``."""
+        current = self._ahead.pop(key, None) or start()
+        if self.lookahead:
+            self._ahead[key] = start()
+        return await current
+
+    def _adjust_last(
+        self, name: str, request: Any, shares: tuple[Tensor, ...]
+    ) -> Awaitable[tuple[Tensor, ...]]:
+        """``shares`` with the service's adjustment added to the last one (adjust rank
+        only); a task, so that the round trip runs while the caller does other work."""
+
+        async def adjusted() -> tuple[Tensor, ...]:
+            if not self.adjusts:
+                return shares
+            (adj,) = await self._outputs(name, request, 1)
+            return (*shares[:-1], self._adjusted(shares[-1], adj))
+
+        return asyncio.ensure_future(adjusted())
 
     async def trunc_pr(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor, Tensor]:
         """Shares of r, of (r mod 2^(L-1)) >> bits and of msb(r) ∈ {0, 1}."""

@@ -32,6 +32,7 @@ async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings)
             agreement.ttp_host,
             agreement.ttp_session,
             prg_crypto=agreement.prg_crypto,
+            lookahead=True,  # training asks for the same shapes batch after batch
         )
         await source.open()
         return source
