@@ -32,6 +32,7 @@ class ErrorCode(IntEnum):
     STATE_CONFLICT = 10006
     LINK_PROTOCOL = 10007
     UNKNOWN_PARAMETER = 10008
+    MPC_INPUT = 10009
 
     UNSIGNED = 20001
     BAD_SIGNATURE = 20002
@@ -57,6 +58,7 @@ class ErrorCode(IntEnum):
     LINK_TIMEOUT = 40004
     PEER_NOT_PINNED = 40005
     PEER_ADDRESS_REFUSED = 40006
+    MPC_PROTOCOL = 40007
 
     INTERNAL = 50000
 
@@ -340,6 +342,33 @@ class LinkTimeout(LinkError):
 
     code = ErrorCode.LINK_TIMEOUT
     http_status = 424
+
+
+# --- the secret-sharing engine --------------------------------------------------------
+
+
+class MpcError(IsthmusError):
+    """The secret-sharing engine (``isthmus.mpc``) cannot go on: a party's message does
+    not fit the protocol (a share of the wrong length), or a triple source failed."""
+
+    code = ErrorCode.MPC_PROTOCOL
+    http_status = 424
+
+
+class MpcShareMismatch(MpcError):
+    """A party sent a share whose length is not the one the protocol step expects; the
+    message names the sender's rank and both sizes."""
+
+    code = ErrorCode.MPC_PROTOCOL
+
+
+class MpcInputError(MpcError):
+    """Local input the engine refuses before anything is sent: a value that is not
+    finite or does not fit the ring's fixed point, shapes that do not agree, a rank
+    outside the world."""
+
+    code = ErrorCode.MPC_INPUT
+    http_status = 400
 
 
 # --- the secure operator service (digest §3) ------------------------------------------
