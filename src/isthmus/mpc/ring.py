@@ -252,14 +252,14 @@ class Ring:
     def to_signed_int(self, a: Tensor) -> NDArray[np.object_]:
         """Every element as a Python int in [-2^(bits-1), 2^(bits-1))."""
         if not self.wide:
-            return a.view(np.int64).astype(object)
+            return np.asarray(a.view(np.int64).astype(object), dtype=object)
         lo = a[..., 0].astype(object)
         hi = a[..., 1].view(np.int64).astype(object)
-        return hi * (1 << 64) + lo  # type: ignore[no-any-return]
+        return np.asarray(hi * (1 << 64) + lo, dtype=object)
 
     def to_unsigned_int(self, a: Tensor) -> NDArray[np.object_]:
         """Every element as a Python int in [0, 2^bits)."""
-        return self.to_signed_int(a) % self.modulus  # type: ignore[no-any-return]
+        return np.asarray(self.to_signed_int(a) % self.modulus, dtype=object)
 
     def encode(self, x: Any, f: int) -> Tensor:
         """x·2^f with the fractional part dropped toward zero, two's complement."""

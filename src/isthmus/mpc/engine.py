@@ -1,0 +1,302 @@
+"""Semi2k: additive secret sharing over Z/2^64 or Z/2^128 with fixed-point values.
+
+Guarantees this module keeps (docs/protocol.md §15 has the full rules and their error):
+
+* every party holds ``Shared.share`` with ``Σ_i share_i = encode(value)`` (mod 2^bits);
+  nothing but random-looking shares and masked openings (X-A, Y-B, x-r) ever leaves a
+  party, and a value is only revealed by ``reveal``/``reveal_ring`` to the ranks asked;
+* products use Beaver triples from a ``TripleSource`` and are truncated back to
+  ``fxp_bits`` fraction bits: 2-party probabilistic truncation is local (the PDF's
+  rule), every other case uses a truncation pair; the truncated value is within one
+  unit in the last place except with the small probability stated in §15;
+* every party calls the same methods with the same shapes in the same order
+  (lockstep): the link keys, the PRG counters of constant sharing and the triple
+  source stay in step only then;
+* a peer's share of the wrong length raises ``MpcShareMismatch`` naming its rank and
+  both sizes; a peer that never answers surfaces as the link's ``LinkTimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from isthmus.link.context import LinkContext
+from isthmus.mpc.prg import SEED_BYTES, Prg, PrgCrypto
+from isthmus.mpc.ring import Ring, Tensor
+from isthmus.mpc.triples import TripleSource
+from isthmus.wire.errors import MpcError, MpcInputError, MpcShareMismatch
+
+TruncMode = Literal["probabilistic", "precise"]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """This party's share of a fixed-point tensor of logical ``shape``."""
+
+    share: Tensor
+    shape: tuple[int, ...]
+
+
+class Semi2k:
+    """The engine of one party; see the module docstring for what it guarantees."""
+
+    def __init__(
+        self,
+        link: LinkContext,
+        ring: Ring,
+        fxp_bits: int,
+        triples: TripleSource,
+        *,
+        trunc_mode: TruncMode = "probabilistic",
+        prg_crypto: PrgCrypto = "AES128_CTR",
+    ) -> None:
+        if link.world_size < 2:
+            raise MpcInputError("semi2k needs at least two parties")
+        if not 0 <= fxp_bits < ring.bits - 2:
+            raise MpcInputError(f"fxp_bits {fxp_bits} does not fit ring {ring.bits}")
+        if triples.ring != ring:
+            raise MpcInputError(f"the triple source works in {triples.ring}, not {ring}")
+        if trunc_mode not in ("probabilistic", "precise"):
+            raise MpcInputError(f"unknown truncation mode {trunc_mode!r}")
+        self.link = link
+        self.rank = link.rank
+        self.world_size = link.world_size
+        self.ring = ring
+        self.fxp_bits = fxp_bits
+        self.triples = triples
+        self.trunc_mode: TruncMode = trunc_mode
+        self.prg_crypto: PrgCrypto = prg_crypto
+        self._own: Prg | None = None
+        self._prev: Prg | None = None
+
+    # --- set-up ---------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Exchange the constant-sharing seeds: ours to rank+1, rank-1's to us."""
+        seed = os.urandom(SEED_BYTES)
+        nxt = (self.rank + 1) % self.world_size
+        prv = (self.rank - 1) % self.world_size
+        await self.link.send(nxt, seed)
+        theirs = await self.link.recv(prv)
+        if len(theirs) != SEED_BYTES:
+            raise MpcShareMismatch(
+                f"rank {prv} sent a PRG seed of {len(theirs)} bytes, expected {SEED_BYTES}",
+                details={"rank": prv, "expected": SEED_BYTES, "received": len(theirs)},
+            )
+        self._own = Prg(seed, self.prg_crypto)
+        self._prev = Prg(theirs, self.prg_crypto)
+
+    @property
+    def prg_counters(self) -> tuple[int, int]:
+        """(own seed's counter, previous rank's seed's counter): for tests and audits."""
+        own, prev = self._prgs()
+        return own.counter, prev.counter
+
+    def _prgs(self) -> tuple[Prg, Prg]:
+        if self._own is None or self._prev is None:
+            raise MpcError("Semi2k.setup() was not awaited")
+        return self._own, self._prev
+
+    # --- sharing --------------------------------------------------------------------
+
+    def encode(self, value: Any, shape: tuple[int, ...] | None = None) -> Tensor:
+        arr = np.asarray(value, dtype=np.float64)
+        if shape is not None:
+            try:
+                arr = np.broadcast_to(arr, shape)
+            except ValueError:
+                raise MpcInputError(f"a value of shape {arr.shape} does not fit {shape}") from None
+        return self.ring.encode(arr, self.fxp_bits)
+
+    def input(self, owner: int, value: NDArray[Any] | None, shape: tuple[int, ...]) -> Shared:
+        """The PDF's initial sharing: the owner's share is its encoded value, every other
+        party's is zero; nothing is sent."""
+        if not 0 <= owner < self.world_size:
+            raise MpcInputError(f"owner rank {owner} outside the world of {self.world_size}")
+        shape = tuple(shape)
+        if self.rank != owner:
+            return Shared(self.ring.zeros(shape), shape)
+        if value is None or tuple(np.shape(value)) != shape:
+            got = None if value is None else tuple(np.shape(value))
+            raise MpcInputError(f"the owner's input has shape {got}, declared {shape}")
+        return Shared(self.encode(value), shape)
+
+    def constant(self, value: NDArray[Any] | float, shape: tuple[int, ...] | None = None) -> Shared:
+        """PRG sharing of a public constant: share_i = [i==0]·p + r_i - r_{i-1}."""
+        shape = tuple(np.shape(value)) if shape is None else tuple(shape)
+        own, prev = self._prgs()
+        mask = self.ring.sub(own.ring(self.ring, shape), prev.ring(self.ring, shape))
+        if self.rank == 0:
+            mask = self.ring.add(mask, self.encode(value, shape))
+        return Shared(mask, shape)
+
+    # --- linear, local --------------------------------------------------------------
+
+    def _same(self, x: Shared, y: Shared) -> None:
+        if x.shape != y.shape:
+            raise MpcInputError(f"shapes do not agree: {x.shape} and {y.shape}")
+
+    def add(self, x: Shared, y: Shared) -> Shared:
+        self._same(x, y)
+        return Shared(self.ring.add(x.share, y.share), x.shape)
+
+    def sub(self, x: Shared, y: Shared) -> Shared:
+        self._same(x, y)
+        return Shared(self.ring.sub(x.share, y.share), x.shape)
+
+    def neg(self, x: Shared) -> Shared:
+        return Shared(self.ring.neg(x.share), x.shape)
+
+    def add_public(self, x: Shared, c: NDArray[Any] | float) -> Shared:
+        """x + c for a public c (broadcast to x's shape); only rank 0 adds."""
+        encoded = self.encode(c, x.shape)
+        if self.rank != 0:
+            return x
+        return Shared(self.ring.add(x.share, encoded), x.shape)
+
+    def scale_public(self, x: Shared, c: NDArray[Any] | float) -> Shared:
+        """x·encode(c) without truncation: the result carries 2·fxp_bits fraction bits."""
+        encoded = self.encode(c, x.shape)
+        return Shared(self.ring.mul(x.share, encoded), x.shape)
+
+    @property
+    def local_truncation(self) -> bool:
+        """True when truncation needs no interaction (2 parties, probabilistic)."""
+        return self.world_size == 2 and self.trunc_mode == "probabilistic"
+
+    def mul_public(self, x: Shared, c: NDArray[Any] | float) -> Shared:
+        """x·c for a public c, truncated locally (2 parties, probabilistic mode only;
+        elsewhere use ``await mul_public_async``, which takes a truncation pair)."""
+        if not self.local_truncation:
+            raise MpcError(
+                "mul_public truncates locally only with 2 parties in "
+                "probabilistic mode; use mul_public_async"
+            )
+        return self._trunc_local(self.scale_public(x, c), self.fxp_bits)
+
+    async def mul_public_async(self, x: Shared, c: NDArray[Any] | float) -> Shared:
+        return await self.truncate(self.scale_public(x, c))
+
+    def sum(self, x: Shared, axis: int | None = None) -> Shared:
+        out = self.ring.sum(x.share, axis=axis)
+        return Shared(out, self.ring.shape(out))
+
+    def transpose(self, x: Shared) -> Shared:
+        out = self.ring.transpose(x.share)
+        return Shared(out, self.ring.shape(out))
+
+    def reshape(self, x: Shared, shape: tuple[int, ...]) -> Shared:
+        out = self.ring.reshape(x.share, shape)
+        return Shared(out, self.ring.shape(out))
+
+    # --- openings -------------------------------------------------------------------
+
+    def _check_len(self, rank: int, buf: bytes, expected: int) -> None:
+        if len(buf) != expected:
+            raise MpcShareMismatch(
+                f"rank {rank} sent a share of {len(buf)} bytes, expected {expected}",
+                details={"rank": rank, "expected": expected, "received": len(buf)},
+            )
+
+    async def _open(self, tensors: Sequence[Tensor]) -> list[Tensor]:
+        """Open shares to every party: one all-gather of the concatenated RAW bytes."""
+        shapes = [self.ring.shape(t) for t in tensors]
+        sizes = [self.ring.nbytes(s) for s in shapes]
+        payload = b"".join(self.ring.to_bytes(t) for t in tensors)
+        gathered = await self.link.all_gather(payload)
+        totals = [self.ring.zeros(s) for s in shapes]
+        for rank, buf in enumerate(gathered):
+            self._check_len(rank, buf, len(payload))
+            offset = 0
+            for i, (shape, size) in enumerate(zip(shapes, sizes, strict=True)):
+                part = self.ring.from_bytes(buf[offset : offset + size], shape)
+                totals[i] = self.ring.add(totals[i], part)
+                offset += size
+        return totals
+
+    async def reveal_ring(self, x: Shared, to: Sequence[int] | None = None) -> Tensor | None:
+        """The ring value of x to the ranks in ``to`` (everyone if None); None elsewhere."""
+        receivers = list(range(self.world_size)) if to is None else sorted(set(to))
+        if any(not 0 <= r < self.world_size for r in receivers):
+            raise MpcInputError(f"reveal to ranks {receivers} outside the world")
+        payload = self.ring.to_bytes(x.share)
+        await asyncio.gather(*(self.link.send(r, payload) for r in receivers if r != self.rank))
+        if self.rank not in receivers:
+            return None
+        peers = self.link.peers
+        bufs = await asyncio.gather(*(self.link.recv(p) for p in peers))
+        total = x.share
+        for peer, buf in zip(peers, bufs, strict=True):
+            self._check_len(peer, buf, len(payload))
+            total = self.ring.add(total, self.ring.from_bytes(buf, x.shape))
+        return total
+
+    async def reveal(
+        self, x: Shared, to: Sequence[int] | None = None
+    ) -> NDArray[np.float64] | None:
+        value = await self.reveal_ring(x, to)
+        return None if value is None else self.ring.decode(value, self.fxp_bits)
+
+    # --- products -------------------------------------------------------------------
+
+    async def mul(self, x: Shared, y: Shared) -> Shared:
+        """Beaver product: open E = X-A, F = Y-B; Z_i = C_i + E·B_i + A_i·F + [i==0]·E·F."""
+        self._same(x, y)
+        a, b, c = await self.triples.mul(x.shape)
+        e, f = await self._open([self.ring.sub(x.share, a), self.ring.sub(y.share, b)])
+        r = self.ring
+        z = r.add(c, r.add(r.mul(e, b), r.mul(a, f)))
+        if self.rank == 0:
+            z = r.add(z, r.mul(e, f))
+        return await self.truncate(Shared(z, x.shape))
+
+    async def matmul(self, x: Shared, y: Shared) -> Shared:
+        """Beaver matrix product (m,k)@(k,n), then truncation."""
+        if len(x.shape) != 2 or len(y.shape) != 2 or x.shape[1] != y.shape[0]:
+            raise MpcInputError(f"matmul shapes do not agree: {x.shape} @ {y.shape}")
+        (m, k), n = x.shape, y.shape[1]
+        a, b, c = await self.triples.matmul(m, k, n)
+        e, f = await self._open([self.ring.sub(x.share, a), self.ring.sub(y.share, b)])
+        r = self.ring
+        left = r.add(b, f) if self.rank == 0 else b  # rank 0: E·(B_0 + F) = E·B_0 + E·F
+        z = r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+        return await self.truncate(Shared(z, (m, n)))
+
+    # --- truncation -----------------------------------------------------------------
+
+    def _trunc_local(self, x: Shared, bits: int) -> Shared:
+        """The PDF's 2-party rule: rank 0 shifts, rank 1 takes -((-share) >> bits)."""
+        r = self.ring
+        if self.rank == 0:
+            return Shared(r.arshift(x.share, bits), x.shape)
+        return Shared(r.neg(r.arshift(r.neg(x.share), bits)), x.shape)
+
+    async def truncate(self, x: Shared, bits: int | None = None) -> Shared:
+        """x / 2^bits (default fxp_bits); see §15 for the rule chosen and its error."""
+        bits = self.fxp_bits if bits is None else bits
+        if bits == 0:
+            return x
+        if self.local_truncation:
+            return self._trunc_local(x, bits)
+        r = self.ring
+        rand, rand_shifted = await self.triples.trunc(x.shape, bits)
+        (c,) = await self._open([r.sub(x.share, rand)])
+        out = rand_shifted
+        if self.rank == 0:  # ceil(c / 2^bits) = -((-c) >> bits)
+            out = r.add(out, r.neg(r.arshift(r.neg(c), bits)))
+        return Shared(out, x.shape)
+
+    # --- non-linear -----------------------------------------------------------------
+
+    async def sigmoid(self, x: Shared, mode: str = "minimax_1") -> Shared:
+        """sigmoid(x) ≈ 0.5 + 0.125·x (SIGMOID_MODE_MINIMAX_1): x/8 is a 3-bit truncation."""
+        if mode != "minimax_1":
+            raise MpcInputError(f"unsupported sigmoid mode {mode!r}")
+        return self.add_public(await self.truncate(x, 3), 0.5)
