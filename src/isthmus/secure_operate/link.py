@@ -36,8 +36,17 @@ OnAbort = Callable[[int, dict[str, Any]], Awaitable[None]]
 
 
 class AbortableBackend(LinkBackend):
-    def __init__(self, inner: LinkBackend, rank: int, world_size: int, on_abort: OnAbort) -> None:
+    def __init__(
+        self,
+        inner: LinkBackend,
+        rank: int,
+        world_size: int,
+        on_abort: OnAbort,
+        *,
+        abort_send_s: float = ABORT_SEND_S,
+    ) -> None:
         self.inner = inner
+        self.abort_send_s = abort_send_s
         self.rank = rank
         self.world_size = world_size
         self.on_abort = on_abort
@@ -62,7 +71,7 @@ class AbortableBackend(LinkBackend):
         await self.inner.stop()
 
     async def abort(self, reason: dict[str, Any]) -> None:
-        """Tell every partner, each within ``ABORT_SEND_S``; a partner that cannot be
+        """Tell every partner, each within ``abort_send_s``; a partner that cannot be
         told is logged and left to its own peer wait."""
         body = json.dumps(reason).encode()
         request = link_pb2.PushRequest(
@@ -71,7 +80,8 @@ class AbortableBackend(LinkBackend):
 
         async def tell(peer: int) -> None:
             with contextlib.suppress(LinkError, TimeoutError, OSError):
-                await asyncio.wait_for(self.inner.send(peer, request, ABORT_SEND_S), ABORT_SEND_S)
+                wait = self.abort_send_s
+                await asyncio.wait_for(self.inner.send(peer, request, wait), wait)
                 return
             log.warning("could not tell rank %s that the task ended", peer)
 

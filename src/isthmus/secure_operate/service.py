@@ -36,12 +36,14 @@ from isthmus.link.backends import LinkBackend
 from isthmus.link.context import LinkContext
 from isthmus.secure_operate import binding, storage
 from isthmus.secure_operate.expressions import Spec, catalogue
-from isthmus.secure_operate.link import AbortableBackend
+from isthmus.secure_operate.link import ABORT_SEND_S, AbortableBackend
 from isthmus.secure_operate.registry import Status, Task, TaskKey, TaskRegistry, key_of
 from isthmus.wire.errors import (
     IsthmusError,
     LinkError,
     LinkTimeout,
+    MpcError,
+    MpcInputError,
     SecopBadShare,
     SecopCode,
     SecopError,
@@ -137,6 +139,11 @@ class SecureOperateService:
                 tag = value.data_value_tag
                 if tag.type == DIRECT:
                     decode_direct(value.direct_value or "", tag.dtype, tag.shape)
+                else:
+                    storage.path_of(self.storage_root, tag)
+            for tag in request.output_method:
+                if tag.type == FILE:
+                    storage.path_of(self.storage_root, tag)
             binding_phases(request)
             task = self.registry.add(request)
             task.runner = asyncio.get_running_loop().create_task(
@@ -189,31 +196,34 @@ class SecureOperateService:
             await task.proceed.wait()
 
     async def _run(self, task: Task, spec: Spec) -> None:
+        """Run the phases; whatever ends them, free what the task held, then record the
+        end (so a caller woken by the end finds everything already freed)."""
         request = task.request
+        status, error = Status.SUCCESS, None
         try:
             async with asyncio.timeout(request.timeout or None):
                 await self._phases(task, spec)
-            task.end(Status.SUCCESS)
         except asyncio.CancelledError:
             aborted = task.held.get("peer_abort")
             if aborted is not None:
-                task.end(Status.FAILED, aborted)
+                status, error = Status.FAILED, aborted
             else:
                 await self._tell_partners(task, SecopCode.KILLED, "killed")
-                task.end(Status.KILLED, SecopKilled(f"task {task.key[0]} was killed"))
+                status, error = Status.KILLED, SecopKilled(f"task {task.key[0]} was killed")
         except TimeoutError:
             late = SecopTimeout(f"task {task.key[0]} did not end within {request.timeout} s")
             await self._tell_partners(task, late.secop_code, late.message)
-            task.end(Status.TIMEOUT, late)
+            status, error = Status.TIMEOUT, late
         except Exception as exc:  # every failure ends the task, and is reported, never raised
             error = as_secop_error(exc)
             if not isinstance(error, SecopPeerAborted):
                 await self._tell_partners(task, error.secop_code, error.message)
             if error.secop_code == SecopCode.SYSTEM:
                 log.exception("secure operator task %s failed", task.key[0])
-            task.end(Status.FAILED, error)
+            status = Status.FAILED
         finally:
             await self._free(task)
+            task.end(status, error)
 
     async def _phases(self, task: Task, spec: Spec) -> None:
         request = task.request
@@ -221,8 +231,8 @@ class SecureOperateService:
         rank = parties.index(request.local_party_id)
         params = binding.params_of(request)
         await self._gate(task, Phase.PREPAR)
-        link = await self._connect(task, parties, rank)
         values = {v.data_value_tag.name: self._load(v) for v in request.inputs}
+        link = await self._connect(task, parties, rank)
         announced = await link.all_gather(binding.announcement(request))
         bound = binding.bind(spec, announced)
         await self._gate(task, Phase.CALCULATE)
@@ -262,7 +272,11 @@ class SecureOperateService:
             task.runner.cancel()
 
         backend = AbortableBackend(
-            self.backends(session, token, parties, rank), rank, len(parties), on_abort
+            self.backends(session, token, parties, rank),
+            rank,
+            len(parties),
+            on_abort,
+            abort_send_s=min(ABORT_SEND_S, self.peer_wait_s),
         )
         task.held["backend"] = backend
         link = LinkContext(rank, len(parties), backend, recv_timeout_s=self.peer_wait_s)
@@ -339,7 +353,9 @@ def as_secop_error(exc: BaseException) -> SecopError:
         return exc
     if isinstance(exc, LinkTimeout):
         return SecopPeerTimeout(f"a partner did not answer: {exc.message}")
-    if type(exc).__name__ == "MpcError" and isinstance(exc, IsthmusError):
+    if isinstance(exc, MpcInputError):
+        return SecopInvalid(exc.message, SecopCode.BAD_INPUT, details=exc.details)
+    if isinstance(exc, MpcError):
         return SecopBadShare(exc.message, details=exc.details)
     if isinstance(exc, LinkError):
         return SecopPeerError(f"the link to a partner failed: {exc.message}")
