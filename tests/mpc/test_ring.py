@@ -148,3 +148,5 @@ def test_int_inputs_of_numpy_dtypes() -> None:
     assert got(RING64, RING64.from_int([-3])) == [2**64 - 3]
     with pytest.raises(MpcInputError):
         Ring(32)
+    with pytest.raises(MpcInputError, match="use encode"):
+        RING64.from_int(np.array([1.5]))

@@ -12,6 +12,7 @@ Guarantees this module keeps (docs/protocol.md §15 has the full rules and their
 * every party calls the same methods with the same shapes in the same order
   (lockstep): the link keys, the PRG counters of constant sharing and the triple
   source stay in step only then;
+* ``less`` is exact (a bit comparison, ``mpc/compare.py``) while |x - y| fits the ring;
 * a peer's share of the wrong length raises ``MpcShareMismatch`` naming its rank and
   both sizes; a peer that never answers surfaces as the link's ``LinkTimeout``.
 """
@@ -21,27 +22,21 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from isthmus.link.context import LinkContext
+from isthmus.mpc.compare import less_than
 from isthmus.mpc.prg import SEED_BYTES, Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
+from isthmus.mpc.shared import Shared
 from isthmus.mpc.triples import TripleSource
 from isthmus.wire.errors import MpcError, MpcInputError, MpcShareMismatch
 
 TruncMode = Literal["probabilistic", "precise"]
-
-
-@dataclass(frozen=True)
-class Shared:
-    """This party's share of a fixed-point tensor of logical ``shape``."""
-
-    share: Tensor
-    shape: tuple[int, ...]
+__all__ = ["Semi2k", "Shared", "TruncMode"]
 
 
 class Semi2k:
@@ -131,10 +126,11 @@ class Semi2k:
     def constant(self, value: NDArray[Any] | float, shape: tuple[int, ...] | None = None) -> Shared:
         """PRG sharing of a public constant: share_i = [i==0]·p + r_i - r_{i-1}."""
         shape = tuple(np.shape(value)) if shape is None else tuple(shape)
+        encoded = self.encode(value, shape)  # every party refuses a bad value alike
         own, prev = self._prgs()
         mask = self.ring.sub(own.ring(self.ring, shape), prev.ring(self.ring, shape))
         if self.rank == 0:
-            mask = self.ring.add(mask, self.encode(value, shape))
+            mask = self.ring.add(mask, encoded)
         return Shared(mask, shape)
 
     # --- linear, local --------------------------------------------------------------
@@ -198,7 +194,7 @@ class Semi2k:
 
     # --- openings -------------------------------------------------------------------
 
-    def _check_len(self, rank: int, buf: bytes, expected: int) -> None:
+    def check_length(self, rank: int, buf: bytes, expected: int) -> None:
         if len(buf) != expected:
             raise MpcShareMismatch(
                 f"rank {rank} sent a share of {len(buf)} bytes, expected {expected}",
@@ -213,7 +209,7 @@ class Semi2k:
         gathered = await self.link.all_gather(payload)
         totals = [self.ring.zeros(s) for s in shapes]
         for rank, buf in enumerate(gathered):
-            self._check_len(rank, buf, len(payload))
+            self.check_length(rank, buf, len(payload))
             offset = 0
             for i, (shape, size) in enumerate(zip(shapes, sizes, strict=True)):
                 part = self.ring.from_bytes(buf[offset : offset + size], shape)
@@ -234,7 +230,7 @@ class Semi2k:
         bufs = await asyncio.gather(*(self.link.recv(p) for p in peers))
         total = x.share
         for peer, buf in zip(peers, bufs, strict=True):
-            self._check_len(peer, buf, len(payload))
+            self.check_length(peer, buf, len(payload))
             total = self.ring.add(total, self.ring.from_bytes(buf, x.shape))
         return total
 
@@ -248,6 +244,10 @@ class Semi2k:
 
     async def mul(self, x: Shared, y: Shared) -> Shared:
         """Beaver product: open E = X-A, F = Y-B; Z_i = C_i + E·B_i + A_i·F + [i==0]·E·F."""
+        return await self.truncate(await self.mul_ring(x, y))
+
+    async def mul_ring(self, x: Shared, y: Shared) -> Shared:
+        """The Beaver product of the ring values, not truncated (for integers and bits)."""
         self._same(x, y)
         a, b, c = await self.triples.mul(x.shape)
         e, f = await self._open([self.ring.sub(x.share, a), self.ring.sub(y.share, b)])
@@ -255,7 +255,7 @@ class Semi2k:
         z = r.add(c, r.add(r.mul(e, b), r.mul(a, f)))
         if self.rank == 0:
             z = r.add(z, r.mul(e, f))
-        return await self.truncate(Shared(z, x.shape))
+        return Shared(z, x.shape)
 
     async def matmul(self, x: Shared, y: Shared) -> Shared:
         """Beaver matrix product (m,k)@(k,n), then truncation."""
@@ -300,3 +300,10 @@ class Semi2k:
         if mode != "minimax_1":
             raise MpcInputError(f"unsupported sigmoid mode {mode!r}")
         return self.add_public(await self.truncate(x, 3), 0.5)
+
+    async def less(self, x: Shared, y: Shared) -> Shared:
+        """[x < y] as a fixed-point 0.0 or 1.0, exact while |x - y| < 2^(bits-1-fxp_bits)
+        (the sign bit of x - y, by a bit comparison with Beaver products: §15.9)."""
+        self._same(x, y)
+        bit = await less_than(self, self.sub(x, y))
+        return Shared(self.ring.lshift(bit.share, self.fxp_bits), bit.shape)

@@ -31,18 +31,22 @@ _MASK64 = (1 << 64) - 1
 _LIMB = 22  # limb width of the float matmul: 2·22 + log2(512) = 53
 _K_CHUNK = 512
 _U64 = np.uint64
+# numpy warns when a 0-d (scalar) uint64 operation wraps; wrapping is the point here
+_wrapping = np.errstate(over="ignore")
 
 
 def _u(x: int) -> np.uint64:
     return np.uint64(x)
 
 
+@_wrapping
 def _add128(alo: Tensor, ahi: Tensor, blo: Tensor, bhi: Tensor) -> tuple[Tensor, Tensor]:
     lo = alo + blo
     hi = ahi + bhi + (lo < alo).astype(_U64)
     return lo, hi
 
 
+@_wrapping
 def _mul64_full(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """The full 128-bit product of two uint64 arrays, as (low, high) limbs."""
     m32 = _u(0xFFFFFFFF)
@@ -107,11 +111,13 @@ class Ring:
 
     # --- elementwise ----------------------------------------------------------------
 
+    @_wrapping
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         if not self.wide:
             return a + b
         return self._join(*_add128(*self._limbs(a), *self._limbs(b)))
 
+    @_wrapping
     def sub(self, a: Tensor, b: Tensor) -> Tensor:
         if not self.wide:
             return a - b
@@ -124,6 +130,7 @@ class Ring:
     def neg(self, a: Tensor) -> Tensor:
         return self.sub(np.zeros_like(a), a)
 
+    @_wrapping
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
         if not self.wide:
             return a * b
@@ -132,6 +139,7 @@ class Ring:
         lo, hi = _mul64_full(alo, blo)
         return self._join(lo, hi + alo * bhi + ahi * blo)
 
+    @_wrapping
     def sum(self, a: Tensor, axis: int | None = None) -> Tensor:
         """Sum over one logical axis (or all of them), modulo 2^bits."""
         if not self.wide:
@@ -161,6 +169,7 @@ class Ring:
             new_hi = (shi >> np.int64(63)).view(_U64)
         return self._join(new_lo, new_hi)
 
+    @_wrapping
     def lshift(self, a: Tensor, f: int) -> Tensor:
         """Left shift by ``f`` bits modulo 2^bits, 0 <= f < bits."""
         self._check_shift(f)
@@ -172,6 +181,19 @@ class Ring:
         if f < 64:
             return self._join(lo << _u(f), (hi << _u(f)) | (lo >> _u(64 - f)))
         return self._join(np.zeros_like(lo), lo << _u(f - 64))
+
+    def low_bits(self, a: Tensor, f: int) -> Tensor:
+        """Each element modulo 2^f (0 <= f <= bits), as a non-negative ring element."""
+        if not 0 <= f <= self.bits:
+            raise MpcInputError(f"cannot keep {f} bits of a ring {self.bits} element")
+        if f == self.bits:
+            return a.copy()
+        if not self.wide:
+            return a & _u((1 << f) - 1)
+        lo, hi = self._limbs(a)
+        if f < 64:
+            return self._join(lo & _u((1 << f) - 1), np.zeros_like(hi))
+        return self._join(lo.copy(), hi & _u((1 << (f - 64)) - 1))
 
     def _check_shift(self, f: int) -> None:
         if not 0 <= f < self.bits:
@@ -215,6 +237,7 @@ class Ring:
             return acc_lo
         return self._join(acc_lo, acc_hi)
 
+    @_wrapping
     def _accumulate(
         self, lo: Tensor, hi: Tensor, part: Tensor, shift: int
     ) -> tuple[Tensor, Tensor]:
@@ -242,6 +265,8 @@ class Ring:
             if not self.wide:
                 return word
             return self._join(word, (signed >> np.int64(63)).view(_U64))
+        if arr.dtype.kind not in "iuO":
+            raise MpcInputError(f"ring elements are integers, not {arr.dtype} (use encode)")
         obj = np.asarray(arr, dtype=object) % self.modulus
         lo = np.asarray(obj & _MASK64, dtype=object).astype(_U64)
         if not self.wide:
