@@ -39,14 +39,20 @@ def _triples(link: LinkContext, params: Params) -> Any:
             raise SecopInvalid(
                 "use_ttp: this node has no Beaver service client", SecopCode.UNKNOWN_PROTOCOL
             )
-        return ttp(link.spawn(), ring, params.ttp_server_host)
+        # every party names the same Beaver session (the task's); rank 0 adjusts
+        return ttp(ring, link.rank, link.world_size, 0, params.ttp_server_host, params.session)
     he = _source("isthmus.mpc.he_triples", "HeTripleSource")
     if he is None:
         raise SecopInvalid(
             "this node has no dealer-free triple source; set use_ttp and ttp_server_host",
             SecopCode.UNKNOWN_PROTOCOL,
         )
-    return he(link.spawn(), ring)
+    return he(
+        link,
+        ring,
+        key_bits=params.he_key_bits,
+        allow_insecure_key_size=params.he_key_bits < 2048,
+    )
 
 
 async def semi2k(link: LinkContext, params: Params) -> tuple[Semi2k, Callable[[], Awaitable[None]]]:

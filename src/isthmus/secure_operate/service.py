@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -229,7 +230,7 @@ class SecureOperateService:
         request = task.request
         parties = list(request.parties)
         rank = parties.index(request.local_party_id)
-        params = binding.params_of(request)
+        params = dataclasses.replace(binding.params_of(request), session=session_id_of(task.key))
         await self._gate(task, Phase.PREPAR)
         values = {v.data_value_tag.name: self._load(v) for v in request.inputs}
         link = await self._connect(task, parties, rank)
