@@ -7,9 +7,13 @@ One cluster for the module; small matrices; dealer-free HE triples with 1024-bit
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -200,3 +204,29 @@ def test_expressions_and_the_ptp_token(pair) -> None:
     refused = httpx.post(node.config.admin_url + paths.SECOP_QUERY, json={"taskId": "mm1"},
                          headers=elsewhere).json()  # fmt: skip
     assert refused["code"] == SecopCode.NOT_A_PARTY
+
+
+def isthmus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: PLW1510 - the caller checks
+        [sys.executable, "-m", "isthmus", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_cli(pair, tmp_path: Path) -> None:
+    a, b = pair
+    listed = isthmus("operate", "expressions", "--home", str(a.home), "--json")
+    assert listed.returncode == 0 and "matmul" in listed.stdout
+    x, y = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+    np.save(tmp_path / "x.npy", x)
+    flags = ["--task", "cli1", "--expression", "matmul", "--party", a.node_id,
+             "--party", b.node_id, "--param", "he_key_bits=1024", "--timeout", "60"]  # fmt: skip
+    started = isthmus("operate", "execute", "--home", str(a.home), *flags,
+                      "--input", f"x={tmp_path / 'x.npy'}", "--async", "--json")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    call(b, paths.SECOP_EXECUTE, request("cli1", "matmul", pair, b, [value("y", y)]))
+    until_done(a, "cli1")
+    done = isthmus("operate", "query", "cli1", "--home", str(a.home), "--json")
+    assert done.returncode == 0
+    np.testing.assert_allclose(json.loads(done.stdout)["values"][0], x @ y, atol=TOL)
+    refused = isthmus("operate", "execute", "--home", str(a.home), *flags)  # a duplicate
+    assert refused.returncode == 1 and f"code {int(SecopCode.DUPLICATE_TASK)}" in refused.stderr
