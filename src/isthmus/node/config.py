@@ -7,6 +7,7 @@ so an operator can fix the file without reading code.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -233,6 +234,35 @@ class SecureOperateSection(_Section):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
 
+class BeaverSection(_Section):
+    """The PPCA Beaver triple service (docs/protocol.md §16), served on the east-west gRPC
+    listener (``interconn.grpc_port``). Off by default: it is a trusted third party that
+    sees every share of its sessions, so a node offers it only when asked to."""
+
+    enabled: bool = False
+    max_sessions: int = Field(default=64, ge=1, le=100_000)
+    max_world_size: int = Field(default=16, ge=1, le=1024)
+    #: Elements of one buffer of one request (Dot: of each of A, B, C); 2^20 elements are
+    #: 16 MiB in ring 128, within the listener's message limit.
+    max_elements: int = Field(default=1 << 20, ge=1, le=1 << 24)
+    #: A session unused this long is dropped.
+    session_idle_s: float = Field(default=600.0, gt=0, le=86400)
+    #: How long an adjustment waits for the session's missing ranks to register.
+    complete_wait_s: float = Field(default=30.0, gt=0, le=3600)
+    #: Callers from these networks may use the service (by address alone).
+    allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    #: Under mutual TLS, a caller whose client certificate is pinned to an approved,
+    #: unexpired contract may use the service from any address.
+    allow_partners: bool = True
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad entry
+        return value
+
+
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -259,6 +289,13 @@ class NodeConfig(BaseSettings):
     listeners: ListenersSection = ListenersSection()
     secure_operate: SecureOperateSection = SecureOperateSection()
     log: LogSection = LogSection()
+    beaver: BeaverSection = BeaverSection()
+
+    @model_validator(mode="after")
+    def _beaver_needs_grpc(self) -> NodeConfig:
+        if self.beaver.enabled and not self.interconn.grpc_port:
+            raise ValueError("beaver.enabled needs interconn.grpc_port (its gRPC listener)")
+        return self
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.home / relative

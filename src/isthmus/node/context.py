@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from isthmus import __version__
+from isthmus.beaver import BeaverLimits, SessionTable
 from isthmus.link.backends import BlackboxBackend, LinkBackend
 from isthmus.management.approvals import ApprovalService
 from isthmus.management.contracts import ContractService, SelfDescription
@@ -86,6 +87,8 @@ class NodeContext:
     info: NodeInfo
     secure_operate: SecureOperateService
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The Beaver triple service's sessions; None unless ``[beaver] enabled``.
+    beaver: SessionTable | None = None
 
     @property
     def node_id(self) -> str:
@@ -165,6 +168,22 @@ def build_context(
         principals=Principals(store, read_admin_token(config)),
         info=info,
         secure_operate=build_secure_operate(config, transport_service),
+        beaver=_beaver_sessions(config),
+    )
+
+
+def _beaver_sessions(config: NodeConfig) -> SessionTable | None:
+    b = config.beaver
+    if not b.enabled:
+        return None
+    return SessionTable(
+        BeaverLimits(
+            max_sessions=b.max_sessions,
+            max_world_size=b.max_world_size,
+            max_elements=b.max_elements,
+            session_idle_s=b.session_idle_s,
+            complete_wait_s=b.complete_wait_s,
+        )
     )
 
 

@@ -1,7 +1,9 @@
 """The node's gRPC listeners: process core, like the uvicorn servers in ``server``.
 
 Each configured face (a port of 0 leaves it off) gets its own ``grpc.aio`` server in the
-node's event loop, serving the servicers of ``isthmus.node.api.transport.servicers``.
+node's event loop, serving the servicers of ``isthmus.node.api.transport.servicers``
+(east-west also the Beaver triple service if ``[beaver]`` enables it:
+``isthmus.node.beaver_service``).
 Guarantees: either every configured listener is bound or none is left listening (a
 failed bind is an ``OSError`` naming the address); the east-west listener uses the
 interconn's TLS files, asking for a client certificate as the HTTP listener does; a stop
@@ -17,6 +19,7 @@ from typing import Any
 import grpc
 
 from isthmus.node.api.transport.servicers import ProtocolServicer, TransportServicer
+from isthmus.node.beaver_service import beaver_handlers
 from isthmus.node.context import NodeContext, server_ssl_files
 
 log = logging.getLogger("isthmus.transport")
@@ -92,7 +95,7 @@ async def start_grpc_servers(ctx: NodeContext) -> list[grpc.aio.Server]:
             servers.append(
                 await _start_one(
                     "east-west transport",
-                    ProtocolServicer(ctx).handlers(),
+                    ProtocolServicer(ctx).handlers() + beaver_handlers(ctx),
                     _address(config.interconn.host, config.interconn.grpc_port),
                     max_bytes,
                     _east_west_credentials(ctx),

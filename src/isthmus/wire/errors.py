@@ -59,6 +59,8 @@ class ErrorCode(IntEnum):
     PEER_NOT_PINNED = 40005
     PEER_ADDRESS_REFUSED = 40006
     MPC_PROTOCOL = 40007
+    BEAVER_REFUSED = 40101
+    BEAVER_UNREACHABLE = 40102
 
     INTERNAL = 50000
 
@@ -512,3 +514,18 @@ class SecopTimeout(SecopError):
     secop_code = SecopCode.TIMEOUT
     code = ErrorCode.STATE_CONFLICT
     http_status = 409
+
+
+class BeaverRefused(MpcError):
+    """The Beaver triple service refused a call (its ``code`` and reason are in
+    ``details``: ``service_code``, ``reason``), or refused the caller (gRPC
+    PERMISSION_DENIED and the like)."""
+
+    code = ErrorCode.BEAVER_REFUSED
+
+
+class BeaverUnreachable(MpcError):
+    """The Beaver triple service could not be reached or did not answer in time."""
+
+    code = ErrorCode.BEAVER_UNREACHABLE
+    http_status = 502

@@ -1,0 +1,278 @@
+"""``TtpTripleSource``: Beaver triples from the PPCA Beaver service (docs/protocol.md §16).
+
+Each party draws a fresh 16-byte seed, registers it with ``CreateSession`` (``open``),
+and from then on draws its shares of every tuple locally from ``Prg(seed)``: A, B and C
+(or R and Rb) in that order, each buffer starting at the PRG's current block counter.
+Because every party calls the same methods with the same sizes (lockstep), the counters
+agree, so the adjust rank alone sends the ``PrgBufferMeta``s and adds the service's
+adjustment to its last share(s); every other party never talks to the service between
+``open`` and ``close`` (a tuple asked for before ``open`` opens the session first).
+Summed over the parties the shares form a valid tuple; the
+service (a trusted third party) knows them all, the parties know only their own.
+
+Failures are ``MpcError``s: ``BeaverRefused`` for a non-zero ``code`` or a refused call,
+``BeaverUnreachable`` when the service cannot be reached in ``timeout_s``. The seed is
+never logged or shown in ``repr``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+import numpy as np
+
+from isthmus.mpc.beaver_wire import CRYPTO_CODES, FIELD_OF, SEED_BYTES, int128_of
+from isthmus.mpc.prg import Prg, PrgCrypto
+from isthmus.mpc.ring import Ring, Tensor
+from isthmus.mpc.triples import TripleSource
+from isthmus.wire.errors import BeaverRefused, BeaverUnreachable, MpcError, MpcInputError
+from isthmus.wire.proto import beaver_pb2 as pb
+from isthmus.wire.proto import beaver_pb2_grpc
+
+PROTOCOL_VERSION = 1
+#: gRPC's default 4 MiB receive limit is below one adjustment of a service's default
+#: ``max_elements`` in ring 128 (16 MiB); ``channel_options`` may set another.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+_UNREACHABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+class TtpTripleSource:
+    """A ``TripleSource`` backed by the Beaver service at ``server_host`` (host:port)."""
+
+    def __init__(
+        self,
+        ring: Ring,
+        rank: int,
+        world_size: int,
+        adjust_rank: int,
+        server_host: str,
+        session_id: str,
+        *,
+        prg_crypto: PrgCrypto = "AES128_CTR",
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        timeout_s: float = 60.0,
+    ) -> None:
+        if not (0 <= rank < world_size and 0 <= adjust_rank < world_size):
+            raise MpcInputError(f"rank {rank} / adjust rank {adjust_rank} outside {world_size}")
+        self.ring = ring
+        self.rank = rank
+        self.world_size = world_size
+        self.adjust_rank = adjust_rank
+        self.server_host = server_host
+        self.session_id = session_id
+        self.timeout_s = timeout_s
+        self._crypto = prg_crypto
+        self._seed = secrets.token_bytes(SEED_BYTES)
+        self._prg = Prg(self._seed, prg_crypto)
+        self._credentials = credentials
+        options: dict[str, Any] = {
+            "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+            "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+        }
+        options.update(dict(channel_options))
+        self._options = list(options.items())
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+        self._closed = False
+
+    def __repr__(self) -> str:  # never the seed
+        return (
+            f"TtpTripleSource(rank={self.rank}, world_size={self.world_size}, "
+            f"server={self.server_host!r}, session={self.session_id!r})"
+        )
+
+    @property
+    def adjusts(self) -> bool:
+        return self.rank == self.adjust_rank
+
+    async def open(self) -> None:
+        """``CreateSession`` with this party's seed; if it fails, nothing stays open."""
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self.server_host, options=self._options)
+        else:
+            self._channel = grpc.aio.secure_channel(
+                self.server_host, self._credentials, options=self._options
+            )
+        self._stub = beaver_pb2_grpc.BeaverServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        hi, lo = int128_of(self._seed)
+        crypto_code: Any = CRYPTO_CODES[self._crypto]
+        request = pb.CreateSessionRequest(
+            required_version=PROTOCOL_VERSION,
+            adjust_rank=self.adjust_rank,
+            session_id=self.session_id,
+            world_size=self.world_size,
+            rank=self.rank,
+            prg_seed=pb.Int128Proto(hi=hi, lo=lo),
+            prg_crypto=crypto_code,
+        )
+        try:
+            await self._call("CreateSession", self._stub.CreateSession, request)
+        except BaseException:
+            await self._drop_channel()
+            raise
+
+    async def close(self) -> None:
+        """``DeleteSession`` (every party sends one; the service drops the session after
+        the last), then close the channel. Safe to call twice."""
+        if self._channel is None:
+            self._closed = True
+            return
+        self._closed = True
+        try:
+            await self._call(
+                "DeleteSession",
+                self._stub.DeleteSession,
+                pb.DeleteSessionRequest(session_id=self.session_id),
+            )
+        finally:
+            await self._drop_channel()
+
+    async def _drop_channel(self) -> None:
+        channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None:
+            await channel.close()
+
+    async def _call(self, name: str, method: Callable[..., Awaitable[Any]], request: Any) -> Any:
+        if self._stub is None:
+            raise MpcError(f"Beaver session {self.session_id} is not open")
+        try:
+            reply = await method(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            status = exc.code()
+            text = f"Beaver {name} at {self.server_host}: {status.name} {exc.details() or ''}"
+            if status in _UNREACHABLE:
+                raise BeaverUnreachable(text.strip()) from None
+            raise BeaverRefused(text.strip(), details={"grpc_status": status.name}) from None
+        if reply.code != 0:
+            reason = reply.message.split(":", 1)[0]
+            raise BeaverRefused(
+                f"Beaver {name} refused: {reply.code} {reply.message}",
+                details={"service_code": int(reply.code), "reason": reason},
+            )
+        return reply
+
+    # --- drawing shares -----------------------------------------------------------
+
+    async def _ensure_open(self) -> None:
+        """A tuple asked for before ``open()`` opens the session first (every rank, so
+        that the session completes even if the caller never calls ``open``)."""
+        if self._channel is None:
+            if self._closed:
+                raise MpcError(f"Beaver session {self.session_id} was closed")
+            await self.open()
+
+    def _draw(self, shape: tuple[int, ...]) -> tuple[Tensor, pb.PrgBufferMeta]:
+        meta = pb.PrgBufferMeta(prg_count=self._prg.counter, size=self.ring.nbytes(shape))
+        return self._prg.ring(self.ring, shape), meta
+
+    def _adjusted(self, share: Tensor, adjust: bytes) -> Tensor:
+        shape = self.ring.shape(share)
+        if len(adjust) != self.ring.nbytes(shape):
+            raise MpcError(
+                f"Beaver service answered {len(adjust)} bytes; {self.ring.nbytes(shape)} expected"
+            )
+        return self.ring.add(share, self.ring.from_bytes(adjust, shape))
+
+    async def _outputs(self, name: str, request: Any, count: int) -> list[bytes]:
+        reply = await self._call(name, getattr(self._stub, name), request)
+        outputs = list(reply.adjust_outputs)
+        if len(outputs) != count:
+            raise MpcError(f"Beaver {name} answered {len(outputs)} adjustments, not {count}")
+        return outputs
+
+    @property
+    def _field(self) -> Any:  # a FieldType number
+        return FIELD_OF[self.ring.bits]
+
+    async def mul(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        await self._ensure_open()
+        (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
+        if self.adjusts:
+            request = pb.AdjustMulRequest(
+                session_id=self.session_id, prg_inputs=[ma, mb, mc], field=self._field
+            )
+            (adj,) = await self._outputs("AdjustMul", request, 1)
+            c = self._adjusted(c, adj)
+        return a, b, c
+
+    async def matmul(self, m: int, k: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        await self._ensure_open()
+        a, ma = self._draw((m, k))
+        b, mb = self._draw((k, n))
+        c, mc = self._draw((m, n))
+        if self.adjusts:
+            request = pb.AdjustDotRequest(
+                session_id=self.session_id,
+                prg_inputs=[ma, mb, mc],
+                field=self._field,
+                m=m,
+                n=n,
+                k=k,
+            )
+            (adj,) = await self._outputs("AdjustDot", request, 1)
+            c = self._adjusted(c, adj)
+        return a, b, c
+
+    async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
+        await self._ensure_open()
+        (r, mr), (rb, mrb) = (self._draw(shape) for _ in range(2))
+        if self.adjusts:
+            request = pb.AdjustTruncRequest(
+                session_id=self.session_id, prg_inputs=[mr, mrb], field=self._field, bits=bits
+            )
+            (adj,) = await self._outputs("AdjustTrunc", request, 1)
+            rb = self._adjusted(rb, adj)
+        return r, rb
+
+    async def trunc_pr(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Shares of r, of (r mod 2^(L-1)) >> bits and of msb(r) ∈ {0, 1}."""
+        await self._ensure_open()
+        (r, mr), (rc, mrc), (rb, mrb) = (self._draw(shape) for _ in range(3))
+        if self.adjusts:
+            request = pb.AdjustTruncPrRequest(
+                session_id=self.session_id,
+                prg_inputs=[mr, mrc, mrb],
+                field=self._field,
+                bits=bits,
+            )
+            adj_c, adj_b = await self._outputs("AdjustTruncPr", request, 2)
+            rc, rb = self._adjusted(rc, adj_c), self._adjusted(rb, adj_b)
+        return r, rc, rb
+
+    async def and_triple(self, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        """XOR shares of bit strings a, b and c = a & b (every bit of every element)."""
+        await self._ensure_open()
+        (a, ma), (b, mb), (c, mc) = (self._draw(shape) for _ in range(3))
+        if self.adjusts:
+            request = pb.AdjustAndRequest(
+                session_id=self.session_id, prg_inputs=[ma, mb, mc], field=self._field
+            )
+            (adj,) = await self._outputs("AdjustAnd", request, 1)
+            if len(adj) != self.ring.nbytes(shape):
+                raise MpcError(f"Beaver AdjustAnd answered {len(adj)} bytes")
+            c = c ^ self.ring.from_bytes(adj, shape)
+        return a, b, c
+
+    async def rand_bit(self, shape: tuple[int, ...]) -> Tensor:
+        """Additive shares of a uniform bit b ∈ {0, 1} per element."""
+        await self._ensure_open()
+        r, mr = self._draw(shape)
+        if self.adjusts:
+            request = pb.AdjustRandBitRequest(
+                session_id=self.session_id, prg_inputs=[mr], field=self._field
+            )
+            (adj,) = await self._outputs("AdjustRandBit", request, 1)
+            r = self._adjusted(r, adj)
+        return np.asarray(r, dtype=np.uint64)
+
+
+def _is_a_triple_source(source: TtpTripleSource) -> TripleSource:
+    return source  # mypy checks the structural match here
