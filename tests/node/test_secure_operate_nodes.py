@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from isthmus.node.admin_client import AdminApiError
-from isthmus.testing import ProcessCluster, ProcessNode
+from isthmus.testing import ProcessCluster, ProcessNode, free_port
 from isthmus.wire import paths
 from isthmus.wire.errors import SecopCode
 from isthmus.wire.secure_operate import decode_direct, encode_direct
@@ -34,9 +34,9 @@ PARAM = {"field": 64, "fxp_bits": 18, "he_key_bits": 1024}
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[ProcessNode, ProcessNode]]:
-    env = {"ISTHMUS_SECURE_OPERATE__PEER_WAIT_S": "4"}
+    env = {"ISTHMUS_SECURE_OPERATE__PEER_WAIT_S": "4", "ISTHMUS_BEAVER__ENABLED": "true"}
     with ProcessCluster(env=env) as cluster:
-        a, b = cluster.start(2)
+        a, b = (cluster.add_node(interconn_grpc_port=free_port()) for _ in range(2))
         cluster.connect(a, b)
         yield a, b
 
@@ -119,6 +119,26 @@ def test_matmul_sync_equals_plaintext(pair) -> None:
         assert answer["code"] == 0, answer["msg"]
         np.testing.assert_allclose(result(answer), x @ y, atol=TOL)
     assert released(pair[0], "mm1") and released(pair[1], "mm1")
+
+
+def test_matmul_with_the_beaver_service(pair) -> None:
+    """Triples from the PPCA Beaver service (node A serves it) instead of HE."""
+    rng = np.random.default_rng(18)
+    x, y = rng.uniform(-3, 3, (4, 6)), rng.uniform(-3, 3, (6, 2))
+    host = f"127.0.0.1:{pair[0].config.interconn.grpc_port}"
+    ttp = {
+        "mpcProtocol": {
+            "protocolCode": "semi2k",
+            "param": {**PARAM, "use_ttp": True, "ttp_server_host": host},
+        }
+    }
+    a, b = both(pair, paths.SECOP_EXECUTE, [
+        request("ttp1", "matmul", pair, pair[0], [value("x", x)], **ttp),
+        request("ttp1", "matmul", pair, pair[1], [value("y", y)], **ttp),
+    ])  # fmt: skip
+    for answer in (a, b):
+        assert answer["code"] == 0, answer["msg"]
+        np.testing.assert_allclose(result(answer), x @ y, atol=TOL)
 
 
 def test_mvm_async_with_query_and_one_result_party(pair) -> None:
