@@ -132,14 +132,8 @@ def build_context(
     datasets = DatasetService(
         store, config.node.inst_id, storage_root(config), sources=source_policy(config)
     )
-    approvals = ApprovalService(
-        store,
-        peers,
-        datasets,
-        node_id=config.node.node_id,
-        inst_id=config.node.inst_id,
-        outbox_wakeup=wakeup,
-    )
+    node_ids = {"node_id": config.node.node_id, "inst_id": config.node.inst_id}
+    approvals = ApprovalService(store, peers, datasets, **node_ids, outbox_wakeup=wakeup)
     return NodeContext(
         config=config,
         identity=identity,
