@@ -76,6 +76,10 @@ log = logging.getLogger(__name__)
 
 #: How long a party waits for a partner's message (and for the link's connect).
 PEER_WAIT_S = 60.0
+#: The link's chunk: one transport push per 8 MiB (a 1000 x 1000 ring-64 opening is one
+#: or two), within the transport's 64 MiB message bound; the link's 1 MiB default made
+#: eight pushes, commits and forwards of each.
+CHUNK = 8 * 1024 * 1024
 #: How long a finished task's graceful link close may take.
 CLOSE_S = 5.0
 
@@ -280,7 +284,9 @@ class SecureOperateService:
             abort_send_s=min(ABORT_SEND_S, self.peer_wait_s),
         )
         task.held["backend"] = backend
-        link = LinkContext(rank, len(parties), backend, recv_timeout_s=self.peer_wait_s)
+        link = LinkContext(
+            rank, len(parties), backend, recv_timeout_s=self.peer_wait_s, max_chunk_bytes=CHUNK
+        )
         await link.start(connect_timeout_s=self.peer_wait_s)
         return link
 
