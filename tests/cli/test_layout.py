@@ -10,7 +10,7 @@ from pathlib import Path
 import isthmus.cli
 from isthmus.cli.main import app
 
-GROUPS = ("node", "peer", "job", "component", "audit", "dataset", "approval", "token")
+GROUPS = ("node", "peer", "job", "component", "audit", "dataset", "approval", "token", "operate")
 CLI = Path(isthmus.cli.__file__).parent
 
 

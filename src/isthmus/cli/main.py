@@ -18,6 +18,7 @@ from isthmus.cli.dataset import dataset_app
 from isthmus.cli.job import job_app
 from isthmus.cli.job_template import job_template
 from isthmus.cli.node import doctor, init, node_app, version
+from isthmus.cli.operate import operate_app
 from isthmus.cli.peer import peer_app
 from isthmus.cli.token import token_app
 
@@ -35,6 +36,7 @@ job_app.command("template")(job_template)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(approval_app, name="approval")
 app.add_typer(token_app, name="token")
+app.add_typer(operate_app, name="operate")
 app.command()(version)
 app.command()(init)
 app.command()(doctor)

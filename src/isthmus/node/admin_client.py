@@ -14,7 +14,7 @@ from isthmus.node.config import NodeConfig, load_config
 from isthmus.node.home import read_admin_token
 from isthmus.wire.envelope import Envelope
 from isthmus.wire.errors import IsthmusError, PeerProtocolError, PeerUnreachable
-from isthmus.wire.paths import ADMIN, BFIA, PROBES
+from isthmus.wire.paths import ADMIN, BFIA, PROBES, SECURE_OPERATE
 
 
 class AdminApiError(IsthmusError):
@@ -73,6 +73,25 @@ class AdminClient:
             raise AdminApiError(envelope.code, envelope.msg, envelope.data)
         return envelope.data
 
+    def post_document(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST and return the JSON document as it came, whatever its ``code``: for the
+        services whose replies are not the BFIA envelope (the secure operator service)."""
+        try:
+            response = self._http.post(_url(path), json=body)
+        except httpx.HTTPError as exc:
+            raise PeerUnreachable(
+                f"the node's admin API at {self.base_url} does not answer ({type(exc).__name__})"
+            ) from exc
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise PeerProtocolError(
+                f"{self.base_url}{path} answered HTTP {response.status_code}, not JSON"
+            ) from exc
+        if not isinstance(document, dict):
+            raise PeerProtocolError(f"{self.base_url}{path} answered {type(document).__name__}")
+        return document
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
@@ -87,6 +106,6 @@ def _url(path: str) -> str:
     """The URL path of a call: the probes, the spec's north-south paths (``/v1/...``) and
     whole admin paths (``wire.paths.ADMIN_*``) as they are; a short admin path such as
     ``/contracts`` under ``/admin/v1``."""
-    if path in PROBES or path.startswith((f"{BFIA}/", f"{ADMIN}/")):
+    if path in PROBES or path.startswith((f"{BFIA}/", f"{ADMIN}/", f"{SECURE_OPERATE}/")):
         return path
     return ADMIN + path

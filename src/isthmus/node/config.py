@@ -223,6 +223,17 @@ class ListenersSection(_Section):
     body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
 
+class SecureOperateSection(_Section):
+    """The secure operator service (``/secure_operate/v1``, protocol.md §17)."""
+
+    #: Tasks that may be running or waiting between phases at once; more are refused.
+    max_tasks: int = Field(default=8, ge=1, le=1024)
+    #: How long a task waits for a partner's message before it fails (PEER_TIMEOUT).
+    peer_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    #: The largest ``execute`` body (Direct values are Base64 in it).
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+
+
 class BeaverSection(_Section):
     """The PPCA Beaver triple service (docs/protocol.md §16), served on the east-west gRPC
     listener (``interconn.grpc_port``). Off by default: it is a trusted third party that
@@ -276,6 +287,7 @@ class NodeConfig(BaseSettings):
     management: ManagementSection = ManagementSection()
     scheduler: SchedulerSection = SchedulerSection()
     listeners: ListenersSection = ListenersSection()
+    secure_operate: SecureOperateSection = SecureOperateSection()
     log: LogSection = LogSection()
     beaver: BeaverSection = BeaverSection()
 

@@ -19,6 +19,7 @@ import httpx
 
 from isthmus import __version__
 from isthmus.beaver import BeaverLimits, SessionTable
+from isthmus.link.backends import BlackboxBackend, LinkBackend
 from isthmus.management.approvals import ApprovalService
 from isthmus.management.contracts import ContractService, SelfDescription
 from isthmus.management.datasets import DatasetService, SourcePolicy
@@ -50,6 +51,7 @@ from isthmus.scheduler.runners import (
     RunnerError,
 )
 from isthmus.scheduler.runs import ParticipantSettings, RunEnded, Runs
+from isthmus.secure_operate.service import SecureOperateService
 from isthmus.store import Store
 from isthmus.store.blobs import BlobDir
 from isthmus.store.transport import TransportStore
@@ -83,6 +85,7 @@ class NodeContext:
     admin_token: str
     principals: Principals
     info: NodeInfo
+    secure_operate: SecureOperateService
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: The Beaver triple service's sessions; None unless ``[beaver] enabled``.
     beaver: SessionTable | None = None
@@ -92,6 +95,7 @@ class NodeContext:
         return self.identity.node_id
 
     async def aclose(self) -> None:
+        await self.secure_operate.aclose()
         await self.transport.aclose()
         await self.peers.aclose()
         self.store.dispose()
@@ -128,14 +132,8 @@ def build_context(
     datasets = DatasetService(
         store, config.node.inst_id, storage_root(config), sources=source_policy(config)
     )
-    approvals = ApprovalService(
-        store,
-        peers,
-        datasets,
-        node_id=config.node.node_id,
-        inst_id=config.node.inst_id,
-        outbox_wakeup=wakeup,
-    )
+    node_ids = {"node_id": config.node.node_id, "inst_id": config.node.inst_id}
+    approvals = ApprovalService(store, peers, datasets, **node_ids, outbox_wakeup=wakeup)
     return NodeContext(
         config=config,
         identity=identity,
@@ -163,6 +161,7 @@ def build_context(
         admin_token=read_admin_token(config),
         principals=Principals(store, read_admin_token(config)),
         info=info,
+        secure_operate=build_secure_operate(config, transport_service),
         beaver=_beaver_sessions(config),
     )
 
@@ -326,6 +325,36 @@ class _JobSessions:
     async def release(self, session_id: str) -> None:
         with contextlib.suppress(TransportRefused):  # never opened, or released already
             await self.transport.release(session_id, None, None)
+
+
+def build_secure_operate(config: NodeConfig, transport: TransportService) -> SecureOperateService:
+    """The secure operator service: its tasks' links go through this node's own
+    south-north transport (the blackbox backend), one session per task."""
+    from isthmus.secure_operate import engines
+
+    address = config.transport_address
+
+    def backend(session_id: str, token: str, parties: list[str], rank: int) -> LinkBackend:
+        return BlackboxBackend(
+            transport=address,
+            session_id=session_id,
+            token=token,
+            parties=parties,
+            self_rank=rank,
+            node_ids=parties,
+            provider=SYSTEM_NAME,
+        )
+
+    return SecureOperateService(
+        node_id=config.node.node_id,
+        storage_root=storage_root(config) / "secure_operate",
+        sessions=_JobSessions(transport),
+        backends=backend,
+        engines=engines.semi2k,
+        engine_class=engines.ENGINE_CLASS,
+        max_active=config.secure_operate.max_tasks,
+        peer_wait_s=config.secure_operate.peer_wait_s,
+    )
 
 
 def build_jobs(

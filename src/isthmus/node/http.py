@@ -96,17 +96,26 @@ class BodyLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with a 413 envelope, whether the client declared
     the length or streams chunks, without buffering more than the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Path prefixes with a limit of their own (the secure operator service's values).
+        self.larger = larger or {}
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(str(scope.get("path", "")))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = False
@@ -116,10 +125,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # An HTTPException, not a private type: FastAPI turns any other error
                     # raised while reading a body into a generic 400.
-                    raise _too_large(self.max_bytes)
+                    raise _too_large(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -132,11 +141,11 @@ class BodyLimitMiddleware:
         except StarletteHTTPException as exc:
             if exc.status_code != 413 or started:
                 raise
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            error(ErrorCode.PAYLOAD_TOO_LARGE, str(_too_large(self.max_bytes).detail))
+            error(ErrorCode.PAYLOAD_TOO_LARGE, str(_too_large(limit).detail))
         ).encode()
         await send(
             {

@@ -81,6 +81,11 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", paths.PLATFORM_JOB_WHY): ANY,
     # a task's outputs show data rows: operators only, not every reader
     ("GET", paths.ADMIN_JOB_OUTPUTS): frozenset({OPERATOR}),
+    # the secure operator service: operators compute (and see results); all may list
+    ("POST", paths.SECOP_EXECUTE): frozenset({OPERATOR}),
+    ("POST", paths.SECOP_KILL): frozenset({OPERATOR}),
+    ("POST", paths.SECOP_QUERY): frozenset({OPERATOR}),
+    ("POST", paths.SECOP_EXPRESSIONS): ANY,
 }
 
 

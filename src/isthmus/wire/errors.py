@@ -373,6 +373,149 @@ class MpcInputError(MpcError):
     http_status = 400
 
 
+# --- the secure operator service (digest §3) ------------------------------------------
+
+
+class SecopCode(IntEnum):
+    """The ``code`` of a secure operator service reply (digest §3). The service's text
+    fixes only the groups: 100-199 system, 200-299 local environment, 300-399 between
+    nodes, 400-999 logic and parameters; every value inside a group is ours, stable, and
+    listed in docs/protocol.md §17. Never renumber one, only add."""
+
+    OK = 0
+
+    SYSTEM = 100
+    BUSY = 101
+
+    LOCAL_ENV = 200
+    STORAGE = 201
+    TRANSPORT_SESSION = 202
+
+    PEER_FAILED = 300
+    PEER_TIMEOUT = 301
+    PEER_BAD_SHARE = 302
+    PEER_ABORTED = 303
+
+    BAD_PARAMETER = 400
+    UNKNOWN_EXPRESSION = 401
+    UNKNOWN_DTYPE = 402
+    UNKNOWN_PROTOCOL = 403
+    NOT_A_PARTY = 404
+    RESULT_PARTY_NOT_A_PARTY = 405
+    DUPLICATE_TASK = 406
+    SHAPE_MISMATCH = 407
+    UNKNOWN_TASK = 408
+    BAD_INPUT = 409
+    KILLED = 410
+    TIMEOUT = 411
+    BAD_PHASE = 412
+
+
+class SecopError(IsthmusError):
+    """A secure operator task refused or failed; ``secop_code`` is the service's code
+    (``SecopCode``), ``code`` the node-wide catalogue's for the JSON envelope faces."""
+
+    secop_code: SecopCode = SecopCode.SYSTEM
+    code = ErrorCode.INTERNAL
+    http_status = 500
+
+
+class SecopBusy(SecopError):
+    """As many tasks as the node allows are running: try again later."""
+
+    secop_code = SecopCode.BUSY
+    code = ErrorCode.STATE_CONFLICT
+    http_status = 429
+
+
+class SecopStorageError(SecopError):
+    """An input or output of a storage engine could not be read or written here."""
+
+    secop_code = SecopCode.STORAGE
+    code = ErrorCode.INTERNAL
+
+
+class SecopSessionError(SecopError):
+    """This node's transport would not open or serve the task's session."""
+
+    secop_code = SecopCode.TRANSPORT_SESSION
+    code = ErrorCode.INTERNAL
+
+
+class SecopPeerError(SecopError):
+    """A partner failed the task (refused, answered nonsense)."""
+
+    secop_code = SecopCode.PEER_FAILED
+    code = ErrorCode.PEER_REFUSED
+    http_status = 424
+
+
+class SecopPeerTimeout(SecopPeerError):
+    """A partner did not answer within the task's bound."""
+
+    secop_code = SecopCode.PEER_TIMEOUT
+    code = ErrorCode.LINK_TIMEOUT
+
+
+class SecopBadShare(SecopPeerError):
+    """A partner sent a share of the wrong size (the engine's ``MpcError``)."""
+
+    secop_code = SecopCode.PEER_BAD_SHARE
+    code = ErrorCode.PEER_PROTOCOL
+
+
+class SecopPeerAborted(SecopPeerError):
+    """A partner's node killed or failed the task and said so."""
+
+    secop_code = SecopCode.PEER_ABORTED
+
+
+class SecopInvalid(SecopError):
+    """A parameter of the request is wrong; nothing was started (or all was undone)."""
+
+    secop_code = SecopCode.BAD_PARAMETER
+    code = ErrorCode.VALIDATION_FAILED
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        secop_code: SecopCode = SecopCode.BAD_PARAMETER,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.secop_code = secop_code
+
+
+class SecopUnknownTask(SecopError):
+    secop_code = SecopCode.UNKNOWN_TASK
+    code = ErrorCode.NOT_FOUND
+    http_status = 404
+
+
+class SecopDuplicateTask(SecopError):
+    secop_code = SecopCode.DUPLICATE_TASK
+    code = ErrorCode.STATE_CONFLICT
+    http_status = 409
+
+
+class SecopKilled(SecopError):
+    """The task was killed (here, or by a partner)."""
+
+    secop_code = SecopCode.KILLED
+    code = ErrorCode.STATE_CONFLICT
+    http_status = 409
+
+
+class SecopTimeout(SecopError):
+    """The task's own ``timeout`` passed before it finished."""
+
+    secop_code = SecopCode.TIMEOUT
+    code = ErrorCode.STATE_CONFLICT
+    http_status = 409
+
+
 class BeaverRefused(MpcError):
     """The Beaver triple service refused a call (its ``code`` and reason are in
     ``details``: ``service_code``, ``reason``), or refused the caller (gRPC

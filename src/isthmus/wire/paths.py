@@ -122,3 +122,13 @@ ADMIN_JOB_OUTPUTS = f"{ADMIN_JOBS}/{{job_id}}/outputs"
 def resource_approval(resource: str, action: str) -> str:
     """The east-west path of an approval ``action`` on a ``resource`` type (lower case)."""
     return RESOURCE_APPROVAL.format(resource=resource, action=action)
+
+
+#: The secure operator service (digest §3): north-south, a platform to its own node, on
+#: the admin listener (protocol.md §17 says why). Its replies are the service's own
+#: ``{code, msg, result}``, not the BFIA envelope.
+SECURE_OPERATE = "/secure_operate/v1"
+SECOP_EXECUTE = f"{SECURE_OPERATE}/execute"
+SECOP_EXPRESSIONS = f"{SECURE_OPERATE}/expressions"
+SECOP_KILL = f"{SECURE_OPERATE}/kill"
+SECOP_QUERY = f"{SECURE_OPERATE}/query"
