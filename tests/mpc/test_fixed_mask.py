@@ -119,6 +119,42 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize(("ring", "world"), [(RING64, 2), (RING128, 3)])
+async def test_an_epoch_loop_over_many_masks_with_lookahead(ring: Ring, world: int) -> None:
+    """SS-LR's pattern: masks made first, then epochs of X_j@w and X_jᵀ@err for every j;
+    the source fetches the next handle's tuple ahead (cyclically) and stays exact."""
+    rng = np.random.default_rng(3)
+    xs = [rng.integers(-9, 9, (4, 3)).astype(float) for _ in range(3)]
+    w = rng.integers(-9, 9, (3, 1)).astype(float)
+    err = rng.integers(-9, 9, (4, 1)).astype(float)
+
+    async def party(engine: Semi2k) -> list[np.ndarray]:
+        masks = [
+            await engine.fixed_left(engine.input(0, x if engine.rank == 0 else None, x.shape))
+            for x in xs
+        ]
+        sw = engine.input(1, w if engine.rank == 1 else None, w.shape)
+        se = engine.input(1, err if engine.rank == 1 else None, err.shape)
+        out = []
+        for _ in range(3):
+            for mask in masks:
+                for z in (
+                    await engine.matmul_fixed(mask, sw),
+                    await engine.matmul_fixed(mask.T, se),
+                ):
+                    revealed = await engine.reveal(z)
+                    assert revealed is not None
+                    out.append(revealed)
+        return out
+
+    want = [p for x in xs for p in (x @ w, x.T @ err)] * 3
+    async with service() as host:
+        source = service_source(host, uuid.uuid4().hex, lookahead=True)
+        results = await run_engines(world, party, ring=ring, fxp_bits=0, source=source)
+    for got in results:
+        assert all(np.array_equal(z, y) for z, y in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize(("ring", "world"), [(RING64, 2), (RING128, 3)])
 async def test_service_tuples_keep_a_and_give_fresh_b(ring: Ring, world: int) -> None:
     """At the tuple level: C = A@B and C' = Aᵀ@B' for the same A, B fresh each time."""
     async with service() as host:

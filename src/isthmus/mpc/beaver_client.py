@@ -23,8 +23,13 @@ It implements the fixed-mask extension (``FixedMaskTriples``, SecureML §4.2): `
 draws A (m, k) with no service call and names it by its PRG counter (the same on every
 rank); each ``matmul_for`` draws a fresh B and C and sends ``AdjustDot`` with A's
 *original* ``PrgBufferMeta`` (flagged ``transpose`` for Aᵀ@B), which the service
-regenerates like any buffer. With ``lookahead`` the next (B, C) for the same handle and
-direction is drawn and adjusted ahead, as for ordinary tuples.
+regenerates like any buffer. With ``lookahead`` the (B, C) drawn and adjusted ahead is
+the one for the *next handle* (in the order ``fixed`` made them, cyclically) with the
+same n and direction: a loop over fixed masks (SS-LR's batches, every epoch, all masks
+made first) then always finds its tuple ready, and the end leaves one unused tuple per n
+and direction (cancelled at ``close``). The draws depend only on the sequence of calls,
+so every rank's counters stay in step; a caller with another pattern only wastes the
+tuple drawn ahead.
 """
 
 from __future__ import annotations
@@ -98,7 +103,8 @@ class TtpTripleSource:
         self._closed = False
         self.lookahead = lookahead
         self._ahead: dict[tuple[Any, ...], Awaitable[tuple[Tensor, ...]]] = {}
-        self._fixed: dict[int, tuple[pb.PrgBufferMeta, int, int]] = {}
+        self._fixed: dict[int, tuple[pb.PrgBufferMeta, int, int, int]] = {}
+        self._order: list[int] = []  # handles in the order ``fixed`` made them
 
     def __repr__(self) -> str:  # never the seed
         return (
@@ -247,7 +253,8 @@ class TtpTripleSource:
         """(handle, this party's share of a fresh A (m, k)); no adjustment is needed."""
         await self._ensure_open()
         a, meta = self._draw((m, k))
-        self._fixed[meta.prg_count] = (meta, m, k)
+        self._fixed[meta.prg_count] = (meta, m, k, len(self._order))
+        self._order.append(meta.prg_count)
         return meta.prg_count, a
 
     async def matmul_for(
@@ -256,12 +263,19 @@ class TtpTripleSource:
         await self._ensure_open()
         if handle not in self._fixed:
             raise MpcInputError(f"no fixed mask with handle {handle} in this session")
-        key = ("fixed", handle, n, transpose)
-        b, c = await self._take(key, lambda: self._start_fixed(handle, n, transpose))
+        current = self._ahead.pop(("fixed", handle, n, transpose), None)
+        if current is None:
+            current = self._start_fixed(handle, n, transpose)
+        if self.lookahead:
+            nxt = self._order[(self._fixed[handle][3] + 1) % len(self._order)]
+            key = ("fixed", nxt, n, transpose)
+            if key not in self._ahead:
+                self._ahead[key] = self._start_fixed(nxt, n, transpose)
+        b, c = await current
         return b, c
 
     def _start_fixed(self, handle: int, n: int, transpose: bool) -> Awaitable[tuple[Tensor, ...]]:
-        meta, m, k = self._fixed[handle]
+        meta, m, k, _ = self._fixed[handle]
         if transpose:
             m, k = k, m
             meta = pb.PrgBufferMeta(prg_count=meta.prg_count, size=meta.size, transpose=True)

@@ -18,7 +18,8 @@ triple streams in step. ``train`` is the whole algorithm, so an oracle (SPU) can
 same schedule and compare.
 
 Each batch X_b is the same matrix every epoch, so its Beaver mask is made once
-(``Semi2k.fixed_left``, in the first epoch, as the batch is first used) and reused by
+(``Semi2k.fixed_left``, for every batch before the first epoch, so that a look-ahead
+source can fetch the next batch's triples in order from the start) and reused by
 X_b·w and X_bᵀ·err in every epoch: E = X_b - A is opened once per batch for the whole
 training, each product then opens only F (SecureML §4.2; ``mpc/fixed.py`` says why that
 is safe). Memory: one share of A and of E per batch. A triple source without the
@@ -83,10 +84,10 @@ async def train(engine: Semi2k, x_own: np.ndarray, y: np.ndarray | None, plan: T
     w = Shared(engine.ring.zeros((plan.width, 1)), (plan.width, 1))
     step = plan.learning_rate / plan.batch_size
     masks: dict[int, FixedLeft] = {}
+    for start, stop in plan.batches(x.shape[0]):
+        masks[start] = await engine.fixed_left(row_slice(x, start, stop))
     for _ in range(plan.num_epoch):
         for start, stop in plan.batches(x.shape[0]):
-            if start not in masks:
-                masks[start] = await engine.fixed_left(row_slice(x, start, stop))
             xb = masks[start]
             pred = await engine.sigmoid(await engine.matmul_fixed(xb, w), plan.sigmoid_mode)
             err = engine.sub(pred, row_slice(label, start, stop))
