@@ -10,9 +10,9 @@ link messages in step, and the engine keeps to it.
 matrix triples whose A stays the same across many products, for a left operand X that
 does not change (SS-LR's batches, every epoch). ``fixed(m, k)`` draws A (m, k) once and
 names it by a handle; each ``matmul_for(handle, n, transpose=...)`` then draws a fresh B
-and C = A@B (or Aᵀ@B). A source without it (``HeTripleSource``: its dealer-free
-protocol would need a fresh Paillier product per reuse and gains little) makes the engine
-fall back to ordinary triples.
+and C = A@B (or Aᵀ@B). A source without it makes the engine fall back to ordinary
+triples: ``HeTripleSource`` does not implement it (it could keep A's ciphertexts, but
+each reuse would still cost a homomorphic product per (B, C); not built).
 """
 
 from __future__ import annotations
