@@ -7,6 +7,8 @@ the parties, the tuple holds (docs/protocol.md §16):
 
 * mul:     C = A·B (elementwise)                 adjust = ΣA·ΣB - ΣC
 * dot:     C = A@B, A (m,k), B (k,n)             adjust = ΣA@ΣB - ΣC
+           (a buffer flagged ``transpose`` holds A as (k,m) or B as (n,k): a reused
+           mask's A, drawn for X, serving Xᵀ; docs/protocol.md §16)
 * and:     C = A & B over XOR shares of bits     adjust = (⊕A & ⊕B) ⊕ ⊕C (XORed in)
 * trunc:   Rb = R >> bits (arithmetic)           adjust = (ΣR >> bits) - ΣRb
 * truncpr: Rc = (R mod 2^(L-1)) >> bits, Rb = msb(R) ∈ {0,1}: one adjust each
@@ -37,6 +39,7 @@ class Buffer:
 
     prg_count: int
     size: int
+    transpose: bool = False
 
 
 def ring_of(field: int) -> Ring:
@@ -51,12 +54,19 @@ def _bad(detail: str) -> Refusal:
 
 
 def check_buffers(
-    ring: Ring, buffers: Sequence[Buffer], counts: Sequence[int], max_elements: int
+    ring: Ring,
+    buffers: Sequence[Buffer],
+    counts: Sequence[int],
+    max_elements: int,
+    transposable: Sequence[int] = (),
 ) -> None:
-    """``buffers`` are exactly ``len(counts)`` buffers of ``counts[j]`` elements each."""
+    """``buffers`` are exactly ``len(counts)`` buffers of ``counts[j]`` elements each,
+    and only those at the ``transposable`` positions may carry ``transpose``."""
     if len(buffers) != len(counts):
         raise _bad(f"{len(buffers)} prg_inputs; this adjustment takes {len(counts)}")
     for j, (buf, count) in enumerate(zip(buffers, counts, strict=True)):
+        if buf.transpose and j not in transposable:
+            raise _bad(f"prg_inputs[{j}] may not be transposed here")
         if count > max_elements:
             raise Refusal(
                 common.INVALID_REQUEST,
@@ -99,11 +109,19 @@ def adjust_mul(ring: Ring, m: Material, bufs: Sequence[Buffer]) -> list[bytes]:
     return [ring.to_bytes(ring.sub(ring.mul(a, b), c))]
 
 
+def _operand(ring: Ring, m: Material, buf: Buffer, shape: tuple[int, int]) -> Tensor:
+    """The summed matrix of ``shape``: read as the transposed shape and transposed when
+    the buffer is flagged (the same elements either way, so the size check holds)."""
+    if not buf.transpose:
+        return _summed(ring, m, buf, shape)
+    return ring.transpose(_summed(ring, m, buf, (shape[1], shape[0])))
+
+
 def adjust_dot(
     ring: Ring, m: Material, bufs: Sequence[Buffer], rows: int, inner: int, cols: int
 ) -> list[bytes]:
-    a = _summed(ring, m, bufs[0], (rows, inner))
-    b = _summed(ring, m, bufs[1], (inner, cols))
+    a = _operand(ring, m, bufs[0], (rows, inner))
+    b = _operand(ring, m, bufs[1], (inner, cols))
     c = _summed(ring, m, bufs[2], (rows, cols))
     return [ring.to_bytes(ring.sub(ring.matmul(a, b), c))]
 

@@ -93,12 +93,16 @@ class BeaverServicer:
         request: Any,
         counts: Callable[[Ring, Sequence[Buffer]], Sequence[int]],
         compute: Compute,
+        transposable: Sequence[int] = (),
     ) -> pb.AdjustResponse:
         await self._admit(context, method)
         try:
             ring = adjust.ring_of(request.field)
-            bufs = [Buffer(int(b.prg_count), int(b.size)) for b in request.prg_inputs]
-            adjust.check_buffers(ring, bufs, counts(ring, bufs), self.table.limits.max_elements)
+            bufs = [
+                Buffer(int(b.prg_count), int(b.size), bool(b.transpose)) for b in request.prg_inputs
+            ]
+            limit = self.table.limits.max_elements
+            adjust.check_buffers(ring, bufs, counts(ring, bufs), limit, transposable)
             material = await self.table.material(request.session_id)
             async with self._slots:
                 outputs = await asyncio.to_thread(compute, ring, material, bufs)
@@ -132,7 +136,7 @@ class BeaverServicer:
         def compute(ring: Ring, material: Material, bufs: Sequence[Buffer]) -> list[bytes]:
             return adjust.adjust_dot(ring, material, bufs, m, k, n)
 
-        return await self._adjust(context, "AdjustDot", request, counts, compute)
+        return await self._adjust(context, "AdjustDot", request, counts, compute, (0, 1))
 
     async def AdjustAnd(  # noqa: N802
         self, request: pb.AdjustAndRequest, context: Any

@@ -18,6 +18,18 @@ With ``lookahead`` (for loops that ask for the same shapes again and again, as S
 training does) each call also draws the next tuple of its kind and shape and starts its
 adjustment, so the service's round trip leaves the critical path; the draws still depend
 only on the sequence of calls, so every rank's counters stay in step.
+
+It implements the fixed-mask extension (``FixedMaskTriples``, SecureML §4.2): ``fixed``
+draws A (m, k) with no service call and names it by its PRG counter (the same on every
+rank); each ``matmul_for`` draws a fresh B and C and sends ``AdjustDot`` with A's
+*original* ``PrgBufferMeta`` (flagged ``transpose`` for Aᵀ@B), which the service
+regenerates like any buffer. With ``lookahead`` the (B, C) drawn and adjusted ahead is
+the one for the *next handle* (in the order ``fixed`` made them, cyclically) with the
+same n and direction: a loop over fixed masks (SS-LR's batches, every epoch, all masks
+made first) then always finds its tuple ready, and the end leaves one unused tuple per n
+and direction (cancelled at ``close``). The draws depend only on the sequence of calls,
+so every rank's counters stay in step; a caller with another pattern only wastes the
+tuple drawn ahead.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import numpy as np
 from isthmus.mpc.beaver_wire import CRYPTO_CODES, FIELD_OF, SEED_BYTES, int128_of
 from isthmus.mpc.prg import Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
-from isthmus.mpc.triples import TripleSource
+from isthmus.mpc.triples import FixedMaskTriples, TripleSource
 from isthmus.wire.errors import BeaverRefused, BeaverUnreachable, MpcError, MpcInputError
 from isthmus.wire.proto import beaver_pb2 as pb
 from isthmus.wire.proto import beaver_pb2_grpc
@@ -91,6 +103,8 @@ class TtpTripleSource:
         self._closed = False
         self.lookahead = lookahead
         self._ahead: dict[tuple[Any, ...], Awaitable[tuple[Tensor, ...]]] = {}
+        self._fixed: dict[int, tuple[pb.PrgBufferMeta, int, int, int]] = {}
+        self._order: list[int] = []  # handles in the order ``fixed`` made them
 
     def __repr__(self) -> str:  # never the seed
         return (
@@ -235,6 +249,43 @@ class TtpTripleSource:
         )
         return self._adjust_last("AdjustDot", request, (a, b, c))
 
+    async def fixed(self, m: int, k: int) -> tuple[int, Tensor]:
+        """(handle, this party's share of a fresh A (m, k)); no adjustment is needed."""
+        await self._ensure_open()
+        a, meta = self._draw((m, k))
+        self._fixed[meta.prg_count] = (meta, m, k, len(self._order))
+        self._order.append(meta.prg_count)
+        return meta.prg_count, a
+
+    async def matmul_for(
+        self, handle: int, n: int, *, transpose: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        await self._ensure_open()
+        if handle not in self._fixed:
+            raise MpcInputError(f"no fixed mask with handle {handle} in this session")
+        current = self._ahead.pop(("fixed", handle, n, transpose), None)
+        if current is None:
+            current = self._start_fixed(handle, n, transpose)
+        if self.lookahead:
+            nxt = self._order[(self._fixed[handle][3] + 1) % len(self._order)]
+            key = ("fixed", nxt, n, transpose)
+            if key not in self._ahead:
+                self._ahead[key] = self._start_fixed(nxt, n, transpose)
+        b, c = await current
+        return b, c
+
+    def _start_fixed(self, handle: int, n: int, transpose: bool) -> Awaitable[tuple[Tensor, ...]]:
+        meta, m, k, _ = self._fixed[handle]
+        if transpose:
+            m, k = k, m
+            meta = pb.PrgBufferMeta(prg_count=meta.prg_count, size=meta.size, transpose=True)
+        b, mb = self._draw((k, n))
+        c, mc = self._draw((m, n))
+        request = pb.AdjustDotRequest(
+            session_id=self.session_id, prg_inputs=[meta, mb, mc], field=self._field, m=m, n=n, k=k
+        )
+        return self._adjust_last("AdjustDot", request, (b, c))
+
     async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
         await self._ensure_open()
         r, rb = await self._take(("trunc", bits, *shape), lambda: self._start_trunc(shape, bits))
@@ -321,3 +372,7 @@ class TtpTripleSource:
 
 def _is_a_triple_source(source: TtpTripleSource) -> TripleSource:
     return source  # mypy checks the structural match here
+
+
+def _has_fixed_masks(source: TtpTripleSource) -> FixedMaskTriples:
+    return source

@@ -12,6 +12,9 @@ Guarantees this module keeps (docs/protocol.md §15 has the full rules and their
 * every party calls the same methods with the same shapes in the same order
   (lockstep): the link keys, the PRG counters of constant sharing and the triple
   source stay in step only then;
+* ``fixed_left``/``matmul_fixed`` (opt-in) reuse one Beaver mask A of a matrix X that
+  does not change across many products, opening E = X - A once (``mpc/fixed.py`` has
+  why that is safe, and the rule: one mask, one X);
 * ``less`` is exact (a bit comparison, ``mpc/compare.py``) while |x - y| fits the ring;
 * a peer's share of the wrong length raises ``MpcShareMismatch`` naming its rank and
   both sizes; a peer that never answers surfaces as the link's ``LinkTimeout``.
@@ -29,14 +32,15 @@ from numpy.typing import NDArray
 
 from isthmus.link.context import LinkContext
 from isthmus.mpc.compare import less_than
+from isthmus.mpc.fixed import FixedLeft, product_share
 from isthmus.mpc.prg import SEED_BYTES, Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.shared import Shared
-from isthmus.mpc.triples import TripleSource
+from isthmus.mpc.triples import FixedMaskTriples, TripleSource
 from isthmus.wire.errors import MpcError, MpcInputError, MpcShareMismatch
 
 TruncMode = Literal["probabilistic", "precise"]
-__all__ = ["Semi2k", "Shared", "TruncMode"]
+__all__ = ["FixedLeft", "Semi2k", "Shared", "TruncMode"]
 
 
 class Semi2k:
@@ -267,6 +271,35 @@ class Semi2k:
         r = self.ring
         left = r.add(b, f) if self.rank == 0 else b  # rank 0: E·(B_0 + F) = E·B_0 + E·F
         z = r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+        return await self.truncate(Shared(z, (m, n)))
+
+    async def fixed_left(self, x: Shared) -> FixedLeft:
+        """A reusable mask of the 2-D X for ``matmul_fixed`` (SecureML §4.2): with a
+        ``FixedMaskTriples`` source, A is drawn and E = X - A opened here, once; with
+        any other source nothing happens now and each product uses ordinary triples.
+        Every party must call it for the same X at the same point (lockstep)."""
+        if len(x.shape) != 2:
+            raise MpcInputError(f"a fixed mask needs a 2-D matrix, not {x.shape}")
+        if not isinstance(self.triples, FixedMaskTriples):
+            return FixedLeft(x)
+        m, k = x.shape
+        handle, a = await self.triples.fixed(m, k)
+        (e,) = await self._open([self.ring.sub(x.share, a)])
+        return FixedLeft(x, handle, a, e)
+
+    async def matmul_fixed(self, mask: FixedLeft, y: Shared) -> Shared:
+        """L@Y, then truncation, for L = the X of ``mask`` (or Xᵀ for ``mask.T``): only
+        F = Y - B is opened, with a fresh B and C = A@B (or Aᵀ@B) from the source."""
+        (m, k) = mask.shape
+        if len(y.shape) != 2 or y.shape[0] != k:
+            raise MpcInputError(f"matmul shapes do not agree: {(m, k)} @ {y.shape}")
+        if mask.handle is None or not isinstance(self.triples, FixedMaskTriples):
+            left = self.transpose(mask.x) if mask.transposed else mask.x
+            return await self.matmul(left, y)
+        n = y.shape[1]
+        b, c = await self.triples.matmul_for(mask.handle, n, transpose=mask.transposed)
+        (f,) = await self._open([self.ring.sub(y.share, b)])
+        z = product_share(self.ring, self.rank, mask, f, b, c)
         return await self.truncate(Shared(z, (m, n)))
 
     # --- truncation -----------------------------------------------------------------

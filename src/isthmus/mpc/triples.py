@@ -5,11 +5,19 @@ C = A·B or C = A@B over the ring) and of truncation pairs (r, r >> bits, the sh
 arithmetic, r uniform in the ring). Every party calls the same methods with the same
 sizes in the same order (lockstep): implementations rely on it to keep PRG counters and
 link messages in step, and the engine keeps to it.
+
+``FixedMaskTriples`` is an optional extension (SecureML §4.2): a source that can hand out
+matrix triples whose A stays the same across many products, for a left operand X that
+does not change (SS-LR's batches, every epoch). ``fixed(m, k)`` draws A (m, k) once and
+names it by a handle; each ``matmul_for(handle, n, transpose=...)`` then draws a fresh B
+and C = A@B (or Aᵀ@B). A source without it makes the engine fall back to ordinary
+triples: ``HeTripleSource`` does not implement it (it could keep A's ciphertexts, but
+each reuse would still cost a homomorphic product per (B, C); not built).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from isthmus.mpc.ring import Ring, Tensor
 
@@ -30,3 +38,20 @@ class TripleSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FixedMaskTriples(Protocol):
+    """The optional fixed-mask extension; see the module docstring. Handles are the
+    same on every rank (they depend only on the sequence of calls, as the draws do)."""
+
+    async def fixed(self, m: int, k: int) -> tuple[int, Tensor]:
+        """(handle, this party's share of a fresh A of shape (m, k))."""
+        ...
+
+    async def matmul_for(
+        self, handle: int, n: int, *, transpose: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """This party's shares of a fresh B and of C for the A named by ``handle``:
+        B (k, n) and C = A@B (m, n), or with ``transpose`` B (m, n) and C = Aᵀ@B (k, n)."""
+        ...

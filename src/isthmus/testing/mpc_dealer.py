@@ -4,6 +4,9 @@ Every party derives *every* party's shares of each triple from one common seed a
 its own, so the triples are correct and the parties stay in step without a message, but
 every party could reconstruct every triple: **no security at all**. It exists so engine
 tests and benchmarks exercise the protocol without a Beaver service or HE cost.
+
+It implements the fixed-mask extension (``FixedMaskTriples``) by keeping each fixed A
+in the clear under its handle (the PRG counter before A was drawn).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class SeededDealer:
         self.rank = rank
         self.world_size = world_size
         self._prg = Prg(seed)
+        self._fixed: dict[int, Tensor] = {}
 
     def _split(self, value: Tensor, shape: tuple[int, ...]) -> Tensor:
         """Rank r's share of ``value``: random for ranks > 0, the rest for rank 0."""
@@ -42,6 +46,23 @@ class SeededDealer:
         b = self._prg.ring(self.ring, (k, n))
         c = self.ring.matmul(a, b)
         return self._split(a, (m, k)), self._split(b, (k, n)), self._split(c, (m, n))
+
+    async def fixed(self, m: int, k: int) -> tuple[int, Tensor]:
+        handle = self._prg.counter
+        a = self._prg.ring(self.ring, (m, k))
+        self._fixed[handle] = a
+        return handle, self._split(a, (m, k))
+
+    async def matmul_for(
+        self, handle: int, n: int, *, transpose: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        a = self._fixed[handle]
+        if transpose:
+            a = self.ring.transpose(a)
+        rows, inner = self.ring.shape(a)
+        b = self._prg.ring(self.ring, (inner, n))
+        c = self.ring.matmul(a, b)
+        return self._split(b, (inner, n)), self._split(c, (rows, n))
 
     async def trunc(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor]:
         r = self._prg.ring(self.ring, shape)

@@ -24,43 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fisthmus/wire/proto/beaver.proto\x12\x1eorg.interconnection.v2.service\"%\n\x0bInt128Proto\x12\n\n\x02hi\x18\x01 \x01(\x03\x12\n\n\x02lo\x18\x02 \x01(\x04\"0\n\rPrgBufferMeta\x12\x11\n\tprg_count\x18\x01 \x01(\x03\x12\x0c\n\x04size\x18\x02 \x01(\x03\"\xfd\x01\n\x14\x43reateSessionRequest\x12\x18\n\x10required_version\x18\x01 \x01(\x05\x12\x13\n\x0b\x61\x64just_rank\x18\x02 \x01(\x05\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x12\n\nworld_size\x18\x04 \x01(\x05\x12\x0c\n\x04rank\x18\x05 \x01(\x05\x12=\n\x08prg_seed\x18\x06 \x01(\x0b\x32+.org.interconnection.v2.service.Int128Proto\x12\x41\n\nprg_crypto\x18\x64 \x01(\x0e\x32-.org.interconnection.v2.service.PrgCryptoType\"6\n\x15\x43reateSessionResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\x14\x44\x65leteSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"6\n\x15\x44\x65leteSessionResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa3\x01\n\x10\x41\x64justMulRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"\xc4\x01\n\x10\x41\x64justDotRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\t\n\x01m\x18\x04 \x01(\x03\x12\t\n\x01n\x18\x05 \x01(\x03\x12\t\n\x01k\x18\x06 \x01(\x03\"\xa3\x01\n\x10\x41\x64justAndRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"\xb3\x01\n\x12\x41\x64justTruncRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\x0c\n\x04\x62its\x18\x04 \x01(\x03\"\xb5\x01\n\x14\x41\x64justTruncPrRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\x0c\n\x04\x62its\x18\x04 \x01(\x03\"\xa7\x01\n\x14\x41\x64justRandBitRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"G\n\x0e\x41\x64justResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64just_outputs\x18\x03 \x03(\x0c*:\n\tFieldType\x12\x0e\n\nFT_INVALID\x10\x00\x12\x08\n\x04\x46M32\x10\x01\x12\x08\n\x04\x46M64\x10\x02\x12\t\n\x05\x46M128\x10\x03*B\n\rPrgCryptoType\x12\x19\n\x15PRG_CRYPTO_AES128_CTR\x10\x00\x12\x16\n\x12PRG_CRYPTO_SM4_CTR\x10\x02\x32\xb9\x07\n\rBeaverService\x12|\n\rCreateSession\x12\x34.org.interconnection.v2.service.CreateSessionRequest\x1a\x35.org.interconnection.v2.service.CreateSessionResponse\x12|\n\rDeleteSession\x12\x34.org.interconnection.v2.service.DeleteSessionRequest\x1a\x35.org.interconnection.v2.service.DeleteSessionResponse\x12m\n\tAdjustMul\x12\x30.org.interconnection.v2.service.AdjustMulRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12m\n\tAdjustDot\x12\x30.org.interconnection.v2.service.AdjustDotRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12m\n\tAdjustAnd\x12\x30.org.interconnection.v2.service.AdjustAndRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12q\n\x0b\x41\x64justTrunc\x12\x32.org.interconnection.v2.service.AdjustTruncRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12u\n\rAdjustTruncPr\x12\x34.org.interconnection.v2.service.AdjustTruncPrRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12u\n\rAdjustRandBit\x12\x34.org.interconnection.v2.service.AdjustRandBitRequest\x1a..org.interconnection.v2.service.AdjustResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fisthmus/wire/proto/beaver.proto\x12\x1eorg.interconnection.v2.service\"%\n\x0bInt128Proto\x12\n\n\x02hi\x18\x01 \x01(\x03\x12\n\n\x02lo\x18\x02 \x01(\x04\"C\n\rPrgBufferMeta\x12\x11\n\tprg_count\x18\x01 \x01(\x03\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x11\n\ttranspose\x18\x64 \x01(\x08\"\xfd\x01\n\x14\x43reateSessionRequest\x12\x18\n\x10required_version\x18\x01 \x01(\x05\x12\x13\n\x0b\x61\x64just_rank\x18\x02 \x01(\x05\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x12\n\nworld_size\x18\x04 \x01(\x05\x12\x0c\n\x04rank\x18\x05 \x01(\x05\x12=\n\x08prg_seed\x18\x06 \x01(\x0b\x32+.org.interconnection.v2.service.Int128Proto\x12\x41\n\nprg_crypto\x18\x64 \x01(\x0e\x32-.org.interconnection.v2.service.PrgCryptoType\"6\n\x15\x43reateSessionResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\x14\x44\x65leteSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"6\n\x15\x44\x65leteSessionResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa3\x01\n\x10\x41\x64justMulRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"\xc4\x01\n\x10\x41\x64justDotRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\t\n\x01m\x18\x04 \x01(\x03\x12\t\n\x01n\x18\x05 \x01(\x03\x12\t\n\x01k\x18\x06 \x01(\x03\"\xa3\x01\n\x10\x41\x64justAndRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"\xb3\x01\n\x12\x41\x64justTruncRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\x0c\n\x04\x62its\x18\x04 \x01(\x03\"\xb5\x01\n\x14\x41\x64justTruncPrRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\x12\x0c\n\x04\x62its\x18\x04 \x01(\x03\"\xa7\x01\n\x14\x41\x64justRandBitRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x41\n\nprg_inputs\x18\x02 \x03(\x0b\x32-.org.interconnection.v2.service.PrgBufferMeta\x12\x38\n\x05\x66ield\x18\x03 \x01(\x0e\x32).org.interconnection.v2.service.FieldType\"G\n\x0e\x41\x64justResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64just_outputs\x18\x03 \x03(\x0c*:\n\tFieldType\x12\x0e\n\nFT_INVALID\x10\x00\x12\x08\n\x04\x46M32\x10\x01\x12\x08\n\x04\x46M64\x10\x02\x12\t\n\x05\x46M128\x10\x03*B\n\rPrgCryptoType\x12\x19\n\x15PRG_CRYPTO_AES128_CTR\x10\x00\x12\x16\n\x12PRG_CRYPTO_SM4_CTR\x10\x02\x32\xb9\x07\n\rBeaverService\x12|\n\rCreateSession\x12\x34.org.interconnection.v2.service.CreateSessionRequest\x1a\x35.org.interconnection.v2.service.CreateSessionResponse\x12|\n\rDeleteSession\x12\x34.org.interconnection.v2.service.DeleteSessionRequest\x1a\x35.org.interconnection.v2.service.DeleteSessionResponse\x12m\n\tAdjustMul\x12\x30.org.interconnection.v2.service.AdjustMulRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12m\n\tAdjustDot\x12\x30.org.interconnection.v2.service.AdjustDotRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12m\n\tAdjustAnd\x12\x30.org.interconnection.v2.service.AdjustAndRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12q\n\x0b\x41\x64justTrunc\x12\x32.org.interconnection.v2.service.AdjustTruncRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12u\n\rAdjustTruncPr\x12\x34.org.interconnection.v2.service.AdjustTruncPrRequest\x1a..org.interconnection.v2.service.AdjustResponse\x12u\n\rAdjustRandBit\x12\x34.org.interconnection.v2.service.AdjustRandBitRequest\x1a..org.interconnection.v2.service.AdjustResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'isthmus.wire.proto.beaver_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FIELDTYPE']._serialized_start=1708
-  _globals['_FIELDTYPE']._serialized_end=1766
-  _globals['_PRGCRYPTOTYPE']._serialized_start=1768
-  _globals['_PRGCRYPTOTYPE']._serialized_end=1834
+  _globals['_FIELDTYPE']._serialized_start=1727
+  _globals['_FIELDTYPE']._serialized_end=1785
+  _globals['_PRGCRYPTOTYPE']._serialized_start=1787
+  _globals['_PRGCRYPTOTYPE']._serialized_end=1853
   _globals['_INT128PROTO']._serialized_start=67
   _globals['_INT128PROTO']._serialized_end=104
   _globals['_PRGBUFFERMETA']._serialized_start=106
-  _globals['_PRGBUFFERMETA']._serialized_end=154
-  _globals['_CREATESESSIONREQUEST']._serialized_start=157
-  _globals['_CREATESESSIONREQUEST']._serialized_end=410
-  _globals['_CREATESESSIONRESPONSE']._serialized_start=412
-  _globals['_CREATESESSIONRESPONSE']._serialized_end=466
-  _globals['_DELETESESSIONREQUEST']._serialized_start=468
-  _globals['_DELETESESSIONREQUEST']._serialized_end=510
-  _globals['_DELETESESSIONRESPONSE']._serialized_start=512
-  _globals['_DELETESESSIONRESPONSE']._serialized_end=566
-  _globals['_ADJUSTMULREQUEST']._serialized_start=569
-  _globals['_ADJUSTMULREQUEST']._serialized_end=732
-  _globals['_ADJUSTDOTREQUEST']._serialized_start=735
-  _globals['_ADJUSTDOTREQUEST']._serialized_end=931
-  _globals['_ADJUSTANDREQUEST']._serialized_start=934
-  _globals['_ADJUSTANDREQUEST']._serialized_end=1097
-  _globals['_ADJUSTTRUNCREQUEST']._serialized_start=1100
-  _globals['_ADJUSTTRUNCREQUEST']._serialized_end=1279
-  _globals['_ADJUSTTRUNCPRREQUEST']._serialized_start=1282
-  _globals['_ADJUSTTRUNCPRREQUEST']._serialized_end=1463
-  _globals['_ADJUSTRANDBITREQUEST']._serialized_start=1466
-  _globals['_ADJUSTRANDBITREQUEST']._serialized_end=1633
-  _globals['_ADJUSTRESPONSE']._serialized_start=1635
-  _globals['_ADJUSTRESPONSE']._serialized_end=1706
-  _globals['_BEAVERSERVICE']._serialized_start=1837
-  _globals['_BEAVERSERVICE']._serialized_end=2790
+  _globals['_PRGBUFFERMETA']._serialized_end=173
+  _globals['_CREATESESSIONREQUEST']._serialized_start=176
+  _globals['_CREATESESSIONREQUEST']._serialized_end=429
+  _globals['_CREATESESSIONRESPONSE']._serialized_start=431
+  _globals['_CREATESESSIONRESPONSE']._serialized_end=485
+  _globals['_DELETESESSIONREQUEST']._serialized_start=487
+  _globals['_DELETESESSIONREQUEST']._serialized_end=529
+  _globals['_DELETESESSIONRESPONSE']._serialized_start=531
+  _globals['_DELETESESSIONRESPONSE']._serialized_end=585
+  _globals['_ADJUSTMULREQUEST']._serialized_start=588
+  _globals['_ADJUSTMULREQUEST']._serialized_end=751
+  _globals['_ADJUSTDOTREQUEST']._serialized_start=754
+  _globals['_ADJUSTDOTREQUEST']._serialized_end=950
+  _globals['_ADJUSTANDREQUEST']._serialized_start=953
+  _globals['_ADJUSTANDREQUEST']._serialized_end=1116
+  _globals['_ADJUSTTRUNCREQUEST']._serialized_start=1119
+  _globals['_ADJUSTTRUNCREQUEST']._serialized_end=1298
+  _globals['_ADJUSTTRUNCPRREQUEST']._serialized_start=1301
+  _globals['_ADJUSTTRUNCPRREQUEST']._serialized_end=1482
+  _globals['_ADJUSTRANDBITREQUEST']._serialized_start=1485
+  _globals['_ADJUSTRANDBITREQUEST']._serialized_end=1652
+  _globals['_ADJUSTRESPONSE']._serialized_start=1654
+  _globals['_ADJUSTRESPONSE']._serialized_end=1725
+  _globals['_BEAVERSERVICE']._serialized_start=1856
+  _globals['_BEAVERSERVICE']._serialized_end=2809
 # @@protoc_insertion_point(module_scope)

@@ -34,12 +34,14 @@ class Int128Proto(_message.Message):
     def __init__(self, hi: _Optional[int] = ..., lo: _Optional[int] = ...) -> None: ...
 
 class PrgBufferMeta(_message.Message):
-    __slots__ = ("prg_count", "size")
+    __slots__ = ("prg_count", "size", "transpose")
     PRG_COUNT_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    TRANSPOSE_FIELD_NUMBER: _ClassVar[int]
     prg_count: int
     size: int
-    def __init__(self, prg_count: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+    transpose: bool
+    def __init__(self, prg_count: _Optional[int] = ..., size: _Optional[int] = ..., transpose: _Optional[bool] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
     __slots__ = ("required_version", "adjust_rank", "session_id", "world_size", "rank", "prg_seed", "prg_crypto")

@@ -16,6 +16,14 @@ discarded, PPCA's only ``last_batch_policy``). Every party calls the engine in t
 order with the same shapes (lockstep), which is what keeps the engine's PRG counters and
 triple streams in step. ``train`` is the whole algorithm, so an oracle (SPU) can run the
 same schedule and compare.
+
+Each batch X_b is the same matrix every epoch, so its Beaver mask is made once
+(``Semi2k.fixed_left``, for every batch before the first epoch, so that a look-ahead
+source can fetch the next batch's triples in order from the start) and reused by
+X_b·w and X_bᵀ·err in every epoch: E = X_b - A is opened once per batch for the whole
+training, each product then opens only F (SecureML §4.2; ``mpc/fixed.py`` says why that
+is safe). Memory: one share of A and of E per batch. A triple source without the
+extension falls back to ordinary triples inside the engine (same results, same order).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from isthmus.components.builtin.ss_lr.plan import TrainPlan
-from isthmus.mpc.engine import Semi2k, Shared
+from isthmus.mpc.engine import FixedLeft, Semi2k, Shared
 
 
 def columns(engine: Semi2k, parts: Sequence[Shared]) -> Shared:
@@ -75,12 +83,15 @@ async def train(engine: Semi2k, x_own: np.ndarray, y: np.ndarray | None, plan: T
     x, label = share_inputs(engine, x_own, y, plan)
     w = Shared(engine.ring.zeros((plan.width, 1)), (plan.width, 1))
     step = plan.learning_rate / plan.batch_size
+    masks: dict[int, FixedLeft] = {}
+    for start, stop in plan.batches(x.shape[0]):
+        masks[start] = await engine.fixed_left(row_slice(x, start, stop))
     for _ in range(plan.num_epoch):
         for start, stop in plan.batches(x.shape[0]):
-            xb = row_slice(x, start, stop)
-            pred = await engine.sigmoid(await engine.matmul(xb, w), plan.sigmoid_mode)
+            xb = masks[start]
+            pred = await engine.sigmoid(await engine.matmul_fixed(xb, w), plan.sigmoid_mode)
             err = engine.sub(pred, row_slice(label, start, stop))
-            grad = await engine.matmul(engine.transpose(xb), err)
+            grad = await engine.matmul_fixed(xb.T, err)
             if plan.l2_norm:
                 grad = engine.add(
                     grad, await engine.mul_public_async(without_bias(w), plan.l2_norm)
