@@ -30,10 +30,15 @@ never wraps while |x| < 2^(L-3), and the truncated value is off by less than n u
 last place, never by a large error. The price: r is not uniform over the ring, so the
 opening x - r hides x statistically, with distance at most |x|·2^(2 + ceil(log2 n) - L)
 (below 2^-30 for |x| < 2^30 in ring 64 with 2 parties). docs/protocol.md §15 has the costs.
+
+The Paillier work (key generation, encryption, the homomorphic products, decryption) runs
+in a worker thread: seconds of it would otherwise stall the event loop it shares with
+everything else (on a node, the transport and the secure operator service).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from collections.abc import Callable
@@ -131,6 +136,39 @@ def _uniform(ring: Ring, shape: tuple[int, ...]) -> Tensor:
     return ring.from_bytes(secrets.token_bytes(ring.nbytes(shape)), shape)
 
 
+def _encrypt_all(key: PaillierPublicKey, plain: _Ints) -> bytes:
+    """This party's operand under its own key, ciphertexts back to back."""
+    return b"".join(_ct_bytes(key, key.encrypt_encoded(int(v))) for v in plain.flat)
+
+
+def _masked_answer(
+    key: PaillierPublicKey,
+    kernel: _Kernel,
+    cts: _Ints,
+    right: _Ints,
+    slots: int,
+    width: int,
+    rows: int,
+) -> tuple[bytes, _Ints]:
+    """Enc(L_peer @ R + masks) under the peer's key, rerandomised, and the masks (this
+    party's share is minus them)."""
+    encrypted = kernel(key, cts, right)
+    masks = np.empty((rows, right.shape[1]), dtype=object)
+    for index in np.ndindex(masks.shape):
+        masks[index] = secrets.randbits(width - 1)
+    packed = _pack(masks, slots, width)  # (groups, q), as the results
+    n2, big_n = key.n_square, gmpy2.mpz(key.n)
+    out = bytearray()
+    for index, value in np.ndenumerate(encrypted):
+        masked = value * (1 + packed[index] * big_n) % n2 * key.random_factor() % n2
+        out += _ct_bytes(key, masked)
+    return bytes(out), masks
+
+
+def _decrypt_all(private: PaillierPrivateKey, cts: _Ints) -> _Ints:
+    return np.array([private.decrypt_raw(int(c)) for c in cts.flat], dtype=object)
+
+
 class HeTripleSource:
     """A ``TripleSource`` with no dealer: cross terms through Paillier (module text)."""
 
@@ -154,7 +192,9 @@ class HeTripleSource:
     async def _ready(self) -> PaillierPrivateKey:
         if self._private is not None:
             return self._private
-        public, private = generate_keypair(self.key_bits, allow_insecure=self.allow_insecure)
+        public, private = await asyncio.to_thread(
+            generate_keypair, self.key_bits, allow_insecure=self.allow_insecure
+        )
         width = (public.n.bit_length() + 7) // 8
         mine = public.n.to_bytes(width, "big") + public.hs.to_bytes(2 * width, "big")
         for rank, buf in enumerate(await self.link.all_gather(mine)):
@@ -172,8 +212,8 @@ class HeTripleSource:
                 allow_insecure=self.allow_insecure,
             )
         self._keys[self.link.rank] = public
-        for key in self._keys.values():
-            _ = key.hs_table  # the fixed-base tables, built once here rather than mid-triple
+        # the fixed-base tables, built once here rather than mid-triple
+        await asyncio.to_thread(lambda: [key.hs_table for key in self._keys.values()])
         self._private = private
         return private
 
@@ -210,7 +250,7 @@ class HeTripleSource:
         own_key = self._keys[me]
         own_slots = self._slots(own_key, width, packable)
         plain = _pack(left, own_slots, width)
-        mine = b"".join(_ct_bytes(own_key, own_key.encrypt_encoded(int(v))) for v in plain.flat)
+        mine = await asyncio.to_thread(_encrypt_all, own_key, plain)
         gathered = await self.link.all_gather(mine)
         share = ring.zeros((p, q))
         for peer in self.link.peers:
@@ -218,22 +258,15 @@ class HeTripleSource:
             slots = self._slots(key, width, packable)
             groups = -(-p // slots)
             cts = _parse(peer, gathered[peer], key, groups * k).reshape(groups, k)
-            encrypted = kernel(key, cts, right)
-            masks = np.empty((groups * slots, q), dtype=object)
-            for index in np.ndindex(masks.shape):
-                masks[index] = secrets.randbits(width - 1)
-            packed = _pack(masks, slots, width)  # (groups, q), as the results
-            n2, big_n = key.n_square, gmpy2.mpz(key.n)
-            out = bytearray()
-            for index, value in np.ndenumerate(encrypted):
-                masked = value * (1 + packed[index] * big_n) % n2 * key.random_factor() % n2
-                out += _ct_bytes(key, masked)
-            await self.link.send(peer, bytes(out))
+            answer, masks = await asyncio.to_thread(
+                _masked_answer, key, kernel, cts, right, slots, width, groups * slots
+            )
+            await self.link.send(peer, answer)
             share = ring.sub(share, ring.from_int(masks[:p]))
         own_groups = -(-p // own_slots)
         for peer in self.link.peers:
             cts = _parse(peer, await self.link.recv(peer), own_key, own_groups * q)
-            values = np.array([private.decrypt_raw(int(c)) for c in cts.flat], dtype=object)
+            values = await asyncio.to_thread(_decrypt_all, private, cts)
             slots_out = _unpack(values.reshape(own_groups, q), own_slots, width, p)
             share = ring.add(share, ring.from_int(slots_out))
         return share
