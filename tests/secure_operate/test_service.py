@@ -269,3 +269,22 @@ def test_expressions_catalogue(tmp_path: Path) -> None:
     assert {"add", "sub", "mul", "mvm", "matmul", "dot", "sum", "sigmoid"} <= set(listed)
     assert [p.param_key for p in listed["matmul"].params] == ["x", "y", "result"]
     assert base64  # the Direct codec is covered in tests/wire
+
+
+async def test_a_task_past_its_timeout_ends_and_frees_both_parties(tmp_path: Path) -> None:
+    (sa, sb), sessions = make_services(tmp_path, PARTIES, engines=_stuck_engine)
+    x = np.ones((2, 2))
+    b = await sb.execute(req(body("t12", "matmul", PARTIES, B, [direct("y", x)], asyncMode=True)))
+    assert b.status == "RUNNING"
+    with pytest.raises(SecopError) as info:
+        await sa.execute(req(body("t12", "matmul", PARTIES, A, [direct("x", x)], timeout=1)))
+    assert info.value.secop_code == SecopCode.TIMEOUT
+    assert (await sa.query(TaskRef(task_id="t12"))).status == "TIMEOUT"
+    for _ in range(500):
+        other = await sb.query(TaskRef(task_id="t12"))
+        if other.status != "RUNNING":
+            break
+        await asyncio.sleep(0.01)
+    assert other.status == "FAILED" and other.code == SecopCode.PEER_ABORTED
+    for service, held in zip((sa, sb), sessions, strict=True):
+        assert not service.registry.active() and not held.held
