@@ -1,7 +1,7 @@
 """SS-LR through real Isthmus nodes and the scheduler, Isthmus<->Isthmus: one cluster of
 three nodes for the whole module; a 2-party and a 3-party job (200 synthetic rows, six
 features split over the parties): data_split by key, ss_lr with the dealer-free HE
-triples (2 and 3 parties) or with the Beaver service of a third node (2 parties),
+triples or with the Beaver service of the third node (2 and 3 parties each),
 ss_lr_predict, evaluate. The label owner's AUC equals that of the plaintext
 fixed-point schedule (``train.plaintext_reference``) on the same split; each party's
 model holds only its own features' weights, the bias only on the label owner."""
@@ -43,8 +43,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProcessNo
              "--prefix", f"p{parties}_party"],
             check=True, capture_output=True,
         )  # fmt: skip
-    # Every node serves the Beaver service (on its east-west gRPC port); the TTP job uses
-    # NODE_C's, a node that computes nothing in it.
+    # Every node serves the Beaver service (on its east-west gRPC port); the TTP jobs use
+    # NODE_C's: a node that computes nothing in the 2-party job, and a party of the 3-party
+    # one (in a test the third party may be trusted; in production it is another operator).
     with ProcessCluster(env={"ISTHMUS_BEAVER__ENABLED": "true"}) as running:
         nodes = [running.add_node(interconn_grpc_port=free_port()) for _ in range(3)]
         running.connect_all()
@@ -127,7 +128,7 @@ def reference_auc(node: ProcessNode, job_id: str, tasks: dict[str, str], n: int)
     return float(roc_auc_score(y[test], x[test] @ w[:-1] + w[-1]))
 
 
-@pytest.mark.parametrize(("parties", "triples"), [(2, "he"), (3, "he"), (2, "ttp")])
+@pytest.mark.parametrize(("parties", "triples"), [(2, "he"), (3, "he"), (2, "ttp"), (3, "ttp")])
 def test_ss_lr_job_through_nodes_and_the_scheduler(
     cluster: list[ProcessNode], parties: int, triples: str
 ) -> None:
