@@ -44,7 +44,8 @@ def ok_json(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProcessNode, ProcessNode]]:
     with ProcessCluster(tmp_path_factory.mktemp("mistakes")) as cluster:
-        bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
+        with cluster.together():
+            bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
         cluster.connect(bank, fintech)
         yield bank, fintech
 
