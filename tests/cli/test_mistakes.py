@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,7 +45,8 @@ def ok_json(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProcessNode, ProcessNode]]:
     with ProcessCluster(tmp_path_factory.mktemp("mistakes")) as cluster:
-        bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
+        with cluster.together():
+            bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
         cluster.connect(bank, fintech)
         yield bank, fintech
 
@@ -123,7 +125,9 @@ def test_the_opt_out_lets_a_vendor_key_through_and_job_output_shows_the_tables(
     assert [o["task_name"] for o in one] == ["stats_0"]
     shown = isthmus("job", "output", "--home", str(bank.home), job_id, "select_0")
     assert shown.returncode == 0 and "balance" in shown.stdout and "50" in shown.stdout
-    assert "60" not in shown.stdout  # five rows by default
+    # five rows by default; the cells, not the whole text (the job id is random hex)
+    cells = re.findall(r"[│┃]\s*(\d+)\s*[│┃]", shown.stdout)
+    assert cells == ["10", "20", "30", "40", "50"], shown.stdout
 
     too_many = isthmus("job", "output", "--home", str(bank.home), job_id, "--rows", "101")
     assert too_many.returncode == 2 and "--rows 101" in too_many.stderr

@@ -123,7 +123,8 @@ def test_the_walkthrough_runs_a_custom_component_on_two_nodes(tmp_path: Path) ->
     work = tmp_path / "work"
     work.mkdir()
     with ProcessCluster(tmp_path / "homes", env={"PYTHONPATH": env["PYTHONPATH"]}) as cluster:
-        bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
+        with cluster.together():
+            bank, fintech = cluster.add_node("BANK"), cluster.add_node("FINTECH")
         (work / "bank").symlink_to(bank.home)
         (work / "fintech").symlink_to(fintech.home)
         cluster.connect(bank, fintech)

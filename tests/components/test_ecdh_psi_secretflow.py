@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from isthmus.testing import ProcessCluster, free_port
+from isthmus.testing import ProcessCluster, ProcessNode, free_port
 from tests.support.components import psi_report, start_psi_party
 from tests.support.secretflow import peer_python, psi_script, write_ids
 
@@ -30,13 +31,13 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def isthmus_party(
-    tmp_path: Path, rank: int, data: Path, extra: dict[str, str]
+    tmp_path: Path, rank: int, data: Path, extra: dict[str, str], session: str = SESSION
 ) -> subprocess.Popen[str]:
     storage = tmp_path / "storage"
     (storage / "in").mkdir(parents=True, exist_ok=True)
     (storage / "in" / "data").write_bytes(data.read_bytes())
     nodes = {"guest.0": "NODE_A", "host.0": "NODE_B"}
-    return start_psi_party(storage, list(nodes)[rank], nodes, (SESSION, TOKEN), extra)
+    return start_psi_party(storage, list(nodes)[rank], nodes, (session, TOKEN), extra)
 
 
 def secretflow_party(rank: int, data: Path, output: Path, *args: str) -> subprocess.Popen[str]:
@@ -95,6 +96,16 @@ def test_direct_grpc_link_with_secretflow(
     finish(tmp_path, ours, theirs)
 
 
+@pytest.fixture(scope="module")
+def two_nodes() -> Iterator[tuple[ProcessNode, ProcessNode]]:
+    """Two contracted nodes shared by the blackbox cases: each case is its own job on
+    its own transport session, as independent jobs on a pair of nodes are."""
+    with ProcessCluster() as cluster:
+        node_a, node_b = cluster.start(2)
+        cluster.connect(node_a, node_b)
+        yield node_a, node_b
+
+
 @pytest.mark.parametrize(
     ("curve", "chunked"),
     [("CURVE_25519", False), ("CURVE_25519", True), ("CURVE_SM2", False), ("CURVE_SM2", True)],
@@ -102,37 +113,37 @@ def test_direct_grpc_link_with_secretflow(
 )
 @pytest.mark.parametrize("our_rank", [0, 1])
 def test_blackbox_link_through_two_isthmus_nodes(
-    tmp_path: Path, our_rank: int, curve: str, chunked: bool
+    tmp_path: Path,
+    two_nodes: tuple[ProcessNode, ProcessNode],
+    our_rank: int,
+    curve: str,
+    chunked: bool,
 ) -> None:
     """SecretFlow's blackbox link cannot be told to chunk (its payload limit is the
     ContextDesc default); ours sends CHUNKED pieces, which SecretFlow reassembles."""
     a, b = inputs(tmp_path)
-    with ProcessCluster() as cluster:
-        node_a, node_b = cluster.start(2)
-        cluster.connect(node_a, node_b)
-        for node, other in ((node_a, node_b), (node_b, node_a)):
-            node.admin.post(
-                "/transport/sessions",
-                {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
-            )
-        nodes = (node_a, node_b)
-        theirs = secretflow_party(
-            1 - our_rank,
-            b if our_rank == 0 else a,
-            tmp_path / "sf_out.csv",
-            "--link", "blackbox", "--transport", nodes[1 - our_rank].config.transport_address,
-            "--node-ids", f"{node_a.node_id},{node_b.node_id}", "--session", SESSION,
-            "--token", TOKEN, "--curve", curve,
-        )  # fmt: skip
-        extra = {
-            "system.transport": nodes[our_rank].config.transport_address,
-            "config.node_id.guest.0": node_a.node_id,
-            "config.node_id.host.0": node_b.node_id,
-            "runtime.component.parameter.curve_type": "sm2"
-            if curve == "CURVE_SM2"
-            else "curve25519",
-        }
-        if chunked:
-            extra["runtime.component.parameter.link_max_chunk_bytes"] = "16384"
-        ours = isthmus_party(tmp_path, our_rank, a if our_rank == 0 else b, extra)
-        finish(tmp_path, ours, theirs)
+    node_a, node_b = nodes = two_nodes
+    session = f"{SESSION}-{our_rank}-{curve.lower()}-{'chunked' if chunked else 'mono'}"
+    for node, other in ((node_a, node_b), (node_b, node_a)):
+        node.admin.post(
+            "/transport/sessions",
+            {"session_id": session, "token": TOKEN, "parties": [other.node_id]},
+        )
+    theirs = secretflow_party(
+        1 - our_rank,
+        b if our_rank == 0 else a,
+        tmp_path / "sf_out.csv",
+        "--link", "blackbox", "--transport", nodes[1 - our_rank].config.transport_address,
+        "--node-ids", f"{node_a.node_id},{node_b.node_id}", "--session", session,
+        "--token", TOKEN, "--curve", curve,
+    )  # fmt: skip
+    extra = {
+        "system.transport": nodes[our_rank].config.transport_address,
+        "config.node_id.guest.0": node_a.node_id,
+        "config.node_id.host.0": node_b.node_id,
+        "runtime.component.parameter.curve_type": "sm2" if curve == "CURVE_SM2" else "curve25519",
+    }
+    if chunked:
+        extra["runtime.component.parameter.link_max_chunk_bytes"] = "16384"
+    ours = isthmus_party(tmp_path, our_rank, a if our_rank == 0 else b, extra, session)
+    finish(tmp_path, ours, theirs)

@@ -29,16 +29,17 @@ def tls_cluster(
     pki = TestPki(tmp_path_factory.mktemp("pki"))
     with ProcessCluster() as cluster:
         nodes = []
-        for node_id in ("NODE_A", "NODE_B"):
-            issued = pki.issue(node_id)
-            nodes.append(
-                cluster.add_node(
-                    node_id,
-                    tls_cert_file=issued.cert_file,
-                    tls_key_file=issued.key_file,
-                    tls_ca_file=pki.ca_file,
+        with cluster.together():
+            for node_id in ("NODE_A", "NODE_B"):
+                issued = pki.issue(node_id)
+                nodes.append(
+                    cluster.add_node(
+                        node_id,
+                        tls_cert_file=issued.cert_file,
+                        tls_key_file=issued.key_file,
+                        tls_ca_file=pki.ca_file,
+                    )
                 )
-            )
         a, b = nodes
         contract_id = cluster.connect(a, b)
         yield a, b, contract_id, pki, pki.issue("MALLORY")

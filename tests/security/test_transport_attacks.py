@@ -59,11 +59,12 @@ class Trio:
 @pytest.fixture(scope="module")
 def three() -> Iterator[Trio]:
     with ProcessCluster(env={"ISTHMUS_TRANSPORT__MAX_SESSION_MESSAGES": str(LIMIT)}) as cluster:
-        a = cluster.add_node(
-            "NODE_A", transport_grpc_port=free_port(), interconn_grpc_port=free_port()
-        )
-        b = cluster.add_node("NODE_B")
-        c = cluster.add_node("NODE_C")
+        with cluster.together():
+            a = cluster.add_node(
+                "NODE_A", transport_grpc_port=free_port(), interconn_grpc_port=free_port()
+            )
+            b = cluster.add_node("NODE_B")
+            c = cluster.add_node("NODE_C")
         cluster.connect_all()  # C is a contracted partner of A and B
         open_session(a, S, TOKEN, [b.node_id])
         open_session(b, S, TOKEN, [a.node_id])

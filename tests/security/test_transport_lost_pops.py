@@ -44,10 +44,11 @@ CALL_BOUND_S = 30.0
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[ProcessNode, ProcessNode]]:
     with ProcessCluster() as cluster:
-        a, b = (
-            cluster.add_node(node_id, transport_grpc_port=free_port())
-            for node_id in ("NODE_A", "NODE_B")
-        )
+        with cluster.together():
+            a, b = (
+                cluster.add_node(node_id, transport_grpc_port=free_port())
+                for node_id in ("NODE_A", "NODE_B")
+            )
         cluster.connect(a, b)
         for node, other in ((a, b), (b, a)):
             node.admin.post(

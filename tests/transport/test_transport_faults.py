@@ -58,8 +58,10 @@ def test_sending_node_killed_with_messages_in_its_queue(
     for message in sent:
         assert chan(a, "push", b, "s", message)[0] == ptp.PtpCode.OK
     a.kill()  # no shutdown path runs
-    b.start()
-    a.start()
+    for node in (b, a):  # both come back (in parallel: start-ups overlap)
+        node.launch()
+    for node in (b, a):
+        node.wait_ready()
     assert pop_all(b, a, "s", 100) == sent
     assert chan(b, "pop", a, "s", timeout=1)[0] == ptp.PtpCode.NOT_FOUND
 

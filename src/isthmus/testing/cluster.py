@@ -1,15 +1,27 @@
-"""Real node processes on 127.0.0.1."""
+"""Real node processes on 127.0.0.1.
+
+Every node is its own ``python -m isthmus node start`` process with its own home and ports,
+so a multi-node test crosses real sockets and real process boundaries. What a cluster
+does at once, it does in parallel: nodes started together (``start(n)``, ``together()``)
+are all launched before any is waited for, and closing signals every node before waiting
+for any, because a node's start-up (imports, migrations) and shutdown are mostly one
+process's CPU and the machine has more than one core. Each node is still individually
+ready (``/readyz``) before ``start`` returns or ``together()`` ends, so what a test sees
+is the same as starting them one by one.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -90,6 +102,11 @@ class ProcessNode:
         return self.home / "logs" / "node.log"
 
     def start(self, *, timeout_s: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout_s=timeout_s)
+
+    def launch(self) -> None:
+        """Start the process and return at once (``wait_ready`` waits for it)."""
         env = {**os.environ, **self.env}
         with open_log_file(self.log_path) as log:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
@@ -99,6 +116,10 @@ class ProcessNode:
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
+
+    def wait_ready(self, *, timeout_s: float = 30.0) -> None:
+        """Wait until the launched node answers ``/readyz``; RuntimeError (with its log's
+        tail) if it exits or does not get there in time."""
         try:
             wait_until(self._ready, timeout_s=timeout_s, what=f"node {self.home.name} ready")
         except TimeoutError as exc:
@@ -123,10 +144,23 @@ class ProcessNode:
 
     def stop(self, *, timeout_s: float = 15.0) -> int | None:
         """SIGTERM and wait; SIGKILL if it does not go."""
+        if not self.signal_stop():
+            return None if self.process is None else self.process.returncode
+        return self.wait_stopped(timeout_s=timeout_s)
+
+    def signal_stop(self) -> bool:
+        """SIGTERM a running node without waiting (``wait_stopped`` waits); False when
+        there was no running process to signal."""
         self._close_admin()  # an idle keep-alive connection would delay graceful shutdown
         if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
+            return False
         self.process.send_signal(signal.SIGTERM)
+        return True
+
+    def wait_stopped(self, *, timeout_s: float = 15.0) -> int | None:
+        """Wait for a signalled node to exit; SIGKILL if it does not go in time."""
+        if self.process is None:
+            return None
         try:
             return self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -142,10 +176,21 @@ class ProcessNode:
     def close(self) -> None:
         self.stop()
 
+    def reset(self, home: Path) -> None:
+        """Point this stopped node at a re-made home (its ports may have changed)."""
+        self.home = home
+        self.process = None
+        self._config = None
+        self._close_admin()
+
     def _close_admin(self) -> None:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+#: A node being started, with what its home was made from (to remake it for a retry).
+_Planned = tuple[ProcessNode, str, dict[str, Any]]
 
 
 class ProcessCluster:
@@ -166,6 +211,7 @@ class ProcessCluster:
         self.auth_types = auth_types
         self.env = env
         self.nodes: list[ProcessNode] = []
+        self._launched: list[_Planned] | None = None
 
     def add_node(
         self,
@@ -175,38 +221,79 @@ class ProcessCluster:
         start: bool = True,
         **init_options: Any,
     ) -> ProcessNode:
-        index = len(self.nodes)
-        node_id = node_id or f"NODE_{chr(ord('A') + index)}"
-        for attempt in range(2):
-            home = init_home(
-                self.base_dir / node_id,
-                node_id=node_id,
-                inst_id=f"INST_{node_id}",
-                auth_type=auth_type,
-                interconn_port=free_port(),
-                admin_port=free_port(),
-                transport_port=free_port(),
-                force=attempt > 0,
-                **init_options,
-            )
-            node = ProcessNode(home, env=self.env)
-            if not start:
-                break
-            try:
-                node.start()
-                break
-            except RuntimeError:
-                # A port handed out by free_port() can be taken by someone else's
-                # ephemeral connection before the node binds it: retry once with new ones.
-                node.close()
-                if attempt:
-                    raise
+        """A node in ``base_dir/node_id``, started (ready) unless ``start`` is False.
+        Inside ``together()`` it is only launched: the block's end waits for it."""
+        node_id = node_id or f"NODE_{chr(ord('A') + len(self.nodes))}"
+        node = ProcessNode(self._init_home(node_id, auth_type, init_options), env=self.env)
         self.nodes.append(node)
+        if start:
+            if self._launched is None:
+                self._start_all([(node, auth_type, init_options)])
+            else:
+                node.launch()
+                self._launched.append((node, auth_type, init_options))
         return node
 
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Nodes added in this block start in parallel: each is launched when added, and
+        the block ends once every one of them is ready (same homes, ports and checks as
+        one by one). Use a node only after the block."""
+        if self._launched is not None:
+            raise RuntimeError("together() does not nest")
+        self._launched = []
+        try:
+            yield
+            launched = self._launched
+        finally:
+            self._launched = None
+        self._start_all(launched, launched_already=True)
+
+    def _init_home(self, node_id: str, auth_type: str, init_options: dict[str, Any]) -> Path:
+        return init_home(
+            self.base_dir / node_id,
+            node_id=node_id,
+            inst_id=f"INST_{node_id}",
+            auth_type=auth_type,
+            interconn_port=free_port(),
+            admin_port=free_port(),
+            transport_port=free_port(),
+            **init_options,
+        )
+
+    def _start_all(self, planned: list[_Planned], *, launched_already: bool = False) -> None:
+        """Launch every node, then wait for each. A port handed out by free_port() can be
+        taken by someone else's ephemeral connection before the node binds it: a node that
+        fails is retried once in a fresh home with new ports (its partners keep theirs).
+        Fresh means emptied first: a start cut short may have left a half-migrated
+        database, which a second start over it would trip on. On failure every node of
+        ``planned`` is stopped (the cluster's ``close`` would stop them too)."""
+        try:
+            if not launched_already:
+                for node, _, _ in planned:
+                    node.launch()
+            failed = []
+            for entry in planned:
+                try:
+                    entry[0].wait_ready()
+                except RuntimeError:
+                    entry[0].close()
+                    failed.append(entry)
+            for node, auth_type, init_options in failed:
+                shutil.rmtree(node.home)
+                node.reset(self._init_home(node.home.name, auth_type, init_options))
+                node.start()
+        except BaseException:
+            for node, _, _ in planned:
+                node.close()
+            raise
+
     def start(self, count: int) -> list[ProcessNode]:
+        """``count`` more nodes, NODE_A, NODE_B, …, started in parallel."""
         types = self.auth_types or ["ED25519"] * count
-        return [self.add_node(auth_type=types[i % len(types)]) for i in range(count)]
+        with self.together():
+            started = [self.add_node(auth_type=types[i % len(types)]) for i in range(count)]
+        return started
 
     def connect(
         self, applicant: ProcessNode, approver: ProcessNode, *, timeout_s: float = 20.0
@@ -231,8 +318,10 @@ class ProcessCluster:
                 self.connect(left, right)
 
     def close(self) -> None:
-        for node in self.nodes:
-            node.close()
+        """Signal every node, then wait for each (shutdowns overlap)."""
+        signalled = [node for node in self.nodes if node.signal_stop()]
+        for node in signalled:
+            node.wait_stopped()
         if self._tmp is not None:
             self._tmp.cleanup()
 

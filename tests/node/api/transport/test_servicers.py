@@ -68,12 +68,13 @@ class Node:
 @pytest.fixture(scope="module")
 def nodes() -> Iterator[tuple[Node, Node]]:
     with ProcessCluster() as cluster:
-        started = [
-            cluster.add_node(
-                node_id, transport_grpc_port=free_port(), interconn_grpc_port=free_port()
-            )
-            for node_id in ("NODE_A", "NODE_B")
-        ]
+        with cluster.together():
+            started = [
+                cluster.add_node(
+                    node_id, transport_grpc_port=free_port(), interconn_grpc_port=free_port()
+                )
+                for node_id in ("NODE_A", "NODE_B")
+            ]
         cluster.connect(*started)
         for node, other in zip(started, reversed(started), strict=True):
             node.admin.post(
@@ -403,16 +404,17 @@ def tls_nodes(
     pki = TestPki(tmp_path_factory.mktemp("pki"))
     certs = {name: pki.issue(name) for name in ("NODE_A", "NODE_B", "MALLORY")}
     with ProcessCluster() as cluster:
-        a, b = (
-            cluster.add_node(
-                node_id,
-                interconn_grpc_port=free_port(),
-                tls_cert_file=certs[node_id].cert_file,
-                tls_key_file=certs[node_id].key_file,
-                tls_ca_file=pki.ca_file,
+        with cluster.together():
+            a, b = (
+                cluster.add_node(
+                    node_id,
+                    interconn_grpc_port=free_port(),
+                    tls_cert_file=certs[node_id].cert_file,
+                    tls_key_file=certs[node_id].key_file,
+                    tls_ca_file=pki.ca_file,
+                )
+                for node_id in ("NODE_A", "NODE_B")
             )
-            for node_id in ("NODE_A", "NODE_B")
-        )
         cluster.connect(a, b)
         b.admin.post(
             "/transport/sessions",
