@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from google.protobuf import any_pb2
 
 from isthmus.components.builtin.ecdh_psi.protocol import PsiSettings
+from isthmus.components.builtin.handshake_v2 import HandshakeRefused, parse_request
 from isthmus.components.errors import AlgorithmError
 from isthmus.crypto.ecdh import EcdhSuite
 from isthmus.link import LinkContext
@@ -94,30 +95,12 @@ def request(rank: int, offer: Offer) -> bytes:
     return bytes(message.SerializeToString())
 
 
-class Refused(AlgorithmError):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"handshake refused ({code}): {message}")
-        self.code = code
+class Refused(HandshakeRefused):
+    algorithm = "ECDH-PSI"
 
 
 def _parse_request(data: bytes, sender: int) -> handshake_pb2.HandshakeRequest:
-    try:
-        helper = parse(
-            handshake_pb2.HandshakeVersionCheckHelper, data, f"rank {sender} sent no handshake"
-        )
-    except MalformedMessage as exc:
-        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
-    if helper.version < VERSION:
-        raise Refused(CODES.UNSUPPORTED_VERSION, f"rank {sender} speaks version {helper.version}")
-    try:
-        message = parse(
-            handshake_pb2.HandshakeRequest, data, f"rank {sender}'s request is unreadable"
-        )
-    except MalformedMessage as exc:
-        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
-    if ECDH_PSI not in message.supported_algos:
-        raise Refused(CODES.UNSUPPORTED_ALGO, f"rank {sender} does not offer ECDH-PSI")
-    return message
+    return parse_request(data, sender, ECDH_PSI, Refused)
 
 
 def _unpack(packed: any_pb2.Any, kind: type, what: str) -> object:

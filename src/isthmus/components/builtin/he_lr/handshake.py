@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from google.protobuf import any_pb2, struct_pb2
 
+from isthmus.components.builtin.handshake_v2 import HandshakeRefused, parse_request
 from isthmus.components.errors import AlgorithmError
 from isthmus.link import LinkContext
 from isthmus.wire.proto import handshake_pb2, interconnection_common_pb2, phe_pb2
@@ -35,12 +36,8 @@ CODES = interconnection_common_pb2
 HYPERPARAMETERS: Final = ("learning_rate", "epochs", "batch_size", "l2", "tol")
 
 
-class Refused(AlgorithmError):
-    """The handshake ended in a refusal (sent or received), with its PPCA code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"HE-LR handshake refused ({code}): {message}")
-        self.code = code
+class Refused(HandshakeRefused):
+    algorithm = "HE-LR"
 
 
 @dataclass(frozen=True)
@@ -120,18 +117,7 @@ def _number(struct: struct_pb2.Struct, key: str, what: str) -> float:
 
 
 def _parse_request(data: bytes, sender: int) -> handshake_pb2.HandshakeRequest:
-    try:
-        helper = parse(handshake_pb2.HandshakeVersionCheckHelper, data, f"rank {sender}")
-        if helper.version < VERSION:
-            raise Refused(
-                CODES.UNSUPPORTED_VERSION, f"rank {sender} speaks version {helper.version}"
-            )
-        message = parse(handshake_pb2.HandshakeRequest, data, f"rank {sender}'s request")
-    except MalformedMessage as exc:
-        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
-    if ALGO_TYPE_HE_LR not in message.supported_algos:
-        raise Refused(CODES.UNSUPPORTED_ALGO, f"rank {sender} does not offer HE-LR")
-    return message
+    return parse_request(data, sender, ALGO_TYPE_HE_LR, Refused)
 
 
 def decide(own: Offer, requests: dict[int, handshake_pb2.HandshakeRequest]) -> Agreement:

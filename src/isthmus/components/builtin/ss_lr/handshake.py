@@ -20,6 +20,7 @@ from typing import Any, Final, cast
 
 from google.protobuf import any_pb2
 
+from isthmus.components.builtin.handshake_v2 import HandshakeRefused, parse_request
 from isthmus.components.builtin.ss_lr.params import PrgCryptoName, Settings, TruncMode
 from isthmus.components.builtin.ss_lr.plan import TrainPlan
 from isthmus.components.errors import AlgorithmError
@@ -47,12 +48,8 @@ PRGS: Final = {"AES128_CTR": SSP.CRYPTO_TYPE_AES128_CTR, "SM4_CTR": SSP.CRYPTO_T
 TRIPLE_SERVER_VERSION: Final = 1
 
 
-class Refused(AlgorithmError):
-    """The handshake ended in a refusal (sent or received), with its PPCA code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"SS-LR handshake refused ({code}): {message}")
-        self.code = code
+class Refused(HandshakeRefused):
+    algorithm = "SS-LR"
 
 
 @dataclass(frozen=True)
@@ -168,18 +165,7 @@ def _need(ok: bool, field: str, problem: str) -> None:
 
 
 def _parse_request(data: bytes, sender: int) -> handshake_pb2.HandshakeRequest:
-    try:
-        helper = parse(handshake_pb2.HandshakeVersionCheckHelper, data, f"rank {sender}")
-        if helper.version < VERSION:
-            raise Refused(
-                CODES.UNSUPPORTED_VERSION, f"rank {sender} speaks version {helper.version}"
-            )
-        message = parse(handshake_pb2.HandshakeRequest, data, f"rank {sender}'s request")
-    except MalformedMessage as exc:
-        raise Refused(CODES.INVALID_REQUEST, exc.message) from exc
-    if SS_LR not in message.supported_algos:
-        raise Refused(CODES.UNSUPPORTED_ALGO, f"rank {sender} does not offer SS-LR")
-    return message
+    return parse_request(data, sender, SS_LR, Refused)
 
 
 def _check_proposal(own: Offer, sender: int, message: handshake_pb2.HandshakeRequest) -> None:
