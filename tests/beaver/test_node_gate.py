@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from isthmus.node.api.beaver import caller_gate
 from isthmus.node.auth import pem_fingerprint
-from isthmus.node.beaver_service import caller_gate
 from isthmus.node.context import NodeContext
 from isthmus.testing import InProcessCluster
 from isthmus.testing.pki import TestPki

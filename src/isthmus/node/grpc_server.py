@@ -3,7 +3,7 @@
 Each configured face (a port of 0 leaves it off) gets its own ``grpc.aio`` server in the
 node's event loop, serving the servicers of ``isthmus.node.api.transport.servicers``
 (east-west also the Beaver triple service if ``[beaver]`` enables it:
-``isthmus.node.beaver_service``).
+``isthmus.node.api.beaver``).
 Guarantees: either every configured listener is bound or none is left listening (a
 failed bind is an ``OSError`` naming the address); the east-west listener uses the
 interconn's TLS files, asking for a client certificate as the HTTP listener does; a stop
@@ -18,8 +18,8 @@ from typing import Any
 
 import grpc
 
+from isthmus.node.api.beaver import beaver_handlers
 from isthmus.node.api.transport.servicers import ProtocolServicer, TransportServicer
-from isthmus.node.beaver_service import beaver_handlers
 from isthmus.node.context import NodeContext, server_ssl_files
 
 log = logging.getLogger("isthmus.transport")

@@ -137,3 +137,13 @@ def guarded(
         (protocol,),
         {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
     )
+
+
+def grpc_client_cert_der(context: Any) -> bytes | None:
+    """The DER client certificate a gRPC call came with over mutual TLS (None without
+    one): what the east-west gRPC faces compare with a contract's pin."""
+    pems = (context.auth_context() or {}).get("x509_pem_cert") or []
+    if not pems:
+        return None
+    pem = pems[0]
+    return ssl.PEM_cert_to_DER_cert(pem.decode("ascii") if isinstance(pem, bytes) else pem)

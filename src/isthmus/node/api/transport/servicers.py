@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
@@ -55,6 +54,7 @@ from isthmus.node.api.transport.south_north import (
 )
 from isthmus.node.auth import Caller, ContractPolicy
 from isthmus.node.context import NodeContext
+from isthmus.node.tls import grpc_client_cert_der
 from isthmus.transport.codec import decode, from_inbound, invoked_message
 from isthmus.wire import ptp
 from isthmus.wire.clock import now_ms
@@ -125,14 +125,6 @@ def pop_timeout_s(requested: int, default_s: float, time_remaining: float | None
     if time_remaining is not None:
         timeout = min(timeout, max(0.0, time_remaining - DEADLINE_MARGIN_S))
     return timeout
-
-
-def _client_cert_der(context: Any) -> bytes | None:
-    pems = (context.auth_context() or {}).get("x509_pem_cert") or []
-    if not pems:
-        return None
-    pem = pems[0]
-    return ssl.PEM_cert_to_DER_cert(pem.decode("ascii") if isinstance(pem, bytes) else pem)
 
 
 # --- south-north ----------------------------------------------------------------------
@@ -269,7 +261,7 @@ class ProtocolServicer:
     ) -> Caller:
         remote = peer_host(context.peer())
         try:
-            cert = _client_cert_der(context)
+            cert = grpc_client_cert_der(context)
             return await asyncio.to_thread(
                 lambda: self.ctx.authenticator.authenticate(
                     method="POST",

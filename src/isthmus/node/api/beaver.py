@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import ssl
 from typing import Any
 
 import grpc
@@ -28,6 +27,7 @@ import grpc
 from isthmus.beaver.servicer import BeaverServicer, Gate
 from isthmus.node.auth import cert_fingerprint
 from isthmus.node.context import NodeContext
+from isthmus.node.tls import grpc_client_cert_der
 from isthmus.store import Store
 from isthmus.wire.clock import now_ms
 from isthmus.wire.node import ContractStatus
@@ -43,14 +43,6 @@ def _caller_address(context: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Addre
         return ipaddress.ip_address(rest.rsplit(":", 1)[0].strip("[]"))
     except ValueError:
         return None
-
-
-def _client_cert_der(context: Any) -> bytes | None:
-    pems = (context.auth_context() or {}).get("x509_pem_cert") or []
-    if not pems:
-        return None
-    pem = pems[0]
-    return ssl.PEM_cert_to_DER_cert(pem.decode("ascii") if isinstance(pem, bytes) else pem)
 
 
 def _pinned_to_approved_contract(store: Store, fingerprint: str) -> bool:
@@ -72,7 +64,7 @@ def caller_gate(ctx: NodeContext) -> Gate:
         address = _caller_address(context)
         if address is not None and any(address in net for net in networks):
             return None
-        der = _client_cert_der(context) if allow_partners else None
+        der = grpc_client_cert_der(context) if allow_partners else None
         if der is not None and await asyncio.to_thread(
             _pinned_to_approved_contract, ctx.store, cert_fingerprint(der)
         ):
