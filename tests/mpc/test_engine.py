@@ -106,6 +106,27 @@ async def test_local_truncation_fails_rarely_as_documented() -> None:
     assert np.all((err < 1.0) | (err > 2.0**40))  # either right or off by about 2^(64-f)
 
 
+@pytest.mark.parametrize(("n", "ring"), [(2, RING64), (3, RING64), (2, RING128)], ids=str)
+async def test_precise_truncation_never_errs_by_more_than_one_ulp(n: int, ring: Ring) -> None:
+    # the values that break the local rule above, and the edges of the exact rule's range
+    # |x| < 2^(L-2): with TruncPr tuples every result is floor(x / 2^f) or one more
+    edge = 2 ** (ring.bits - 2) - 1
+    values = np.array(
+        [int(v) for v in RNG.integers(-(2**60), 2**60, size=500)] + [edge, -edge, 0, -1, 1],
+        dtype=object,
+    )
+
+    async def party(e: Semi2k) -> Any:
+        mask = e.constant(np.zeros(values.shape))  # uniform shares
+        mine = e.ring.from_int(values) if e.rank == 0 else e.ring.zeros(values.shape)
+        out = await e.truncate(e.add(mask, Shared(mine, values.shape)), F)
+        return e.ring.to_signed_int(await e.reveal_ring(out))
+
+    for got in await run_engines(n, party, ring=ring, trunc_mode="precise"):
+        floor = np.array([v >> F for v in values], dtype=object)
+        assert all(g - f in (0, 1) for g, f in zip(got, floor, strict=True))
+
+
 async def test_constants_sum_to_the_value_and_counters_stay_in_step() -> None:
     async def party(e: Semi2k) -> Any:
         out = []

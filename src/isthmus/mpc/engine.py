@@ -36,7 +36,7 @@ from isthmus.mpc.fixed import FixedLeft, product_share
 from isthmus.mpc.prg import SEED_BYTES, Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.shared import Shared
-from isthmus.mpc.triples import FixedMaskTriples, TripleSource
+from isthmus.mpc.triples import ExactTruncTriples, FixedMaskTriples, TripleSource
 from isthmus.wire.errors import MpcError, MpcInputError, MpcShareMismatch
 
 TruncMode = Literal["probabilistic", "precise"]
@@ -318,12 +318,37 @@ class Semi2k:
             return x
         if self.local_truncation:
             return self._trunc_local(x, bits)
+        if self.trunc_mode == "precise" and isinstance(self.triples, ExactTruncTriples):
+            return await self._trunc_exact(x, bits, self.triples)
         r = self.ring
         rand, rand_shifted = await self.triples.trunc(x.shape, bits)
         (c,) = await self._open([r.sub(x.share, rand)])
         out = rand_shifted
         if self.rank == 0:  # ceil(c / 2^bits) = -((-c) >> bits)
             out = r.add(out, r.neg(r.arshift(r.neg(c), bits)))
+        return Shared(out, x.shape)
+
+    async def _trunc_exact(self, x: Shared, bits: int, source: ExactTruncTriples) -> Shared:
+        """Exact truncation from a TruncPr tuple (r; (r mod 2^(L-1)) >> bits; msb(r)),
+        for |x| < 2^(L-2): shift x to y = x + 2^(L-2) in [0, 2^(L-1)), open c = y + r
+        (r uniform: c shows nothing of y), then y = c_low + v·2^(L-1) - r_low with the
+        carry v = msb(c) XOR msb(r), so y >> bits = (c_low >> bits) - (r_low >> bits)
+        + v·2^(L-1-bits), or one more in the last place; undo the shift."""
+        r, top = self.ring, self.ring.bits
+        rand, rand_low, rand_msb = await source.trunc_pr(x.shape, bits)
+        offset = r.from_int(np.full(x.shape, 1 << (top - 2), dtype=object))
+        y = r.add(x.share, offset) if self.rank == 0 else x.share
+        (c,) = await self._open([r.add(y, rand)])
+        c_msb = r.neg(r.arshift(c, top - 1))  # 0 or 1, public
+        flip = r.sub(r.from_int(np.ones(x.shape, dtype=object)), r.lshift(c_msb, 1))
+        carry = r.mul(rand_msb, flip)  # a share of msb(r)·(1 - 2·msb(c)) ...
+        if self.rank == 0:  # ... + msb(c): the XOR of the two bits
+            carry = r.add(carry, c_msb)
+        out = r.sub(r.lshift(carry, top - 1 - bits), rand_low)
+        if self.rank == 0:
+            shifted = r.arshift(r.low_bits(c, top - 1), bits)  # non-negative: a plain shift
+            back = r.from_int(np.full(x.shape, 1 << (top - 2 - bits), dtype=object))
+            out = r.sub(r.add(out, shifted), back)
         return Shared(out, x.shape)
 
     # --- non-linear -----------------------------------------------------------------
