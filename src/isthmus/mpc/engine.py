@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -270,7 +270,11 @@ class Semi2k:
         e, f = await self._open([self.ring.sub(x.share, a), self.ring.sub(y.share, b)])
         r = self.ring
         left = r.add(b, f) if self.rank == 0 else b  # rank 0: E·(B_0 + F) = E·B_0 + E·F
-        z = r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+
+        def share() -> Tensor:
+            return r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+
+        z = await _off_loop(m * k * n, share)
         return await self.truncate(Shared(z, (m, n)))
 
     async def fixed_left(self, x: Shared) -> FixedLeft:
@@ -299,7 +303,7 @@ class Semi2k:
         n = y.shape[1]
         b, c = await self.triples.matmul_for(mask.handle, n, transpose=mask.transposed)
         (f,) = await self._open([self.ring.sub(y.share, b)])
-        z = product_share(self.ring, self.rank, mask, f, b, c)
+        z = await _off_loop(m * k * n, lambda: product_share(self.ring, self.rank, mask, f, b, c))
         return await self.truncate(Shared(z, (m, n)))
 
     # --- truncation -----------------------------------------------------------------
@@ -365,3 +369,16 @@ class Semi2k:
         self._same(x, y)
         bit = await less_than(self, self.sub(x, y))
         return Shared(self.ring.lshift(bit.share, self.fxp_bits), bit.shape)
+
+
+#: Products of at least this many multiply-accumulates run in a worker thread (the
+#: BLAS calls under the ring matmul release the GIL), so that the event loop the engine
+#: shares — a node's transport and services — keeps answering meanwhile; smaller ones
+#: cost less than the hand-over.
+OFF_LOOP_MACS = 1 << 22
+
+
+async def _off_loop(macs: int, compute: Callable[[], Tensor]) -> Tensor:
+    if macs < OFF_LOOP_MACS:
+        return compute()
+    return await asyncio.to_thread(compute)
