@@ -7,8 +7,10 @@ Guarantees this module keeps (docs/protocol.md §15 has the full rules and their
   party, and a value is only revealed by ``reveal``/``reveal_ring`` to the ranks asked;
 * products use Beaver triples from a ``TripleSource`` and are truncated back to
   ``fxp_bits`` fraction bits: 2-party probabilistic truncation is local (the PDF's
-  rule), every other case uses a truncation pair; the truncated value is within one
-  unit in the last place except with the small probability stated in §15;
+  rule), ``precise`` uses TruncPr tuples when the source has them (exact: within one
+  unit in the last place, always), every other case a truncation pair; the truncated
+  value is within one unit in the last place except with the small probability stated
+  in §15;
 * every party calls the same methods with the same shapes in the same order
   (lockstep): the link keys, the PRG counters of constant sharing and the triple
   source stay in step only then;
