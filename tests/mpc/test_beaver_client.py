@@ -201,7 +201,8 @@ def test_the_seed_stays_out_of_the_repr() -> None:
 @pytest.mark.parametrize(("world", "mode"), [(2, "precise"), (3, "probabilistic")])
 async def test_the_semi2k_engine_runs_on_service_triples(world: int, mode: TruncMode) -> None:
     """The seam: Semi2k takes a TtpTripleSource as its TripleSource (opened on first use);
-    3 parties and precise mode both truncate with the service's trunc pairs."""
+    3 parties truncate with the service's trunc pairs, precise mode with its TruncPr
+    tuples (exact truncation)."""
     rng = np.random.default_rng(7)
     x, y = rng.uniform(-2, 2, (3, 4)), rng.uniform(-2, 2, (4, 2))
     async with service() as host:

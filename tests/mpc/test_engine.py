@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.link import LinkContext, MemoryNetwork
+from isthmus.mpc import engine as engine_module
 from isthmus.mpc.engine import Semi2k, Shared
 from isthmus.mpc.ring import RING64, RING128, Ring
 from isthmus.wire.errors import LinkTimeout, MpcError, MpcInputError, MpcShareMismatch
@@ -104,6 +105,46 @@ async def test_local_truncation_fails_rarely_as_documented() -> None:
     wrong = np.count_nonzero(err >= 1.0)
     assert 0 < wrong < 2000 * 0.25
     assert np.all((err < 1.0) | (err > 2.0**40))  # either right or off by about 2^(64-f)
+
+
+@pytest.mark.parametrize(("n", "ring"), [(2, RING64), (3, RING64), (2, RING128)], ids=str)
+async def test_precise_truncation_never_errs_by_more_than_one_ulp(n: int, ring: Ring) -> None:
+    # the values that break the local rule above, and the edges of the exact rule's range
+    # |x| < 2^(L-2): with TruncPr tuples every result is floor(x / 2^f) or one more
+    edge = 2 ** (ring.bits - 2) - 1
+    values = np.array(
+        [int(v) for v in RNG.integers(-(2**60), 2**60, size=500)] + [edge, -edge, 0, -1, 1],
+        dtype=object,
+    )
+
+    async def party(e: Semi2k) -> Any:
+        mask = e.constant(np.zeros(values.shape))  # uniform shares
+        mine = e.ring.from_int(values) if e.rank == 0 else e.ring.zeros(values.shape)
+        out = await e.truncate(e.add(mask, Shared(mine, values.shape)), F)
+        return e.ring.to_signed_int(await e.reveal_ring(out))
+
+    for got in await run_engines(n, party, ring=ring, trunc_mode="precise"):
+        floor = np.array([v >> F for v in values], dtype=object)
+        assert all(g - f in (0, 1) for g, f in zip(got, floor, strict=True))
+
+
+async def test_large_products_computed_off_the_event_loop_are_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every product goes through the worker thread (as large ones do): the same results
+    monkeypatch.setattr(engine_module, "OFF_LOOP_MACS", 1)
+    x, y = RNG.uniform(-2, 2, (6, 5)), RNG.uniform(-2, 2, (5, 3))
+
+    async def party(e: Semi2k) -> Any:
+        xs, ys = e.input(0, x if e.rank == 0 else None, x.shape), e.input(1, y, y.shape)
+        plain = await e.reveal(await e.matmul(xs, ys))
+        mask = await e.fixed_left(xs)
+        fixed = await e.reveal(await e.matmul_fixed(mask, ys))
+        return plain, fixed
+
+    for plain, fixed in await run_engines(2, party, ring=RING64):
+        assert np.allclose(plain, x @ y, atol=4 * 5 * ULP)
+        assert np.allclose(fixed, x @ y, atol=4 * 5 * ULP)
 
 
 async def test_constants_sum_to_the_value_and_counters_stay_in_step() -> None:

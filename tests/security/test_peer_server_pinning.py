@@ -143,12 +143,15 @@ def test_a_pending_applications_query_reaches_the_server_applied_to_only(tls: Cl
 
 
 def test_no_outgoing_grpc_channel() -> None:
-    """The node opens no gRPC channel to partners (only the white-box link between a
-    job's components does, ``isthmus.link``): if one is added, it must be pinned too."""
+    """The node opens no gRPC channel to partners under its own identity: only the
+    white-box link between a job's components (``isthmus.link``) and the Beaver-service
+    client of the MPC engine (``isthmus.mpc``, to the triple service a job or operator
+    names) open one, and neither carries the node's key. If another is added, it must be
+    pinned too."""
     src = Path(isthmus.__file__).parent
     found = [
         path.relative_to(src).as_posix()
         for path in sorted(src.rglob("*.py"))
         if re.search(r"secure_channel|insecure_channel", path.read_text(encoding="utf-8"))
     ]
-    assert found == ["link/backends.py"]
+    assert found == ["link/backends.py", "mpc/beaver_client.py"]

@@ -7,8 +7,10 @@ Guarantees this module keeps (docs/protocol.md §15 has the full rules and their
   party, and a value is only revealed by ``reveal``/``reveal_ring`` to the ranks asked;
 * products use Beaver triples from a ``TripleSource`` and are truncated back to
   ``fxp_bits`` fraction bits: 2-party probabilistic truncation is local (the PDF's
-  rule), every other case uses a truncation pair; the truncated value is within one
-  unit in the last place except with the small probability stated in §15;
+  rule), ``precise`` uses TruncPr tuples when the source has them (exact: within one
+  unit in the last place, always), every other case a truncation pair; the truncated
+  value is within one unit in the last place except with the small probability stated
+  in §15;
 * every party calls the same methods with the same shapes in the same order
   (lockstep): the link keys, the PRG counters of constant sharing and the triple
   source stay in step only then;
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -36,7 +38,7 @@ from isthmus.mpc.fixed import FixedLeft, product_share
 from isthmus.mpc.prg import SEED_BYTES, Prg, PrgCrypto
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.shared import Shared
-from isthmus.mpc.triples import FixedMaskTriples, TripleSource
+from isthmus.mpc.triples import ExactTruncTriples, FixedMaskTriples, TripleSource
 from isthmus.wire.errors import MpcError, MpcInputError, MpcShareMismatch
 
 TruncMode = Literal["probabilistic", "precise"]
@@ -270,7 +272,11 @@ class Semi2k:
         e, f = await self._open([self.ring.sub(x.share, a), self.ring.sub(y.share, b)])
         r = self.ring
         left = r.add(b, f) if self.rank == 0 else b  # rank 0: E·(B_0 + F) = E·B_0 + E·F
-        z = r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+
+        def share() -> Tensor:
+            return r.add(c, r.add(r.matmul(e, left), r.matmul(a, f)))
+
+        z = await _off_loop(m * k * n, share)
         return await self.truncate(Shared(z, (m, n)))
 
     async def fixed_left(self, x: Shared) -> FixedLeft:
@@ -299,7 +305,7 @@ class Semi2k:
         n = y.shape[1]
         b, c = await self.triples.matmul_for(mask.handle, n, transpose=mask.transposed)
         (f,) = await self._open([self.ring.sub(y.share, b)])
-        z = product_share(self.ring, self.rank, mask, f, b, c)
+        z = await _off_loop(m * k * n, lambda: product_share(self.ring, self.rank, mask, f, b, c))
         return await self.truncate(Shared(z, (m, n)))
 
     # --- truncation -----------------------------------------------------------------
@@ -318,12 +324,37 @@ class Semi2k:
             return x
         if self.local_truncation:
             return self._trunc_local(x, bits)
+        if self.trunc_mode == "precise" and isinstance(self.triples, ExactTruncTriples):
+            return await self._trunc_exact(x, bits, self.triples)
         r = self.ring
         rand, rand_shifted = await self.triples.trunc(x.shape, bits)
         (c,) = await self._open([r.sub(x.share, rand)])
         out = rand_shifted
         if self.rank == 0:  # ceil(c / 2^bits) = -((-c) >> bits)
             out = r.add(out, r.neg(r.arshift(r.neg(c), bits)))
+        return Shared(out, x.shape)
+
+    async def _trunc_exact(self, x: Shared, bits: int, source: ExactTruncTriples) -> Shared:
+        """Exact truncation from a TruncPr tuple (r; (r mod 2^(L-1)) >> bits; msb(r)),
+        for |x| < 2^(L-2): shift x to y = x + 2^(L-2) in [0, 2^(L-1)), open c = y + r
+        (r uniform: c shows nothing of y), then y = c_low + v·2^(L-1) - r_low with the
+        carry v = msb(c) XOR msb(r), so y >> bits = (c_low >> bits) - (r_low >> bits)
+        + v·2^(L-1-bits), or one more in the last place; undo the shift."""
+        r, top = self.ring, self.ring.bits
+        rand, rand_low, rand_msb = await source.trunc_pr(x.shape, bits)
+        offset = r.from_int(np.full(x.shape, 1 << (top - 2), dtype=object))
+        y = r.add(x.share, offset) if self.rank == 0 else x.share
+        (c,) = await self._open([r.add(y, rand)])
+        c_msb = r.neg(r.arshift(c, top - 1))  # 0 or 1, public
+        flip = r.sub(r.from_int(np.ones(x.shape, dtype=object)), r.lshift(c_msb, 1))
+        carry = r.mul(rand_msb, flip)  # a share of msb(r)·(1 - 2·msb(c)) ...
+        if self.rank == 0:  # ... + msb(c): the XOR of the two bits
+            carry = r.add(carry, c_msb)
+        out = r.sub(r.lshift(carry, top - 1 - bits), rand_low)
+        if self.rank == 0:
+            shifted = r.arshift(r.low_bits(c, top - 1), bits)  # non-negative: a plain shift
+            back = r.from_int(np.full(x.shape, 1 << (top - 2 - bits), dtype=object))
+            out = r.sub(r.add(out, shifted), back)
         return Shared(out, x.shape)
 
     # --- non-linear -----------------------------------------------------------------
@@ -340,3 +371,16 @@ class Semi2k:
         self._same(x, y)
         bit = await less_than(self, self.sub(x, y))
         return Shared(self.ring.lshift(bit.share, self.fxp_bits), bit.shape)
+
+
+#: Products of at least this many multiply-accumulates run in a worker thread (the
+#: BLAS calls under the ring matmul release the GIL), so that the event loop the engine
+#: shares — a node's transport and services — keeps answering meanwhile; smaller ones
+#: cost less than the hand-over.
+OFF_LOOP_MACS = 1 << 22
+
+
+async def _off_loop(macs: int, compute: Callable[[], Tensor]) -> Tensor:
+    if macs < OFF_LOOP_MACS:
+        return compute()
+    return await asyncio.to_thread(compute)

@@ -55,3 +55,15 @@ class FixedMaskTriples(Protocol):
         """This party's shares of a fresh B and of C for the A named by ``handle``:
         B (k, n) and C = A@B (m, n), or with ``transpose`` B (m, n) and C = Aᵀ@B (k, n)."""
         ...
+
+
+@runtime_checkable
+class ExactTruncTriples(Protocol):
+    """The optional exact-truncation extension (the Beaver service's ``AdjustTruncPr``):
+    with it the engine's ``precise`` mode truncates with at most one unit of error in
+    the last place and no large error at all (docs/protocol.md §15.6)."""
+
+    async def trunc_pr(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor, Tensor]:
+        """This party's shares of r (uniform in the ring), of (r mod 2^(L-1)) >> bits and
+        of msb(r) in {0, 1}."""
+        ...

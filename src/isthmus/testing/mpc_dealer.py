@@ -68,5 +68,14 @@ class SeededDealer:
         r = self._prg.ring(self.ring, shape)
         return self._split(r, shape), self._split(self.ring.arshift(r, bits), shape)
 
+    async def trunc_pr(self, shape: tuple[int, ...], bits: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Shares of r, of (r mod 2^(L-1)) >> bits and of msb(r), as the Beaver service's
+        TruncPr gives them."""
+        ring = self.ring
+        r = self._prg.ring(ring, shape)
+        low = ring.arshift(ring.low_bits(r, ring.bits - 1), bits)
+        msb = ring.neg(ring.arshift(r, ring.bits - 1))
+        return self._split(r, shape), self._split(low, shape), self._split(msb, shape)
+
     async def close(self) -> None:
         return None
