@@ -46,9 +46,14 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Two pytest-xdist workers, one test file each at a time (module-scoped node clusters stay
+# in one worker): the suite waits on node and peer processes half the time, so a second
+# worker fills the other core. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.dev lint
 	bash scripts/ensure-postgres.sh
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-run quickstart dist

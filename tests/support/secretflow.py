@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.locks import exclusive
 from tests.support.shared import shared_root
 
 
@@ -30,13 +31,14 @@ def _setup() -> tuple[Path | None, str]:
     if shared is None:
         return None, "../shared/peers (the SecretFlow peer scripts) is not beside the repo"
     try:
-        result = subprocess.run(
-            ["bash", str(shared / "peers" / "setup-spu-peer.sh")],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        with exclusive("spu-peer-setup"):
+            result = subprocess.run(
+                ["bash", str(shared / "peers" / "setup-spu-peer.sh")],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"setup-spu-peer.sh failed: {exc}"
     if result.returncode != 0:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.locks import exclusive
 from tests.support.shared import shared_root
 
 SETUP_SCRIPT = "setup-sf-peer.sh"
@@ -32,13 +33,14 @@ def _setup() -> tuple[Path | None, str]:
     if script is None:
         return None, f"../shared/peers/{SETUP_SCRIPT} is not beside the repo"
     try:
-        result = subprocess.run(
-            ["bash", str(script)],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
+        with exclusive("sf-peer-setup"):
+            result = subprocess.run(
+                ["bash", str(script)],
+                capture_output=True,
+                text=True,
+                timeout=1200,
+                check=False,
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{SETUP_SCRIPT} failed: {exc}"
     if result.returncode != 0:
