@@ -57,6 +57,7 @@ def test_enumerations_are_read_as_interconnection_impl_spells_them() -> None:
         ({"l1_norm": 0.5}, "l1_norm", "only 0"),
         ({"l0_norm": 1.0}, "l0_norm", "only 0"),
         ({"fxp_bits": 40}, "fxp_bits", "no integer bits"),
+        ({"ttp_ca_pem": "not a certificate"}, "ttp_ca_pem", "not a PEM certificate"),
         ({"label_owner": "host.7"}, "label_owner", "not a party"),
         ({"label_owner": ""}, "label_owner", "not a party"),
         ({"feature_nums": "{nope"}, "feature_nums", "not JSON"),

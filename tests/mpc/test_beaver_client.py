@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,11 +17,18 @@ import pytest
 from isthmus.beaver import BeaverLimits, SessionTable
 from isthmus.beaver.servicer import BeaverServicer, Gate
 from isthmus.link import LinkContext
-from isthmus.mpc.beaver_client import TtpTripleSource
+from isthmus.mpc.beaver_client import TtpTripleSource, tls_credentials
 from isthmus.mpc.engine import Semi2k, TruncMode
 from isthmus.mpc.ring import RING64, RING128, Ring, Tensor
 from isthmus.mpc.triples import TripleSource
-from isthmus.wire.errors import BeaverRefused, BeaverUnreachable, ErrorCode, MpcError
+from isthmus.testing.pki import TestPki
+from isthmus.wire.errors import (
+    BeaverRefused,
+    BeaverUnreachable,
+    ErrorCode,
+    MpcError,
+    MpcInputError,
+)
 from isthmus.wire.proto import beaver_pb2 as pb
 from isthmus.wire.proto import beaver_pb2_grpc
 from tests.mpc.support import run_engines
@@ -130,6 +138,45 @@ async def test_lookahead_tuples_stay_valid_and_are_fetched_ahead(ring: Ring) -> 
             await asyncio.sleep(0.01)
         assert len(calls) == 12
         await each(sources, "close")
+
+
+async def test_tls_to_the_service_with_its_ca(tmp_path: Path) -> None:
+    """With the service's CA the parties reach a TLS-only service (their seeds travel
+    encrypted); a client without it, or with another CA, cannot connect at all."""
+    pki, other = TestPki(tmp_path / "ca"), TestPki(tmp_path / "other", name="Other CA")
+    issued = pki.issue("beaver")
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(BeaverServicer(SessionTable(BeaverLimits())).handlers())
+    creds = grpc.ssl_server_credentials(
+        [(issued.key_file.read_bytes(), issued.cert_file.read_bytes())]
+    )
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    await server.start()
+    try:
+        host, sid = f"127.0.0.1:{port}", uuid.uuid4().hex
+        ca = tls_credentials(pki.ca_file.read_text())
+        sources = [
+            TtpTripleSource(RING64, r, 2, 0, host, sid, credentials=ca, timeout_s=5)
+            for r in range(2)
+        ]
+        await each(sources, "open")
+        a, b, c = zip(*await each(sources, "mul", (3,)), strict=True)
+        assert (total(RING64, c) == total(RING64, a) * total(RING64, b) % RING64.modulus).all()
+        await each(sources, "close")
+        wrong = tls_credentials(other.ca_file.read_text())
+        for credentials in (None, wrong):
+            stranger = TtpTripleSource(
+                RING64, 0, 2, 0, host, uuid.uuid4().hex, credentials=credentials, timeout_s=2
+            )
+            with pytest.raises(BeaverUnreachable):
+                await stranger.open()
+    finally:
+        await server.stop(0)
+
+
+def test_a_ca_that_is_not_pem_is_refused() -> None:
+    with pytest.raises(MpcInputError):
+        tls_credentials("not a certificate")
 
 
 async def refusal(call: Awaitable[Any]) -> BeaverRefused:

@@ -162,6 +162,10 @@ async def test_duplicate_task_id_is_refused(tmp_path: Path) -> None:
             {"mpcProtocol": {"protocolCode": "semi2k", "param": {"field": 32}}},
             SecopCode.BAD_PARAMETER,
         ),
+        (
+            {"mpcProtocol": {"protocolCode": "semi2k", "param": {"ttp_ca_pem": "x"}}},
+            SecopCode.BAD_PARAMETER,
+        ),
     ],
 )
 async def test_refusals_leave_nothing(tmp_path: Path, change: dict, code: SecopCode) -> None:

@@ -61,6 +61,15 @@ _UNREACHABLE = {
 }
 
 
+def tls_credentials(ca_pem: str) -> grpc.ChannelCredentials:
+    """Server-authenticated TLS to the service: ``ca_pem`` is the CA certificate (PEM
+    text) its certificate must chain to. The seeds travel in ``CreateSession``, so any
+    service beyond this host should be reached this way."""
+    if "BEGIN CERTIFICATE" not in ca_pem:
+        raise MpcInputError("the Beaver service's CA must be a PEM certificate")
+    return grpc.ssl_channel_credentials(root_certificates=ca_pem.encode("ascii"))
+
+
 class TtpTripleSource:
     """A ``TripleSource`` backed by the Beaver service at ``server_host`` (host:port)."""
 

@@ -36,6 +36,8 @@ class Params:
     trunc_mode: str = "probabilistic"
     use_ttp: bool = False
     ttp_server_host: str = ""
+    #: PEM CA certificate of the Beaver service: TLS to it when given (else plaintext).
+    ttp_ca_pem: str = ""
     #: Paillier key size of the dealer-free triples (below 2048 only when asked for).
     he_key_bits: int = 2048
     #: The task's session (the Beaver service's session id with ``use_ttp``).
@@ -72,13 +74,16 @@ def params_of(request: ExecuteRequest) -> Params:
     host = str(raw.get("ttp_server_host", ""))
     if use_ttp and not host:
         raise SecopInvalid("param use_ttp needs ttp_server_host")
+    ca_pem = str(raw.get("ttp_ca_pem") or "").strip()
+    if ca_pem and "-----BEGIN CERTIFICATE-----" not in ca_pem:
+        raise SecopInvalid("param ttp_ca_pem: a PEM certificate")
     try:
         key_bits = int(raw.get("he_key_bits", 2048))
     except (TypeError, ValueError):
         raise SecopInvalid("param he_key_bits: an integer") from None
     if key_bits not in (1024, 2048, 3072, 4096):
         raise SecopInvalid(f"param he_key_bits {key_bits}: 1024 (tests only), 2048, 3072, 4096")
-    return Params(field, fxp, trunc, use_ttp, host, key_bits)
+    return Params(field, fxp, trunc, use_ttp, host, ca_pem, key_bits)
 
 
 def check(request: ExecuteRequest, node_id: str, specs: dict[str, Spec]) -> Spec:

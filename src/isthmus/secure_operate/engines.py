@@ -2,52 +2,42 @@
 
 Triples come from the dealer-free ``HeTripleSource`` (our documented extension,
 protocol.md §15) unless ``mpcProtocol.param`` says ``use_ttp`` with ``ttp_server_host``:
-then from the PPCA Beaver service through ``TtpTripleSource`` (protocol.md §16). The
+then from the PPCA Beaver service through ``TtpTripleSource`` (protocol.md §16), over
+TLS when ``ttp_ca_pem`` names the service's CA. The
 triple source is closed when the task ends, however it ends (``service._free``).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from isthmus.link.context import LinkContext
+from isthmus.mpc.beaver_client import TtpTripleSource, tls_credentials
 from isthmus.mpc.engine import Semi2k
+from isthmus.mpc.he_triples import HeTripleSource
 from isthmus.mpc.ring import RING64, RING128
+from isthmus.mpc.triples import TripleSource
 from isthmus.secure_operate.binding import Params
-from isthmus.wire.errors import SecopCode, SecopInvalid
 
 #: The engine class the catalogue asks about optional operations (``less``).
 ENGINE_CLASS: type = Semi2k
 
 
-def _source(module: str, name: str) -> Any:
-    """A triple source class by name: the HE and TTP sources are optional modules of the
-    mpc layer (their helpers' branches), so their absence is a refusal, not a crash."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _triples(link: LinkContext, params: Params) -> Any:
+def _triples(link: LinkContext, params: Params) -> TripleSource:
     ring = RING64 if params.field == 64 else RING128
     if params.use_ttp:
-        ttp = _source("isthmus.mpc.beaver_client", "TtpTripleSource")
-        if ttp is None:
-            raise SecopInvalid(
-                "use_ttp: this node has no Beaver service client", SecopCode.UNKNOWN_PROTOCOL
-            )
         # every party names the same Beaver session (the task's); rank 0 adjusts
-        return ttp(ring, link.rank, link.world_size, 0, params.ttp_server_host, params.session)
-    he = _source("isthmus.mpc.he_triples", "HeTripleSource")
-    if he is None:
-        raise SecopInvalid(
-            "this node has no dealer-free triple source; set use_ttp and ttp_server_host",
-            SecopCode.UNKNOWN_PROTOCOL,
+        credentials = tls_credentials(params.ttp_ca_pem) if params.ttp_ca_pem else None
+        return TtpTripleSource(
+            ring,
+            link.rank,
+            link.world_size,
+            0,
+            params.ttp_server_host,
+            params.session,
+            credentials=credentials,
         )
-    return he(
+    return HeTripleSource(
         link,
         ring,
         key_bits=params.he_key_bits,

@@ -57,6 +57,11 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("sigmoid_mode", default="minimax_1", description="0.5 + 0.125 x"),
     Param("use_ttp", type="boolean", default=False, description="Beaver triples from a TTP"),
     Param("ttp_server_host", default="", description="host:port of the Beaver TTP service"),
+    Param(
+        "ttp_ca_pem",
+        default="",
+        description="PEM CA certificate of the Beaver service: TLS to it (else plaintext)",
+    ),
     Param("ttp_adjust_rank", type="int", default=0, validator="[0,inf)"),
     Param("label_owner", default="", description="the party holding the label, e.g. host.0"),
     Param("feature_nums", default="", description='JSON {party id: feature count}; "" to skip'),
@@ -109,6 +114,7 @@ class Settings:
     learning_rate: float
     use_ttp: bool
     ttp_server_host: str
+    ttp_ca_pem: str
     ttp_adjust_rank: int
     label_rank: int
     feature_nums: tuple[int, ...] | None
@@ -182,6 +188,7 @@ def settings(p: Mapping[str, Any], parties: Sequence[str]) -> Settings:
         learning_rate=float(p["learning_rate"]),
         use_ttp=bool(p["use_ttp"]),
         ttp_server_host=str(p["ttp_server_host"]).strip(),
+        ttp_ca_pem=_pem(p),
         ttp_adjust_rank=int(p["ttp_adjust_rank"]),
         label_rank=list(parties).index(owner),
         feature_nums=_feature_nums(str(p["feature_nums"]), parties),
@@ -194,6 +201,13 @@ def settings(p: Mapping[str, Any], parties: Sequence[str]) -> Settings:
         key_bits=int(p["key_bits"]),
         allow_insecure_key_size=bool(p["allow_insecure_key_size"]),
     )
+
+
+def _pem(p: Mapping[str, Any]) -> str:
+    text = str(p.get("ttp_ca_pem") or "").strip()
+    if text and "-----BEGIN CERTIFICATE-----" not in text:
+        raise ParameterError("ttp_ca_pem", "not a PEM certificate")
+    return text
 
 
 def check_ttp(s: Settings, world_size: int) -> None:

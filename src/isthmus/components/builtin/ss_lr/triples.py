@@ -14,7 +14,7 @@ from __future__ import annotations
 from isthmus.components.builtin.ss_lr.handshake import Agreement
 from isthmus.components.builtin.ss_lr.params import Settings
 from isthmus.link import LinkContext
-from isthmus.mpc.beaver_client import TtpTripleSource
+from isthmus.mpc.beaver_client import TtpTripleSource, tls_credentials
 from isthmus.mpc.he_triples import HeTripleSource
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.triples import TripleSource
@@ -32,6 +32,7 @@ async def make(link: LinkContext, ring: Ring, agreement: Agreement, s: Settings)
             agreement.ttp_host,
             agreement.ttp_session,
             prg_crypto=agreement.prg_crypto,
+            credentials=tls_credentials(s.ttp_ca_pem) if s.ttp_ca_pem else None,
             lookahead=True,  # training asks for the same shapes batch after batch
         )
         await source.open()
