@@ -26,15 +26,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
+from isthmus.link.context import LinkContext
 from isthmus.mpc.ring import Ring, Tensor
 from isthmus.mpc.shared import Shared
 
-if TYPE_CHECKING:
-    from isthmus.mpc.engine import Semi2k
+
+class ComparisonEngine(Protocol):
+    """What the comparison needs of the engine (``isthmus.mpc.engine.Semi2k`` has it):
+    named here so that this module does not import the engine that imports it."""
+
+    ring: Ring
+    link: LinkContext
+    rank: int
+    world_size: int
+
+    def check_length(self, rank: int, buf: bytes, expected: int) -> None: ...
+    async def mul_ring(self, x: Shared, y: Shared) -> Shared: ...
+    def add(self, x: Shared, y: Shared) -> Shared: ...
+    def sub(self, x: Shared, y: Shared) -> Shared: ...
+    def sum(self, x: Shared, axis: int | None = None) -> Shared: ...
 
 
 def _bits(ring: Ring, a: Tensor, count: int) -> Tensor:
@@ -54,7 +68,7 @@ def _top(ring: Ring, a: Tensor) -> Tensor:
     return ring.low_bits(ring.arshift(a, ring.bits - 1), 1)
 
 
-async def _reshare_to_two(engine: Semi2k, d: Shared) -> Tensor:
+async def _reshare_to_two(engine: ComparisonEngine, d: Shared) -> Tensor:
     """This party's share of d once only ranks 0 and 1 hold it (zeros elsewhere)."""
     ring, link = engine.ring, engine.link
     if engine.world_size == 2:
@@ -73,12 +87,12 @@ async def _reshare_to_two(engine: Semi2k, d: Shared) -> Tensor:
     return total
 
 
-def _xor_parts(engine: Semi2k, u: Shared, v: Shared, uv: Shared) -> Shared:
+def _xor_parts(engine: ComparisonEngine, u: Shared, v: Shared, uv: Shared) -> Shared:
     r = engine.ring
     return engine.sub(engine.add(u, v), Shared(r.lshift(uv.share, 1), uv.shape))
 
 
-async def less_than(engine: Semi2k, d: Shared) -> Shared:
+async def less_than(engine: ComparisonEngine, d: Shared) -> Shared:
     """Shares of msb(d) (1 when d is negative), as ring integers 0/1."""
     ring = engine.ring
     count = ring.bits - 1
@@ -120,7 +134,7 @@ async def less_than(engine: Semi2k, d: Shared) -> Shared:
     return _xor_parts(engine, h, carry, await engine.mul_ring(h, carry))
 
 
-def _public_int(engine: Semi2k, value: int, shape: tuple[int, ...]) -> Shared:
+def _public_int(engine: ComparisonEngine, value: int, shape: tuple[int, ...]) -> Shared:
     ring = engine.ring
     share = (
         ring.from_int(np.full(shape, value, dtype=np.int64))
@@ -130,13 +144,13 @@ def _public_int(engine: Semi2k, value: int, shape: tuple[int, ...]) -> Shared:
     return Shared(share, shape)
 
 
-def _take(engine: Semi2k, x: Shared, where: slice) -> Shared:
+def _take(engine: ComparisonEngine, x: Shared, where: slice) -> Shared:
     share = x.share[..., where, :] if engine.ring.wide else x.share[..., where]
     share = np.ascontiguousarray(share)
     return Shared(share, engine.ring.shape(share))
 
 
-def _concat(engine: Semi2k, parts: list[Shared]) -> Shared:
+def _concat(engine: ComparisonEngine, parts: list[Shared]) -> Shared:
     axis = -2 if engine.ring.wide else -1
     share = np.concatenate([p.share for p in parts], axis=axis)
     return Shared(share, engine.ring.shape(share))
