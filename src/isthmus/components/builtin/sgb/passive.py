@@ -65,6 +65,13 @@ import numpy as np
 import numpy.typing as npt
 
 from isthmus.components.builtin.sgb.bucketing import Bucketing, bucketize
+from isthmus.components.builtin.sgb.passive_link import (
+    ACTIVE,
+    INTS,
+    exchange_shapes,
+    leaf_bitmaps,
+    send_leaf_bitmaps,
+)
 from isthmus.components.builtin.sgb.passive_model import (
     PassiveModel,
     PassiveSplit,
@@ -72,6 +79,7 @@ from isthmus.components.builtin.sgb.passive_model import (
     RevealedScores,
     check_tree_shape,
 )
+from isthmus.components.builtin.sgb.predict_passive import predict_passive
 from isthmus.components.builtin.sgb.request import (
     AcceptedParams,
     PassiveSupport,
@@ -99,7 +107,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ACTIVE = 0
 SECRETFLOW_SEED = 1212
 """SecretFlow SGB's default ``seed`` (``sgb_v/core/params.py``): its column sampler's."""
 
@@ -322,35 +329,6 @@ def _shuffle_mask(features: int, bucket_num: int) -> npt.NDArray[np.int64]:
 # --- prediction bitmaps --------------------------------------------------------------
 
 
-def leaf_bitmaps(tree: PassiveTree, features: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-    """Per row, which of the tree's leaves it can reach given only our splits (another
-    party's split lets it go both ways), packed per row: shape ``(rows, ceil(L / 8))``."""
-    rows = features.shape[0]
-    splits = tree.split_by_node()
-    reach: dict[int, npt.NDArray[np.bool_]] = {0: np.ones(rows, dtype=bool)}
-    for node in sorted(splits):
-        here = reach.get(node)
-        if here is None:
-            raise AlgorithmError(f"SGB passive model: split node {node} is unreachable")
-        split = splits[node]
-        if split is None:
-            left, right = here, here
-        else:
-            goes_left = features[:, split.feature] < split.threshold
-            left, right = here & goes_left, here & ~goes_left
-        reach[2 * node + 1], reach[2 * node + 2] = left, right
-    matrix = np.stack([reach[leaf] for leaf in tree.leaves], axis=1).astype(np.uint8)
-    return np.packbits(matrix, axis=1)
-
-
-async def send_leaf_bitmaps(
-    link: LinkContext, tree: PassiveTree, features: npt.NDArray[np.float64]
-) -> None:
-    """One tree's reachable-leaf bitmaps to the active party, one array per row."""
-    packed = leaf_bitmaps(tree, features)
-    await link.send(ACTIVE, wx.pack_array_list(list(packed), wx.ScalarType.UINT8))
-
-
 # --- receiving -----------------------------------------------------------------------
 
 
@@ -358,18 +336,6 @@ async def _recv(link: LinkContext, what: str) -> wx.Exchange:
     exchange = wx.unpack(await link.recv(ACTIVE), object_order=wx.HEU.object_order)
     log.debug("SGB passive received %s: %s %s", what, exchange.container, exchange.scalar_type)
     return exchange
-
-
-_INTS = [
-    wx.ScalarType.INT8,
-    wx.ScalarType.UINT8,
-    wx.ScalarType.INT16,
-    wx.ScalarType.UINT16,
-    wx.ScalarType.INT32,
-    wx.ScalarType.UINT32,
-    wx.ScalarType.INT64,
-    wx.ScalarType.UINT64,
-]
 
 
 async def _recv_bool(link: LinkContext, what: str) -> bool:
@@ -392,7 +358,7 @@ async def _recv_bools(
 async def _recv_ints(
     link: LinkContext, what: str, container: wx.Container, count: int | None = None
 ) -> list[int]:
-    value = wx.expect(await _recv(link, what), container, _INTS, None, what)
+    value = wx.expect(await _recv(link, what), container, INTS, None, what)
     array = np.asarray(value)
     if array.ndim != 1:
         raise MalformedExchange(f"{what}: expected a 1-d array, got shape {array.shape}")
@@ -408,25 +374,6 @@ async def _recv_bitmaps(link: LinkContext, what: str, count: int, rows: int) -> 
     if len(value) != count:
         raise MalformedExchange(f"{what}: {len(value)} bitmaps, expected {count}")
     return [unpack_select(v, rows, f"{what}[{i}]") for i, v in enumerate(value)]
-
-
-async def exchange_shapes(link: LinkContext, rows: int, features: int) -> None:
-    """``[rows, features]`` to every other party and theirs back; rows must agree."""
-    for peer in link.peers:
-        await link.send(peer, wx.pack_list([rows, features]))
-    for peer in link.peers:
-        what = f"rank {peer}'s [rows, features]"
-        value = wx.expect(
-            wx.unpack(await link.recv(peer)), wx.Container.F_SCALAR_LIST, _INTS, None, what
-        )
-        shape = [int(v) for v in np.asarray(value).reshape(-1)]
-        if len(shape) != 2 or shape[1] < 0:
-            raise MalformedExchange(f"{what}: expected [rows, features], got {shape}")
-        if shape[0] != rows:
-            raise AlgorithmError(
-                f"{what}: rank {peer} has {shape[0]} rows, we have {rows}: the parties' rows "
-                "are not aligned (run a PSI first)"
-            )
 
 
 # --- training ------------------------------------------------------------------------
@@ -481,7 +428,7 @@ class _Trainer:
         for peer in link.peers:
             what = f"rank {peer}'s bucket count"
             value = wx.expect(
-                wx.unpack(await link.recv(peer)), wx.Container.SCALAR, _INTS, None, what
+                wx.unpack(await link.recv(peer)), wx.Container.SCALAR, INTS, None, what
             )
             if int(value) < 0:
                 raise MalformedExchange(f"{what}: negative ({int(value)})")
@@ -497,12 +444,12 @@ class _Trainer:
                 return None
             self.count_received = True
             what = "sample count"
-            count = wx.expect(await _recv(self.link, what), wx.Container.SCALAR, _INTS, None, what)
+            count = wx.expect(await _recv(self.link, what), wx.Container.SCALAR, INTS, None, what)
             if int(count) != rows:
                 raise MalformedExchange(f"{what}: {int(count)} rows, we have {rows}")
             return None
         what = "row-sample indices"
-        value = wx.expect(await _recv(self.link, what), wx.Container.F_NDARRAY, _INTS, None, what)
+        value = wx.expect(await _recv(self.link, what), wx.Container.F_NDARRAY, INTS, None, what)
         array = np.asarray(value)
         if array.ndim != 1 or not 0 < array.size <= rows:
             raise MalformedExchange(f"{what}: shape {array.shape} for {rows} rows")
@@ -763,8 +710,6 @@ async def train_passive(
         scheme.close()
     if after == "none":
         return model
-    from isthmus.components.builtin.sgb.predict_passive import predict_passive
-
     await predict_passive(link, model, array)
     if after == "reveal":
         model.revealed = await receive_revealed(link, array.shape[0], allow_reveal=allow_reveal)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from isthmus.components.builtin.sgb.passive import exchange_shapes, send_leaf_bitmaps
+from isthmus.components.builtin.sgb.passive_link import exchange_shapes, send_leaf_bitmaps
 from isthmus.components.builtin.sgb.passive_model import PassiveModel
 from isthmus.components.errors import AlgorithmError
 from isthmus.link import LinkContext
