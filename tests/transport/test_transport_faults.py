@@ -73,15 +73,21 @@ def test_delivered_but_unread_messages_survive_a_kill(
     for i in range(20):
         assert chan(a, "push", b, "s", b"u%d" % i)[0] == ptp.PtpCode.OK
     assert pop_all(b, a, "s", 5) == [b"u%d" % i for i in range(5)]
-    # Wait until A's out queue is empty (everything stored at B), then kill B before
-    # anyone reads the rest.
+    # Wait until A's out queue is empty (everything stored at B) and B has committed the
+    # removal of the five it handed out (a pop is at least once across a crash until
+    # then: transport/queues.py), then kill B before anyone reads the rest.
     deadline = time.monotonic() + 20
-    while _pending_out(a):
-        assert time.monotonic() < deadline, "A never delivered its queue"
+    while _pending_out(a) or _stored_in(b) != 15:
+        assert time.monotonic() < deadline, "A never delivered, or B never removed, its queue"
         time.sleep(0.05)
     b.kill()
     b.start()
     assert pop_all(b, a, "s", 15) == [b"u%d" % i for i in range(5, 20)]
+
+
+def _stored_in(node: ProcessNode) -> int:
+    with sqlite3.connect(node.home / "isthmus.db") as db:
+        return int(db.execute("SELECT count(*) FROM transport_in").fetchone()[0])
 
 
 def _pending_out(node: ProcessNode) -> bool:
