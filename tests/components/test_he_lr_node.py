@@ -17,8 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from isthmus.testing import ProcessCluster, ProcessNode
-from tests.scheduler.jobs_support import component
-from tests.support.vertical import place_parties, run_to_success, split_table
+from tests.support.vertical import model_job, place_parties, run_to_success, split_table
 
 pytestmark = pytest.mark.multinode
 PARAMS = {"learning_rate": 0.1, "epochs": 8, "batch_size": 64, "l2": 0.01, "tol": 0.0,
@@ -27,43 +26,11 @@ PARAMS = {"learning_rate": 0.1, "epochs": 8, "batch_size": 64, "l2": 0.01, "tol"
 
 
 def pipeline(nodes: list[ProcessNode]) -> dict[str, Any]:
-    guest, hosts = nodes[0].node_id, [n.node_id for n in nodes[1:]]
-    datasets: dict[str, Any] = {
-        "guest": {"0": {"split_0": {"namespace": "demo", "name": "party0.csv"}}},
-        "host": {
-            str(i): {"split_0": {"namespace": "demo", "name": f"party{i + 1}.csv"}}
-            for i in range(len(hosts))
-        },
-    }
-    return {
-        "flow_id": "flow-he-lr",
-        "dag": {"version": "2.0", "components": [
-            component("split_0", "data_split", [],
-                      [("train_data", "training_set"), ("test_data", "test_set")]),
-            component("lr_0", "he_lr", [("split_0.train_data", "training_set")],
-                      [("model", "model")]),
-            component("predict_0", "he_lr_predict",
-                      [("lr_0.model", "model"), ("split_0.test_data", "test_set")],
-                      [("result", "dataset")]),
-            component("eval_0", "evaluate", [("predict_0.result", "dataset")],
-                      [("report", "report")]),
-        ]},
-        "config": {
-            "version": "2.0",
-            "initiator": {"role": "guest", "node_id": guest},
-            "role": {"guest": [guest], "host": hosts},
-            "job_params": {"common": {"sync_type": "poll"}},
-            "task_params": {
-                "common": {
-                    "split_0": {"key_field": "id", "test_ratio": 0.25, "seed": 3},
-                    "lr_0": PARAMS,
-                    "predict_0": {"recv_timeout_s": 120},
-                    "eval_0": {"label_col": "y", "score_col": "score"},
-                },
-                **datasets,
-            },
-        },
-    }  # fmt: skip
+    return model_job(
+        nodes, model=("lr_0", "he_lr"), train_outputs=[("model", "model")],
+        predict=("predict_0", "he_lr_predict"), train_params=PARAMS,
+        predict_params={"recv_timeout_s": 120},
+    )  # fmt: skip
 
 
 def read(path: Path) -> tuple[list[str], Any, Any]:

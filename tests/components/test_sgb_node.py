@@ -22,8 +22,7 @@ from sklearn.metrics import roc_auc_score
 from isthmus.components.builtin.sgb.bucketing import bucketize
 from isthmus.testing import ProcessCluster, ProcessNode
 from tests.components import sgb_reference as ref
-from tests.scheduler.jobs_support import component
-from tests.support.vertical import place_parties, run_to_success, split_table
+from tests.support.vertical import model_job, place_parties, run_to_success, split_table
 
 pytestmark = pytest.mark.multinode
 SETTINGS = {"num_round": 2, "max_depth": 3, "bucket_eps": 0.1, "learning_rate": 0.3,
@@ -33,43 +32,11 @@ PARAMS = {**SETTINGS, "key_bits": 1024, "allow_insecure_key_size": True, "label_
 
 
 def pipeline(nodes: list[ProcessNode]) -> dict[str, Any]:
-    guest, hosts = nodes[0].node_id, [n.node_id for n in nodes[1:]]
-    datasets: dict[str, Any] = {
-        "guest": {"0": {"split_0": {"namespace": "demo", "name": "party0.csv"}}},
-        "host": {
-            str(i): {"split_0": {"namespace": "demo", "name": f"party{i + 1}.csv"}}
-            for i in range(len(hosts))
-        },
-    }
-    return {
-        "flow_id": "flow-sgb",
-        "dag": {"version": "2.0", "components": [
-            component("split_0", "data_split", [],
-                      [("train_data", "training_set"), ("test_data", "test_set")]),
-            component("sgb_0", "sgb", [("split_0.train_data", "training_set")],
-                      [("model", "model"), ("report", "report")]),
-            component("predict_0", "sgb_predict",
-                      [("sgb_0.model", "model"), ("split_0.test_data", "test_set")],
-                      [("predictions", "dataset")]),
-            component("eval_0", "evaluate", [("predict_0.predictions", "dataset")],
-                      [("report", "report")]),
-        ]},
-        "config": {
-            "version": "2.0",
-            "initiator": {"role": "guest", "node_id": guest},
-            "role": {"guest": [guest], "host": hosts},
-            "job_params": {"common": {"sync_type": "poll"}},
-            "task_params": {
-                "common": {
-                    "split_0": {"key_field": "id", "test_ratio": 0.25, "seed": 3},
-                    "sgb_0": PARAMS,
-                    "predict_0": {"recv_timeout_s": 120, "label_col": "y"},
-                    "eval_0": {"label_col": "y", "score_col": "score"},
-                },
-                **datasets,
-            },
-        },
-    }  # fmt: skip
+    return model_job(
+        nodes, model=("sgb_0", "sgb"), train_outputs=[("model", "model"), ("report", "report")],
+        predict=("predict_0", "sgb_predict"), train_params=PARAMS,
+        predict_params={"recv_timeout_s": 120, "label_col": "y"},
+    )  # fmt: skip
 
 
 def features(path: Path) -> tuple[list[str], Any, Any]:

@@ -24,8 +24,7 @@ from isthmus.components.builtin.ss_lr.plan import TrainPlan
 from isthmus.components.builtin.ss_lr.train import plaintext_reference
 from isthmus.testing import ProcessCluster, ProcessNode, free_port
 from isthmus.testing.jobs import offer_dataset
-from tests.scheduler.jobs_support import component
-from tests.support.vertical import GEN, run_to_success
+from tests.support.vertical import GEN, model_job, run_to_success
 
 pytestmark = pytest.mark.multinode
 PARAMS = {"label_owner": "guest.0", "label_col": "y", "num_epoch": 2, "batch_size": 50,
@@ -61,44 +60,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ProcessNo
 
 
 def pipeline(nodes: list[ProcessNode], lr_params: dict[str, Any]) -> dict[str, Any]:
-    n = len(nodes)
-    guest, hosts = nodes[0].node_id, [node.node_id for node in nodes[1:]]
-    datasets: dict[str, Any] = {
-        "guest": {"0": {"split_0": {"namespace": "demo", "name": f"p{n}_party0.csv"}}},
-        "host": {
-            str(i): {"split_0": {"namespace": "demo", "name": f"p{n}_party{i + 1}.csv"}}
-            for i in range(len(hosts))
-        },
-    }
-    return {
-        "flow_id": "flow-ss-lr",
-        "dag": {"version": "2.0", "components": [
-            component("split_0", "data_split", [],
-                      [("train_data", "training_set"), ("test_data", "test_set")]),
-            component("lr_0", "ss_lr", [("split_0.train_data", "training_set")],
-                      [("model", "model"), ("weights_share", "model")]),
-            component("predict_0", "ss_lr_predict",
-                      [("lr_0.model", "model"), ("split_0.test_data", "test_set")],
-                      [("result", "dataset")]),
-            component("eval_0", "evaluate", [("predict_0.result", "dataset")],
-                      [("report", "report")]),
-        ]},
-        "config": {
-            "version": "2.0",
-            "initiator": {"role": "guest", "node_id": guest},
-            "role": {"guest": [guest], "host": hosts},
-            "job_params": {"common": {"sync_type": "poll"}},
-            "task_params": {
-                "common": {
-                    "split_0": {"key_field": "id", "test_ratio": 0.25, "seed": 3},
-                    "lr_0": lr_params,
-                    "predict_0": {"recv_timeout_s": 120},
-                    "eval_0": {"label_col": "y", "score_col": "score"},
-                },
-                **datasets,
-            },
-        },
-    }  # fmt: skip
+    return model_job(
+        nodes, model=("lr_0", "ss_lr"),
+        train_outputs=[("model", "model"), ("weights_share", "model")],
+        predict=("predict_0", "ss_lr_predict"), train_params=lr_params,
+        predict_params={"recv_timeout_s": 120}, file_prefix=f"p{len(nodes)}_party",
+    )  # fmt: skip
 
 
 def table(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:

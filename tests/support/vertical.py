@@ -3,7 +3,8 @@
 files, each host offering its own to the initiator, and one job run to success.
 
 Shared by the model tests (``test_he_lr_node``, ``test_sgb_node``,
-``test_sgb_ec_elgamal_node``), which differ only in their DAG and what they check."""
+``test_sgb_ec_elgamal_node``, ``test_ss_lr_node``), which differ only in their model
+components, its parameters and what they check."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from isthmus.testing import ProcessNode
 from isthmus.testing.jobs import offer_dataset, submit, wait_finished
+from tests.scheduler.jobs_support import component
 from tests.support.shared import shared_root
 
 GEN = shared_root() / "peers" / "gen_sgb_data.py"
@@ -48,3 +50,59 @@ def run_to_success(
     summary = wait_finished(nodes[0], job_id, timeout_s=timeout_s)
     assert summary["result"] == "SUCCESS", json.dumps(summary, indent=1)[-3000:]
     return job_id, {t["task_name"]: t["task_id"] for t in summary["tasks"]}
+
+
+def model_job(
+    nodes: list[ProcessNode],
+    *,
+    model: tuple[str, str],
+    train_outputs: list[tuple[str, str]],
+    predict: tuple[str, str],
+    train_params: dict[str, Any],
+    predict_params: dict[str, Any],
+    file_prefix: str = "party",
+) -> dict[str, Any]:
+    """The job every model test runs: ``split_0`` (data_split by key) → the model's
+    training task → its predict task on the test split → ``eval_0`` (evaluate).
+    ``model`` and ``predict`` are (task name, component); the predict task's output is
+    named after the predict component's (``result`` or ``predictions``); each party reads
+    ``demo/<file_prefix><rank>.csv``."""
+    (train_task, train_component), (predict_task, predict_component) = model, predict
+    scored = "predictions" if predict_component == "sgb_predict" else "result"
+    guest, hosts = nodes[0].node_id, [n.node_id for n in nodes[1:]]
+    datasets: dict[str, Any] = {
+        "guest": {"0": {"split_0": {"namespace": "demo", "name": f"{file_prefix}0.csv"}}},
+        "host": {
+            str(i): {"split_0": {"namespace": "demo", "name": f"{file_prefix}{i + 1}.csv"}}
+            for i in range(len(hosts))
+        },
+    }
+    return {
+        "flow_id": f"flow-{train_component.replace('_', '-')}",
+        "dag": {"version": "2.0", "components": [
+            component("split_0", "data_split", [],
+                      [("train_data", "training_set"), ("test_data", "test_set")]),
+            component(train_task, train_component, [("split_0.train_data", "training_set")],
+                      train_outputs),
+            component(predict_task, predict_component,
+                      [(f"{train_task}.model", "model"), ("split_0.test_data", "test_set")],
+                      [(scored, "dataset")]),
+            component("eval_0", "evaluate", [(f"{predict_task}.{scored}", "dataset")],
+                      [("report", "report")]),
+        ]},
+        "config": {
+            "version": "2.0",
+            "initiator": {"role": "guest", "node_id": guest},
+            "role": {"guest": [guest], "host": hosts},
+            "job_params": {"common": {"sync_type": "poll"}},
+            "task_params": {
+                "common": {
+                    "split_0": {"key_field": "id", "test_ratio": 0.25, "seed": 3},
+                    train_task: train_params,
+                    predict_task: predict_params,
+                    "eval_0": {"label_col": "y", "score_col": "score"},
+                },
+                **datasets,
+            },
+        },
+    }  # fmt: skip
