@@ -66,11 +66,29 @@ def test_every_rank_runs_what_rank_0_decided(n: int) -> None:
     assert a.ttp_host == ""  # HE triples
 
 
+TTP = {"use_ttp": True, "ttp_server_host": "beaver:9000"}
+
+
+def with_ttp(all_offers: list[Offer], rank: int, **ttp: Any) -> list[Offer]:
+    """``all_offers`` with rank ``rank``'s settings naming a Beaver service."""
+    out = list(all_offers)
+    settings = dataclasses.replace(out[rank].settings, **ttp)
+    out[rank] = dataclasses.replace(out[rank], settings=settings)
+    return out
+
+
 def test_a_ttp_decision_carries_host_session_and_adjust_rank() -> None:
-    got = run(offers(2, use_ttp=True, ttp_server_host="beaver:9000", ttp_adjust_rank=1))
+    got = run(with_ttp(offers(2, **TTP, ttp_adjust_rank=1), 1, **TTP))
     assert [(a.ttp_host, a.ttp_session, a.adjust_rank) for a in got] == [
         ("beaver:9000", "sess-1", 1)
     ] * 2
+
+
+@pytest.mark.parametrize("other", [{}, {**TTP, "ttp_server_host": "elsewhere:9000"}])
+def test_a_party_refuses_a_beaver_service_it_did_not_name(other: dict[str, Any]) -> None:
+    # the service sees every party's seed: rank 0 alone cannot pick it for the others
+    got = run(with_ttp(offers(2, **TTP), 1, **other) if other else offers(2, **TTP))
+    assert isinstance(got[1], AlgorithmError) and "ttp_server_host" in got[1].message
 
 
 def _refused_everywhere(got: list[Any], field: str) -> None:

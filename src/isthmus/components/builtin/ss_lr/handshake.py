@@ -364,6 +364,15 @@ def apply_response(data: bytes, rank: int, offer: Offer) -> Agreement:
         triple = ss.triple_config if ss.HasField("triple_config") else SSP.TripleConfigResult()
         host = str(triple.server_host)
         _need(not host or 0 <= triple.adjust_rank < len(nums), "ttp_adjust_rank", "not a rank")
+        # the TTP learns every party's triple shares: a party computes only with the one
+        # it named itself, never with a service rank 0 alone chose
+        mine = offer.settings.ttp_server_host if offer.settings.use_ttp else ""
+        _need(
+            not host or host == mine,
+            "ttp_server_host",
+            f"rank 0 chose the Beaver service {host[:100]!r}; this party trusts "
+            f"{repr(mine) if mine else 'none (use_ttp is off)'}",
+        )
     except Refused as exc:
         raise AlgorithmError(exc.message) from exc
     plan = TrainPlan(
