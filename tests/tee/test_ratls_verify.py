@@ -16,14 +16,16 @@ from isthmus.tee import ratls
 from isthmus.tee.intel.collateral import load_collateral_json
 from isthmus.tee.ratls import (
     RaTlsForm,
+    looks_like_certificate,
     make_ratls_certificate,
     ratls_report_data,
     verify_ratls_certificate,
 )
 from isthmus.tee.ratls_cert import public_spki
+from isthmus.tee.uai import wrap_evidence
 from isthmus.tee.verdict import VerifyContext
 from isthmus.tee.verify import verify_report
-from isthmus.wire.errors import TeeRefused
+from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeePlatform, TeeReason
 from tests.support.dcap_forge import FORGE_AT, forge_quote
 from tests.support.shared import shared_path
@@ -112,3 +114,22 @@ def test_real_sgx_quote_verifies_but_binds_another_key(
     with pytest.raises(TeeRefused) as caught:
         verify_ratls_certificate(_pem(cert), context, collateral=collateral)
     assert caught.value.reason is TeeReason.KEY_BINDING
+
+
+@pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
+def test_tee_report_wraps_a_certificate(
+    key: ec.EllipticCurvePrivateKey, encoding: serialization.Encoding
+) -> None:
+    """``isthmus tee report --evidence CERT``: the certificate's quote becomes the UAR."""
+    quote, collateral, anchors = forge_quote(ratls_report_data(public_spki(key)))
+    blob = make_ratls_certificate(key, quote).public_bytes(encoding)
+    assert looks_like_certificate(blob) and not looks_like_certificate(quote)
+    report = wrap_evidence("", blob, collateral=collateral)
+    assert (report.str_tee_platform, report.str_report_type) == ("SGX_DCAP", "Passport")
+    verified = verify_report(report, VerifyContext(at=FORGE_AT, anchors=anchors))
+    assert (
+        bytes.fromhex(verified.attributes.hex_user_data) == ratls_report_data(public_spki(key))[:32]
+    )
+    with pytest.raises(TeeMalformed) as caught:
+        wrap_evidence("TDX", blob)
+    assert caught.value.details["key"] == "str_tee_platform"

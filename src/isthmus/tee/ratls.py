@@ -321,3 +321,19 @@ def make_ratls_certificate(
     return build_certificate(
         private_key, extensions, subject=subject, dns_names=dns_names, issuer=issuer
     )
+
+
+def looks_like_certificate(data: bytes) -> bool:
+    """Whether raw evidence is in fact a certificate (PEM armour, or DER that parses as
+    one). No quote or report starts with a DER SEQUENCE byte (an Intel quote starts with
+    its version, an SNP report with 2..5, Simulated evidence with ``{``)."""
+    head = data.lstrip()[:27]
+    if head.startswith(b"-----BEGIN CERTIFICATE-----"):
+        return True
+    if not data.startswith(b"\x30"):
+        return False
+    try:
+        load_certificate(data)
+    except TeeMalformed:
+        return False
+    return True
