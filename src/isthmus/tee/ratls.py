@@ -289,6 +289,29 @@ def _claims(spki: bytes, nonce: bytes | None, hash_algorithm: str) -> bytes:
     )
 
 
+def evidence_extensions(
+    public_spki_der: bytes,
+    quote: bytes,
+    *,
+    form: RaTlsForm = RaTlsForm.TCG_DICE,
+    tag: int = TAG_INTEL_TEE_QUOTE,
+    nonce: bytes | None = None,
+    hash_algorithm: str = "sha256",
+    endorsements: bytes = b"",
+) -> list[tuple[str, bytes]]:
+    """The (OID, raw value) extensions that carry ``quote`` for the key whose SPKI is
+    given: for a certificate built elsewhere (a node's usual CA adding them)."""
+    if form is RaTlsForm.TCG_DICE:
+        claims = _claims(public_spki_der, nonce, hash_algorithm)
+        extensions = [
+            (OID_TCG_DICE_TAGGED_EVIDENCE, ratls_cbor.encode_evidence(tag, quote, claims))
+        ]
+        if endorsements:
+            extensions.append((OID_TCG_DICE_ENDORSEMENT_MANIFEST, endorsements))
+        return extensions
+    return [(OID_SGX_QUOTE, quote)]
+
+
 def make_ratls_certificate(
     private_key: PrivateKey,
     quote: bytes,
@@ -309,15 +332,15 @@ def make_ratls_certificate(
     purpose). Self-signed unless ``issuer`` (CA certificate, CA key) is given: a node can
     have its usual CA sign its RA-TLS certificate, so partners that do not read the
     evidence still accept it."""
-    spki = public_spki(private_key)
-    extensions: list[tuple[str, bytes]]
-    if form is RaTlsForm.TCG_DICE:
-        value = ratls_cbor.encode_evidence(tag, quote, _claims(spki, nonce, hash_algorithm))
-        extensions = [(OID_TCG_DICE_TAGGED_EVIDENCE, value)]
-        if endorsements:
-            extensions.append((OID_TCG_DICE_ENDORSEMENT_MANIFEST, endorsements))
-    else:
-        extensions = [(OID_SGX_QUOTE, quote)]
+    extensions = evidence_extensions(
+        public_spki(private_key),
+        quote,
+        form=form,
+        tag=tag,
+        nonce=nonce,
+        hash_algorithm=hash_algorithm,
+        endorsements=endorsements,
+    )
     return build_certificate(
         private_key, extensions, subject=subject, dns_names=dns_names, issuer=issuer
     )
