@@ -133,3 +133,15 @@ def test_tee_report_wraps_a_certificate(
     with pytest.raises(TeeMalformed) as caught:
         wrap_evidence("TDX", blob)
     assert caught.value.details["key"] == "str_tee_platform"
+
+
+def test_expected_nonce(key: ec.EllipticCurvePrivateKey) -> None:
+    nonce = b"challenge-0001"
+    data = ratls_report_data(public_spki(key), nonce=nonce)
+    quote, collateral, anchors = forge_quote(data)
+    cert = _pem(make_ratls_certificate(key, quote, nonce=nonce))
+    context = VerifyContext(at=FORGE_AT, anchors=anchors)
+    verify_ratls_certificate(cert, context, collateral=collateral, expected_nonce=nonce)
+    with pytest.raises(TeeRefused) as caught:
+        verify_ratls_certificate(cert, context, collateral=collateral, expected_nonce=b"other")
+    assert caught.value.reason is TeeReason.NONCE_MISMATCH

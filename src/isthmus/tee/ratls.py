@@ -252,17 +252,28 @@ def verify_ratls_certificate(
     context: VerifyContext,
     *,
     collateral: DcapCollateral | None = None,
+    expected_nonce: bytes | None = None,
 ) -> Verified:
     """Verify an RA-TLS certificate's evidence and its binding to the certificate key.
 
     ``collateral``: Intel collateral to verify with (else the context's BackgroundCheck
     source). The quote is verified first, so a quote that does not verify is refused for
-    that reason; a genuine quote made for another key is refused with ``key_binding``."""
+    that reason; a genuine quote made for another key is refused with ``key_binding``.
+    ``expected_nonce``: the verifier's challenge, which the TCG form's ``nonce`` claim
+    must equal (``nonce_mismatch``); the SGX-extension form has no nonce and is refused."""
     from isthmus.tee.verify import verify_report  # the registry imports platform modules
 
     evidence = evidence_from_certificate(cert)
     verified = verify_report(evidence_report(evidence, collateral=collateral), context)
     check_key_binding(evidence, verified)
+    if expected_nonce is not None and not (
+        evidence.nonce is not None and hmac.compare_digest(evidence.nonce, expected_nonce)
+    ):
+        raise TeeRefused(
+            "the RA-TLS evidence does not carry the expected nonce",
+            reason=TeeReason.NONCE_MISMATCH,
+            details={"form": evidence.form},
+        )
     return verified
 
 
