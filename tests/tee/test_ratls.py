@@ -294,3 +294,13 @@ def test_mutated_certificates_are_refused_or_parsed_never_raised(
         blob += data.draw(st.binary(min_size=1, max_size=8))
     with contextlib.suppress(TeeMalformed, TeeRefused):
         evidence_from_certificate(bytes(blob))
+
+
+def test_unknown_certificate_version_is_malformed(sample_der: bytes) -> None:
+    """Found by the property test above: cryptography raises InvalidVersion (not a
+    ValueError) for a version field it does not know."""
+    blob = bytearray(sample_der)
+    blob[12] ^= 1  # the version INTEGER of the TBS
+    with pytest.raises(TeeMalformed) as caught:
+        evidence_from_certificate(bytes(blob))
+    assert caught.value.details["key"] == "certificate"
