@@ -54,7 +54,7 @@ def ecdsa_raw_ok(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) 
         return False
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:], "big")
-    if not (0 < r and 0 < s):
+    if not (r > 0 and s > 0):
         return False
     try:
         key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
@@ -100,8 +100,9 @@ def point_of(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def _signed_by(tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier,
-               key: ec.EllipticCurvePublicKey) -> bool:
+def _signed_by(
+    tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier, key: ec.EllipticCurvePublicKey
+) -> bool:
     if oid != _ECDSA_SHA256:
         return False
     try:
@@ -112,8 +113,7 @@ def _signed_by(tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier,
 
 
 def cert_signed_by(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
-    return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid,
-                      key)
+    return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid, key)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -132,18 +132,24 @@ def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str
         if i + 1 < len(certs):
             issuer = certs[i + 1]
             if cert.issuer != issuer.subject or not _is_ca(issuer):
-                raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                              f"{what}: certificate {i} is not issued by the next one")
+                raise _refuse(
+                    TeeReason.CHAIN_UNTRUSTED,
+                    f"{what}: certificate {i} is not issued by the next one",
+                )
             if not cert_signed_by(cert, cert_key(issuer, what)):
-                raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                              f"{what}: signature of certificate {i} does not verify")
+                raise _refuse(
+                    TeeReason.CHAIN_UNTRUSTED,
+                    f"{what}: signature of certificate {i} does not verify",
+                )
             continue
         if point_of(cert_key(cert, what)) == point_of(root_key):
             if not cert_signed_by(cert, root_key):
                 raise _refuse(TeeReason.CHAIN_UNTRUSTED, f"{what}: root self-signature fails")
         elif not cert_signed_by(cert, root_key):
-            raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                          f"{what}: the chain does not end at the pinned Intel root key")
+            raise _refuse(
+                TeeReason.CHAIN_UNTRUSTED,
+                f"{what}: the chain does not end at the pinned Intel root key",
+            )
 
 
 @dataclass(frozen=True)
@@ -180,18 +186,23 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
             return x509.load_der_x509_crl(der)
         except ValueError:
             pass
-    raise TeeMalformed(f"{what} is not a DER/PEM CRL",
-                       details={"reason": TeeReason.MALFORMED, "field": what})
+    raise TeeMalformed(
+        f"{what} is not a DER/PEM CRL", details={"reason": TeeReason.MALFORMED, "field": what}
+    )
 
 
-def verify_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate,
-               what: str) -> VerifiedCrl:
+def verify_crl(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
+) -> VerifiedCrl:
     if crl.issuer != issuer.subject:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      f"{what} is issued by {crl.issuer.rfc4514_string()}, "
-                      f"not {issuer.subject.rfc4514_string()}")
-    if not _signed_by(crl.tbs_certlist_bytes, crl.signature, crl.signature_algorithm_oid,
-                      cert_key(issuer, what)):
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            f"{what} is issued by {crl.issuer.rfc4514_string()}, "
+            f"not {issuer.subject.rfc4514_string()}",
+        )
+    if not _signed_by(
+        crl.tbs_certlist_bytes, crl.signature, crl.signature_algorithm_oid, cert_key(issuer, what)
+    ):
         raise _refuse(TeeReason.CRL_INVALID, f"{what}: signature does not verify")
     next_update = crl.next_update_utc
     if next_update is None:
