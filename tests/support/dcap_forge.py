@@ -251,6 +251,7 @@ def forge(
     pck_expired: bool = False,
     pck_svns: tuple[int, ...] = (2,) * 16,
     pce_svn: int = 10,
+    bad_binding: bool = False,
 ) -> Forged:
     """A quote and collateral that verify at ``at`` unless a knob breaks one thing."""
     if len(report_data) > 64:
@@ -326,6 +327,7 @@ def forge(
         att_k=att_k,
         leaf_k=leaf_k,
         chain=_pem(leaf, pck_ca, root),
+        bad_binding=bad_binding,
     )
     return Forged(
         quote,
@@ -344,6 +346,7 @@ def _quote(
     att_k: ec.EllipticCurvePrivateKey,
     leaf_k: ec.EllipticCurvePrivateKey,
     chain: str,
+    bad_binding: bool = False,
 ) -> bytes:
     tdx = tee == "TDX"
     header = struct.pack("<HHIHH", 4 if tdx else 3, 2, 0x81 if tdx else 0, 0, 0)
@@ -351,7 +354,7 @@ def _quote(
     body = _td_body(report_data, debug=debug) if tdx else _sgx_body(report_data, debug=debug)
     att_point = _point(att_k.public_key())[1:]
     auth = bytes(range(32))
-    qe_data = hashlib.sha256(att_point + auth).digest() + bytes(32)
+    qe_data = hashlib.sha256(att_point + auth).digest() + bytes(31) + bytes([bad_binding])
     qe_report = _sgx_body(
         qe_data,
         debug=False,

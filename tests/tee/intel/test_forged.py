@@ -33,6 +33,7 @@ from tests.support.dcap_forge import FORGE_AT, forge, forge_quote
         ("crl_signed_by_wrong_key", TeeReason.CRL_INVALID),
         ("tcb_signed_by_wrong_key", TeeReason.COLLATERAL_SIGNATURE),
         ("pck_expired", TeeReason.CERT_EXPIRED),
+        ("bad_binding", TeeReason.QE_BINDING),
     ],
 )
 def test_forged_refusals(tee: str, knob: str, reason: TeeReason) -> None:
@@ -130,3 +131,20 @@ def test_verify_dcap_passport_and_background_check(tee: str, platform: str) -> N
             _uar(quote, other, ReportType.PASSPORT, col),
             VerifyContext(at=FORGE_AT, anchors=anchors),
         )
+
+
+def test_collateral_chain_without_root_or_with_another_root_is_refused() -> None:
+    f = forge(b"r")
+    signer_only = f.collateral.pem_tcb_info_issuer_chain.split("-----END CERTIFICATE-----")[0]
+    short = f.collateral.model_copy(
+        update={"pem_tcb_info_issuer_chain": signer_only + "-----END CERTIFICATE-----\n"}
+    )
+    with pytest.raises(TeeMalformed):
+        verify_quote(f.quote, short, at=f.at, anchors=f.anchors)
+    other = forge(b"r")
+    mixed = f.collateral.model_copy(
+        update={"pem_qe_identity_issuer_chain": other.collateral.pem_qe_identity_issuer_chain}
+    )
+    with pytest.raises(TeeRefused) as info:
+        verify_quote(f.quote, mixed, at=f.at, anchors=f.anchors)
+    assert info.value.reason == TeeReason.CHAIN_UNTRUSTED

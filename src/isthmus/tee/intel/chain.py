@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeeReason
@@ -95,8 +96,6 @@ def cert_key(cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
 
 
 def point_of(key: ec.EllipticCurvePublicKey) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
@@ -124,6 +123,26 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bc.ca
 
 
+_ROOTS_SEEN: dict[bytes, bool] = {}  # DER of root certificates whose self-signature verified
+
+
+def root_point_of(key: ec.EllipticCurvePublicKey) -> bytes:
+    return point_of(key)
+
+
+def _root_self_signed(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
+    """The pinned root's self-signature, checked once per distinct certificate: the
+    answer is a pure function of the certificate's bytes (which include the key)."""
+    der = cert.public_bytes(Encoding.DER)
+    if der in _ROOTS_SEEN:
+        return True
+    if not cert_signed_by(cert, key):
+        return False
+    if len(_ROOTS_SEEN) < 16:
+        _ROOTS_SEEN[der] = True
+    return True
+
+
 def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str) -> None:
     """Each certificate signed by the next; the last one either *is* the pinned root
     (its key equals the pin and it signs itself) or is signed by the pinned key."""
@@ -142,8 +161,8 @@ def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str
                     f"{what}: signature of certificate {i} does not verify",
                 )
             continue
-        if point_of(cert_key(cert, what)) == point_of(root_key):
-            if not cert_signed_by(cert, root_key):
+        if point_of(cert_key(cert, what)) == root_point_of(root_key):
+            if not _root_self_signed(cert, root_key):
                 raise _refuse(TeeReason.CHAIN_UNTRUSTED, f"{what}: root self-signature fails")
         elif not cert_signed_by(cert, root_key):
             raise _refuse(
