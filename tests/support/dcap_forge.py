@@ -41,13 +41,18 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Intel Corporation")])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Intel Corporation"),
+        ]
+    )
 
 
 def _point(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.X962,
-                            serialization.PublicFormat.UncompressedPoint)
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 def _raw_sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -55,18 +60,32 @@ def _raw_sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def _cert(subject: str, key: ec.EllipticCurvePublicKey, issuer: str,
-          issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, serial: int,
-          not_before: datetime, not_after: datetime,
-          extension: bytes | None = None) -> x509.Certificate:
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(key).serial_number(serial).not_valid_before(not_before)
-               .not_valid_after(not_after)
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePublicKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+    extension: bytes | None = None,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if extension is not None:
         builder = builder.add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier(SGX_OID), extension),
-            critical=False)
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(SGX_OID), extension), critical=False
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -91,14 +110,20 @@ def sgx_extension(svns: tuple[int, ...], pce_svn: int, fmspc: bytes = FMSPC) -> 
     )
 
 
-def _crl(issuer: str, key: ec.EllipticCurvePrivateKey, revoked: list[int],
-         at: datetime) -> bytes:
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(_name(issuer))
-               .last_update(at - timedelta(days=1)).next_update(at + timedelta(days=30)))
+def _crl(issuer: str, key: ec.EllipticCurvePrivateKey, revoked: list[int], at: datetime) -> bytes:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(_name(issuer))
+        .last_update(at - timedelta(days=1))
+        .next_update(at + timedelta(days=30))
+    )
     for serial in revoked:
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial)
-            .revocation_date(at - timedelta(days=2)).build())
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(at - timedelta(days=2))
+            .build()
+        )
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
@@ -107,19 +132,33 @@ def _comps(svns: list[int]) -> list[dict[str, int]]:
 
 
 def _tcb_info(tee: str, at: datetime) -> str:
-    level = {"tcb": {"sgxtcbcomponents": _comps([2] * 16), "pcesvn": 10},
-             "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
-    old = {"tcb": {"sgxtcbcomponents": _comps([1] * 16), "pcesvn": 5},
-           "tcbDate": "2024-01-01T00:00:00Z", "tcbStatus": "OutOfDate",
-           "advisoryIDs": ["INTEL-SA-99999"]}
+    level = {
+        "tcb": {"sgxtcbcomponents": _comps([2] * 16), "pcesvn": 10},
+        "tcbDate": "2025-01-01T00:00:00Z",
+        "tcbStatus": "UpToDate",
+    }
+    old = {
+        "tcb": {"sgxtcbcomponents": _comps([1] * 16), "pcesvn": 5},
+        "tcbDate": "2024-01-01T00:00:00Z",
+        "tcbStatus": "OutOfDate",
+        "advisoryIDs": ["INTEL-SA-99999"],
+    }
     doc: dict[str, object] = {
-        "id": tee, "version": 3, "issueDate": _iso(at - timedelta(days=1)),
-        "nextUpdate": _iso(at + timedelta(days=30)), "fmspc": FMSPC.hex().upper(),
-        "pceId": "0000", "tcbType": 0, "tcbEvaluationDataNumber": 17,
+        "id": tee,
+        "version": 3,
+        "issueDate": _iso(at - timedelta(days=1)),
+        "nextUpdate": _iso(at + timedelta(days=30)),
+        "fmspc": FMSPC.hex().upper(),
+        "pceId": "0000",
+        "tcbType": 0,
+        "tcbEvaluationDataNumber": 17,
     }
     if tee == "TDX":
-        doc["tdxModule"] = {"mrsigner": "00" * 48, "attributes": "00" * 8,
-                            "attributesMask": "FF" * 8}
+        doc["tdxModule"] = {
+            "mrsigner": "00" * 48,
+            "attributes": "00" * 8,
+            "attributesMask": "FF" * 8,
+        }
         level["tcb"]["tdxtcbcomponents"] = _comps([1] + [0] * 15)  # type: ignore[index]
         old["tcb"]["tdxtcbcomponents"] = _comps([0] * 16)  # type: ignore[index]
     doc["tcbLevels"] = [level, old]
@@ -127,16 +166,25 @@ def _tcb_info(tee: str, at: datetime) -> str:
 
 
 def _qe_identity(tee: str, at: datetime) -> str:
-    return json.dumps({
-        "id": "TD_QE" if tee == "TDX" else "QE", "version": 2,
-        "issueDate": _iso(at - timedelta(days=1)), "nextUpdate": _iso(at + timedelta(days=30)),
-        "tcbEvaluationDataNumber": 17, "miscselect": "00000000", "miscselectMask": "FFFFFFFF",
-        "attributes": "11000000000000000000000000000000",
-        "attributesMask": "FBFFFFFFFFFFFFFF0000000000000000",
-        "mrsigner": QE_MRSIGNER.hex().upper(), "isvprodid": 1 if tee == "SGX" else 2,
-        "tcbLevels": [{"tcb": {"isvsvn": 8}, "tcbDate": "2025-01-01T00:00:00Z",
-                       "tcbStatus": "UpToDate"}],
-    }, separators=(",", ":"))
+    return json.dumps(
+        {
+            "id": "TD_QE" if tee == "TDX" else "QE",
+            "version": 2,
+            "issueDate": _iso(at - timedelta(days=1)),
+            "nextUpdate": _iso(at + timedelta(days=30)),
+            "tcbEvaluationDataNumber": 17,
+            "miscselect": "00000000",
+            "miscselectMask": "FFFFFFFF",
+            "attributes": "11000000000000000000000000000000",
+            "attributesMask": "FBFFFFFFFFFFFFFF0000000000000000",
+            "mrsigner": QE_MRSIGNER.hex().upper(),
+            "isvprodid": 1 if tee == "SGX" else 2,
+            "tcbLevels": [
+                {"tcb": {"isvsvn": 8}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
+            ],
+        },
+        separators=(",", ":"),
+    )
 
 
 def _iso(t: datetime) -> str:
@@ -145,12 +193,19 @@ def _iso(t: datetime) -> str:
 
 def _response(key: str, body: str, signer: ec.EllipticCurvePrivateKey) -> str:
     sig = _raw_sign(signer, body.encode())
-    return '{"%s":%s,"signature":"%s"}' % (key, body, sig.hex())
+    return f'{{"{key}":{body},"signature":"{sig.hex()}"}}'
 
 
-def _sgx_body(report_data: bytes, *, debug: bool, mrenclave: bytes = MRENCLAVE,
-              mrsigner: bytes = MRSIGNER, prod_id: int = 0, isv_svn: int = 1,
-              attributes: bytes | None = None) -> bytes:
+def _sgx_body(
+    report_data: bytes,
+    *,
+    debug: bool,
+    mrenclave: bytes = MRENCLAVE,
+    mrsigner: bytes = MRSIGNER,
+    prod_id: int = 0,
+    isv_svn: int = 1,
+    attributes: bytes | None = None,
+) -> bytes:
     body = bytearray(384)
     attrs = bytearray(attributes or (b"\x05" + bytes(7) + b"\xe7" + bytes(7)))
     if debug:
@@ -183,63 +238,141 @@ class Forged:
     pck_serial: int
 
 
-def forge(report_data: bytes = b"", *, tee: str = "SGX", debug: bool = False,
-          at: datetime = FORGE_AT, revoke_pck: bool = False, impostor_root: bool = False,
-          crl_signed_by_wrong_key: bool = False, tcb_signed_by_wrong_key: bool = False,
-          pck_expired: bool = False, pck_svns: tuple[int, ...] = (2,) * 16,
-          pce_svn: int = 10) -> Forged:
+def forge(
+    report_data: bytes = b"",
+    *,
+    tee: str = "SGX",
+    debug: bool = False,
+    at: datetime = FORGE_AT,
+    revoke_pck: bool = False,
+    impostor_root: bool = False,
+    crl_signed_by_wrong_key: bool = False,
+    tcb_signed_by_wrong_key: bool = False,
+    pck_expired: bool = False,
+    pck_svns: tuple[int, ...] = (2,) * 16,
+    pce_svn: int = 10,
+    bad_binding: bool = False,
+) -> Forged:
     """A quote and collateral that verify at ``at`` unless a knob breaks one thing."""
     if len(report_data) > 64:
         raise ValueError("report_data is at most 64 bytes")
     root_k, ca_k, leaf_k, tcb_k, att_k = _key(), _key(), _key(), _key(), _key()
     start, end = at - timedelta(days=365), at + timedelta(days=3650)
     root_name, ca_name = "Intel SGX Root CA", "Intel SGX PCK Processor CA"
-    root = _cert(root_name, root_k.public_key(), root_name, root_k, ca=True, serial=1,
-                 not_before=start, not_after=end)
-    pck_ca = _cert(ca_name, ca_k.public_key(), root_name, root_k, ca=True, serial=2,
-                   not_before=start, not_after=end)
-    tcb_cert = _cert("Intel SGX TCB Signing", tcb_k.public_key(), root_name, root_k,
-                     ca=False, serial=3, not_before=start, not_after=end)
+    root = _cert(
+        root_name,
+        root_k.public_key(),
+        root_name,
+        root_k,
+        ca=True,
+        serial=1,
+        not_before=start,
+        not_after=end,
+    )
+    pck_ca = _cert(
+        ca_name,
+        ca_k.public_key(),
+        root_name,
+        root_k,
+        ca=True,
+        serial=2,
+        not_before=start,
+        not_after=end,
+    )
+    tcb_cert = _cert(
+        "Intel SGX TCB Signing",
+        tcb_k.public_key(),
+        root_name,
+        root_k,
+        ca=False,
+        serial=3,
+        not_before=start,
+        not_after=end,
+    )
     pck_serial = 0x1234567
     leaf_end = at - timedelta(days=1) if pck_expired else end
-    leaf = _cert("Intel SGX PCK Certificate", leaf_k.public_key(), ca_name, ca_k, ca=False,
-                 serial=pck_serial, not_before=start, not_after=leaf_end,
-                 extension=sgx_extension(pck_svns, pce_svn))
+    leaf = _cert(
+        "Intel SGX PCK Certificate",
+        leaf_k.public_key(),
+        ca_name,
+        ca_k,
+        ca=False,
+        serial=pck_serial,
+        not_before=start,
+        not_after=leaf_end,
+        extension=sgx_extension(pck_svns, pce_svn),
+    )
     anchor_root = _key() if impostor_root else root_k
     wrong = _key()
     collateral = DcapCollateral(
         pem_pck_crl_issuer_chain=_pem(pck_ca, root),
         str_root_ca_crl=_crl(root_name, root_k, [], at).hex(),
-        str_pck_crl=_crl(ca_name, wrong if crl_signed_by_wrong_key else ca_k,
-                         [5, pck_serial] if revoke_pck else [5], at).hex(),
+        str_pck_crl=_crl(
+            ca_name,
+            wrong if crl_signed_by_wrong_key else ca_k,
+            [5, pck_serial] if revoke_pck else [5],
+            at,
+        ).hex(),
         pem_tcb_info_issuer_chain=_pem(tcb_cert, root),
-        str_tcb_info=_response("tcbInfo", _tcb_info(tee, at),
-                               wrong if tcb_signed_by_wrong_key else tcb_k),
+        str_tcb_info=_response(
+            "tcbInfo", _tcb_info(tee, at), wrong if tcb_signed_by_wrong_key else tcb_k
+        ),
         pem_qe_identity_issuer_chain=_pem(tcb_cert, root),
         str_qe_identity=_response("enclaveIdentity", _qe_identity(tee, at), tcb_k),
     )
-    quote = _quote(report_data, tee=tee, debug=debug, att_k=att_k, leaf_k=leaf_k,
-                   chain=_pem(leaf, pck_ca, root))
-    return Forged(quote, collateral,
-                  TrustAnchors(intel_root_public_key=_point(anchor_root.public_key())),
-                  at, pck_serial)
+    quote = _quote(
+        report_data,
+        tee=tee,
+        debug=debug,
+        att_k=att_k,
+        leaf_k=leaf_k,
+        chain=_pem(leaf, pck_ca, root),
+        bad_binding=bad_binding,
+    )
+    return Forged(
+        quote,
+        collateral,
+        TrustAnchors(intel_root_public_key=_point(anchor_root.public_key())),
+        at,
+        pck_serial,
+    )
 
 
-def _quote(report_data: bytes, *, tee: str, debug: bool, att_k: ec.EllipticCurvePrivateKey,
-           leaf_k: ec.EllipticCurvePrivateKey, chain: str) -> bytes:
+def _quote(
+    report_data: bytes,
+    *,
+    tee: str,
+    debug: bool,
+    att_k: ec.EllipticCurvePrivateKey,
+    leaf_k: ec.EllipticCurvePrivateKey,
+    chain: str,
+    bad_binding: bool = False,
+) -> bytes:
     tdx = tee == "TDX"
     header = struct.pack("<HHIHH", 4 if tdx else 3, 2, 0x81 if tdx else 0, 0, 0)
     header += bytes(16) + bytes(20)
     body = _td_body(report_data, debug=debug) if tdx else _sgx_body(report_data, debug=debug)
     att_point = _point(att_k.public_key())[1:]
     auth = bytes(range(32))
-    qe_data = hashlib.sha256(att_point + auth).digest() + bytes(32)
-    qe_report = _sgx_body(qe_data, debug=False, mrenclave=b"\x44" * 32, mrsigner=QE_MRSIGNER,
-                          prod_id=2 if tdx else 1, isv_svn=8,
-                          attributes=b"\x11" + bytes(15))
+    qe_data = hashlib.sha256(att_point + auth).digest() + bytes(31) + bytes([bad_binding])
+    qe_report = _sgx_body(
+        qe_data,
+        debug=False,
+        mrenclave=b"\x44" * 32,
+        mrsigner=QE_MRSIGNER,
+        prod_id=2 if tdx else 1,
+        isv_svn=8,
+        attributes=b"\x11" + bytes(15),
+    )
     chain_bytes = chain.encode() + b"\x00"
-    inner = (qe_report + _raw_sign(leaf_k, qe_report) + struct.pack("<H", len(auth)) + auth
-             + struct.pack("<HI", 5, len(chain_bytes)) + chain_bytes)
+    inner = (
+        qe_report
+        + _raw_sign(leaf_k, qe_report)
+        + struct.pack("<H", len(auth))
+        + auth
+        + struct.pack("<HI", 5, len(chain_bytes))
+        + chain_bytes
+    )
     if tdx:
         inner = struct.pack("<HI", 6, len(inner)) + inner
     signature = _raw_sign(att_k, header + body)
@@ -247,8 +380,9 @@ def _quote(report_data: bytes, *, tee: str, debug: bool, att_k: ec.EllipticCurve
     return header + body + struct.pack("<I", len(sig_data)) + sig_data
 
 
-def forge_quote(report_data: bytes, *, tee: str = "SGX", debug: bool = False,
-                at: datetime = FORGE_AT) -> tuple[bytes, DcapCollateral, TrustAnchors]:
+def forge_quote(
+    report_data: bytes, *, tee: str = "SGX", debug: bool = False, at: datetime = FORGE_AT
+) -> tuple[bytes, DcapCollateral, TrustAnchors]:
     """A quote over ``report_data`` with collateral and the anchors that pin its root;
     it verifies at :data:`FORGE_AT` (or ``at``) with status UpToDate."""
     forged = forge(report_data, tee=tee, debug=debug, at=at)

@@ -26,7 +26,9 @@ def _dir(name: str) -> Path:
 
 def _qvl(name: str) -> tuple[bytes, DcapCollateral]:
     d = _dir("dcap-qvl")
-    return (d / name).read_bytes(), load_collateral_json((d / f"{name}_collateral.json").read_text())
+    return (d / name).read_bytes(), load_collateral_json(
+        (d / f"{name}_collateral.json").read_text()
+    )
 
 
 def _spr() -> tuple[bytes, DcapCollateral]:
@@ -134,9 +136,11 @@ def test_cross_collateral_is_refused() -> None:
 
 def test_another_root_key_is_untrusted() -> None:
     quote, col = _qvl("sgx_quote")
-    other = TrustAnchors(intel_root_public_key=b"\x04" + bytes.fromhex(
-        "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-        "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"))
-    assert _reason(verify_quote, quote, col, at=SGX_T, anchors=other) == (
-        TeeReason.CHAIN_UNTRUSTED
+    other = TrustAnchors(
+        intel_root_public_key=b"\x04"
+        + bytes.fromhex(
+            "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+            "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"
+        )
     )
+    assert _reason(verify_quote, quote, col, at=SGX_T, anchors=other) == (TeeReason.CHAIN_UNTRUSTED)

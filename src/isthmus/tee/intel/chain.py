@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeeReason
@@ -54,7 +55,7 @@ def ecdsa_raw_ok(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) 
         return False
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:], "big")
-    if not (0 < r and 0 < s):
+    if not (r > 0 and s > 0):
         return False
     try:
         key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
@@ -95,13 +96,12 @@ def cert_key(cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
 
 
 def point_of(key: ec.EllipticCurvePublicKey) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def _signed_by(tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier,
-               key: ec.EllipticCurvePublicKey) -> bool:
+def _signed_by(
+    tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier, key: ec.EllipticCurvePublicKey
+) -> bool:
     if oid != _ECDSA_SHA256:
         return False
     try:
@@ -112,8 +112,7 @@ def _signed_by(tbs: bytes, signature: bytes, oid: x509.ObjectIdentifier,
 
 
 def cert_signed_by(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
-    return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid,
-                      key)
+    return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid, key)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -124,6 +123,26 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bc.ca
 
 
+_ROOTS_SEEN: dict[bytes, bool] = {}  # DER of root certificates whose self-signature verified
+
+
+def root_point_of(key: ec.EllipticCurvePublicKey) -> bytes:
+    return point_of(key)
+
+
+def _root_self_signed(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
+    """The pinned root's self-signature, checked once per distinct certificate: the
+    answer is a pure function of the certificate's bytes (which include the key)."""
+    der = cert.public_bytes(Encoding.DER)
+    if der in _ROOTS_SEEN:
+        return True
+    if not cert_signed_by(cert, key):
+        return False
+    if len(_ROOTS_SEEN) < 16:
+        _ROOTS_SEEN[der] = True
+    return True
+
+
 def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str) -> None:
     """Each certificate signed by the next; the last one either *is* the pinned root
     (its key equals the pin and it signs itself) or is signed by the pinned key."""
@@ -132,18 +151,24 @@ def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str
         if i + 1 < len(certs):
             issuer = certs[i + 1]
             if cert.issuer != issuer.subject or not _is_ca(issuer):
-                raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                              f"{what}: certificate {i} is not issued by the next one")
+                raise _refuse(
+                    TeeReason.CHAIN_UNTRUSTED,
+                    f"{what}: certificate {i} is not issued by the next one",
+                )
             if not cert_signed_by(cert, cert_key(issuer, what)):
-                raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                              f"{what}: signature of certificate {i} does not verify")
+                raise _refuse(
+                    TeeReason.CHAIN_UNTRUSTED,
+                    f"{what}: signature of certificate {i} does not verify",
+                )
             continue
-        if point_of(cert_key(cert, what)) == point_of(root_key):
-            if not cert_signed_by(cert, root_key):
+        if point_of(cert_key(cert, what)) == root_point_of(root_key):
+            if not _root_self_signed(cert, root_key):
                 raise _refuse(TeeReason.CHAIN_UNTRUSTED, f"{what}: root self-signature fails")
         elif not cert_signed_by(cert, root_key):
-            raise _refuse(TeeReason.CHAIN_UNTRUSTED,
-                          f"{what}: the chain does not end at the pinned Intel root key")
+            raise _refuse(
+                TeeReason.CHAIN_UNTRUSTED,
+                f"{what}: the chain does not end at the pinned Intel root key",
+            )
 
 
 @dataclass(frozen=True)
@@ -180,18 +205,23 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
             return x509.load_der_x509_crl(der)
         except ValueError:
             pass
-    raise TeeMalformed(f"{what} is not a DER/PEM CRL",
-                       details={"reason": TeeReason.MALFORMED, "field": what})
+    raise TeeMalformed(
+        f"{what} is not a DER/PEM CRL", details={"reason": TeeReason.MALFORMED, "field": what}
+    )
 
 
-def verify_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate,
-               what: str) -> VerifiedCrl:
+def verify_crl(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
+) -> VerifiedCrl:
     if crl.issuer != issuer.subject:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      f"{what} is issued by {crl.issuer.rfc4514_string()}, "
-                      f"not {issuer.subject.rfc4514_string()}")
-    if not _signed_by(crl.tbs_certlist_bytes, crl.signature, crl.signature_algorithm_oid,
-                      cert_key(issuer, what)):
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            f"{what} is issued by {crl.issuer.rfc4514_string()}, "
+            f"not {issuer.subject.rfc4514_string()}",
+        )
+    if not _signed_by(
+        crl.tbs_certlist_bytes, crl.signature, crl.signature_algorithm_oid, cert_key(issuer, what)
+    ):
         raise _refuse(TeeReason.CRL_INVALID, f"{what}: signature does not verify")
     next_update = crl.next_update_utc
     if next_update is None:

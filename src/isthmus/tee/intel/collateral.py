@@ -27,27 +27,35 @@ from typing import Any, Literal
 from cryptography import x509
 
 from isthmus.tee.intel import chain as ch
-from isthmus.tee.verdict import INTEL_SGX_ROOT_PUBLIC_KEY
 from isthmus.tee.intel.tcb import QeIdentity, TcbInfo, parse_qe_identity, parse_tcb_info
+from isthmus.tee.verdict import INTEL_SGX_ROOT_PUBLIC_KEY
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import DcapCollateral, TeeReason, parse_json_field
 
 _QVL_FIELDS = (
-    "pck_crl_issuer_chain", "root_ca_crl", "pck_crl", "tcb_info_issuer_chain", "tcb_info",
-    "tcb_info_signature", "qe_identity_issuer_chain", "qe_identity", "qe_identity_signature",
+    "pck_crl_issuer_chain",
+    "root_ca_crl",
+    "pck_crl",
+    "tcb_info_issuer_chain",
+    "tcb_info",
+    "tcb_info_signature",
+    "qe_identity_issuer_chain",
+    "qe_identity",
+    "qe_identity_signature",
 )
 PROCESSOR_CA = "Intel SGX PCK Processor CA"
 PLATFORM_CA = "Intel SGX PCK Platform CA"
 
 
 def _bad(field: str, message: str) -> TeeMalformed:
-    return TeeMalformed(message, details={"reason": TeeReason.MALFORMED, "field": field,
-                                          "key": field})
+    return TeeMalformed(
+        message, details={"reason": TeeReason.MALFORMED, "field": field, "key": field}
+    )
 
 
 def _wrap(inner_key: str, inner: str, signature_hex: str) -> str:
     # The inner text goes in verbatim: its signature covers exactly these bytes.
-    return '{"%s":%s,"signature":%s}' % (inner_key, inner, json.dumps(signature_hex))
+    return f'{{"{inner_key}":{inner},"signature":{json.dumps(signature_hex)}}}'
 
 
 def load_collateral_json(text: str | bytes) -> DcapCollateral:
@@ -75,15 +83,20 @@ def load_collateral_json(text: str | bytes) -> DcapCollateral:
         pem_tcb_info_issuer_chain=obj["tcb_info_issuer_chain"],
         str_tcb_info=_wrap("tcbInfo", obj["tcb_info"], obj["tcb_info_signature"]),
         pem_qe_identity_issuer_chain=obj["qe_identity_issuer_chain"],
-        str_qe_identity=_wrap("enclaveIdentity", obj["qe_identity"],
-                              obj["qe_identity_signature"]),
+        str_qe_identity=_wrap("enclaveIdentity", obj["qe_identity"], obj["qe_identity_signature"]),
     )
 
 
-def collateral_from_files(*, tcb_info_response: str, qe_identity_response: str,
-                          pck_crl_der: bytes, root_ca_crl_der: bytes, tcb_issuer_chain_pem: str,
-                          pck_crl_issuer_chain_pem: str,
-                          qe_identity_issuer_chain_pem: str | None = None) -> DcapCollateral:
+def collateral_from_files(
+    *,
+    tcb_info_response: str,
+    qe_identity_response: str,
+    pck_crl_der: bytes,
+    root_ca_crl_der: bytes,
+    tcb_issuer_chain_pem: str,
+    pck_crl_issuer_chain_pem: str,
+    qe_identity_issuer_chain_pem: str | None = None,
+) -> DcapCollateral:
     """A DcapCollateral from Intel PCS files as go-tdx-guest keeps them."""
     return DcapCollateral(
         pem_pck_crl_issuer_chain=pck_crl_issuer_chain_pem,
@@ -114,8 +127,10 @@ def signed_value(text: str, key: str, field: str) -> tuple[bytes, bytes]:
             if text[i] == "}" and not spans:
                 i += 1
                 break
-            name, i = json.decoder.scanstring(text, i + 1) if text[i] == '"' else ("", -1)
-            if i < 0:
+            if text[i] != '"':
+                raise ValueError("expected a key")
+            name, i = decoder.raw_decode(text, i)
+            if not isinstance(name, str):
                 raise ValueError("expected a key")
             while text[i] in ws:
                 i += 1
@@ -188,21 +203,30 @@ def ca_type(name: x509.Name) -> Literal["processor", "platform"]:
 
 
 def cert_window(cert: x509.Certificate, name: str) -> Window:
-    return Window(name, cert.not_valid_before_utc, cert.not_valid_after_utc,
-                  TeeReason.CERT_NOT_YET_VALID, TeeReason.CERT_EXPIRED)
+    return Window(
+        name,
+        cert.not_valid_before_utc,
+        cert.not_valid_after_utc,
+        TeeReason.CERT_NOT_YET_VALID,
+        TeeReason.CERT_EXPIRED,
+    )
 
 
 def _doc_window(name: str, start: datetime, end: datetime) -> Window:
-    return Window(name, start, end, TeeReason.COLLATERAL_NOT_YET_VALID,
-                  TeeReason.COLLATERAL_EXPIRED)
+    return Window(
+        name, start, end, TeeReason.COLLATERAL_NOT_YET_VALID, TeeReason.COLLATERAL_EXPIRED
+    )
 
 
 def _signed_doc(text: str, key: str, field: str, signer: x509.Certificate) -> bytes:
     body, signature = signed_value(text, key, field)
     if not ch.ecdsa_raw_ok(ch.cert_key(signer, field), signature, body):
-        raise TeeRefused(f"{field}: the signature does not cover these bytes under "
-                         f"{signer.subject.rfc4514_string()}",
-                         reason=TeeReason.COLLATERAL_SIGNATURE, details={"field": field})
+        raise TeeRefused(
+            f"{field}: the signature does not cover these bytes under "
+            f"{signer.subject.rfc4514_string()}",
+            reason=TeeReason.COLLATERAL_SIGNATURE,
+            details={"field": field},
+        )
     return body
 
 
@@ -210,50 +234,69 @@ def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollatera
     """Signatures, chains and CRL contents of a collateral (no time judged here)."""
     pck_chain = ch.load_pem_chain(c.pem_pck_crl_issuer_chain, "pem_pck_crl_issuer_chain")
     tcb_chain = ch.load_pem_chain(c.pem_tcb_info_issuer_chain, "pem_tcb_info_issuer_chain")
-    qe_chain = ch.load_pem_chain(c.pem_qe_identity_issuer_chain,
-                                 "pem_qe_identity_issuer_chain")
-    for certs, name in ((pck_chain, "pem_pck_crl_issuer_chain"),
-                        (tcb_chain, "pem_tcb_info_issuer_chain"),
-                        (qe_chain, "pem_qe_identity_issuer_chain")):
+    qe_chain = ch.load_pem_chain(c.pem_qe_identity_issuer_chain, "pem_qe_identity_issuer_chain")
+    for certs, name in (
+        (pck_chain, "pem_pck_crl_issuer_chain"),
+        (tcb_chain, "pem_tcb_info_issuer_chain"),
+        (qe_chain, "pem_qe_identity_issuer_chain"),
+    ):
+        if name == "pem_qe_identity_issuer_chain" and qe_chain == tcb_chain:
+            continue  # Intel signs both with one certificate: one check is enough
         if len(certs) < 2:
             raise _bad(name, f"{name} must hold the signer and the root")
         ch.verify_chain(certs, root_point, name)
     root = pck_chain[-1]
-    root_crl = ch.verify_crl(ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root,
-                             "root CA CRL")
+    root_crl = ch.verify_crl(ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root, "root CA CRL")
     pck_ca = pck_chain[0]
     pck_crl = ch.verify_crl(ch.load_crl(c.str_pck_crl, "str_pck_crl"), pck_ca, "PCK CRL")
-    for cert, name in ((pck_ca, "PCK CA"), (tcb_chain[0], "TCB signing certificate"),
-                       (qe_chain[0], "QE identity signing certificate")):
+    for cert, name in (
+        (pck_ca, "PCK CA"),
+        (tcb_chain[0], "TCB signing certificate"),
+        (qe_chain[0], "QE identity signing certificate"),
+    ):
         if cert.serial_number in root_crl.revoked:
-            raise TeeRefused(f"the {name} is on the root CA CRL",
-                             reason=TeeReason.CERT_REVOKED)
+            raise TeeRefused(f"the {name} is on the root CA CRL", reason=TeeReason.CERT_REVOKED)
     tcb_body = _signed_doc(c.str_tcb_info, "tcbInfo", "str_tcb_info", tcb_chain[0])
     qe_body = _signed_doc(c.str_qe_identity, "enclaveIdentity", "str_qe_identity", qe_chain[0])
     tcb_info = parse_tcb_info(tcb_body)
     qe_identity = parse_qe_identity(qe_body)
     windows = [
-        *(cert_window(cert, f"{name} certificate {cert.subject.rfc4514_string()}")
-          for certs, name in ((pck_chain, "PCK CRL issuer"), (tcb_chain, "TCB info issuer"),
-                              (qe_chain, "QE identity issuer"))
-          for cert in certs),
+        *(
+            cert_window(cert, f"{name} certificate {cert.subject.rfc4514_string()}")
+            for certs, name in (
+                (pck_chain, "PCK CRL issuer"),
+                (tcb_chain, "TCB info issuer"),
+                (qe_chain, "QE identity issuer"),
+            )
+            for cert in certs
+        ),
         _doc_window("root CA CRL", root_crl.this_update, root_crl.next_update),
         _doc_window("PCK CRL", pck_crl.this_update, pck_crl.next_update),
         _doc_window("TCB info", tcb_info.issue_date, tcb_info.next_update),
         _doc_window("QE identity", qe_identity.issue_date, qe_identity.next_update),
     ]
     return VerifiedCollateral(
-        tcb_info=tcb_info, qe_identity=qe_identity, pck_ca_subject=pck_ca.subject,
-        ca=ca_type(pck_ca.subject), pck_revoked=pck_crl.revoked,
-        root_revoked=root_crl.revoked, windows=tuple(windows),
+        tcb_info=tcb_info,
+        qe_identity=qe_identity,
+        pck_ca_subject=pck_ca.subject,
+        ca=ca_type(pck_ca.subject),
+        pck_revoked=pck_crl.revoked,
+        root_revoked=root_crl.revoked,
+        windows=tuple(windows),
     )
 
 
 def collateral_digest(c: DcapCollateral, root_point: bytes) -> bytes:
     h = hashlib.sha256(root_point)
-    for value in (c.pem_pck_crl_issuer_chain, c.str_root_ca_crl, c.str_pck_crl,
-                  c.pem_tcb_info_issuer_chain, c.str_tcb_info, c.pem_qe_identity_issuer_chain,
-                  c.str_qe_identity):
+    for value in (
+        c.pem_pck_crl_issuer_chain,
+        c.str_root_ca_crl,
+        c.str_pck_crl,
+        c.pem_tcb_info_issuer_chain,
+        c.str_tcb_info,
+        c.pem_qe_identity_issuer_chain,
+        c.str_qe_identity,
+    ):
         data = value.encode("utf-8")
         h.update(len(data).to_bytes(8, "big"))
         h.update(data)

@@ -76,9 +76,7 @@ def parse_pck_extension_value(value: bytes) -> PckExtension:
     try:
         top = _pairs(der.decode_single(value, der.SEQUENCE))
         tcb = _pairs(_get(top, _TCB, der.SEQUENCE))
-        svns = tuple(
-            _svn(_get(tcb, f"{_TCB}.{i}", der.INTEGER), 255) for i in range(1, 17)
-        )
+        svns = tuple(_svn(_get(tcb, f"{_TCB}.{i}", der.INTEGER), 255) for i in range(1, 17))
         pce_svn = _svn(_get(tcb, f"{_TCB}.17", der.INTEGER), 0xFFFF)
         cpu_svn = _get(tcb, f"{_TCB}.18", der.OCTET_STRING)
         fmspc = _get(top, _FMSPC, der.OCTET_STRING)

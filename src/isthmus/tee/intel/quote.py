@@ -31,7 +31,11 @@ CERT_PCK_CHAIN = 5
 CERT_QE_REPORT = 6
 MAX_QUOTE_SIZE = 64 * 1024  # a real quote is ~5 KB; refuse blobs far beyond any quote
 
-_BODY_TYPES = {1: (TEE_SGX, SGX_BODY_SIZE), 2: (TEE_TDX, TDX10_BODY_SIZE), 3: (TEE_TDX, TDX15_BODY_SIZE)}
+_BODY_TYPES = {
+    1: (TEE_SGX, SGX_BODY_SIZE),
+    2: (TEE_TDX, TDX10_BODY_SIZE),
+    3: (TEE_TDX, TDX15_BODY_SIZE),
+}
 
 
 @dataclass(frozen=True)
@@ -260,8 +264,10 @@ def parse_quote(raw: bytes) -> Quote:
                 f"certification data type {cert_type}, expected 6 (QE report)",
                 details={"reason": TeeReason.MALFORMED, "field": "certification_data_type"},
             )
-        inner = _Reader(sig.take(sig.u32("certification_data_size"), "qe_report_data"),
-                        "QE report certification data")
+        inner = _Reader(
+            sig.take(sig.u32("certification_data_size"), "qe_report_data"),
+            "QE report certification data",
+        )
         sig.finish()
     qe_report = SgxReportBody(inner.take(SGX_BODY_SIZE, "qe_report"))
     qe_sig = inner.take(64, "qe_report_signature")

@@ -22,21 +22,26 @@ from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeeReason
 
 UP_TO_DATE = "UpToDate"
-_STATUSES = frozenset({
-    "UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded", "OutOfDate", "OutOfDateConfigurationNeeded",
-    "Revoked",
-})
+_STATUSES = frozenset(
+    {
+        "UpToDate",
+        "SWHardeningNeeded",
+        "ConfigurationNeeded",
+        "ConfigurationAndSWHardeningNeeded",
+        "OutOfDate",
+        "OutOfDateConfigurationNeeded",
+        "Revoked",
+    }
+)
 
 
 def _bad(doc: str, message: str) -> TeeMalformed:
-    return TeeMalformed(f"{doc}: {message}", details={"reason": TeeReason.MALFORMED,
-                                                       "field": doc})
+    return TeeMalformed(f"{doc}: {message}", details={"reason": TeeReason.MALFORMED, "field": doc})
 
 
 def _field(doc: str, obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = obj.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise _bad(doc, f"field {key!r} is missing or not a {kind}")
     return value
 
@@ -149,8 +154,9 @@ def _level(doc: str, raw: Any, tdx: bool) -> TcbLevel:
     else:  # TCB info v2 layout
         sgx = tuple(_svn(doc, tcb.get(f"sgxtcbcomp{i:02d}svn")) for i in range(1, 17))
     tdx_comps = _components(doc, tcb, "tdxtcbcomponents") if tdx else None
-    return TcbLevel(sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, _status(doc, raw),
-                    _advisories(doc, raw))
+    return TcbLevel(
+        sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, _status(doc, raw), _advisories(doc, raw)
+    )
 
 
 def _module_levels(doc: str, raws: Any) -> tuple[ModuleLevel, ...]:
@@ -161,8 +167,9 @@ def _module_levels(doc: str, raws: Any) -> tuple[ModuleLevel, ...]:
         if not isinstance(raw, dict):
             raise _bad(doc, "a TCB level is not an object")
         tcb = _field(doc, raw, "tcb", dict)
-        out.append(ModuleLevel(_svn(doc, tcb.get("isvsvn")), _status(doc, raw),
-                               _advisories(doc, raw)))
+        out.append(
+            ModuleLevel(_svn(doc, tcb.get("isvsvn")), _status(doc, raw), _advisories(doc, raw))
+        )
     return tuple(out)
 
 
@@ -170,7 +177,8 @@ def _module(doc: str, raw: Any, with_levels: bool) -> ModuleIdentity:
     if not isinstance(raw, dict):
         raise _bad(doc, "a TDX module entry is not an object")
     return ModuleIdentity(
-        _hex(doc, raw, "mrsigner", 48), _hex(doc, raw, "attributes", 8),
+        _hex(doc, raw, "mrsigner", 48),
+        _hex(doc, raw, "attributes", 8),
         _hex(doc, raw, "attributesMask", 8),
         _module_levels(doc, raw.get("tcbLevels")) if with_levels else (),
     )
@@ -194,8 +202,11 @@ def parse_tcb_info(text: bytes) -> TcbInfo:
         raise _bad(doc, f"id {tee!r} is not SGX or TDX")
     version = _field(doc, obj, "version", int)
     if version not in (2, 3):
-        raise TeeRefused(f"TCB info version {version} is not 2 or 3",
-                         reason=TeeReason.UNSUPPORTED_VERSION, details={"version": version})
+        raise TeeRefused(
+            f"TCB info version {version} is not 2 or 3",
+            reason=TeeReason.UNSUPPORTED_VERSION,
+            details={"version": version},
+        )
     tdx = tee == "TDX"
     levels = tuple(_level(doc, raw, tdx) for raw in _field(doc, obj, "tcbLevels", list))
     identities: dict[str, ModuleIdentity] = {}
@@ -207,9 +218,14 @@ def parse_tcb_info(text: bytes) -> TcbInfo:
                 raise _bad(doc, "a tdxModuleIdentities entry is not an object")
             identities[str(_field(doc, raw, "id", str))] = _module(doc, raw, with_levels=True)
     return TcbInfo(
-        tee=str(tee), fmspc=_hex(doc, obj, "fmspc", 6), pce_id=_hex(doc, obj, "pceId", 2),
-        issue_date=_time(doc, obj, "issueDate"), next_update=_time(doc, obj, "nextUpdate"),
-        levels=levels, module=module, module_identities=identities,
+        tee=str(tee),
+        fmspc=_hex(doc, obj, "fmspc", 6),
+        pce_id=_hex(doc, obj, "pceId", 2),
+        issue_date=_time(doc, obj, "issueDate"),
+        next_update=_time(doc, obj, "nextUpdate"),
+        levels=levels,
+        module=module,
+        module_identities=identities,
     )
 
 
@@ -221,10 +237,14 @@ def parse_qe_identity(text: bytes) -> QeIdentity:
         raise _bad(doc, f"id {qe_id!r} is not QE or TD_QE")
     version = _field(doc, obj, "version", int)
     if version != 2:
-        raise TeeRefused(f"QE identity version {version} is not 2",
-                         reason=TeeReason.UNSUPPORTED_VERSION, details={"version": version})
+        raise TeeRefused(
+            f"QE identity version {version} is not 2",
+            reason=TeeReason.UNSUPPORTED_VERSION,
+            details={"version": version},
+        )
     return QeIdentity(
-        id=str(qe_id), issue_date=_time(doc, obj, "issueDate"),
+        id=str(qe_id),
+        issue_date=_time(doc, obj, "issueDate"),
         next_update=_time(doc, obj, "nextUpdate"),
         misc_select=int.from_bytes(_hex(doc, obj, "miscselect", 4), "big"),
         misc_select_mask=int.from_bytes(_hex(doc, obj, "miscselectMask", 4), "big"),
@@ -260,8 +280,7 @@ def _merge(platform: str, other: str) -> str:
     if other == "Revoked" or platform == "Revoked":
         return "Revoked"
     if other.startswith("OutOfDate") and not platform.startswith("OutOfDate"):
-        return ("OutOfDateConfigurationNeeded" if "Configuration" in platform
-                else "OutOfDate")
+        return "OutOfDateConfigurationNeeded" if "Configuration" in platform else "OutOfDate"
     return platform
 
 
@@ -273,9 +292,14 @@ def _first_level(levels: Sequence[ModuleLevel], isv_svn: int) -> ModuleLevel | N
     return next((lvl for lvl in levels if lvl.isv_svn <= isv_svn), None)
 
 
-def evaluate_platform(info: TcbInfo, sgx_svns: Sequence[int], pce_svn: int,
-                      tee_tcb_svn: bytes | None, mr_signer_seam: bytes | None = None,
-                      seam_attributes: bytes | None = None) -> TcbResult:
+def evaluate_platform(
+    info: TcbInfo,
+    sgx_svns: Sequence[int],
+    pce_svn: int,
+    tee_tcb_svn: bytes | None,
+    mr_signer_seam: bytes | None = None,
+    seam_attributes: bytes | None = None,
+) -> TcbResult:
     """The status of a platform with the PCK's SVNs (and a TD's TEE_TCB_SVN)."""
     match = None
     for level in info.levels:
@@ -291,59 +315,84 @@ def evaluate_platform(info: TcbInfo, sgx_svns: Sequence[int], pce_svn: int,
         match = level
         break
     if match is None:
-        raise _not_supported("no TCB level of the TCB info matches this platform: "
-                             "TCB level not supported", fmspc=info.fmspc.hex().upper())
+        raise _not_supported(
+            "no TCB level of the TCB info matches this platform: TCB level not supported",
+            fmspc=info.fmspc.hex().upper(),
+        )
     if tee_tcb_svn is None or mr_signer_seam is None or seam_attributes is None:
         return TcbResult(match.status, match.advisories)
     return _apply_module(info, match, tee_tcb_svn, mr_signer_seam, seam_attributes)
 
 
-def _apply_module(info: TcbInfo, match: TcbLevel, tee_tcb_svn: bytes, mr_signer_seam: bytes,
-                  seam_attributes: bytes) -> TcbResult:
+def _apply_module(
+    info: TcbInfo,
+    match: TcbLevel,
+    tee_tcb_svn: bytes,
+    mr_signer_seam: bytes,
+    seam_attributes: bytes,
+) -> TcbResult:
     if tee_tcb_svn[1] == 0:
         module = info.module
         if module is not None and not (
             mr_signer_seam == module.mr_signer
             and _masked_equal(seam_attributes, module.attributes, module.attributes_mask)
         ):
-            raise TeeRefused("MRSIGNERSEAM or SEAMATTRIBUTES differ from the tdxModule entry",
-                             reason=TeeReason.TCB_MISMATCH)
+            raise TeeRefused(
+                "MRSIGNERSEAM or SEAMATTRIBUTES differ from the tdxModule entry",
+                reason=TeeReason.TCB_MISMATCH,
+            )
         return TcbResult(match.status, match.advisories)
     module_id = f"TDX_{tee_tcb_svn[1]:02d}"
     identity = info.module_identities.get(module_id)
     if identity is None:
-        raise _not_supported(f"the TCB info has no TDX module identity {module_id}",
-                             module_id=module_id)
+        raise _not_supported(
+            f"the TCB info has no TDX module identity {module_id}", module_id=module_id
+        )
     if mr_signer_seam != identity.mr_signer or not _masked_equal(
         seam_attributes, identity.attributes, identity.attributes_mask
     ):
-        raise TeeRefused(f"MRSIGNERSEAM or SEAMATTRIBUTES differ from {module_id}",
-                         reason=TeeReason.TCB_MISMATCH, details={"module_id": module_id})
+        raise TeeRefused(
+            f"MRSIGNERSEAM or SEAMATTRIBUTES differ from {module_id}",
+            reason=TeeReason.TCB_MISMATCH,
+            details={"module_id": module_id},
+        )
     level = _first_level(identity.levels, tee_tcb_svn[0])
     if level is None:
-        raise _not_supported(f"no {module_id} level matches module SVN {tee_tcb_svn[0]}",
-                             module_id=module_id)
-    return TcbResult(_merge(match.status, level.status),
-                     _union(match.advisories, level.advisories), module_id)
+        raise _not_supported(
+            f"no {module_id} level matches module SVN {tee_tcb_svn[0]}", module_id=module_id
+        )
+    return TcbResult(
+        _merge(match.status, level.status), _union(match.advisories, level.advisories), module_id
+    )
 
 
 def _union(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*a, *b]))
 
 
-def evaluate_qe(identity: QeIdentity, qe_report_misc: int, qe_attributes: bytes,
-                qe_mr_signer: bytes, qe_prod_id: int, qe_isv_svn: int) -> ModuleLevel:
+def evaluate_qe(
+    identity: QeIdentity,
+    qe_report_misc: int,
+    qe_attributes: bytes,
+    qe_mr_signer: bytes,
+    qe_prod_id: int,
+    qe_isv_svn: int,
+) -> ModuleLevel:
     """The QE's level in its identity document; a QE that is not Intel's is refused."""
     if qe_mr_signer != identity.mr_signer or qe_prod_id != identity.isv_prod_id:
-        raise TeeRefused(f"the quoting enclave is not Intel's {identity.id}",
-                         reason=TeeReason.QE_IDENTITY_MISMATCH,
-                         details={"attribute": "mrsigner/isvprodid"})
+        raise TeeRefused(
+            f"the quoting enclave is not Intel's {identity.id}",
+            reason=TeeReason.QE_IDENTITY_MISMATCH,
+            details={"attribute": "mrsigner/isvprodid"},
+        )
     if (qe_report_misc & identity.misc_select_mask) != (
         identity.misc_select & identity.misc_select_mask
     ) or not _masked_equal(qe_attributes, identity.attributes, identity.attributes_mask):
-        raise TeeRefused(f"the quoting enclave's MISCSELECT/ATTRIBUTES differ from {identity.id}",
-                         reason=TeeReason.QE_IDENTITY_MISMATCH,
-                         details={"attribute": "miscselect/attributes"})
+        raise TeeRefused(
+            f"the quoting enclave's MISCSELECT/ATTRIBUTES differ from {identity.id}",
+            reason=TeeReason.QE_IDENTITY_MISMATCH,
+            details={"attribute": "miscselect/attributes"},
+        )
     level = _first_level(identity.levels, qe_isv_svn)
     if level is None:  # older than every listed level: out of date, judged by accept_tcb
         return ModuleLevel(qe_isv_svn, "OutOfDate", ())

@@ -27,6 +27,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from cryptography import x509
 
@@ -83,51 +84,64 @@ def _pck_chain(quote: Quote, root_point: bytes) -> list[x509.Certificate]:
 
 
 def _check_signatures(quote: Quote, leaf: x509.Certificate) -> None:
-    if not ch.ecdsa_raw_ok(ch.cert_key(leaf, "PCK certificate"), quote.qe_report_signature,
-                           quote.qe_report.raw):
-        raise _refuse(TeeReason.SIGNATURE_INVALID,
-                      "the QE report signature does not verify under the PCK key")
+    if not ch.ecdsa_raw_ok(
+        ch.cert_key(leaf, "PCK certificate"), quote.qe_report_signature, quote.qe_report.raw
+    ):
+        raise _refuse(
+            TeeReason.SIGNATURE_INVALID, "the QE report signature does not verify under the PCK key"
+        )
     expected = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
     data = quote.qe_report.report_data
     if data[:32] != expected or data[32:] != bytes(32):
-        raise _refuse(TeeReason.QE_BINDING,
-                      "the QE report does not bind the attestation key and its auth data")
+        raise _refuse(
+            TeeReason.QE_BINDING,
+            "the QE report does not bind the attestation key and its auth data",
+        )
     key = ch.p256_key(quote.attestation_key, "attestation_key")
     if not ch.ecdsa_raw_ok(key, quote.signature, quote.signed):
-        raise _refuse(TeeReason.SIGNATURE_INVALID,
-                      "the quote signature does not verify under the attestation key")
+        raise _refuse(
+            TeeReason.SIGNATURE_INVALID,
+            "the quote signature does not verify under the attestation key",
+        )
 
 
-def verify_quote_signatures(quote_bytes: bytes, *, at: datetime,
-                            anchors: TrustAnchors) -> Quote:
+def verify_quote_signatures(quote_bytes: bytes, *, at: datetime, anchors: TrustAnchors) -> Quote:
     """Quote-level checks that need no collateral: the PCK chain to the pinned root
     (validity at ``at``, no CRLs), the QE report signature, the binding and the quote
     signature. No TCB status follows from this alone."""
     quote = parse_quote(quote_bytes)
     certs = _pck_chain(quote, anchors.intel_root_public_key)
-    _check_windows([cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)],
-                   at)
+    _check_windows([cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)], at)
     _check_signatures(quote, certs[0])
     return quote
 
 
-def _match_collateral(quote: Quote, pck: PckExtension, vc: VerifiedCollateral,
-                      certs: list[x509.Certificate]) -> None:
+def _match_collateral(
+    quote: Quote, pck: PckExtension, vc: VerifiedCollateral, certs: list[x509.Certificate]
+) -> None:
     tee = "TDX" if quote.is_tdx else "SGX"
     if vc.tcb_info.tee != tee:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      f"the TCB info is for {vc.tcb_info.tee}, the quote is {tee}")
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            f"the TCB info is for {vc.tcb_info.tee}, the quote is {tee}",
+        )
     if vc.tcb_info.fmspc != pck.fmspc or vc.tcb_info.pce_id != pck.pce_id:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      f"the TCB info is for FMSPC {vc.tcb_info.fmspc.hex().upper()}, "
-                      f"the PCK certificate's is {pck.fmspc.hex().upper()}")
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            f"the TCB info is for FMSPC {vc.tcb_info.fmspc.hex().upper()}, "
+            f"the PCK certificate's is {pck.fmspc.hex().upper()}",
+        )
     want_qe = "TD_QE" if quote.is_tdx else "QE"
     if vc.qe_identity.id != want_qe:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      f"the QE identity is {vc.qe_identity.id}, a {tee} quote needs {want_qe}")
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            f"the QE identity is {vc.qe_identity.id}, a {tee} quote needs {want_qe}",
+        )
     if certs[1].subject != vc.pck_ca_subject:
-        raise _refuse(TeeReason.COLLATERAL_MISMATCH,
-                      "the PCK CRL is issued by another CA than the quote's PCK CA")
+        raise _refuse(
+            TeeReason.COLLATERAL_MISMATCH,
+            "the PCK CRL is issued by another CA than the quote's PCK CA",
+        )
     if certs[0].serial_number in vc.pck_revoked:
         raise _refuse(TeeReason.CERT_REVOKED, "the PCK certificate is on the PCK CRL")
     if certs[1].serial_number in vc.root_revoked:
@@ -183,19 +197,30 @@ class DcapOutcome:
     ca: str
 
 
-def verify_quote(quote: bytes, collateral: DcapCollateral | VerifiedCollateral, *,
-                 at: datetime, anchors: TrustAnchors | None = None,
-                 accept_tcb: frozenset[str] = DEFAULT_ACCEPTED_TCB,
-                 cache: CollateralCache | None = None) -> Verified:
+def verify_quote(
+    quote: bytes,
+    collateral: DcapCollateral | VerifiedCollateral,
+    *,
+    at: datetime,
+    anchors: TrustAnchors | None = None,
+    accept_tcb: frozenset[str] = DEFAULT_ACCEPTED_TCB,
+    cache: CollateralCache | None = None,
+) -> Verified:
     """Verify a DCAP quote against its collateral at ``at`` (see the module docstring)."""
-    return verify_quote_detailed(quote, collateral, at=at, anchors=anchors,
-                                 accept_tcb=accept_tcb, cache=cache).verified
+    return verify_quote_detailed(
+        quote, collateral, at=at, anchors=anchors, accept_tcb=accept_tcb, cache=cache
+    ).verified
 
 
-def verify_quote_detailed(quote: bytes, collateral: DcapCollateral | VerifiedCollateral, *,
-                          at: datetime, anchors: TrustAnchors | None = None,
-                          accept_tcb: frozenset[str] = DEFAULT_ACCEPTED_TCB,
-                          cache: CollateralCache | None = None) -> DcapOutcome:
+def verify_quote_detailed(
+    quote: bytes,
+    collateral: DcapCollateral | VerifiedCollateral,
+    *,
+    at: datetime,
+    anchors: TrustAnchors | None = None,
+    accept_tcb: frozenset[str] = DEFAULT_ACCEPTED_TCB,
+    cache: CollateralCache | None = None,
+) -> DcapOutcome:
     """:func:`verify_quote` with the QE status, module identity, FMSPC and CA type."""
     anchors = anchors or TrustAnchors()
     root = anchors.intel_root_public_key
@@ -210,17 +235,26 @@ def verify_quote_detailed(quote: bytes, collateral: DcapCollateral | VerifiedCol
     ca_type(certs[1].subject)
     pck = parse_pck_extension(certs[0])
     _match_collateral(parsed, pck, vc, certs)
-    windows = [*(cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)),
-               *vc.windows]
+    windows = [
+        *(cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)),
+        *vc.windows,
+    ]
     valid_until = _check_windows(windows, at)
     _check_signatures(parsed, certs[0])
     qe = parsed.qe_report
-    qe_level = evaluate_qe(vc.qe_identity, qe.misc_select, qe.attributes, qe.mr_signer,
-                           qe.isv_prod_id, qe.isv_svn)
+    qe_level = evaluate_qe(
+        vc.qe_identity, qe.misc_select, qe.attributes, qe.mr_signer, qe.isv_prod_id, qe.isv_svn
+    )
     body = parsed.body
     if isinstance(body, TdReportBody):
-        result = evaluate_platform(vc.tcb_info, pck.sgx_tcb_svns, pck.pce_svn,
-                                   body.tee_tcb_svn, body.mr_signer_seam, body.seam_attributes)
+        result = evaluate_platform(
+            vc.tcb_info,
+            pck.sgx_tcb_svns,
+            pck.pce_svn,
+            body.tee_tcb_svn,
+            body.mr_signer_seam,
+            body.seam_attributes,
+        )
     else:
         result = evaluate_platform(vc.tcb_info, pck.sgx_tcb_svns, pck.pce_svn, None)
     status = merge_status(result.status, qe_level.status)
@@ -242,8 +276,9 @@ def _b64(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise TeeMalformed("b64_quote is not base64",
-                           details={"reason": TeeReason.MALFORMED, "key": "b64_quote"}) from None
+        raise TeeMalformed(
+            "b64_quote is not base64", details={"reason": TeeReason.MALFORMED, "key": "b64_quote"}
+        ) from None
 
 
 _DEFAULT_CACHE = CollateralCache()
@@ -258,10 +293,12 @@ def verify_dcap(report: UnifiedAttestationReport, context: VerifyContext) -> Ver
     body = parse_json_field(DcapReport, "json_report", report.json_report)
     raw = _b64(body.b64_quote)
     parsed = parse_quote(raw)
-    tee = "TDX" if parsed.is_tdx else "SGX"
+    tee: Literal["SGX", "TDX"] = "TDX" if parsed.is_tdx else "SGX"
     if (platform == TeePlatform.TDX) != parsed.is_tdx:
-        raise TeeMalformed(f"a {tee} quote in a {platform} report",
-                           details={"reason": TeeReason.MALFORMED, "key": "str_tee_platform"})
+        raise TeeMalformed(
+            f"a {tee} quote in a {platform} report",
+            details={"reason": TeeReason.MALFORMED, "key": "str_tee_platform"},
+        )
     if body.json_collateral:
         collateral = load_collateral_json(body.json_collateral)
     elif report.str_report_type == ReportType.PASSPORT:
@@ -269,11 +306,20 @@ def verify_dcap(report: UnifiedAttestationReport, context: VerifyContext) -> Ver
     else:
         certs = _pck_chain(parsed, context.anchors.intel_root_public_key)
         pck = parse_pck_extension(certs[0])
-        found = context.collateral.intel(tee=tee, ca=ca_type(certs[1].subject),
-                                         fmspc=pck.fmspc.hex().upper())
+        found = context.collateral.intel(
+            tee=tee, ca=ca_type(certs[1].subject), fmspc=pck.fmspc.hex().upper()
+        )
         if found is None:
-            raise _refuse(TeeReason.COLLATERAL_MISSING,
-                          f"no {tee} collateral for FMSPC {pck.fmspc.hex().upper()}")
+            raise _refuse(
+                TeeReason.COLLATERAL_MISSING,
+                f"no {tee} collateral for FMSPC {pck.fmspc.hex().upper()}",
+            )
         collateral = found
-    return verify_quote(raw, collateral, at=context.at, anchors=context.anchors,
-                        accept_tcb=context.accept_tcb, cache=_DEFAULT_CACHE)
+    return verify_quote(
+        raw,
+        collateral,
+        at=context.at,
+        anchors=context.anchors,
+        accept_tcb=context.accept_tcb,
+        cache=_DEFAULT_CACHE,
+    )
