@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from isthmus.tee.amd import verify_snp
+from isthmus.tee.hygon import verify_csv
 from isthmus.tee.intel import verify_dcap
 from isthmus.tee.simulated import verify_simulated
 from isthmus.tee.uas_report import verify_uas
@@ -35,5 +37,7 @@ PLATFORMS: Final[Mapping[str, PlatformVerifier]] = MappingProxyType(
         TeePlatform.SGX_EPID: refuse_epid,
         TeePlatform.SGX_DCAP: verify_dcap,
         TeePlatform.TDX: verify_dcap,
+        TeePlatform.SEV_SNP: verify_snp,
+        TeePlatform.CSV: verify_csv,
     }
 )
