@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from isthmus.tee import ratls
 from isthmus.tee.intel.collateral import load_collateral_json
 from isthmus.tee.ratls import (
+    TAG_RATS_SEV_SNP,
     RaTlsForm,
     looks_like_certificate,
     make_ratls_certificate,
@@ -23,12 +24,13 @@ from isthmus.tee.ratls import (
 )
 from isthmus.tee.ratls_cert import public_spki
 from isthmus.tee.uai import wrap_evidence
-from isthmus.tee.verdict import VerifyContext
+from isthmus.tee.verdict import TrustAnchors, VerifyContext
 from isthmus.tee.verify import verify_report
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeePlatform, TeeReason
 from tests.support.dcap_forge import FORGE_AT, forge_quote
 from tests.support.shared import shared_path
+from tests.tee.amd import snp_factory
 
 VECTOR_AT = datetime(2025, 6, 19, 11, 56, 11, tzinfo=UTC)
 
@@ -145,3 +147,22 @@ def test_expected_nonce(key: ec.EllipticCurvePrivateKey) -> None:
     with pytest.raises(TeeRefused) as caught:
         verify_ratls_certificate(cert, context, collateral=collateral, expected_nonce=b"other")
     assert caught.value.reason is TeeReason.NONCE_MISMATCH
+
+
+def test_sev_snp_report_in_the_rats_tls_tag(key: ec.EllipticCurvePrivateKey) -> None:
+    """rats-tls's SEV-SNP tag: the report's REPORT_DATA[0:32] binds the claims."""
+    chain = snp_factory.synthetic_chain()
+    anchors = TrustAnchors(amd_ark_public_keys=chain.anchor)
+    pem = snp_factory.pem(chain.leaf, chain.intermediate, chain.ark)
+    context = VerifyContext(at=datetime(2025, 1, 1, tzinfo=UTC), anchors=anchors)
+    for spki_key, reason in ((key, None), (ec.generate_private_key(ec.SECP256R1()), "bad")):
+        data = ratls_report_data(public_spki(spki_key))
+        report = snp_factory.build_report(chain.leaf_key, report_data=data)
+        cert = _pem(make_ratls_certificate(key, report, tag=TAG_RATS_SEV_SNP))
+        if reason is None:
+            verified = verify_ratls_certificate(cert, context, cert_chain_pem=pem)
+            assert verified.platform == TeePlatform.SEV_SNP
+        else:
+            with pytest.raises(TeeRefused) as caught:
+                verify_ratls_certificate(cert, context, cert_chain_pem=pem)
+            assert caught.value.reason is TeeReason.KEY_BINDING

@@ -204,6 +204,7 @@ def evidence_report(
     evidence: RaTlsEvidence,
     *,
     collateral: DcapCollateral | None = None,
+    cert_chain_pem: str = "",
     report_type: ReportType | None = None,
 ) -> UnifiedAttestationReport:
     """The UAR for the certificate's quote (Passport when collateral is given, else
@@ -214,7 +215,7 @@ def evidence_report(
     if evidence.platform in (TeePlatform.SGX_DCAP, TeePlatform.TDX):
         body = DcapReport(b64_quote=b64, json_collateral=to_json(collateral) if collateral else "")
     elif evidence.platform == TeePlatform.SEV_SNP:
-        body = SnpReport(b64_quote=b64)
+        body = SnpReport(b64_quote=b64, pem_cert_chain=cert_chain_pem)
     elif evidence.platform == TeePlatform.CSV:
         body = HygonCsvReport(b64_quote=b64)
     else:
@@ -223,7 +224,8 @@ def evidence_report(
             reason=TeeReason.UNVERIFIABLE_OFFLINE,
             details={"platform": evidence.platform},
         )
-    kind = report_type or (ReportType.PASSPORT if collateral else ReportType.BACKGROUND_CHECK)
+    passport = collateral is not None or bool(cert_chain_pem)
+    kind = report_type or (ReportType.PASSPORT if passport else ReportType.BACKGROUND_CHECK)
     return UnifiedAttestationReport(
         str_report_type=kind, str_tee_platform=evidence.platform, json_report=to_json(body)
     )
@@ -252,19 +254,23 @@ def verify_ratls_certificate(
     context: VerifyContext,
     *,
     collateral: DcapCollateral | None = None,
+    cert_chain_pem: str = "",
     expected_nonce: bytes | None = None,
 ) -> Verified:
     """Verify an RA-TLS certificate's evidence and its binding to the certificate key.
 
     ``collateral``: Intel collateral to verify with (else the context's BackgroundCheck
-    source). The quote is verified first, so a quote that does not verify is refused for
-    that reason; a genuine quote made for another key is refused with ``key_binding``.
+    source); ``cert_chain_pem``: for SEV-SNP evidence, the VCEK/VLEK (+ ASK, ARK) chain
+    (else the collateral store's VCEK). The quote is verified first, so a quote that
+    does not verify is refused for that reason; a genuine quote made for another key is
+    refused with ``key_binding``.
     ``expected_nonce``: the verifier's challenge, which the TCG form's ``nonce`` claim
     must equal (``nonce_mismatch``); the SGX-extension form has no nonce and is refused."""
     from isthmus.tee.verify import verify_report  # the registry imports platform modules
 
     evidence = evidence_from_certificate(cert)
-    verified = verify_report(evidence_report(evidence, collateral=collateral), context)
+    report = evidence_report(evidence, collateral=collateral, cert_chain_pem=cert_chain_pem)
+    verified = verify_report(report, context)
     check_key_binding(evidence, verified)
     if expected_nonce is not None and not (
         evidence.nonce is not None and hmac.compare_digest(evidence.nonce, expected_nonce)
