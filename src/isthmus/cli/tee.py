@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,8 @@ import typer
 from isthmus.cli.common import AsJson, Home, call, emit, err, fail, out, print_table, utc_minute
 from isthmus.crypto import PublicKey, load_public_key, supported_auth_types
 from isthmus.node.config import load_config
-from isthmus.tee.collateral_store import DirectoryCollateral, load_intel_collateral
+from isthmus.tee.collateral_store import DirectoryCollateral
+from isthmus.tee.intel.collateral import collateral_key, load_collateral_json
 from isthmus.tee.uai import wrap_evidence
 from isthmus.tee.verdict import NO_COLLATERAL, CollateralSource, Verified, VerifyContext
 from isthmus.tee.verify import attest, verify_report
@@ -110,9 +112,12 @@ def _read_text(path: Path, what: str) -> str:
         raise fail(f"{what} {path} is not UTF-8 text", MALFORMED) from exc
 
 
-def load_collateral(text: str) -> DcapCollateral:
-    """Intel collateral in the dcap-qvl JSON layout or as a DcapCollateral JSON."""
-    return load_intel_collateral(text)
+def _chain_pem(data: bytes) -> str:
+    """``--cert-chain``: PEM certificates as they are, or one DER certificate (a VCEK as
+    AMD's KDS serves it) armoured as PEM."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return data.decode("ascii", "replace")
+    return ssl.DER_cert_to_PEM_cert(data)
 
 
 @tee_app.command("report")
@@ -123,7 +128,7 @@ def tee_report(
         Path | None, typer.Option(help="Intel collateral JSON (makes a Passport report).")
     ] = None,
     cert_chain: Annotated[
-        Path | None, typer.Option(help="PEM endorsement chain (SNP: VCEK or VLEK [+ ASK]).")
+        Path | None, typer.Option(help="SNP: VCEK or VLEK [+ ASK], PEM or one DER certificate.")
     ] = None,
     report_type: Annotated[
         str | None, typer.Option("--type", help="Passport or BackgroundCheck.")
@@ -138,8 +143,8 @@ def tee_report(
         raise fail(f"--type: Passport or BackgroundCheck (got {report_type!r})", MALFORMED)
     raw = _read_bytes(evidence, "evidence")  # an SNP report may be hex text: wrap decodes it
     try:
-        dcap = load_collateral(_read_text(collateral, "collateral")) if collateral else None
-        chain = _read_text(cert_chain, "certificate chain") if cert_chain else ""
+        dcap = load_collateral_json(_read_bytes(collateral, "collateral")) if collateral else None
+        chain = _chain_pem(_read_bytes(cert_chain, "certificate chain")) if cert_chain else ""
         report = wrap_evidence(
             platform, raw, collateral=dcap, cert_chain_pem=chain, report_type=report_type
         )
@@ -218,7 +223,7 @@ def verdict_view(verified: Verified) -> dict[str, Any]:
 
 
 def _refusal_view(verdict: str, exc: IsthmusError) -> dict[str, Any]:
-    details = {k: v for k, v in exc.details.items() if k != "entries"}
+    details = {k: v for k, v in exc.details.items() if k not in ("entries", "reason")}
     reason = str(getattr(exc, "reason", "") or "malformed")
     return {"verdict": verdict, "reason": reason, "message": exc.message, "details": details}
 
@@ -287,20 +292,14 @@ def tee_verify(
 # --- collateral -----------------------------------------------------------------------
 
 
-def _intel_key(collateral: DcapCollateral, tee: str | None, ca: str | None, fmspc: str | None
-               ) -> tuple[str, str, str]:  # fmt: skip
-    """Where Intel collateral is filed: from the options, else read from the collateral
-    itself (the intel verifier's ``collateral_key``, when it is installed)."""
+def _intel_key(
+    collateral: DcapCollateral, tee: str | None, ca: str | None, fmspc: str | None
+) -> tuple[str, str, str]:
+    """Where Intel collateral is filed: read from its own signed documents (which are
+    checked to the pinned Intel root on the way), unless all three options say."""
     if tee and ca and fmspc:
         return tee, ca, fmspc
-    try:
-        from isthmus.tee.intel.collateral import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-            collateral_key,
-        )
-    except ImportError:
-        raise fail("give --tee, --ca and --fmspc for this collateral", MALFORMED) from None
-    found: tuple[str, str, str] = collateral_key(collateral)
-    return found
+    return collateral_key(collateral)
 
 
 @collateral_app.command("add")
@@ -323,7 +322,7 @@ def collateral_add(
     data = _read_bytes(file, "collateral")
     try:
         if chip_id is None and tcb is None:
-            collateral = load_intel_collateral(data)
+            collateral = load_collateral_json(data)
             where = _intel_key(collateral, tee, ca, fmspc)
             stored = store.add_intel(collateral, tee=where[0], ca=where[1], fmspc=where[2])
         elif chip_id is None or tcb is None:

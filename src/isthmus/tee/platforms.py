@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from isthmus.tee.amd import verify_snp
 from isthmus.tee.hyperenclave import verify_hyperenclave
 from isthmus.tee.intel import verify_dcap
 from isthmus.tee.kunpeng import verify_kunpeng
@@ -39,5 +40,6 @@ PLATFORMS: Final[Mapping[str, PlatformVerifier]] = MappingProxyType(
         TeePlatform.TDX: verify_dcap,
         TeePlatform.HYPER_ENCLAVE: verify_hyperenclave,
         TeePlatform.KUNPENG: verify_kunpeng,
+        TeePlatform.SEV_SNP: verify_snp,
     }
 )
