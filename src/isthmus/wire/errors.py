@@ -619,6 +619,6 @@ class TeeAttestationExpired(TeeRefused):
 
 class TeeAccessDenied(AuthError):
     """A caller of the node's UAS endpoint (``/v1/interconn/tee/uas/verify``) presented
-    no, an unknown, a wrong or a revoked access key (``isthmus tee access-key``)."""
+    an unknown, a wrong or a revoked access key (``isthmus tee access-key``)."""
 
     code = ErrorCode.TEE_ACCESS_DENIED
