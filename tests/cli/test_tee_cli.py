@@ -178,3 +178,23 @@ def test_malformed_input_exits_2(tmp_path: Path, simulated: Callable[..., Any]) 
     assert run("tee", "report", "--platform", "Simulated", "--evidence", uar,
                "--type", "Other").exit_code == 2  # fmt: skip
     assert run("tee", "report", "--platform", "NoSuchTee", "--evidence", uar).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("quote", "collateral", "at", "expected"),
+    [
+        ("tdx_quote", "tdx_quote_collateral.json", "2025-06-19T11:16:03Z", (0, "ACCEPTED")),
+        ("tdx_quote_outdated", "tdx_quote_outdated_collateral.json", "2026-02-18T11:58:51Z",
+         (1, "tcb_not_supported")),
+        ("tdx_quote", "sgx_quote_collateral.json", "2025-06-19T11:16:03Z",
+         (1, "collateral_mismatch")),
+    ],
+)  # fmt: skip
+def test_tdx_quotes_get_the_outcome_their_readme_states(
+    tmp_path: Path, quote: str, collateral: str, at: str, expected: tuple[int, str]
+) -> None:
+    uar = report(tmp_path, "tdx", "--platform", "TDX",
+                 "--evidence", vector("intel", "dcap-qvl", quote),
+                 "--collateral", vector("intel", "dcap-qvl", collateral))  # fmt: skip
+    code, view = verdict(uar, "--at", at)
+    assert (code, view.get("reason", view["verdict"])) == expected
