@@ -4,6 +4,7 @@ binding rule of each form refuses a quote made for another key (``key_binding``)
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import struct
@@ -13,6 +14,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from isthmus.tee import ratls
 from isthmus.tee.ratls import (
@@ -261,3 +264,43 @@ def test_report_wraps_the_quote(key: ec.EllipticCurvePrivateKey) -> None:
     report = ratls.evidence_report(evidence)
     assert (report.str_report_type, report.str_tee_platform) == ("BackgroundCheck", "SGX_DCAP")
     assert base64.b64decode(json.loads(report.json_report)["b64_quote"]) == quote
+
+
+@pytest.fixture(scope="module")
+def sample_der(key: ec.EllipticCurvePrivateKey) -> bytes:
+    data = ratls_report_data(public_spki(key))
+    return make_ratls_certificate(key, sgx_quote(data)).public_bytes(serialization.Encoding.DER)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_mutated_certificates_are_refused_or_parsed_never_raised(
+    sample_der: bytes, data: st.DataObject
+) -> None:
+    """Flip, cut or extend a valid RA-TLS certificate: evidence_from_certificate either
+    parses it or raises TeeMalformed/TeeRefused, nothing else."""
+    blob = bytearray(sample_der)
+    action = data.draw(st.sampled_from(["flip", "cut", "extend", "random"]))
+    if action == "random":
+        blob = bytearray(data.draw(st.binary(max_size=600)))
+    elif action == "flip":
+        index = data.draw(st.integers(0, len(blob) - 1))
+        blob[index] ^= 1 << data.draw(st.integers(0, 7))
+    elif action == "cut":
+        del blob[data.draw(st.integers(0, len(blob) - 1)) :]
+    else:
+        blob += data.draw(st.binary(min_size=1, max_size=8))
+    with contextlib.suppress(TeeMalformed, TeeRefused):
+        evidence_from_certificate(bytes(blob))
+
+
+def test_unknown_certificate_version_is_malformed(sample_der: bytes) -> None:
+    """Found by the property test above: cryptography raises InvalidVersion (not a
+    ValueError) for a version field it does not know."""
+    blob = bytearray(sample_der)
+    blob[12] ^= 1  # the version INTEGER of the TBS
+    with pytest.raises(TeeMalformed) as caught:
+        evidence_from_certificate(bytes(blob))
+    assert caught.value.details["key"] == "certificate"

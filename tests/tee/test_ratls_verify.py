@@ -15,18 +15,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from isthmus.tee import ratls
 from isthmus.tee.intel.collateral import load_collateral_json
 from isthmus.tee.ratls import (
+    TAG_RATS_SEV_SNP,
     RaTlsForm,
+    looks_like_certificate,
     make_ratls_certificate,
     ratls_report_data,
     verify_ratls_certificate,
 )
 from isthmus.tee.ratls_cert import public_spki
-from isthmus.tee.verdict import VerifyContext
+from isthmus.tee.uai import wrap_evidence
+from isthmus.tee.verdict import TrustAnchors, VerifyContext
 from isthmus.tee.verify import verify_report
-from isthmus.wire.errors import TeeRefused
+from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeePlatform, TeeReason
 from tests.support.dcap_forge import FORGE_AT, forge_quote
 from tests.support.shared import shared_path
+from tests.tee.amd import snp_factory
 
 VECTOR_AT = datetime(2025, 6, 19, 11, 56, 11, tzinfo=UTC)
 
@@ -112,3 +116,53 @@ def test_real_sgx_quote_verifies_but_binds_another_key(
     with pytest.raises(TeeRefused) as caught:
         verify_ratls_certificate(_pem(cert), context, collateral=collateral)
     assert caught.value.reason is TeeReason.KEY_BINDING
+
+
+@pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
+def test_tee_report_wraps_a_certificate(
+    key: ec.EllipticCurvePrivateKey, encoding: serialization.Encoding
+) -> None:
+    """``isthmus tee report --evidence CERT``: the certificate's quote becomes the UAR."""
+    quote, collateral, anchors = forge_quote(ratls_report_data(public_spki(key)))
+    blob = make_ratls_certificate(key, quote).public_bytes(encoding)
+    assert looks_like_certificate(blob) and not looks_like_certificate(quote)
+    report = wrap_evidence("", blob, collateral=collateral)
+    assert (report.str_tee_platform, report.str_report_type) == ("SGX_DCAP", "Passport")
+    verified = verify_report(report, VerifyContext(at=FORGE_AT, anchors=anchors))
+    assert (
+        bytes.fromhex(verified.attributes.hex_user_data) == ratls_report_data(public_spki(key))[:32]
+    )
+    with pytest.raises(TeeMalformed) as caught:
+        wrap_evidence("TDX", blob)
+    assert caught.value.details["key"] == "str_tee_platform"
+
+
+def test_expected_nonce(key: ec.EllipticCurvePrivateKey) -> None:
+    nonce = b"challenge-0001"
+    data = ratls_report_data(public_spki(key), nonce=nonce)
+    quote, collateral, anchors = forge_quote(data)
+    cert = _pem(make_ratls_certificate(key, quote, nonce=nonce))
+    context = VerifyContext(at=FORGE_AT, anchors=anchors)
+    verify_ratls_certificate(cert, context, collateral=collateral, expected_nonce=nonce)
+    with pytest.raises(TeeRefused) as caught:
+        verify_ratls_certificate(cert, context, collateral=collateral, expected_nonce=b"other")
+    assert caught.value.reason is TeeReason.NONCE_MISMATCH
+
+
+def test_sev_snp_report_in_the_rats_tls_tag(key: ec.EllipticCurvePrivateKey) -> None:
+    """rats-tls's SEV-SNP tag: the report's REPORT_DATA[0:32] binds the claims."""
+    chain = snp_factory.synthetic_chain()
+    anchors = TrustAnchors(amd_ark_public_keys=chain.anchor)
+    pem = snp_factory.pem(chain.leaf, chain.intermediate, chain.ark)
+    context = VerifyContext(at=datetime(2025, 1, 1, tzinfo=UTC), anchors=anchors)
+    for spki_key, reason in ((key, None), (ec.generate_private_key(ec.SECP256R1()), "bad")):
+        data = ratls_report_data(public_spki(spki_key))
+        report = snp_factory.build_report(chain.leaf_key, report_data=data)
+        cert = _pem(make_ratls_certificate(key, report, tag=TAG_RATS_SEV_SNP))
+        if reason is None:
+            verified = verify_ratls_certificate(cert, context, cert_chain_pem=pem)
+            assert verified.platform == TeePlatform.SEV_SNP
+        else:
+            with pytest.raises(TeeRefused) as caught:
+                verify_ratls_certificate(cert, context, cert_chain_pem=pem)
+            assert caught.value.reason is TeeReason.KEY_BINDING

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Final
 
 from isthmus.tee.amd import verify_snp
+from isthmus.tee.hygon import verify_csv
 from isthmus.tee.hyperenclave import verify_hyperenclave
 from isthmus.tee.intel import verify_dcap
 from isthmus.tee.kunpeng import verify_kunpeng
@@ -41,5 +42,6 @@ PLATFORMS: Final[Mapping[str, PlatformVerifier]] = MappingProxyType(
         TeePlatform.HYPER_ENCLAVE: verify_hyperenclave,
         TeePlatform.KUNPENG: verify_kunpeng,
         TeePlatform.SEV_SNP: verify_snp,
+        TeePlatform.CSV: verify_csv,
     }
 )

@@ -204,6 +204,7 @@ def evidence_report(
     evidence: RaTlsEvidence,
     *,
     collateral: DcapCollateral | None = None,
+    cert_chain_pem: str = "",
     report_type: ReportType | None = None,
 ) -> UnifiedAttestationReport:
     """The UAR for the certificate's quote (Passport when collateral is given, else
@@ -214,7 +215,7 @@ def evidence_report(
     if evidence.platform in (TeePlatform.SGX_DCAP, TeePlatform.TDX):
         body = DcapReport(b64_quote=b64, json_collateral=to_json(collateral) if collateral else "")
     elif evidence.platform == TeePlatform.SEV_SNP:
-        body = SnpReport(b64_quote=b64)
+        body = SnpReport(b64_quote=b64, pem_cert_chain=cert_chain_pem)
     elif evidence.platform == TeePlatform.CSV:
         body = HygonCsvReport(b64_quote=b64)
     else:
@@ -223,7 +224,8 @@ def evidence_report(
             reason=TeeReason.UNVERIFIABLE_OFFLINE,
             details={"platform": evidence.platform},
         )
-    kind = report_type or (ReportType.PASSPORT if collateral else ReportType.BACKGROUND_CHECK)
+    passport = collateral is not None or bool(cert_chain_pem)
+    kind = report_type or (ReportType.PASSPORT if passport else ReportType.BACKGROUND_CHECK)
     return UnifiedAttestationReport(
         str_report_type=kind, str_tee_platform=evidence.platform, json_report=to_json(body)
     )
@@ -252,17 +254,32 @@ def verify_ratls_certificate(
     context: VerifyContext,
     *,
     collateral: DcapCollateral | None = None,
+    cert_chain_pem: str = "",
+    expected_nonce: bytes | None = None,
 ) -> Verified:
     """Verify an RA-TLS certificate's evidence and its binding to the certificate key.
 
     ``collateral``: Intel collateral to verify with (else the context's BackgroundCheck
-    source). The quote is verified first, so a quote that does not verify is refused for
-    that reason; a genuine quote made for another key is refused with ``key_binding``."""
+    source); ``cert_chain_pem``: for SEV-SNP evidence, the VCEK/VLEK (+ ASK, ARK) chain
+    (else the collateral store's VCEK). The quote is verified first, so a quote that
+    does not verify is refused for that reason; a genuine quote made for another key is
+    refused with ``key_binding``.
+    ``expected_nonce``: the verifier's challenge, which the TCG form's ``nonce`` claim
+    must equal (``nonce_mismatch``); the SGX-extension form has no nonce and is refused."""
     from isthmus.tee.verify import verify_report  # the registry imports platform modules
 
     evidence = evidence_from_certificate(cert)
-    verified = verify_report(evidence_report(evidence, collateral=collateral), context)
+    report = evidence_report(evidence, collateral=collateral, cert_chain_pem=cert_chain_pem)
+    verified = verify_report(report, context)
     check_key_binding(evidence, verified)
+    if expected_nonce is not None and not (
+        evidence.nonce is not None and hmac.compare_digest(evidence.nonce, expected_nonce)
+    ):
+        raise TeeRefused(
+            "the RA-TLS evidence does not carry the expected nonce",
+            reason=TeeReason.NONCE_MISMATCH,
+            details={"form": evidence.form},
+        )
     return verified
 
 
@@ -289,6 +306,29 @@ def _claims(spki: bytes, nonce: bytes | None, hash_algorithm: str) -> bytes:
     )
 
 
+def evidence_extensions(
+    public_spki_der: bytes,
+    quote: bytes,
+    *,
+    form: RaTlsForm = RaTlsForm.TCG_DICE,
+    tag: int = TAG_INTEL_TEE_QUOTE,
+    nonce: bytes | None = None,
+    hash_algorithm: str = "sha256",
+    endorsements: bytes = b"",
+) -> list[tuple[str, bytes]]:
+    """The (OID, raw value) extensions that carry ``quote`` for the key whose SPKI is
+    given: for a certificate built elsewhere (a node's usual CA adding them)."""
+    if form is RaTlsForm.TCG_DICE:
+        claims = _claims(public_spki_der, nonce, hash_algorithm)
+        extensions = [
+            (OID_TCG_DICE_TAGGED_EVIDENCE, ratls_cbor.encode_evidence(tag, quote, claims))
+        ]
+        if endorsements:
+            extensions.append((OID_TCG_DICE_ENDORSEMENT_MANIFEST, endorsements))
+        return extensions
+    return [(OID_SGX_QUOTE, quote)]
+
+
 def make_ratls_certificate(
     private_key: PrivateKey,
     quote: bytes,
@@ -309,15 +349,31 @@ def make_ratls_certificate(
     purpose). Self-signed unless ``issuer`` (CA certificate, CA key) is given: a node can
     have its usual CA sign its RA-TLS certificate, so partners that do not read the
     evidence still accept it."""
-    spki = public_spki(private_key)
-    extensions: list[tuple[str, bytes]]
-    if form is RaTlsForm.TCG_DICE:
-        value = ratls_cbor.encode_evidence(tag, quote, _claims(spki, nonce, hash_algorithm))
-        extensions = [(OID_TCG_DICE_TAGGED_EVIDENCE, value)]
-        if endorsements:
-            extensions.append((OID_TCG_DICE_ENDORSEMENT_MANIFEST, endorsements))
-    else:
-        extensions = [(OID_SGX_QUOTE, quote)]
+    extensions = evidence_extensions(
+        public_spki(private_key),
+        quote,
+        form=form,
+        tag=tag,
+        nonce=nonce,
+        hash_algorithm=hash_algorithm,
+        endorsements=endorsements,
+    )
     return build_certificate(
         private_key, extensions, subject=subject, dns_names=dns_names, issuer=issuer
     )
+
+
+def looks_like_certificate(data: bytes) -> bool:
+    """Whether raw evidence is in fact a certificate (PEM armour, or DER that parses as
+    one). No quote or report starts with a DER SEQUENCE byte (an Intel quote starts with
+    its version, an SNP report with 2..5, Simulated evidence with ``{``)."""
+    head = data.lstrip()[:27]
+    if head.startswith(b"-----BEGIN CERTIFICATE-----"):
+        return True
+    if not data.startswith(b"\x30"):
+        return False
+    try:
+        load_certificate(data)
+    except TeeMalformed:
+        return False
+    return True

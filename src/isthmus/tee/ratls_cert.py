@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from isthmus.crypto.der import SEQUENCE, decode_sequence, encode_tlv
-from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
+from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeeReason
 
 OID_TCG_DICE_TAGGED_EVIDENCE = "2.23.133.5.4.9"
@@ -73,7 +73,7 @@ def load_certificate(cert: bytes | str) -> x509.Certificate:
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificate(data.strip() + b"\n")
         return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+    except Exception as exc:  # ValueError, x509.InvalidVersion, ...: any bytes are input
         raise TeeMalformed(
             f"not an X.509 certificate (PEM or DER): {exc}", details={"key": "certificate"}
         ) from None
@@ -85,7 +85,7 @@ def spki_der(certificate: x509.Certificate) -> bytes:
         fields = decode_sequence(certificate.tbs_certificate_bytes)
         index = 6 if fields and fields[0][0] == 0xA0 else 5  # [0] version is optional
         tag, content = fields[index]
-    except (InvalidKey, IndexError, ValueError):
+    except Exception:  # InvalidKey, IndexError, ... on a TBS we cannot cut
         raise TeeMalformed(
             "the certificate's TBS has no readable SubjectPublicKeyInfo",
             details={"key": "certificate"},

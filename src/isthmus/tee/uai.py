@@ -20,6 +20,7 @@ import importlib
 from typing import Any, Final, Protocol
 
 from isthmus.tee.binding import report_data
+from isthmus.tee.ratls import evidence_from_certificate, looks_like_certificate
 from isthmus.tee.simulated import body_from_evidence
 from isthmus.tee.verify import unified_attestation_verify_report
 from isthmus.wire.errors import TeeMalformed, TeeRefused
@@ -117,7 +118,20 @@ def wrap_evidence(
     extra: dict[str, str] | None = None,
 ) -> UnifiedAttestationReport:
     """A UAR around raw evidence: Passport when it carries what verification needs
-    (DCAP collateral, an SNP certificate chain, Simulated), else BackgroundCheck."""
+    (DCAP collateral, an SNP certificate chain, Simulated), else BackgroundCheck.
+
+    ``evidence`` may also be an RA-TLS certificate (PEM or DER): its quote is wrapped
+    (``platform`` may then be empty; if given it must match the quote's). The UAR keeps
+    the quote, not the certificate: the binding to the certificate's key is checked by
+    ``ratls.verify_ratls_certificate``, and a UAR reader sees report_data as it is."""
+    if looks_like_certificate(evidence):
+        found = evidence_from_certificate(evidence)
+        if platform and platform != found.platform:
+            raise TeeMalformed(
+                f"the certificate carries {found.platform} evidence, not {platform[:40]}",
+                details={"key": "str_tee_platform"},
+            )
+        platform, evidence = found.platform, found.quote
     fields: dict[str, str] = dict(extra or {})
     b64 = base64.b64encode(evidence).decode("ascii")
     self_contained = False

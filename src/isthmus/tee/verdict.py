@@ -90,6 +90,9 @@ NO_COLLATERAL: Final[CollateralSource] = _NoCollateral()
 class TrustAnchors:
     intel_root_public_key: bytes = INTEL_SGX_ROOT_PUBLIC_KEY
     amd_ark_public_keys: Mapping[str, str] = field(default_factory=lambda: AMD_ARKS)
+    # Hygon root keys (HRK) as 65-byte uncompressed SM2 points; none pinned by default,
+    # so a CSV report's HSK stays unverified (and refused by policy) until one is set.
+    hygon_hrk_public_keys: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

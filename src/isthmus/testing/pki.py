@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,18 @@ class TestPki:
         self.ca_file = directory / "ca.pem"
         self.ca_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str) -> IssuedCert:
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue(
+        self,
+        common_name: str,
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        extensions: Sequence[tuple[str, bytes]] = (),
+    ) -> IssuedCert:
+        """A leaf for ``common_name``; ``key`` (else a fresh P-256 key) and extra
+        non-critical ``extensions`` (OID, raw value), e.g. an RA-TLS evidence extension."""
+        key = key or ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(_name(common_name))
             .issuer_name(self._cert.subject)
@@ -89,8 +98,12 @@ class TestPki:
                 ),
                 critical=False,
             )
-            .sign(self._key, hashes.SHA256())
         )
+        for oid, value in extensions:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value), critical=False
+            )
+        cert = builder.sign(self._key, hashes.SHA256())
         cert_file = self.directory / f"{common_name}.pem"
         key_file = self.directory / f"{common_name}.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

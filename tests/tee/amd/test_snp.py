@@ -383,3 +383,20 @@ def test_a_leaf_window_is_checked_on_synthetic_chains() -> None:
         anchors=anchors,
         ask_chain_pem=factory.pem(chain.intermediate, chain.ark),
     )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=FIXTURES)
+@given(quote=st.binary(max_size=1300), leaf=st.binary(max_size=400), real=st.booleans())
+def test_random_uar_bodies_only_ever_refuse(
+    quote: bytes, leaf: bytes, real: bool, virtee_report: bytes
+) -> None:
+    uar = _uar(virtee_report if real else quote, der_to_pem(leaf))
+    with pytest.raises((TeeMalformed, TeeRefused)):
+        verify_snp(uar, VerifyContext(at=AT))
+
+
+def test_the_bundled_roots_are_the_pinned_keys() -> None:
+    from isthmus.tee.amd.chain import bundled_certificates
+
+    roots = {c.subject_cn: c.spki_sha256.hex() for c in bundled_certificates() if c.self_issued}
+    assert roots == {"ARK-Milan": AMD_ARKS["Milan"], "ARK-Genoa": AMD_ARKS["Genoa"]}

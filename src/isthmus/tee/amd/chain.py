@@ -21,7 +21,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Final, Literal
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -55,7 +55,10 @@ class EndorsementChain:
         return min(c.not_after for c in (self.leaf, self.intermediate, self.root))
 
     def leaf_key(self) -> ec.EllipticCurvePublicKey:
-        key = serialization.load_der_public_key(self.leaf.spki)
+        try:
+            key = serialization.load_der_public_key(self.leaf.spki)
+        except (ValueError, UnsupportedAlgorithm):
+            raise _untrusted(f"the {self.kind} public key cannot be read") from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
             raise _untrusted(f"the {self.kind} key is not ECDSA P-384")
         return key
@@ -97,7 +100,7 @@ def _signed_by(issuer_der: bytes, subject_der: bytes) -> bool:
         return False
     try:
         key = serialization.load_der_public_key(issuer.spki)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return False
     if not isinstance(key, rsa.RSAPublicKey):
         return False
