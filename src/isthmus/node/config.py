@@ -263,6 +263,29 @@ class BeaverSection(_Section):
         return value
 
 
+class TeeSection(_Section):
+    """TEE remote attestation (``isthmus.tee``, issue 17). Paths are relative to the home.
+
+    ``report_file`` is this node's own Unified Attestation Report (UAR JSON), published to
+    partners; ``partner_policy_file`` the policy (UAP JSON) partners' reports must satisfy
+    where a contract requires attestation (none: not required). ``collateral_dir`` holds
+    the Intel/AMD collateral the operator put there (``isthmus tee collateral add``) for
+    BackgroundCheck reports; nothing is fetched at verify time. ``simulated_vendor_keys``
+    are public keys (PEM) whose Simulated evidence is believed: for tests only, empty
+    means Simulated evidence is refused. ``uas_enabled`` serves the UAS endpoint
+    (``/v1/interconn/tee/uas/verify``). A partner's proof is re-checked
+    ``refresh_margin_s`` before its collateral lapses."""
+
+    report_file: Path | None = None
+    partner_policy_file: Path | None = None
+    collateral_dir: Path = Path("tee/collateral")
+    simulated_vendor_keys: list[Path] = Field(default_factory=list)
+    uas_enabled: bool = True
+    refresh_margin_s: float = Field(default=300.0, ge=0)
+    #: The largest UAS verify body (a UAR with a passport's collateral is ~20 KiB).
+    uas_max_body_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+
+
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
@@ -290,6 +313,7 @@ class NodeConfig(BaseSettings):
     secure_operate: SecureOperateSection = SecureOperateSection()
     log: LogSection = LogSection()
     beaver: BeaverSection = BeaverSection()
+    tee: TeeSection = TeeSection()
 
     @model_validator(mode="after")
     def _beaver_needs_grpc(self) -> NodeConfig:

@@ -23,6 +23,7 @@ from isthmus.store.contracts import ContractRepository
 from isthmus.store.nonces import NonceCache
 from isthmus.store.outbox import Outbox
 from isthmus.store.permits import PermitRepository
+from isthmus.store.tee_keys import TeeAccessKeyRepository
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -78,6 +79,7 @@ class Store:
         self.outbox = Outbox()
         self.components = ComponentRepository()
         self.permits = PermitRepository()
+        self.tee_keys = TeeAccessKeyRepository()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -419,3 +419,18 @@ class ApiTokenRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TeeAccessKeyRow(Base):
+    """An access key of this node's UAS endpoint (``isthmus tee access-key create``):
+    callers present the key and its secret in the verify body. Only the secret's SHA-256
+    is kept (``crypto.digests.token_digest``), like every other bearer secret; a revoked
+    key is kept (with ``revoked_at``) so that the audit log's key ids stay meaningful."""
+
+    __tablename__ = "tee_access_keys"
+
+    access_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
