@@ -15,7 +15,7 @@ Codes are part of the wire contract: never renumber one, only add.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
@@ -33,6 +33,7 @@ class ErrorCode(IntEnum):
     LINK_PROTOCOL = 10007
     UNKNOWN_PARAMETER = 10008
     MPC_INPUT = 10009
+    TEE_MALFORMED = 10010
 
     UNSIGNED = 20001
     BAD_SIGNATURE = 20002
@@ -46,6 +47,8 @@ class ErrorCode(IntEnum):
     WRONG_TARGET = 20010
     TLS_PEER_MISMATCH = 20011
     TOO_MANY_REFUSALS = 20012
+    TEE_REFUSED = 20013
+    TEE_ATTESTATION_EXPIRED = 20014
     ADMIN_UNAUTHORIZED = 20101
     FORBIDDEN = 20102
 
@@ -529,3 +532,85 @@ class BeaverUnreachable(MpcError):
 
     code = ErrorCode.BEAVER_UNREACHABLE
     http_status = 502
+
+
+# --- TEE remote attestation (digest §6, isthmus.tee) ----------------------------------
+
+
+class TeeReason(StrEnum):
+    """Why attestation evidence or a policy was refused. The values are stable wire
+    strings (they travel in ``details["reason"]`` and in the UAS reply); never rename one,
+    only add. Re-exported by ``isthmus.wire.tee``, where the rest of the model lives."""
+
+    MALFORMED = "malformed"
+    UNSUPPORTED_PLATFORM = "unsupported_platform"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    CHAIN_UNTRUSTED = "chain_untrusted"
+    CERT_EXPIRED = "cert_expired"
+    CERT_NOT_YET_VALID = "cert_not_yet_valid"
+    CERT_REVOKED = "cert_revoked"
+    CRL_INVALID = "crl_invalid"
+    COLLATERAL_MISSING = "collateral_missing"
+    COLLATERAL_EXPIRED = "collateral_expired"
+    COLLATERAL_NOT_YET_VALID = "collateral_not_yet_valid"
+    COLLATERAL_SIGNATURE = "collateral_signature"
+    COLLATERAL_MISMATCH = "collateral_mismatch"
+    SIGNATURE_INVALID = "signature_invalid"
+    QE_BINDING = "qe_binding"
+    QE_IDENTITY_MISMATCH = "qe_identity_mismatch"
+    TCB_NOT_SUPPORTED = "tcb_not_supported"
+    TCB_OUT_OF_DATE = "tcb_out_of_date"
+    TCB_REVOKED = "tcb_revoked"
+    TCB_MISMATCH = "tcb_mismatch"
+    DEBUG_ENCLAVE = "debug_enclave"
+    POLICY_MISMATCH = "policy_mismatch"
+    KEY_BINDING = "key_binding"
+    NONCE_MISMATCH = "nonce_mismatch"
+    SIMULATED_NOT_ALLOWED = "simulated_not_allowed"
+    UNVERIFIABLE_OFFLINE = "unverifiable_offline"
+    UAS_REFUSED = "uas_refused"  # a UAS signed a verdict other than result code 0
+
+
+class TeeMalformed(ValidationFailed):
+    """A unified attestation report, policy or piece of evidence does not have the shape
+    the data model requires: a key that breaks the naming rule, a value that breaks its
+    prefix's rule, a truncated quote. ``details["key"]`` names the offending key where
+    there is one; ``details["reason"]`` is always ``"malformed"``."""
+
+    code = ErrorCode.TEE_MALFORMED
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "reason": TeeReason.MALFORMED})
+        self.reason = TeeReason.MALFORMED
+
+
+class TeeRefused(IsthmusError):
+    """Well-formed attestation evidence that does not verify, or a verdict a policy does
+    not accept. ``reason`` says which check failed; ``details["reason"]`` carries the
+    same string, and a policy mismatch adds ``attribute``, ``expected`` and ``actual``."""
+
+    code = ErrorCode.TEE_REFUSED
+    http_status = 403
+
+    def __init__(
+        self, message: str, *, reason: TeeReason, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details={**(details or {}), "reason": TeeReason(reason)})
+        self.reason = TeeReason(reason)
+
+
+class TeeAttestationExpired(TeeRefused):
+    """A partner's attestation was accepted once but its proof has lapsed (the earliest
+    expiry of the collateral it was verified with has passed): it must present a fresh
+    report before it is trusted again."""
+
+    code = ErrorCode.TEE_ATTESTATION_EXPIRED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: TeeReason = TeeReason.COLLATERAL_EXPIRED,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, details=details)

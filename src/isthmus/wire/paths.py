@@ -18,6 +18,8 @@ NODE_QUERY = f"{INTERCONN}/node/query"
 NODE_HEALTH = f"{INTERCONN}/node/health"
 COMPONENT_LIST = f"{INTERCONN}/component/list"
 COMPONENT_QUERY = f"{INTERCONN}/component/query"
+#: The unified attestation service (digest §6): verify a UAR, answer a signed ``Uas`` UAR.
+TEE_UAS_VERIFY = f"{INTERCONN}/tee/uas/verify"
 #: The transport module's channel (digest §4): south-north push/pop/peek/release on the
 #: transport listener; east-west the Isthmus stream and any platform's ``invoke``.
 CHAN = f"{INTERCONN}/chan"
