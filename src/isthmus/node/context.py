@@ -32,6 +32,7 @@ from isthmus.node.home import read_admin_token, read_private_key
 from isthmus.node.metrics import NodeMetrics
 from isthmus.node.rbac import Principals
 from isthmus.node.refusals import RefusalLedger
+from isthmus.node.tee import TeeService, build_tee_service
 from isthmus.peer.address import AddressPolicy
 from isthmus.peer.client import PeerClient, RetryPolicy, TlsClientConfig
 from isthmus.peer.signing import NodeIdentity
@@ -86,6 +87,8 @@ class NodeContext:
     principals: Principals
     info: NodeInfo
     secure_operate: SecureOperateService
+    #: TEE attestation: own report, partner policy, the verify context (``[tee]``).
+    tee: TeeService
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: The Beaver triple service's sessions; None unless ``[beaver] enabled``.
     beaver: SessionTable | None = None
@@ -162,6 +165,7 @@ def build_context(
         principals=Principals(store, read_admin_token(config)),
         info=info,
         secure_operate=build_secure_operate(config, transport_service),
+        tee=build_tee_service(config, key),
         beaver=_beaver_sessions(config),
     )
 
