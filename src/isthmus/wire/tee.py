@@ -50,6 +50,7 @@ __all__ = [
     "SgxEpidReport",
     "SimulatedReport",
     "SnpReport",
+    "TeeModel",
     "TeePlatform",
     "TeeReason",
     "UasAttestationResult",
@@ -217,6 +218,10 @@ class _TeeModel(BaseModel):
             return handler(data)
         except ValidationError as exc:
             raise _from_validation(cls.__name__, exc) from None
+
+
+#: The base of every model that keeps the naming rule (public, for models of ``isthmus.tee``).
+TeeModel = _TeeModel
 
 
 class _PlainModel(BaseModel):
