@@ -10,7 +10,9 @@ from pathlib import Path
 import isthmus.cli
 from isthmus.cli.main import app
 
-GROUPS = ("node", "peer", "job", "component", "audit", "dataset", "approval", "token", "operate")
+GROUPS = (
+    "node", "peer", "job", "component", "audit", "dataset", "approval", "token", "operate", "tee",
+)  # fmt: skip
 CLI = Path(isthmus.cli.__file__).parent
 
 

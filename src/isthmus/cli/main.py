@@ -20,6 +20,7 @@ from isthmus.cli.job_template import job_template
 from isthmus.cli.node import doctor, init, node_app, version
 from isthmus.cli.operate import operate_app
 from isthmus.cli.peer import peer_app
+from isthmus.cli.tee import tee_app
 from isthmus.cli.token import token_app
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(approval_app, name="approval")
 app.add_typer(token_app, name="token")
 app.add_typer(operate_app, name="operate")
+app.add_typer(tee_app, name="tee")
 app.command()(version)
 app.command()(init)
 app.command()(doctor)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from isthmus import __version__
-from isthmus.node.api import contracts, management, operations, schedule, secure_operate
+from isthmus.node.api import contracts, management, operations, schedule, secure_operate, tee
 from isthmus.node.api.transport import routes as transport_routes
 from isthmus.node.context import NodeContext
 from isthmus.node.http import BodyLimitMiddleware, TraceMiddleware, install_error_handlers
@@ -40,6 +40,7 @@ def create_admin_app(ctx: NodeContext) -> FastAPI:
     app.include_router(schedule.north_south)
     app.include_router(management.north_south)
     app.include_router(secure_operate.north_south)
+    app.include_router(tee.north_south)
     larger = {paths.SECURE_OPERATE + "/": ctx.config.secure_operate.max_body_bytes}
     app.add_middleware(BodyLimitMiddleware, max_bytes=ADMIN_MAX_BODY_BYTES, larger=larger)
     app.add_middleware(TraceMiddleware, app_name="admin", metrics=ctx.metrics)

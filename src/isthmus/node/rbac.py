@@ -60,6 +60,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", paths.ADMIN_TOKENS): frozenset({ADMIN}),
     ("POST", paths.ADMIN_TOKENS): frozenset({ADMIN}),
     ("POST", paths.ADMIN_TOKEN_REVOKE): frozenset({ADMIN}),
+    ("GET", paths.ADMIN_TEE_ACCESS_KEYS): frozenset({ADMIN}),  # POSTs: admin by default
     ("GET", paths.ADMIN_OUTBOX): frozenset({ADMIN}),
     ("GET", paths.ADMIN_DOCTOR): frozenset({ADMIN}),
     # datasets and requests to partners: operators

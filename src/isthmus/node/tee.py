@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from isthmus.crypto import PrivateKey, PublicKey, load_public_key, supported_auth_types
 from isthmus.node.config import NodeConfig
+from isthmus.tee.collateral_store import DirectoryCollateral
 from isthmus.tee.verdict import NO_COLLATERAL, CollateralSource, VerifyContext
 from isthmus.wire.errors import ConfigError, InvalidKey, IsthmusError
 from isthmus.wire.tee import (
@@ -85,25 +86,13 @@ def build_tee_service(config: NodeConfig, signing_key: PrivateKey) -> TeeService
         signing_key=signing_key,
         own_report=own,
         partner_policy=policy,
-        collateral=collateral_source(config.path(tee.collateral_dir)),
+        collateral=DirectoryCollateral(config.path(tee.collateral_dir)),
         simulated_vendor_keys=vendors,
         uas_keys=(signing_key.public_key(),),
         uas_enabled=tee.uas_enabled,
         refresh_margin_s=tee.refresh_margin_s,
         _own_json=uar_json(own) if own is not None else None,
     )
-
-
-def collateral_source(root: Path) -> CollateralSource:
-    """The operator's collateral directory (``tee.collateral_store.DirectoryCollateral``)."""
-    try:
-        from isthmus.tee.collateral_store import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-            DirectoryCollateral,
-        )
-    except ImportError:  # pragma: no cover - until the collateral store is merged
-        return NO_COLLATERAL
-    source: CollateralSource = DirectoryCollateral(root)
-    return source
 
 
 def _read(key: str, path: Path) -> str:

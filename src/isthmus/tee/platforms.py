@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from isthmus.tee.amd import verify_snp
+from isthmus.tee.hyperenclave import verify_hyperenclave
+from isthmus.tee.intel import verify_dcap
+from isthmus.tee.kunpeng import verify_kunpeng
 from isthmus.tee.simulated import verify_simulated
 from isthmus.tee.uas_report import verify_uas
 from isthmus.tee.verdict import PlatformVerifier, Verified, VerifyContext
@@ -32,5 +36,10 @@ PLATFORMS: Final[Mapping[str, PlatformVerifier]] = MappingProxyType(
         TeePlatform.SIMULATED: verify_simulated,
         TeePlatform.UAS: verify_uas,
         TeePlatform.SGX_EPID: refuse_epid,
+        TeePlatform.SGX_DCAP: verify_dcap,
+        TeePlatform.TDX: verify_dcap,
+        TeePlatform.HYPER_ENCLAVE: verify_hyperenclave,
+        TeePlatform.KUNPENG: verify_kunpeng,
+        TeePlatform.SEV_SNP: verify_snp,
     }
 )

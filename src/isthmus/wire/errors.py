@@ -49,6 +49,7 @@ class ErrorCode(IntEnum):
     TOO_MANY_REFUSALS = 20012
     TEE_REFUSED = 20013
     TEE_ATTESTATION_EXPIRED = 20014
+    TEE_ACCESS_DENIED = 20015
     ADMIN_UNAUTHORIZED = 20101
     FORBIDDEN = 20102
 
@@ -614,3 +615,10 @@ class TeeAttestationExpired(TeeRefused):
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message, reason=reason, details=details)
+
+
+class TeeAccessDenied(AuthError):
+    """A caller of the node's UAS endpoint (``/v1/interconn/tee/uas/verify``) presented
+    no, an unknown, a wrong or a revoked access key (``isthmus tee access-key``)."""
+
+    code = ErrorCode.TEE_ACCESS_DENIED
