@@ -21,18 +21,12 @@ from hypothesis import strategies as st
 
 from isthmus.crypto import PrivateKey, generate_private_key
 from isthmus.management.attestation import AttestationGate
-from isthmus.tee.binding import report_data
 from isthmus.tee.simulated import SimulatedDevice
+from isthmus.tee.uai import unified_attestation_generate_report
 from isthmus.tee.verdict import VerifyContext
 from isthmus.testing import InProcessCluster, InProcessNode
 from isthmus.wire.errors import ErrorCode, TeeRefused
-from isthmus.wire.tee import (
-    ReportType,
-    TeePlatform,
-    UnifiedAttestationReport,
-    parse_policy,
-    uar_json,
-)
+from isthmus.wire.tee import parse_policy, uar_json
 
 pytestmark = pytest.mark.anyio
 
@@ -41,16 +35,9 @@ VENDOR = generate_private_key("ED25519")
 
 
 def report(key_pem: str | None, *, debug: bool = False) -> str:
-    evidence, _ = SimulatedDevice(
-        vendor_key=VENDOR, debug=debug, valid_for=timedelta(hours=1)
-    ).evidence(report_data(public_key_pem=key_pem))
-    return uar_json(
-        UnifiedAttestationReport(
-            str_report_type=ReportType.PASSPORT,
-            str_tee_platform=TeePlatform.SIMULATED,
-            json_report=evidence.decode(),
-        )
-    )
+    device = SimulatedDevice(vendor_key=VENDOR, debug=debug, valid_for=timedelta(hours=1))
+    uar = unified_attestation_generate_report("", "Passport", public_key_pem=key_pem, device=device)
+    return uar_json(uar)
 
 
 def context_at(now: datetime) -> VerifyContext:

@@ -22,13 +22,13 @@ import pytest
 from isthmus.crypto import PrivateKey, generate_private_key
 from isthmus.node.home import read_private_key
 from isthmus.peer.signing import NodeIdentity, sign_request
-from isthmus.tee.binding import report_data
 from isthmus.tee.simulated import SimulatedDevice
+from isthmus.tee.uai import unified_attestation_generate_report
 from isthmus.testing import ProcessCluster, ProcessNode
 from isthmus.testing.cluster import wait_until
 from isthmus.wire import paths
 from isthmus.wire.errors import ErrorCode
-from isthmus.wire.tee import ReportType, TeePlatform, UnifiedAttestationReport, uar_json
+from isthmus.wire.tee import uar_json
 
 pytestmark = pytest.mark.multinode
 
@@ -50,13 +50,8 @@ class Pair:
 def report(vendor: PrivateKey, key_pem: str | None, **device: Any) -> str:
     """A Simulated UAR bound to ``key_pem``, as a JSON string."""
     device.setdefault("valid_for", HOUR)
-    evidence, _ = SimulatedDevice(vendor_key=vendor, **device).evidence(
-        report_data(public_key_pem=key_pem)
-    )
-    uar = UnifiedAttestationReport(
-        str_report_type=ReportType.PASSPORT,
-        str_tee_platform=TeePlatform.SIMULATED,
-        json_report=evidence.decode(),
+    uar = unified_attestation_generate_report(
+        "", "Passport", public_key_pem=key_pem, device=SimulatedDevice(vendor_key=vendor, **device)
     )
     return uar_json(uar)
 
