@@ -48,7 +48,7 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
     s = Store(store_url)
     assert s.current_revision() is None
     s.migrate()
-    assert s.current_revision() == "0009_tee_access_keys"
+    assert s.current_revision() == "0010_contract_attestation"
     tables = set(inspect(s.engine).get_table_names())
     assert {
         "contracts",
@@ -63,7 +63,7 @@ def test_migration_upgrades_an_empty_database_to_head(store_url: str) -> None:
         "transport_fragments",
     } <= tables
     s.migrate()  # idempotent
-    assert s.current_revision() == "0009_tee_access_keys"
+    assert s.current_revision() == "0010_contract_attestation"
     with s.engine.connect() as conn:
         head = conn.execute(text("SELECT last_seq, last_hash FROM audit_head")).one()
     assert tuple(head) == (0, GENESIS_HASH)

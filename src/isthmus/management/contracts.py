@@ -19,14 +19,17 @@ refuses the partner's requests from the moment its own row says TERMINATED.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
+from isthmus.management.attestation import AttestationGate, PartnerProof, audit_refusal
 from isthmus.peer.client import AUTO, PeerClient, Pin
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
@@ -38,6 +41,7 @@ from isthmus.wire.errors import (
     NotFound,
     PeerRefused,
     StateConflict,
+    TeeRefused,
     TlsPeerMismatch,
     ValidationFailed,
     WrongTarget,
@@ -104,6 +108,11 @@ def contract_view(row: ContractRow) -> dict[str, Any]:
         "expired_time": row.expired_time,
         "reason": row.reason,
         "decided_by": row.decided_by,
+        "tee_required": row.tee_policy is not None,
+        "peer_tee_platform": row.peer_tee_platform,
+        "peer_tee_status": row.peer_tee_status,
+        "peer_tee_checked_at": row.peer_tee_checked_at,
+        "peer_tee_valid_until": row.peer_tee_valid_until,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -130,12 +139,15 @@ class ContractService:
         *,
         validity_days: int = 365,
         outbox_wakeup: asyncio.Event | None = None,
+        attestation: AttestationGate | None = None,
     ) -> None:
         self.store = store
         self.peers = peers
         self.me = me
         self.validity_ms = validity_days * _DAY_MS
         self._wakeup = outbox_wakeup
+        #: the TEE gate (management/attestation.py): None when the node has no [tee] part
+        self.attestation = attestation
 
     @property
     def node_id(self) -> str:
@@ -144,6 +156,33 @@ class ContractService:
     def _kick(self) -> None:
         if self._wakeup is not None:
             self._wakeup.set()
+
+    def own_report(self) -> str | None:
+        """This node's attestation report, sent with apply, confirm and query answers."""
+        return None if self.attestation is None else self.attestation.own_report()
+
+    def _attested(
+        self,
+        report: str | None,
+        key_pem: str | None,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        peer: str,
+        policy_json: str | None = None,
+    ) -> PartnerProof | None:
+        """The partner's report checked by the gate (None: nothing required); a refusal
+        is audited as ``action`` and raised."""
+        if self.attestation is None:
+            return None
+        try:
+            return self.attestation.check(report, public_key_pem=key_pem, policy_json=policy_json)
+        except TeeRefused as exc:
+            audit_refusal(
+                self.store, exc, actor=actor, action=action, subject=subject, peer_node_id=peer
+            )
+            raise
 
     # --- operator actions (admin API) ---------------------------------------------------
 
@@ -173,13 +212,26 @@ class ContractService:
         if info.node_id == self.node_id:
             raise ValidationFailed(f"{address} is this node itself")
         await run_in_threadpool(self._refuse_if_active, info.node_id)
+        # Its key comes with the confirm (checked again there, bound to that key).
+        proof = await run_in_threadpool(
+            partial(
+                self._attested,
+                info.tee_report,
+                None,
+                actor=actor,
+                action="contract.apply.refused",
+                subject=info.node_id,
+                peer=info.node_id,
+            )
+        )
         expired_time = now_ms() + self.validity_ms
         body = ContractApply(
-            **self.me.info.model_dump(),
+            **self.me.info.model_dump(exclude={"tee_report"}),
             auth_credential=self.me.auth_credential,
             auth_type=self.me.auth_type,
             expired_time=expired_time,
             tls_cert_fingerprint=self.me.tls_fingerprint,
+            tee_report=self.own_report(),
         ).model_dump(exclude_none=True)
         # A new contract: an old one's pin (since rotated) does not bind it. Under TLS the
         # certificate this server shows now, at the address our operator gave, is
@@ -215,6 +267,7 @@ class ContractService:
                         peer_description=info.description,
                         expired_time=expired_time,
                         peer_tls_fingerprint=seen,
+                        **(proof.columns() if proof else {}),
                     )
                 self.store.audit.append(
                     s,
@@ -275,6 +328,7 @@ class ContractService:
                 auth_type=self.me.auth_type,
                 expired_time=expiry,
                 tls_cert_fingerprint=self.me.tls_fingerprint,
+                tee_report=self.own_report(),
             )
             self._tell(s, row, paths.NODE_CONTRACT_CONFIRM, confirm.model_dump(exclude_none=True))
             self.store.audit.append(
@@ -381,6 +435,14 @@ class ContractService:
             raise ValidationFailed("expired_time: already in the past")
         if body.address:  # refused here, before it is stored and shown for approval
             self.peers.addresses.parse(body.address)
+        proof = self._attested(
+            body.tee_report,
+            body.auth_credential,
+            actor=f"peer:{body.node_id}@{remote}",
+            action="contract.apply.refused",
+            subject=body.node_id,
+            peer=body.node_id,
+        )
         with self.store.session() as s:
             active = self.store.contracts.active_for_peer(s, body.node_id)
             if active is not None:
@@ -410,6 +472,7 @@ class ContractService:
                 peer_auth_credential=body.auth_credential,
                 peer_tls_fingerprint=body.tls_cert_fingerprint,
                 expired_time=body.expired_time,
+                **(proof.columns() if proof else {}),
             )
             self.store.audit.append(
                 s,
@@ -429,6 +492,11 @@ class ContractService:
         self, body: ContractConfirm, *, source_node_id: str | None, proven: bool, remote: str
     ) -> None:
         """The partner decided on our application."""
+        proof = None
+        if body.status == ContractStatus.APPROVED:
+            proof = self._attest_decision(
+                body.contract_id, body.tee_report, body.auth_credential, source_node_id, remote
+            )
         with self.store.session() as s:
             row = self.store.contracts.get(s, body.contract_id)
             if (
@@ -454,6 +522,7 @@ class ContractService:
                 body.expired_time,
                 named or seen,  # a partner that names none keeps the one seen at apply
                 body.reason,
+                proof,
             )
             self.store.audit.append(
                 s,
@@ -473,6 +542,7 @@ class ContractService:
         expired_time: int | None,
         tls_fingerprint: str | None,
         reason: str | None,
+        proof: PartnerProof | None = None,
     ) -> None:
         if status == ContractStatus.APPROVED:
             suite, _ = parse_credential(auth_type, credential)
@@ -485,6 +555,7 @@ class ContractService:
                 peer_auth_credential=credential,
                 expired_time=expired_time or row.expired_time,
                 peer_tls_fingerprint=tls_fingerprint,
+                **(proof.columns() if proof else {}),
             )
         elif status == ContractStatus.REJECTED:
             self.store.contracts.transition(
@@ -492,6 +563,43 @@ class ContractService:
             )
         else:
             raise ValidationFailed(f"status: a confirm is APPROVED or REJECTED, not {status}")
+
+    def _attest_decision(
+        self,
+        contract_id: str,
+        report: str | None,
+        credential: str | None,
+        source_node_id: str | None,
+        remote: str,
+    ) -> PartnerProof | None:
+        """An approval of our application binds the partner's key: its report must be
+        bound to that key. Refused: our application is terminated (the partner told),
+        the refusal audited, and TeeRefused raised."""
+        if self.attestation is None:
+            return None
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, contract_id)
+            if row is None or row.direction != OUTBOUND or row.status != APPLIED:
+                return None  # the caller answers: unknown, or already decided
+            peer, policy = row.peer_node_id, row.tee_policy
+        if source_node_id and source_node_id != peer:
+            return None
+        actor = f"peer:{peer}@{remote}"
+        try:
+            return self._attested(
+                report,
+                credential,
+                actor=actor,
+                action="contract.confirm.refused",
+                subject=contract_id,
+                peer=peer,
+                policy_json=policy,
+            )
+        except TeeRefused as exc:
+            with contextlib.suppress(StateConflict):  # decided meanwhile: nothing to end
+                reason = f"attestation refused: {exc.reason.value}"
+                self.terminate(contract_id, actor="system:attestation", reason=reason)
+            raise
 
     def receive_terminate(self, contract_id: str, *, source_node_id: str, remote: str) -> None:
         with self.store.session() as s:
@@ -525,10 +633,14 @@ class ContractService:
                 result.auth_type = self.me.auth_type
                 result.expired_time = row.expired_time
                 result.tls_cert_fingerprint = self.me.tls_fingerprint
+                result.tee_report = self.own_report()
             return result
 
     def receive_update(self, body: NodeUpdate, *, source_node_id: str, remote: str) -> None:
-        """The partner changed its description or rotated its key (signed with the old)."""
+        """The partner changed its description or rotated its key (signed with the old).
+        Under an attestation requirement a new key must come with a report bound to it;
+        a report that comes with the update is checked and renews the proof."""
+        proof = self._attest_update(body, source_node_id, remote)
         with self.store.session() as s:
             row = self.store.contracts.get(s, body.contract_id)
             if row is None or row.peer_node_id != source_node_id:
@@ -557,6 +669,8 @@ class ContractService:
                 fields["peer_auth_credential"] = body.auth_credential
             if body.tls_cert_fingerprint:
                 fields["peer_tls_fingerprint"] = body.tls_cert_fingerprint
+            if proof is not None:
+                fields.update(proof.columns())
             self.store.contracts.update_fields(s, body.contract_id, **fields)
             self.store.audit.append(
                 s,
@@ -572,6 +686,29 @@ class ContractService:
                     ),
                 },
             )
+
+    def _attest_update(
+        self, body: NodeUpdate, source_node_id: str, remote: str
+    ) -> PartnerProof | None:
+        if self.attestation is None:
+            return None
+        with self.store.session() as s:
+            row = self.store.contracts.get(s, body.contract_id)
+            if row is None or row.peer_node_id != source_node_id:
+                return None  # the caller answers NotFound
+            current, policy = row.peer_auth_credential, row.tee_policy
+        rotating = bool(body.auth_credential) and body.auth_credential != current
+        if not (rotating or body.tee_report):
+            return None
+        return self._attested(
+            body.tee_report,
+            body.auth_credential or current,
+            actor=f"peer:{source_node_id}@{remote}",
+            action="node.update.refused",
+            subject=body.contract_id,
+            peer=source_node_id,
+            policy_json=policy,
+        )
 
     # --- the fallback for lost confirms ------------------------------------------------
 
@@ -612,6 +749,8 @@ class ContractService:
                     log.info("contract sync with %s: unusable answer: %s", row.peer_node_id, exc)
                     continue
                 changed += 1
+        if self.attestation is not None:  # the refresh rule rides the same loop
+            changed += await self.attestation.refresh_due(self.store, self.peers)
         return changed
 
     async def _query(self, row: ContractRow, *, pin: Pin = AUTO) -> ContractQueryResult:
@@ -626,6 +765,11 @@ class ContractService:
         return ContractQueryResult.model_validate(data)
 
     def _record_sync(self, row: ContractRow, answer: ContractQueryResult) -> None:
+        proof = None
+        if answer.status == ContractStatus.APPROVED:
+            proof = self._attest_decision(
+                row.contract_id, answer.tee_report, answer.auth_credential, None, "query"
+            )
         with self.store.session() as s:
             current = self.store.contracts.require(s, row.contract_id)
             if current.status != APPLIED:
@@ -639,6 +783,7 @@ class ContractService:
                 answer.expired_time,
                 answer.tls_cert_fingerprint or current.peer_tls_fingerprint,
                 "rejected (learned by query)",
+                proof,
             )
             self.store.audit.append(
                 s,

@@ -32,6 +32,7 @@ FINAL_CODES = frozenset(
         ErrorCode.INVALID_KEY,
         ErrorCode.UNKNOWN_SUITE,
         ErrorCode.CONTRACT_TERMINATED,
+        ErrorCode.TEE_REFUSED,  # a confirm whose report was refused: the partner ended it
     }
 )
 

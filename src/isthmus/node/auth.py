@@ -52,6 +52,7 @@ from isthmus.wire.errors import (
     NoContract,
     ReplayedNonce,
     StaleTimestamp,
+    TeeAttestationExpired,
     TlsPeerMismatch,
     UnknownSuite,
     Unsigned,
@@ -81,6 +82,8 @@ class ContractFacts:
     peer_auth_credential: str | None
     peer_tls_fingerprint: str | None
     expired_time: int | None
+    #: when the partner's attestation lapses (management/attestation.py); None: never
+    peer_tee_valid_until: int | None = None
 
     @classmethod
     def of(cls, row: ContractRow) -> ContractFacts:
@@ -91,6 +94,7 @@ class ContractFacts:
             row.peer_auth_credential,
             row.peer_tls_fingerprint,
             row.expired_time,
+            row.peer_tee_valid_until if row.tee_policy else None,
         )
 
 
@@ -207,12 +211,17 @@ class RequestAuthenticator:
         try:
             self.refusals.admit(remote)
             return self._check(method, path, query, headers, body, policy, client_cert_der)
-        except AuthError as exc:
+        except (AuthError, TeeAttestationExpired) as exc:
             self._refused(exc, source, remote, method, path)
             raise
 
     def _refused(
-        self, exc: AuthError, source: str | None, remote: str, method: str, path: str
+        self,
+        exc: AuthError | TeeAttestationExpired,
+        source: str | None,
+        remote: str,
+        method: str,
+        path: str,
     ) -> None:
         self.metrics.auth_refusals.labels(reason=exc.code.name).inc()
         self.refusals.refused(exc, source=source, remote=remote, method=method, path=path)
@@ -401,6 +410,13 @@ class RequestAuthenticator:
                 )
             if contract.expired_time is not None and contract.expired_time <= now_ms():
                 raise ContractExpired(f"contract {contract.contract_id} with {source} has expired")
+            lapses = contract.peer_tee_valid_until
+            if lapses is not None and lapses <= now_ms():
+                raise TeeAttestationExpired(
+                    f"the attestation of {source} (contract {contract.contract_id}) lapsed; "
+                    "it must present a fresh report",
+                    details={"contract_id": contract.contract_id, "valid_until": lapses},
+                )
         return contract
 
     def _check_tls(self, contract: ContractFacts, client_cert_der: bytes | None) -> None:

@@ -21,6 +21,7 @@ from isthmus import __version__
 from isthmus.beaver import BeaverLimits, SessionTable
 from isthmus.link.backends import BlackboxBackend, LinkBackend
 from isthmus.management.approvals import ApprovalService
+from isthmus.management.attestation import AttestationGate
 from isthmus.management.contracts import ContractService, SelfDescription
 from isthmus.management.datasets import DatasetService, SourcePolicy
 from isthmus.management.doctor import Doctor
@@ -137,6 +138,7 @@ def build_context(
     )
     node_ids = {"node_id": config.node.node_id, "inst_id": config.node.inst_id}
     approvals = ApprovalService(store, peers, datasets, **node_ids, outbox_wakeup=wakeup)
+    tee = build_tee_service(config, key)
     return NodeContext(
         config=config,
         identity=identity,
@@ -145,7 +147,12 @@ def build_context(
         metrics=metrics,
         authenticator=_authenticator(config, store, metrics),
         contracts=ContractService(
-            store, peers, me, validity_days=config.contract.validity_days, outbox_wakeup=wakeup
+            store,
+            peers,
+            me,
+            validity_days=config.contract.validity_days,
+            outbox_wakeup=wakeup,
+            attestation=_attestation_gate(tee),
         ),
         outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
         doctor=Doctor(
@@ -165,8 +172,18 @@ def build_context(
         principals=Principals(store, read_admin_token(config)),
         info=info,
         secure_operate=build_secure_operate(config, transport_service),
-        tee=build_tee_service(config, key),
+        tee=tee,
         beaver=_beaver_sessions(config),
+    )
+
+
+def _attestation_gate(tee: TeeService) -> AttestationGate:
+    """The contract gate (issue 17): what this node requires of partners and publishes."""
+    return AttestationGate(
+        policy=tee.partner_policy,
+        context_at=tee.context_at,
+        own_report=tee.own_report_json,
+        refresh_margin_s=tee.refresh_margin_s,
     )
 
 

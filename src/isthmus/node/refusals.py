@@ -31,7 +31,7 @@ from typing import Any
 
 from isthmus.store.audit import AuditLog
 from isthmus.wire.clock import now_ms
-from isthmus.wire.errors import AuthError, TooManyRefusals
+from isthmus.wire.errors import IsthmusError, TooManyRefusals
 
 OVERFLOW = "*"
 
@@ -83,7 +83,7 @@ class RefusalLedger:
         )
 
     def refused(
-        self, exc: AuthError, *, source: str | None, remote: str, method: str, path: str
+        self, exc: IsthmusError, *, source: str | None, remote: str, method: str, path: str
     ) -> None:
         """Record one refusal: in full if it is the first of its kind in this window."""
         subject = f"{method} {path}"[:256]

@@ -39,6 +39,14 @@ class ContractRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # Attestation (issue 17, management/attestation.py): the policy (UAP JSON) the
+    # partner's report was checked against, NULL when the contract requires none; what the
+    # last good check found; and when its proof lapses (NULL: it does not).
+    tee_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
+    peer_tee_platform: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    peer_tee_valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    peer_tee_checked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    peer_tee_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class SeenNonceRow(Base):

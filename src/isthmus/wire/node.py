@@ -18,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 INT64_MAX = 2**63 - 1
 
 
+#: Isthmus extension (issue 17): a node's own Unified Attestation Report, the UAR as a JSON
+#: *string* (``isthmus.wire.tee``), on ``node/query``, ``contract/apply``, ``contract/confirm``,
+#: ``node/update`` and ``contract/query``. Bounded: a Passport report with its DCAP collateral
+#: is ~20 KiB; 256 KiB leaves room for nested reports without inviting a memory attack.
+TEE_REPORT_MAX = 256 * 1024
+
+
 #: Node ids travel in HTTP headers, so they are restricted to safe ASCII. Every id seen in
 #: BFIA material (``JG0100001100000010``, ``LX0000010000280``, ``NODE_A``) fits.
 NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -45,6 +52,9 @@ class NodeInfo(_Tolerant):
     system: str = Field(default="", max_length=64)
     system_version: str = Field(default="", max_length=64)
     description: str | None = Field(default=None, max_length=2048)
+    #: Isthmus extension: this node's attestation report (see ``TEE_REPORT_MAX``); a
+    #: partner whose contract requires attestation checks it, bound to the node's key.
+    tee_report: str | None = Field(default=None, max_length=TEE_REPORT_MAX)
 
 
 class ContractApply(NodeInfo):
@@ -73,6 +83,8 @@ class ContractConfirm(_Tolerant):
     tls_cert_fingerprint: str | None = Field(default=None, max_length=64)
     #: Isthmus extension: why a contract was rejected, for the applicant's operator.
     reason: str | None = Field(default=None, max_length=1024)
+    #: Isthmus extension: the approver's attestation report, bound to ``auth_credential``.
+    tee_report: str | None = Field(default=None, max_length=TEE_REPORT_MAX)
 
 
 class ContractRef(_Tolerant):
@@ -101,6 +113,8 @@ class ContractQueryResult(_Tolerant):
     auth_type: str | None = None
     expired_time: int | None = None
     tls_cert_fingerprint: str | None = None
+    #: Isthmus extension: as on the confirm, so a recovered approval is checked alike.
+    tee_report: str | None = Field(default=None, max_length=TEE_REPORT_MAX)
 
 
 class HealthResult(_Tolerant):

@@ -92,7 +92,9 @@ async def node_query(
 ) -> dict[str, Any]:
     if node_id and node_id != ctx.node_id:
         raise NotFound(f"this is node {ctx.node_id}; it does not describe {node_id!r}")
-    return ok(ctx.info.model_dump(exclude_none=True))
+    # Isthmus extension: the node's own attestation report, as it stands now.
+    report = await run_in_threadpool(ctx.contracts.own_report)
+    return ok(ctx.info.model_copy(update={"tee_report": report}).model_dump(exclude_none=True))
 
 
 @east_west.post(paths.NODE_CONTRACT_APPLY)
