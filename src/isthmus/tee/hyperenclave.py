@@ -25,12 +25,11 @@ public HyperEnclave test vectors; the tests use synthetic quotes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from dataclasses import dataclass
 
 from isthmus.crypto import sm2
+from isthmus.tee.binding import binding_attributes
 from isthmus.tee.verdict import Verified, VerifyContext
 from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
 from isthmus.wire.tee import (
@@ -39,6 +38,7 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_body,
 )
 
@@ -108,9 +108,7 @@ def attributes(quote: HyperEnclaveQuote) -> UnifiedAttestationAttributes:
         hex_prod_id=body[256:258].hex().upper(),
         str_min_isvsvn=str(int.from_bytes(body[258:260], "little")),
         bool_debug_disabled="false" if flags & 0x2 else "true",
-        hex_user_data=data[0:32].hex().upper(),
-        hex_hash_or_pem_pubkey=data[32:64].hex().upper(),
-        hex_nonce=data[0:32].hex().upper(),
+        **binding_attributes(data),
         hex_spid=quote.spid.hex().upper(),
     )
 
@@ -140,10 +138,7 @@ def verify_hyperenclave(report: UnifiedAttestationReport, context: VerifyContext
             f"not a HyperEnclave report: {report.str_tee_platform[:40]}",
             reason=TeeReason.UNSUPPORTED_PLATFORM,
         )
-    try:
-        raw = base64.b64decode(body.b64_quote, validate=True)
-    except (binascii.Error, ValueError):
-        raise _malformed("b64_quote is not base64") from None
+    raw = b64_bytes("b64_quote", body.b64_quote)
     quote = parse_quote(raw)
     check_enclave_signature(quote)
     return Verified(

@@ -25,8 +25,6 @@ Kunpeng test vectors; the tests use synthetic reports.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from dataclasses import dataclass
 
@@ -38,6 +36,7 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_body,
 )
 
@@ -118,10 +117,7 @@ def verify_kunpeng(report: UnifiedAttestationReport, context: VerifyContext) -> 
             f"not a Kunpeng report: {report.str_tee_platform[:40]}",
             reason=TeeReason.UNSUPPORTED_PLATFORM,
         )
-    try:
-        raw = base64.b64decode(body.b64_quote, validate=True)
-    except (binascii.Error, ValueError):
-        raise _malformed("b64_quote is not base64") from None
+    raw = b64_bytes("b64_quote", body.b64_quote)
     parsed = parse_report(raw)
     if TAG_SIGN_AK not in parsed.blobs:
         raise _malformed("no AK signature (tag SIGN_AK)")

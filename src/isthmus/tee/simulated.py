@@ -17,7 +17,6 @@ collateral, so the refusal paths can be tested end to end.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_body,
     parse_json_field,
     to_json,
@@ -77,10 +77,7 @@ def verify_simulated(report: UnifiedAttestationReport, context: VerifyContext) -
             "Simulated evidence is refused: no simulated vendor key is configured",
             reason=TeeReason.SIMULATED_NOT_ALLOWED,
         )
-    try:
-        signature = base64.b64decode(body.b64_signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise _bad("b64_signature", "not base64") from None
+    signature = b64_bytes("b64_signature", body.b64_signature)
     signed = body.json_claims.encode("utf-8", "surrogatepass")
     if not any(key.verify(signature, signed) for key in context.simulated_vendor_keys):
         raise TeeRefused(

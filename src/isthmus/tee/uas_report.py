@@ -12,7 +12,6 @@ signed, so a policy judges the original evidence's attributes, not the UAS itsel
 from __future__ import annotations
 
 import base64
-import binascii
 
 from isthmus.crypto.suites import PrivateKey
 from isthmus.tee.verdict import Verified, VerifyContext
@@ -25,6 +24,7 @@ from isthmus.wire.tee import (
     UasReport,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_body,
     parse_json_field,
     to_json,
@@ -51,10 +51,7 @@ def verify_uas(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
             "a Uas report needs a trusted UAS key, and none is configured",
             reason=TeeReason.CHAIN_UNTRUSTED,
         )
-    try:
-        signature = base64.b64decode(body.b64_signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise TeeMalformed("b64_signature: not base64", details={"key": "b64_signature"}) from None
+    signature = b64_bytes("b64_signature", body.b64_signature)
     signed = body.str_uas_result.encode("utf-8", "surrogatepass")
     if not any(key.verify(signature, signed) for key in context.uas_keys):
         raise TeeRefused(
@@ -74,10 +71,7 @@ def verify_uas(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
         else UnifiedAttestationAttributes()
     )
     attributes = attributes.model_copy(update={"str_tee_platform": result.str_tee_platform})
-    try:
-        evidence = base64.b64decode(result.b64_quote, validate=True)
-    except (binascii.Error, ValueError):  # pragma: no cover - checked by the model
-        evidence = b""
+    evidence = b64_bytes("b64_quote", result.b64_quote)
     return Verified(
         platform=result.str_tee_platform,
         attributes=attributes,

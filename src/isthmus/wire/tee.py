@@ -64,6 +64,7 @@ __all__ = [
     "UnifiedAttestationNestedResults",
     "UnifiedAttestationPolicy",
     "UnifiedAttestationReport",
+    "b64_bytes",
     "check_value",
     "parse_body",
     "parse_json_field",
@@ -236,6 +237,15 @@ class _PlainModel(BaseModel):
             return handler(data)
         except ValidationError as exc:
             raise _from_validation(cls.__name__, exc) from None
+
+
+def b64_bytes(key: str, value: str) -> bytes:
+    """The bytes of a ``b64_`` value. Parsed models have already checked it, so this
+    refuses only a value that bypassed them, naming ``key`` like every other refusal."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad(key, "not standard base64") from None
 
 
 def _from_validation(where: str, exc: ValidationError) -> TeeMalformed:

@@ -21,8 +21,6 @@ faithfully and refused by the policy that forbids debug.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Final
 
@@ -45,6 +43,7 @@ from isthmus.tee.amd.report import (
     SnpAttestationReport,
     parse_snp_report,
 )
+from isthmus.tee.binding import binding_attributes
 from isthmus.tee.verdict import TrustAnchors, Verified, VerifyContext
 from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
 from isthmus.wire.tee import (
@@ -53,6 +52,7 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_json_field,
 )
 
@@ -133,7 +133,6 @@ def _check_signature(report: SnpAttestationReport, chain: EndorsementChain) -> N
 
 
 def snp_attributes(report: SnpAttestationReport) -> UnifiedAttestationAttributes:
-    user_data = report.report_data[:32].hex().upper()
     return UnifiedAttestationAttributes(
         str_tee_platform=TeePlatform.SEV_SNP.value,
         hex_platform_hw_version=report.chip_id.hex().upper(),
@@ -144,9 +143,7 @@ def snp_attributes(report: SnpAttestationReport) -> UnifiedAttestationAttributes
         hex_prod_id=report.family_id.hex().upper(),
         str_min_isvsvn=str(report.guest_svn),
         bool_debug_disabled="false" if report.debug_allowed else "true",
-        hex_user_data=user_data,
-        hex_hash_or_pem_pubkey=report.report_data[32:].hex().upper(),
-        hex_nonce=user_data,
+        **binding_attributes(report.report_data),
     )
 
 
@@ -196,13 +193,6 @@ def verify_snp_report(
     )
 
 
-def _decode_quote(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise TeeMalformed("b64_quote is not base64", details={"key": "b64_quote"}) from None
-
-
 def _split_chain(text: str) -> tuple[bytes, str]:
     """First PEM block = the VCEK/VLEK, the rest = ASK/ASVK (and ARK)."""
     certificates = parse_chain_pem(text)
@@ -223,7 +213,7 @@ def verify_snp(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
             reason=TeeReason.UNSUPPORTED_PLATFORM,
         )
     body = parse_json_field(SnpReport, "json_report", report.json_report)
-    parsed = parse_snp_report(_decode_quote(body.b64_quote))
+    parsed = parse_snp_report(b64_bytes("b64_quote", body.b64_quote))
     if body.pem_cert_chain.strip():
         leaf_der, extra = _split_chain(body.pem_cert_chain)
         key = "pem_cert_chain"

@@ -22,11 +22,10 @@ none, so ``tcb_status`` is "Unknown"; CSV has no revocation data we could consul
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Final
 
 from isthmus.crypto import sm2
+from isthmus.tee.binding import binding_attributes
 from isthmus.tee.hygon.certs import (
     HRK_USER_ID,
     USAGE_CEK,
@@ -52,6 +51,7 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
+    b64_bytes,
     parse_json_field,
 )
 
@@ -61,13 +61,6 @@ TCB_UNKNOWN: Final = "Unknown"
 
 def _untrusted(message: str) -> TeeRefused:
     return TeeRefused(message, reason=TeeReason.CHAIN_UNTRUSTED)
-
-
-def _b64(key: str, text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise TeeMalformed(f"{key} is not base64", details={"key": key}) from None
 
 
 def hrk_key(anchor: bytes) -> HygonKey:
@@ -103,7 +96,6 @@ def _check_root(hsk: HskCert, anchors: TrustAnchors) -> tuple[str, ...]:
 
 
 def csv_attributes(report: CsvAttestationReport) -> UnifiedAttestationAttributes:
-    user_data = report.user_data[:32].hex().upper()
     return UnifiedAttestationAttributes(
         str_tee_platform=TeePlatform.CSV.value,
         hex_prod_id=report.vm_id.hex().upper(),
@@ -111,9 +103,7 @@ def csv_attributes(report: CsvAttestationReport) -> UnifiedAttestationAttributes
         hex_boot_measurement=report.measure.hex().upper(),
         hex_secure_flags=report.policy_bytes.hex().upper(),
         bool_debug_disabled="true" if report.debug_disabled else "false",
-        hex_user_data=user_data,
-        hex_hash_or_pem_pubkey=report.user_data[32:].hex().upper(),
-        hex_nonce=user_data,
+        **binding_attributes(report.user_data),
     )
 
 
@@ -178,9 +168,9 @@ def verify_csv(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
         )
     chain = parse_json_field(HygonCsvCertChain, "json_cert_chain", body.json_cert_chain)
     return verify_csv_report(
-        _b64("b64_quote", body.b64_quote),
-        _b64("b64_hsk_cert", chain.b64_hsk_cert),
-        _b64("b64_cek_cert", chain.b64_cek_cert),
+        b64_bytes("b64_quote", body.b64_quote),
+        b64_bytes("b64_hsk_cert", chain.b64_hsk_cert),
+        b64_bytes("b64_cek_cert", chain.b64_cek_cert),
         anchors=context.anchors,
         chip_id=body.str_chip_id,
     )
