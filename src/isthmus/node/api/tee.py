@@ -63,6 +63,7 @@ from isthmus.wire.errors import (
     TeeMalformed,
     TeeRefused,
 )
+from isthmus.wire.ids import check_id
 from isthmus.wire.jsonbody import loads_bounded
 from isthmus.wire.tee import (
     UasAttestationResult,
@@ -235,7 +236,7 @@ def _revoke_key(ctx: NodeContext, access_key: str, actor: str) -> dict[str, Any]
     with ctx.store.session() as s:
         view = ctx.store.tee_keys.revoke(s, access_key)
         if view is None:
-            raise NotFound(f"no access key {access_key[:64]}")
+            raise NotFound(f"no access key {access_key}")
         ctx.store.audit.append(
             s, actor=actor, action="tee.access_key.revoked", subject=view.access_key
         )
@@ -259,4 +260,5 @@ async def create_access_key(body: AccessKeyRequest, ctx: Ctx, actor: Actor) -> d
 
 @north_south.post(paths.ADMIN_TEE_ACCESS_KEY_REVOKE)
 async def revoke_access_key(access_key: str, ctx: Ctx, actor: Actor) -> dict[str, Any]:
+    check_id(access_key, "access_key")  # hostile until validated, like every id
     return ok(await run_in_threadpool(_revoke_key, ctx, access_key, actor))
