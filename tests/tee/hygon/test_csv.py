@@ -149,7 +149,7 @@ def test_wrong_certificate_sizes_are_malformed(
 def _flip_offsets() -> st.SearchStrategy[int]:
     # Signed bytes, anonce, signature, and PEK + CHIP_ID + reserved + HMAC; bytes 180-187
     # (signature usage and algorithm) and the page padding after 2548 are neither signed
-    # nor sealed by the format (see docs/drafts/tee-amd.md).
+    # nor sealed by the format (see docs/protocol.md §19.7).
     return st.one_of(st.integers(0, 179), st.integers(188, 2547))
 
 
