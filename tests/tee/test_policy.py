@@ -127,6 +127,15 @@ def test_the_nonce() -> None:
         check_policy(verdict(), UnifiedAttestationPolicy(), nonce_hex="zz")
 
 
+@pytest.mark.parametrize("kwargs", [{"public_key_pem": ""}, {"nonce_hex": ""}])
+def test_an_empty_key_or_nonce_refuses_rather_than_skipping_the_check(
+    kwargs: dict[str, str],
+) -> None:
+    # an empty file given as the key must not quietly turn the key check off
+    with pytest.raises((TeeMalformed, TeeRefused)):
+        check_policy(verdict(), UnifiedAttestationPolicy(), **kwargs)  # type: ignore[arg-type]
+
+
 def test_simulated_passes_only_an_entry_that_names_it() -> None:
     sim = verdict("Simulated")
     check_policy(sim, policy({"str_tee_platform": "Simulated"}))

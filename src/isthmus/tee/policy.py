@@ -140,8 +140,8 @@ def _check_nonce(verified: Verified, nonce_hex: str) -> None:
         nonce = bytes.fromhex(nonce_hex)
     except ValueError:
         raise TeeMalformed("nonce: not hexadecimal", details={"key": "hex_nonce"}) from None
-    if len(nonce) > FIELD_SIZE:
-        raise TeeMalformed(f"nonce: over {FIELD_SIZE} bytes", details={"key": "hex_nonce"})
+    if not nonce or len(nonce) > FIELD_SIZE:
+        raise TeeMalformed(f"nonce: 1 to {FIELD_SIZE} bytes", details={"key": "hex_nonce"})
     want = nonce.ljust(FIELD_SIZE, b"\x00").hex().upper()
     have = verified.attributes.hex_user_data.upper()
     if want != have:
@@ -216,9 +216,11 @@ def check_policy(
             )
     if policy.pem_public_Key:
         _check_key(verified, policy.pem_public_Key, "the policy's pem_public_Key")
-    if public_key_pem:
+    # None means "no such check"; an empty key or nonce is a caller's mistake (an empty
+    # file, say) and must refuse, never quietly turn the check off.
+    if public_key_pem is not None:
         _check_key(verified, public_key_pem, "the key it must be bound to")
-    if nonce_hex:
+    if nonce_hex is not None:
         _check_nonce(verified, nonce_hex)
     match_any("main_attributes", entries, [verified.attributes])
     if policy.nested_policies:
