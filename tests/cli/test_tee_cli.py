@@ -18,8 +18,9 @@ from typer.testing import CliRunner, Result
 
 from isthmus.cli.main import app
 from isthmus.crypto import PrivateKey, generate_private_key
-from isthmus.node.home import init_home
-from isthmus.tee.binding import report_data
+from isthmus.node.config import load_config
+from isthmus.node.home import init_home, read_private_key
+from isthmus.tee.binding import public_key_hash, report_data
 from isthmus.tee.simulated import SimulatedDevice
 from tests.support.shared import shared_path
 
@@ -198,3 +199,15 @@ def test_tdx_quotes_get_the_outcome_their_readme_states(
                  "--collateral", vector("intel", "dcap-qvl", collateral))  # fmt: skip
     code, view = verdict(uar, "--at", at)
     assert (code, view.get("reason", view["verdict"])) == expected
+
+
+def test_report_data_binds_the_node_key_and_the_nonce(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "node", node_id="TEE_RD", inst_id="TEE_RD")
+    pem = read_private_key(load_config(home)).public_key().to_pem()
+    result = run("tee", "report-data", "--home", home, "--nonce", "0badf00d")
+    assert result.exit_code == 0, result.output
+    data = bytes.fromhex(result.stdout.strip())
+    assert data == report_data(public_key_pem=pem, nonce=bytes.fromhex("0badf00d"))
+    assert data[32:] == public_key_hash(pem)
+    assert run("tee", "report-data", "--home", home, "--nonce", "zz").exit_code == 2
+    assert run("tee", "report-data", "--home", home, "--user-data", "00" * 33).exit_code == 2

@@ -25,6 +25,8 @@ import typer
 from isthmus.cli.common import AsJson, Home, call, emit, err, fail, out, print_table, utc_minute
 from isthmus.crypto import PublicKey, load_public_key, supported_auth_types
 from isthmus.node.config import load_config
+from isthmus.node.home import read_private_key
+from isthmus.tee.binding import FIELD_SIZE, report_data
 from isthmus.tee.collateral_store import DirectoryCollateral
 from isthmus.tee.intel.collateral import collateral_key, load_collateral_json
 from isthmus.tee.uai import wrap_evidence
@@ -96,6 +98,36 @@ def access_key_revoke(home: Home, access_key: str) -> None:
 
 
 # --- report ---------------------------------------------------------------------------
+
+
+def _hex_option(value: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise fail(f"--{what} must be hexadecimal", MALFORMED) from None
+    if len(raw) > FIELD_SIZE:
+        raise fail(f"--{what}: at most {FIELD_SIZE} bytes", MALFORMED)
+    return raw
+
+
+@tee_app.command("report-data")
+def tee_report_data(
+    home: Home,
+    nonce: Annotated[str, typer.Option(help="A verifier's nonce (hex, <= 32 bytes).")] = "",
+    user_data: Annotated[str, typer.Option(help="Your own data (hex, <= 32 bytes).")] = "",
+) -> None:
+    """The 64 bytes (hex) to ask the TEE to put in its evidence: the user-data field, then
+    the SHA-256 of this node's public key, so partners can check the binding."""
+    try:
+        key = read_private_key(load_config(home)).public_key().to_pem()
+    except IsthmusError as exc:
+        raise fail(exc.message, MALFORMED) from exc
+    data = report_data(
+        public_key_pem=key,
+        user_data=_hex_option(user_data, "user-data"),
+        nonce=_hex_option(nonce, "nonce"),
+    )
+    typer.echo(data.hex())
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
