@@ -5,7 +5,7 @@ bound to the partner's node key; both trust one test vendor key. B publishes suc
 report. One cluster for the module: B's application is accepted, every bad report (or
 none) is refused with its reason and audited, a key rotation without a report bound to
 the new key is refused, and a lapsed proof shuts B out (20014) until B publishes a fresh
-report and A's refresh restores it.
+report (its running node re-reads the file) and A's refresh restores it.
 """
 
 from __future__ import annotations
@@ -214,9 +214,9 @@ def test_a_key_rotation_needs_a_report_bound_to_the_new_key(pair: Pair) -> None:
 
 
 def test_a_lapsed_proof_shuts_the_partner_out_until_a_fresh_report_verifies(pair: Pair) -> None:
-    # B's node is down (A's refresh finds no fresh report) while B's key pushes a report
-    # that lasts SHORT_S seconds: it verifies, and then it lapses.
-    pair.b.stop()
+    # B's node now publishes a stale report (A's refresh refuses it) while B's key pushes
+    # a report that lasts SHORT_S seconds: it verifies, and then it lapses.
+    publish(pair, report(pair.vendor, pair.b_pem, valid_for=timedelta(seconds=-60)))
     short = report(pair.vendor, pair.b_pem, valid_for=timedelta(seconds=SHORT_S))
     pushed = {"contract_id": pair.contract_id, "tee_report": short}
     assert signed_post(pair.b, pair.a, paths.NODE_UPDATE, pushed)["code"] == 0
@@ -233,12 +233,12 @@ def test_a_lapsed_proof_shuts_the_partner_out_until_a_fresh_report_verifies(pair
         lambda: pair.a.admin.get(f"/contracts/{pair.contract_id}")["peer_tee_status"] == "LAPSED",
         what="the contract marked LAPSED",
     )
-    assert audited(pair.a, "contract.attestation.lapsed")
+    lapsed = audited(pair.a, "contract.attestation.lapsed")
+    assert lapsed and lapsed[-1]["reason"] == "collateral_expired"
     refused = audited(pair.a, "request.refused")
     assert any(e["code"] == ErrorCode.TEE_ATTESTATION_EXPIRED for e in refused)
-    # B publishes a fresh report (its node reads it at start); A's refresh finds it.
+    # B writes a fresh report; its running node serves it, A's refresh finds it.
     publish(pair, report(pair.vendor, pair.b_pem))
-    pair.b.start()
 
     def restored() -> bool:
         return signed_post(pair.b, pair.a, paths.NODE_UPDATE, probe)["code"] == 0
@@ -247,3 +247,4 @@ def test_a_lapsed_proof_shuts_the_partner_out_until_a_fresh_report_verifies(pair
     view = pair.a.admin.get(f"/contracts/{pair.contract_id}")
     assert view["peer_tee_status"] == "VERIFIED"
     assert audited(pair.a, "contract.attestation.refreshed")
+    assert "Simulated report" in pair.b.admin.get("/node")["tee_report"]

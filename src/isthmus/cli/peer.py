@@ -32,10 +32,25 @@ from isthmus.wire.paths import (
 peer_app = typer.Typer(help="Node contracts with partners.", no_args_is_help=True)
 
 
+def tee_cell(row: dict[str, Any], now: int) -> str:
+    """The partner's attestation, in a word: ``-`` (not required), ``VERIFIED until
+    <date>`` (or ``VERIFIED``, nothing expires), ``LAPSED`` (past the proof, whatever
+    the status column says: request authentication already refuses the partner)."""
+    if not row.get("tee_required"):
+        return "-"
+    until = row.get("peer_tee_valid_until")
+    if row.get("peer_tee_status") == "LAPSED" or (until is not None and until <= now):
+        return "LAPSED"
+    if row.get("peer_tee_status") != "VERIFIED":
+        return "REQUIRED"
+    return f"VERIFIED until {utc_minute(until)}" if until else "VERIFIED"
+
+
 def _contracts_table(rows: list[dict[str, Any]]) -> None:
+    now = now_ms()
     print_table(
         "contracts",
-        ["contract", "peer", "direction", "status", "address", "key", "expires"],
+        ["contract", "peer", "direction", "status", "address", "key", "expires", "tee"],
         [
             [
                 r["contract_id"],
@@ -45,6 +60,7 @@ def _contracts_table(rows: list[dict[str, Any]]) -> None:
                 r["peer_address"],
                 fingerprint(r.get("peer_key_fingerprint")),
                 utc_minute(r.get("expired_time")),
+                tee_cell(r, now),
             ]
             for r in rows
         ],

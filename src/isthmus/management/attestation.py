@@ -1,8 +1,21 @@
 """Attestation in the interconnection itself (issue 17): the contract gate.
 
-A node whose ``[tee] partner_policy_file`` is set requires of every partner a Unified
-Attestation Report (UAR) that satisfies that policy and is bound to the partner's node
-key: report_data[32:64] = ``public_key_hash`` of the partner's ``auth_credential`` PEM.
+A node whose ``[tee] partner_policy_file`` is set requires of every partner evidence that
+satisfies that policy, bound one of two ways:
+
+* a Unified Attestation Report (UAR, ``tee_report``) bound to the partner's node key:
+  report_data[32:64] = ``public_key_hash`` of the partner's ``auth_credential`` PEM;
+* or, when the partner sends no report, an **RA-TLS certificate** as its mutual-TLS
+  certificate, pinned to the contract: its evidence is verified with
+  ``isthmus.tee.ratls.verify_ratls_certificate`` (the quote binds the certificate's own
+  key, by the RA-TLS rule) and ``check_policy`` with no node-key binding. The binding is
+  then the pin: the certificate checked is the one the contract pins (the client
+  certificate the applicant presented, or the server certificate we observed, and the
+  apply that follows is pinned to it), and every later request from or to the partner
+  must come over that certificate (``node/auth.py: _check_tls`` refuses a pinned
+  partner's request without it; ``PeerClient`` holds our calls to it). A contract so
+  bound therefore cannot change its pin without a report (``contracts._attest_update``).
+
 This module is the one place that decides; ``management/contracts.py`` calls it:
 
 * at apply, both ways: an inbound application is refused without a good report bound to
@@ -33,11 +46,13 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.peer.client import PeerClient
+from isthmus.peer.pinning import cert_fingerprint
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
 from isthmus.store.schema import ContractRow
-from isthmus.tee.verdict import VerifyContext
-from isthmus.tee.verify import attest
+from isthmus.tee.ratls import verify_ratls_certificate
+from isthmus.tee.verdict import Verified, VerifyContext
+from isthmus.tee.verify import attest, check_policy
 from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import TeeMalformed, TeeReason, TeeRefused
@@ -48,6 +63,9 @@ VERIFIED = "VERIFIED"
 #: Past ``peer_tee_valid_until`` with no fresh good report (request authentication
 #: refuses the partner from that instant whatever the status says; this is for operators).
 LAPSED = "LAPSED"
+#: How a proof is bound: a report bound to the node key, or the pinned RA-TLS certificate.
+NODE_KEY = "node_key"
+TLS_CERTIFICATE = "tls_certificate"
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +77,7 @@ class PartnerProof:
     platform: str
     valid_until_ms: int | None
     checked_at_ms: int
+    binding: str = NODE_KEY
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -72,6 +91,14 @@ class PartnerProof:
 
 def _ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def pinned_certificate(der: bytes | None, pin: str | None) -> bytes | None:
+    """``der`` when it is the certificate ``pin`` names, else None: only a pinned
+    certificate's evidence may stand for a partner."""
+    if der is None or not pin or cert_fingerprint(der) != pin.lower():
+        return None
+    return der
 
 
 class AttestationGate:
@@ -102,14 +129,21 @@ class AttestationGate:
         *,
         public_key_pem: str | None,
         policy_json: str | None = None,
+        tls_cert_der: bytes | None = None,
     ) -> PartnerProof | None:
         """Verify a partner's report against ``policy_json`` (a contract's recorded
         policy) or, when None, this node's policy; None when neither requires anything.
-        With ``public_key_pem`` the report must be bound to that key. Raises TeeRefused
-        (a malformed report too: it is refused, with the key it got wrong)."""
+        With ``public_key_pem`` the report must be bound to that key. With no report,
+        ``tls_cert_der`` (the partner's certificate **as the contract pins it**: the
+        caller guarantees the pin) may stand instead when it is an RA-TLS certificate.
+        Raises TeeRefused (a malformed report too: it is refused, with the key it got
+        wrong)."""
         policy_text = policy_json or self.policy_json
         if policy_text is None:
             return None
+        at = datetime.now(UTC)
+        if not report_json and tls_cert_der is not None:
+            return self._check_certificate(tls_cert_der, policy_text, at)
         if not report_json:
             raise TeeRefused(
                 "the partner presented no attestation report (tee_report) and this node "
@@ -117,7 +151,6 @@ class AttestationGate:
                 reason=TeeReason.MALFORMED,
                 details={"key": "tee_report"},
             )
-        at = datetime.now(UTC)
         try:
             report = parse_uar(report_json)
             policy = parse_policy(policy_text)
@@ -128,12 +161,22 @@ class AttestationGate:
                 reason=TeeReason.MALFORMED,
                 details=exc.details,
             ) from exc
-        return PartnerProof(
-            policy_json=policy_text,
-            platform=verified.platform,
-            valid_until_ms=_ms(verified.valid_until),
-            checked_at_ms=_ms(at) or 0,
-        )
+        return _proof(policy_text, verified, at, NODE_KEY)
+
+    def _check_certificate(self, der: bytes, policy_text: str, at: datetime) -> PartnerProof:
+        """The pinned certificate's RA-TLS evidence against the policy (no node-key
+        binding: the evidence binds the certificate key, the pin binds the partner)."""
+        try:
+            verified = verify_ratls_certificate(der, self.context_at(at))
+            check_policy(verified, parse_policy(policy_text))
+        except TeeMalformed as exc:
+            raise TeeRefused(
+                "the partner presented no attestation report (tee_report) and its TLS "
+                f"certificate is not an RA-TLS certificate this node can read: {exc.message}",
+                reason=TeeReason.MALFORMED,
+                details={"key": "tee_report", "certificate": str(exc.details.get("key", ""))},
+            ) from exc
+        return _proof(policy_text, verified, at, TLS_CERTIFICATE)
 
     # --- the refresh rule ----------------------------------------------------------------
 
@@ -152,13 +195,15 @@ class AttestationGate:
 
     async def refresh_due(self, store: Store, peers: PeerClient) -> int:
         """Re-verify every partner whose proof lapses within the margin, from its
-        ``node/query`` (answered by the server pinned to its contract); returns how many
+        ``node/query`` (answered by the server pinned to its contract: its report, or
+        else the RA-TLS evidence of that pinned certificate, at the new time, with the
+        node's collateral store); returns how many
         contracts changed. A refused or unreachable partner keeps its old proof until
         that lapses, then its contract is marked LAPSED (audited once)."""
         changed = 0
         for row in await run_in_threadpool(self._due, store):
             try:
-                data = await peers.call(
+                data, der = await peers.call_certified(
                     "GET",
                     row.peer_address,
                     paths.NODE_QUERY,
@@ -173,6 +218,8 @@ class AttestationGate:
                         info.tee_report,
                         public_key_pem=row.peer_auth_credential,
                         policy_json=row.tee_policy,
+                        # the call is pinned to the contract: the same certificate
+                        tls_cert_der=pinned_certificate(der, row.peer_tls_fingerprint),
                     )
                 )
             except Exception as exc:  # refused, unreachable, garbled: the old proof stands
@@ -182,6 +229,16 @@ class AttestationGate:
             if proof is not None:
                 changed += await run_in_threadpool(_record_refresh, store, row, proof)
         return changed
+
+
+def _proof(policy_text: str, verified: Verified, at: datetime, binding: str) -> PartnerProof:
+    return PartnerProof(
+        policy_json=policy_text,
+        platform=verified.platform,
+        valid_until_ms=_ms(verified.valid_until),
+        checked_at_ms=_ms(at) or 0,
+        binding=binding,
+    )
 
 
 def _record_refresh(store: Store, row: ContractRow, proof: PartnerProof) -> int:

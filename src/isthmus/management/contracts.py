@@ -29,8 +29,15 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from isthmus.crypto import PublicKey, load_public_key, normalize_auth_type
-from isthmus.management.attestation import AttestationGate, PartnerProof, audit_refusal
+from isthmus.management.attestation import (
+    TLS_CERTIFICATE,
+    AttestationGate,
+    PartnerProof,
+    audit_refusal,
+    pinned_certificate,
+)
 from isthmus.peer.client import AUTO, PeerClient, Pin
+from isthmus.peer.pinning import cert_fingerprint
 from isthmus.store import Store
 from isthmus.store.contracts import ACTIVE
 from isthmus.store.schema import ContractRow
@@ -171,13 +178,17 @@ class ContractService:
         subject: str,
         peer: str,
         policy_json: str | None = None,
+        tls_cert_der: bytes | None = None,
     ) -> PartnerProof | None:
-        """The partner's report checked by the gate (None: nothing required); a refusal
-        is audited as ``action`` and raised."""
+        """The partner's report checked by the gate (None: nothing required), or with
+        none its pinned RA-TLS certificate ``tls_cert_der``; a refusal is audited as
+        ``action`` and raised."""
         if self.attestation is None:
             return None
         try:
-            return self.attestation.check(report, public_key_pem=key_pem, policy_json=policy_json)
+            return self.attestation.check(
+                report, public_key_pem=key_pem, policy_json=policy_json, tls_cert_der=tls_cert_der
+            )
         except TeeRefused as exc:
             audit_refusal(
                 self.store, exc, actor=actor, action=action, subject=subject, peer_node_id=peer
@@ -193,17 +204,16 @@ class ContractService:
         the address every later call to that partner goes to, not the one the partner
         describes itself with)."""
         self.peers.addresses.parse(address)
-        info = NodeInfo.model_validate(
-            await self.peers.call(
-                "GET",
-                address,
-                paths.NODE_QUERY,
-                target_node_id=peer_node_id or "",
-                params={"node_id": peer_node_id} if peer_node_id else None,
-                signed=False,
-                pin=None,  # first contact: nothing pinned yet, nothing secret sent
-            )
+        data, server_der = await self.peers.call_certified(
+            "GET",
+            address,
+            paths.NODE_QUERY,
+            target_node_id=peer_node_id or "",
+            params={"node_id": peer_node_id} if peer_node_id else None,
+            signed=False,
+            pin=None,  # first contact: nothing pinned yet, nothing secret sent
         )
+        info = NodeInfo.model_validate(data)
         if peer_node_id and info.node_id != peer_node_id:
             raise WrongTarget(
                 f"{address} is node {info.node_id!r}, not {peer_node_id!r}",
@@ -212,7 +222,9 @@ class ContractService:
         if info.node_id == self.node_id:
             raise ValidationFailed(f"{address} is this node itself")
         await run_in_threadpool(self._refuse_if_active, info.node_id)
-        # Its key comes with the confirm (checked again there, bound to that key).
+        # Its key comes with the confirm (checked again there, bound to that key). With
+        # no report, the RA-TLS evidence of the certificate its server just showed may
+        # stand, and the application is then pinned to that certificate.
         proof = await run_in_threadpool(
             partial(
                 self._attested,
@@ -222,8 +234,12 @@ class ContractService:
                 action="contract.apply.refused",
                 subject=info.node_id,
                 peer=info.node_id,
+                tls_cert_der=server_der,
             )
         )
+        apply_pin = None
+        if proof is not None and proof.binding == TLS_CERTIFICATE and server_der is not None:
+            apply_pin = cert_fingerprint(server_der)
         expired_time = now_ms() + self.validity_ms
         body = ContractApply(
             **self.me.info.model_dump(exclude={"tee_report"}),
@@ -242,7 +258,7 @@ class ContractService:
             paths.NODE_CONTRACT_APPLY,
             target_node_id=info.node_id,
             body=body,
-            pin=None,
+            pin=apply_pin,
         )
         contract_id = str(data.get("contract_id") or "") if isinstance(data, dict) else ""
         if not contract_id:
@@ -423,9 +439,17 @@ class ContractService:
     # --- partner requests (interconn API) -----------------------------------------------
 
     def receive_apply(
-        self, body: ContractApply, *, target_node_id: str | None, proven: bool, remote: str
+        self,
+        body: ContractApply,
+        *,
+        target_node_id: str | None,
+        proven: bool,
+        remote: str,
+        client_cert_der: bytes | None = None,
     ) -> str:
-        """Record a partner's application; it waits for our operator's decision."""
+        """Record a partner's application; it waits for our operator's decision. Under an
+        attestation requirement with no report, the client certificate the applicant
+        presented may carry RA-TLS evidence: the contract is then pinned to it."""
         if target_node_id and target_node_id != self.node_id:
             raise WrongTarget(f"this is node {self.node_id}, not {target_node_id}")
         if body.node_id == self.node_id:
@@ -435,6 +459,11 @@ class ContractService:
             raise ValidationFailed("expired_time: already in the past")
         if body.address:  # refused here, before it is stored and shown for approval
             self.peers.addresses.parse(body.address)
+        tls_pin = body.tls_cert_fingerprint
+        if client_cert_der is not None and not body.tee_report:
+            # Only the certificate the contract will pin may stand: the one presented,
+            # and the one the application names (when it names one).
+            tls_pin = tls_pin or cert_fingerprint(client_cert_der)
         proof = self._attested(
             body.tee_report,
             body.auth_credential,
@@ -442,6 +471,7 @@ class ContractService:
             action="contract.apply.refused",
             subject=body.node_id,
             peer=body.node_id,
+            tls_cert_der=pinned_certificate(client_cert_der, tls_pin),
         )
         with self.store.session() as s:
             active = self.store.contracts.active_for_peer(s, body.node_id)
@@ -470,7 +500,9 @@ class ContractService:
                 peer_description=body.description,
                 peer_auth_type=suite,
                 peer_auth_credential=body.auth_credential,
-                peer_tls_fingerprint=body.tls_cert_fingerprint,
+                peer_tls_fingerprint=tls_pin
+                if proof and proof.binding == TLS_CERTIFICATE
+                else body.tls_cert_fingerprint,
                 expired_time=body.expired_time,
                 **(proof.columns() if proof else {}),
             )
@@ -489,13 +521,26 @@ class ContractService:
         return contract_id
 
     def receive_confirm(
-        self, body: ContractConfirm, *, source_node_id: str | None, proven: bool, remote: str
+        self,
+        body: ContractConfirm,
+        *,
+        source_node_id: str | None,
+        proven: bool,
+        remote: str,
+        client_cert_der: bytes | None = None,
     ) -> None:
-        """The partner decided on our application."""
+        """The partner decided on our application (``client_cert_der``: the certificate
+        the confirm came over, whose RA-TLS evidence may stand for a missing report when
+        it is the one pinned at apply)."""
         proof = None
         if body.status == ContractStatus.APPROVED:
             proof = self._attest_decision(
-                body.contract_id, body.tee_report, body.auth_credential, source_node_id, remote
+                body.contract_id,
+                body.tee_report,
+                body.auth_credential,
+                source_node_id,
+                remote,
+                client_cert_der,
             )
         with self.store.session() as s:
             row = self.store.contracts.get(s, body.contract_id)
@@ -571,17 +616,20 @@ class ContractService:
         credential: str | None,
         source_node_id: str | None,
         remote: str,
+        cert_der: bytes | None = None,
     ) -> PartnerProof | None:
         """An approval of our application binds the partner's key: its report must be
-        bound to that key. Refused: our application is terminated (the partner told),
-        the refusal audited, and TeeRefused raised."""
+        bound to that key, or with no report the certificate pinned at apply
+        (``cert_der``, taken only if it is that one) must carry RA-TLS evidence that
+        satisfies the policy. Refused: our application is terminated (the partner
+        told), the refusal audited, and TeeRefused raised."""
         if self.attestation is None:
             return None
         with self.store.session() as s:
             row = self.store.contracts.get(s, contract_id)
             if row is None or row.direction != OUTBOUND or row.status != APPLIED:
                 return None  # the caller answers: unknown, or already decided
-            peer, policy = row.peer_node_id, row.tee_policy
+            peer, policy, pin = row.peer_node_id, row.tee_policy, row.peer_tls_fingerprint
         if source_node_id and source_node_id != peer:
             return None
         actor = f"peer:{peer}@{remote}"
@@ -594,6 +642,7 @@ class ContractService:
                 subject=contract_id,
                 peer=peer,
                 policy_json=policy,
+                tls_cert_der=pinned_certificate(cert_der, pin),
             )
         except TeeRefused as exc:
             with contextlib.suppress(StateConflict):  # decided meanwhile: nothing to end
@@ -697,8 +746,13 @@ class ContractService:
             if row is None or row.peer_node_id != source_node_id:
                 return None  # the caller answers NotFound
             current, policy = row.peer_auth_credential, row.tee_policy
+            pin = row.peer_tls_fingerprint
         rotating = bool(body.auth_credential) and body.auth_credential != current
-        if not (rotating or body.tee_report):
+        # A proof may rest on the pinned RA-TLS certificate: a new pin needs a report.
+        new_pin = bool(body.tls_cert_fingerprint) and (
+            (body.tls_cert_fingerprint or "").lower() != (pin or "").lower()
+        )
+        if not (rotating or body.tee_report or (new_pin and policy)):
             return None
         return self._attested(
             body.tee_report,
@@ -728,7 +782,7 @@ class ContractService:
             try:
                 # Pinned to the certificate seen at apply, when there was TLS: the
                 # answer names the key to bind, so it must come from that server.
-                answer = await self._query(row)
+                answer, der = await self._query(row)
                 if answer.status == ContractStatus.APPROVED and answer.tls_cert_fingerprint:
                     pinned = row.peer_tls_fingerprint or answer.tls_cert_fingerprint
                     if pinned.lower() != answer.tls_cert_fingerprint.lower():
@@ -736,7 +790,7 @@ class ContractService:
                             "the answer names another certificate than the one seen at apply"
                         )
                     if not row.peer_tls_fingerprint:  # held to the certificate it names
-                        again = await self._query(row, pin=pinned)
+                        again, der = await self._query(row, pin=pinned)
                         if again != answer:
                             raise PeerRefused("the partner's pinned answer differs")
             except Exception as exc:
@@ -744,7 +798,7 @@ class ContractService:
                 continue
             if answer.status in (ContractStatus.APPROVED, ContractStatus.REJECTED):
                 try:
-                    await run_in_threadpool(self._record_sync, row, answer)
+                    await run_in_threadpool(self._record_sync, row, answer, der)
                 except IsthmusError as exc:  # e.g. APPROVED without a usable key
                     log.info("contract sync with %s: unusable answer: %s", row.peer_node_id, exc)
                     continue
@@ -753,8 +807,11 @@ class ContractService:
             changed += await self.attestation.refresh_due(self.store, self.peers)
         return changed
 
-    async def _query(self, row: ContractRow, *, pin: Pin = AUTO) -> ContractQueryResult:
-        data = await self.peers.call(
+    async def _query(
+        self, row: ContractRow, *, pin: Pin = AUTO
+    ) -> tuple[ContractQueryResult, bytes | None]:
+        """The partner's answer and the certificate its server showed."""
+        data, der = await self.peers.call_certified(
             "GET",
             row.peer_address,
             paths.NODE_CONTRACT_QUERY,
@@ -762,13 +819,15 @@ class ContractService:
             params={"contract_id": row.contract_id},
             pin=pin,
         )
-        return ContractQueryResult.model_validate(data)
+        return ContractQueryResult.model_validate(data), der
 
-    def _record_sync(self, row: ContractRow, answer: ContractQueryResult) -> None:
+    def _record_sync(
+        self, row: ContractRow, answer: ContractQueryResult, der: bytes | None = None
+    ) -> None:
         proof = None
         if answer.status == ContractStatus.APPROVED:
             proof = self._attest_decision(
-                row.contract_id, answer.tee_report, answer.auth_credential, None, "query"
+                row.contract_id, answer.tee_report, answer.auth_credential, None, "query", der
             )
         with self.store.session() as s:
             current = self.store.contracts.require(s, row.contract_id)

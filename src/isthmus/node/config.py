@@ -274,7 +274,11 @@ class TeeSection(_Section):
     are public keys (PEM) whose Simulated evidence is believed: for tests only, empty
     means Simulated evidence is refused. ``uas_enabled`` serves the UAS endpoint
     (``/v1/interconn/tee/uas/verify``). A partner's proof is re-checked
-    ``refresh_margin_s`` before its collateral lapses."""
+    ``refresh_margin_s`` before its collateral lapses. ``report_file`` is re-read when it
+    changes (write the renewed report to a new file and rename it over the old one).
+    ``test_intel_root_key`` (tests only; hex of a 65-byte uncompressed P-256 point)
+    *replaces* Intel's pinned SGX root key so evidence from a synthetic DCAP PKI verifies:
+    never set it in production."""
 
     report_file: Path | None = None
     partner_policy_file: Path | None = None
@@ -284,6 +288,7 @@ class TeeSection(_Section):
     refresh_margin_s: float = Field(default=300.0, ge=0)
     #: The largest UAS verify body (a UAR with a passport's collateral is ~20 KiB).
     uas_max_body_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    test_intel_root_key: str = Field(default="", max_length=130)
 
 
 class LogSection(_Section):

@@ -1,4 +1,4 @@
-"""The node's TEE attestation state, built once at start from ``[tee]`` (issue 17).
+"""The node's TEE attestation state, built at start from ``[tee]`` (issue 17).
 
 ``TeeService`` is what the UAS routes and the contract manager share: this node's own
 report (published to partners), the policy partners' reports must satisfy, and the
@@ -10,7 +10,9 @@ over ``[tee] collateral_dir``): nothing is fetched at verify time.
 
 Everything is read and validated at start: a misnamed file or a malformed report or
 policy stops the node with ``ConfigError`` naming the ``[tee]`` key, rather than failing
-the first partner that needs it.
+the first partner that needs it. The own report alone is also re-read while the node
+runs (``OwnReportFile``): its collateral is renewed every few weeks, and a renewed file
+must reach partners without a restart.
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from isthmus.crypto import PrivateKey, PublicKey, load_public_key, supported_auth_types
 from isthmus.node.config import NodeConfig
+from isthmus.node.tee_report_file import OwnReportFile
 from isthmus.tee.collateral_store import DirectoryCollateral
-from isthmus.tee.verdict import NO_COLLATERAL, CollateralSource, VerifyContext
+from isthmus.tee.verdict import NO_COLLATERAL, CollateralSource, TrustAnchors, VerifyContext
 from isthmus.wire.errors import ConfigError, InvalidKey, IsthmusError
 from isthmus.wire.tee import (
     UnifiedAttestationPolicy,
     UnifiedAttestationReport,
     parse_policy,
-    parse_uar,
-    uar_json,
 )
 
 T = TypeVar("T")
@@ -39,18 +42,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class TeeService:
-    """This node's TEE state; immutable once built (a new report means a restart)."""
+    """This node's TEE state; immutable once built, except the own report, which is
+    re-read when its file changes (``own_report_file``)."""
 
     #: The node's key: it signs the UAS results this node issues.
     signing_key: PrivateKey
-    own_report: UnifiedAttestationReport | None = None
+    own_report_file: OwnReportFile | None = None
     partner_policy: UnifiedAttestationPolicy | None = None
     collateral: CollateralSource = NO_COLLATERAL
     simulated_vendor_keys: tuple[PublicKey, ...] = ()
     uas_keys: tuple[PublicKey, ...] = ()
     uas_enabled: bool = True
     refresh_margin_s: float = 300.0
-    _own_json: str | None = field(default=None, repr=False)
+    anchors: TrustAnchors = field(default_factory=TrustAnchors)
 
     def context_at(self, now: datetime) -> VerifyContext:
         """The context to verify in at ``now`` (tz-aware): this node's collateral, the
@@ -58,13 +62,24 @@ class TeeService:
         return VerifyContext(
             at=now,
             collateral=self.collateral,
+            anchors=self.anchors,
             simulated_vendor_keys=self.simulated_vendor_keys,
             uas_keys=self.uas_keys,
         )
 
+    @property
+    def own_report(self) -> UnifiedAttestationReport | None:
+        """This node's UAR as it stands now (the file re-read if it changed)."""
+        return None if self.own_report_file is None else self.own_report_file.current()[0]
+
     def own_report_json(self) -> str | None:
         """This node's UAR as published (canonical JSON), or None when it has none."""
-        return self._own_json
+        return None if self.own_report_file is None else self.own_report_file.current()[1]
+
+    def own_report_state(self) -> str:
+        """One line for ``node status``: none, the report served, or why a newer file
+        was refused (the previous report is still served)."""
+        return "none" if self.own_report_file is None else self.own_report_file.state()
 
 
 def build_tee_service(config: NodeConfig, signing_key: PrivateKey) -> TeeService:
@@ -74,7 +89,12 @@ def build_tee_service(config: NodeConfig, signing_key: PrivateKey) -> TeeService
     tee = config.tee
     own = None
     if tee.report_file is not None:
-        own = _load("tee.report_file", config.path(tee.report_file), parse_uar)
+        own = OwnReportFile(config.path(tee.report_file))
+        try:
+            own.load()
+        except (OSError, IsthmusError) as exc:
+            message = exc.message if isinstance(exc, IsthmusError) else str(exc)
+            raise ConfigError(f"[tee.report_file] {own.path} is not valid: {message}") from exc
     policy = None
     if tee.partner_policy_file is not None:
         path = config.path(tee.partner_policy_file)
@@ -84,15 +104,32 @@ def build_tee_service(config: NodeConfig, signing_key: PrivateKey) -> TeeService
     )
     return TeeService(
         signing_key=signing_key,
-        own_report=own,
+        own_report_file=own,
         partner_policy=policy,
         collateral=DirectoryCollateral(config.path(tee.collateral_dir)),
         simulated_vendor_keys=vendors,
         uas_keys=(signing_key.public_key(),),
         uas_enabled=tee.uas_enabled,
         refresh_margin_s=tee.refresh_margin_s,
-        _own_json=uar_json(own) if own is not None else None,
+        anchors=_anchors(tee.test_intel_root_key),
     )
+
+
+def _anchors(test_intel_root_key: str) -> TrustAnchors:
+    """The pinned vendor roots; ``[tee] test_intel_root_key`` (tests only) replaces
+    Intel's root key so evidence from a synthetic DCAP PKI verifies."""
+    if not test_intel_root_key:
+        return TrustAnchors()
+    try:
+        point = bytes.fromhex(test_intel_root_key)
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError as exc:
+        raise ConfigError(
+            "[tee.test_intel_root_key] is not a P-256 point (65-byte uncompressed, hex)"
+        ) from exc
+    if len(point) != 65:
+        raise ConfigError("[tee.test_intel_root_key] must be the 65-byte uncompressed point")
+    return TrustAnchors(intel_root_public_key=point)
 
 
 def _read(key: str, path: Path) -> str:

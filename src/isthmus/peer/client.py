@@ -174,6 +174,26 @@ class PeerClient:
         """``call``, plus the SHA-256 of the certificate the server showed (None over
         plain HTTP): what a first contact learns, so that the answers after it can be
         held to the same server."""
+        data, der = await self.call_certified(
+            method, address, path, target_node_id=target_node_id, body=body, pin=pin
+        )
+        return data, cert_fingerprint(der) if der else None
+
+    async def call_certified(
+        self,
+        method: str,
+        address: str,
+        path: str,
+        *,
+        target_node_id: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        signed: bool = True,
+        pin: Pin = AUTO,
+    ) -> tuple[Any, bytes | None]:
+        """``call``, plus the certificate (DER) the server showed, None over plain HTTP:
+        for a partner that requires attestation, an RA-TLS certificate carries evidence
+        (``management/attestation.py``)."""
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         response = await self._send(
             method,
@@ -181,13 +201,13 @@ class PeerClient:
             path,
             target_node_id=target_node_id,
             content=content,
-            params=None,
-            signed=True,
+            params=params,
+            signed=signed,
             trace_id=None,
             headers={"content-type": "application/json"} if body is not None else {},
             pin=pin,
         )
-        return _decode(response, method, _join(address, path)), _server_fingerprint(response)
+        return _decode(response, method, _join(address, path)), _server_certificate(response)
 
     async def call_bytes(
         self,
@@ -320,14 +340,14 @@ class PeerClient:
         )
 
 
-def _server_fingerprint(response: httpx.Response) -> str | None:
+def _server_certificate(response: httpx.Response) -> bytes | None:
     stream = response.extensions.get("network_stream")
     try:
         ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     except (ValueError, OSError):  # the connection is already gone
         return None
-    return cert_fingerprint(der) if der else None
+    return der or None
 
 
 def _join(address: str, path: str) -> str:

@@ -26,6 +26,7 @@ from isthmus.node.api.deps import (
     Ctx,
     KnownPeer,
     authorised,
+    client_cert_of,
     evidence_of,
     remote_of,
 )
@@ -106,6 +107,7 @@ async def contract_apply(body: ContractApply, request: Request, ctx: Ctx) -> dic
             target_node_id=h.read(request.headers, h.TARGET_NODE_ID),
             proven=proven,
             remote=remote_of(request),
+            client_cert_der=client_cert_of(request),
         )
     )
     return ok({"contract_id": contract_id})
@@ -136,7 +138,11 @@ async def contract_confirm(body: ContractConfirm, request: Request, ctx: Ctx) ->
         source = h.read(request.headers, h.SOURCE_NODE_ID)
     await run_in_threadpool(
         lambda: ctx.contracts.receive_confirm(
-            body, source_node_id=source, proven=proven, remote=remote_of(request)
+            body,
+            source_node_id=source,
+            proven=proven,
+            remote=remote_of(request),
+            client_cert_der=client_cert_of(request),
         )
     )
     return ok()

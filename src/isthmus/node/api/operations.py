@@ -95,6 +95,7 @@ async def node(ctx: Ctx) -> dict[str, Any]:
             "tls": ctx.config.interconn.tls.enabled,
             "store": ctx.store.engine.dialect.name,
             "schema_revision": await run_in_threadpool(ctx.store.current_revision),
+            "tee_report": await run_in_threadpool(ctx.tee.own_report_state),
         }
     )
 
