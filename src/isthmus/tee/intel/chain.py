@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -123,52 +124,127 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bc.ca
 
 
-_ROOTS_SEEN: dict[bytes, bool] = {}  # DER of root certificates whose self-signature verified
+@lru_cache(maxsize=8)
+def pinned_key(root_point: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+    """The key object of a pinned root point and its 65-byte form: input-independent
+    setup (the anchor is configuration, not evidence), the one thing kept between calls."""
+    key = p256_key(root_point, "intel_root_public_key")
+    return key, point_of(key)
 
 
-def root_point_of(key: ec.EllipticCurvePublicKey) -> bytes:
-    return point_of(key)
+class Scope:
+    """The working set of ONE verification: each distinct PEM certificate parsed once,
+    each key loaded once, and each (certificate, issuer) signature checked once - the
+    root certificate, the PCK CA and the TCB signing certificate appear in several chains
+    of one quote and its collateral. A Scope is made per call and dropped with it, so a
+    later verification checks every signature again; nothing here is a cache."""
 
+    __slots__ = ("_ca", "_certs", "_keys", "_signed", "root_key", "root_point")
 
-def _root_self_signed(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
-    """The pinned root's self-signature, checked once per distinct certificate: the
-    answer is a pure function of the certificate's bytes (which include the key)."""
-    der = cert.public_bytes(Encoding.DER)
-    if der in _ROOTS_SEEN:
+    def __init__(self, root_point: bytes) -> None:
+        self.root_key, self.root_point = pinned_key(root_point)
+        self._certs: dict[bytes, x509.Certificate] = {}
+        # keyed by id(); the values hold the certificate so the id stays its own
+        self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
+        self._signed: dict[tuple[int, int], tuple[object, object]] = {}
+        self._ca: dict[int, tuple[x509.Certificate, bool]] = {}
+
+    def load_chain(self, pem: bytes | str, what: str) -> list[x509.Certificate]:
+        data = pem.encode() if isinstance(pem, str) else pem
+        blocks = _PEM_CERT.findall(data)
+        if not blocks or len(blocks) > MAX_CHAIN:
+            raise TeeMalformed(
+                f"{what}: expected 1..{MAX_CHAIN} PEM certificates, found {len(blocks)}",
+                details={"reason": TeeReason.MALFORMED, "field": what},
+            )
+        certs = []
+        for block in blocks:
+            cert = self._certs.get(block)
+            if cert is None:
+                try:
+                    cert = x509.load_pem_x509_certificate(block)
+                except ValueError as exc:
+                    raise TeeMalformed(
+                        f"{what}: a certificate does not parse ({exc})",
+                        details={"reason": TeeReason.MALFORMED, "field": what},
+                    ) from None
+                self._certs[block] = cert
+            certs.append(cert)
+        return certs
+
+    def key(self, cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
+        hit = self._keys.get(id(cert))
+        if hit is not None:
+            return hit[1]
+        key = cert_key(cert, what)
+        self._keys[id(cert)] = (cert, key)
+        return key
+
+    def is_ca(self, cert: x509.Certificate) -> bool:
+        hit = self._ca.get(id(cert))
+        if hit is None:
+            hit = (cert, _is_ca(cert))
+            self._ca[id(cert)] = hit
+        return hit[1]
+
+    def signed_by(self, cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
+        """``cert``'s signature under ``key``, checked once per pair in this call
+        (only successes are remembered: a failure raises at once anyway)."""
+        pair = (id(cert), id(key))
+        if pair in self._signed:
+            return True
+        if not cert_signed_by(cert, key):
+            return False
+        self._signed[pair] = (cert, key)
         return True
-    if not cert_signed_by(cert, key):
-        return False
-    if len(_ROOTS_SEEN) < 16:
-        _ROOTS_SEEN[der] = True
-    return True
 
 
-def verify_chain(certs: Sequence[x509.Certificate], root_point: bytes, what: str) -> None:
+def verify_chain(
+    certs: Sequence[x509.Certificate], root_point: bytes, what: str, scope: Scope | None = None
+) -> None:
     """Each certificate signed by the next; the last one either *is* the pinned root
     (its key equals the pin and it signs itself) or is signed by the pinned key."""
-    root_key = p256_key(root_point, "intel_root_public_key")
+    if scope is None or pinned_key(root_point)[1] != scope.root_point:
+        scope = Scope(root_point)
+    root_key = scope.root_key
     for i, cert in enumerate(certs):
         if i + 1 < len(certs):
             issuer = certs[i + 1]
-            if cert.issuer != issuer.subject or not _is_ca(issuer):
+            if cert.issuer != issuer.subject or not scope.is_ca(issuer):
                 raise _refuse(
                     TeeReason.CHAIN_UNTRUSTED,
                     f"{what}: certificate {i} is not issued by the next one",
                 )
-            if not cert_signed_by(cert, cert_key(issuer, what)):
+            if not scope.signed_by(cert, scope.key(issuer, what)):
                 raise _refuse(
                     TeeReason.CHAIN_UNTRUSTED,
                     f"{what}: signature of certificate {i} does not verify",
                 )
             continue
-        if point_of(cert_key(cert, what)) == root_point_of(root_key):
-            if not _root_self_signed(cert, root_key):
+        key = scope.key(cert, what)
+        if point_of(key) == scope.root_point:
+            if not scope.signed_by(cert, key):
                 raise _refuse(TeeReason.CHAIN_UNTRUSTED, f"{what}: root self-signature fails")
-        elif not cert_signed_by(cert, root_key):
+        elif not scope.signed_by(cert, root_key):
             raise _refuse(
                 TeeReason.CHAIN_UNTRUSTED,
                 f"{what}: the chain does not end at the pinned Intel root key",
             )
+
+
+class Revocations:
+    """Membership in a verified CRL's revoked list, looked up in the CRL itself (no
+    Python-side copy of every entry; a PCS CRL can list thousands)."""
+
+    __slots__ = ("_crl",)
+
+    def __init__(self, crl: x509.CertificateRevocationList) -> None:
+        self._crl = crl
+
+    def __contains__(self, serial: object) -> bool:
+        if not isinstance(serial, int):
+            return False
+        return self._crl.get_revoked_certificate_by_serial_number(serial) is not None
 
 
 @dataclass(frozen=True)
@@ -176,7 +252,7 @@ class VerifiedCrl:
     issuer: x509.Name
     this_update: datetime
     next_update: datetime
-    revoked: frozenset[int]
+    revoked: Revocations
 
 
 def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
@@ -211,24 +287,31 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
 
 
 def verify_crl(
-    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
+    crl: x509.CertificateRevocationList,
+    issuer: x509.Certificate,
+    what: str,
+    scope: Scope | None = None,
 ) -> VerifiedCrl:
-    if crl.issuer != issuer.subject:
+    crl_issuer = crl.issuer
+    if crl_issuer != issuer.subject:
         raise _refuse(
             TeeReason.COLLATERAL_MISMATCH,
-            f"{what} is issued by {crl.issuer.rfc4514_string()}, "
+            f"{what} is issued by {crl_issuer.rfc4514_string()}, "
             f"not {issuer.subject.rfc4514_string()}",
         )
     if not _signed_by(
-        crl.tbs_certlist_bytes, crl.signature, crl.signature_algorithm_oid, cert_key(issuer, what)
+        crl.tbs_certlist_bytes,
+        crl.signature,
+        crl.signature_algorithm_oid,
+        scope.key(issuer, what) if scope is not None else cert_key(issuer, what),
     ):
         raise _refuse(TeeReason.CRL_INVALID, f"{what}: signature does not verify")
     next_update = crl.next_update_utc
     if next_update is None:
         raise _refuse(TeeReason.CRL_INVALID, f"{what} has no nextUpdate")
     return VerifiedCrl(
-        issuer=crl.issuer,
+        issuer=crl_issuer,
         this_update=crl.last_update_utc,
         next_update=next_update,
-        revoked=frozenset(entry.serial_number for entry in crl),
+        revoked=Revocations(crl),
     )

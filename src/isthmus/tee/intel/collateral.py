@@ -112,6 +112,13 @@ def collateral_from_files(
 def signed_value(text: str, key: str, field: str) -> tuple[bytes, bytes]:
     """From ``{"<key>": {...}, "signature": "<hex>"}``: the exact UTF-8 bytes of the
     value of ``key`` as they appear in ``text``, and the decoded signature."""
+    body, signature, _ = signed_object(text, key, field)
+    return body, signature
+
+
+def signed_object(text: str, key: str, field: str) -> tuple[bytes, bytes, dict[str, Any]]:
+    """:func:`signed_value` and the decoded value of ``key``: the parse of exactly the
+    returned bytes, so the document is read once and never re-serialised."""
     decoder = json.JSONDecoder()
     spans: dict[str, tuple[int, int]] = {}
     values: dict[str, Any] = {}
@@ -167,7 +174,7 @@ def signed_value(text: str, key: str, field: str) -> tuple[bytes, bytes]:
     except ValueError:
         raise _bad(field, f"{field}: signature is not hex") from None
     start, end = spans[key]
-    return text[start:end].encode("utf-8"), signature
+    return text[start:end].encode("utf-8"), signature, values[key]
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,12 @@ class Window:
     not_after: datetime
     early: TeeReason
     late: TeeReason
+    subject: x509.Name | None = None  # appended to the name in a refusal (rendered lazily)
+
+    def label(self) -> str:
+        if self.subject is None:
+            return self.name
+        return f"{self.name} {self.subject.rfc4514_string()}"
 
 
 @dataclass(frozen=True)
@@ -187,8 +200,8 @@ class VerifiedCollateral:
     qe_identity: QeIdentity
     pck_ca_subject: x509.Name
     ca: Literal["processor", "platform"]
-    pck_revoked: frozenset[int]
-    root_revoked: frozenset[int]
+    pck_revoked: ch.Revocations
+    root_revoked: ch.Revocations
     windows: tuple[Window, ...]
 
 
@@ -202,13 +215,14 @@ def ca_type(name: x509.Name) -> Literal["processor", "platform"]:
     raise TeeRefused(f"{cn!r} is not an Intel PCK CA", reason=TeeReason.CHAIN_UNTRUSTED)
 
 
-def cert_window(cert: x509.Certificate, name: str) -> Window:
+def cert_window(cert: x509.Certificate, name: str, *, with_subject: bool = False) -> Window:
     return Window(
         name,
         cert.not_valid_before_utc,
         cert.not_valid_after_utc,
         TeeReason.CERT_NOT_YET_VALID,
         TeeReason.CERT_EXPIRED,
+        cert.subject if with_subject else None,
     )
 
 
@@ -218,37 +232,45 @@ def _doc_window(name: str, start: datetime, end: datetime) -> Window:
     )
 
 
-def _signed_doc(text: str, key: str, field: str, signer: x509.Certificate) -> bytes:
-    body, signature = signed_value(text, key, field)
-    if not ch.ecdsa_raw_ok(ch.cert_key(signer, field), signature, body):
+def _signed_doc(
+    text: str, key: str, field: str, signer: x509.Certificate, scope: ch.Scope
+) -> dict[str, Any]:
+    body, signature, value = signed_object(text, key, field)
+    if not ch.ecdsa_raw_ok(scope.key(signer, field), signature, body):
         raise TeeRefused(
             f"{field}: the signature does not cover these bytes under "
             f"{signer.subject.rfc4514_string()}",
             reason=TeeReason.COLLATERAL_SIGNATURE,
             details={"field": field},
         )
-    return body
+    return value
 
 
-def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollateral:
-    """Signatures, chains and CRL contents of a collateral (no time judged here)."""
-    pck_chain = ch.load_pem_chain(c.pem_pck_crl_issuer_chain, "pem_pck_crl_issuer_chain")
-    tcb_chain = ch.load_pem_chain(c.pem_tcb_info_issuer_chain, "pem_tcb_info_issuer_chain")
-    qe_chain = ch.load_pem_chain(c.pem_qe_identity_issuer_chain, "pem_qe_identity_issuer_chain")
+def verify_collateral(
+    c: DcapCollateral, root_point: bytes, scope: ch.Scope | None = None
+) -> VerifiedCollateral:
+    """Signatures, chains and CRL contents of a collateral (no time judged here).
+    ``scope`` is the calling verification's (certificates shared with the quote's PCK
+    chain are parsed and checked once in that call); None: a fresh one."""
+    if scope is None or ch.pinned_key(root_point)[1] != scope.root_point:
+        scope = ch.Scope(root_point)
+    pck_chain = scope.load_chain(c.pem_pck_crl_issuer_chain, "pem_pck_crl_issuer_chain")
+    tcb_chain = scope.load_chain(c.pem_tcb_info_issuer_chain, "pem_tcb_info_issuer_chain")
+    qe_chain = scope.load_chain(c.pem_qe_identity_issuer_chain, "pem_qe_identity_issuer_chain")
     for certs, name in (
         (pck_chain, "pem_pck_crl_issuer_chain"),
         (tcb_chain, "pem_tcb_info_issuer_chain"),
         (qe_chain, "pem_qe_identity_issuer_chain"),
     ):
-        if name == "pem_qe_identity_issuer_chain" and qe_chain == tcb_chain:
-            continue  # Intel signs both with one certificate: one check is enough
         if len(certs) < 2:
             raise _bad(name, f"{name} must hold the signer and the root")
-        ch.verify_chain(certs, root_point, name)
+        ch.verify_chain(certs, root_point, name, scope)
     root = pck_chain[-1]
-    root_crl = ch.verify_crl(ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root, "root CA CRL")
+    root_crl = ch.verify_crl(
+        ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root, "root CA CRL", scope
+    )
     pck_ca = pck_chain[0]
-    pck_crl = ch.verify_crl(ch.load_crl(c.str_pck_crl, "str_pck_crl"), pck_ca, "PCK CRL")
+    pck_crl = ch.verify_crl(ch.load_crl(c.str_pck_crl, "str_pck_crl"), pck_ca, "PCK CRL", scope)
     for cert, name in (
         (pck_ca, "PCK CA"),
         (tcb_chain[0], "TCB signing certificate"),
@@ -256,20 +278,24 @@ def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollatera
     ):
         if cert.serial_number in root_crl.revoked:
             raise TeeRefused(f"the {name} is on the root CA CRL", reason=TeeReason.CERT_REVOKED)
-    tcb_body = _signed_doc(c.str_tcb_info, "tcbInfo", "str_tcb_info", tcb_chain[0])
-    qe_body = _signed_doc(c.str_qe_identity, "enclaveIdentity", "str_qe_identity", qe_chain[0])
-    tcb_info = parse_tcb_info(tcb_body)
-    qe_identity = parse_qe_identity(qe_body)
-    windows = [
-        *(
-            cert_window(cert, f"{name} certificate {cert.subject.rfc4514_string()}")
-            for certs, name in (
-                (pck_chain, "PCK CRL issuer"),
-                (tcb_chain, "TCB info issuer"),
-                (qe_chain, "QE identity issuer"),
-            )
-            for cert in certs
-        ),
+    tcb_doc = _signed_doc(c.str_tcb_info, "tcbInfo", "str_tcb_info", tcb_chain[0], scope)
+    qe_doc = _signed_doc(
+        c.str_qe_identity, "enclaveIdentity", "str_qe_identity", qe_chain[0], scope
+    )
+    tcb_info = parse_tcb_info(tcb_doc)
+    qe_identity = parse_qe_identity(qe_doc)
+    windows: list[Window] = []
+    seen: set[int] = set()  # a certificate in two chains is one window
+    for certs, name in (
+        (pck_chain, "PCK CRL issuer"),
+        (tcb_chain, "TCB info issuer"),
+        (qe_chain, "QE identity issuer"),
+    ):
+        for cert in certs:
+            if id(cert) not in seen:
+                seen.add(id(cert))
+                windows.append(cert_window(cert, f"{name} certificate", with_subject=True))
+    windows += [
         _doc_window("root CA CRL", root_crl.this_update, root_crl.next_update),
         _doc_window("PCK CRL", pck_crl.this_update, pck_crl.next_update),
         _doc_window("TCB info", tcb_info.issue_date, tcb_info.next_update),

@@ -140,9 +140,12 @@ class QeIdentity:
 
 def _components(doc: str, tcb: Mapping[str, Any], key: str) -> tuple[int, ...]:
     comps = _field(doc, tcb, key, list)
-    if len(comps) != 16 or not all(isinstance(c, dict) for c in comps):
+    if len(comps) != 16 or not all(type(c) is dict for c in comps):
         raise _bad(doc, f"{key} must list 16 components")
-    return tuple(_svn(doc, c.get("svn")) for c in comps)
+    svns = tuple(c.get("svn") for c in comps)
+    if not all(type(v) is int and 0 <= v <= 0xFFFF for v in svns):
+        raise _bad(doc, "an SVN is not an integer in range")
+    return svns
 
 
 def _level(doc: str, raw: Any, tdx: bool) -> TcbLevel:
@@ -194,9 +197,11 @@ def _object(doc: str, text: bytes) -> dict[str, Any]:
     return value
 
 
-def parse_tcb_info(text: bytes) -> TcbInfo:
+def parse_tcb_info(text: bytes | dict[str, Any]) -> TcbInfo:
+    """From the signed bytes, or from their already-decoded object (the parse of exactly
+    those bytes, as :func:`..collateral.signed_value` returns it)."""
     doc = "tcb_info"
-    obj = _object(doc, text)
+    obj = text if isinstance(text, dict) else _object(doc, text)
     tee = _field(doc, obj, "id", str) if "id" in obj else "SGX"
     if tee not in ("SGX", "TDX"):
         raise _bad(doc, f"id {tee!r} is not SGX or TDX")
@@ -229,9 +234,9 @@ def parse_tcb_info(text: bytes) -> TcbInfo:
     )
 
 
-def parse_qe_identity(text: bytes) -> QeIdentity:
+def parse_qe_identity(text: bytes | dict[str, Any]) -> QeIdentity:
     doc = "qe_identity"
-    obj = _object(doc, text)
+    obj = text if isinstance(text, dict) else _object(doc, text)
     qe_id = _field(doc, obj, "id", str)
     if qe_id not in ("QE", "TD_QE"):
         raise _bad(doc, f"id {qe_id!r} is not QE or TD_QE")

@@ -71,21 +71,22 @@ def _refuse(reason: TeeReason, message: str, **details: object) -> TeeRefused:
 
 def _check_windows(windows: list[Window] | tuple[Window, ...], at: datetime) -> datetime:
     for w in windows:
-        check_window(w.name, at, w.not_before, w.not_after, early=w.early, late=w.late)
+        if at < w.not_before or at > w.not_after:  # the refusal names the window
+            check_window(w.label(), at, w.not_before, w.not_after, early=w.early, late=w.late)
     return min(w.not_after for w in windows)
 
 
-def _pck_chain(quote: Quote, root_point: bytes) -> list[x509.Certificate]:
-    certs = ch.load_pem_chain(quote.pck_chain_pem, "pck_chain")
+def _pck_chain(quote: Quote, scope: ch.Scope) -> list[x509.Certificate]:
+    certs = scope.load_chain(quote.pck_chain_pem, "pck_chain")
     if len(certs) < 2:
         raise _refuse(TeeReason.CHAIN_UNTRUSTED, "the quote's PCK chain has no PCK CA")
-    ch.verify_chain(certs, root_point, "pck_chain")
+    ch.verify_chain(certs, scope.root_point, "pck_chain", scope)
     return certs
 
 
-def _check_signatures(quote: Quote, leaf: x509.Certificate) -> None:
+def _check_signatures(quote: Quote, leaf: x509.Certificate, scope: ch.Scope) -> None:
     if not ch.ecdsa_raw_ok(
-        ch.cert_key(leaf, "PCK certificate"), quote.qe_report_signature, quote.qe_report.raw
+        scope.key(leaf, "PCK certificate"), quote.qe_report_signature, quote.qe_report.raw
     ):
         raise _refuse(
             TeeReason.SIGNATURE_INVALID, "the QE report signature does not verify under the PCK key"
@@ -110,9 +111,10 @@ def verify_quote_signatures(quote_bytes: bytes, *, at: datetime, anchors: TrustA
     (validity at ``at``, no CRLs), the QE report signature, the binding and the quote
     signature. No TCB status follows from this alone."""
     quote = parse_quote(quote_bytes)
-    certs = _pck_chain(quote, anchors.intel_root_public_key)
+    scope = ch.Scope(anchors.intel_root_public_key)
+    certs = _pck_chain(quote, scope)
     _check_windows([cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)], at)
-    _check_signatures(quote, certs[0])
+    _check_signatures(quote, certs[0], scope)
     return quote
 
 
@@ -225,13 +227,14 @@ def verify_quote_detailed(
     anchors = anchors or TrustAnchors()
     root = anchors.intel_root_public_key
     parsed = parse_quote(quote)
+    scope = ch.Scope(root)  # this call's only: every signature is checked in every call
     if isinstance(collateral, VerifiedCollateral):
         vc = collateral
     elif cache is not None:
         vc = cache.get(collateral, root)
     else:
-        vc = verify_collateral(collateral, root)
-    certs = _pck_chain(parsed, root)
+        vc = verify_collateral(collateral, root, scope)
+    certs = _pck_chain(parsed, scope)
     ca_type(certs[1].subject)
     pck = parse_pck_extension(certs[0])
     _match_collateral(parsed, pck, vc, certs)
@@ -240,7 +243,7 @@ def verify_quote_detailed(
         *vc.windows,
     ]
     valid_until = _check_windows(windows, at)
-    _check_signatures(parsed, certs[0])
+    _check_signatures(parsed, certs[0], scope)
     qe = parsed.qe_report
     qe_level = evaluate_qe(
         vc.qe_identity, qe.misc_select, qe.attributes, qe.mr_signer, qe.isv_prod_id, qe.isv_svn
@@ -304,7 +307,7 @@ def verify_dcap(report: UnifiedAttestationReport, context: VerifyContext) -> Ver
     elif report.str_report_type == ReportType.PASSPORT:
         raise _refuse(TeeReason.COLLATERAL_MISSING, "a Passport report without json_collateral")
     else:
-        certs = _pck_chain(parsed, context.anchors.intel_root_public_key)
+        certs = _pck_chain(parsed, ch.Scope(context.anchors.intel_root_public_key))
         pck = parse_pck_extension(certs[0])
         found = context.collateral.intel(
             tee=tee, ca=ca_type(certs[1].subject), fmspc=pck.fmspc.hex().upper()
