@@ -26,11 +26,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from isthmus.wire.errors import TeeMalformed, TeeRefused
+from isthmus.crypto import der
+from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
 from isthmus.wire.tee import TeeReason
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----")
+# Greedy is exact here: the class cannot match "-", so the body stops where END starts.
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----")
 _ECDSA_SHA256 = x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256
+_ECDSA = ec.ECDSA(hashes.SHA256())  # immutable parameters, no key or input in it
+_VERSION_TAG = 0xA0  # [0] EXPLICIT version of a TBSCertificate
 MAX_CHAIN = 4
 
 
@@ -59,7 +63,7 @@ def ecdsa_raw_ok(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) 
     if not (r > 0 and s > 0):
         return False
     try:
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), data, _ECDSA)
     except InvalidSignature:
         return False
     return True
@@ -106,7 +110,7 @@ def _signed_by(
     if oid != _ECDSA_SHA256:
         return False
     try:
-        key.verify(signature, tbs, ec.ECDSA(hashes.SHA256()))
+        key.verify(signature, tbs, _ECDSA)
     except InvalidSignature:
         return False
     return True
@@ -114,6 +118,36 @@ def _signed_by(
 
 def cert_signed_by(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bool:
     return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid, key)
+
+
+def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes]:
+    """(issuer, subject) Name DER of a TBSCertificate, or (issuer, b"") of a TBSCertList.
+    Names are matched byte for byte, as the reference verifier (webpki) matches them:
+    stricter than attribute-wise equality, and no Name objects are built to do it."""
+    try:
+        body = der.decode_single(tbs, der.SEQUENCE)
+        tag, _, at = der.decode_tlv(body)
+        if crl:  # [version INTEGER] signature issuer
+            if tag == der.INTEGER:
+                _, _, at = der.decode_tlv(body, at)
+            tag, issuer, at = der.decode_tlv(body, at)
+            if tag != der.SEQUENCE:
+                raise InvalidKey("issuer is not a SEQUENCE")
+            return issuer, b""
+        if tag == _VERSION_TAG:  # [0] version, then serialNumber
+            _, _, at = der.decode_tlv(body, at)
+        _, _, at = der.decode_tlv(body, at)  # signature
+        itag, issuer, at = der.decode_tlv(body, at)
+        _, _, at = der.decode_tlv(body, at)  # validity
+        stag, subject, at = der.decode_tlv(body, at)
+        if itag != der.SEQUENCE or stag != der.SEQUENCE:
+            raise InvalidKey("issuer or subject is not a SEQUENCE")
+        return issuer, subject
+    except (InvalidKey, IndexError) as exc:
+        raise TeeMalformed(
+            f"{what}: names do not decode ({exc})",
+            details={"reason": TeeReason.MALFORMED, "field": what},
+        ) from None
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -139,7 +173,7 @@ class Scope:
     of one quote and its collateral. A Scope is made per call and dropped with it, so a
     later verification checks every signature again; nothing here is a cache."""
 
-    __slots__ = ("_ca", "_certs", "_keys", "_signed", "root_key", "root_point")
+    __slots__ = ("_ca", "_certs", "_keys", "_names", "_signed", "root_key", "root_point")
 
     def __init__(self, root_point: bytes) -> None:
         self.root_key, self.root_point = pinned_key(root_point)
@@ -148,6 +182,7 @@ class Scope:
         self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
         self._signed: dict[tuple[int, int], tuple[object, object]] = {}
         self._ca: dict[int, tuple[x509.Certificate, bool]] = {}
+        self._names: dict[int, tuple[x509.Certificate, bytes, bytes]] = {}
 
     def load_chain(self, pem: bytes | str, what: str) -> list[x509.Certificate]:
         data = pem.encode() if isinstance(pem, str) else pem
@@ -180,6 +215,15 @@ class Scope:
         self._keys[id(cert)] = (cert, key)
         return key
 
+    def names(self, cert: x509.Certificate, what: str) -> tuple[bytes, bytes]:
+        """(issuer, subject) DER of ``cert``."""
+        hit = self._names.get(id(cert))
+        if hit is None:
+            issuer, subject = _raw_names(cert.tbs_certificate_bytes, crl=False, what=what)
+            hit = (cert, issuer, subject)
+            self._names[id(cert)] = hit
+        return hit[1], hit[2]
+
     def is_ca(self, cert: x509.Certificate) -> bool:
         hit = self._ca.get(id(cert))
         if hit is None:
@@ -210,7 +254,9 @@ def verify_chain(
     for i, cert in enumerate(certs):
         if i + 1 < len(certs):
             issuer = certs[i + 1]
-            if cert.issuer != issuer.subject or not scope.is_ca(issuer):
+            if scope.names(cert, what)[0] != scope.names(issuer, what)[1] or not scope.is_ca(
+                issuer
+            ):
                 raise _refuse(
                     TeeReason.CHAIN_UNTRUSTED,
                     f"{what}: certificate {i} is not issued by the next one",
@@ -249,7 +295,6 @@ class Revocations:
 
 @dataclass(frozen=True)
 class VerifiedCrl:
-    issuer: x509.Name
     this_update: datetime
     next_update: datetime
     revoked: Revocations
@@ -290,27 +335,22 @@ def verify_crl(
     crl: x509.CertificateRevocationList,
     issuer: x509.Certificate,
     what: str,
-    scope: Scope | None = None,
+    scope: Scope,
 ) -> VerifiedCrl:
-    crl_issuer = crl.issuer
-    if crl_issuer != issuer.subject:
+    """The CRL is issued (name) and signed (key) by ``issuer``; it has a nextUpdate."""
+    tbs = crl.tbs_certlist_bytes
+    if _raw_names(tbs, crl=True, what=what)[0] != scope.names(issuer, what)[1]:
         raise _refuse(
             TeeReason.COLLATERAL_MISMATCH,
-            f"{what} is issued by {crl_issuer.rfc4514_string()}, "
+            f"{what} is issued by {crl.issuer.rfc4514_string()}, "
             f"not {issuer.subject.rfc4514_string()}",
         )
-    if not _signed_by(
-        crl.tbs_certlist_bytes,
-        crl.signature,
-        crl.signature_algorithm_oid,
-        scope.key(issuer, what) if scope is not None else cert_key(issuer, what),
-    ):
+    if not _signed_by(tbs, crl.signature, crl.signature_algorithm_oid, scope.key(issuer, what)):
         raise _refuse(TeeReason.CRL_INVALID, f"{what}: signature does not verify")
     next_update = crl.next_update_utc
     if next_update is None:
         raise _refuse(TeeReason.CRL_INVALID, f"{what} has no nextUpdate")
     return VerifiedCrl(
-        issuer=crl_issuer,
         this_update=crl.last_update_utc,
         next_update=next_update,
         revoked=Revocations(crl),

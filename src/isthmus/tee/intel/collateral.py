@@ -184,12 +184,12 @@ class Window:
     not_after: datetime
     early: TeeReason
     late: TeeReason
-    subject: x509.Name | None = None  # appended to the name in a refusal (rendered lazily)
+    cert: x509.Certificate | None = None  # its subject ends the name in a refusal (lazily)
 
     def label(self) -> str:
-        if self.subject is None:
+        if self.cert is None:
             return self.name
-        return f"{self.name} {self.subject.rfc4514_string()}"
+        return f"{self.name} {self.cert.subject.rfc4514_string()}"
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ class VerifiedCollateral:
 
     tcb_info: TcbInfo
     qe_identity: QeIdentity
-    pck_ca_subject: x509.Name
+    pck_ca_subject: bytes  # Name DER, matched byte for byte with the quote's PCK CA
     ca: Literal["processor", "platform"]
     pck_revoked: ch.Revocations
     root_revoked: ch.Revocations
@@ -222,7 +222,7 @@ def cert_window(cert: x509.Certificate, name: str, *, with_subject: bool = False
         cert.not_valid_after_utc,
         TeeReason.CERT_NOT_YET_VALID,
         TeeReason.CERT_EXPIRED,
-        cert.subject if with_subject else None,
+        cert if with_subject else None,
     )
 
 
@@ -304,7 +304,7 @@ def verify_collateral(
     return VerifiedCollateral(
         tcb_info=tcb_info,
         qe_identity=qe_identity,
-        pck_ca_subject=pck_ca.subject,
+        pck_ca_subject=scope.names(pck_ca, "pem_pck_crl_issuer_chain")[1],
         ca=ca_type(pck_ca.subject),
         pck_revoked=pck_crl.revoked,
         root_revoked=root_crl.revoked,

@@ -22,6 +22,16 @@ _TCB = SGX_EXTENSION_OID + ".2"
 _PCEID = SGX_EXTENSION_OID + ".3"
 _FMSPC = SGX_EXTENSION_OID + ".4"
 _ENUMERATED = 0x0A
+# The OIDs the extension holds, by their DER content: an entry with one of these exact
+# encodings needs no decoding (they are minimal by construction); any other is decoded
+# and so validated exactly as before.
+_KNOWN_OIDS = {
+    der.decode_tlv(der.encode_oid(oid))[1]: oid
+    for oid in (
+        *(f"{SGX_EXTENSION_OID}.{n}" for n in range(1, 8)),
+        *(f"{_TCB}.{n}" for n in range(1, 19)),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -43,16 +53,21 @@ def _bad(message: str) -> TeeMalformed:
 def _pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     """The ``SEQUENCE { OID, value }`` entries of a SEQUENCE's content, by OID."""
     out: dict[str, tuple[int, bytes]] = {}
-    for tag, child in der.decode_children(content):
+    at, end = 0, len(content)
+    while at < end:
+        tag, child, at = der.decode_tlv(content, at)
         if tag != der.SEQUENCE:
             raise _bad("an entry is not a SEQUENCE")
-        parts = der.decode_children(child)
-        if len(parts) != 2 or parts[0][0] != der.OBJECT_IDENTIFIER:
+        otag, raw_oid, inner = der.decode_tlv(child)
+        if otag != der.OBJECT_IDENTIFIER or inner >= len(child):
             raise _bad("an entry is not (OID, value)")
-        oid = der.decode_oid(parts[0][1])
+        vtag, value, inner = der.decode_tlv(child, inner)
+        if inner != len(child):
+            raise _bad("an entry is not (OID, value)")
+        oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
         if oid in out:
             raise _bad(f"{oid} appears twice")
-        out[oid] = parts[1]
+        out[oid] = (vtag, value)
     return out
 
 

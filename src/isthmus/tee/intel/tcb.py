@@ -142,8 +142,9 @@ def _components(doc: str, tcb: Mapping[str, Any], key: str) -> tuple[int, ...]:
     comps = _field(doc, tcb, key, list)
     if len(comps) != 16 or not all(type(c) is dict for c in comps):
         raise _bad(doc, f"{key} must list 16 components")
-    svns = tuple(c.get("svn") for c in comps)
-    if not all(type(v) is int and 0 <= v <= 0xFFFF for v in svns):
+    svns = tuple([c.get("svn") for c in comps])
+    # exact int (no bool, no None), all within 0..0xFFFF: the checks of _svn, done in C
+    if set(map(type, svns)) != {int} or min(svns) < 0 or max(svns) > 0xFFFF:
         raise _bad(doc, "an SVN is not an integer in range")
     return svns
 

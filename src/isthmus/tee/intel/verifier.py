@@ -27,7 +27,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
 
@@ -119,7 +119,11 @@ def verify_quote_signatures(quote_bytes: bytes, *, at: datetime, anchors: TrustA
 
 
 def _match_collateral(
-    quote: Quote, pck: PckExtension, vc: VerifiedCollateral, certs: list[x509.Certificate]
+    quote: Quote,
+    pck: PckExtension,
+    vc: VerifiedCollateral,
+    certs: list[x509.Certificate],
+    scope: ch.Scope,
 ) -> None:
     tee = "TDX" if quote.is_tdx else "SGX"
     if vc.tcb_info.tee != tee:
@@ -139,7 +143,7 @@ def _match_collateral(
             TeeReason.COLLATERAL_MISMATCH,
             f"the QE identity is {vc.qe_identity.id}, a {tee} quote needs {want_qe}",
         )
-    if certs[1].subject != vc.pck_ca_subject:
+    if scope.names(certs[1], "pck_chain")[1] != vc.pck_ca_subject:
         raise _refuse(
             TeeReason.COLLATERAL_MISMATCH,
             "the PCK CRL is issued by another CA than the quote's PCK CA",
@@ -157,15 +161,17 @@ def _hex(data: bytes) -> str:
 def _attributes(quote: Quote, pck: PckExtension) -> UnifiedAttestationAttributes:
     body = quote.body
     data = body.report_data
-    common = {
+    common: dict[str, Any] = {
         "hex_user_data": _hex(data[:32]),
         "hex_nonce": _hex(data[:32]),
         "hex_hash_or_pem_pubkey": _hex(data[32:]),
         "bool_debug_disabled": "false" if body.debug else "true",
     }
     if isinstance(body, TdReportBody):
-        return UnifiedAttestationAttributes(
-            str_tee_platform=TeePlatform.TDX,
+        # model_construct: every value is made here, upper hex / decimal / "true"|"false"
+        # by construction (the validators would only re-check our own output)
+        return UnifiedAttestationAttributes.model_construct(
+            str_tee_platform=TeePlatform.TDX.value,
             hex_ta_measurement=_hex(body.mr_td),
             hex_boot_measurement=_hex(body.rtmrs),
             hex_signer=_hex(body.mr_owner),
@@ -176,8 +182,8 @@ def _attributes(quote: Quote, pck: PckExtension) -> UnifiedAttestationAttributes
             **common,
         )
     assert isinstance(body, SgxReportBody)
-    return UnifiedAttestationAttributes(
-        str_tee_platform=TeePlatform.SGX_DCAP,
+    return UnifiedAttestationAttributes.model_construct(
+        str_tee_platform=TeePlatform.SGX_DCAP.value,
         hex_ta_measurement=_hex(body.mr_enclave),
         hex_signer=_hex(body.mr_signer),
         hex_prod_id=_hex(body.raw[256:258]),
@@ -237,7 +243,7 @@ def verify_quote_detailed(
     certs = _pck_chain(parsed, scope)
     ca_type(certs[1].subject)
     pck = parse_pck_extension(certs[0])
-    _match_collateral(parsed, pck, vc, certs)
+    _match_collateral(parsed, pck, vc, certs, scope)
     windows = [
         *(cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)),
         *vc.windows,
