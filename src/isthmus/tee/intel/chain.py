@@ -120,8 +120,9 @@ def cert_signed_by(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bo
     return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid, key)
 
 
-def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes]:
-    """(issuer, subject) Name DER of a TBSCertificate, or (issuer, b"") of a TBSCertList.
+def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes, bytes]:
+    """(issuer, subject, SubjectPublicKeyInfo) content of a TBSCertificate, or
+    (issuer, b"", b"") of a TBSCertList.
     Names are matched byte for byte, as the reference verifier (webpki) matches them:
     stricter than attribute-wise equality, and no Name objects are built to do it."""
     try:
@@ -133,16 +134,17 @@ def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes]:
             tag, issuer, at = der.decode_tlv(body, at)
             if tag != der.SEQUENCE:
                 raise InvalidKey("issuer is not a SEQUENCE")
-            return issuer, b""
+            return issuer, b"", b""
         if tag == _VERSION_TAG:  # [0] version, then serialNumber
             _, _, at = der.decode_tlv(body, at)
         _, _, at = der.decode_tlv(body, at)  # signature
         itag, issuer, at = der.decode_tlv(body, at)
         _, _, at = der.decode_tlv(body, at)  # validity
         stag, subject, at = der.decode_tlv(body, at)
-        if itag != der.SEQUENCE or stag != der.SEQUENCE:
-            raise InvalidKey("issuer or subject is not a SEQUENCE")
-        return issuer, subject
+        ktag, spki, at = der.decode_tlv(body, at)
+        if itag != der.SEQUENCE or stag != der.SEQUENCE or ktag != der.SEQUENCE:
+            raise InvalidKey("issuer, subject or key is not a SEQUENCE")
+        return issuer, subject, spki
     except (InvalidKey, IndexError) as exc:
         raise TeeMalformed(
             f"{what}: names do not decode ({exc})",
@@ -159,11 +161,15 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 @lru_cache(maxsize=8)
-def pinned_key(root_point: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
-    """The key object of a pinned root point and its 65-byte form: input-independent
-    setup (the anchor is configuration, not evidence), the one thing kept between calls."""
+def pinned_key(root_point: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes, bytes]:
+    """The key object of a pinned root point, its 65-byte form and its SubjectPublicKeyInfo
+    content: input-independent setup (the anchor is configuration, not evidence), the one
+    thing kept between calls."""
     key = p256_key(root_point, "intel_root_public_key")
-    return key, point_of(key)
+    spki = der.decode_single(
+        key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo), der.SEQUENCE
+    )
+    return key, point_of(key), spki
 
 
 class Scope:
@@ -173,16 +179,25 @@ class Scope:
     of one quote and its collateral. A Scope is made per call and dropped with it, so a
     later verification checks every signature again; nothing here is a cache."""
 
-    __slots__ = ("_ca", "_certs", "_keys", "_names", "_signed", "root_key", "root_point")
+    __slots__ = (
+        "_ca",
+        "_certs",
+        "_keys",
+        "_names",
+        "_signed",
+        "root_key",
+        "root_point",
+        "root_spki",
+    )
 
     def __init__(self, root_point: bytes) -> None:
-        self.root_key, self.root_point = pinned_key(root_point)
+        self.root_key, self.root_point, self.root_spki = pinned_key(root_point)
         self._certs: dict[bytes, x509.Certificate] = {}
         # keyed by id(); the values hold the certificate so the id stays its own
         self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
         self._signed: dict[tuple[int, int], tuple[object, object]] = {}
         self._ca: dict[int, tuple[x509.Certificate, bool]] = {}
-        self._names: dict[int, tuple[x509.Certificate, bytes, bytes]] = {}
+        self._names: dict[int, tuple[x509.Certificate, bytes, bytes, bytes]] = {}
 
     def load_chain(self, pem: bytes | str, what: str) -> list[x509.Certificate]:
         data = pem.encode() if isinstance(pem, str) else pem
@@ -215,14 +230,25 @@ class Scope:
         self._keys[id(cert)] = (cert, key)
         return key
 
-    def names(self, cert: x509.Certificate, what: str) -> tuple[bytes, bytes]:
-        """(issuer, subject) DER of ``cert``."""
+    def _raw(
+        self, cert: x509.Certificate, what: str
+    ) -> tuple[x509.Certificate, bytes, bytes, bytes]:
         hit = self._names.get(id(cert))
         if hit is None:
-            issuer, subject = _raw_names(cert.tbs_certificate_bytes, crl=False, what=what)
-            hit = (cert, issuer, subject)
+            issuer, subject, spki = _raw_names(cert.tbs_certificate_bytes, crl=False, what=what)
+            hit = (cert, issuer, subject, spki)
             self._names[id(cert)] = hit
+        return hit
+
+    def names(self, cert: x509.Certificate, what: str) -> tuple[bytes, bytes]:
+        """(issuer, subject) DER of ``cert``."""
+        hit = self._raw(cert, what)
         return hit[1], hit[2]
+
+    def has_root_key(self, cert: x509.Certificate, what: str) -> bool:
+        """``cert``'s SubjectPublicKeyInfo is the pinned key's, byte for byte (then its
+        key object is the pinned one; another encoding takes the decoding path)."""
+        return self._raw(cert, what)[3] == self.root_spki
 
     def is_ca(self, cert: x509.Certificate) -> bool:
         hit = self._ca.get(id(cert))
@@ -267,9 +293,8 @@ def verify_chain(
                     f"{what}: signature of certificate {i} does not verify",
                 )
             continue
-        key = scope.key(cert, what)
-        if point_of(key) == scope.root_point:
-            if not scope.signed_by(cert, key):
+        if scope.has_root_key(cert, what) or point_of(scope.key(cert, what)) == scope.root_point:
+            if not scope.signed_by(cert, root_key):
                 raise _refuse(TeeReason.CHAIN_UNTRUSTED, f"{what}: root self-signature fails")
         elif not scope.signed_by(cert, root_key):
             raise _refuse(

@@ -22,6 +22,10 @@ _TCB = SGX_EXTENSION_OID + ".2"
 _PCEID = SGX_EXTENSION_OID + ".3"
 _FMSPC = SGX_EXTENSION_OID + ".4"
 _ENUMERATED = 0x0A
+_COMPONENTS = tuple(f"{_TCB}.{i}" for i in range(1, 17))
+_PCESVN = f"{_TCB}.17"
+_CPUSVN = f"{_TCB}.18"
+_SGX_EXTENSION = x509.ObjectIdentifier(SGX_EXTENSION_OID)
 # The OIDs the extension holds, by their DER content: an entry with one of these exact
 # encodings needs no decoding (they are minimal by construction); any other is decoded
 # and so validated exactly as before.
@@ -50,18 +54,29 @@ def _bad(message: str) -> TeeMalformed:
     )
 
 
+def _tlv(data: bytes, at: int) -> tuple[int, bytes, int]:
+    """One element at ``at``: a short-form length (always minimal DER) is read inline,
+    anything else goes through :func:`der.decode_tlv`, which applies every DER rule."""
+    if at + 2 <= len(data):
+        tag, size = data[at], data[at + 1]
+        end = at + 2 + size
+        if size < 0x80 and tag & 0x1F != 0x1F and end <= len(data):
+            return tag, data[at + 2 : end], end
+    return der.decode_tlv(data, at)
+
+
 def _pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     """The ``SEQUENCE { OID, value }`` entries of a SEQUENCE's content, by OID."""
     out: dict[str, tuple[int, bytes]] = {}
     at, end = 0, len(content)
     while at < end:
-        tag, child, at = der.decode_tlv(content, at)
+        tag, child, at = _tlv(content, at)
         if tag != der.SEQUENCE:
             raise _bad("an entry is not a SEQUENCE")
-        otag, raw_oid, inner = der.decode_tlv(child)
+        otag, raw_oid, inner = _tlv(child, 0)
         if otag != der.OBJECT_IDENTIFIER or inner >= len(child):
             raise _bad("an entry is not (OID, value)")
-        vtag, value, inner = der.decode_tlv(child, inner)
+        vtag, value, inner = _tlv(child, inner)
         if inner != len(child):
             raise _bad("an entry is not (OID, value)")
         oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
@@ -91,9 +106,9 @@ def parse_pck_extension_value(value: bytes) -> PckExtension:
     try:
         top = _pairs(der.decode_single(value, der.SEQUENCE))
         tcb = _pairs(_get(top, _TCB, der.SEQUENCE))
-        svns = tuple(_svn(_get(tcb, f"{_TCB}.{i}", der.INTEGER), 255) for i in range(1, 17))
-        pce_svn = _svn(_get(tcb, f"{_TCB}.17", der.INTEGER), 0xFFFF)
-        cpu_svn = _get(tcb, f"{_TCB}.18", der.OCTET_STRING)
+        svns = tuple([_svn(_get(tcb, oid, der.INTEGER), 255) for oid in _COMPONENTS])
+        pce_svn = _svn(_get(tcb, _PCESVN, der.INTEGER), 0xFFFF)
+        cpu_svn = _get(tcb, _CPUSVN, der.OCTET_STRING)
         fmspc = _get(top, _FMSPC, der.OCTET_STRING)
         pce_id = _get(top, _PCEID, der.OCTET_STRING)
     except InvalidKey as exc:
@@ -105,7 +120,7 @@ def parse_pck_extension_value(value: bytes) -> PckExtension:
 
 def parse_pck_extension(cert: x509.Certificate) -> PckExtension:
     try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSION_OID))
+        ext = cert.extensions.get_extension_for_oid(_SGX_EXTENSION)
     except x509.ExtensionNotFound:
         raise _bad("the PCK certificate has no SGX extension") from None
     except ValueError as exc:  # duplicate or undecodable extensions
