@@ -138,11 +138,14 @@ class QeIdentity:
     levels: tuple[ModuleLevel, ...]
 
 
+_SVN_KEYS = ("svn",) * 16
+
+
 def _components(doc: str, tcb: Mapping[str, Any], key: str) -> tuple[int, ...]:
     comps = _field(doc, tcb, key, list)
-    if len(comps) != 16 or not all(type(c) is dict for c in comps):
+    if len(comps) != 16 or set(map(type, comps)) != {dict}:
         raise _bad(doc, f"{key} must list 16 components")
-    svns = tuple([c.get("svn") for c in comps])
+    svns: tuple[Any, ...] = tuple(map(dict.get, comps, _SVN_KEYS))
     # exact int (no bool, no None), all within 0..0xFFFF: the checks of _svn, done in C
     if set(map(type, svns)) != {int} or min(svns) < 0 or max(svns) > 0xFFFF:
         raise _bad(doc, "an SVN is not an integer in range")
@@ -150,17 +153,25 @@ def _components(doc: str, tcb: Mapping[str, Any], key: str) -> tuple[int, ...]:
 
 
 def _level(doc: str, raw: Any, tdx: bool) -> TcbLevel:
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise _bad(doc, "a TCB level is not an object")
-    tcb = _field(doc, raw, "tcb", dict)
+    tcb = raw.get("tcb")
+    if type(tcb) is not dict:
+        tcb = _field(doc, raw, "tcb", dict)  # raises, naming the field
     if "sgxtcbcomponents" in tcb:
         sgx = _components(doc, tcb, "sgxtcbcomponents")
     else:  # TCB info v2 layout
         sgx = tuple(_svn(doc, tcb.get(f"sgxtcbcomp{i:02d}svn")) for i in range(1, 17))
     tdx_comps = _components(doc, tcb, "tdxtcbcomponents") if tdx else None
-    return TcbLevel(
-        sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, _status(doc, raw), _advisories(doc, raw)
-    )
+    status = raw.get("tcbStatus")
+    if type(status) is not str or status not in _STATUSES:
+        status = _status(doc, raw)  # raises, naming the value
+    ids = raw.get("advisoryIDs", [])
+    if type(ids) is list and (not ids or set(map(type, ids)) == {str}):
+        advisories = tuple(ids)
+    else:
+        advisories = _advisories(doc, raw)  # raises
+    return TcbLevel(sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, status, advisories)
 
 
 def _module_levels(doc: str, raws: Any) -> tuple[ModuleLevel, ...]:
