@@ -120,6 +120,17 @@ def cert_signed_by(cert: x509.Certificate, key: ec.EllipticCurvePublicKey) -> bo
     return _signed_by(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid, key)
 
 
+def tlv(data: bytes, at: int) -> tuple[int, bytes, int]:
+    """One DER element at ``at``: a short-form length (minimal by definition) is read
+    inline; any other form goes through :func:`der.decode_tlv` and its DER rules."""
+    if at + 2 <= len(data):
+        tag, size = data[at], data[at + 1]
+        end = at + 2 + size
+        if size < 0x80 and tag & 0x1F != 0x1F and end <= len(data):
+            return tag, data[at + 2 : end], end
+    return der.decode_tlv(data, at)
+
+
 def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes, bytes]:
     """(issuer, subject, SubjectPublicKeyInfo) content of a TBSCertificate, or
     (issuer, b"", b"") of a TBSCertList.
@@ -127,21 +138,21 @@ def _raw_names(tbs: bytes, *, crl: bool, what: str) -> tuple[bytes, bytes, bytes
     stricter than attribute-wise equality, and no Name objects are built to do it."""
     try:
         body = der.decode_single(tbs, der.SEQUENCE)
-        tag, _, at = der.decode_tlv(body)
+        tag, _, at = tlv(body, 0)
         if crl:  # [version INTEGER] signature issuer
             if tag == der.INTEGER:
-                _, _, at = der.decode_tlv(body, at)
-            tag, issuer, at = der.decode_tlv(body, at)
+                _, _, at = tlv(body, at)
+            tag, issuer, at = tlv(body, at)
             if tag != der.SEQUENCE:
                 raise InvalidKey("issuer is not a SEQUENCE")
             return issuer, b"", b""
         if tag == _VERSION_TAG:  # [0] version, then serialNumber
-            _, _, at = der.decode_tlv(body, at)
-        _, _, at = der.decode_tlv(body, at)  # signature
-        itag, issuer, at = der.decode_tlv(body, at)
-        _, _, at = der.decode_tlv(body, at)  # validity
-        stag, subject, at = der.decode_tlv(body, at)
-        ktag, spki, at = der.decode_tlv(body, at)
+            _, _, at = tlv(body, at)
+        _, _, at = tlv(body, at)  # signature
+        itag, issuer, at = tlv(body, at)
+        _, _, at = tlv(body, at)  # validity
+        stag, subject, at = tlv(body, at)
+        ktag, spki, at = tlv(body, at)
         if itag != der.SEQUENCE or stag != der.SEQUENCE or ktag != der.SEQUENCE:
             raise InvalidKey("issuer, subject or key is not a SEQUENCE")
         return issuer, subject, spki
@@ -197,7 +208,8 @@ class Scope:
         self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
         self._signed: dict[tuple[int, int], tuple[object, object]] = {}
         self._ca: dict[int, tuple[x509.Certificate, bool]] = {}
-        self._names: dict[int, tuple[x509.Certificate, bytes, bytes, bytes]] = {}
+        # id(cert) -> (cert, tbs, issuer, subject, SubjectPublicKeyInfo)
+        self._names: dict[int, tuple[x509.Certificate, bytes, bytes, bytes, bytes]] = {}
 
     def load_chain(self, pem: bytes | str, what: str) -> list[x509.Certificate]:
         data = pem.encode() if isinstance(pem, str) else pem
@@ -226,29 +238,31 @@ class Scope:
         hit = self._keys.get(id(cert))
         if hit is not None:
             return hit[1]
-        key = cert_key(cert, what)
+        # a certificate carrying the pinned key's exact SubjectPublicKeyInfo has that key
+        key = self.root_key if self.has_root_key(cert, what) else cert_key(cert, what)
         self._keys[id(cert)] = (cert, key)
         return key
 
     def _raw(
         self, cert: x509.Certificate, what: str
-    ) -> tuple[x509.Certificate, bytes, bytes, bytes]:
+    ) -> tuple[x509.Certificate, bytes, bytes, bytes, bytes]:
         hit = self._names.get(id(cert))
         if hit is None:
-            issuer, subject, spki = _raw_names(cert.tbs_certificate_bytes, crl=False, what=what)
-            hit = (cert, issuer, subject, spki)
+            tbs = cert.tbs_certificate_bytes
+            issuer, subject, spki = _raw_names(tbs, crl=False, what=what)
+            hit = (cert, tbs, issuer, subject, spki)
             self._names[id(cert)] = hit
         return hit
 
     def names(self, cert: x509.Certificate, what: str) -> tuple[bytes, bytes]:
         """(issuer, subject) DER of ``cert``."""
         hit = self._raw(cert, what)
-        return hit[1], hit[2]
+        return hit[2], hit[3]
 
     def has_root_key(self, cert: x509.Certificate, what: str) -> bool:
         """``cert``'s SubjectPublicKeyInfo is the pinned key's, byte for byte (then its
         key object is the pinned one; another encoding takes the decoding path)."""
-        return self._raw(cert, what)[3] == self.root_spki
+        return self._raw(cert, what)[4] == self.root_spki
 
     def is_ca(self, cert: x509.Certificate) -> bool:
         hit = self._ca.get(id(cert))
@@ -263,7 +277,8 @@ class Scope:
         pair = (id(cert), id(key))
         if pair in self._signed:
             return True
-        if not cert_signed_by(cert, key):
+        tbs = self._raw(cert, "certificate")[1]
+        if not _signed_by(tbs, cert.signature, cert.signature_algorithm_oid, key):
             return False
         self._signed[pair] = (cert, key)
         return True

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from isthmus.crypto import der
+from isthmus.tee.intel.chain import tlv
 from isthmus.wire.errors import InvalidKey, TeeMalformed
 from isthmus.wire.tee import TeeReason
 
@@ -54,29 +55,18 @@ def _bad(message: str) -> TeeMalformed:
     )
 
 
-def _tlv(data: bytes, at: int) -> tuple[int, bytes, int]:
-    """One element at ``at``: a short-form length (always minimal DER) is read inline,
-    anything else goes through :func:`der.decode_tlv`, which applies every DER rule."""
-    if at + 2 <= len(data):
-        tag, size = data[at], data[at + 1]
-        end = at + 2 + size
-        if size < 0x80 and tag & 0x1F != 0x1F and end <= len(data):
-            return tag, data[at + 2 : end], end
-    return der.decode_tlv(data, at)
-
-
 def _pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     """The ``SEQUENCE { OID, value }`` entries of a SEQUENCE's content, by OID."""
     out: dict[str, tuple[int, bytes]] = {}
     at, end = 0, len(content)
     while at < end:
-        tag, child, at = _tlv(content, at)
+        tag, child, at = tlv(content, at)
         if tag != der.SEQUENCE:
             raise _bad("an entry is not a SEQUENCE")
-        otag, raw_oid, inner = _tlv(child, 0)
+        otag, raw_oid, inner = tlv(child, 0)
         if otag != der.OBJECT_IDENTIFIER or inner >= len(child):
             raise _bad("an entry is not (OID, value)")
-        vtag, value, inner = _tlv(child, inner)
+        vtag, value, inner = tlv(child, inner)
         if inner != len(child):
             raise _bad("an entry is not (OID, value)")
         oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
