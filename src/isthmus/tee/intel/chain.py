@@ -193,6 +193,7 @@ class Scope:
     __slots__ = (
         "_ca",
         "_certs",
+        "_chains",
         "_keys",
         "_names",
         "_signed",
@@ -204,6 +205,7 @@ class Scope:
     def __init__(self, root_point: bytes) -> None:
         self.root_key, self.root_point, self.root_spki = pinned_key(root_point)
         self._certs: dict[bytes, x509.Certificate] = {}
+        self._chains: dict[bytes, tuple[x509.Certificate, ...]] = {}
         # keyed by id(); the values hold the certificate so the id stays its own
         self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
         self._signed: dict[tuple[int, int], tuple[object, object]] = {}
@@ -213,6 +215,9 @@ class Scope:
 
     def load_chain(self, pem: bytes | str, what: str) -> list[x509.Certificate]:
         data = pem.encode() if isinstance(pem, str) else pem
+        known = self._chains.get(data)  # the QE identity chain is the TCB info chain
+        if known is not None:
+            return list(known)
         blocks = _PEM_CERT.findall(data)
         if not blocks or len(blocks) > MAX_CHAIN:
             raise TeeMalformed(
@@ -232,6 +237,7 @@ class Scope:
                     ) from None
                 self._certs[block] = cert
             certs.append(cert)
+        self._chains[data] = tuple(certs)
         return certs
 
     def key(self, cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:

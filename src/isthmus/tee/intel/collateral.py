@@ -26,10 +26,11 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from isthmus.crypto import der
 from isthmus.tee.intel import chain as ch
 from isthmus.tee.intel.tcb import QeIdentity, TcbInfo, parse_qe_identity, parse_tcb_info
 from isthmus.tee.verdict import INTEL_SGX_ROOT_PUBLIC_KEY
-from isthmus.wire.errors import TeeMalformed, TeeRefused
+from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
 from isthmus.wire.tee import DcapCollateral, TeeReason, parse_json_field
 
 _QVL_FIELDS = (
@@ -207,7 +208,45 @@ class VerifiedCollateral:
 
 def ca_type(name: x509.Name) -> Literal["processor", "platform"]:
     cns = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    cn = cns[0].value if cns else ""
+    return _ca_of_cn(cns[0].value if cns else "")
+
+
+_CN_OID = b"\x55\x04\x03"  # 2.5.4.3 commonName, DER content
+_TEXT_TAGS = (0x0C, 0x13)  # UTF8String, PrintableString
+
+
+def _first_cn(subject: bytes) -> str | None:
+    """The first commonName of a Name's DER content; None (the caller then asks the
+    ``x509.Name``) for anything but single-valued RDNs with UTF8/Printable strings."""
+    try:
+        at, cn = 0, ""
+        while at < len(subject):
+            tag, rdn, at = ch.tlv(subject, at)
+            seq_tag, attr, used = ch.tlv(rdn, 0)
+            if tag != 0x31 or seq_tag != der.SEQUENCE or used != len(rdn):
+                return None
+            oid_tag, oid, used = ch.tlv(attr, 0)
+            value_tag, value, end = ch.tlv(attr, used)
+            if oid_tag != der.OBJECT_IDENTIFIER or end != len(attr):
+                return None
+            if oid == _CN_OID and not cn:
+                if value_tag not in _TEXT_TAGS:
+                    return None
+                cn = value.decode("utf-8")
+                if not cn:
+                    return None
+        return cn
+    except (InvalidKey, UnicodeDecodeError):
+        return None
+
+
+def pck_ca_type(cert: x509.Certificate, scope: ch.Scope) -> Literal["processor", "platform"]:
+    """:func:`ca_type` of ``cert``'s subject, read from its DER when it is plain."""
+    cn = _first_cn(scope.names(cert, "PCK CA")[1])
+    return ca_type(cert.subject) if cn is None else _ca_of_cn(cn)
+
+
+def _ca_of_cn(cn: object) -> Literal["processor", "platform"]:
     if cn == PROCESSOR_CA:
         return "processor"
     if cn == PLATFORM_CA:
@@ -305,7 +344,7 @@ def verify_collateral(
         tcb_info=tcb_info,
         qe_identity=qe_identity,
         pck_ca_subject=scope.names(pck_ca, "pem_pck_crl_issuer_chain")[1],
-        ca=ca_type(pck_ca.subject),
+        ca=pck_ca_type(pck_ca, scope),
         pck_revoked=pck_crl.revoked,
         root_revoked=root_crl.revoked,
         windows=tuple(windows),

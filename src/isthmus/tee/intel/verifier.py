@@ -39,6 +39,7 @@ from isthmus.tee.intel.collateral import (
     ca_type,
     cert_window,
     load_collateral_json,
+    pck_ca_type,
     verify_collateral,
 )
 from isthmus.tee.intel.pck import PckExtension, parse_pck_extension
@@ -241,7 +242,7 @@ def verify_quote_detailed(
     else:
         vc = verify_collateral(collateral, root, scope)
     certs = _pck_chain(parsed, scope)
-    ca_type(certs[1].subject)
+    pck_ca_type(certs[1], scope)
     pck = parse_pck_extension(certs[0])
     _match_collateral(parsed, pck, vc, certs, scope)
     windows = [

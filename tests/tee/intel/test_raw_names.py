@@ -1,0 +1,62 @@
+"""The DER readers of the speed path agree with ``cryptography``'s x509 objects.
+
+``_first_cn`` reads a subject's first commonName from DER (the PCK CA type), and
+``chain._raw_names`` cuts issuer, subject and key out of a TBSCertificate so names are
+matched byte for byte; both must give what the parsed certificate says, or decline.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from isthmus.crypto import der
+from isthmus.tee.intel import chain
+from isthmus.tee.intel.collateral import _first_cn
+
+_KEY = ec.generate_private_key(ec.SECP256R1())
+_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF), min_size=1, max_size=40)
+_OIDS = st.sampled_from([NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME, NameOID.COUNTRY_NAME])
+
+
+def _attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute:
+    if oid == NameOID.COUNTRY_NAME:
+        return x509.NameAttribute(oid, "US")
+    return x509.NameAttribute(oid, value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_OIDS, _TEXT), min_size=1, max_size=5), _TEXT)
+def test_names_and_first_cn_match_cryptography(
+    attrs: list[tuple[object, str]], issuer_cn: str
+) -> None:
+    subject = x509.Name([_attribute(oid, value) for oid, value in attrs])  # type: ignore[arg-type]
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)])
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(_KEY.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(_KEY, hashes.SHA256())
+    )
+    got_issuer, got_subject, spki = chain._raw_names(
+        cert.tbs_certificate_bytes, crl=False, what="test"
+    )
+    assert got_subject == der.decode_single(subject.public_bytes(), der.SEQUENCE)
+    assert got_issuer == der.decode_single(issuer.public_bytes(), der.SEQUENCE)
+    spki_der = _KEY.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    assert spki == der.decode_single(spki_der, der.SEQUENCE)
+    cns = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    # cryptography writes UTF8String / PrintableString: the DER reader never declines here
+    assert _first_cn(got_subject) == (cns[0].value if cns else "")
