@@ -168,10 +168,13 @@ def _level(doc: str, raw: Any, tdx: bool) -> TcbLevel:
         status = _status(doc, raw)  # raises, naming the value
     ids = raw.get("advisoryIDs", [])
     if type(ids) is list and (not ids or set(map(type, ids)) == {str}):
-        advisories = tuple(ids)
+        advisories: tuple[str, ...] = tuple(ids)
     else:
         advisories = _advisories(doc, raw)  # raises
-    return TcbLevel(sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, status, advisories)
+    pce_svn = tcb.get("pcesvn")
+    if type(pce_svn) is not int or not 0 <= pce_svn <= 0xFFFF:
+        pce_svn = _svn(doc, pce_svn)  # raises
+    return TcbLevel(sgx, pce_svn, tdx_comps, status, advisories)
 
 
 def _module_levels(doc: str, raws: Any) -> tuple[ModuleLevel, ...]:
