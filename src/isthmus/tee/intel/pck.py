@@ -60,6 +60,21 @@ def _pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     out: dict[str, tuple[int, bytes]] = {}
     at, end = 0, len(content)
     while at < end:
+        # SEQUENCE { OID, value } with short-form lengths (minimal DER) all through, read
+        # inline; any other form takes the element-by-element path below
+        if at + 4 <= end and content[at] == der.SEQUENCE and content[at + 2] == 0x06:
+            stop = at + 2 + content[at + 1]
+            vat = at + 4 + content[at + 3]
+            if content[at + 1] < 0x80 and content[at + 3] < 0x80 and vat + 2 <= stop <= end:
+                vtag, vsize = content[vat], content[vat + 1]
+                if vsize < 0x80 and vtag & 0x1F != 0x1F and vat + 2 + vsize == stop:
+                    raw_oid = content[at + 4 : vat]
+                    oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
+                    if oid in out:
+                        raise _bad(f"{oid} appears twice")
+                    out[oid] = (vtag, content[vat + 2 : stop])
+                    at = stop
+                    continue
         tag, child, at = tlv(content, at)
         if tag != der.SEQUENCE:
             raise _bad("an entry is not a SEQUENCE")
