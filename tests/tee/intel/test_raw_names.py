@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from isthmus.crypto import der
 from isthmus.tee.intel import chain
-from isthmus.tee.intel.collateral import _first_cn
+from isthmus.tee.intel.collateral import _first_cn, load_collateral_json
+from tests.support.shared import shared_path
 
 _KEY = ec.generate_private_key(ec.SECP256R1())
 _TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF), min_size=1, max_size=40)
@@ -60,3 +61,14 @@ def test_names_and_first_cn_match_cryptography(
     cns = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     # cryptography writes UTF8String / PrintableString: the DER reader never declines here
     assert _first_cn(got_subject) == (cns[0].value if cns else "")
+
+
+def test_crl_tbs_cut_from_der_is_the_reencoded_one() -> None:
+    folder = shared_path("tee-vectors", "intel", "dcap-qvl")
+    for name in ("sgx_quote", "tdx_quote"):
+        collateral = load_collateral_json((folder / f"{name}_collateral.json").read_text())
+        for text in (collateral.str_root_ca_crl, collateral.str_pck_crl):
+            crl, crl_der = chain.load_crl_der(text, "crl")
+            assert crl_der is not None
+            assert chain.first_element(crl_der) == crl.tbs_certlist_bytes
+    assert chain.first_element(b"\x30\x03\x02\x01") is None  # not one whole element

@@ -348,6 +348,13 @@ class VerifiedCrl:
 
 def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
     """A CRL given as hex of DER (dcap-qvl, UAR), PEM, base64 DER, or raw DER bytes."""
+    return load_crl_der(text, what)[0]
+
+
+def load_crl_der(
+    text: str | bytes, what: str
+) -> tuple[x509.CertificateRevocationList, bytes | None]:
+    """:func:`load_crl` and the DER it was read from (None for PEM)."""
     der: bytes | None = None
     if isinstance(text, bytes) and text[:1] == b"\x30":
         der = text
@@ -356,7 +363,7 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
         s = s.strip()
         if "-----BEGIN" in s:
             try:
-                return x509.load_pem_x509_crl(s.encode())
+                return x509.load_pem_x509_crl(s.encode()), None
             except ValueError:
                 der = None
         else:
@@ -369,7 +376,7 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
                     der = None
     if der is not None:
         try:
-            return x509.load_der_x509_crl(der)
+            return x509.load_der_x509_crl(der), der
         except ValueError:
             pass
     raise TeeMalformed(
@@ -377,14 +384,30 @@ def load_crl(text: str | bytes, what: str) -> x509.CertificateRevocationList:
     )
 
 
+def first_element(data: bytes) -> bytes | None:
+    """The first element (tag, length and content) inside the one DER element ``data``:
+    a CRL's TBSCertList exactly as received, where ``tbs_certlist_bytes`` re-encodes the
+    whole revoked list on every access. None when ``data`` is not a single element."""
+    try:
+        content = der.decode_single(data, der.SEQUENCE)
+        _, _, end = tlv(content, 0)
+    except InvalidKey:
+        return None
+    return content[:end]
+
+
 def verify_crl(
     crl: x509.CertificateRevocationList,
     issuer: x509.Certificate,
     what: str,
     scope: Scope,
+    crl_der: bytes | None = None,
 ) -> VerifiedCrl:
-    """The CRL is issued (name) and signed (key) by ``issuer``; it has a nextUpdate."""
-    tbs = crl.tbs_certlist_bytes
+    """The CRL is issued (name) and signed (key) by ``issuer``; it has a nextUpdate.
+    ``crl_der``: the DER ``crl`` was loaded from (its TBS is then cut out, not rebuilt)."""
+    tbs = first_element(crl_der) if crl_der is not None else None
+    if tbs is None:
+        tbs = crl.tbs_certlist_bytes
     if _raw_names(tbs, crl=True, what=what)[0] != scope.names(issuer, what)[1]:
         raise _refuse(
             TeeReason.COLLATERAL_MISMATCH,

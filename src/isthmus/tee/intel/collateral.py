@@ -305,11 +305,11 @@ def verify_collateral(
             raise _bad(name, f"{name} must hold the signer and the root")
         ch.verify_chain(certs, root_point, name, scope)
     root = pck_chain[-1]
-    root_crl = ch.verify_crl(
-        ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root, "root CA CRL", scope
-    )
+    crl, crl_der = ch.load_crl_der(c.str_root_ca_crl, "str_root_ca_crl")
+    root_crl = ch.verify_crl(crl, root, "root CA CRL", scope, crl_der)
     pck_ca = pck_chain[0]
-    pck_crl = ch.verify_crl(ch.load_crl(c.str_pck_crl, "str_pck_crl"), pck_ca, "PCK CRL", scope)
+    crl, crl_der = ch.load_crl_der(c.str_pck_crl, "str_pck_crl")
+    pck_crl = ch.verify_crl(crl, pck_ca, "PCK CRL", scope, crl_der)
     for cert, name in (
         (pck_ca, "PCK CA"),
         (tcb_chain[0], "TCB signing certificate"),
