@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 from isthmus.crypto import der
 from isthmus.tee.intel import chain
 from isthmus.tee.intel.collateral import _first_cn, load_collateral_json
+from isthmus.tee.verdict import INTEL_SGX_ROOT_PUBLIC_KEY
+from isthmus.wire.errors import TeeMalformed
 from tests.support.shared import shared_path
 
 _KEY = ec.generate_private_key(ec.SECP256R1())
@@ -72,3 +75,17 @@ def test_crl_tbs_cut_from_der_is_the_reencoded_one() -> None:
             assert crl_der is not None
             assert chain.first_element(crl_der) == crl.tbs_certlist_bytes
     assert chain.first_element(b"\x30\x03\x02\x01") is None  # not one whole element
+
+
+def test_pem_blocks_read_as_der_match_the_pem_loader() -> None:
+    folder = shared_path("tee-vectors", "intel", "dcap-qvl")
+    collateral = load_collateral_json((folder / "tdx_quote_collateral.json").read_text())
+    pem = collateral.pem_pck_crl_issuer_chain.encode()
+    scope = chain.Scope(INTEL_SGX_ROOT_PUBLIC_KEY)
+    ours = scope.load_chain(pem, "chain")
+    assert ours == x509.load_pem_x509_certificates(pem)
+    for cert in ours:
+        assert scope._raw(cert, "chain")[1] == cert.tbs_certificate_bytes
+    broken = pem.replace(b"\n", b"=\n", 1)  # padding inside the base64 body
+    with pytest.raises(TeeMalformed):
+        chain.Scope(INTEL_SGX_ROOT_PUBLIC_KEY).load_chain(broken, "chain")

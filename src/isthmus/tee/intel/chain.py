@@ -34,6 +34,8 @@ from isthmus.wire.tee import TeeReason
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----")
 _ECDSA_SHA256 = x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256
 _ECDSA = ec.ECDSA(hashes.SHA256())  # immutable parameters, no key or input in it
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
 _VERSION_TAG = 0xA0  # [0] EXPLICIT version of a TBSCertificate
 MAX_CHAIN = 4
 
@@ -194,6 +196,7 @@ class Scope:
         "_ca",
         "_certs",
         "_chains",
+        "_der",
         "_keys",
         "_names",
         "_signed",
@@ -206,6 +209,7 @@ class Scope:
         self.root_key, self.root_point, self.root_spki = pinned_key(root_point)
         self._certs: dict[bytes, x509.Certificate] = {}
         self._chains: dict[bytes, tuple[x509.Certificate, ...]] = {}
+        self._der: dict[int, tuple[x509.Certificate, bytes]] = {}
         # keyed by id(); the values hold the certificate so the id stays its own
         self._keys: dict[int, tuple[x509.Certificate, ec.EllipticCurvePublicKey]] = {}
         self._signed: dict[tuple[int, int], tuple[object, object]] = {}
@@ -228,13 +232,7 @@ class Scope:
         for block in blocks:
             cert = self._certs.get(block)
             if cert is None:
-                try:
-                    cert = x509.load_pem_x509_certificate(block)
-                except ValueError as exc:
-                    raise TeeMalformed(
-                        f"{what}: a certificate does not parse ({exc})",
-                        details={"reason": TeeReason.MALFORMED, "field": what},
-                    ) from None
+                cert = self._load(block, what)
                 self._certs[block] = cert
             certs.append(cert)
         self._chains[data] = tuple(certs)
@@ -249,12 +247,31 @@ class Scope:
         self._keys[id(cert)] = (cert, key)
         return key
 
+    def _load(self, block: bytes, what: str) -> x509.Certificate:
+        """A PEM certificate block, decoded as strict base64 and parsed as DER: the DER
+        is kept, so the TBS is cut from the bytes as received (``tbs_certificate_bytes``
+        re-encodes it on every access)."""
+        body = b"".join(block[len(_BEGIN) : -len(_END)].split())
+        try:
+            data = binascii.a2b_base64(body, strict_mode=True)
+            cert = x509.load_der_x509_certificate(data)
+        except (binascii.Error, ValueError) as exc:
+            raise TeeMalformed(
+                f"{what}: a certificate does not parse ({exc})",
+                details={"reason": TeeReason.MALFORMED, "field": what},
+            ) from None
+        self._der[id(cert)] = (cert, data)
+        return cert
+
     def _raw(
         self, cert: x509.Certificate, what: str
     ) -> tuple[x509.Certificate, bytes, bytes, bytes, bytes]:
         hit = self._names.get(id(cert))
         if hit is None:
-            tbs = cert.tbs_certificate_bytes
+            known = self._der.get(id(cert))
+            tbs = first_element(known[1]) if known is not None else None
+            if tbs is None:
+                tbs = cert.tbs_certificate_bytes
             issuer, subject, spki = _raw_names(tbs, crl=False, what=what)
             hit = (cert, tbs, issuer, subject, spki)
             self._names[id(cert)] = hit
