@@ -26,10 +26,11 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from isthmus.crypto import der
 from isthmus.tee.intel import chain as ch
 from isthmus.tee.intel.tcb import QeIdentity, TcbInfo, parse_qe_identity, parse_tcb_info
 from isthmus.tee.verdict import INTEL_SGX_ROOT_PUBLIC_KEY
-from isthmus.wire.errors import TeeMalformed, TeeRefused
+from isthmus.wire.errors import InvalidKey, TeeMalformed, TeeRefused
 from isthmus.wire.tee import DcapCollateral, TeeReason, parse_json_field
 
 _QVL_FIELDS = (
@@ -112,6 +113,13 @@ def collateral_from_files(
 def signed_value(text: str, key: str, field: str) -> tuple[bytes, bytes]:
     """From ``{"<key>": {...}, "signature": "<hex>"}``: the exact UTF-8 bytes of the
     value of ``key`` as they appear in ``text``, and the decoded signature."""
+    body, signature, _ = signed_object(text, key, field)
+    return body, signature
+
+
+def signed_object(text: str, key: str, field: str) -> tuple[bytes, bytes, dict[str, Any]]:
+    """:func:`signed_value` and the decoded value of ``key``: the parse of exactly the
+    returned bytes, so the document is read once and never re-serialised."""
     decoder = json.JSONDecoder()
     spans: dict[str, tuple[int, int]] = {}
     values: dict[str, Any] = {}
@@ -167,7 +175,7 @@ def signed_value(text: str, key: str, field: str) -> tuple[bytes, bytes]:
     except ValueError:
         raise _bad(field, f"{field}: signature is not hex") from None
     start, end = spans[key]
-    return text[start:end].encode("utf-8"), signature
+    return text[start:end].encode("utf-8"), signature, values[key]
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,12 @@ class Window:
     not_after: datetime
     early: TeeReason
     late: TeeReason
+    cert: x509.Certificate | None = None  # its subject ends the name in a refusal (lazily)
+
+    def label(self) -> str:
+        if self.cert is None:
+            return self.name
+        return f"{self.name} {self.cert.subject.rfc4514_string()}"
 
 
 @dataclass(frozen=True)
@@ -185,16 +199,54 @@ class VerifiedCollateral:
 
     tcb_info: TcbInfo
     qe_identity: QeIdentity
-    pck_ca_subject: x509.Name
+    pck_ca_subject: bytes  # Name DER, matched byte for byte with the quote's PCK CA
     ca: Literal["processor", "platform"]
-    pck_revoked: frozenset[int]
-    root_revoked: frozenset[int]
+    pck_revoked: ch.Revocations
+    root_revoked: ch.Revocations
     windows: tuple[Window, ...]
 
 
 def ca_type(name: x509.Name) -> Literal["processor", "platform"]:
     cns = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    cn = cns[0].value if cns else ""
+    return _ca_of_cn(cns[0].value if cns else "")
+
+
+_CN_OID = b"\x55\x04\x03"  # 2.5.4.3 commonName, DER content
+_TEXT_TAGS = (0x0C, 0x13)  # UTF8String, PrintableString
+
+
+def _first_cn(subject: bytes) -> str | None:
+    """The first commonName of a Name's DER content; None (the caller then asks the
+    ``x509.Name``) for anything but single-valued RDNs with UTF8/Printable strings."""
+    try:
+        at, cn = 0, ""
+        while at < len(subject):
+            tag, rdn, at = ch.tlv(subject, at)
+            seq_tag, attr, used = ch.tlv(rdn, 0)
+            if tag != 0x31 or seq_tag != der.SEQUENCE or used != len(rdn):
+                return None
+            oid_tag, oid, used = ch.tlv(attr, 0)
+            value_tag, value, end = ch.tlv(attr, used)
+            if oid_tag != der.OBJECT_IDENTIFIER or end != len(attr):
+                return None
+            if oid == _CN_OID and not cn:
+                if value_tag not in _TEXT_TAGS:
+                    return None
+                cn = value.decode("utf-8")
+                if not cn:
+                    return None
+        return cn
+    except (InvalidKey, UnicodeDecodeError):
+        return None
+
+
+def pck_ca_type(cert: x509.Certificate, scope: ch.Scope) -> Literal["processor", "platform"]:
+    """:func:`ca_type` of ``cert``'s subject, read from its DER when it is plain."""
+    cn = _first_cn(scope.names(cert, "PCK CA")[1])
+    return ca_type(cert.subject) if cn is None else _ca_of_cn(cn)
+
+
+def _ca_of_cn(cn: object) -> Literal["processor", "platform"]:
     if cn == PROCESSOR_CA:
         return "processor"
     if cn == PLATFORM_CA:
@@ -202,13 +254,14 @@ def ca_type(name: x509.Name) -> Literal["processor", "platform"]:
     raise TeeRefused(f"{cn!r} is not an Intel PCK CA", reason=TeeReason.CHAIN_UNTRUSTED)
 
 
-def cert_window(cert: x509.Certificate, name: str) -> Window:
+def cert_window(cert: x509.Certificate, name: str, *, with_subject: bool = False) -> Window:
     return Window(
         name,
         cert.not_valid_before_utc,
         cert.not_valid_after_utc,
         TeeReason.CERT_NOT_YET_VALID,
         TeeReason.CERT_EXPIRED,
+        cert if with_subject else None,
     )
 
 
@@ -218,37 +271,45 @@ def _doc_window(name: str, start: datetime, end: datetime) -> Window:
     )
 
 
-def _signed_doc(text: str, key: str, field: str, signer: x509.Certificate) -> bytes:
-    body, signature = signed_value(text, key, field)
-    if not ch.ecdsa_raw_ok(ch.cert_key(signer, field), signature, body):
+def _signed_doc(
+    text: str, key: str, field: str, signer: x509.Certificate, scope: ch.Scope
+) -> dict[str, Any]:
+    body, signature, value = signed_object(text, key, field)
+    if not ch.ecdsa_raw_ok(scope.key(signer, field), signature, body):
         raise TeeRefused(
             f"{field}: the signature does not cover these bytes under "
             f"{signer.subject.rfc4514_string()}",
             reason=TeeReason.COLLATERAL_SIGNATURE,
             details={"field": field},
         )
-    return body
+    return value
 
 
-def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollateral:
-    """Signatures, chains and CRL contents of a collateral (no time judged here)."""
-    pck_chain = ch.load_pem_chain(c.pem_pck_crl_issuer_chain, "pem_pck_crl_issuer_chain")
-    tcb_chain = ch.load_pem_chain(c.pem_tcb_info_issuer_chain, "pem_tcb_info_issuer_chain")
-    qe_chain = ch.load_pem_chain(c.pem_qe_identity_issuer_chain, "pem_qe_identity_issuer_chain")
+def verify_collateral(
+    c: DcapCollateral, root_point: bytes, scope: ch.Scope | None = None
+) -> VerifiedCollateral:
+    """Signatures, chains and CRL contents of a collateral (no time judged here).
+    ``scope`` is the calling verification's (certificates shared with the quote's PCK
+    chain are parsed and checked once in that call); None: a fresh one."""
+    if scope is None or ch.pinned_key(root_point)[1] != scope.root_point:
+        scope = ch.Scope(root_point)
+    pck_chain = scope.load_chain(c.pem_pck_crl_issuer_chain, "pem_pck_crl_issuer_chain")
+    tcb_chain = scope.load_chain(c.pem_tcb_info_issuer_chain, "pem_tcb_info_issuer_chain")
+    qe_chain = scope.load_chain(c.pem_qe_identity_issuer_chain, "pem_qe_identity_issuer_chain")
     for certs, name in (
         (pck_chain, "pem_pck_crl_issuer_chain"),
         (tcb_chain, "pem_tcb_info_issuer_chain"),
         (qe_chain, "pem_qe_identity_issuer_chain"),
     ):
-        if name == "pem_qe_identity_issuer_chain" and qe_chain == tcb_chain:
-            continue  # Intel signs both with one certificate: one check is enough
         if len(certs) < 2:
             raise _bad(name, f"{name} must hold the signer and the root")
-        ch.verify_chain(certs, root_point, name)
+        ch.verify_chain(certs, root_point, name, scope)
     root = pck_chain[-1]
-    root_crl = ch.verify_crl(ch.load_crl(c.str_root_ca_crl, "str_root_ca_crl"), root, "root CA CRL")
+    crl, crl_der = ch.load_crl_der(c.str_root_ca_crl, "str_root_ca_crl")
+    root_crl = ch.verify_crl(crl, root, "root CA CRL", scope, crl_der)
     pck_ca = pck_chain[0]
-    pck_crl = ch.verify_crl(ch.load_crl(c.str_pck_crl, "str_pck_crl"), pck_ca, "PCK CRL")
+    crl, crl_der = ch.load_crl_der(c.str_pck_crl, "str_pck_crl")
+    pck_crl = ch.verify_crl(crl, pck_ca, "PCK CRL", scope, crl_der)
     for cert, name in (
         (pck_ca, "PCK CA"),
         (tcb_chain[0], "TCB signing certificate"),
@@ -256,20 +317,24 @@ def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollatera
     ):
         if cert.serial_number in root_crl.revoked:
             raise TeeRefused(f"the {name} is on the root CA CRL", reason=TeeReason.CERT_REVOKED)
-    tcb_body = _signed_doc(c.str_tcb_info, "tcbInfo", "str_tcb_info", tcb_chain[0])
-    qe_body = _signed_doc(c.str_qe_identity, "enclaveIdentity", "str_qe_identity", qe_chain[0])
-    tcb_info = parse_tcb_info(tcb_body)
-    qe_identity = parse_qe_identity(qe_body)
-    windows = [
-        *(
-            cert_window(cert, f"{name} certificate {cert.subject.rfc4514_string()}")
-            for certs, name in (
-                (pck_chain, "PCK CRL issuer"),
-                (tcb_chain, "TCB info issuer"),
-                (qe_chain, "QE identity issuer"),
-            )
-            for cert in certs
-        ),
+    tcb_doc = _signed_doc(c.str_tcb_info, "tcbInfo", "str_tcb_info", tcb_chain[0], scope)
+    qe_doc = _signed_doc(
+        c.str_qe_identity, "enclaveIdentity", "str_qe_identity", qe_chain[0], scope
+    )
+    tcb_info = parse_tcb_info(tcb_doc)
+    qe_identity = parse_qe_identity(qe_doc)
+    windows: list[Window] = []
+    seen: set[int] = set()  # a certificate in two chains is one window
+    for certs, name in (
+        (pck_chain, "PCK CRL issuer"),
+        (tcb_chain, "TCB info issuer"),
+        (qe_chain, "QE identity issuer"),
+    ):
+        for cert in certs:
+            if id(cert) not in seen:
+                seen.add(id(cert))
+                windows.append(cert_window(cert, f"{name} certificate", with_subject=True))
+    windows += [
         _doc_window("root CA CRL", root_crl.this_update, root_crl.next_update),
         _doc_window("PCK CRL", pck_crl.this_update, pck_crl.next_update),
         _doc_window("TCB info", tcb_info.issue_date, tcb_info.next_update),
@@ -278,8 +343,8 @@ def verify_collateral(c: DcapCollateral, root_point: bytes) -> VerifiedCollatera
     return VerifiedCollateral(
         tcb_info=tcb_info,
         qe_identity=qe_identity,
-        pck_ca_subject=pck_ca.subject,
-        ca=ca_type(pck_ca.subject),
+        pck_ca_subject=scope.names(pck_ca, "pem_pck_crl_issuer_chain")[1],
+        ca=pck_ca_type(pck_ca, scope),
         pck_revoked=pck_crl.revoked,
         root_revoked=root_crl.revoked,
         windows=tuple(windows),

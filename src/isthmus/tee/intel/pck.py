@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from isthmus.crypto import der
+from isthmus.tee.intel.chain import tlv
 from isthmus.wire.errors import InvalidKey, TeeMalformed
 from isthmus.wire.tee import TeeReason
 
@@ -22,6 +23,20 @@ _TCB = SGX_EXTENSION_OID + ".2"
 _PCEID = SGX_EXTENSION_OID + ".3"
 _FMSPC = SGX_EXTENSION_OID + ".4"
 _ENUMERATED = 0x0A
+_COMPONENTS = tuple(f"{_TCB}.{i}" for i in range(1, 17))
+_PCESVN = f"{_TCB}.17"
+_CPUSVN = f"{_TCB}.18"
+_SGX_EXTENSION = x509.ObjectIdentifier(SGX_EXTENSION_OID)
+# The OIDs the extension holds, by their DER content: an entry with one of these exact
+# encodings needs no decoding (they are minimal by construction); any other is decoded
+# and so validated exactly as before.
+_KNOWN_OIDS = {
+    der.decode_tlv(der.encode_oid(oid))[1]: oid
+    for oid in (
+        *(f"{SGX_EXTENSION_OID}.{n}" for n in range(1, 8)),
+        *(f"{_TCB}.{n}" for n in range(1, 19)),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -43,16 +58,36 @@ def _bad(message: str) -> TeeMalformed:
 def _pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     """The ``SEQUENCE { OID, value }`` entries of a SEQUENCE's content, by OID."""
     out: dict[str, tuple[int, bytes]] = {}
-    for tag, child in der.decode_children(content):
+    at, end = 0, len(content)
+    while at < end:
+        # SEQUENCE { OID, value } with short-form lengths (minimal DER) all through, read
+        # inline; any other form takes the element-by-element path below
+        if at + 4 <= end and content[at] == der.SEQUENCE and content[at + 2] == 0x06:
+            stop = at + 2 + content[at + 1]
+            vat = at + 4 + content[at + 3]
+            if content[at + 1] < 0x80 and content[at + 3] < 0x80 and vat + 2 <= stop <= end:
+                vtag, vsize = content[vat], content[vat + 1]
+                if vsize < 0x80 and vtag & 0x1F != 0x1F and vat + 2 + vsize == stop:
+                    raw_oid = content[at + 4 : vat]
+                    oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
+                    if oid in out:
+                        raise _bad(f"{oid} appears twice")
+                    out[oid] = (vtag, content[vat + 2 : stop])
+                    at = stop
+                    continue
+        tag, child, at = tlv(content, at)
         if tag != der.SEQUENCE:
             raise _bad("an entry is not a SEQUENCE")
-        parts = der.decode_children(child)
-        if len(parts) != 2 or parts[0][0] != der.OBJECT_IDENTIFIER:
+        otag, raw_oid, inner = tlv(child, 0)
+        if otag != der.OBJECT_IDENTIFIER or inner >= len(child):
             raise _bad("an entry is not (OID, value)")
-        oid = der.decode_oid(parts[0][1])
+        vtag, value, inner = tlv(child, inner)
+        if inner != len(child):
+            raise _bad("an entry is not (OID, value)")
+        oid = _KNOWN_OIDS.get(raw_oid) or der.decode_oid(raw_oid)
         if oid in out:
             raise _bad(f"{oid} appears twice")
-        out[oid] = parts[1]
+        out[oid] = (vtag, value)
     return out
 
 
@@ -76,9 +111,9 @@ def parse_pck_extension_value(value: bytes) -> PckExtension:
     try:
         top = _pairs(der.decode_single(value, der.SEQUENCE))
         tcb = _pairs(_get(top, _TCB, der.SEQUENCE))
-        svns = tuple(_svn(_get(tcb, f"{_TCB}.{i}", der.INTEGER), 255) for i in range(1, 17))
-        pce_svn = _svn(_get(tcb, f"{_TCB}.17", der.INTEGER), 0xFFFF)
-        cpu_svn = _get(tcb, f"{_TCB}.18", der.OCTET_STRING)
+        svns = tuple([_svn(_get(tcb, oid, der.INTEGER), 255) for oid in _COMPONENTS])
+        pce_svn = _svn(_get(tcb, _PCESVN, der.INTEGER), 0xFFFF)
+        cpu_svn = _get(tcb, _CPUSVN, der.OCTET_STRING)
         fmspc = _get(top, _FMSPC, der.OCTET_STRING)
         pce_id = _get(top, _PCEID, der.OCTET_STRING)
     except InvalidKey as exc:
@@ -90,7 +125,7 @@ def parse_pck_extension_value(value: bytes) -> PckExtension:
 
 def parse_pck_extension(cert: x509.Certificate) -> PckExtension:
     try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSION_OID))
+        ext = cert.extensions.get_extension_for_oid(_SGX_EXTENSION)
     except x509.ExtensionNotFound:
         raise _bad("the PCK certificate has no SGX extension") from None
     except ValueError as exc:  # duplicate or undecodable extensions

@@ -138,25 +138,43 @@ class QeIdentity:
     levels: tuple[ModuleLevel, ...]
 
 
+_SVN_KEYS = ("svn",) * 16
+
+
 def _components(doc: str, tcb: Mapping[str, Any], key: str) -> tuple[int, ...]:
     comps = _field(doc, tcb, key, list)
-    if len(comps) != 16 or not all(isinstance(c, dict) for c in comps):
+    if len(comps) != 16 or set(map(type, comps)) != {dict}:
         raise _bad(doc, f"{key} must list 16 components")
-    return tuple(_svn(doc, c.get("svn")) for c in comps)
+    svns: tuple[Any, ...] = tuple(map(dict.get, comps, _SVN_KEYS))
+    # exact int (no bool, no None), all within 0..0xFFFF: the checks of _svn, done in C
+    if set(map(type, svns)) != {int} or min(svns) < 0 or max(svns) > 0xFFFF:
+        raise _bad(doc, "an SVN is not an integer in range")
+    return svns
 
 
 def _level(doc: str, raw: Any, tdx: bool) -> TcbLevel:
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise _bad(doc, "a TCB level is not an object")
-    tcb = _field(doc, raw, "tcb", dict)
+    tcb = raw.get("tcb")
+    if type(tcb) is not dict:
+        tcb = _field(doc, raw, "tcb", dict)  # raises, naming the field
     if "sgxtcbcomponents" in tcb:
         sgx = _components(doc, tcb, "sgxtcbcomponents")
     else:  # TCB info v2 layout
         sgx = tuple(_svn(doc, tcb.get(f"sgxtcbcomp{i:02d}svn")) for i in range(1, 17))
     tdx_comps = _components(doc, tcb, "tdxtcbcomponents") if tdx else None
-    return TcbLevel(
-        sgx, _svn(doc, tcb.get("pcesvn")), tdx_comps, _status(doc, raw), _advisories(doc, raw)
-    )
+    status = raw.get("tcbStatus")
+    if type(status) is not str or status not in _STATUSES:
+        status = _status(doc, raw)  # raises, naming the value
+    ids = raw.get("advisoryIDs", [])
+    if type(ids) is list and (not ids or set(map(type, ids)) == {str}):
+        advisories: tuple[str, ...] = tuple(ids)
+    else:
+        advisories = _advisories(doc, raw)  # raises
+    pce_svn = tcb.get("pcesvn")
+    if type(pce_svn) is not int or not 0 <= pce_svn <= 0xFFFF:
+        pce_svn = _svn(doc, pce_svn)  # raises
+    return TcbLevel(sgx, pce_svn, tdx_comps, status, advisories)
 
 
 def _module_levels(doc: str, raws: Any) -> tuple[ModuleLevel, ...]:
@@ -194,9 +212,11 @@ def _object(doc: str, text: bytes) -> dict[str, Any]:
     return value
 
 
-def parse_tcb_info(text: bytes) -> TcbInfo:
+def parse_tcb_info(text: bytes | dict[str, Any]) -> TcbInfo:
+    """From the signed bytes, or from their already-decoded object (the parse of exactly
+    those bytes, as :func:`..collateral.signed_value` returns it)."""
     doc = "tcb_info"
-    obj = _object(doc, text)
+    obj = text if isinstance(text, dict) else _object(doc, text)
     tee = _field(doc, obj, "id", str) if "id" in obj else "SGX"
     if tee not in ("SGX", "TDX"):
         raise _bad(doc, f"id {tee!r} is not SGX or TDX")
@@ -229,9 +249,9 @@ def parse_tcb_info(text: bytes) -> TcbInfo:
     )
 
 
-def parse_qe_identity(text: bytes) -> QeIdentity:
+def parse_qe_identity(text: bytes | dict[str, Any]) -> QeIdentity:
     doc = "qe_identity"
-    obj = _object(doc, text)
+    obj = text if isinstance(text, dict) else _object(doc, text)
     qe_id = _field(doc, obj, "id", str)
     if qe_id not in ("QE", "TD_QE"):
         raise _bad(doc, f"id {qe_id!r} is not QE or TD_QE")

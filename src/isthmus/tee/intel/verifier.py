@@ -27,7 +27,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
 
@@ -39,6 +39,7 @@ from isthmus.tee.intel.collateral import (
     ca_type,
     cert_window,
     load_collateral_json,
+    pck_ca_type,
     verify_collateral,
 )
 from isthmus.tee.intel.pck import PckExtension, parse_pck_extension
@@ -71,21 +72,22 @@ def _refuse(reason: TeeReason, message: str, **details: object) -> TeeRefused:
 
 def _check_windows(windows: list[Window] | tuple[Window, ...], at: datetime) -> datetime:
     for w in windows:
-        check_window(w.name, at, w.not_before, w.not_after, early=w.early, late=w.late)
+        if at < w.not_before or at > w.not_after:  # the refusal names the window
+            check_window(w.label(), at, w.not_before, w.not_after, early=w.early, late=w.late)
     return min(w.not_after for w in windows)
 
 
-def _pck_chain(quote: Quote, root_point: bytes) -> list[x509.Certificate]:
-    certs = ch.load_pem_chain(quote.pck_chain_pem, "pck_chain")
+def _pck_chain(quote: Quote, scope: ch.Scope) -> list[x509.Certificate]:
+    certs = scope.load_chain(quote.pck_chain_pem, "pck_chain")
     if len(certs) < 2:
         raise _refuse(TeeReason.CHAIN_UNTRUSTED, "the quote's PCK chain has no PCK CA")
-    ch.verify_chain(certs, root_point, "pck_chain")
+    ch.verify_chain(certs, scope.root_point, "pck_chain", scope)
     return certs
 
 
-def _check_signatures(quote: Quote, leaf: x509.Certificate) -> None:
+def _check_signatures(quote: Quote, leaf: x509.Certificate, scope: ch.Scope) -> None:
     if not ch.ecdsa_raw_ok(
-        ch.cert_key(leaf, "PCK certificate"), quote.qe_report_signature, quote.qe_report.raw
+        scope.key(leaf, "PCK certificate"), quote.qe_report_signature, quote.qe_report.raw
     ):
         raise _refuse(
             TeeReason.SIGNATURE_INVALID, "the QE report signature does not verify under the PCK key"
@@ -110,14 +112,19 @@ def verify_quote_signatures(quote_bytes: bytes, *, at: datetime, anchors: TrustA
     (validity at ``at``, no CRLs), the QE report signature, the binding and the quote
     signature. No TCB status follows from this alone."""
     quote = parse_quote(quote_bytes)
-    certs = _pck_chain(quote, anchors.intel_root_public_key)
+    scope = ch.Scope(anchors.intel_root_public_key)
+    certs = _pck_chain(quote, scope)
     _check_windows([cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)], at)
-    _check_signatures(quote, certs[0])
+    _check_signatures(quote, certs[0], scope)
     return quote
 
 
 def _match_collateral(
-    quote: Quote, pck: PckExtension, vc: VerifiedCollateral, certs: list[x509.Certificate]
+    quote: Quote,
+    pck: PckExtension,
+    vc: VerifiedCollateral,
+    certs: list[x509.Certificate],
+    scope: ch.Scope,
 ) -> None:
     tee = "TDX" if quote.is_tdx else "SGX"
     if vc.tcb_info.tee != tee:
@@ -137,7 +144,7 @@ def _match_collateral(
             TeeReason.COLLATERAL_MISMATCH,
             f"the QE identity is {vc.qe_identity.id}, a {tee} quote needs {want_qe}",
         )
-    if certs[1].subject != vc.pck_ca_subject:
+    if scope.names(certs[1], "pck_chain")[1] != vc.pck_ca_subject:
         raise _refuse(
             TeeReason.COLLATERAL_MISMATCH,
             "the PCK CRL is issued by another CA than the quote's PCK CA",
@@ -155,15 +162,17 @@ def _hex(data: bytes) -> str:
 def _attributes(quote: Quote, pck: PckExtension) -> UnifiedAttestationAttributes:
     body = quote.body
     data = body.report_data
-    common = {
+    common: dict[str, Any] = {
         "hex_user_data": _hex(data[:32]),
         "hex_nonce": _hex(data[:32]),
         "hex_hash_or_pem_pubkey": _hex(data[32:]),
         "bool_debug_disabled": "false" if body.debug else "true",
     }
     if isinstance(body, TdReportBody):
-        return UnifiedAttestationAttributes(
-            str_tee_platform=TeePlatform.TDX,
+        # model_construct: every value is made here, upper hex / decimal / "true"|"false"
+        # by construction (the validators would only re-check our own output)
+        return UnifiedAttestationAttributes.model_construct(
+            str_tee_platform=TeePlatform.TDX.value,
             hex_ta_measurement=_hex(body.mr_td),
             hex_boot_measurement=_hex(body.rtmrs),
             hex_signer=_hex(body.mr_owner),
@@ -174,8 +183,8 @@ def _attributes(quote: Quote, pck: PckExtension) -> UnifiedAttestationAttributes
             **common,
         )
     assert isinstance(body, SgxReportBody)
-    return UnifiedAttestationAttributes(
-        str_tee_platform=TeePlatform.SGX_DCAP,
+    return UnifiedAttestationAttributes.model_construct(
+        str_tee_platform=TeePlatform.SGX_DCAP.value,
         hex_ta_measurement=_hex(body.mr_enclave),
         hex_signer=_hex(body.mr_signer),
         hex_prod_id=_hex(body.raw[256:258]),
@@ -225,22 +234,23 @@ def verify_quote_detailed(
     anchors = anchors or TrustAnchors()
     root = anchors.intel_root_public_key
     parsed = parse_quote(quote)
+    scope = ch.Scope(root)  # this call's only: every signature is checked in every call
     if isinstance(collateral, VerifiedCollateral):
         vc = collateral
     elif cache is not None:
         vc = cache.get(collateral, root)
     else:
-        vc = verify_collateral(collateral, root)
-    certs = _pck_chain(parsed, root)
-    ca_type(certs[1].subject)
+        vc = verify_collateral(collateral, root, scope)
+    certs = _pck_chain(parsed, scope)
+    pck_ca_type(certs[1], scope)
     pck = parse_pck_extension(certs[0])
-    _match_collateral(parsed, pck, vc, certs)
+    _match_collateral(parsed, pck, vc, certs, scope)
     windows = [
         *(cert_window(c, f"PCK chain certificate {i}") for i, c in enumerate(certs)),
         *vc.windows,
     ]
     valid_until = _check_windows(windows, at)
-    _check_signatures(parsed, certs[0])
+    _check_signatures(parsed, certs[0], scope)
     qe = parsed.qe_report
     qe_level = evaluate_qe(
         vc.qe_identity, qe.misc_select, qe.attributes, qe.mr_signer, qe.isv_prod_id, qe.isv_svn
@@ -304,7 +314,7 @@ def verify_dcap(report: UnifiedAttestationReport, context: VerifyContext) -> Ver
     elif report.str_report_type == ReportType.PASSPORT:
         raise _refuse(TeeReason.COLLATERAL_MISSING, "a Passport report without json_collateral")
     else:
-        certs = _pck_chain(parsed, context.anchors.intel_root_public_key)
+        certs = _pck_chain(parsed, ch.Scope(context.anchors.intel_root_public_key))
         pck = parse_pck_extension(certs[0])
         found = context.collateral.intel(
             tee=tee, ca=ca_type(certs[1].subject), fmspc=pck.fmspc.hex().upper()
