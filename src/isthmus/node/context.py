@@ -19,6 +19,7 @@ import httpx
 
 from isthmus import __version__
 from isthmus.beaver import BeaverLimits, SessionTable
+from isthmus.crypto import PrivateKey
 from isthmus.link.backends import BlackboxBackend, LinkBackend
 from isthmus.management.approvals import ApprovalService
 from isthmus.management.attestation import AttestationGate
@@ -123,12 +124,6 @@ def build_context(
     peers = _peer_client(config, identity, store, transport)
     info = _node_info(config)
     wakeup = asyncio.Event()
-    me = SelfDescription(
-        info=info,
-        auth_type=key.auth_type,
-        auth_credential=key.public_key().to_pem(),
-        tls_fingerprint=tls_fingerprint(config),
-    )
     transport_service = _transport_service(
         config, store, _queue_engine(config, store), peers, metrics
     )
@@ -146,14 +141,7 @@ def build_context(
         peers=peers,
         metrics=metrics,
         authenticator=_authenticator(config, store, metrics),
-        contracts=ContractService(
-            store,
-            peers,
-            me,
-            validity_days=config.contract.validity_days,
-            outbox_wakeup=wakeup,
-            attestation=_attestation_gate(tee),
-        ),
+        contracts=_contract_service(config, key, info, store, peers, wakeup, tee),
         outbox=OutboxDispatcher(store, peers, wakeup=wakeup),
         doctor=Doctor(
             store,
@@ -174,6 +162,32 @@ def build_context(
         secure_operate=build_secure_operate(config, transport_service),
         tee=tee,
         beaver=_beaver_sessions(config),
+    )
+
+
+def _contract_service(
+    config: NodeConfig,
+    key: PrivateKey,
+    info: NodeInfo,
+    store: Store,
+    peers: PeerClient,
+    wakeup: asyncio.Event,
+    tee: TeeService,
+) -> ContractService:
+    """Contracts, with how this node describes itself and what it requires of partners."""
+    me = SelfDescription(
+        info=info,
+        auth_type=key.auth_type,
+        auth_credential=key.public_key().to_pem(),
+        tls_fingerprint=tls_fingerprint(config),
+    )
+    return ContractService(
+        store,
+        peers,
+        me,
+        validity_days=config.contract.validity_days,
+        outbox_wakeup=wakeup,
+        attestation=_attestation_gate(tee),
     )
 
 
