@@ -149,10 +149,12 @@ async def create_link(request: Request) -> dict[str, Any]:
     principal: Principal = request.state.principal
     sessions = console_state(request).sessions
     code = sessions.link(principal.name)
+    base = node_ctx(request).config.admin_url
     return ok(
         {
+            "console": f"{base}{HOME}",
             "path": f"{LOGIN_ONCE}?code={code}",
-            "url": f"{node_ctx(request).config.admin_url}{LOGIN_ONCE}?code={code}",
+            "url": f"{base}{LOGIN_ONCE}?code={code}",
             "principal": principal.name,
             "expires_in_s": int(sessions.link_s),
         }
