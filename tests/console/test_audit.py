@@ -103,16 +103,21 @@ def test_the_auditor_filters_verifies_and_exports(
     assert [r["action"] for r in shown] == ["token.created"]  # this token's creation only
     assert auditor in shown[0]["text"] and "token:root" in shown[0]["text"]
 
+    page.click("#audit-verify")  # the verdict above the same filtered trail
+    verdict = page.locator("#audit-verdict")
+    assert verdict.get_attribute("data-ok") == "1"
+    assert "The chain is intact." in verdict.inner_text()
+    assert [r["action"] for r in rows_of(page)] == ["token.created"]
+
     page.fill("#f-since", "2000-01-01T00:00")
     page.fill("#f-until", "2000-01-02T00:00")
     page.click("#audit-filter")
     page.locator("#audit-empty").wait_for()  # nothing happened on 1 January 2000
+    assert page.locator("#audit-verdict").count() == 0
 
+    page.click("text=Clear the filters")
     page.click("#audit-verify")
-    verdict = page.locator("#audit-verdict")
-    verdict.wait_for()
-    assert verdict.get_attribute("data-ok") == "1"
-    assert "The chain is intact." in verdict.inner_text()
+    page.locator("#audit-verdict").wait_for()
     shoot(page, "audit")
 
     with page.expect_download() as info:
@@ -194,8 +199,13 @@ def test_a_tampered_chain_shows_where_it_breaks(
         assert verdict.get_attribute("data-ok") == "0"
         assert "It breaks at seq 1." in verdict.inner_text()
         assert "does not match its hash" in verdict.inner_text()
+    page.select_option("#lang-select", "zh-CN")  # and in Chinese
+    page.click("#lang-select ~ button")
+    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
     page.goto(console_cluster.url(node, "/console/audit/verify"))
     assert page.locator("#audit-verdict").get_attribute("data-ok") == "1"
+    assert "哈希链完整" in page.locator("#audit-verdict").inner_text()
+    assert page.locator("#audit-verify").inner_text() == "校验哈希链"
 
 
 class _edited:
@@ -217,5 +227,3 @@ class _edited:
             conn.execute(
                 "UPDATE audit_events SET details = ? WHERE seq = ?", (self.before, self.seq)
             )
-
-

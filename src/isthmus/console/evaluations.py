@@ -107,7 +107,14 @@ def job_models(ctx: NodeContext, job: dict[str, Any], *, with_reports: bool) -> 
             task.metrics, task.note = _metrics(place)
         elif file_type == "png":
             task.pictures.append(key)
+    for task in tasks.values():  # ROC, KS, lift, score: the component's order
+        task.pictures.sort(key=_picture_rank)
     return JobModels(job_id, job.get("finished_at"), list(tasks.values()))
+
+
+def _picture_rank(key: str) -> tuple[int, str]:
+    kind = key.removesuffix("_plot")
+    return (PICTURES.index(kind) if kind in PICTURES else len(PICTURES), key)
 
 
 def output_file(ctx: NodeContext, job_id: str, task: str, key: str) -> tuple[Path, str]:
