@@ -164,11 +164,31 @@ class AuditLog:
             self.append(session, **kwargs)
 
     def page(
-        self, session: Session, *, after_seq: int = 0, limit: int = 100, action: str | None = None
+        self,
+        session: Session,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        action: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
     ) -> Sequence[AuditEventRow]:
+        """Events after ``after_seq`` in ``seq`` order: of ``action`` and ``actor`` (the
+        same text), whose ``subject`` contains ``subject`` (as text: ``%`` and ``_`` are
+        no wildcards), stamped at or after ``since_ms`` and before ``until_ms``."""
         query = select(AuditEventRow).where(AuditEventRow.seq > after_seq)
         if action:
             query = query.where(AuditEventRow.action == action)
+        if actor:
+            query = query.where(AuditEventRow.actor == actor)
+        if subject:
+            query = query.where(AuditEventRow.subject.contains(subject, autoescape=True))
+        if since_ms is not None:
+            query = query.where(AuditEventRow.ts >= since_ms)
+        if until_ms is not None:
+            query = query.where(AuditEventRow.ts < until_ms)
         return session.scalars(query.order_by(AuditEventRow.seq).limit(limit)).all()
 
     def head(self, session: Session) -> tuple[int, str]:

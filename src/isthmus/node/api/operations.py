@@ -153,10 +153,23 @@ async def audit(
     after_seq: int = Query(default=0, ge=0, le=INT64_MAX),
     limit: int = Query(default=100, ge=1, le=1000),
     action: str | None = Query(default=None, max_length=128),
+    actor: str | None = Query(default=None, max_length=256),
+    subject: str | None = Query(default=None, max_length=256),
+    since_ms: int | None = Query(default=None, ge=0, le=INT64_MAX),
+    until_ms: int | None = Query(default=None, ge=0, le=INT64_MAX),
 ) -> dict[str, Any]:
     def _page() -> list[dict[str, Any]]:
         with ctx.store.session() as s:
-            rows = ctx.store.audit.page(s, after_seq=after_seq, limit=limit, action=action)
+            rows = ctx.store.audit.page(
+                s,
+                after_seq=after_seq,
+                limit=limit,
+                action=action,
+                actor=actor,
+                subject=subject,
+                since_ms=since_ms,
+                until_ms=until_ms,
+            )
             return [row_to_dict(r) for r in rows]
 
     return ok(await run_in_threadpool(_page))
