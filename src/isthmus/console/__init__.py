@@ -50,10 +50,8 @@ async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
 
 
 async def _forbidden(request: Request, exc: ConsoleForbidden) -> Response:
-    if (
-        wants_html(request)
-        or (request.method == "POST"
-        and "fetch" not in (request.headers.get("x-requested-with") or ""))
+    if wants_html(request) or (
+        request.method == "POST" and "fetch" not in (request.headers.get("x-requested-with") or "")
     ):
         from isthmus.console.render import render
 
