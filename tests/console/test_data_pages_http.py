@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from isthmus.console import i18n
 from isthmus.console.session import COOKIE
 from isthmus.testing.inprocess import InProcessCluster, InProcessNode
 
@@ -125,3 +126,20 @@ async def test_a_refused_registration_shows_the_error_at_its_field(pair: Pair) -
         )
         assert answer.status_code == 303
     assert pair.b.ctx.datasets.get("bank#again") is not None
+
+
+async def test_both_pages_speak_both_languages_and_remove_takes_the_dataset_away(
+    pair: Pair,
+) -> None:
+    operator, csrf = await _session(pair.b, "ona", ["operator"])
+    async with operator:
+        operator.cookies.set(i18n.COOKIE, "zh-CN")
+        datasets = (await operator.get("/console/datasets")).text
+        approvals = (await operator.get("/console/approvals")).text
+        assert "<title>数据集" in datasets and "登记数据集" in datasets
+        assert "<title>审批" in approvals and "申请合作方的数据集" in approvals
+        form = {"csrf": csrf, "dataset_id": DATASET}
+        answer = await operator.post("/console/datasets/remove", data=form)
+        assert answer.status_code == 303
+        assert "数据集 bank#customers 已移除" in (await operator.get("/console/datasets")).text
+    assert pair.b.ctx.datasets.get(DATASET) is None
