@@ -104,6 +104,7 @@ def test_a_request_approved_on_the_partner_page_shows_approved_to_the_requester(
     a, b, expect = cluster.a, cluster.b, _expect()
     sign_in(page, a, "operator")
     page.goto(cluster.url(a, "/console/approvals"))
+    expect(page.locator(f'#offered-{b.node_id} tr[data-offered="{OFFERED}"]')).to_be_visible()
     page.fill("#apply-peer", b.node_id)
     page.fill("#apply-dataset_id", OFFERED)
     page.fill("#apply-times", "2")

@@ -143,3 +143,17 @@ async def test_both_pages_speak_both_languages_and_remove_takes_the_dataset_away
         assert answer.status_code == 303
         assert "数据集 bank#customers 已移除" in (await operator.get("/console/datasets")).text
     assert pair.b.ctx.datasets.get(DATASET) is None
+
+
+async def test_an_operator_sees_the_partners_datasets_and_requests_one(pair: Pair) -> None:
+    operator, csrf = await _session(pair.a, "oscar", ["operator"])
+    async with operator:
+        page = (await operator.get("/console/approvals")).text
+        assert f'data-offered="{DATASET}"' in page
+        form = {"csrf": csrf, "kind": "apply", "peer": pair.b.node_id, "dataset_id": DATASET}
+        assert (await operator.post("/console/approvals/apply", data=form)).status_code == 303
+        assert (
+            await operator.post("/console/approvals/sync", data={"csrf": csrf})
+        ).status_code == 303
+    mine = [r for r in pair.a.ctx.approvals.approvals() if r["requested_by"] == "token:oscar"]
+    assert [(r["direction"], r["resource_id"]) for r in mine] == [("OUTBOUND", DATASET)]

@@ -6,11 +6,13 @@ admin API (``can``) *and* by the service's own rules (a request is decided only 
 APPLIED, and never by the principal who made it: ``ApprovalService.decide`` refuses that
 with ``Forbidden``); so an approver never sees a button to decide their own request, and
 the server refuses it regardless. Permits are read without their tokens (only the hash
-is stored; nothing here reads it).
+is stored; nothing here reads it). A partner's datasets are fetched as the admin API
+fetches them (metadata only), each partner waited for at most ``PARTNER_WAIT_S``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from isthmus.console.datasets_data import permit_state
 from isthmus.node.context import NodeContext
 from isthmus.store.schema import PermitRow
 from isthmus.wire import paths
+from isthmus.wire.errors import IsthmusError
 from isthmus.wire.management import AuditStatus
 
 INBOUND, OUTBOUND = "INBOUND", "OUTBOUND"
@@ -141,3 +144,41 @@ def times(value: str) -> int | None:
     if number < -1:
         raise ValueError(value)
     return number
+
+
+#: How long the page waits for a partner's list of datasets before showing it as
+#: unreachable (a partner that does not answer never hangs the page).
+PARTNER_WAIT_S = 3.0
+
+
+@dataclass(frozen=True)
+class PartnerDatasets:
+    partner: str
+    datasets: list[dict[str, Any]]
+    reachable: bool
+
+
+async def _offered(ctx: NodeContext, peer: str) -> PartnerDatasets:
+    """``peer``'s public datasets, as ``GET /admin/v1/partners/{peer}/datasets`` fetches
+    them (``dataset/pub/list``: metadata only)."""
+    try:
+        address = await asyncio.to_thread(ctx.approvals.address_of, peer)
+        data = await asyncio.wait_for(
+            ctx.peers.call(
+                "GET",
+                address,
+                paths.DATASET_PUB_LIST,
+                target_node_id=peer,
+                params={"page_size": "-1"},
+            ),
+            PARTNER_WAIT_S,
+        )
+    except (IsthmusError, TimeoutError):
+        return PartnerDatasets(peer, [], reachable=False)
+    records = (data or {}).get("records", []) if isinstance(data, dict) else []
+    return PartnerDatasets(peer, [r for r in records if isinstance(r, dict)], reachable=True)
+
+
+async def partners_datasets(ctx: NodeContext, peers: list[str]) -> list[PartnerDatasets]:
+    """Every partner's public datasets, asked of all partners at once."""
+    return list(await asyncio.gather(*(_offered(ctx, p) for p in peers)))

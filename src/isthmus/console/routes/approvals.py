@@ -24,6 +24,7 @@ from isthmus.console.approvals_data import (
     deadline,
     inbox,
     partners,
+    partners_datasets,
     permits,
     times,
 )
@@ -72,6 +73,11 @@ async def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     data = await run_in_threadpool(_gather, request, principal)
+    may_browse = authz.can(principal, "GET", paths.ADMIN_PARTNER_DATASETS)
+    data["offered"] = (
+        await partners_datasets(node_ctx(request), data["partners"]) if may_browse else []
+    )
+    data["may_sync"] = authz.can(principal, "POST", paths.ADMIN_APPROVAL_SYNC)
     return render(
         request,
         "approvals/index.html",
@@ -114,6 +120,20 @@ async def _act(
     except IsthmusError as exc:
         return await _page(request, principal, error=exc.message, status_code=exc.http_status)
     return _back(request, done, subject)
+
+
+@router.post(f"{PAGE}/sync")
+async def sync(request: Request) -> Response:
+    """Ask partners about our unanswered requests (the spec's ``audit/query``)."""
+    authz.require(request, "POST", paths.ADMIN_APPROVAL_SYNC)
+    await _form(request)
+    try:
+        settled = await node_ctx(request).approvals.sync_pending(older_than_ms=0)
+    except IsthmusError as exc:
+        principal = authz.current(request)
+        return await _page(request, principal, error=exc.message, status_code=exc.http_status)
+    flash(request, i18n.t(lang_of(request), "approvals.done.synced", count=settled))
+    return RedirectResponse(PAGE, status_code=303)
 
 
 @router.post(f"{PAGE}/approve")
