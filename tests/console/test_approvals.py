@@ -159,7 +159,7 @@ def test_a_forged_approve_by_an_operator_is_403_and_changes_nothing(
 
 
 def test_an_approver_never_decides_their_own_request(
-    page: Any, cluster: ConsoleCluster, browser: Any
+    page: Any, cluster: ConsoleCluster, shoot: Any
 ) -> None:
     a, b, expect = cluster.a, cluster.b, _expect()
     made = b.admin.post("/tokens", {"name": "olga", "roles": ["operator", "approver"]})
@@ -175,6 +175,10 @@ def test_an_approver_never_decides_their_own_request(
     row = page.locator(f'#approvals-in-table tr[data-audit="{grant["audit_id"]}"]')
     expect(row.locator(".own")).to_be_visible()
     assert row.locator("form.decide").count() == 0
+    page.select_option("#lang-select", "zh-CN")
+    page.click('form[action="/console/lang"] button[type=submit]')
+    expect(row.locator(".own")).to_contain_text("这是您自己发起的申请")
+    shoot(page, "approvals-zh-CN")
     form = {"peer": a.node_id, "audit_id": grant["audit_id"]}
     assert _forged_post(page, cluster.url(b, "/console/approvals/approve"), form) == 403
     assert (_audit(b, grant["audit_id"]) or {})["status"] == "APPLIED"
