@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from isthmus.console import i18n
+from isthmus.console.approvals_data import permits
 from isthmus.console.session import COOKIE
 from isthmus.testing.inprocess import InProcessCluster, InProcessNode
+from isthmus.wire.clock import now_ms
 
 pytestmark = pytest.mark.anyio
 DATASET = "bank#customers"
@@ -89,9 +91,15 @@ async def test_a_decision_without_the_csrf_token_changes_nothing(pair: Pair) -> 
             answer = await approver.post("/console/approvals/approve", data=target | wrong)
             assert answer.status_code == 403
         assert _status(pair.b, pair.audit_id) == "APPLIED"
-        done = await approver.post("/console/approvals/approve", data=target | {"csrf": csrf})
+        bad = target | {"csrf": csrf, "times": "x"}
+        assert (await approver.post("/console/approvals/approve", data=bad)).status_code == 422
+        assert _status(pair.b, pair.audit_id) == "APPLIED"
+        narrowed = target | {"csrf": csrf, "times": "1"}
+        done = await approver.post("/console/approvals/approve", data=narrowed)
     assert done.status_code == 303
     assert _status(pair.b, pair.audit_id) == "APPROVED"
+    [permit] = permits(pair.b.ctx, now_ms())
+    assert (permit.times_limit, permit.time_limit, permit.state) == (1, -1, "active")
 
 
 async def test_nobody_decides_their_own_request(pair: Pair) -> None:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from isthmus.node.api.management import DatasetRegistration
 from isthmus.node.context import NodeContext
 from isthmus.store.schema import AuditRow, PermitRow
-from isthmus.wire.errors import IsthmusError, NotFound, StateConflict, ValidationFailed
+from isthmus.wire.errors import IsthmusError, NotFound, StateConflict
 from isthmus.wire.management import AuditStatus
 from isthmus.wire.mprac import ResourceType
 
@@ -219,6 +219,4 @@ def service_error(exc: IsthmusError) -> dict[str, str]:
         return {"location": exc.message}
     if isinstance(exc, StateConflict):
         return {"name": exc.message}
-    if isinstance(exc, ValidationFailed):
-        return {GENERAL: exc.message}
     return {GENERAL: exc.message}

@@ -11,6 +11,7 @@ refusal re-renders the page with the message and the API's status; nothing chang
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -113,7 +114,7 @@ def _target(form: dict[str, str]) -> tuple[str, str]:
 
 
 async def _act(
-    request: Request, principal: Principal, done: str, subject: str, call: Any
+    request: Request, principal: Principal, done: str, subject: str, call: Callable[[], object]
 ) -> Response:
     try:
         await run_in_threadpool(call)
@@ -142,11 +143,9 @@ async def approve(request: Request) -> Response:
     form = await _form(request)
     try:
         peer, audit_id = _target(form)
-        limit_times = times(form.get("times", ""))
-        until = deadline(form.get("days", ""), now_ms())
-    except (IsthmusError, ValueError) as exc:
-        message = exc.message if isinstance(exc, IsthmusError) else "times, days: not a number"
-        return await _page(request, principal, error=message, status_code=422)
+        limit_times, until = _limits(form)
+    except IsthmusError as exc:
+        return await _page(request, principal, error=exc.message, status_code=exc.http_status)
     return await _act(
         request,
         principal,
@@ -214,6 +213,12 @@ def _request_fields(form: dict[str, str]) -> tuple[str, str, int | None, int | N
     the field otherwise."""
     peer = check_id(form.get("peer", ""), "peer")
     dataset = check_dataset_id(form.get("dataset_id", "").strip(), "dataset_id")
+    return (peer, dataset, *_limits(form))
+
+
+def _limits(form: dict[str, str]) -> tuple[int | None, int | None]:
+    """(times, until) of a form's ``times`` and ``days``; ``ValidationFailed`` naming the
+    field that is not a number of the kind it takes."""
     try:
         limit_times = times(form.get("times", ""))
     except ValueError:
@@ -222,7 +227,7 @@ def _request_fields(form: dict[str, str]) -> tuple[str, str, int | None, int | N
         until = deadline(form.get("days", ""), now_ms())
     except ValueError:
         raise ValidationFailed("days: a number of days above 0") from None
-    return peer, dataset, limit_times, until
+    return limit_times, until
 
 
 def _field_errors(exc: IsthmusError) -> dict[str, str]:
