@@ -93,6 +93,22 @@ async def test_a_dataset_shows_who_may_use_it_and_how_often(
     assert [g.state for g in dataset_entries(b.ctx, now_ms())[0].grantees] == ["revoked"]
 
 
+async def test_a_project_listing_the_dataset_counts_among_its_users(
+    pair: tuple[InProcessNode, InProcessNode],
+) -> None:
+    a, b = pair
+    fields = {"project_id": "p1", "name": "p1",
+              "datasets": [{"dataset_id": DATASET, "owner": b.node_id}]}  # fmt: skip
+    body = {"resource_type": "PROJECT", "peer_node_id": b.node_id, "fields": fields}
+    audit_id = str((await a.admin_call("POST", "/audits/apply", body))["audit_id"])
+    await a.ctx.outbox.deliver_due()
+    b.ctx.approvals.decide(a.node_id, audit_id, approve=True, actor="token:alice")
+    [entry] = dataset_entries(b.ctx, now_ms())
+    assert [(g.partner, g.via, g.audit_id) for g in entry.grantees] == [
+        (a.node_id, "project", audit_id)
+    ]
+
+
 async def test_a_changed_source_shows_the_drift_a_job_would_be_refused_for(
     pair: tuple[InProcessNode, InProcessNode],
 ) -> None:
