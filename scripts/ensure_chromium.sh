@@ -5,7 +5,9 @@
 # browser tests to skip (loudly, with this reason).
 set -euo pipefail
 CHROMIUM="${ISTHMUS_CHROMIUM:-/usr/bin/chromium}"
-if [ -x "$CHROMIUM" ]; then
+# CJK glyphs, so the Simplified Chinese pages render as text, not boxes.
+FONTS=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+if [ -x "$CHROMIUM" ] && [ -e "$FONTS" ]; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -21,9 +23,9 @@ if [ "$(id -u)" != "0" ]; then
         exit 0
     fi
 fi
-echo "ensure_chromium: installing Debian's chromium" >&2
+echo "ensure_chromium: installing Debian's chromium and CJK fonts" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null || true
-if ! $SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; then
+if ! $SUDO apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk >/dev/null; then
     echo "ensure_chromium: apt-get install chromium failed: the browser tests will skip" >&2
 fi

@@ -1,7 +1,7 @@
 """The console's browser harness: a real headless Chromium (Debian's) driven by
 Playwright, and two real node processes with the console mounted.
 
-* ``browser`` (session): Chromium at ``/usr/bin/chromium`` (``ISTHMUS_CHROMIUM``), or a
+* ``browser`` (module): Chromium at ``/usr/bin/chromium`` (``ISTHMUS_CHROMIUM``), or a
   loud skip saying why (in CI a missing browser fails: ``scripts/ensure_chromium.sh``
   installs it before the tests).
 * ``console_cluster`` (module): two started, connected nodes (``NODE_A``, ``NODE_B``);
@@ -48,8 +48,11 @@ def _no_browser(reason: str) -> None:
     pytest.skip(f"SKIPPED LOUDLY: no browser for the console tests: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module, not per session: Playwright's sync API keeps an event loop running
+    while it lives, and an async test that pytest-xdist later gives the same worker
+    could not start its own loop; module scope closes it before the next file."""
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         _no_browser(f"{CHROMIUM} is missing (run scripts/ensure_chromium.sh)")
     try:
