@@ -5,7 +5,7 @@ East-west (``east_west``, signed, approved contract): ``dataset/pub/list|query``
 (``<dataset|project|flow|job|model>/audit/apply|confirm|terminate|query``, the spec's
 spelling), ``project/list|query``. North-south (``north_south``, admin token): register
 and list datasets, ask a partner for a resource, decide on partners' requests, end
-approvals, browse a partner's datasets.
+approvals, browse a partner's datasets and the components it publishes to us.
 
 Every id these routes take, in a body, a query or a path (dataset namespace, name and
 id, approval, project and node ids), is checked against the one id pattern
@@ -354,5 +354,17 @@ async def partner_datasets(peer: str, ctx: Ctx) -> Any:
     address = await run_in_threadpool(ctx.approvals.address_of, peer)
     data = await ctx.peers.call(
         "GET", address, paths.DATASET_PUB_LIST, target_node_id=peer, params={"page_size": "-1"}
+    )
+    return ok(data)
+
+
+@north_south.get(paths.ADMIN_PARTNER_COMPONENTS)
+async def partner_components(peer: str, ctx: Ctx) -> Any:
+    """The ENABLED components ``peer`` lets us use in jobs with it: its ``component/list``
+    (every page), called over our approved contract."""
+    check_id(peer, "peer")
+    address = await run_in_threadpool(ctx.approvals.address_of, peer)
+    data = await ctx.peers.call(
+        "GET", address, paths.COMPONENT_LIST, target_node_id=peer, params={"page_size": "-1"}
     )
     return ok(data)
