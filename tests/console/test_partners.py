@@ -19,12 +19,40 @@ import pytest
 
 from isthmus.testing.cluster import ProcessCluster, ProcessNode, wait_until
 from isthmus.wire import ptp
-from tests.console.conftest import ConsoleCluster, assert_accessible
+from tests.console.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ConsoleCluster,
+    _no_browser,
+    assert_accessible,
+)
 
 pytestmark = pytest.mark.multinode
 SESSION, TOKEN = "session_job-console-transport", "token-1"
 #: Waits for what crosses between the node processes (no fixed sleeps).
 CROSSING_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium for this module only: Playwright's sync API leaves its event loop
+    running until it stops, and a later anyio test in the same worker then cannot run
+    its own (so the session-wide browser is not used here)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _no_browser(f"playwright is not installed ({exc})")
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+        except Exception as exc:
+            _no_browser(f"{CHROMIUM} did not start: {exc}")
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +133,9 @@ def test_apply_then_the_partner_approves(
     expect(_status(page, contract_id)).to_have_text("APPROVED", timeout=CROSSING_MS)
     terminate = page.locator(f'tr[data-contract="{contract_id}"] [data-act="terminate"]')
     expect(terminate).to_be_visible()
+    key = a.admin.get(f"/contracts/{contract_id}")["peer_key_fingerprint"]
+    key_cell = page.locator(f'tr[data-contract="{contract_id}"] [data-field="key"]')
+    expect(key_cell).to_contain_text(key[:8])  # B's key, learnt from its confirm
     shoot(page, "partners")
 
     page.goto(cc.url(a, f"/console/partners/{b.node_id}"))

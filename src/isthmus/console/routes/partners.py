@@ -61,7 +61,8 @@ async def partners(request: Request) -> Response:
 @router.get(PAGE + "/events")
 async def events(request: Request) -> Response:
     """``contracts`` events: each contract's status (and its label in the page's
-    language) and the actions its state admits, sent whenever any of it changes."""
+    language), the actions its state admits, and the fields a decision fills in (the
+    partner's key, TLS pin, expiry), sent whenever any of it changes."""
     current(request)
     ctx, lang = node_ctx(request), lang_of(request)
 
@@ -86,6 +87,11 @@ def _states(ctx: NodeContext, lang: str) -> str:
             "status": line.status,
             "label": t(lang, f"partners.status.{line.status}"),
             "actions": list(line.actions),
+            "fields": {
+                "key": line.key_fingerprint or "—",
+                "tls_pin": line.tls_pin or "—",
+                "expires": line.expires or "—",
+            },
         }
         for line in data.contract_lines(ctx)
     }

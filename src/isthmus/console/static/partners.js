@@ -1,8 +1,9 @@
 /* Partners page: follow the contracts' states without a reload.
  *
  * The section carrying data-events="<url>" subscribes to that Server-Sent Events stream;
- * each "contracts" event maps contract id -> {status, label, actions}. A row's status
- * badge (text, class, data-status) follows it, and an action form whose data-when is no
+ * each "contracts" event maps contract id -> {peer, status, label, actions, fields}. A
+ * row's status badge (text, class, data-status) and its data-field cells named in
+ * fields (key, TLS pin, expiry) follow it, and an action form whose data-when is no
  * longer admitted by the state disappears (the server refuses it anyway). A contract the
  * table does not show yet reveals the "new contracts" notice, whose link reloads.
  */
@@ -24,6 +25,12 @@
         badge.textContent = state.label;
         badge.className = "state state-" + state.status.toLowerCase();
       }
+      Object.keys(state.fields || {}).forEach(function (name) {
+        var cell = row.querySelector('[data-field="' + name + '"]');
+        if (cell) {
+          cell.textContent = state.fields[name];
+        }
+      });
       row.querySelectorAll("form[data-when]").forEach(function (form) {
         if (state.actions.indexOf(form.getAttribute("data-when")) < 0) {
           form.remove();
