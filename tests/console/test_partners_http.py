@@ -12,7 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from isthmus.console import partners_data
+from isthmus.console.routes import partners as partners_routes
 from isthmus.testing import InProcessCluster, InProcessNode
+from isthmus.wire.node import ContractStatus
 
 pytestmark = pytest.mark.anyio
 CONSOLE = Path(__file__).resolve().parents[2] / "src" / "isthmus" / "console"
@@ -53,9 +56,10 @@ def _hidden(html: str, name: str) -> str:
     return match.group(1)
 
 
-async def _signed_in(node: InProcessNode, role: str) -> Browser:
+async def _signed_in(node: InProcessNode, role: str, lang: str = "en") -> Browser:
     made = await node.admin_call("POST", "/tokens", {"name": f"{role}-1", "roles": [role]})
     browser = Browser(node)
+    browser.client.cookies.set("isthmus_lang", lang)
     await browser.sign_in(made["token"])
     return browser
 
@@ -162,6 +166,59 @@ def _used_keys(page: str) -> set[str]:
     text = "".join(p.read_text("utf-8") for p in (CONSOLE / "templates" / page).glob("*.html"))
     text += (CONSOLE / "routes" / f"{page}.py").read_text("utf-8")
     return set(re.findall(rf"['\"]({page}\.[a-z_]+)['\"]", text))
+
+
+async def test_events_follow_the_contracts_and_end_with_the_token(
+    applied: tuple[InProcessNode, InProcessNode, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, b, contract_id = applied
+    monkeypatch.setattr(partners_routes, "STREAM_S", 0.01)  # one round, then the end
+    admin = await _signed_in(b, "admin", lang="zh-CN")
+    html, _ = await admin.page("/console/partners")
+    assert "合作方" in html and "已申请" in html and 'lang="zh-CN"' in html
+    stream = {"accept": "text/event-stream"}  # as EventSource asks
+    events = await admin.client.get("/console/partners/events", headers=stream)
+    assert events.headers["content-type"].startswith("text/event-stream")
+    kind, data = events.text.strip().split("\n")
+    assert kind == "event: contracts"
+    state = json.loads(data.removeprefix("data: "))[contract_id]
+    assert state["status"] == "APPLIED" and state["label"] == "已申请"
+    assert state["actions"] == ["approve", "reject", "terminate"]
+    await b.admin_call("POST", "/tokens/admin-1/revoke")
+    ended = await admin.client.get("/console/partners/events", headers=stream)
+    assert ended.status_code == 401
+
+
+def _row(status: str, direction: str = "INBOUND", **tee: object) -> dict[str, object]:
+    return {"status": status, "direction": direction, **tee}
+
+
+def test_actions_follow_state_and_direction() -> None:
+    assert partners_data.actions_for(_row("APPLIED")) == ("approve", "reject", "terminate")
+    assert partners_data.actions_for(_row("APPLIED", "OUTBOUND")) == ("terminate",)
+    assert partners_data.actions_for(_row("APPROVED")) == ("terminate",)
+    for ended in ("REJECTED", "TERMINATED"):
+        assert partners_data.actions_for(_row(ended)) == ()
+
+
+def test_attestation_in_a_word() -> None:
+    state = partners_data.tee_state
+    assert state(_row("APPROVED"), 10) == "none"
+    assert state(_row("APPROVED", tee_required=True), 10) == "required"
+    verified = _row("APPROVED", tee_required=True, peer_tee_status="VERIFIED")
+    assert state({**verified, "peer_tee_valid_until": 11}, 10) == "verified"
+    assert state({**verified, "peer_tee_valid_until": 10}, 10) == "lapsed"  # past its proof
+    assert state({**verified, "peer_tee_status": "LAPSED"}, 10) == "lapsed"
+
+
+def test_every_state_has_its_words() -> None:
+    book = json.loads((CONSOLE / "i18n" / "en" / "partners.json").read_text("utf-8"))
+    shown = [f"status.{s.value}" for s in ContractStatus]
+    shown += ["direction.INBOUND", "direction.OUTBOUND"]
+    shown += [f"tee.{w}" for w in ("none", "required", "verified", "lapsed")]
+    assert not [k for k in shown if f"partners.{k}" not in book]
+    transport = json.loads((CONSOLE / "i18n" / "en" / "transport.json").read_text("utf-8"))
+    assert {"transport.state.OPEN", "transport.state.RELEASED"} <= transport.keys()
 
 
 @pytest.mark.parametrize("page", ["partners", "transport"])

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from isthmus.console import partners_data as data
-from isthmus.console.authz import actor, can, checked_form, current, current_or_none
+from isthmus.console.authz import actor, can, checked_form, current, principal_named
 from isthmus.console.i18n import t
 from isthmus.console.render import flash, lang_of, render
 from isthmus.console.state import node_ctx
@@ -63,14 +63,17 @@ async def events(request: Request) -> Response:
     """``contracts`` events: each contract's status (and its label in the page's
     language), the actions its state admits, and the fields a decision fills in (the
     partner's key, TLS pin, expiry), sent whenever any of it changes."""
-    current(request)
+    name = current(request).name
     ctx, lang = node_ctx(request), lang_of(request)
 
     async def stream() -> AsyncIterator[str]:
         last: str | None = None
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_S
-        while loop.time() < ends and current_or_none(request) is not None:
+        while loop.time() < ends:
+            # The token is looked up again each round: a revoked one ends the stream.
+            if await run_in_threadpool(principal_named, request, name) is None:
+                return
             states = await run_in_threadpool(_states, ctx, lang)
             if states != last:
                 yield f"event: contracts\ndata: {states}\n\n"
