@@ -119,6 +119,26 @@ async def test_admin_needs_the_csrf_token_then_approves(
     assert _status(a, contract_id) == "APPROVED"
 
 
+async def test_reject_with_a_reason_terminate_and_sync(
+    applied: tuple[InProcessNode, InProcessNode, str],
+) -> None:
+    a, b, contract_id = applied
+    admin_b = await _signed_in(b, "admin")
+    _, csrf = await admin_b.page("/console/partners")
+    path = f"/console/partners/{contract_id}/reject"
+    assert (await admin_b.post(path, {"csrf": csrf, "reason": "not now"})).status_code == 303
+    assert b.ctx.contracts.get(contract_id)["reason"] == "not now"
+    html, _ = await admin_b.page("/console/partners")
+    assert f"Contract {contract_id} rejected." in html and "not now" in html
+    assert 'data-act="terminate"' not in html  # a rejected contract is over
+    admin_a = await _signed_in(a, "admin")
+    _, csrf = await admin_a.page("/console/partners")
+    done = await admin_a.post(f"/console/partners/{contract_id}/terminate", {"csrf": csrf})
+    assert done.status_code == 303 and _status(a, contract_id) == "TERMINATED"
+    assert (await admin_a.post("/console/partners/sync", {"csrf": csrf})).status_code == 303
+    assert "Pending contracts and messages synced." in (await admin_a.page("/console/partners"))[0]
+
+
 async def test_partner_page_lists_what_the_partner_publishes(
     applied: tuple[InProcessNode, InProcessNode, str],
 ) -> None:
