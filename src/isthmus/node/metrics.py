@@ -147,6 +147,23 @@ class NodeMetrics:
         """``size`` payload bytes came in from ``partner``."""
         self.transport_received_bytes.labels(partner=partner).inc(size)
 
+    def traffic(self) -> dict[str, dict[str, int]]:
+        """East-west transport payload bytes per partner since this node started:
+        ``{partner: {"sent_bytes": …, "received_bytes": …}}`` (the two counters above)."""
+        totals: dict[str, dict[str, int]] = {}
+        for counter, key in (
+            (self.transport_sent_bytes, "sent_bytes"),
+            (self.transport_received_bytes, "received_bytes"),
+        ):
+            for family in counter.collect():
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        row = totals.setdefault(
+                            sample.labels["partner"], {"sent_bytes": 0, "received_bytes": 0}
+                        )
+                        row[key] = int(sample.value)
+        return dict(sorted(totals.items()))
+
     # --- readings at scrape time --------------------------------------------------------
 
     def scrape(self, store: Store, depths: QueueDepths) -> bytes:

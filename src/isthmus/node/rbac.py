@@ -70,6 +70,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", paths.ADMIN_APPROVAL_GRANT): frozenset({OPERATOR}),
     ("POST", paths.ADMIN_APPROVAL_SYNC): frozenset({OPERATOR}),
     ("GET", paths.ADMIN_PARTNER_DATASETS): frozenset({OPERATOR}),
+    # what a partner publishes to build jobs with: operators, and admins (its contract)
+    ("GET", paths.ADMIN_PARTNER_COMPONENTS): frozenset({ADMIN, OPERATOR}),
     # decisions on our resources: approvers
     ("POST", paths.ADMIN_APPROVAL_APPROVE): frozenset({APPROVER}),
     ("POST", paths.ADMIN_APPROVAL_REJECT): frozenset({APPROVER}),

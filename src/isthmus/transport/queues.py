@@ -488,6 +488,12 @@ class QueueEngine:
         """What every session holds, both ways (``/metrics``); read on the loop."""
         return self._accounting.totals()
 
+    async def session_records(self) -> list[SessionRecord]:
+        """Every session the engine knows, open and released (for the admin API: the
+        caller shows them, never their token digests); read on the loop."""
+        await self.start()
+        return list(self._sessions.values())
+
     # --- sender side ----------------------------------------------------------------
 
     async def push(

@@ -21,12 +21,39 @@ all go through ``TransportService`` (``tests/transport/test_one_way_in.py`` chec
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from isthmus.store.transport import OPEN
 from isthmus.transport.accounting import QueueDepths
 from isthmus.transport.forwarder import Backoff, Forwarder, TrafficMeter
 from isthmus.transport.queues import Delivery, IncomingMessage, QueueEngine, Received
 
-__all__ = ["Delivery", "IncomingMessage", "QueueDepths", "TrafficMeter", "TransportService"]
+__all__ = [
+    "Delivery",
+    "IncomingMessage",
+    "QueueDepths",
+    "SessionView",
+    "TrafficMeter",
+    "TransportService",
+]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as the admin API shows it: who it is for, its state, and what it holds
+    pending each way now (``out``: waiting to be forwarded; ``in``: waiting to be popped).
+    Never its token or the token's digest."""
+
+    session_id: str
+    state: str
+    parties: tuple[str, ...]
+    created_at: int
+    last_activity_at: int
+    released_at: int | None
+    out_messages: int
+    out_bytes: int
+    in_messages: int
+    in_bytes: int
 
 
 class TransportService:
@@ -70,6 +97,30 @@ class TransportService:
     async def expire_idle(self, idle_ms: int) -> list[str]:
         """Release the sessions nobody used for ``idle_ms``; their ids."""
         return await self._queues.expire_idle(idle_ms)
+
+    async def sessions(self, *, limit: int = 200) -> list[SessionView]:
+        """The open sessions, then the released ones, most recently active first, at most
+        ``limit`` of them; each with what it holds pending."""
+        records = await self._queues.session_records()
+        records.sort(key=lambda r: (r.state != OPEN, -r.last_activity_at, r.session_id))
+        views = []
+        for record in records[: max(limit, 0)]:
+            usage = self._queues.usage(record.session_id)
+            views.append(
+                SessionView(
+                    session_id=record.session_id,
+                    state=record.state,
+                    parties=tuple(sorted(record.parties)),
+                    created_at=record.created_at,
+                    last_activity_at=record.last_activity_at,
+                    released_at=record.released_at,
+                    out_messages=usage["out_count"],
+                    out_bytes=usage["out_bytes"],
+                    in_messages=usage["in_count"],
+                    in_bytes=usage["in_bytes"],
+                )
+            )
+        return views
 
     def depths(self) -> QueueDepths:
         """What the queues hold, both ways, across sessions (``/metrics``). Call it on

@@ -101,6 +101,8 @@ ADMIN_DATASETS = f"{ADMIN}/datasets"
 ADMIN_DATASET_REMOVE = f"{ADMIN_DATASETS}/remove"
 ADMIN_DATASET_ONE = f"{ADMIN_DATASETS}/one"
 ADMIN_PARTNER_DATASETS = f"{ADMIN}/partners/{{peer}}/datasets"
+#: The components a partner publishes to us (its ``component/list``, read through the node).
+ADMIN_PARTNER_COMPONENTS = f"{ADMIN}/partners/{{peer}}/components"
 #: Approvals of resource requests (the spec's ``audit/apply``, hence ``audits`` in the
 #: path); not the audit log above.
 ADMIN_APPROVALS = f"{ADMIN}/audits"
@@ -118,6 +120,8 @@ ADMIN_TEE_ACCESS_KEY_REVOKE = f"{ADMIN_TEE_ACCESS_KEYS}/{{access_key}}/revoke"
 ADMIN_OUTBOX = f"{ADMIN}/outbox"
 ADMIN_TRANSPORT_SESSIONS = f"{ADMIN}/transport/sessions"
 ADMIN_TRANSPORT_SESSION_RELEASE = f"{ADMIN_TRANSPORT_SESSIONS}/{{session_id}}/release"
+#: The transport's queue depths and the east-west bytes in and out per partner.
+ADMIN_TRANSPORT_TRAFFIC = f"{ADMIN}/transport/traffic"
 ADMIN_JOBS = f"{ADMIN}/jobs"
 ADMIN_JOB_TASKS = f"{ADMIN_JOBS}/{{job_id}}/tasks"
 #: This node's outputs of a job's tasks, with a preview of their rows (operator-only).

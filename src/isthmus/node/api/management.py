@@ -5,7 +5,7 @@ East-west (``east_west``, signed, approved contract): ``dataset/pub/list|query``
 (``<dataset|project|flow|job|model>/audit/apply|confirm|terminate|query``, the spec's
 spelling), ``project/list|query``. North-south (``north_south``, admin token): register
 and list datasets, ask a partner for a resource, decide on partners' requests, end
-approvals, browse a partner's datasets.
+approvals, browse a partner's datasets and the components it publishes to us.
 
 Every id these routes take, in a body, a query or a path (dataset namespace, name and
 id, approval, project and node ids), is checked against the one id pattern
@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from isthmus.management.approvals import INBOUND, OUTBOUND
 from isthmus.node.api.deps import Actor, ApprovedPeer, Ctx, authorised
+from isthmus.node.context import NodeContext
 from isthmus.node.http import BoundedJsonRoute, request_fields
 from isthmus.wire import paths
 from isthmus.wire.envelope import ok
@@ -348,11 +349,23 @@ async def sync(ctx: Ctx) -> Any:
     return ok({"settled": await ctx.approvals.sync_pending(older_than_ms=0)})
 
 
-@north_south.get(paths.ADMIN_PARTNER_DATASETS)
-async def partner_datasets(peer: str, ctx: Ctx) -> Any:
+async def partner_list(ctx: NodeContext, peer: str, path: str) -> Any:
+    """A partner's east-west list at ``path`` (every page), called over our approved
+    contract: what the partner routes below answer, and what the console shows."""
     check_id(peer, "peer")
     address = await run_in_threadpool(ctx.approvals.address_of, peer)
-    data = await ctx.peers.call(
-        "GET", address, paths.DATASET_PUB_LIST, target_node_id=peer, params={"page_size": "-1"}
+    return await ctx.peers.call(
+        "GET", address, path, target_node_id=peer, params={"page_size": "-1"}
     )
-    return ok(data)
+
+
+@north_south.get(paths.ADMIN_PARTNER_DATASETS)
+async def partner_datasets(peer: str, ctx: Ctx) -> Any:
+    return ok(await partner_list(ctx, peer, paths.DATASET_PUB_LIST))
+
+
+@north_south.get(paths.ADMIN_PARTNER_COMPONENTS)
+async def partner_components(peer: str, ctx: Ctx) -> Any:
+    """The ENABLED components ``peer`` lets us use in jobs with it (its
+    ``component/list``)."""
+    return ok(await partner_list(ctx, peer, paths.COMPONENT_LIST))

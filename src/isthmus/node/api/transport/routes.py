@@ -6,14 +6,17 @@ one message from any platform (pass-through or wrapped). Both answer an ``Outbou
 protobuf whose code says what was stored; nothing refused is stored.
 
 North-south (``north_south``, admin token): open and release a job's transport
-session (the scheduler does this; so may an operator).
+session (the scheduler does this; so may an operator); list the sessions with what each
+holds pending, and read the queue depths and the bytes in and out per partner (every
+role reads them: counts and ids, no payload and no session token).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from isthmus.node.api.deps import ApprovedPeer, Ctx, authorised
@@ -106,3 +109,25 @@ async def release_session(session_id: str, ctx: Ctx) -> dict[str, Any]:
     check_id(session_id, "session_id")
     dropped = await ctx.transport.release(session_id, None, None)
     return ok({"session_id": session_id, "dropped": dropped})
+
+
+@north_south.get(paths.ADMIN_TRANSPORT_SESSIONS)
+async def list_sessions(ctx: Ctx, limit: int = Query(default=200, ge=1, le=1000)) -> dict[str, Any]:
+    """The sessions, open first, most recently active first, each with its pending
+    messages and bytes both ways."""
+    views = await ctx.transport.sessions(limit=limit)
+    return ok([dataclasses.asdict(v) for v in views])
+
+
+@north_south.get(paths.ADMIN_TRANSPORT_TRAFFIC)
+async def traffic(ctx: Ctx) -> dict[str, Any]:
+    """The queue depths now (``/metrics``' gauges) and the payload bytes each partner
+    confirmed or sent us since this node started (its counters)."""
+    depths = ctx.transport.depths()
+    partners = ctx.metrics.traffic()
+    return ok(
+        {
+            "depths": dataclasses.asdict(depths),
+            "partners": [{"partner": p, **counts} for p, counts in partners.items()],
+        }
+    )
