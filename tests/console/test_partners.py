@@ -20,10 +20,7 @@ import pytest
 from isthmus.testing.cluster import ProcessCluster, ProcessNode, wait_until
 from isthmus.wire import ptp
 from tests.console.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ConsoleCluster,
-    _no_browser,
     assert_accessible,
 )
 
@@ -31,28 +28,6 @@ pytestmark = pytest.mark.multinode
 SESSION, TOKEN = "session_job-console-transport", "token-1"
 #: Waits for what crosses between the node processes (no fixed sleeps).
 CROSSING_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium for this module only: Playwright's sync API leaves its event loop
-    running until it stops, and a later anyio test in the same worker then cannot run
-    its own (so the session-wide browser is not used here)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _no_browser(f"playwright is not installed ({exc})")
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-        except Exception as exc:
-            _no_browser(f"{CHROMIUM} did not start: {exc}")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")
