@@ -53,6 +53,7 @@ TEST_WORKERS ?= 2
 
 test: $(VENV)/.dev lint
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:

@@ -168,10 +168,11 @@ def node_start(
     except IsthmusError as exc:
         raise fail(exc.message, 2) from exc
     if not detach:
+        from isthmus.console import mount as console_mount
         from isthmus.node.server import NodeFailed, run
 
         try:
-            run(config)
+            run(config, admin_mounts=(console_mount,))
         except NodeFailed as exc:
             raise fail(str(exc)) from None
         return

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import IsthmusError
 
 log = logging.getLogger("isthmus.node")
+
+#: Something served by the admin app beside the API (the console): called with the admin
+#: app and the node's context once the app is built. The node layer cannot import the
+#: layers above it, so ``isthmus node start`` hands them in.
+AdminMount = Callable[[Any, "NodeContext"], None]
 
 
 class _Server(uvicorn.Server):
@@ -105,7 +110,9 @@ def _server(app: Any, host: str, port: int, **options: Any) -> _Server:
     )
 
 
-def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
+def _servers(
+    ctx: NodeContext, admin_mounts: Sequence[AdminMount] = ()
+) -> tuple[_Server, _Server, _Server]:
     config = ctx.config
     tls_kwargs: dict[str, Any] = {}
     ssl_files = server_ssl_files(config)
@@ -129,7 +136,10 @@ def _servers(ctx: NodeContext) -> tuple[_Server, _Server, _Server]:
         **tls_kwargs,
     )
     plain = guarded(GuardedHttpToolsProtocol, **deadlines)  # a slow client is cut everywhere
-    admin = _server(create_admin_app(ctx), config.admin.host, config.admin.port, http=plain)
+    admin_app = create_admin_app(ctx)
+    for mount in admin_mounts:
+        mount(admin_app, ctx)
+    admin = _server(admin_app, config.admin.host, config.admin.port, http=plain)
     transport = _server(
         create_transport_app(ctx), config.transport.host, config.transport.port, http=plain
     )
@@ -156,12 +166,12 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:597] + "..."
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, *, admin_mounts: Sequence[AdminMount] = ()) -> None:
     """Run the node until SIGTERM or SIGINT. Any failure is logged with its traceback
     and raised as ``NodeFailed``, one line saying whether the node had started."""
     started = asyncio.Event()
     try:
-        await _serve(config, started)
+        await _serve(config, started, admin_mounts)
     except (Exception, SystemExit) as exc:
         phase = "stopped" if started.is_set() else "could not start"
         message = f"node {config.node.node_id} {phase}: {one_line(exc)}"
@@ -169,9 +179,11 @@ async def serve(config: NodeConfig) -> None:
         raise NodeFailed(message) from exc
 
 
-async def _serve(config: NodeConfig, started: asyncio.Event) -> None:
+async def _serve(
+    config: NodeConfig, started: asyncio.Event, admin_mounts: Sequence[AdminMount]
+) -> None:
     ctx = await _prepare(config)
-    servers = _servers(ctx)
+    servers = _servers(ctx, admin_mounts)
     try:  # the gRPC faces, if configured: listening before the node says it is ready
         grpc_servers = await start_grpc_servers(ctx)
     except OSError as exc:
@@ -301,7 +313,7 @@ async def _until_stopped(
         raise SystemExit(f"node {ctx.node_id} could not open its listeners (port in use?)")
 
 
-def run(config: NodeConfig) -> None:
+def run(config: NodeConfig, *, admin_mounts: Sequence[AdminMount] = ()) -> None:
     """Serve on uvloop where it is installed (it comes with ``uvicorn[standard]``): the
     transport path is event-loop bound, and uvloop's loop is about twice as fast.
 
@@ -316,7 +328,7 @@ def run(config: NodeConfig) -> None:
     else:
         runner = uvloop.run
     try:
-        runner(serve(config))
+        runner(serve(config, admin_mounts=admin_mounts))
     except SystemExit as exc:
         if exc.code in (None, 0):
             raise

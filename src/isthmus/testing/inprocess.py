@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from isthmus.console import mount as console_mount
 from isthmus.node.admin_app import create_admin_app
 from isthmus.node.api.transport.south_north import create_transport_app
 from isthmus.node.config import load_config
@@ -157,6 +158,7 @@ class InProcessCluster:
         ctx.components.register_builtins()
         ctx.ready.set()
         interconn, admin = create_interconn_app(ctx), create_admin_app(ctx)
+        console_mount(admin, ctx)  # as ``isthmus node start`` does
         self.transport.register(host, interconn)
         node = InProcessNode(ctx, interconn, admin, create_transport_app(ctx))
         self.nodes.append(node)

@@ -122,6 +122,8 @@ ADMIN_JOBS = f"{ADMIN}/jobs"
 ADMIN_JOB_TASKS = f"{ADMIN_JOBS}/{{job_id}}/tasks"
 #: This node's outputs of a job's tasks, with a preview of their rows (operator-only).
 ADMIN_JOB_OUTPUTS = f"{ADMIN_JOBS}/{{job_id}}/outputs"
+#: A one-time sign-in link to the operator console (``isthmus console``), for the caller.
+ADMIN_CONSOLE_LINKS = f"{ADMIN}/console/links"
 
 
 def resource_approval(resource: str, action: str) -> str:
