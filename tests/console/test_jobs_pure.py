@@ -42,7 +42,7 @@ def test_no_two_boxes_overlap_and_all_fit(dag: dict[str, list[str]]) -> None:
     pos = list(layout(dag).values())
     width, height = size(layout(dag))
     for i, a in enumerate(pos):
-        assert 0 <= a.x and a.x + BOX_W <= width and 0 <= a.y and a.y + BOX_H <= height
+        assert a.x >= 0 and a.x + BOX_W <= width and a.y >= 0 and a.y + BOX_H <= height
         for b in pos[i + 1 :]:
             apart_x = a.x + BOX_W <= b.x or b.x + BOX_W <= a.x
             apart_y = a.y + BOX_H <= b.y or b.y + BOX_H <= a.y

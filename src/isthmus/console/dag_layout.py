@@ -78,6 +78,7 @@ def layout(dag: Mapping[str, Sequence[str]]) -> dict[str, Position]:
         rows.setdefault(layer_of[n], []).append(n)
     slot: dict[str, int] = {}
     for depth in sorted(rows):
+
         def key(n: str) -> tuple[float, int]:
             placed = [slot[u] for u in dag[n] if u in slot]
             return (sum(placed) / len(placed) if placed else float(order[n]), order[n])

@@ -198,7 +198,9 @@ async def task_logs(request: Request, job_id: str) -> Response:
         task = job_data.task_of(await job_data.summary(ctx, job_id), task_id)
         lines = await job_data.log_lines(ctx, task_id, level)
     except IsthmusError as exc:
-        back = f"/console/jobs/{quote(job_id)}" if not isinstance(exc, NotFound) else "/console/jobs"
+        back = (
+            f"/console/jobs/{quote(job_id)}" if not isinstance(exc, NotFound) else "/console/jobs"
+        )
         return _back(request, back, t(lang, "jobs.flash.no_log", reason=exc.message), "error")
     if query.get("follow") == "1":
 
