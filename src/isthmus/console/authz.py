@@ -49,7 +49,8 @@ def wants_html(request: Request) -> bool:
     if request.headers.get("x-requested-with") == "fetch":
         return False
     accept = request.headers.get("accept", "")
-    return request.method == "GET" and ("text/html" in accept or not accept)
+    machine = "application/json" in accept or "text/event-stream" in accept
+    return request.method == "GET" and not machine
 
 
 def principal_named(request: Request, name: str) -> Principal | None:

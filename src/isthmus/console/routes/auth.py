@@ -54,9 +54,9 @@ def safe_next(value: str | None) -> str:
     return HOME
 
 
-def _login_page(
-    request: Request, *, error: str = "", next_path: str = HOME, status: int = 200
-) -> Response:
+def _login_page(request: Request, *, error: str = "", next_path: str = HOME) -> Response:
+    """The sign-in form (200 even with an error: the page is the answer; a browser
+    would log a 401 document as a console error)."""
     pre = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -65,7 +65,6 @@ def _login_page(
         pre_csrf=pre,
         error=error,
         next_path=next_path,
-        status_code=status,
     )
     set_cookie(response, request, PRE_COOKIE, pre)
     return response
@@ -103,9 +102,7 @@ async def login(request: Request) -> Response:
             ctx.principals.resolve, f"Bearer {form.get('token', '').strip()}"
         )
     except AdminUnauthorized:
-        return _login_page(
-            request, error=i18n.t(lang, "auth.wrong_token"), next_path=next_path, status=401
-        )
+        return _login_page(request, error=i18n.t(lang, "auth.wrong_token"), next_path=next_path)
     return _signed_in(request, principal.name, next_path)
 
 
@@ -114,7 +111,7 @@ async def login_once(request: Request, code: str = "") -> Response:
     principal = console_state(request).sessions.redeem(code[:128])
     if principal is None:
         lang = lang_of(request)
-        return _login_page(request, error=i18n.t(lang, "auth.link_used"), status=401)
+        return _login_page(request, error=i18n.t(lang, "auth.link_used"))
     return _signed_in(request, principal, HOME)
 
 
