@@ -98,6 +98,9 @@ def test_a_job_goes_from_running_to_success_on_the_graph_without_reloading(
         expect(box).to_have_class(re.compile(r"\bstate-SUCCESS\b"))
         expect(box.locator("[data-task-status]")).to_have_text("succeeded")
     expect(page.locator('[data-party^="psi_0|"]')).to_have_text(["succeeded", "succeeded"])
+    # task ids learned live: the id cells filled and each task's log offered
+    expect(page.locator('[data-task-id-of="select_0"]')).to_have_text([f"{job_id}_select_0"] * 2)
+    expect(page.locator('[data-log-for="select_0"] a')).to_have_count(1)
     seen = page.evaluate("window.__seen")
     assert page.evaluate("window.__sameDocument") is True  # never reloaded
     assert any("state-RUNNING" in c for c in seen) and "state-SUCCESS" in seen[-1], seen
@@ -138,6 +141,11 @@ def test_a_failed_job_shows_why_in_plain_words(
     expect(page.locator("form[data-stop]")).to_have_count(0)
     assert_accessible(page)
     shoot(page, "job-failed")
+    page.select_option("#lang-select", "zh-CN")
+    page.locator("#lang-select ~ button[type=submit]").click()
+    expect(page.locator("#why h2")).to_have_text("失败原因")
+    expect(why.locator(".failure")).to_contain_text(f"任务 psi_0 在节点 {jobs.b.node_id}")
+    expect(page.locator('svg.dag [data-task="psi_0"] [data-task-status]')).to_have_text("失败")
 
 
 def _cyclic(job: dict[str, Any]) -> None:
@@ -177,7 +185,6 @@ def test_a_bad_job_is_refused_against_the_field_it_names(
     page.fill("#job-dag", json.dumps(job["dag"]))
     page.fill("#job-config", json.dumps(job["config"]))
     page.click("form.job-form button[type=submit]")
-    page.console_errors.clear()  # the refusal is a 422 page, which Chromium logs
     expect(page.locator(f"#err-{field}")).to_contain_text(said)
     expect(page.locator(f"#job-{field}")).to_have_attribute("aria-invalid", "true")
     assert json.loads(page.locator("#job-dag").input_value()) == job["dag"]  # kept to fix
@@ -193,7 +200,6 @@ def test_text_that_is_not_json_is_named_and_an_auditor_may_not_submit(
     page.fill("#job-dag", "{}")
     page.fill("#job-config", "{not json")
     page.click("form.job-form button[type=submit]")
-    page.console_errors.clear()
     expect(page.locator("#err-config")).to_contain_text("not JSON")
     page.context.clear_cookies()
     sign_in(page, jobs.a, "auditor")

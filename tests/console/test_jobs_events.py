@@ -19,7 +19,8 @@ def _status(job: str, **tasks: str) -> dict[str, Any]:
         "job_status": job,
         "scheduler": "A",
         "tasks": [
-            {"task_name": n, "status": s, "parties": [{"node_id": "B", "role": "host",
+            {"task_name": n, "status": s, "task_id": None if s == "PENDING" else f"j_{n}",
+             "parties": [{"node_id": "B", "role": "host",
                                                         "status": s}]}
             for n, s in tasks.items()
         ],
@@ -61,10 +62,12 @@ def test_only_changes_are_sent_then_end_with_the_summary(monkeypatch: Any) -> No
     events = _events(job_states(read, "A", finale, poll_s=0))
     assert events == [
         ("state", {"job_status": "RUNNING", "tasks": {"a": "RUNNING", "b": "PENDING"},
-                   "parties": {"a|B|host": "RUNNING", "b|B|host": "PENDING"}}),
+                   "parties": {"a|B|host": "RUNNING", "b|B|host": "PENDING"},
+                   "task_ids": {"a": "j_a"}}),
         ("trouble", {"message": "scheduler away"}),
         ("state", {"tasks": {"a": "SUCCESS", "b": "RUNNING"},
-                   "parties": {"a|B|host": "SUCCESS", "b|B|host": "RUNNING"}}),
+                   "parties": {"a|B|host": "SUCCESS", "b|B|host": "RUNNING"},
+                   "task_ids": {"b": "j_b"}}),
         ("state", {"job_status": "SUCCESS", "tasks": {"b": "SUCCESS"},
                    "parties": {"b|B|host": "SUCCESS"}}),
         ("end", {"job_status": "SUCCESS", "failures": []}),

@@ -78,14 +78,13 @@ async def submit_form(request: Request) -> Response:
     return _form_page(request, {}, {})
 
 
-def _form_page(
-    request: Request, values: dict[str, str], errors: dict[str, list[str]], code: int = 200
-) -> Response:
+def _form_page(request: Request, values: dict[str, str], errors: dict[str, list[str]]) -> Response:
+    """The form, with what was typed and the refusal's messages against their fields
+    (200: a page to correct, so the browser logs no failed load)."""
     return render(
         request,
         "jobs/new.html",
         title_key="jobs.new.title",
-        status_code=code,
         values={k: values.get(k, "") for k in FIELDS},
         errors=errors,
         create_route=paths.PLATFORM_JOB_CREATE_ALL,
@@ -100,11 +99,11 @@ async def submit(request: Request) -> Response:
         document = read_form(form)
         job_id = await node_ctx(request).jobs.submit(document, actor=actor(principal))
     except FormErrors as exc:
-        return _form_page(request, form, exc.errors, 422)
+        return _form_page(request, form, exc.errors)
     except ValidationFailed as exc:
-        return _form_page(request, form, field_errors(exc.message, exc.details), 422)
+        return _form_page(request, form, field_errors(exc.message, exc.details))
     except IsthmusError as exc:
-        return _form_page(request, form, {"form": [exc.message]}, 422)
+        return _form_page(request, form, {"form": [exc.message]})
     lang = lang_of(request)
     return _back(request, f"/console/jobs/{quote(job_id)}", t(lang, "jobs.flash.submitted"))
 

@@ -42,6 +42,19 @@
       setState(cell, parties[key]);
       cell.textContent = word(live, parties[key]);
     }
+    const ids = change.task_ids || {};
+    for (const name of Object.keys(ids)) {
+      for (const cell of document.querySelectorAll("[data-task-id-of]")) {
+        if (cell.getAttribute("data-task-id-of") === name) cell.textContent = ids[name];
+      }
+      const slot = byData("data-log-for", name);
+      if (slot && !slot.querySelector("a")) {
+        const link = document.createElement("a");
+        link.href = live.getAttribute("data-logs") + "?task_id=" + encodeURIComponent(ids[name]);
+        link.textContent = live.getAttribute("data-word-log");
+        slot.appendChild(link);
+      }
+    }
     if (change.job_status) {
       const job = document.querySelector("[data-job-status]");
       if (job) {
