@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   creates .venv, installs Isthmus, runs the demo on embedded defaults
+#               (make demo KEEP=1: the nodes keep running; it prints the console's link)
 #   make test   creates .venv with the dev extras, installs what tests need, runs everything
 # and one to install elsewhere:
 #   make dist   builds the sdist and the wheel into dist/ (docs/operator-guide.md)
@@ -37,8 +38,9 @@ dist: $(VENV)/.build
 	rm -rf dist
 	$(PY) -m build --no-isolation --outdir dist .
 
+# KEEP=1 leaves the demo's nodes running and ends by printing the console's sign-in link.
 demo: $(VENV)/.runtime
-	$(PY) scripts/demo.py
+	ISTHMUS_DEMO_KEEP=$(KEEP) $(PY) scripts/demo.py
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks scripts

@@ -25,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = Path(os.environ.get("ISTHMUS_DEMO_DIR") or ROOT / "demo-run").resolve()
+#: ``make demo KEEP=1``: leave the nodes running at the end and print the console's link.
+KEEP = os.environ.get("ISTHMUS_DEMO_KEEP", "").strip() not in ("", "0")
 sys.path.insert(0, str(ROOT / "src"))
 
 from isthmus.testing import free_port  # noqa: E402 - after the path is set
@@ -247,16 +249,36 @@ def main() -> None:
     isthmus("node", "start", "--home", str(fintech), "--detach")
     isthmus("node", "start", "--home", str(ttp), "--detach",
             env={"ISTHMUS_BEAVER__ENABLED": "true"})  # fmt: skip
+    finished = False
     try:
         run_demo(bank, fintech, f"127.0.0.1:{ttp_port + 3}")
+        finished = True
     finally:
-        step("Stopping the nodes (their homes stay in ./demo-run)")
-        for home in (bank, fintech, ttp):
-            subprocess.run(
-                [sys.executable, "-m", "isthmus", "node", "stop", "--home", str(home)],
-                check=False,
-                timeout=60,
-            )
+        if finished and KEEP:
+            keep_running(bank, fintech, ttp)
+        else:
+            stop_nodes(bank, fintech, ttp)
+
+
+def keep_running(bank: Path, fintech: Path, ttp: Path) -> None:
+    """``KEEP=1``: the nodes stay up; the operator console of each institution, with a
+    one-time sign-in link (10 minutes, works once; ``isthmus console`` makes another)."""
+    step("The operator console (the nodes keep running)")
+    for home in (bank, fintech):
+        isthmus("console", "--home", str(home))
+    print("stop them with:")
+    for home in (bank, fintech, ttp):
+        print(f"  isthmus node stop --home {home}")
+
+
+def stop_nodes(*homes: Path) -> None:
+    step("Stopping the nodes (their homes stay in ./demo-run)")
+    for home in homes:
+        subprocess.run(
+            [sys.executable, "-m", "isthmus", "node", "stop", "--home", str(home)],
+            check=False,
+            timeout=60,
+        )
 
 
 def run_demo(bank: Path, fintech: Path, ttp_host: str) -> None:

@@ -4,6 +4,7 @@ flags, the one-time link. One cluster (two node processes) for the module."""
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import closing
 from typing import Any
@@ -103,6 +104,8 @@ def test_the_one_time_link_signs_in_once(console_cluster: ConsoleCluster, page: 
     page.goto(link["url"])
     page.wait_for_url(console_cluster.url(node, "/console/"))
     assert page.locator("[data-principal]").get_attribute("data-principal") == "root"
+    trail = node.admin.get("/audit", action="console.signed_in")
+    assert any(json.loads(e["details"]) == {"via": "one-time link"} for e in trail), trail
     page.context.clear_cookies()
     page.goto(link["url"])
     page.locator("#login-error").wait_for()

@@ -14,6 +14,7 @@ import typer
 from isthmus.cli.approval import approval_app
 from isthmus.cli.audit import audit_app
 from isthmus.cli.component import component_app
+from isthmus.cli.console import console
 from isthmus.cli.dataset import dataset_app
 from isthmus.cli.job import job_app
 from isthmus.cli.job_template import job_template
@@ -42,6 +43,7 @@ app.add_typer(tee_app, name="tee")
 app.command()(version)
 app.command()(init)
 app.command()(doctor)
+app.command()(console)
 
 
 def main() -> None:

@@ -70,7 +70,21 @@ def _login_page(request: Request, *, error: str = "", next_path: str = HOME) -> 
     return response
 
 
-def _signed_in(request: Request, principal: str, next_path: str) -> Response:
+def _record_sign_in(request: Request, principal: str, via: str) -> None:
+    """The audit log names who opened a console session, and how (never the token)."""
+    store = node_ctx(request).store
+    with store.session() as s:
+        store.audit.append(
+            s,
+            actor=f"token:{principal}",
+            action="console.signed_in",
+            subject=principal,
+            details={"via": via},
+        )
+
+
+async def _signed_in(request: Request, principal: str, next_path: str, via: str) -> Response:
+    await run_in_threadpool(_record_sign_in, request, principal, via)
     state = console_state(request)
     state.sessions.end(request.cookies.get(COOKIE))  # a new id at every sign-in
     sid, _ = state.sessions.create(principal)
@@ -103,7 +117,7 @@ async def login(request: Request) -> Response:
         )
     except AdminUnauthorized:
         return _login_page(request, error=i18n.t(lang, "auth.wrong_token"), next_path=next_path)
-    return _signed_in(request, principal.name, next_path)
+    return await _signed_in(request, principal.name, next_path, "token")
 
 
 @router.get(LOGIN_ONCE)
@@ -112,7 +126,7 @@ async def login_once(request: Request, code: str = "") -> Response:
     if principal is None:
         lang = lang_of(request)
         return _login_page(request, error=i18n.t(lang, "auth.link_used"))
-    return _signed_in(request, principal, HOME)
+    return await _signed_in(request, principal, HOME, "one-time link")
 
 
 @router.post("/console/logout")
@@ -149,10 +163,12 @@ async def create_link(request: Request) -> dict[str, Any]:
     principal: Principal = request.state.principal
     sessions = console_state(request).sessions
     code = sessions.link(principal.name)
+    base = node_ctx(request).config.admin_url
     return ok(
         {
+            "console": f"{base}{HOME}",
             "path": f"{LOGIN_ONCE}?code={code}",
-            "url": f"{node_ctx(request).config.admin_url}{LOGIN_ONCE}?code={code}",
+            "url": f"{base}{LOGIN_ONCE}?code={code}",
             "principal": principal.name,
             "expires_in_s": int(sessions.link_s),
         }
