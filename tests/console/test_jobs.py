@@ -208,3 +208,28 @@ def test_text_that_is_not_json_is_named_and_an_auditor_may_not_submit(
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
     body = {"csrf": csrf, "dag": "{}", "config": "{}"}
     assert page.request.post(jobs.url(jobs.a, "/console/jobs/new"), form=body).status == 403
+
+
+def test_an_operator_stops_a_running_job_from_its_page(
+    page: Any, jobs: ConsoleCluster, sign_in: SignIn
+) -> None:
+    a, b = jobs.a, jobs.b
+    if not (a.home / "data" / "demo" / "slow_guest.csv").exists():  # a PSI of some seconds
+        write_dataset(a, "slow_guest.csv", list(range(0, 40_000)), "x")
+        write_dataset(b, "slow_host.csv", list(range(20_000, 60_000)), "y")
+        offer(b, a, "slow_host.csv")
+    job = psi_pipeline(a.node_id, b.node_id)
+    params = job["config"]["task_params"]
+    params["guest"]["0"]["psi_0"]["name"] = "slow_guest.csv"
+    params["host"]["0"]["psi_0"]["name"] = "slow_host.csv"
+    sign_in(page, a, "operator")
+    job_id = submit(a, job)
+    page.goto(jobs.url(a, f"/console/jobs/{job_id}"))
+    page.once("dialog", lambda dialog: dialog.accept())  # "Stop this job on every party?"
+    page.locator("form[data-stop]:not(:has(input[name=task_name])) button").click()
+    expect(page.locator(".flash")).to_have_text("Stop of the job requested.")
+    status = page.locator("[data-job-status]")
+    expect(status).to_have_class(re.compile(r"\bstate-STOPPED\b"), timeout=SLOW_MS)
+    expect(page.locator('svg.dag [data-task="select_0"]')).to_have_class(
+        re.compile(r"\bstate-STOPPED\b")
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from isthmus.console import job_events
@@ -31,8 +32,11 @@ def _events(stream: AsyncIterator[str]) -> list[tuple[str, Any]]:
     async def drain() -> list[str]:
         return [chunk async for chunk in stream]
 
+    # in a thread of its own: Playwright's sync API keeps a loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        chunks = pool.submit(lambda: asyncio.run(drain())).result()
     found = []
-    for chunk in asyncio.run(drain()):
+    for chunk in chunks:
         if chunk.startswith(":"):
             continue
         name, data = chunk.strip().split("\n")
