@@ -94,3 +94,21 @@ def test_a_followed_log_sends_only_new_lines_and_ends_with_its_job() -> None:
         ("lines", ["two", "three"]),
         ("end", {}),
     ]
+
+
+def test_a_node_serves_a_bounded_number_of_streams() -> None:
+    gate = job_events.StreamGate(limit=1)
+
+    async def one() -> AsyncIterator[str]:
+        yield "x"
+
+    first = gate.guarded(one())
+    assert first is not None and gate.guarded(one()) is None
+
+    async def drain() -> list[str]:
+        assert first is not None
+        return [chunk async for chunk in first]
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(lambda: asyncio.run(drain())).result() == ["x"]
+    assert gate.open == 0 and gate.guarded(one()) is not None

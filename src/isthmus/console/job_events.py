@@ -12,6 +12,10 @@ and gets the whole state again), so no stream lives forever.
 
 ``log_follow`` sends the lines added to a task's log since the last read, every
 ``LOG_POLL_S``, until its job ended and the log stopped growing.
+
+Each open stream costs a read every fraction of a second, so a node serves at most
+``MAX_STREAMS`` at once (``StreamGate``): one more is refused (503) rather than let a
+forgotten wall of tabs slow the scheduler's store.
 """
 
 from __future__ import annotations
@@ -30,6 +34,30 @@ REMOTE_POLL_S = 1.0
 LOG_POLL_S = 0.5
 KEEPALIVE_S = 15.0
 MAX_STREAM_S = 1800.0
+MAX_STREAMS = 64
+
+
+class StreamGate:
+    """Counts a node's open streams; ``enter`` refuses one over the limit."""
+
+    def __init__(self, limit: int = MAX_STREAMS) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def guarded(self, stream: AsyncIterator[str]) -> AsyncIterator[str] | None:
+        """``stream``, counted while it runs; None when the node serves enough already."""
+        if self.open >= self.limit:
+            return None
+        self.open += 1
+
+        async def counted() -> AsyncIterator[str]:
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                self.open -= 1
+
+        return counted()
 
 
 def event(name: str, data: Any) -> str:

@@ -12,12 +12,13 @@ flash message or a field error, never a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from isthmus.console import job_data
 from isthmus.console.authz import (
@@ -32,12 +33,12 @@ from isthmus.console.authz import (
 from isthmus.console.authz import read_form as read_body
 from isthmus.console.dag_layout import BOX_H, BOX_W
 from isthmus.console.i18n import t
-from isthmus.console.job_events import job_states, log_follow
+from isthmus.console.job_events import StreamGate, job_states, log_follow
 from isthmus.console.job_form import FIELDS, FormErrors, field_errors, read_form
 from isthmus.console.job_list import STATUSES, keep, read_filters, stamp
 from isthmus.console.job_state import JOB_ENDED, party_key
 from isthmus.console.render import flash, lang_of, render
-from isthmus.console.state import node_ctx
+from isthmus.console.state import console_state, node_ctx
 from isthmus.wire import paths
 from isthmus.wire.errors import IsthmusError, NotFound, ValidationFailed
 from isthmus.wire.ids import check_id
@@ -47,6 +48,15 @@ router = APIRouter(prefix="/console/jobs")  # ``pages`` includes it
 #: Rows the list shows at most (newest first).
 MAX_ROWS = 500
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _stream(request: Request, stream: AsyncIterator[str]) -> Response:
+    """An event stream, if the node's ``StreamGate`` lets one more open."""
+    gate = console_state(request).caches.setdefault("jobs.streams", StreamGate())
+    counted = gate.guarded(stream)
+    if counted is None:
+        return PlainTextResponse("too many open streams on this node", status_code=503)
+    return StreamingResponse(counted, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 def _back(request: Request, to: str, text: str, kind: str = "ok") -> RedirectResponse:
@@ -179,8 +189,8 @@ async def job_events(request: Request, job_id: str) -> Response:
         found = await ctx.jobs.why(job_id) if status.get("job_status") != "SUCCESS" else status
         return {"job_status": status.get("job_status"), "failures": plain_failures(found, lang)}
 
-    stream = job_states(read, ctx.jobs.me, finale)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+    await read()  # a job that is not here: the admin API's answer (404), no stream
+    return _stream(request, job_states(read, ctx.jobs.me, finale))
 
 
 @router.get("/{job_id}/logs")
@@ -209,8 +219,7 @@ async def task_logs(request: Request, job_id: str) -> Response:
         async def job_over() -> bool:
             return (await ctx.jobs.status(job_id)).get("job_status") in JOB_ENDED
 
-        stream = log_follow(read, job_over)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+        return _stream(request, log_follow(read, job_over))
     return render(
         request,
         "jobs/logs.html",
