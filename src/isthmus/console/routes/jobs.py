@@ -2,7 +2,9 @@
 each task's live state, per-party status, the failure summary in plain words, stop),
 a task's log (tail, and follow), and the submission form.
 
-Every read goes through ``console.job_data`` (the services the admin API's routes call);
+Every read is checked against the admin API's read it shows (``require`` with its GET
+route: all roles today, by the policy table) and goes through ``console.job_data`` (the
+services the admin API's routes call);
 every action through ``authz.checked_form`` with the admin API route it corresponds to
 (``job/stop_all``, ``job/stop_task``, ``job/create_all``), then the same ``JobService``
 method that route calls, so the console can do exactly what the token could do with the
@@ -66,7 +68,7 @@ def _back(request: Request, to: str, text: str, kind: str = "ok") -> RedirectRes
 
 @router.get("")
 async def jobs_list(request: Request) -> Response:
-    current(request)
+    require(request, "GET", paths.ADMIN_JOBS)
     filters = read_filters(dict(request.query_params))
     rows = keep(await job_data.jobs(node_ctx(request)), filters)
     return render(
@@ -84,7 +86,7 @@ async def jobs_list(request: Request) -> Response:
 
 @router.get("/new")
 async def submit_form(request: Request) -> Response:
-    current(request)
+    current(request)  # the page tells a role that may not submit so; the POST checks
     return _form_page(request, {}, {})
 
 
@@ -124,7 +126,7 @@ def _checked_job(request: Request, job_id: str) -> str:
 
 @router.get("/{job_id}")
 async def job_page(request: Request, job_id: str) -> Response:
-    principal = current(request)
+    principal = require(request, "GET", paths.PLATFORM_JOB_WHY)
     ctx = node_ctx(request)
     lang = lang_of(request)
     try:
@@ -177,7 +179,7 @@ def plain_failures(found: dict[str, Any], lang: str) -> list[dict[str, str]]:
 
 @router.get("/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> Response:
-    current(request)
+    require(request, "GET", paths.PLATFORM_JOB_STATUS_ALL)
     ctx = node_ctx(request)
     job_id = _checked_job(request, job_id)
     lang = lang_of(request)
@@ -195,7 +197,7 @@ async def job_events(request: Request, job_id: str) -> Response:
 
 @router.get("/{job_id}/logs")
 async def task_logs(request: Request, job_id: str) -> Response:
-    current(request)
+    require(request, "GET", paths.PLATFORM_TASK_LOG)
     ctx = node_ctx(request)
     lang = lang_of(request)
     query = request.query_params
