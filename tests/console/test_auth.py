@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from isthmus.console.pages import NAV
+from isthmus.console.nav import NAV
 from isthmus.console.security import CSP
 from isthmus.wire import paths
 from tests.console.conftest import ROLES, ConsoleCluster, assert_accessible

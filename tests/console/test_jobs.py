@@ -32,13 +32,6 @@ _WATCH = """() => {
 }"""
 
 
-@pytest.fixture(autouse=True)
-def _no_favicon(page: Any) -> None:
-    """Chromium asks every new page's origin for /favicon.ico, which the console does not
-    serve yet: answered here so its 404 is not taken for a page's console error."""
-    page.context.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=""))
-
-
 @pytest.fixture(scope="module")
 def jobs(console_cluster: ConsoleCluster) -> Iterator[ConsoleCluster]:
     a, b = console_cluster.a, console_cluster.b

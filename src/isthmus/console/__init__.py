@@ -32,11 +32,8 @@ __all__ = ["mount"]
 def mount(app: FastAPI, ctx: NodeContext) -> None:
     """Serve the console on ``app`` (the admin app of ``ctx``)."""
     app.state.console = ConsoleState(ctx)
-    included: list[int] = []
     for router in pages.ROUTERS:
-        if id(router) not in included:  # a module may have appended itself too
-            included.append(id(router))
-            app.include_router(router)
+        app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(ConsoleForbidden, _forbidden)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 
 from isthmus.console import i18n
 from isthmus.console.authz import can, current_or_none, session_of
-from isthmus.console.pages import NAV
+from isthmus.console.nav import NAV
 from isthmus.console.state import node_ctx
 
 TEMPLATES = Path(__file__).parent / "templates"
