@@ -112,3 +112,34 @@ def test_a_node_serves_a_bounded_number_of_streams() -> None:
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(lambda: asyncio.run(drain())).result() == ["x"]
     assert gate.open == 0 and gate.guarded(one()) is not None
+
+
+def test_a_stream_ends_once_its_viewer_is_revoked() -> None:
+    answers = [True, True, False]
+
+    async def alive() -> bool:
+        return answers.pop(0)
+
+    calls = []
+
+    async def read() -> dict[str, Any]:
+        calls.append(1)
+        assert len(calls) < 5, "the stream outlived its viewer's revocation"
+        return _status("RUNNING", a="RUNNING")
+
+    async def lines() -> list[str]:
+        calls.append(1)
+        assert len(calls) < 10, "the log stream outlived its viewer's revocation"
+        return ["one"]
+
+    async def finale(status: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("a running job has no finale")
+
+    async def running() -> bool:
+        return False
+
+    # two rounds watched, then the token is gone: the stream ends without an ``end``
+    events = _events(job_states(read, "A", finale, poll_s=0, alive=alive))
+    assert [name for name, _ in events] == ["state"]
+    answers[:] = [True, False]
+    assert _events(log_follow(lines, running, poll_s=0, alive=alive)) == [("lines", ["one"])]

@@ -71,11 +71,15 @@ async def job_states(
     finale: Callable[[dict[str, Any]], Awaitable[Any]],
     *,
     poll_s: float = POLL_S,
+    alive: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[str]:
-    """``read()``: the job's status document; ``finale(status)``: what ``end`` carries."""
+    """``read()``: the job's status document; ``finale(status)``: what ``end`` carries;
+    ``alive()``: whether the viewer may still watch (its token not revoked)."""
     last: dict[str, Any] | None = None
     started = quiet_since = time.monotonic()
     while time.monotonic() - started < MAX_STREAM_S:
+        if alive is not None and not await alive():
+            return
         try:
             status = await read()
         except IsthmusError as exc:  # the scheduler unreachable for a moment: say so, go on
@@ -101,11 +105,15 @@ async def log_follow(
     job_over: Callable[[], Awaitable[bool]],
     *,
     poll_s: float = LOG_POLL_S,
+    alive: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[str]:
-    """``read()``: the log's lines now; ``job_over()``: whether its job ended."""
+    """``read()``: the log's lines now; ``job_over()``: whether its job ended;
+    ``alive()``: whether the viewer may still watch (its token not revoked)."""
     sent = 0
     started = quiet_since = time.monotonic()
     while time.monotonic() - started < MAX_STREAM_S:
+        if alive is not None and not await alive():
+            return
         try:
             lines = await read()
         except IsthmusError as exc:

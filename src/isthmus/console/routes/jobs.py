@@ -14,11 +14,12 @@ flash message or a field error, never a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
@@ -30,6 +31,7 @@ from isthmus.console.authz import (
     check_csrf,
     checked_form,
     current,
+    principal_named,
     require,
 )
 from isthmus.console.authz import read_form as read_body
@@ -177,6 +179,16 @@ def plain_failures(found: dict[str, Any], lang: str) -> list[dict[str, str]]:
     return said
 
 
+def _viewer(request: Request) -> Callable[[], Awaitable[bool]]:
+    """Whether the signed-in token still exists: a stream ends when it is revoked."""
+    name = current(request).name
+
+    async def alive() -> bool:
+        return await run_in_threadpool(principal_named, request, name) is not None
+
+    return alive
+
+
 @router.get("/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> Response:
     require(request, "GET", paths.PLATFORM_JOB_STATUS_ALL)
@@ -192,7 +204,7 @@ async def job_events(request: Request, job_id: str) -> Response:
         return {"job_status": status.get("job_status"), "failures": plain_failures(found, lang)}
 
     await read()  # a job that is not here: the admin API's answer (404), no stream
-    return _stream(request, job_states(read, ctx.jobs.me, finale))
+    return _stream(request, job_states(read, ctx.jobs.me, finale, alive=_viewer(request)))
 
 
 @router.get("/{job_id}/logs")
@@ -221,7 +233,7 @@ async def task_logs(request: Request, job_id: str) -> Response:
         async def job_over() -> bool:
             return (await ctx.jobs.status(job_id)).get("job_status") in JOB_ENDED
 
-        return _stream(request, log_follow(read, job_over))
+        return _stream(request, log_follow(read, job_over, alive=_viewer(request)))
     return render(
         request,
         "jobs/logs.html",
