@@ -1,6 +1,16 @@
-"""Replay protection: each (partner, nonce) pair is accepted once within its window."""
+"""Replay protection: each (partner, nonce) pair is accepted once within its window.
+
+Every accepted east-west request inserts one row and commits before it runs, so a
+restart cannot reopen the window and two workers racing on one replayed request cannot
+both win (the primary key decides). That insert is on the hot path of every signed
+request, so it is compiled once per engine and sent as plain driver SQL: SQLAlchemy's
+per-call statement handling cost about twice the insert itself (0.25 ms against 0.1 ms
+on the benchmark machine) and bought nothing here.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
@@ -8,12 +18,24 @@ from sqlalchemy.orm import Session
 
 from isthmus.store.schema import SeenNonceRow
 
+_COLUMNS = ("source_node_id", "nonce", "expires_at")
+
 
 class NonceCache:
     """Persisted, so a restart does not reopen the replay window."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # The insert in the engine's own dialect and parameter style (``?`` for SQLite,
+        # ``%(name)s`` for psycopg), so one code path serves every supported database.
+        compiled = insert(SeenNonceRow).compile(dialect=engine.dialect, column_keys=list(_COLUMNS))
+        self._sql = str(compiled)
+        self._positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+
+    def _parameters(self, values: dict[str, Any]) -> Any:
+        if self._positions is None:
+            return values
+        return tuple(values[name] for name in self._positions)
 
     def remember(self, source_node_id: str, nonce: str, expires_at: int) -> bool:
         """Record the nonce; False if it was already seen (the request is a replay).
@@ -21,13 +43,10 @@ class NonceCache:
         Uses its own transaction: the primary key makes the check-and-insert atomic even
         with several workers racing on the same replayed request.
         """
-        statement = insert(SeenNonceRow).values(
-            source_node_id=source_node_id, nonce=nonce, expires_at=expires_at
-        )
+        values = {"source_node_id": source_node_id, "nonce": nonce, "expires_at": expires_at}
         try:
-            # Core, not the ORM: this runs on every east-west request.
             with self._engine.begin() as connection:
-                connection.execute(statement)
+                connection.exec_driver_sql(self._sql, self._parameters(values))
         except IntegrityError:
             return False
         return True
