@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from nacl import bindings, exceptions
 
@@ -120,6 +120,27 @@ class Sm2Suite(EcdhSuite):
             scalar = os.urandom(32)
             if self._curve.valid_scalar(scalar):
                 return scalar
+
+    def _candidates(self, item: bytes) -> Iterator[bytes]:
+        """The encodings hash-to-curve tries for ``item``, in order (unbounded)."""
+        if self.sm3_increment:
+            x = int.from_bytes(hashlib.new("sm3", item).digest(), "big") % SM2_P
+            while True:
+                yield b"\x02" + x.to_bytes(32, "big")
+                x = (x + 1) % SM2_P
+        x = int.from_bytes(hashlib.sha256(item).digest(), "big") % SM2_P
+        while True:
+            yield b"\x02" + (raw := x.to_bytes(32, "big"))
+            x = int.from_bytes(hashlib.sha256(raw).digest(), "big") % SM2_P
+
+    def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
+        """Hash and multiply in one pass: each item's point is decoded once."""
+        products = self._curve.multiply_first_valid(
+            secret, (self._candidates(item) for item in items)
+        )
+        if any(p is None for p in products):
+            raise InvalidPoint("an item hashed to a point whose product is the point at infinity")
+        return products  # type: ignore[return-value]
 
     def hash_to_point(self, item: bytes) -> bytes:
         curve = self._curve
