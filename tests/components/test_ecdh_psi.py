@@ -156,6 +156,15 @@ def test_sm2_items_hash_to_points_of_the_curve(item: bytes) -> None:
         assert len(suite.mask(secret, encoded)) == 33
 
 
+@given(st.lists(st.binary(max_size=24), max_size=6))
+@settings(max_examples=25, deadline=None)
+def test_sm2_one_pass_hash_and_mask_equals_hash_then_mask(items: list[bytes]) -> None:
+    for suite in (SM2_SHA256_REHASH, SM2_SM3_INCREMENT):
+        secret = suite.new_secret()
+        expected = suite.mask_many(secret, [suite.hash_to_point(item) for item in items])
+        assert suite.hash_and_mask(secret, items) == expected
+
+
 async def n_parties(
     runs: list[Callable[[LinkContext], Awaitable[object]]], timeout_s: float = 10.0
 ) -> list[object]:
