@@ -135,6 +135,24 @@ def test_audit_export_verifies_offline_and_detects_edits(
     assert tampered.returncode == 1 and "TAMPERED" in tampered.stdout
 
 
+def test_audit_list_filters_by_actor_subject_and_time(homes: tuple[Path, Path]) -> None:
+    _, fintech = homes
+    everything = as_json("audit", "list", "--home", str(fintech), "--limit", "1000")
+    assert len(everything) >= 2
+    first = everything[0]
+    by_actor = as_json("audit", "list", "--home", str(fintech), "--actor", first["actor"])
+    assert by_actor and all(r["actor"] == first["actor"] for r in by_actor)
+    by_subject = as_json("audit", "list", "--home", str(fintech), "--subject", first["subject"])
+    assert by_subject and all(r["subject"] == first["subject"] for r in by_subject)
+    none_yet = as_json("audit", "list", "--home", str(fintech), "--until", "2000-01-01")
+    assert none_yet == []
+    since = str(first["ts"])
+    later = as_json("audit", "list", "--home", str(fintech), "--since", since, "--limit", "1000")
+    assert [r["seq"] for r in later] == [r["seq"] for r in everything if r["ts"] >= first["ts"]]
+    bad = isthmus("audit", "list", "--home", str(fintech), "--since", "yesterday", check=False)
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+
 def test_audit_verify_fails_on_a_tampered_database(homes: tuple[Path, Path]) -> None:
     """Last: it damages the fintech node's log."""
     _, fintech = homes

@@ -4,6 +4,7 @@ node, or an export offline against the head the node signed (no node needed)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,11 +107,30 @@ def audit_list(
     home: Home,
     after_seq: Annotated[int, typer.Option()] = 0,
     limit: Annotated[int, typer.Option()] = 50,
-    action: Annotated[str | None, typer.Option()] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time: ISO 8601 (UTC if no zone) or epoch ms.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to this time: ISO 8601 (UTC if no zone) or epoch ms.")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show audit events."""
-    rows = call(home, "GET", ADMIN_AUDIT, after_seq=after_seq, limit=limit, action=action)
+    """Show audit events, filtered as the console's audit page filters them."""
+    rows = call(
+        home,
+        "GET",
+        ADMIN_AUDIT,
+        after_seq=after_seq,
+        limit=limit,
+        action=action,
+        actor=actor,
+        subject=subject,
+        since_ms=_epoch_ms(since, "--since"),
+        until_ms=_epoch_ms(until, "--until"),
+    )
     emit(
         rows,
         as_json,
@@ -124,3 +144,20 @@ def audit_list(
             ids=("seq", "actor", "subject"),
         ),
     )
+
+
+def _epoch_ms(value: str | None, option: str) -> int | None:
+    """A time an operator types, as BFIA epoch milliseconds: digits are taken as epoch ms,
+    anything else as ISO 8601, read as UTC when it names no zone (the node logs in UTC)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{option}: not a time: {value!r} (ISO 8601 or epoch milliseconds)", 2) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
