@@ -210,3 +210,23 @@ def test_every_verification_is_audited_without_the_secret(uas: Uas) -> None:
     assert {d["reason"] for d in mine} >= {"", "signature_invalid"}
     everything = json.dumps(uas.node.admin.get(paths.ADMIN_AUDIT, limit=1000))
     assert uas.secret not in everything
+
+
+def test_an_address_refused_too_often_is_turned_away_with_429(uas: Uas) -> None:
+    """Last in the module: it exhausts 127.0.0.1's refusals for the window.
+
+    Guessing access secrets costs the guesser its address: past ``refusal_limit`` (300 by
+    default) refusals in a window, even the right key is turned away before any check."""
+    wrong = uas.body(simulated(uas.vendor), access_secret="not-the-secret")
+    statuses = []
+    with httpx.Client(timeout=10) as client:
+        for _ in range(400):
+            status = client.post(uas.node.address + paths.TEE_UAS_VERIFY, json=wrong).status_code
+            statuses.append(status)
+            if status == 429:
+                break
+        assert statuses[0] == 401 and statuses[-1] == 429, statuses[-3:]
+        assert set(statuses[:-1]) == {401}
+        right = client.post(uas.node.address + paths.TEE_UAS_VERIFY, json=uas.body({}))
+    assert right.status_code == 429
+    assert right.json()["result_code"] == str(int(ErrorCode.TOO_MANY_REFUSALS)), right.json()

@@ -24,6 +24,9 @@ authentication, and it answers in the UAS's own shape (not the BFIA envelope):
 * 405 (``TEE_REFUSED``'s family: the refusal's stable code): the evidence did not verify;
   ``result_msg`` names the reason (``TeeReason``). A non-POST method also gets 405
   (FastAPI's, in the BFIA envelope).
+* 429 (``TOO_MANY_REFUSALS``, in the UAS shape): the caller's address was refused more
+  than ``refusal_limit`` times in the window; even the right key waits for the window to
+  end, so guessing secrets costs the guesser its address.
 
 The credentials are read and checked *before* the report is validated, so an
 unauthenticated caller learns nothing from the parser and costs only a JSON decode
