@@ -132,6 +132,9 @@ def test_b_publishes_its_report_in_node_query(pair: Pair) -> None:
     info = httpx.get(pair.b.address + paths.NODE_QUERY).json()["data"]
     assert json.loads(info["tee_report"])["str_tee_platform"] == "Simulated"
     assert "tee_report" not in httpx.get(pair.a.address + paths.NODE_QUERY).json()["data"]
+    own = pair.b.admin.get(paths.ADMIN_DOCTOR)["tee_report"]
+    assert own["ok"] and "Simulated report" in own["state"], own
+    assert pair.a.admin.get(paths.ADMIN_DOCTOR)["tee_report"] == {"state": "none", "ok": True}
 
 
 def test_an_attested_partner_is_accepted(pair: Pair) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,40 @@ def test_any_report_from_a_key_holder_gets_400_or_405(
     response = test_client.post(paths.TEE_UAS_VERIFY, json=body)
     assert response.status_code in (400, 405), response.text
     _reply_shape(response)
+
+
+def _own_report_service(tmp_path: Path, valid_for: timedelta | None) -> Any:
+    vendor = generate_private_key("ED25519")
+    tee = 'report_file = "tee/own.json"\nsimulated_vendor_keys = ["tee/vendor.pem"]\n'
+    home = _home(tmp_path, tee + "refresh_margin_s = 600\n")
+    (home / "tee").mkdir()
+    raw, _ = SimulatedDevice(vendor, valid_for=valid_for).evidence(report_data(public_key_pem=None))
+    (home / "tee" / "own.json").write_text(uar_json(wrap_evidence("Simulated", raw)))
+    (home / "tee" / "vendor.pem").write_text(vendor.public_key().to_pem())
+    return build_tee_service(load_config(home), generate_private_key("ED25519")), home
+
+
+def test_doctor_health_of_the_own_report(tmp_path: Path) -> None:
+    """What ``doctor`` says of the report partners get: fine, lapsing within the refresh
+    margin, not verifiable here, or a newer file refused."""
+    none = build_tee_service(
+        load_config(init_home(tmp_path / "plain", node_id="PLAIN", inst_id="PLAIN")),
+        generate_private_key("ED25519"),
+    )
+    assert none.own_report_health(datetime.now(UTC)) == {"state": "none", "ok": True}
+
+    service, home = _own_report_service(tmp_path / "a", timedelta(hours=2))
+    now = datetime.now(UTC)
+    fine = service.own_report_health(now)
+    assert fine["ok"] and "Simulated" in fine["state"] and fine["valid_until"]
+    lapsing = service.own_report_health(now + timedelta(hours=2) - timedelta(seconds=300))
+    assert not lapsing["ok"] and "lapses" in lapsing["problem"]
+
+    strangers, _ = _own_report_service(tmp_path / "b", None)
+    untrusted = replace(strangers, simulated_vendor_keys=())
+    refused = untrusted.own_report_health(now)
+    assert not refused["ok"] and "does not verify here" in refused["problem"]
+
+    (home / "tee" / "own.json").write_text("{not json")
+    broken = service.own_report_health(now)
+    assert not broken["ok"] and "newer file refused" in broken["state"]

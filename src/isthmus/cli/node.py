@@ -334,6 +334,12 @@ def doctor(home: Home, as_json: AsJson = False) -> None:
         )
         if not d["peers"]:
             out.print("no approved partners yet: `isthmus peer apply --address URL`")
+        own = d.get("tee_report", {"state": "none", "ok": True})
+        if own["state"] != "none":
+            line = f"own TEE report: {own['state']}"
+            if own.get("valid_until"):
+                line += f", valid until {own['valid_until']}"
+            out.print(line if own["ok"] else f"[bold red]{line}[/]: {own.get('problem', '')}")
         out.print("[green]all good[/]" if d["ok"] else "[bold red]problems found[/]")
 
     emit(report, as_json, render)

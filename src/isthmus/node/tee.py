@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -30,6 +30,7 @@ from isthmus.node.config import NodeConfig
 from isthmus.node.tee_report_file import OwnReportFile
 from isthmus.tee.collateral_store import DirectoryCollateral
 from isthmus.tee.verdict import NO_COLLATERAL, CollateralSource, TrustAnchors, VerifyContext
+from isthmus.tee.verify import verify_report
 from isthmus.wire.errors import ConfigError, InvalidKey, IsthmusError
 from isthmus.wire.tee import (
     UnifiedAttestationPolicy,
@@ -80,6 +81,38 @@ class TeeService:
         """One line for ``node status``: none, the report served, or why a newer file
         was refused (the previous report is still served)."""
         return "none" if self.own_report_file is None else self.own_report_file.state()
+
+    def own_report_health(self, now: datetime) -> dict[str, Any]:
+        """For ``doctor``: whether the report partners get would be accepted at ``now``.
+
+        A report whose collateral lapsed, or lapses within ``refresh_margin_s`` (partners
+        re-verify from that margin on), or a newer file the node refused, is a problem
+        to fix before partners requiring attestation turn this node away (20014). The
+        report is verified with this node's own trust anchors, which are the pinned
+        vendor roots every Isthmus node shares (a Simulated report also needs this
+        node to trust its vendor key)."""
+        if self.own_report_file is None:
+            return {"state": "none", "ok": True}
+        health: dict[str, Any] = {"state": self.own_report_state(), "ok": False}
+        report = self.own_report
+        if self.own_report_file.error is not None or report is None:
+            return health
+        try:
+            verified = verify_report(report, self.context_at(now))
+        except IsthmusError as exc:
+            health["problem"] = f"it does not verify here: {exc.message}"
+            return health
+        if verified.valid_until is not None:
+            health["valid_until"] = verified.valid_until.isoformat()
+            left = (verified.valid_until - now).total_seconds()
+            if left <= self.refresh_margin_s:
+                health["problem"] = (
+                    f"its collateral lapses at {verified.valid_until:%Y-%m-%d %H:%M}Z: "
+                    "renew the report file"
+                )
+                return health
+        health["ok"] = True
+        return health
 
 
 def build_tee_service(config: NodeConfig, signing_key: PrivateKey) -> TeeService:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -141,7 +142,11 @@ async def revoke_token(name: str, ctx: Ctx, actor: Actor) -> dict[str, Any]:
 
 @north_south.get(paths.ADMIN_DOCTOR)
 async def doctor(ctx: Ctx) -> dict[str, Any]:
-    return ok(await ctx.doctor.examine())
+    report = await ctx.doctor.examine()
+    own = await run_in_threadpool(ctx.tee.own_report_health, datetime.now(UTC))
+    report["tee_report"] = own
+    report["ok"] = report["ok"] and own["ok"]
+    return ok(report)
 
 
 # --- the audit log -----------------------------------------------------------------------
