@@ -9,8 +9,6 @@ names, with the form as it was typed; nothing is changed by a refused request.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +24,7 @@ from isthmus.console.datasets_data import (
 from isthmus.console.render import flash, lang_of, render
 from isthmus.console.state import node_ctx
 from isthmus.console.timefmt import when
+from isthmus.node.api.management import register_from
 from isthmus.node.rbac import Principal
 from isthmus.wire import paths
 from isthmus.wire.clock import now_ms
@@ -82,24 +81,8 @@ async def register(request: Request) -> Response:
     ctx = node_ctx(request)
     actor = authz.actor(principal)
 
-    def _register() -> dict[str, Any]:
-        return ctx.datasets.register(
-            namespace=body.namespace,
-            name=body.name,
-            source=body.source,
-            location=body.location,
-            table_name=body.table,
-            description=body.description,
-            category=body.category,
-            join_columns=body.join_columns,
-            label_columns=body.label_columns,
-            descriptions=body.column_descriptions,
-            public=body.public,
-            actor=actor,
-        )
-
     try:
-        view = await run_in_threadpool(_register)
+        view = await run_in_threadpool(register_from, ctx, body, actor)
     except IsthmusError as exc:
         errors = service_error(exc)
         return await _page(

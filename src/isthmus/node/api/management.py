@@ -190,25 +190,28 @@ class DatasetRegistration(BaseModel):
     public: bool = True
 
 
+def register_from(ctx: NodeContext, body: DatasetRegistration, actor: str) -> dict[str, Any]:
+    """Register what an operator asked for, the one path both the admin API and the
+    console take (worker thread: it inspects the source)."""
+    return ctx.datasets.register(
+        namespace=body.namespace,
+        name=body.name,
+        source=body.source,
+        location=body.location,
+        table_name=body.table,
+        description=body.description,
+        category=body.category,
+        join_columns=body.join_columns,
+        label_columns=body.label_columns,
+        descriptions=body.column_descriptions,
+        public=body.public,
+        actor=actor,
+    )
+
+
 @north_south.post(paths.ADMIN_DATASETS)
 async def register_dataset(body: DatasetRegistration, ctx: Ctx, actor: Actor) -> Any:
-    def _register() -> dict[str, Any]:
-        return ctx.datasets.register(
-            namespace=body.namespace,
-            name=body.name,
-            source=body.source,
-            location=body.location,
-            table_name=body.table,
-            description=body.description,
-            category=body.category,
-            join_columns=body.join_columns,
-            label_columns=body.label_columns,
-            descriptions=body.column_descriptions,
-            public=body.public,
-            actor=actor,
-        )
-
-    return ok(await run_in_threadpool(_register))
+    return ok(await run_in_threadpool(register_from, ctx, body, actor))
 
 
 @north_south.get(paths.ADMIN_DATASETS)
