@@ -16,7 +16,6 @@ collateral, so the refusal paths can be tested end to end.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,14 @@ from typing import Any
 
 from isthmus.crypto.suites import PrivateKey
 from isthmus.tee.binding import binding_attributes
-from isthmus.tee.verdict import Verified, VerifyContext, check_tcb_status, check_window
+from isthmus.tee.verdict import (
+    Verified,
+    VerifyContext,
+    check_signed_text,
+    check_tcb_status,
+    check_window,
+    sign_text,
+)
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import (
     SimulatedReport,
@@ -33,7 +39,6 @@ from isthmus.wire.tee import (
     TeeReason,
     UnifiedAttestationAttributes,
     UnifiedAttestationReport,
-    b64_bytes,
     parse_body,
     parse_json_field,
     to_json,
@@ -77,13 +82,12 @@ def verify_simulated(report: UnifiedAttestationReport, context: VerifyContext) -
             "Simulated evidence is refused: no simulated vendor key is configured",
             reason=TeeReason.SIMULATED_NOT_ALLOWED,
         )
-    signature = b64_bytes("b64_signature", body.b64_signature)
-    signed = body.json_claims.encode("utf-8", "surrogatepass")
-    if not any(key.verify(signature, signed) for key in context.simulated_vendor_keys):
-        raise TeeRefused(
-            "the Simulated claims are not signed by a configured vendor key",
-            reason=TeeReason.SIGNATURE_INVALID,
-        )
+    signed = check_signed_text(
+        body.json_claims,
+        body.b64_signature,
+        context.simulated_vendor_keys,
+        what="the Simulated claims (by a configured vendor key)",
+    )
     claims = _claims(body.json_claims)
     raw_attributes = claims.get("attributes", {})
     if not isinstance(raw_attributes, dict):
@@ -153,10 +157,7 @@ class SimulatedDevice:
 
     def evidence(self, report_data: bytes) -> tuple[bytes, dict[str, str]]:
         text = json.dumps(self.claims(report_data), separators=(",", ":"))
-        signature = self.vendor_key.sign(text.encode("utf-8"))
-        body = SimulatedReport(
-            json_claims=text, b64_signature=base64.b64encode(signature).decode("ascii")
-        )
+        body = SimulatedReport(json_claims=text, b64_signature=sign_text(text, self.vendor_key))
         return to_json(body).encode("utf-8"), {}
 
 

@@ -11,10 +11,8 @@ signed, so a policy judges the original evidence's attributes, not the UAS itsel
 
 from __future__ import annotations
 
-import base64
-
 from isthmus.crypto.suites import PrivateKey
-from isthmus.tee.verdict import Verified, VerifyContext
+from isthmus.tee.verdict import Verified, VerifyContext, check_signed_text, sign_text
 from isthmus.wire.errors import TeeMalformed, TeeRefused
 from isthmus.wire.tee import (
     ReportType,
@@ -33,8 +31,7 @@ from isthmus.wire.tee import (
 
 def sign_uas_result(result: UasAttestationResult, key: PrivateKey) -> UnifiedAttestationReport:
     text = to_json(result)
-    signature = base64.b64encode(key.sign(text.encode("utf-8"))).decode("ascii")
-    body = UasReport(str_uas_result=text, b64_signature=signature)
+    body = UasReport(str_uas_result=text, b64_signature=sign_text(text, key))
     return UnifiedAttestationReport(
         str_report_type=ReportType.UAS,
         str_tee_platform=TeePlatform.UAS,
@@ -51,13 +48,9 @@ def verify_uas(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
             "a Uas report needs a trusted UAS key, and none is configured",
             reason=TeeReason.CHAIN_UNTRUSTED,
         )
-    signature = b64_bytes("b64_signature", body.b64_signature)
-    signed = body.str_uas_result.encode("utf-8", "surrogatepass")
-    if not any(key.verify(signature, signed) for key in context.uas_keys):
-        raise TeeRefused(
-            "the Uas result is not signed by a trusted UAS key",
-            reason=TeeReason.SIGNATURE_INVALID,
-        )
+    check_signed_text(
+        body.str_uas_result, body.b64_signature, context.uas_keys, what="the Uas result"
+    )
     result = parse_json_field(UasAttestationResult, "str_uas_result", body.str_uas_result)
     if result.int64_result_code != "0":
         raise TeeRefused(

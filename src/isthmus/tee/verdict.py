@@ -9,13 +9,14 @@ only if it ends at *that key*; an operator may add anchors, never loosen the che
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final, Literal, Protocol
 
-from isthmus.crypto.suites import PublicKey
+from isthmus.crypto.suites import PrivateKey, PublicKey
 from isthmus.wire.errors import TeeRefused
 from isthmus.wire.tee import (
     DcapCollateral,
@@ -23,6 +24,7 @@ from isthmus.wire.tee import (
     UnifiedAttestationAttributes,
     UnifiedAttestationNestedReports,
     UnifiedAttestationReport,
+    b64_bytes,
 )
 
 #: The Intel SGX Root CA's public key (uncompressed P-256 point), as pinned in the
@@ -155,3 +157,24 @@ def earliest(*instants: datetime | None) -> datetime | None:
     """The earliest of the given instants (None ignored); None when none is given."""
     present = [instant for instant in instants if instant is not None]
     return min(present) if present else None
+
+
+def sign_text(text: str, key: PrivateKey) -> str:
+    """The base64 signature over ``text``'s UTF-8 bytes, as the Simulated and Uas bodies
+    carry it next to the very text signed (never a re-serialisation of parsed JSON)."""
+    return base64.b64encode(key.sign(text.encode("utf-8"))).decode("ascii")
+
+
+def check_signed_text(
+    text: str, b64_signature: str, keys: Sequence[PublicKey], *, what: str
+) -> bytes:
+    """``text``'s bytes once one of ``keys`` verified ``b64_signature`` over them; else
+    ``TeeRefused(SIGNATURE_INVALID)`` naming ``what``. The bytes are checked before the
+    text is parsed, so nothing unsigned is ever read."""
+    signature = b64_bytes("b64_signature", b64_signature)
+    signed = text.encode("utf-8", "surrogatepass")
+    if not any(key.verify(signature, signed) for key in keys):
+        raise TeeRefused(
+            f"{what} is not signed by a trusted key", reason=TeeReason.SIGNATURE_INVALID
+        )
+    return signed
