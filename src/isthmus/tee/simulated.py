@@ -86,7 +86,7 @@ def verify_simulated(report: UnifiedAttestationReport, context: VerifyContext) -
         body.json_claims,
         body.b64_signature,
         context.simulated_vendor_keys,
-        what="the Simulated claims (by a configured vendor key)",
+        refusal="the Simulated claims are not signed by a configured vendor key",
     )
     claims = _claims(body.json_claims)
     raw_attributes = claims.get("attributes", {})

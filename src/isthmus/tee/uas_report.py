@@ -49,7 +49,10 @@ def verify_uas(report: UnifiedAttestationReport, context: VerifyContext) -> Veri
             reason=TeeReason.CHAIN_UNTRUSTED,
         )
     check_signed_text(
-        body.str_uas_result, body.b64_signature, context.uas_keys, what="the Uas result"
+        body.str_uas_result,
+        body.b64_signature,
+        context.uas_keys,
+        refusal="the Uas result is not signed by a trusted UAS key",
     )
     result = parse_json_field(UasAttestationResult, "str_uas_result", body.str_uas_result)
     if result.int64_result_code != "0":

@@ -166,15 +166,13 @@ def sign_text(text: str, key: PrivateKey) -> str:
 
 
 def check_signed_text(
-    text: str, b64_signature: str, keys: Sequence[PublicKey], *, what: str
+    text: str, b64_signature: str, keys: Sequence[PublicKey], *, refusal: str
 ) -> bytes:
     """``text``'s bytes once one of ``keys`` verified ``b64_signature`` over them; else
-    ``TeeRefused(SIGNATURE_INVALID)`` naming ``what``. The bytes are checked before the
+    ``TeeRefused(SIGNATURE_INVALID)`` saying ``refusal``. The bytes are checked before the
     text is parsed, so nothing unsigned is ever read."""
     signature = b64_bytes("b64_signature", b64_signature)
     signed = text.encode("utf-8", "surrogatepass")
     if not any(key.verify(signature, signed) for key in keys):
-        raise TeeRefused(
-            f"{what} is not signed by a trusted key", reason=TeeReason.SIGNATURE_INVALID
-        )
+        raise TeeRefused(refusal, reason=TeeReason.SIGNATURE_INVALID)
     return signed
