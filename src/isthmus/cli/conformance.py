@@ -69,7 +69,8 @@ def _print_plan(target: Target, parts: list[Part] | None, patterns: list[str]) -
         claimed = c.part in target.claims
         flag = " (changes state, under its own ids, cleaned up)" if c.mutates else ""
         status = "" if claimed else "  [not claimed: skipped]"
-        out.print(f"\n{c.check_id}  {c.section}  {c.title}{flag}{status}", highlight=False)
+        line = f"\n{c.check_id}  {c.section}  {c.title}{flag}{status}"
+        out.print(line, highlight=False, markup=False)
         for line in c.plan:
             out.print(f"    {line}", highlight=False, markup=False)
     out.print(f"\n{len(chosen)} checks.")
