@@ -9,7 +9,9 @@ against ``target.public_key_pem`` and records the verdict on ``Received``: check
 it, the listener never refuses, so a bad signature is evidence rather than a lost call.
 
 Security: it binds loopback unless told otherwise (``--listen``), accepts bodies up to
-``MAX_BODY`` and keeps at most ``MAX_QUEUED`` unclaimed requests per path.
+``MAX_BODY``, keeps at most ``MAX_QUEUED`` unclaimed requests per path and ``MAX_PATHS``
+paths (more is answered 429 and not kept), acts on nothing it receives and lives only
+as long as the run (docs/security.md, rule 17).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from isthmus.wire import headers as h
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_QUEUED = 256
+MAX_PATHS = 64
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -145,6 +148,9 @@ class KitListener:
             json=_json_or_none(bytes(body)),
             signature_valid=self._verify(scope["method"], path, query, headers, bytes(body)),
         )
+        if path not in self._queues and len(self._queues) >= MAX_PATHS:
+            await _reply(send, Answer(429, b'{"code":429,"msg":"too many paths","data":null}'))
+            return
         queue = self._queues.setdefault(path, asyncio.Queue(MAX_QUEUED))
         if not queue.full():
             queue.put_nowait(received)
