@@ -3,11 +3,14 @@ without a console error, loads nothing from anywhere, runs no script, keeps its
 Content-Security-Policy (the inline style is allowed by its hash, so the page is styled,
 and a CSP violation would be a console error), escapes what the target said, and has a
 title, a language and labelled sections. ``ISTHMUS_SCREENSHOTS=1`` writes
-``docs/conformance-report.png`` — from the kit's own checks when they are installed
-(``all_checks()``), else from this module's."""
+``docs/conformance-report.png`` — from a run of the kit's own checks against the node
+when they are there (``all_checks()`` and the operator's part in
+``tests/conformance/isthmus_target.py``), else from this module's."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -15,10 +18,11 @@ from typing import Any
 import pytest
 
 from isthmus.conformance import identity, runner
-from isthmus.conformance.context import CheckContext
-from isthmus.conformance.model import Part
+from isthmus.conformance.context import CheckContext, KitIdentity
+from isthmus.conformance.model import Part, Target
 from isthmus.conformance.outputs import Written, write_reports
 from isthmus.conformance.registry import Registry, all_checks
+from isthmus.conformance.runner import Approver
 from isthmus.wire import paths
 from tests.conformance.conftest import IsthmusTarget, run_sync
 from tests.console.conftest import assert_accessible, browser, page  # noqa: F401 - fixtures
@@ -73,16 +77,28 @@ def _screenshots() -> bool:
     return os.environ.get("ISTHMUS_SCREENSHOTS") == "1"
 
 
+def _kit_run(isthmus_target: IsthmusTarget, kit: KitIdentity) -> tuple[Target, Approver] | None:
+    """The target and operator of the kit's own node-level run (its sessions, datasets and
+    service addresses, ``tests/conformance/isthmus_target.py``), when the checks exist."""
+    if not all_checks() or importlib.util.find_spec("tests.conformance.isthmus_target") is None:
+        return None
+    helpers = importlib.import_module("tests.conformance.isthmus_target")
+    node = isthmus_target.node
+    return helpers.target_of(node, kit.node_id), helpers.approver(node, kit.node_id)
+
+
 @pytest.fixture(scope="module")
 def written(isthmus_target: IsthmusTarget, tmp_path_factory: pytest.TempPathFactory) -> Written:
     kit = identity.ephemeral()
-    real = all_checks() if _screenshots() else ()
-    target = isthmus_target.target
-    if not real:
-        target = target.model_copy(update={"claims": frozenset({Part.MANAGEMENT, Part.SCHEDULING})})
-    report = run_sync(
-        runner.run(target, kit, checks=real or registry.all(), approve=isthmus_target.approve)
-    )
+    real = _kit_run(isthmus_target, kit) if _screenshots() else None
+    if real is not None:
+        target, approve = real
+        checks = all_checks()
+    else:
+        claims = frozenset({Part.MANAGEMENT, Part.SCHEDULING})
+        target = isthmus_target.target.model_copy(update={"claims": claims})
+        approve, checks = isthmus_target.approve, registry.all()
+    report = run_sync(runner.run(target, kit, checks=checks, approve=approve))
     return write_reports(report, tmp_path_factory.mktemp("html"), kit.identity)
 
 
@@ -99,7 +115,9 @@ def test_the_report_opens_styled_without_errors_or_requests(page: Any, written: 
     weight = page.locator("summary .o").first.evaluate("e => getComputedStyle(e).fontWeight")
     assert weight == "600"
     assert page.locator('meta[name="report-sha256"]').get_attribute("content") == written.sha256
-    if _screenshots():
+    if _screenshots():  # the summary, and the first check opened to show its evidence
+        page.set_viewport_size({"width": 1280, "height": 1400})
+        page.locator("details.check").first.evaluate("e => { e.open = true; }")
         page.screenshot(path=str(SCREENSHOT), full_page=False)
 
 

@@ -220,7 +220,10 @@ async def test_redaction_keeps_what_is_evidence() -> None:
     """A non-secret field is kept as sent: redaction must not hide the evidence."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"code": 10002, "msg": "contract_id missing"})
+        listing = {"records": [{"dataset_id": "ns#d1", "count": 8}], "total": 1}
+        return httpx.Response(
+            200, json={"code": 10002, "msg": "contract_id missing", "data": listing}
+        )
 
     client = _client(handler)
     await client.signed("POST", "/v1/x", json={"contract_id": "c-1", "status": "APPROVED"})
@@ -228,6 +231,7 @@ async def test_redaction_keeps_what_is_evidence() -> None:
     (exchange,) = client.take()
     assert '"contract_id": "c-1"' in exchange.request
     assert '"code": 10002' in exchange.response and "contract_id missing" in exchange.response
+    assert '"dataset_id": "ns#d1"' in exchange.response  # a listing is metadata, not rows
 
 
 # --- rate limit --------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 The guarantee: no value the kit knows to be secret — a registered secret (its own
 signatures, tokens it was handed, keys), the value of a secret-named header or JSON field
 (``x-auth-sign``, ``*token*``, ``*key*``, ``*secret*``, ``*password*``, ``*sign*``,
-``*pem*``, ``*cert*``), a PEM block anywhere, or a data row (``rows``, ``data_rows``,
-``records``, ``samples``) — appears in the text. Redaction happens before any text is
+``*pem*``, ``*cert*``), a PEM block anywhere, or data rows (``rows``, ``data_rows``,
+``samples``) — appears in the text. Redaction happens before any text is
 kept, so a report can be filed without review. Excerpts are bounded (``MAX_EXCERPT``).
 """
 
@@ -21,7 +21,8 @@ MAX_EXCERPT = 2000
 _SECRET_NAME = re.compile(
     r"sign|token|key|secret|passw|pem|cert|cookie|authoriz|seed|private|credential", re.I
 )
-_ROW_NAME = re.compile(r"^(rows|data_rows|records|samples)$", re.I)
+#: Fields that carry data rows (never metadata: the listings' ``records`` are metadata).
+_ROW_NAME = re.compile(r"^(rows|data_rows|samples)$", re.I)
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.S)
 #: Header names that are not secret although the pattern matches them.
 _PUBLIC_HEADERS = frozenset({"x-auth-type", "content-type", "x-csrf-protection"})
