@@ -7,6 +7,25 @@ reason. It is a library first (``runner.run``, the pytest plugin) and a command 
 (``isthmus conformance``). It sits above ``isthmus.testing`` and below ``isthmus.cli``.
 """
 
+from isthmus.conformance.context import CheckContext, CheckFailed, KitIdentity, NotApplicable
 from isthmus.conformance.model import CheckResult, Exchange, Outcome, Part, Target
+from isthmus.conformance.registry import Check, Registry, check
+from isthmus.conformance.report import Report
+from isthmus.conformance.runner import run
 
-__all__ = ["CheckResult", "Exchange", "Outcome", "Part", "Target"]
+__all__ = [
+    "Check",
+    "CheckContext",
+    "CheckFailed",
+    "CheckResult",
+    "Exchange",
+    "KitIdentity",
+    "NotApplicable",
+    "Outcome",
+    "Part",
+    "Registry",
+    "Report",
+    "Target",
+    "check",
+    "run",
+]

@@ -76,6 +76,9 @@ class RunIds:
 
 @dataclass
 class CheckContext:
+    """What one check is given: the target, the kit, the client, the listener, its ids,
+    the run's shared state, and the ways to fail, skip, note and clean up."""
+
     target: Target
     kit: KitIdentity
     http: RecordingClient

@@ -34,6 +34,8 @@ class Part(StrEnum):
 
 
 class Outcome(StrEnum):
+    """What a check found (a documented divergence is a PASS with ``divergence`` set)."""
+
     PASS = "pass"  # noqa: S105 - an outcome, not a password
     FAIL = "fail"
     NOT_APPLICABLE = "not-applicable"
@@ -53,6 +55,8 @@ class Exchange:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict against one target, with its evidence (redacted exchanges)."""
+
     check_id: str
     title: str
     part: Part

@@ -27,6 +27,8 @@ _CHECK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: what it is about, and the coroutine function that runs it."""
+
     check_id: str
     title: str
     part: Part

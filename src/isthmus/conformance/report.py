@@ -55,6 +55,9 @@ class ReportSignature(BaseModel):
 
 
 class Report(BaseModel):
+    """One run: when, by which kit, against which target (no secrets), every result, the
+    kit's own set-up exchanges, and the signature once signed (``signing``)."""
+
     model_config = ConfigDict(frozen=True)
 
     kit_version: str = isthmus.__version__
