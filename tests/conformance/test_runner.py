@@ -216,3 +216,14 @@ def test_a_dry_run_sends_nothing_and_lists_each_plan() -> None:
     got = {r.check_id: r.reason for r in report.results}
     assert got["t.contract-query"] == "dry run: would send: GET query"
     assert got["t.uas"] == "not claimed"
+
+
+def test_secrets_in_the_target_description_are_found_at_any_depth() -> None:
+    described = {
+        "node_id": "T",
+        "public_key_pem": "-----BEGIN PUBLIC KEY-----",
+        "secure_operate_token": "s3cr3t-bearer",
+        "transport_sessions": [{"session_id": "s1", "token": "tok-1"}, {"token": "tok-2"}],
+        "psi": {"link": {"access_key": "ak"}},
+    }
+    assert sorted(runner.target_secrets(described)) == ["ak", "s3cr3t-bearer", "tok-1", "tok-2"]

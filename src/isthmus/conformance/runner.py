@@ -31,6 +31,7 @@ from isthmus.conformance.context import (
 from isthmus.conformance.listener import KitListener, ListenerTimeout
 from isthmus.conformance.model import CheckResult, Exchange, Outcome, Part, Target
 from isthmus.conformance.recording import RecordingClient
+from isthmus.conformance.redaction import is_secret_name
 from isthmus.conformance.registry import Check, all_checks, select
 from isthmus.conformance.report import Report, TargetSummary
 from isthmus.conformance.setup import SETUP_ERROR, establish_contract, release_contract
@@ -86,6 +87,8 @@ async def run(
         rate_per_s=target.rate_per_s,
         transport=options.transport,
     )
+    for value in target_secrets(target.model_dump()):
+        http.secret(value)
     state: dict[str, Any] = {}
     setup: list[Exchange] = []
     try:
@@ -103,6 +106,19 @@ async def run(
         await listener.stop()
     report = _report(target, kit, ids, started, results, tuple(setup), dry_run=False)
     return report.model_copy(update={"setup_error": state.get(SETUP_ERROR)})
+
+
+def target_secrets(value: Any, name: str = "") -> list[str]:
+    """Every string under a secret-sounding name in the target description (a session's
+    token, a service's bearer token), at any depth: the client scrubs them wherever they
+    would appear. Public keys and certificates (``*_pem``) are public material."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in target_secrets(v, str(k))]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [s for v in value for s in target_secrets(v, name)]
+    if isinstance(value, str) and is_secret_name(name) and not name.endswith("_pem"):
+        return [value]
+    return []
 
 
 def _report(
