@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -73,6 +73,7 @@ def test_a_check_result_is_immutable() -> None:
         result.outcome = Outcome.FAIL  # type: ignore[misc]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded CI box
 @given(st.lists(st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}", fullmatch=True), max_size=30))
 def test_run_ids_are_valid_wire_ids_unique_and_carry_the_run_prefix(kinds: list[str]) -> None:
     ids = RunIds()

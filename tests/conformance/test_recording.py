@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from isthmus.conformance.identity import ephemeral
@@ -176,7 +176,7 @@ SECRET_NAMES = st.sampled_from(
 PEM = SECRET.map(lambda s: f"-----BEGIN PRIVATE KEY-----\n{s}\n-----END PRIVATE KEY-----\n")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     secret=SECRET,
     name=SECRET_NAMES,
@@ -237,6 +237,7 @@ async def test_redaction_keeps_what_is_evidence() -> None:
 # --- rate limit --------------------------------------------------------------------------
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded CI box
 @given(rate=st.floats(0.5, 50), count=st.integers(1, 60))
 def test_the_token_bucket_never_allows_more_than_rate_after_a_one_second_burst(
     rate: float, count: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from isthmus.conformance.context import CheckContext
@@ -86,6 +86,7 @@ def test_select_by_part_by_substring_and_by_glob() -> None:
     assert select(checks, [Part.MANAGEMENT], ["psi"]) == ()
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded CI box
 @given(
     parts=st.none() | st.sets(st.sampled_from(list(Part))),
     patterns=st.lists(st.sampled_from(["mgmt", "*.query", "psi.*", "zzz", "o"]), max_size=3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from isthmus.conformance.junit import to_junit_xml
 from isthmus.conformance.model import Outcome, Part
@@ -13,7 +13,7 @@ from isthmus.conformance.report import Report, to_json
 from tests.conformance.strategies import reports, sample_report, sample_result
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reports)
 def test_the_json_round_trips_exactly(report: Report) -> None:
     data = to_json(report)
@@ -22,7 +22,7 @@ def test_the_json_round_trips_exactly(report: Report) -> None:
     assert to_json(again) == data
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reports)
 def test_the_summary_counts_every_result_once(report: Report) -> None:
     summary = report.summary
@@ -36,7 +36,7 @@ def test_the_summary_counts_every_result_once(report: Report) -> None:
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reports)
 def test_junit_is_well_formed_and_agrees_with_the_json(report: Report) -> None:
     root = ET.fromstring(to_junit_xml(report, "ab" * 32))

@@ -22,7 +22,9 @@ from tests.conformance.strategies import reports, sample_report, sample_result
 SIGNER = ephemeral()
 OTHER = ephemeral("SM2")
 SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
