@@ -12,7 +12,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 import isthmus
 from isthmus.conformance.keys import load_any_public_key
@@ -56,7 +56,8 @@ class ReportSignature(BaseModel):
 
 class Report(BaseModel):
     """One run: when, by which kit, against which target (no secrets), every result, the
-    kit's own set-up exchanges, and the signature once signed (``signing``)."""
+    kit's own set-up exchanges, and the signature once signed (``signing``). ``summary``
+    and ``ok`` are computed from the results and written into the JSON for its readers."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -74,6 +75,7 @@ class Report(BaseModel):
     setup_error: str | None = None
     signature: ReportSignature | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def summary(self) -> dict[Part, dict[Outcome, int]]:
         """Counts per part (every part, every outcome, zeros included)."""
@@ -82,6 +84,7 @@ class Report(BaseModel):
             counts[r.part][r.outcome] += 1
         return counts
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         """No check failed and none errored."""
