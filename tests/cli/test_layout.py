@@ -12,6 +12,7 @@ from isthmus.cli.main import app
 
 GROUPS = (
     "node", "peer", "job", "component", "audit", "dataset", "approval", "token", "operate", "tee",
+    "conformance",
 )  # fmt: skip
 CLI = Path(isthmus.cli.__file__).parent
 

@@ -1,0 +1,5 @@
+"""The kit's checks: importing this package registers every one of them.
+
+Each module registers its checks with ``@check`` (``isthmus.conformance.registry``);
+add a module here when it lands, in the order the report should list them.
+"""
