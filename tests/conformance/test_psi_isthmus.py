@@ -6,6 +6,7 @@ empty last batch, which only ``psi.batch.empty-last`` must catch."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -110,3 +111,67 @@ def test_a_party_that_skips_the_empty_last_batch_is_caught() -> None:
     assert "must be empty" in empty_last.reason
     # The defect is named by the check meant for it; the others still pass.
     assert outcomes(report)["psi.run.curve25519.target-rank0"] is Outcome.PASS
+
+
+def component_process_target(link: str, **psi: Any) -> Target:
+    """The ``ecdh_psi`` component as the process a node's runner starts: the BFIA
+    container environment, expanded per scenario (literal braces doubled)."""
+    env = {
+        "system.storage": "file://{workdir}",
+        "config.self_role": "{party}",
+        "config.task_id": "psi-{party}",
+        "config.session_id": "{session}",
+        "config.token": "{token}",
+        "config.trace_id": "trace_{session}",
+        "config.node_id.guest.0": "{node_id_0}",
+        "config.node_id.host.0": "{node_id_1}",
+        "runtime.component.name": "ecdh_psi",
+        "runtime.component.parameter.curve_type": "{curve}",
+        "runtime.component.parameter.recv_timeout_s": "6",
+        "runtime.component.input.train_data": '{{"namespace": "in", "name": "data"}}',
+        "runtime.component.output.train_data": '{{"namespace": "out", "name": "rows"}}',
+    }
+    if link == "direct":
+        env["runtime.component.parameter.link_addresses"] = "{addrs}"
+    else:
+        env["system.transport"] = "{transport}"
+    return Target(
+        node_id="PSI_TARGET",
+        address="http://127.0.0.1:9",
+        contract_id="none",
+        claims=frozenset({Part.PSI_LINK}),
+        psi=PsiTarget(
+            link=link,
+            node_id="PSI_TARGET",
+            command=(sys.executable, "-m", "isthmus.components"),
+            env=env,
+            input_file="in/data",
+            output_file="out/rows/data_0",
+            stream_timeout_s=20.0,
+            **psi,
+        ),
+    )
+
+
+def test_the_component_as_a_process_direct() -> None:
+    """What a node runs: the component process, its own link backend, its exit code."""
+    report = run(component_process_target("direct", ranks=frozenset({0})))
+    seen = outcomes(report)
+    failing = {k: result(report, k).reason for k, v in seen.items() if v in
+               (Outcome.FAIL, Outcome.ERROR)}  # fmt: skip
+    assert not failing
+    assert seen["psi.run.curve25519.target-rank0"] is Outcome.PASS
+    assert seen["psi.points.invalid-refused"] is Outcome.PASS
+    assert "status 70" in result(report, "psi.points.invalid-refused").reason
+
+
+def test_the_component_as_a_process_blackbox() -> None:
+    """The component's own BlackboxBackend against the kit as its transport module."""
+    target = component_process_target("blackbox", ranks=frozenset({1}), invalid_point=False)
+    report = run(target)
+    seen = outcomes(report)
+    failing = {k: result(report, k).reason for k, v in seen.items() if v in
+               (Outcome.FAIL, Outcome.ERROR)}  # fmt: skip
+    assert not failing
+    assert seen["psi.run.curve25519.target-rank1"] is Outcome.PASS
+    assert seen["psi.transport.headers"] is Outcome.PASS

@@ -228,11 +228,11 @@ def points_valid(result: ScenarioResult) -> Verdict:
     if not points:
         return Verdict(False, "the target sent no points")
     fmt = (
-        "32-byte u-coordinates"
+        "32-byte u-coordinates, none of low order"
         if result.scenario.curve is Curve.CURVE25519
-        else ("33-byte X9.62 compressed points")
+        else "33-byte X9.62 compressed points on the curve"
     )
-    return Verdict(True, f"{points} points, all {fmt} on the curve (not low order)")
+    return Verdict(True, f"{points} points, all {fmt}")
 
 
 def invalid_refused(result: ScenarioResult) -> Verdict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import uvicorn
@@ -69,7 +70,8 @@ class Relay:
         self.kit_rank = kit_rank
         self.listen = listen
         self.records: list[RelayRecord] = []
-        self._to_target: asyncio.Queue[bytes] = asyncio.Queue()
+        self._outbox: deque[bytes] = deque()
+        self._ready = asyncio.Event()
         self._on_push: OnPush | None = None
         self._pending: list[link_pb2.PushRequest] = []
         self._t0 = time.monotonic()
@@ -132,7 +134,8 @@ class Relay:
         self._on_push = None
 
     async def queue_for_target(self, payload: bytes) -> None:
-        await self._to_target.put(payload)
+        self._outbox.append(payload)
+        self._ready.set()
 
     # --- the south-north API the target calls ---------------------------------------
 
@@ -173,16 +176,26 @@ class Relay:
         return self._reply(ptp.PtpCode.OK, "ok")
 
     async def _pop(self, request: Request) -> Response:
+        """Hold the pop for half the time the client allows (never more than
+        ``MAX_POP_S``): answering at the client's own deadline would race its give-up
+        and lose the message. A message taken for a client that has gone is put back."""
         body = await request.body()
         try:
-            wait = min(float(request.query_params.get("timeout", "1")), MAX_POP_S)
+            wait = min(float(request.query_params.get("timeout", "1")) / 2, MAX_POP_S)
         except ValueError:
-            wait = 1.0
-        try:
-            payload = await asyncio.wait_for(self._to_target.get(), max(wait, 0.0))
-        except TimeoutError:
+            wait = 0.5
+        if not self._outbox:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), max(wait, 0.0))
+        if not self._outbox:
             self._record(request, body, None, ptp.PtpCode.NOT_FOUND)
             return self._reply(ptp.PtpCode.NOT_FOUND, "nothing queued")
+        payload = self._outbox.popleft()
+        if await request.is_disconnected():
+            self._outbox.appendleft(payload)
+            self._ready.set()
+            return self._reply(ptp.PtpCode.TIMEOUT, "client gone")
         self._record(request, body, None, ptp.PtpCode.OK)
         return self._reply(ptp.PtpCode.OK, "ok", payload)
 

@@ -32,7 +32,7 @@ from isthmus.conformance.psi.target import Curve, PsiTarget
 from isthmus.link import DirectBackend, LinkBackend
 
 #: How long the kit keeps its party going after the target's ended with an error.
-GRACE_S = 3.0
+GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
