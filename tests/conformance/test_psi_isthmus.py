@@ -18,6 +18,7 @@ from isthmus.conformance.report import Report
 
 INPROCESS = "isthmus.conformance.psi.inprocess:launcher"
 BOTH = frozenset({Curve.CURVE25519, Curve.SM2})
+X25519 = frozenset({Curve.CURVE25519})
 
 
 def psi_target(**psi: Any) -> Target:
@@ -175,3 +176,23 @@ def test_the_component_as_a_process_blackbox() -> None:
     assert not failing
     assert seen["psi.run.curve25519.target-rank1"] is Outcome.PASS
     assert seen["psi.transport.headers"] is Outcome.PASS
+
+
+def test_a_party_that_accepts_invalid_points_is_caught() -> None:
+    broken = "tests.conformance.psi_broken:accepts_invalid_points"
+    report = run(psi_target(launcher=broken, curves=X25519, ranks=frozenset({0})))
+    refused = result(report, "psi.points.invalid-refused")
+    assert refused.outcome is Outcome.FAIL
+    assert "accepted the invalid point" in refused.reason
+    assert outcomes(report)["psi.batch.empty-last"] is Outcome.PASS
+
+
+def test_a_party_that_truncates_the_wrong_end_is_caught() -> None:
+    broken = "tests.conformance.psi_broken:truncates_the_wrong_end"
+    target = psi_target(launcher=broken, curves=X25519, ranks=frozenset({1}), invalid_point=False)
+    report = run(target)
+    truncation = result(report, "psi.truncation")
+    assert truncation.outcome is Outcome.FAIL
+    assert "500 match the trailing" not in truncation.reason
+    assert "trailing expected" in truncation.reason
+    assert outcomes(report)["psi.batch.framing"] is Outcome.PASS

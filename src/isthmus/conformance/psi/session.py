@@ -174,6 +174,8 @@ def _kit_backend(spec: RunSpec) -> LinkBackend:
 async def _play(party: KitParty, run: TargetRun, psi: PsiTarget) -> TargetOutcome:
     """Both parties to their end; the kit gives up on a target that outlives the run
     timeout, and stops its own party shortly after a target that ended badly."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + psi.run_timeout_s
     kit = asyncio.create_task(party.run())
     target = asyncio.create_task(run.wait())
     try:
@@ -183,7 +185,7 @@ async def _play(party: KitParty, run: TargetRun, psi: PsiTarget) -> TargetOutcom
         if target in done and not target.result().succeeded:
             await asyncio.wait({kit}, timeout=GRACE_S)
             return target.result()
-        await asyncio.wait({kit, target}, timeout=psi.run_timeout_s)
+        await asyncio.wait({kit, target}, timeout=max(deadline - loop.time(), 0.1))
         if not target.done():
             await run.stop()
             tail = "the kit stopped it: still running after the run timeout"

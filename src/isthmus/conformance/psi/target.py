@@ -73,9 +73,10 @@ class PsiTarget(BaseModel):
     input_file: str = "target_input.csv"
     output_file: str = "target_output.csv"
     #: How long the kit waits for any one message before judging the stream ended.
-    stream_timeout_s: float = Field(default=30.0, gt=0)
-    #: How long one scenario (the target party's whole run) may take.
-    run_timeout_s: float = Field(default=180.0, gt=0)
+    stream_timeout_s: float = Field(default=20.0, gt=0)
+    #: How long one scenario (the target party's whole run) may take; below the
+    #: runner's per-check timeout, so a hung target is judged, not an error.
+    run_timeout_s: float = Field(default=45.0, gt=0)
     #: Run the invalid-point scenario (the kit sends a point off the curve).
     invalid_point: bool = True
     #: The target party's command line, expanded per scenario.
