@@ -14,7 +14,7 @@ import pytest
 from isthmus.conformance import identity, runner
 from isthmus.conformance.model import Outcome, Part, Target
 from isthmus.conformance.psi.target import Curve, PsiTarget
-from isthmus.conformance.report import Report
+from isthmus.conformance.report import Report, to_json
 
 INPROCESS = "isthmus.conformance.psi.inprocess:launcher"
 BOTH = frozenset({Curve.CURVE25519, Curve.SM2})
@@ -91,6 +91,10 @@ def test_blackbox_through_the_kit_relay() -> None:
     assert seen["psi.run.curve25519.target-rank1"] is Outcome.PASS
     # Isthmus spells the vendor header as the spec does: no yacl typo reported.
     assert "tecn" not in (result(report, "psi.transport.headers").divergence or "")
+    # The evidence shows the headers but never the session token's value.
+    text = to_json(report).decode()
+    assert "x-ptp-token" in text
+    assert "-token" not in text.replace("x-ptp-token", "")
 
 
 def test_ppca_handshake_mode() -> None:
