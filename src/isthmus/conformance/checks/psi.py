@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Exchange, Part
 from isthmus.conformance.psi import judge
+from isthmus.conformance.psi.eastwest import EastWest
 from isthmus.conformance.psi.launch import Launcher, load_launcher
 from isthmus.conformance.psi.session import Scenario, ScenarioResult, run_scenario
 from isthmus.conformance.psi.target import Curve, PsiTarget
@@ -26,6 +27,7 @@ from isthmus.conformance.registry import check
 
 _RESULTS, _LOCK, _LAUNCHER = "psi.results", "psi.lock", "psi.launcher"
 _EVIDENCE_LINES = 60
+_LOG_TAIL = 1500
 _PLAN = (
     "start the target's PSI party with kit-written ids (half shared with the kit's)",
     "play the other rank over the claimed link (direct gRPC, or as its transport module)",
@@ -60,8 +62,20 @@ async def scenario_result(ctx: CheckContext, scenario: Scenario) -> ScenarioResu
                 scenario,
                 session=f"session_{ctx.ids.new('psi')}",
                 kit_node_id=ctx.kit.node_id,
+                east_west=_east_west(ctx, psi),
             )
     return results[scenario]
+
+
+def _east_west(ctx: CheckContext, psi: PsiTarget) -> EastWest | None:
+    if psi.link != "node":
+        return None
+    return EastWest(
+        listener=ctx.listener,
+        identity=ctx.kit.identity,
+        target_address=ctx.target.address,
+        target_node_id=ctx.target.node_id,
+    )
 
 
 def normal_scenarios(psi: PsiTarget) -> list[Scenario]:
@@ -85,6 +99,8 @@ def _evidence(ctx: CheckContext, result: ScenarioResult, *, transport: bool = Fa
             f"target's party: status {result.target.returncode}; kit's party: "
             f"{party.error or 'completed'}"
         )
+        if not result.target.succeeded:  # why it ended: the end of its own log
+            lines.append("target's log (end): " + result.target.log_tail[-_LOG_TAIL:])
         response = "\n".join(lines)
     label = f"ECDH-PSI over the {result.link} link: {result.scenario.name}"
     ctx.http.exchanges.append(Exchange(label, request, response, result.elapsed_ms))
@@ -311,7 +327,10 @@ async def handshake_response(ctx: CheckContext) -> None:
 def _blackbox(ctx: CheckContext) -> list[Scenario]:
     psi = _psi(ctx)
     if psi.link != "blackbox":
-        ctx.not_applicable("the direct link has no transport module in between")
+        ctx.not_applicable(
+            f"the {psi.link} link: the kit is not the party's transport module "
+            "(a node's transport is judged by the transport parts)"
+        )
     return normal_scenarios(psi)
 
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from isthmus.conformance.psi.eastwest import EastWest
 from isthmus.conformance.psi.launch import (
     Launcher,
     RunSpec,
@@ -92,6 +93,7 @@ async def run_scenario(
     *,
     session: str,
     kit_node_id: str,
+    east_west: EastWest | None = None,
 ) -> ScenarioResult:
     kit_items, target_items, expected = inputs(psi.items, session)
     target_rank = scenario.target_rank
@@ -110,7 +112,7 @@ async def run_scenario(
             pair[target_rank] = psi.address or free_address()
             pair[kit_rank] = psi.kit_address or free_address()
             addresses = (pair[0], pair[1])
-        else:
+        elif psi.link == "blackbox":
             relay = Relay(kit_rank=kit_rank, listen=psi.relay_listen)
             await relay.start()
         spec = RunSpec(
@@ -128,7 +130,7 @@ async def run_scenario(
             addresses=addresses,
             relay=relay,
         )
-        backend = launcher.kit_backend(spec) or _kit_backend(spec)
+        backend = launcher.kit_backend(spec) or _kit_backend(spec, east_west)
         party = KitParty(
             rank=kit_rank,
             curve=scenario.curve,
@@ -164,10 +166,13 @@ async def run_scenario(
         )
 
 
-def _kit_backend(spec: RunSpec) -> LinkBackend:
+def _kit_backend(spec: RunSpec, east_west: EastWest | None) -> LinkBackend:
     if spec.relay is not None:
         return spec.relay.backend()
-    assert spec.addresses is not None
+    if spec.addresses is None:
+        if east_west is None:
+            raise ValueError("link = node needs the kit's listener and identity (EastWest)")
+        return east_west.backend(session=spec.session, token=spec.token, kit_rank=spec.kit_rank)
     return DirectBackend(spec.kit_rank, list(spec.addresses))
 
 

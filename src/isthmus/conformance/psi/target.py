@@ -49,8 +49,10 @@ class PsiTarget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: ``direct``: PPCA gRPC ``ReceiverService/Push`` between the parties' addresses;
-    #: ``blackbox``: BFIA push/pop through a transport module (the kit's relay).
-    link: Literal["direct", "blackbox"] = "direct"
+    #: ``blackbox``: BFIA push/pop through a transport module (the kit's relay);
+    #: ``node``: the party pushes through its own node's transport, which forwards
+    #: east-west to the kit (the contract's address), as between two nodes.
+    link: Literal["direct", "blackbox", "node"] = "direct"
     #: Direct: the target party's ``host:port`` (its listen address).
     address: str | None = None
     #: Direct: where the kit's own party listens (``host:port``); a free port if unset.
