@@ -98,6 +98,8 @@ class EastWestBackend(LinkBackend):
                 ptp_headers=ptp_headers,
             )
             headers.update(ptp_headers)  # every x-ptp-* header is signed
+            code: str
+            message: str
             try:
                 reply = await self._http.post(
                     f"{self.ew.target_address}{paths.CHAN_INVOKE}", content=body, headers=headers
