@@ -231,7 +231,7 @@ class KitParty:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _send_mine(self, link: LinkContext) -> None:
-        masked = self.suite.hash_and_mask(self.secret, self.items)
+        masked = await asyncio.to_thread(self.suite.hash_and_mask, self.secret, self.items)
         if self.poison and masked:
             masked[0] = invalid_point(self.curve)
         size = self.batch_size
@@ -259,7 +259,7 @@ class KitParty:
             self.seen.peer_enc.append(raw)
             batch = _parse(raw, end, f"enc message {index}")
             points = self._points(batch, index)
-            full = self._mask(points, index)
+            full = await asyncio.to_thread(self._mask, points, index)
             self.seen.full_double.extend(f for f in full if f is not None)
             answer = [self.seen.truncate(f) for f in full if f is not None]
             await dual.send(self.peer, encode_batch(DUAL, index, answer, last=batch.is_last_batch))
