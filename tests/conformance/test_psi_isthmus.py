@@ -105,7 +105,7 @@ def test_ppca_handshake_mode() -> None:
     assert seen["psi.handshake.response"] is Outcome.PASS
     truncation = result(report, "psi.truncation")
     assert truncation.outcome is Outcome.PASS, truncation.reason
-    assert "7-byte" in truncation.reason  # ⌈log2 1000⌉·2 + 30 = 50 bits, rounded to bytes
+    assert "6-byte" in truncation.reason  # ⌈log2 200⌉·2 + 30 = 46 bits, rounded to bytes
     assert truncation.divergence is None
 
 

@@ -40,6 +40,7 @@ from isthmus.crypto.sm2 import A as SM2_A
 from isthmus.crypto.sm2 import B as SM2_B
 from isthmus.crypto.sm2 import P as SM2_P
 from isthmus.link import LinkBackend, LinkContext
+from isthmus.link.chunks import MIN_CHUNK_BYTES
 from isthmus.wire.errors import LinkError
 from isthmus.wire.proto import ecdh_psi_pb2
 
@@ -142,7 +143,9 @@ class KitParty:
         self.tap = Wiretap(backend)
         self.handshake = handshake
         self.poison = poison
-        self.chunk_bytes = chunk_bytes
+        # Small enough that the kit's enc batch always goes CHUNKED (the chunk check).
+        enc_bytes = len(self.items) * self.suite.point_bytes
+        self.chunk_bytes = min(chunk_bytes, max(MIN_CHUNK_BYTES, enc_bytes // 3))
         self.timeout = stream_timeout_s
         self.batch_size = batch_size
         self.secret = self.suite.new_secret()

@@ -66,8 +66,9 @@ class PsiTarget(BaseModel):
     curves: frozenset[Curve] = frozenset({Curve.CURVE25519})
     #: PPCA mode: the v2 handshake runs first (§5.1); BFIA mode (false): no handshake.
     handshake: bool = False
-    #: Items on each side; half of them are common.
-    items: int = Field(default=1000, ge=2, le=100_000)
+    #: Items on each side; half of them are common (enough that the kit's enc batch
+    #: is sent in CHUNKED pieces).
+    items: int = Field(default=1000, ge=200, le=100_000)
     #: The kit's link messages above this many bytes go CHUNKED (must exceed 4096).
     kit_chunk_bytes: int = Field(default=8192, gt=4096)
     #: Where, under the scenario's scratch directory (``{workdir}``), the kit writes the
