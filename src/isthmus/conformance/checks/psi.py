@@ -2,8 +2,10 @@
 
 The kit runs each scenario once per conformance run (every claimed curve and every rank
 the target takes, plus one run per curve in which the kit sends an invalid point),
-playing the other rank with its observing party (``conformance.psi.party``) and, for
-the blackbox link, acting as the target's transport module (``conformance.psi.relay``).
+playing the other rank with its observing party (``conformance.psi.party``) over the
+direct gRPC link, as the target's transport module for the blackbox link
+(``conformance.psi.relay``), or as the target node's east-west partner for the node
+link (``conformance.psi.eastwest``).
 Every check then judges the recorded scenarios (``conformance.psi.judge``); the first
 check that needs a scenario runs it and later ones reuse it (``ctx.state``). Each check
 attaches the link messages it judged as its evidence. A divergence the digest documents

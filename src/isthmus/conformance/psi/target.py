@@ -43,7 +43,11 @@ class PsiTarget(BaseModel):
     ``{transport}`` (blackbox: the kit's relay ``host:port``), ``{session}``, ``{token}``,
     ``{node_ids}`` (rank 0 and rank 1, comma-separated), ``{node_id_0}``,
     ``{node_id_1}``, ``{party}`` (``guest.0``/``host.0``), ``{workdir}`` (the scenario's
-    scratch directory).
+    scratch directory). Values are Python format strings: a literal brace is doubled
+    (``'{{"namespace": "in", "name": "data"}}'``).
+
+    A PSI-only target (a party without a node, e.g. SecretFlow's) sets the target's
+    ``contract_id`` to any value so the kit does not apply for a contract.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
