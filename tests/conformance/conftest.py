@@ -6,7 +6,8 @@
 * ``run_kit(target, **run_kwargs)``: one run of the kit, sync, with a fresh kit identity
   (so every run applies, is approved and terminates its own contract), the fixture's
   approver and a short approval timeout;
-* ``kit_identity``: an ephemeral identity for tests that sign without running.
+* ``kit_identity``: an ephemeral identity for tests that sign without running;
+* ``run_sync(coro)``: ``asyncio.run`` in its own thread (safe next to Playwright).
 
 One node per module keeps these tests cheap: every check uses its own ids, so the
 checks of one module never see each other's state.
@@ -15,9 +16,10 @@ checks of one module never see each other's state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import concurrent.futures
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -27,6 +29,15 @@ from isthmus.conformance.model import Part, Target
 from isthmus.conformance.report import Report
 from isthmus.node.home import read_private_key
 from isthmus.testing import ProcessCluster, ProcessNode
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a module that also drives a browser has
+    Playwright's event loop running in the test's thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclass
@@ -74,6 +85,6 @@ def run_kit(isthmus_target: IsthmusTarget) -> RunKit:
     def _run(target: Target | None = None, **kwargs: Any) -> Report:
         kwargs.setdefault("approve", isthmus_target.approve)
         kit = kwargs.pop("kit", None) or identity.ephemeral()
-        return asyncio.run(runner.run(target or isthmus_target.target, kit, **kwargs))
+        return run_sync(runner.run(target or isthmus_target.target, kit, **kwargs))
 
     return _run
