@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from isthmus.conformance.model import Outcome, Part
 from isthmus.conformance.psi.target import PsiTarget
 from isthmus.conformance.report import Report
 from tests.conformance import psi_node
 from tests.conformance.conftest import IsthmusTarget, describe
+
+pytestmark = pytest.mark.multinode
 
 
 def node_psi(node_id: str, transport: str) -> PsiTarget:
