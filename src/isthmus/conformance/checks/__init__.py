@@ -3,3 +3,7 @@
 Each module registers its checks with ``@check`` (``isthmus.conformance.registry``);
 add a module here when it lands, in the order the report should list them.
 """
+
+from isthmus.conformance.checks import psi
+
+__all__ = ["psi"]
