@@ -24,14 +24,17 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
+from isthmus.components.builtin.ecdh_psi.shard_worker import ShardLink, ray_address
+from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, ShardPlan, run_sharded
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
-from isthmus.components.errors import ParameterError
+from isthmus.components.errors import AlgorithmError, ParameterError
 from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows, write_csv
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
+from isthmus.wire.errors import ShardsMismatch
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
 SUITES: dict[tuple[str, str, str, str], EcdhSuite] = {
@@ -98,6 +101,15 @@ SPEC = ComponentSpec(
             description="PPCA mode: negotiate suite, truncation and result holder with the "
             "v2 handshake (rank 0 decides) instead of taking them from the parameters",
         ),
+        Param(
+            "shards",
+            type="int",
+            default=1,
+            validator=f"[1,{MAX_SHARDS}]",
+            description="Isthmus extension, both parties alike: K > 1 splits the keys into K "
+            "buckets by a keyed hash agreed per run and runs K sub-PSIs (on the Ray cluster of "
+            "system.compute, else as local processes); bucket sizes leak (docs/psi.md)",
+        ),
         *LINK_PARAMS,
     ),
     inputs=(DataSlot("train_data", "dataset", ("csv",), "the party's table"),),
@@ -139,6 +151,9 @@ class EcdhPsiComponent(Component):
         )
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
         source = ctx.input("train_data")
+        if int(p["shards"]) > 1:
+            _finish(ctx, await _run_sharded(ctx, settings, int(p["shards"]), source, fields))
+            return
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
             spool = ItemSpool(work)
@@ -175,15 +190,65 @@ class EcdhPsiComponent(Component):
                 report.update(intersection=kept, intersection_keys=keys_matched)
             else:
                 report.update(intersection=None)
-        if "report" in ctx.env.outputs:
-            target = ctx.output("report")
-            with ctx.storage.writer(target) as out:
-                out.write(json.dumps(report).encode())
-            ctx.storage.write_meta(
-                target, TableMeta(name=target.name, namespace=target.namespace, file_type="json")
-            )
-        ctx.report.update(report)
-        ctx.log.info("ecdh_psi report %s", json.dumps(report))
+        _finish(ctx, report)
+
+
+def _finish(ctx: RunContext, report: dict[str, object]) -> None:
+    """The report to its output (if asked for), the run's report and the log."""
+    if "report" in ctx.env.outputs:
+        target = ctx.output("report")
+        with ctx.storage.writer(target) as out:
+            out.write(json.dumps(report).encode())
+        ctx.storage.write_meta(
+            target, TableMeta(name=target.name, namespace=target.namespace, file_type="json")
+        )
+    ctx.report.update(report)
+    ctx.log.info("ecdh_psi report %s", json.dumps(report))
+
+
+async def _run_sharded(
+    ctx: RunContext, settings: PsiSettings, shards: int, source: TableRef, fields: list[str]
+) -> dict[str, object]:
+    """``shards`` > 1: the K sub-PSIs of ``sharding``, then the matched rows in input
+    order, exactly as unsharded."""
+    p = ctx.params
+    if p["handshake"]:
+        raise ParameterError("shards", "sharding is agreed without the PPCA handshake")
+    if len(ctx.env.parties) != 2:
+        raise ParameterError("shards", f"sharding is for two parties, not {len(ctx.env.parties)}")
+    if not settings.result_to_rank < 2:
+        raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
+    addresses = str(p["link_addresses"]).split(",") if p.get("link_addresses") else None
+    shard_link = ShardLink(
+        ctx.env.rank,
+        dict(ctx.env.raw),
+        tuple(addresses) if addresses else None,
+        float(p["recv_timeout_s"]),
+        int(p["link_max_chunk_bytes"]),
+    )
+    cores = os.cpu_count() or 1
+    parallel = min(shards, cores)
+    plan = ShardPlan(
+        shards,
+        shard_link,
+        settings,
+        ray_address(ctx.env.raw.get("system.compute", "")),
+        parallel=parallel,
+        threads=max(1, cores // parallel),
+    )
+    with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
+        started = time.perf_counter()
+        link = await ctx.link_from_params()
+        try:
+            outcome = await run_sharded(link, plan, _keys(ctx, source, fields), Path(scratch))
+        except ShardsMismatch as exc:
+            raise AlgorithmError(f"{exc.message} (code {int(exc.code)})") from None
+        report: dict[str, object] = {"rank": ctx.env.rank, **outcome.report}
+        report["psi_s"] = round(time.perf_counter() - started, 3)
+        report["intersection"] = None
+        if outcome.matched_rows is not None:
+            report["intersection"] = _write_rows(ctx, source, outcome.matched_rows)
+    return report
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:

@@ -1,0 +1,238 @@
+"""One shard of a sharded ECDH-PSI, and the two ways to run K of them.
+
+A shard is a whole two-party ECDH-PSI (``EcdhPsi2``, unchanged) over the keys of one
+bucket, on a link of its own: through the transport, topics ``<self>-<peer>.shard<i>``
+in the task's session (each shard pops only its own messages); over the direct link,
+every rank's port plus ``1 + i``. It reads only its bucket file (row, key records), so
+its memory follows its bucket, and it returns the *input rows* (global indices) whose
+key matched, with its peak RSS.
+
+Shards run as Ray tasks when the container was told of a Ray cluster
+(``system.compute``, set by the Ray runner) and as local worker processes otherwise.
+Both start shards in index order with at most ``parallel`` at once, so the lowest
+unfinished shard always runs on both sides and the partner never waits on a shard we
+hold back. Everything a shard needs travels in a ``ShardJob``; through Ray it goes in
+the object store (``ray.put``), never as an inline task argument Ray's control store
+would keep, since it carries the session token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import resource
+import struct
+import tempfile
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from isthmus.components.builtin.ecdh_psi.protocol import EcdhPsi2, PsiSettings
+from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit
+from isthmus.components.errors import AlgorithmError, ComponentError
+from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT
+from isthmus.link import BlackboxBackend, DirectBackend, LinkBackend, LinkContext
+
+#: Bucket file records: input row index, key length, then the key.
+RECORD = struct.Struct("<QI")
+#: The suites a job can name (by position): a suite object is not sent between processes.
+SUITES = (CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT)
+#: ``system.compute`` schemes that name a Ray cluster: ``ray+gcs://host:port`` joins
+#: its GCS as a driver (what the Ray runner sets); ``ray://`` is Ray Client, verbatim.
+RAY_GCS, RAY_CLIENT = "ray+gcs://", "ray://"
+
+
+def shard_topic(shard: int) -> str:
+    return f".shard{shard}"
+
+
+def shard_address(address: str, shard: int) -> str:
+    """The direct-link address of ``shard``: the rank's port plus ``1 + shard``."""
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + 1 + shard}"
+
+
+@dataclass(frozen=True)
+class ShardLink:
+    """How a shard reaches its partner shard: the contract environment (through the
+    transport) or the ranks' direct addresses."""
+
+    rank: int
+    env: dict[str, str]
+    addresses: tuple[str, ...] | None
+    recv_timeout_s: float
+    max_chunk_bytes: int
+
+    def backend(self, shard: int) -> LinkBackend:
+        if self.addresses is not None:
+            return DirectBackend(self.rank, [shard_address(a, shard) for a in self.addresses])
+        backend, _ = BlackboxBackend.from_env(self.env, topic_suffix=shard_topic(shard))
+        return backend
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    shard: int
+    link: ShardLink
+    settings: PsiSettings  # its suite replaced by ``suite_index`` on the way
+
+    suite_index: int = 0
+
+    @classmethod
+    def of(cls, shard: int, link: ShardLink, settings: PsiSettings) -> ShardJob:
+        index = next(i for i, s in enumerate(SUITES) if s is settings.suite)
+        return cls(shard, link, replace(settings, suite=None), index)  # type: ignore[arg-type]
+
+    def psi_settings(self) -> PsiSettings:
+        return replace(self.settings, suite=SUITES[self.suite_index])
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    shard: int
+    rows: int
+    unique_keys: int
+    #: Matched input rows (``array('Q')`` bytes), or None if this rank gets no result.
+    matched_rows: bytes | None
+    intersection_keys: int
+    peak_rss_kib: int
+    psi_s: float
+
+
+def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(row, key) of a bucket file, in the order written (input order)."""
+    with open(path, "rb") as source:
+        data = source.read()
+    offset, end = 0, len(data)
+    while offset < end:
+        row, length = RECORD.unpack_from(data, offset)
+        offset += RECORD.size
+        yield row, data[offset : offset + length]
+        offset += length
+
+
+def run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
+    """Run one shard to the end (in its own process: it owns an event loop)."""
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        return asyncio.run(_run_shard(job, bucket, work))
+    except ComponentError as exc:
+        raise AlgorithmError(f"shard {job.shard}: {exc.message}") from None
+    except Exception as exc:  # whatever it is, the parent gets a picklable error
+        raise AlgorithmError(f"shard {job.shard}: {type(exc).__name__}: {exc}") from None
+
+
+async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
+    rows = array("Q")
+
+    def keys() -> Iterator[bytes]:
+        for row, key in read_records(bucket):
+            rows.append(row)
+            yield key
+
+    spool = ItemSpool(work)
+    spool.build(keys())
+    settings = job.psi_settings()
+    link = LinkContext(
+        job.link.rank,
+        2,
+        job.link.backend(job.shard),
+        recv_timeout_s=job.link.recv_timeout_s,
+        max_chunk_bytes=job.link.max_chunk_bytes,
+    )
+    started = time.perf_counter()
+    await link.start(connect_timeout_s=job.link.recv_timeout_s)
+    try:
+        with ThreadPoolExecutor(max_workers=settings.workers) as executor:
+            protocol = EcdhPsi2(link, settings, executor)
+            matched = await protocol.run_batches(spool.batches(settings.batch_size), work)
+    except BaseException:
+        await link.backend.stop()
+        raise
+    await link.close()
+    elapsed = time.perf_counter() - started
+    found: bytes | None = None
+    keys_matched = 0
+    if matched is not None:
+        keys_matched = sum(bin(byte).count("1") for byte in matched)
+        local = spool.matched_rows(matched)
+        found = array("Q", (rows[i] for i in range(spool.rows) if has_bit(local, i))).tobytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return ShardResult(
+        job.shard, spool.rows, spool.unique, found, keys_matched, peak, round(elapsed, 3)
+    )
+
+
+def run_local(
+    jobs: Sequence[ShardJob], buckets: Sequence[Path], work: Path, parallel: int
+) -> list[ShardResult]:
+    """The shards as fresh local worker processes (spawned: this process runs an event
+    loop and threads), ``parallel`` at a time, in index order."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(parallel, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [
+            pool.submit(run_shard, job, bucket, work / f"shard-{job.shard}")
+            for job, bucket in zip(jobs, buckets, strict=True)
+        ]
+        return [future.result() for future in futures]
+
+
+def _ray_shard(job: ShardJob, data: bytes) -> ShardResult:
+    """A Ray task: the bucket arrives through the object store (no shared file system
+    needed), goes to this worker's scratch, and the shard reads it from there."""
+    with tempfile.TemporaryDirectory(prefix="isthmus-shard-") as scratch:
+        bucket = Path(scratch) / "bucket"
+        bucket.write_bytes(data)
+        del data
+        return run_shard(job, bucket, Path(scratch) / "work")
+
+
+def ray_address(compute: str) -> str | None:
+    """The Ray address ``system.compute`` names, or None (no Ray cluster)."""
+    if compute.startswith(RAY_GCS):
+        return compute.removeprefix(RAY_GCS)
+    if compute.startswith(RAY_CLIENT):
+        return compute
+    return None
+
+
+def run_on_ray(
+    address: str, jobs: Sequence[ShardJob], buckets: Sequence[Path], cpus_per_shard: float
+) -> list[ShardResult]:
+    """The shards as Ray tasks (one fresh worker each: ``max_calls=1``), as many at once
+    as the cluster's free CPUs allow, in index order."""
+    try:
+        import ray as ray_module
+    except ImportError as exc:
+        raise AlgorithmError("system.compute names a Ray cluster, but Ray is missing") from exc
+    ray: Any = ray_module
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # Ray raises ConnectionError and others
+            raise AlgorithmError(f"cannot join the Ray cluster at {address}: {exc}") from None
+    task: Any = ray.remote(num_cpus=cpus_per_shard, max_calls=1, max_retries=0)(_ray_shard)
+    free = float(ray.available_resources().get("CPU", 0.0))
+    window = max(1, min(len(jobs), int(free // cpus_per_shard) if cpus_per_shard else len(jobs)))
+    results: dict[int, ShardResult] = {}
+    pending: dict[Any, int] = {}
+    queue = list(zip(jobs, buckets, strict=True))
+    while queue or pending:
+        while queue and len(pending) < window:
+            job, bucket = queue.pop(0)
+            pending[task.remote(ray.put(job), ray.put(bucket.read_bytes()))] = job.shard
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            shard = pending.pop(ref)
+            try:
+                results[shard] = ray.get(ref)
+            except Exception as exc:
+                cause = getattr(exc, "cause", None) or exc
+                for other in pending:
+                    ray.cancel(other, force=True)
+                raise AlgorithmError(f"shard {shard} failed on Ray: {cause}") from None
+    return [results[job.shard] for job in jobs]

@@ -1,0 +1,186 @@
+"""Sharded two-party ECDH-PSI: K independent sub-PSIs over K buckets of the keys.
+
+Both parties put every key in bucket ``HMAC-SHA256(bucket_key, key) mod K``, so a
+common key lands in the same bucket on both sides and the intersection is the union of
+the K bucket intersections: sharding never changes the result, only where the work
+runs. Each bucket is a whole ECDH-PSI on its own link channel (``shard_worker``), so a
+party's memory and CPU can be spread over K worker processes or Ray workers.
+
+What it costs in privacy: each party learns the size of every one of the partner's K
+buckets (as in SecretFlow's bucketed PSI), nothing else. The bucket key is agreed per
+run, not fixed: with a fixed or public key anyone could tell which bucket a guessed key
+falls in, and bucket sizes compared across runs would point at the keys added or
+removed between them. Each party contributes 32 random bytes, committed to before
+either is revealed, so neither can steer the key; ``K`` is compared in the same
+exchange, and a mismatch (or a partner that runs unsharded) is refused before any item
+is sent (``ShardsMismatch``, code 40301).
+
+With ``shards`` = 1 none of this runs: the component is exactly the unsharded one, on
+the wire too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from isthmus.components.builtin.ecdh_psi.protocol import PsiSettings
+from isthmus.components.builtin.ecdh_psi.shard_worker import (
+    RECORD,
+    ShardJob,
+    ShardLink,
+    ShardResult,
+    run_local,
+    run_on_ray,
+)
+from isthmus.components.builtin.ecdh_psi.spool import set_bit
+from isthmus.link import LinkContext
+from isthmus.wire.errors import ShardsMismatch
+
+MAX_SHARDS = 1024
+OFFER = b"isthmus-psi-shards/1:"
+_COMMIT = b"isthmus-psi-shards/commit:"
+_KEY = b"isthmus-psi-shards/key:"
+NONCE_BYTES = 32
+
+
+def bucket_of(bucket_key: bytes, key: bytes, shards: int) -> int:
+    """The bucket of ``key``: HMAC-SHA256 under the agreed key, as an integer, mod K
+    (the bias of 2^256 mod K is below 2^-246)."""
+    return int.from_bytes(hmac.digest(bucket_key, key, "sha256"), "big") % shards
+
+
+def _offer(shards: int, commitment: bytes) -> bytes:
+    return OFFER + shards.to_bytes(4, "big") + commitment
+
+
+async def agree(link: LinkContext, shards: int) -> bytes:
+    """Check that both parties run ``shards`` shards and agree a fresh bucket key (on
+    the link's own channel, two small messages each way)."""
+    if link.world_size != 2:
+        raise ShardsMismatch(f"sharded PSI runs between two parties, not {link.world_size}")
+    peer = 1 - link.rank
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    await link.send(peer, _offer(shards, hashlib.sha256(_COMMIT + nonce).digest()))
+    offer = await link.recv(peer)
+    size = len(OFFER) + 4 + 32
+    if not offer.startswith(OFFER) or len(offer) != size:
+        raise ShardsMismatch(
+            f"we run ecdh_psi with shards={shards}; rank {peer} sent no shard offer "
+            "(it runs unsharded, shards=1, or is not Isthmus)"
+        )
+    theirs = int.from_bytes(offer[len(OFFER) : len(OFFER) + 4], "big")
+    if theirs != shards:
+        raise ShardsMismatch(
+            f"we run ecdh_psi with shards={shards}, rank {peer} with shards={theirs}; "
+            "both parties must give the same shards"
+        )
+    await link.send(peer, nonce)
+    their_nonce = await link.recv(peer)
+    if hashlib.sha256(_COMMIT + their_nonce).digest() != offer[-32:]:
+        raise ShardsMismatch(f"rank {peer}'s bucket-key share does not open its commitment")
+    first, second = (nonce, their_nonce) if link.rank == 0 else (their_nonce, nonce)
+    return hashlib.sha256(_KEY + first + second).digest()
+
+
+@dataclass(frozen=True)
+class Split:
+    buckets: list[Path]
+    rows: int
+
+
+def split(keys: Iterable[bytes], bucket_key: bytes, shards: int, directory: Path) -> Split:
+    """Every row's key into its bucket file (row index, key), in input order."""
+    paths = [directory / f"bucket-{b}" for b in range(shards)]
+    pending: list[list[bytes]] = [[] for _ in range(shards)]
+    files = [open(path, "wb") for path in paths]  # noqa: SIM115 - closed below
+    pack = RECORD.pack
+    row = -1
+    try:
+        for row, key in enumerate(keys):
+            bucket = bucket_of(bucket_key, key, shards)
+            records = pending[bucket]
+            records.append(pack(row, len(key)) + key)
+            if len(records) >= 4096:
+                files[bucket].write(b"".join(records))
+                records.clear()
+        for out, records in zip(files, pending, strict=True):
+            out.write(b"".join(records))
+    finally:
+        for f in files:
+            f.close()
+    return Split(paths, row + 1)
+
+
+def merge(results: Iterable[ShardResult], rows: int) -> bytearray | None:
+    """The matched input rows of every shard as one bitmap over the input (the output
+    is then written in input order, exactly as unsharded), or None without a result."""
+    bitmap = bytearray((rows + 7) // 8)
+    for result in results:
+        if result.matched_rows is None:
+            return None
+        found = array("Q")
+        found.frombytes(result.matched_rows)
+        for row in found:
+            set_bit(bitmap, row)
+    return bitmap
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    shards: int
+    link: ShardLink
+    settings: PsiSettings
+    #: The Ray cluster to run on (``system.compute``), or None: local worker processes.
+    ray_address: str | None = None
+    #: Ray CPUs each shard task asks for.
+    cpus_per_shard: float = 1.0
+    #: Local worker processes at once (without Ray).
+    parallel: int = 1
+    #: Multiplication threads in each shard.
+    threads: int = 1
+
+
+def run_shards(plan: ShardPlan, split_: Split, work: Path) -> list[ShardResult]:
+    """The K sub-PSIs, on Ray or as local processes (blocking: call it in a thread)."""
+    settings = replace(plan.settings, workers=plan.threads)
+    jobs = [ShardJob.of(i, plan.link, settings) for i in range(plan.shards)]
+    if plan.ray_address is not None:
+        return run_on_ray(plan.ray_address, jobs, split_.buckets, plan.cpus_per_shard)
+    return run_local(jobs, split_.buckets, work, plan.parallel)
+
+
+@dataclass(frozen=True)
+class ShardedRun:
+    #: Matched input rows (a bitmap), or None if this rank gets no result.
+    matched_rows: bytearray | None
+    report: dict[str, object]
+
+
+async def run_sharded(
+    link: LinkContext, plan: ShardPlan, keys: Iterable[bytes], work: Path
+) -> ShardedRun:
+    """Agree on ``link``, split ``keys`` into the K bucket files, run the sub-PSIs and
+    merge their matched rows."""
+    bucket_key = await agree(link, plan.shards)
+    split_ = await asyncio.to_thread(split, keys, bucket_key, plan.shards, work)
+    results = await asyncio.to_thread(run_shards, plan, split_, work)
+    matched = merge(results, split_.rows)
+    report: dict[str, object] = {
+        "shards": plan.shards,
+        "on": "ray" if plan.ray_address is not None else "local processes",
+        "original": split_.rows,
+        "unique_keys": sum(r.unique_keys for r in results),
+        "shard_rows": [r.rows for r in results],
+        "shard_psi_s": [r.psi_s for r in results],
+        "shard_peak_rss_mib": [round(r.peak_rss_kib / 1024, 1) for r in results],
+    }
+    if matched is not None:
+        report["intersection_keys"] = sum(r.intersection_keys for r in results)
+    return ShardedRun(matched, report)
