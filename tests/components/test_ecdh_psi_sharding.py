@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from isthmus.components.builtin.ecdh_psi.protocol import ENC, encode_batch
 from isthmus.components.builtin.ecdh_psi.shard_worker import (
     ShardResult,
+    ray_address,
     read_records,
     shard_address,
 )
 from isthmus.components.builtin.ecdh_psi.sharding import agree, bucket_of, merge, split
 from isthmus.link import LinkContext, MemoryNetwork
+from isthmus.scheduler.ray_runner import COMPUTE_VARIABLE, RAY_GCS_SCHEME
 from isthmus.wire.errors import ErrorCode, ShardsMismatch
 
 keys = st.binary(min_size=32, max_size=32)
@@ -126,3 +128,11 @@ def test_split_keeps_input_order_per_bucket_and_merge_marks_input_rows(tmp_path:
 )
 def test_each_shard_has_its_own_direct_port(address: str, shard: int, expected: str) -> None:
     assert shard_address(address, shard) == expected
+
+
+def test_system_compute_names_the_ray_cluster_the_runner_sets() -> None:
+    assert RAY_GCS_SCHEME == "ray+gcs://" and COMPUTE_VARIABLE == "system.compute"
+    assert ray_address(RAY_GCS_SCHEME + "10.0.0.5:6379") == "10.0.0.5:6379"
+    assert ray_address("ray://head:10001") == "ray://head:10001"  # Ray Client, verbatim
+    assert ray_address("spark://host:7077") is None
+    assert ray_address("") is None

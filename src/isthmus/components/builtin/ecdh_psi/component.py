@@ -10,6 +10,7 @@ output, in input order.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -109,6 +110,13 @@ SPEC = ComponentSpec(
             description="Isthmus extension, both parties alike: K > 1 splits the keys into K "
             "buckets by a keyed hash agreed per run and runs K sub-PSIs (on the Ray cluster of "
             "system.compute, else as local processes); bucket sizes leak (docs/psi.md)",
+        ),
+        Param(
+            "shard_cpus",
+            type="float",
+            default=1.0,
+            validator="(0,64]",
+            description="Isthmus extension: the Ray CPUs each shard task asks for",
         ),
         *LINK_PARAMS,
     ),
@@ -228,13 +236,17 @@ async def _run_sharded(
     )
     cores = os.cpu_count() or 1
     parallel = min(shards, cores)
+    ray = ray_address(ctx.env.raw.get("system.compute", ""))
+    cpus = float(p["shard_cpus"])
     plan = ShardPlan(
         shards,
         shard_link,
         settings,
-        ray_address(ctx.env.raw.get("system.compute", "")),
+        ray,
+        cpus_per_shard=cpus,
         parallel=parallel,
-        threads=max(1, cores // parallel),
+        # On Ray a shard's threads are the CPUs it asked for; locally the cores shared.
+        threads=max(1, math.ceil(cpus)) if ray else max(1, cores // parallel),
     )
     with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
         started = time.perf_counter()

@@ -19,6 +19,7 @@ would keep, since it carries the session token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import resource
 import struct
@@ -115,8 +116,25 @@ def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
         offset += length
 
 
+def reset_peak_rss() -> None:
+    """Start this process's peak-RSS count afresh (Linux: ``clear_refs`` 5), so a
+    reused worker reports its shard's peak, not an earlier one's; elsewhere a no-op."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_kib() -> int:
+    """Peak RSS since the last reset (``VmHWM``), else over the process's life."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
     """Run one shard to the end (in its own process: it owns an event loop)."""
+    reset_peak_rss()
     work.mkdir(parents=True, exist_ok=True)
     try:
         return asyncio.run(_run_shard(job, bucket, work))
@@ -161,17 +179,16 @@ async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
         keys_matched = sum(bin(byte).count("1") for byte in matched)
         local = spool.matched_rows(matched)
         found = array("Q", (rows[i] for i in range(spool.rows) if has_bit(local, i))).tobytes()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return ShardResult(
-        job.shard, spool.rows, spool.unique, found, keys_matched, peak, round(elapsed, 3)
+        job.shard, spool.rows, spool.unique, found, keys_matched, peak_rss_kib(), round(elapsed, 3)
     )
 
 
 def run_local(
     jobs: Sequence[ShardJob], buckets: Sequence[Path], work: Path, parallel: int
 ) -> list[ShardResult]:
-    """The shards as fresh local worker processes (spawned: this process runs an event
-    loop and threads), ``parallel`` at a time, in index order."""
+    """The shards as local worker processes (spawned, as this process runs an event loop
+    and threads; a fresh one per shard), ``parallel`` at a time, in index order."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(parallel, mp_context=context, max_tasks_per_child=1) as pool:
         futures = [
@@ -203,8 +220,8 @@ def ray_address(compute: str) -> str | None:
 def run_on_ray(
     address: str, jobs: Sequence[ShardJob], buckets: Sequence[Path], cpus_per_shard: float
 ) -> list[ShardResult]:
-    """The shards as Ray tasks (one fresh worker each: ``max_calls=1``), as many at once
-    as the cluster's free CPUs allow, in index order."""
+    """The shards as Ray tasks, as many at once as the cluster's free CPUs allow, in
+    index order."""
     try:
         import ray as ray_module
     except ImportError as exc:
@@ -215,7 +232,7 @@ def run_on_ray(
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # Ray raises ConnectionError and others
             raise AlgorithmError(f"cannot join the Ray cluster at {address}: {exc}") from None
-    task: Any = ray.remote(num_cpus=cpus_per_shard, max_calls=1, max_retries=0)(_ray_shard)
+    task: Any = ray.remote(num_cpus=cpus_per_shard, max_retries=0)(_ray_shard)
     free = float(ray.available_resources().get("CPU", 0.0))
     window = max(1, min(len(jobs), int(free // cpus_per_shard) if cpus_per_shard else len(jobs)))
     results: dict[int, ShardResult] = {}
