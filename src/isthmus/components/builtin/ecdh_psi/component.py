@@ -25,7 +25,7 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
-from isthmus.components.builtin.ecdh_psi.shard_worker import ShardLink, ray_address
+from isthmus.components.builtin.ecdh_psi.shard_worker import ShardLink, peak_rss_kib, ray_address
 from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, ShardPlan, run_sharded
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
@@ -257,6 +257,7 @@ async def _run_sharded(
             raise AlgorithmError(f"{exc.message} (code {int(exc.code)})") from None
         report: dict[str, object] = {"rank": ctx.env.rank, **outcome.report}
         report["psi_s"] = round(time.perf_counter() - started, 3)
+        report["driver_peak_rss_mib"] = round(peak_rss_kib() / 1024, 1)
         report["intersection"] = None
         if outcome.matched_rows is not None:
             report["intersection"] = _write_rows(ctx, source, outcome.matched_rows)
