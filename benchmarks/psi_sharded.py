@@ -103,6 +103,7 @@ def run(
         log = open(work / f"party{rank}.log", "w")  # noqa: SIM115 - closed below
         command = [sys.executable, "-m", "isthmus.components"]
         processes.append((subprocess.Popen(command, env=env, stdout=log, stderr=log), log))
+    peaks = sample_peaks([process.pid for process, _ in processes])
     result: dict[str, Any] = {"shards": shards, "party_peak_rss_mib": [], "cpu_s": []}
     for rank, (process, log) in enumerate(processes):
         _, status, usage = os.wait4(process.pid, 0)
@@ -111,8 +112,8 @@ def run(
         if os.waitstatus_to_exitcode(status):
             raise SystemExit(f"party {rank} failed:\n{text[-3000:]}")
         report = json.loads(text.split("ecdh_psi report ", 1)[1].splitlines()[0])
+        result["party_peak_rss_mib"].append(round(peaks[rank] / 1024, 1))
         # wait4 covers the process and its waited-for children: the shard workers too.
-        result["party_peak_rss_mib"].append(round(usage.ru_maxrss / 1024, 1))
         result["cpu_s"].append(round(usage.ru_utime + usage.ru_stime, 2))
         result.setdefault("intersection", report["intersection"])
         if shards > 1:
@@ -122,6 +123,27 @@ def run(
             result["on"] = report["on"]
     result["wall_s"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def sample_peaks(pids: list[int]) -> list[int]:
+    """Each process's ``VmHWM`` (KiB), read every 0.1 s until it exits: its own peak
+    (``ru_maxrss`` from ``wait4`` would start from this script's size, which a forked
+    child inherits)."""
+    peaks = [0] * len(pids)
+    running = set(range(len(pids)))
+    while running:
+        for i in list(running):
+            try:
+                status = Path(f"/proc/{pids[i]}/status").read_text()
+            except OSError:
+                running.discard(i)
+                continue
+            if "VmHWM:" not in status:  # a zombie: it has exited
+                running.discard(i)
+                continue
+            peaks[i] = max(peaks[i], int(status.split("VmHWM:")[1].split()[0]))
+        time.sleep(0.1)
+    return peaks
 
 
 @contextmanager
