@@ -105,15 +105,11 @@ class ShardResult:
 
 
 def read_records(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(row, key) of a bucket file, in the order written (input order)."""
-    with open(path, "rb") as source:
-        data = source.read()
-    offset, end = 0, len(data)
-    while offset < end:
-        row, length = RECORD.unpack_from(data, offset)
-        offset += RECORD.size
-        yield row, data[offset : offset + length]
-        offset += length
+    """(row, key) of a bucket file, in the order written (input order), streamed."""
+    with open(path, "rb", buffering=1 << 20) as source:
+        while head := source.read(RECORD.size):
+            row, length = RECORD.unpack(head)
+            yield row, source.read(length)
 
 
 def reset_peak_rss() -> None:
@@ -145,15 +141,8 @@ def run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
 
 
 async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
-    rows = array("Q")
-
-    def keys() -> Iterator[bytes]:
-        for row, key in read_records(bucket):
-            rows.append(row)
-            yield key
-
     spool = ItemSpool(work)
-    spool.build(keys())
+    spool.build(key for _, key in read_records(bucket))
     settings = job.psi_settings()
     link = LinkContext(
         job.link.rank,
@@ -177,8 +166,9 @@ async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
     keys_matched = 0
     if matched is not None:
         keys_matched = sum(bin(byte).count("1") for byte in matched)
-        local = spool.matched_rows(matched)
-        found = array("Q", (rows[i] for i in range(spool.rows) if has_bit(local, i))).tobytes()
+        local = spool.matched_rows(matched)  # the spool's rows are the bucket's records
+        records = enumerate(read_records(bucket))
+        found = array("Q", (row for i, (row, _) in records if has_bit(local, i))).tobytes()
     return ShardResult(
         job.shard, spool.rows, spool.unique, found, keys_matched, peak_rss_kib(), round(elapsed, 3)
     )
