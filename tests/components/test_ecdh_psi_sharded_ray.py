@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.components.builtin.ecdh_psi import shard_worker
 from isthmus.components.builtin.ecdh_psi.component import SPEC as ECDH_PSI
 from isthmus.components.builtin.ecdh_psi.protocol import PsiSettings
 from isthmus.components.builtin.ecdh_psi.shard_worker import ShardLink
@@ -86,8 +87,9 @@ async def both(shards: int, tmp_path: Path) -> list[ShardedRun]:
 
 @pytest.mark.parametrize("shards", [1, 2, 4])
 def test_the_sharded_intersection_is_the_unsharded_one(
-    ray_address: str, tmp_path: Path, shards: int
+    ray_address: str, tmp_path: Path, shards: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(shard_worker, "CHUNK", 256)  # each bucket goes in several objects
     results = asyncio.run(both(shards, tmp_path))
     common = set(COMMON)
     for rank, result in enumerate(results):

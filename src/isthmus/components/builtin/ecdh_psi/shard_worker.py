@@ -26,8 +26,8 @@ import struct
 import tempfile
 import time
 from array import array
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -174,28 +174,62 @@ async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
     )
 
 
+#: Takes each shard's result as it arrives (the matched rows are merged, then dropped).
+OnResult = Callable[[ShardResult], None]
+
+
+def _summary(result: ShardResult, on_result: OnResult) -> ShardResult:
+    on_result(result)
+    kept = None if result.matched_rows is None else b""
+    return replace(result, matched_rows=kept)
+
+
 def run_local(
-    jobs: Sequence[ShardJob], buckets: Sequence[Path], work: Path, parallel: int
+    jobs: Sequence[ShardJob],
+    buckets: Sequence[Path],
+    work: Path,
+    parallel: int,
+    on_result: OnResult,
 ) -> list[ShardResult]:
     """The shards as local worker processes (spawned, as this process runs an event loop
-    and threads; a fresh one per shard), ``parallel`` at a time, in index order."""
+    and threads; a fresh one per shard), ``parallel`` at a time, in index order. Each
+    result goes to ``on_result`` as it arrives; the summaries come back in shard order."""
     context = multiprocessing.get_context("spawn")
+    summaries: dict[int, ShardResult] = {}
     with ProcessPoolExecutor(parallel, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = [
-            pool.submit(run_shard, job, bucket, work / f"shard-{job.shard}")
-            for job, bucket in zip(jobs, buckets, strict=True)
-        ]
-        return [future.result() for future in futures]
+        # Only as_completed holds the futures: it lets go of each once it is yielded.
+        for future in as_completed(
+            [
+                pool.submit(run_shard, job, bucket, work / f"shard-{job.shard}")
+                for job, bucket in zip(jobs, buckets, strict=True)
+            ]
+        ):
+            summary = _summary(future.result(), on_result)
+            summaries[summary.shard] = summary
+    return [summaries[job.shard] for job in jobs]
 
 
-def _ray_shard(job: ShardJob, data: bytes) -> ShardResult:
-    """A Ray task: the bucket arrives through the object store (no shared file system
-    needed), goes to this worker's scratch, and the shard reads it from there."""
+#: Bytes of a bucket per object-store object: the driver never holds a whole bucket.
+CHUNK = 8 << 20
+
+
+def _ray_shard(job: ShardJob, chunks: list[Any]) -> ShardResult:
+    """A Ray task: the bucket arrives through the object store in chunks (no shared
+    file system needed), goes to this worker's scratch, and the shard reads it there."""
+    import ray
+
     with tempfile.TemporaryDirectory(prefix="isthmus-shard-") as scratch:
         bucket = Path(scratch) / "bucket"
-        bucket.write_bytes(data)
-        del data
+        with open(bucket, "wb") as out:
+            for chunk in chunks:  # refs inside a list: fetched one at a time
+                out.write(ray.get(chunk))
+        del chunks
         return run_shard(job, bucket, Path(scratch) / "work")
+
+
+def _put_bucket(ray: Any, path: Path) -> list[Any]:
+    with open(path, "rb") as source:
+        return [ray.put(chunk) for chunk in iter(lambda: source.read(CHUNK), b"")]
 
 
 def ray_address(compute: str) -> str | None:
@@ -208,10 +242,14 @@ def ray_address(compute: str) -> str | None:
 
 
 def run_on_ray(
-    address: str, jobs: Sequence[ShardJob], buckets: Sequence[Path], cpus_per_shard: float
+    address: str,
+    jobs: Sequence[ShardJob],
+    buckets: Sequence[Path],
+    cpus_per_shard: float,
+    on_result: OnResult,
 ) -> list[ShardResult]:
     """The shards as Ray tasks, as many at once as the cluster's free CPUs allow, in
-    index order."""
+    index order; results as in ``run_local``."""
     try:
         import ray as ray_module
     except ImportError as exc:
@@ -231,15 +269,16 @@ def run_on_ray(
     while queue or pending:
         while queue and len(pending) < window:
             job, bucket = queue.pop(0)
-            pending[task.remote(ray.put(job), ray.put(bucket.read_bytes()))] = job.shard
+            pending[task.remote(ray.put(job), _put_bucket(ray, bucket))] = job.shard
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             shard = pending.pop(ref)
             try:
-                results[shard] = ray.get(ref)
+                result = ray.get(ref)
             except Exception as exc:
                 cause = getattr(exc, "cause", None) or exc
                 for other in pending:
                     ray.cancel(other, force=True)
                 raise AlgorithmError(f"shard {shard} failed on Ray: {cause}") from None
+            results[shard] = _summary(result, on_result)
     return [results[job.shard] for job in jobs]

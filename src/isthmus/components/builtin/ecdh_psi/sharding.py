@@ -118,18 +118,33 @@ def split(keys: Iterable[bytes], bucket_key: bytes, shards: int, directory: Path
     return Split(paths, row + 1)
 
 
-def merge(results: Iterable[ShardResult], rows: int) -> bytearray | None:
-    """The matched input rows of every shard as one bitmap over the input (the output
-    is then written in input order, exactly as unsharded), or None without a result."""
-    bitmap = bytearray((rows + 7) // 8)
-    for result in results:
-        if result.matched_rows is None:
-            return None
+class Merger:
+    """The matched input rows of every shard, one bitmap over the input (the output is
+    then written in input order, exactly as unsharded); None without a result."""
+
+    def __init__(self, rows: int) -> None:
+        self._bitmap: bytearray | None = bytearray((rows + 7) // 8)
+
+    def add(self, result: ShardResult) -> None:
+        bitmap, matched = self._bitmap, result.matched_rows
+        if bitmap is None or matched is None:  # this rank gets no result
+            self._bitmap = None
+            return
         found = array("Q")
-        found.frombytes(result.matched_rows)
+        found.frombytes(matched)
         for row in found:
             set_bit(bitmap, row)
-    return bitmap
+
+    @property
+    def bitmap(self) -> bytearray | None:
+        return self._bitmap
+
+
+def merge(results: Iterable[ShardResult], rows: int) -> bytearray | None:
+    merger = Merger(rows)
+    for result in results:
+        merger.add(result)
+    return merger.bitmap
 
 
 @dataclass(frozen=True)
@@ -147,13 +162,14 @@ class ShardPlan:
     threads: int = 1
 
 
-def run_shards(plan: ShardPlan, split_: Split, work: Path) -> list[ShardResult]:
-    """The K sub-PSIs, on Ray or as local processes (blocking: call it in a thread)."""
+def run_shards(plan: ShardPlan, split_: Split, work: Path, merger: Merger) -> list[ShardResult]:
+    """The K sub-PSIs, on Ray or as local processes, their matches into ``merger`` as
+    they come (blocking: call it in a thread)."""
     settings = replace(plan.settings, workers=plan.threads)
     jobs = [ShardJob.of(i, plan.link, settings) for i in range(plan.shards)]
     if plan.ray_address is not None:
-        return run_on_ray(plan.ray_address, jobs, split_.buckets, plan.cpus_per_shard)
-    return run_local(jobs, split_.buckets, work, plan.parallel)
+        return run_on_ray(plan.ray_address, jobs, split_.buckets, plan.cpus_per_shard, merger.add)
+    return run_local(jobs, split_.buckets, work, plan.parallel, merger.add)
 
 
 @dataclass(frozen=True)
@@ -170,8 +186,9 @@ async def run_sharded(
     merge their matched rows."""
     bucket_key = await agree(link, plan.shards)
     split_ = await asyncio.to_thread(split, keys, bucket_key, plan.shards, work)
-    results = await asyncio.to_thread(run_shards, plan, split_, work)
-    matched = merge(results, split_.rows)
+    merger = Merger(split_.rows)
+    results = await asyncio.to_thread(run_shards, plan, split_, work, merger)
+    matched = merger.bitmap
     report: dict[str, object] = {
         "shards": plan.shards,
         "on": "ray" if plan.ray_address is not None else "local processes",
