@@ -9,8 +9,8 @@ output, in input order.
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
 import tempfile
 import time
@@ -25,17 +25,15 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
-from isthmus.components.builtin.ecdh_psi.shard_worker import ShardLink, peak_rss_kib, ray_address
-from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, ShardPlan, run_sharded
+from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, run_in_component
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
-from isthmus.components.errors import AlgorithmError, ParameterError
+from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
 from isthmus.components.tables import csv_rows, write_csv
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
-from isthmus.wire.errors import ShardsMismatch
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
 SUITES: dict[tuple[str, str, str, str], EcdhSuite] = {
@@ -159,8 +157,10 @@ class EcdhPsiComponent(Component):
         )
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
         source = ctx.input("train_data")
-        if int(p["shards"]) > 1:
-            _finish(ctx, await _run_sharded(ctx, settings, int(p["shards"]), source, fields))
+        if int(p["shards"]) > 1:  # docs/psi.md, "Past one machine"
+            items = _keys(ctx, source, fields)
+            write = functools.partial(_write_rows, ctx, source)
+            _finish(ctx, await run_in_component(ctx, settings, int(p["shards"]), items, write))
             return
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
@@ -212,56 +212,6 @@ def _finish(ctx: RunContext, report: dict[str, object]) -> None:
         )
     ctx.report.update(report)
     ctx.log.info("ecdh_psi report %s", json.dumps(report))
-
-
-async def _run_sharded(
-    ctx: RunContext, settings: PsiSettings, shards: int, source: TableRef, fields: list[str]
-) -> dict[str, object]:
-    """``shards`` > 1: the K sub-PSIs of ``sharding``, then the matched rows in input
-    order, exactly as unsharded."""
-    p = ctx.params
-    if p["handshake"]:
-        raise ParameterError("shards", "sharding is agreed without the PPCA handshake")
-    if len(ctx.env.parties) != 2:
-        raise ParameterError("shards", f"sharding is for two parties, not {len(ctx.env.parties)}")
-    if not settings.result_to_rank < 2:
-        raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
-    addresses = str(p["link_addresses"]).split(",") if p.get("link_addresses") else None
-    shard_link = ShardLink(
-        ctx.env.rank,
-        dict(ctx.env.raw),
-        tuple(addresses) if addresses else None,
-        float(p["recv_timeout_s"]),
-        int(p["link_max_chunk_bytes"]),
-    )
-    cores = os.cpu_count() or 1
-    parallel = min(shards, cores)
-    ray = ray_address(ctx.env.raw.get("system.compute", ""))
-    cpus = float(p["shard_cpus"])
-    plan = ShardPlan(
-        shards,
-        shard_link,
-        settings,
-        ray,
-        cpus_per_shard=cpus,
-        parallel=parallel,
-        # On Ray a shard's threads are the CPUs it asked for; locally the cores shared.
-        threads=max(1, math.ceil(cpus)) if ray else max(1, cores // parallel),
-    )
-    with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
-        started = time.perf_counter()
-        link = await ctx.link_from_params()
-        try:
-            outcome = await run_sharded(link, plan, _keys(ctx, source, fields), Path(scratch))
-        except ShardsMismatch as exc:
-            raise AlgorithmError(f"{exc.message} (code {int(exc.code)})") from None
-        report: dict[str, object] = {"rank": ctx.env.rank, **outcome.report}
-        report["psi_s"] = round(time.perf_counter() - started, 3)
-        report["driver_peak_rss_mib"] = round(peak_rss_kib() / 1024, 1)
-        report["intersection"] = None
-        if outcome.matched_rows is not None:
-            report["intersection"] = _write_rows(ctx, source, outcome.matched_rows)
-    return report
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:

@@ -24,9 +24,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
+import os
 import secrets
+import tempfile
+import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,12 +40,16 @@ from isthmus.components.builtin.ecdh_psi.shard_worker import (
     ShardJob,
     ShardLink,
     ShardResult,
+    peak_rss_kib,
+    ray_address,
     run_local,
     run_on_ray,
 )
 from isthmus.components.builtin.ecdh_psi.spool import set_bit
+from isthmus.components.errors import AlgorithmError, ParameterError
+from isthmus.components.runtime import RunContext
 from isthmus.link import LinkContext
-from isthmus.wire.errors import ShardsMismatch
+from isthmus.wire.errors import LinkError, ShardsMismatch
 
 MAX_SHARDS = 1024
 OFFER = b"isthmus-psi-shards/1:"
@@ -201,3 +209,59 @@ async def run_sharded(
     if matched is not None:
         report["intersection_keys"] = sum(r.intersection_keys for r in results)
     return ShardedRun(matched, report)
+
+
+async def run_in_component(
+    ctx: RunContext,
+    settings: PsiSettings,
+    shards: int,
+    keys: Iterable[bytes],
+    write_rows: Callable[[bytearray], int],
+) -> dict[str, object]:
+    """The component's sharded run: the plan from its parameters and contract, the run
+    on its link, the matched rows written (``write_rows``, in input order); the report."""
+    p = ctx.params
+    if p["handshake"]:
+        raise ParameterError("shards", "sharding is agreed without the PPCA handshake")
+    if len(ctx.env.parties) != 2:
+        raise ParameterError("shards", f"sharding is for two parties, not {len(ctx.env.parties)}")
+    if not settings.result_to_rank < 2:
+        raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
+    addresses = str(p["link_addresses"]).split(",") if p.get("link_addresses") else None
+    shard_link = ShardLink(
+        ctx.env.rank,
+        dict(ctx.env.raw),
+        tuple(addresses) if addresses else None,
+        float(p["recv_timeout_s"]),
+        int(p["link_max_chunk_bytes"]),
+    )
+    cores = os.cpu_count() or 1
+    parallel = min(shards, cores)
+    ray = ray_address(ctx.env.raw.get("system.compute", ""))
+    cpus = float(p["shard_cpus"])
+    plan = ShardPlan(
+        shards,
+        shard_link,
+        settings,
+        ray,
+        cpus_per_shard=cpus,
+        parallel=parallel,
+        # On Ray a shard's threads are the CPUs it asked for; locally the cores shared.
+        threads=max(1, math.ceil(cpus)) if ray else max(1, cores // parallel),
+    )
+    with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
+        started = time.perf_counter()
+        link = await ctx.link_from_params()
+        try:
+            outcome = await run_sharded(link, plan, keys, Path(scratch))
+        except ShardsMismatch as exc:
+            raise AlgorithmError(f"{exc.message} (code {int(exc.code)})") from None
+        except LinkError as exc:
+            raise AlgorithmError(f"sharded ECDH-PSI link failure: {exc}") from None
+        report: dict[str, object] = {"rank": ctx.env.rank, **outcome.report}
+        report["psi_s"] = round(time.perf_counter() - started, 3)
+        report["driver_peak_rss_mib"] = round(peak_rss_kib() / 1024, 1)
+        report["intersection"] = None
+        if outcome.matched_rows is not None:
+            report["intersection"] = write_rows(outcome.matched_rows)
+    return report
