@@ -116,7 +116,9 @@ def run(
         # wait4 covers the process and its waited-for children: the shard workers too.
         result["cpu_s"].append(round(usage.ru_utime + usage.ru_stime, 2))
         result.setdefault("intersection", report["intersection"])
+        result.setdefault("psi_s", []).append(report["psi_s"])  # link open → rows known
         if shards > 1:
+            result.setdefault("shard_psi_s", []).append(report["shard_psi_s"])
             result.setdefault("shard_peak_rss_mib", []).append(report["shard_peak_rss_mib"])
             result.setdefault("driver_peak_rss_mib", []).append(report["driver_peak_rss_mib"])
             result.setdefault("shard_rows", []).append(report["shard_rows"])

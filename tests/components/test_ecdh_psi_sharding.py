@@ -21,7 +21,7 @@ from isthmus.components.builtin.ecdh_psi.shard_worker import (
     read_records,
     shard_address,
 )
-from isthmus.components.builtin.ecdh_psi.sharding import agree, bucket_of, merge, split
+from isthmus.components.builtin.ecdh_psi.sharding import Buckets, agree, bucket_of, merge, split
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.scheduler.ray_runner import COMPUTE_VARIABLE, RAY_GCS_SCHEME
 from isthmus.wire.errors import ErrorCode, ShardsMismatch
@@ -36,6 +36,12 @@ def test_the_bucket_is_deterministic_and_in_range(key: bytes, item: bytes, k: in
     bucket = bucket_of(key, item, k)
     assert 0 <= bucket < k
     assert bucket_of(key, item, k) == bucket
+
+
+@given(st.binary(max_size=100), items, counts)
+def test_the_fast_bucket_hash_is_hmac_sha256(key: bytes, item: bytes, k: int) -> None:
+    """Keys of any length, longer than SHA-256's block too (RFC 2104 hashes those)."""
+    assert Buckets(key, k)(item) == bucket_of(key, item, k)
 
 
 @settings(max_examples=30)
