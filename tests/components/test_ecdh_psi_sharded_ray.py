@@ -29,6 +29,7 @@ from isthmus.testing.jobs import submit, wait_finished
 from tests.scheduler.jobs_support import component, offer, output_rows, write_dataset
 from tests.support.ray_cluster import local_ray
 
+pytestmark = pytest.mark.multinode
 COMMON = [b"user%05d" % i for i in range(0, 400, 2)]
 ROWS = {  # rank -> its rows' keys, with duplicates and its own keys between
     0: [b"a-only%03d" % i for i in range(60)] + COMMON + COMMON[:7],

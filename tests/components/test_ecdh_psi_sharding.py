@@ -8,22 +8,29 @@ from __future__ import annotations
 import asyncio
 from array import array
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isthmus.components.builtin.ecdh_psi.protocol import ENC, encode_batch
+from isthmus.components.builtin.ecdh_psi.protocol import ENC, PsiSettings, encode_batch
 from isthmus.components.builtin.ecdh_psi.shard_worker import (
+    RECORD,
+    ShardJob,
+    ShardLink,
     ShardResult,
     ray_address,
     read_records,
+    run_shard,
     shard_address,
 )
 from isthmus.components.builtin.ecdh_psi.sharding import Buckets, agree, bucket_of, merge, split
+from isthmus.crypto.ecdh import CURVE25519
 from isthmus.link import LinkContext, MemoryNetwork
 from isthmus.scheduler.ray_runner import COMPUTE_VARIABLE, RAY_GCS_SCHEME
+from isthmus.testing import free_port
 from isthmus.wire.errors import ErrorCode, ShardsMismatch
 
 keys = st.binary(min_size=32, max_size=32)
@@ -142,3 +149,29 @@ def test_system_compute_names_the_ray_cluster_the_runner_sets() -> None:
     assert ray_address("ray://head:10001") == "ray://head:10001"  # Ray Client, verbatim
     assert ray_address("spark://host:7077") is None
     assert ray_address("") is None
+
+
+def test_one_shard_in_threads_gives_only_the_result_holder_its_rows(tmp_path: Path) -> None:
+    """``run_shard`` itself (no worker process): rank 1 alone learns its matched input
+    rows, as global row numbers; rank 0 learns nothing, and neither does the merge."""
+    keys_of = {0: [b"x", b"c1", b"y", b"c2"], 1: [b"c2", b"z", b"c1", b"c1"]}
+    settings_ = PsiSettings(suite=CURVE25519, batch_size=2, result_to_rank=1)
+    shard = 3  # its ports are the ranks' plus 4: bases chosen so that those are free ones
+    addresses = tuple(f"127.0.0.1:{free_port() - 1 - shard}" for _ in range(2))
+
+    def party(rank: int) -> ShardResult:
+        bucket = tmp_path / f"bucket{rank}"
+        with open(bucket, "wb") as out:  # as split writes them: rows 10, 11, … of the input
+            for i, key in enumerate(keys_of[rank]):
+                out.write(RECORD.pack(10 + i, len(key)) + key)
+        link = ShardLink(rank, {}, addresses, 10.0, 1 << 20)
+        job = ShardJob.of(shard, link, settings_)
+        return run_shard(job, bucket, tmp_path / f"work{rank}")
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(party, (0, 1))
+    assert first.matched_rows is None and first.rows == 4 and first.unique_keys == 4
+    assert second.matched_rows is not None and second.unique_keys == 3
+    assert list(array("Q", second.matched_rows)) == [10, 12, 13]
+    assert second.intersection_keys == 2 and second.peak_rss_kib > 0
+    assert merge([second, first], 20) is None
