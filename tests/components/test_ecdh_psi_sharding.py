@@ -29,7 +29,7 @@ from isthmus.components.builtin.ecdh_psi.shard_worker import (
 from isthmus.components.builtin.ecdh_psi.sharding import Buckets, agree, bucket_of, merge, split
 from isthmus.crypto.ecdh import CURVE25519
 from isthmus.link import LinkContext, MemoryNetwork
-from isthmus.scheduler.ray_runner import COMPUTE_VARIABLE, RAY_GCS_SCHEME
+from isthmus.scheduler.ray_runner import COMPUTE_VARIABLE, RAY_GCS_SCHEME, ray_client_env
 from isthmus.testing import free_port
 from isthmus.wire.errors import ErrorCode, ShardsMismatch
 
@@ -175,3 +175,10 @@ def test_one_shard_in_threads_gives_only_the_result_holder_its_rows(tmp_path: Pa
     assert list(array("Q", second.matched_rows)) == [10, 12, 13]
     assert second.intersection_keys == 2 and second.peak_rss_kib > 0
     assert merge([second, first], 20) is None
+
+
+def test_the_component_gets_rays_auth_and_tls_settings_and_nothing_else() -> None:
+    wanted = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": "/t", "RAY_USE_TLS": "1",
+              "RAY_TLS_CA_CERT": "/ca"}  # fmt: skip
+    others = {"HOME": "/root", "RAY_ADDRESS": "x", "SECRET": "s"}
+    assert ray_client_env({**wanted, **others}) == wanted

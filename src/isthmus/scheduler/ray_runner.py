@@ -22,8 +22,9 @@ anything else is refused when the node starts (``check_address``).
 **The component knows the cluster it runs on.** The actor adds
 ``system.compute=ray+gcs://<GCS address>`` (the address as seen from inside the cluster,
 so right on every host) to the component's environment unless the task already has a
-``system.compute``; a component that can spread its work (``ecdh_psi`` with ``shards``
-> 1) joins that cluster and runs its parts as Ray tasks. The Ray workers therefore need
+``system.compute``, with the worker's Ray authentication and TLS variables so that it
+can join; a component that can spread its work (``ecdh_psi`` with ``shards`` > 1) joins
+that cluster and runs its parts as Ray tasks. The Ray workers therefore need
 Isthmus installed, as the actor itself does.
 
 **The session token is not an argument Ray records.** Actor names and creation
@@ -114,7 +115,7 @@ class TaskActor:
         if token_file:  # the supervisor reads it into the component's environment
             env = {**env, TOKEN_FILE: token_file}
         if not env.get(COMPUTE_VARIABLE) and (address := _cluster_address()):
-            env = {**env, COMPUTE_VARIABLE: RAY_GCS_SCHEME + address}
+            env = {**env, **ray_client_env(os.environ), COMPUTE_VARIABLE: RAY_GCS_SCHEME + address}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.exit_file = path.with_suffix(".exit")
         self.exit_file.unlink(missing_ok=True)
@@ -146,6 +147,18 @@ class TaskActor:
             _killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         return self.status()
+
+
+def ray_client_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a process needs of this Ray worker's environment to join its cluster too:
+    Ray's token authentication and TLS settings (``RAY_AUTH_*``, ``RAY_USE_TLS``,
+    ``RAY_TLS_*``), nothing else. No new exposure: the component runs as this worker's
+    user, who can read the same token file."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name.startswith(("RAY_AUTH_", "RAY_TLS_")) or name == "RAY_USE_TLS"
+    }
 
 
 def _cluster_address() -> str:
