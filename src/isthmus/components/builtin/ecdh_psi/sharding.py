@@ -8,12 +8,12 @@ party's memory and CPU can be spread over K worker processes or Ray workers.
 
 What it costs in privacy: each party learns the size of every one of the partner's K
 buckets (as in SecretFlow's bucketed PSI), nothing else. The bucket key is agreed per
-run, not fixed: with a fixed or public key anyone could tell which bucket a guessed key
-falls in, and bucket sizes compared across runs would point at the keys added or
-removed between them. Each party contributes 32 random bytes, committed to before
-either is revealed, so neither can steer the key; ``K`` is compared in the same
-exchange, and a mismatch (or a partner that runs unsharded) is refused before any item
-is sent (``ShardsMismatch``, code 40301).
+run, not fixed, so that outsiders who see the shards' traffic (transport and Ray
+operators) cannot map keys to buckets, and it is committed to before it is revealed, so
+that neither party can pick a partition that turns a bucket size into a membership test
+(docs/psi.md, "Why the key is agreed"). Each party contributes 32 random bytes; ``K`` is
+compared in the same exchange, and a mismatch (or a partner that runs unsharded) is
+refused before any item is sent (``ShardsMismatch``, code 40301).
 
 With ``shards`` = 1 none of this runs: the component is exactly the unsharded one, on
 the wire too.
