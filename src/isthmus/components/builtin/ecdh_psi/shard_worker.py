@@ -3,9 +3,10 @@
 A shard is a whole two-party ECDH-PSI (``EcdhPsi2``, unchanged) over the keys of one
 bucket, on a link of its own: through the transport, topics ``<self>-<peer>.shard<i>``
 in the task's session (each shard pops only its own messages); over the direct link,
-every rank's port plus ``1 + i``. It reads only its bucket file (row, key records), so
-its memory follows its bucket, and it returns the *input rows* (global indices) whose
-key matched, with its peak RSS.
+every rank's port plus ``1 + i``. It reads only its bucket file (row, key records),
+streamed twice (its keys into the disk-backed spool, then the row numbers of the
+matches), so its memory stays flat as its bucket grows, and it returns the *input rows*
+(global indices) whose key matched, with its own peak RSS.
 
 Shards run as Ray tasks when the container was told of a Ray cluster
 (``system.compute``, set by the Ray runner) and as local worker processes otherwise.
@@ -13,7 +14,7 @@ Both start shards in index order with at most ``parallel`` at once, so the lowes
 unfinished shard always runs on both sides and the partner never waits on a shard we
 hold back. Everything a shard needs travels in a ``ShardJob``; through Ray it goes in
 the object store (``ray.put``), never as an inline task argument Ray's control store
-would keep, since it carries the session token.
+would keep, since it carries the session token; so does the bucket, in 8 MiB objects.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ async def _run_shard(job: ShardJob, bucket: Path, work: Path) -> ShardResult:
         max_chunk_bytes=job.link.max_chunk_bytes,
     )
     started = time.perf_counter()
-    await link.start(connect_timeout_s=job.link.recv_timeout_s)
     try:
+        await link.start(connect_timeout_s=job.link.recv_timeout_s)
         with ThreadPoolExecutor(max_workers=settings.workers) as executor:
             protocol = EcdhPsi2(link, settings, executor)
             matched = await protocol.run_batches(spool.batches(settings.batch_size), work)
