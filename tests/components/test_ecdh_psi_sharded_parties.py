@@ -20,7 +20,9 @@ COMMON = [f"user{i:05d}" for i in range(150)]
 ROLES = ["guest.0", "host.0"]
 
 
-def start(tmp_path: Path, rank: int, addresses: str, shards: int) -> subprocess.Popen[str]:
+def start(
+    tmp_path: Path, rank: int, addresses: str, shards: int, **params: str
+) -> subprocess.Popen[str]:
     storage = tmp_path / f"party{rank}"
     (storage / "in").mkdir(parents=True)
     own = [f"p{rank}-only{i}" for i in range(80)]
@@ -32,6 +34,7 @@ def start(tmp_path: Path, rank: int, addresses: str, shards: int) -> subprocess.
         "runtime.component.parameter.recv_timeout_s": "60",
         # the code under test where it is not installed (a work tree), and the workers'
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        **{f"runtime.component.parameter.{name}": value for name, value in params.items()},
     }
     nodes = dict(zip(ROLES, ["NODE_A", "NODE_B"], strict=True))
     return start_psi_party(storage, ROLES[rank], nodes, ("session_job-shard", "t"), extra)
@@ -46,9 +49,22 @@ def finish(parties: list[subprocess.Popen[str]]) -> list[str]:
                 p.kill()
 
 
-def test_two_shards_as_local_processes_give_the_unsharded_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"handshake": "true", "curve_type": "sm2"}],
+    ids=["bfia", "ppca-handshake"],
+)
+def test_two_shards_as_local_processes_give_the_unsharded_rows(
+    tmp_path: Path, params: dict[str, str]
+) -> None:
+    """With the handshake, rank 0 asks for SM2 and rank 1 for Curve25519: rank 0's
+    choice holds in every shard (a shard on another suite would match nothing)."""
     addresses = f"127.0.0.1:{port_block(2)},127.0.0.1:{port_block(2)}"
-    parties = [start(tmp_path, rank, addresses, 2) for rank in (0, 1)]
+    parties = [
+        start(tmp_path, rank, addresses, 2, **(params if rank == 0 else {
+            k: v for k, v in params.items() if k != "curve_type"}))
+        for rank in (0, 1)
+    ]  # fmt: skip
     logs = finish(parties)
     for rank, (party, log) in enumerate(zip(parties, logs, strict=True)):
         assert party.returncode == 0, f"party {rank} failed:\n{log[-3000:]}"

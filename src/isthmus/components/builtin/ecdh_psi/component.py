@@ -160,7 +160,9 @@ class EcdhPsiComponent(Component):
         if int(p["shards"]) > 1:  # docs/psi.md, "Past one machine"
             items = _keys(ctx, source, fields)
             write = functools.partial(_write_rows, ctx, source)
-            _finish(ctx, await run_in_component(ctx, settings, int(p["shards"]), items, write))
+            offered = [suite, *(s for s in SUITES.values() if s is not suite)]
+            shards = int(p["shards"])
+            _finish(ctx, await run_in_component(ctx, settings, shards, items, write, offered))
             return
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)

@@ -30,10 +30,11 @@ import secrets
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
 from isthmus.components.builtin.ecdh_psi.protocol import PsiSettings
 from isthmus.components.builtin.ecdh_psi.shard_worker import (
     RECORD,
@@ -48,6 +49,7 @@ from isthmus.components.builtin.ecdh_psi.shard_worker import (
 from isthmus.components.builtin.ecdh_psi.spool import set_bit
 from isthmus.components.errors import AlgorithmError, ParameterError
 from isthmus.components.runtime import RunContext
+from isthmus.crypto.ecdh import EcdhSuite
 from isthmus.link import LinkContext
 from isthmus.wire.errors import LinkError, ShardsMismatch
 
@@ -211,12 +213,23 @@ class ShardedRun:
 
 
 async def run_sharded(
-    link: LinkContext, plan: ShardPlan, keys: Iterable[bytes], work: Path
+    link: LinkContext,
+    plan: ShardPlan,
+    keys: Iterable[bytes],
+    work: Path,
+    handshake: Sequence[EcdhSuite] = (),
 ) -> ShardedRun:
     """Agree on ``link``, split ``keys`` into the K bucket files, run the sub-PSIs and
-    merge their matched rows."""
+    merge their matched rows. With ``handshake`` (the suites offered, best first), the
+    PPCA v2 handshake runs after the split, on the row count, and its outcome is what
+    every shard uses."""
     bucket_key = await agree(link, plan.shards)
     split_ = await asyncio.to_thread(split, keys, bucket_key, plan.shards, work)
+    if handshake:  # rows bound the unique keys from above: a safe count for truncation
+        offer = Offer(handshake, split_.rows, plan.settings.result_to_rank)
+        plan = replace(plan, settings=await negotiate(link, offer, plan.settings))
+    if not plan.settings.result_to_rank < 2:
+        raise ParameterError("result_to_rank", f"no rank {plan.settings.result_to_rank}")
     merger = Merger(split_.rows)
     results = await asyncio.to_thread(run_shards, plan, split_, work, merger)
     matched = merger.bitmap
@@ -240,16 +253,14 @@ async def run_in_component(
     shards: int,
     keys: Iterable[bytes],
     write_rows: Callable[[bytearray], int],
+    suites: Sequence[EcdhSuite],
 ) -> dict[str, object]:
     """The component's sharded run: the plan from its parameters and contract, the run
-    on its link, the matched rows written (``write_rows``, in input order); the report."""
+    on its link (with the handshake over ``suites`` if asked for), the matched rows
+    written (``write_rows``, in input order); the report."""
     p = ctx.params
-    if p["handshake"]:
-        raise ParameterError("shards", "sharding is agreed without the PPCA handshake")
     if len(ctx.env.parties) != 2:
         raise ParameterError("shards", f"sharding is for two parties, not {len(ctx.env.parties)}")
-    if not settings.result_to_rank < 2:
-        raise ParameterError("result_to_rank", f"no rank {settings.result_to_rank}")
     addresses = str(p["link_addresses"]).split(",") if p.get("link_addresses") else None
     shard_link = ShardLink(
         ctx.env.rank,
@@ -276,7 +287,8 @@ async def run_in_component(
         started = time.perf_counter()
         link = await ctx.link_from_params()
         try:
-            outcome = await run_sharded(link, plan, keys, Path(scratch))
+            handshake = suites if p["handshake"] else ()
+            outcome = await run_sharded(link, plan, keys, Path(scratch), handshake)
         except ShardsMismatch as exc:
             raise AlgorithmError(f"{exc.message} (code {int(exc.code)})") from None
         except LinkError as exc:
