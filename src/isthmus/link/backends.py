@@ -148,6 +148,7 @@ class BlackboxBackend(LinkBackend):
         trace_id: str = "",
         provider: str = "isthmus",
         http: httpx.AsyncClient | None = None,
+        topic_suffix: str = "",
     ) -> None:
         self.base = transport if "://" in transport else f"http://{transport}"
         self.session_id = session_id
@@ -158,11 +159,16 @@ class BlackboxBackend(LinkBackend):
         self.inst_ids = inst_ids or node_ids
         self.trace_id = trace_id
         self.provider = provider
+        #: Appended to both topics: a link of its own in the same session (a shard of a
+        #: sharded PSI), which pops only its own messages.
+        self.topic_suffix = topic_suffix
         self._http = http or httpx.AsyncClient(timeout=30)
         self._pollers: list[asyncio.Task[None]] = []
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> tuple[BlackboxBackend, int]:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, topic_suffix: str = ""
+    ) -> tuple[BlackboxBackend, int]:
         """Build from the BFIA container contract (dotted environment variables); ranks
         are the lexicographic order of the party ids, as in yacl."""
         env = os.environ if env is None else env
@@ -184,6 +190,7 @@ class BlackboxBackend(LinkBackend):
             node_ids=[env[f"config.node_id.{p}"] for p in parties],
             inst_ids=[env.get(f"config.inst_id.{p}", env[f"config.node_id.{p}"]) for p in parties],
             trace_id=env.get("config.trace_id", ""),
+            topic_suffix=topic_suffix,
         )
         return backend, rank
 
@@ -201,7 +208,7 @@ class BlackboxBackend(LinkBackend):
         }
 
     def _topic(self, src: int, dst: int) -> str:
-        return f"{self.parties[src]}-{self.parties[dst]}"
+        return f"{self.parties[src]}-{self.parties[dst]}{self.topic_suffix}"
 
     async def start(self, on_push: OnPush) -> None:
         for peer in range(len(self.parties)):

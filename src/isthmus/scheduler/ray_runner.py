@@ -19,6 +19,14 @@ authentication (``RAY_AUTH_MODE=token``, as in Ray 2.60) and TLS (``RAY_USE_TLS=
 certificate variables) both set in the node's environment, where Ray reads them;
 anything else is refused when the node starts (``check_address``).
 
+**The component knows the cluster it runs on.** The actor adds
+``system.compute=ray+gcs://<GCS address>`` (the address as seen from inside the cluster,
+so right on every host) to the component's environment unless the task already has a
+``system.compute``, with the worker's Ray authentication and TLS variables so that it
+can join; a component that can spread its work (``ecdh_psi`` with ``shards`` > 1) joins
+that cluster and runs its parts as Ray tasks. The Ray workers therefore need
+Isthmus installed, as the actor itself does.
+
 **The session token is not an argument Ray records.** Actor names and creation
 arguments are kept by Ray's control store and shown by its state API and dashboard; the
 token goes in a file only the node's user can read (``<party>.token`` beside the log),
@@ -54,6 +62,10 @@ from isthmus.wire.errors import ConfigError
 from isthmus.wire.status import Status
 
 NAMESPACE = "isthmus"
+#: The contract's compute-engine variable (digest §2.7, ``system.compute``) and the
+#: scheme that says it is a Ray cluster's GCS address.
+COMPUTE_VARIABLE = "system.compute"
+RAY_GCS_SCHEME = "ray+gcs://"
 TOKEN_VARIABLE = "config.token"  # noqa: S105 - a variable name, not a secret
 
 
@@ -102,6 +114,8 @@ class TaskActor:
         path = Path(log_path)
         if token_file:  # the supervisor reads it into the component's environment
             env = {**env, TOKEN_FILE: token_file}
+        if not env.get(COMPUTE_VARIABLE) and (address := _cluster_address()):
+            env = {**env, **ray_client_env(os.environ), COMPUTE_VARIABLE: RAY_GCS_SCHEME + address}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.exit_file = path.with_suffix(".exit")
         self.exit_file.unlink(missing_ok=True)
@@ -133,6 +147,28 @@ class TaskActor:
             _killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         return self.status()
+
+
+def ray_client_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a process needs of this Ray worker's environment to join its cluster too:
+    Ray's token authentication and TLS settings (``RAY_AUTH_*``, ``RAY_USE_TLS``,
+    ``RAY_TLS_*``), nothing else. No new exposure: the component runs as this worker's
+    user, who can read the same token file."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name.startswith(("RAY_AUTH_", "RAY_TLS_")) or name == "RAY_USE_TLS"
+    }
+
+
+def _cluster_address() -> str:
+    """The GCS address of the Ray cluster this process is a worker of, or ""."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().gcs_address)
+    except Exception:  # not inside Ray (or no Ray): the component runs without it
+        return ""
 
 
 def _write_private(path: Path, text: str) -> None:

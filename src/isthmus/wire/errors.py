@@ -66,6 +66,7 @@ class ErrorCode(IntEnum):
     MPC_PROTOCOL = 40007
     BEAVER_REFUSED = 40101
     BEAVER_UNREACHABLE = 40102
+    PSI_SHARDS_MISMATCH = 40301
 
     INTERNAL = 50000
 
@@ -349,6 +350,15 @@ class MalformedExchange(LinkProtocolError):
     what is wrong; the algorithm stops instead of computing on a guess."""
 
     code = ErrorCode.LINK_PROTOCOL
+
+
+class ShardsMismatch(LinkProtocolError):
+    """The two parties of a sharded ECDH-PSI do not agree on how to shard it: another
+    ``shards`` count, a partner that runs unsharded, or a bucket-key share that does not
+    open its commitment. Refused before any item is sent; the message names both sides."""
+
+    code = ErrorCode.PSI_SHARDS_MISMATCH
+    http_status = 424
 
 
 class LinkTimeout(LinkError):

@@ -9,6 +9,7 @@ output, in input order.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -24,6 +25,7 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
+from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, run_in_component
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
 from isthmus.components.env import TableRef
 from isthmus.components.errors import ParameterError
@@ -98,6 +100,22 @@ SPEC = ComponentSpec(
             description="PPCA mode: negotiate suite, truncation and result holder with the "
             "v2 handshake (rank 0 decides) instead of taking them from the parameters",
         ),
+        Param(
+            "shards",
+            type="int",
+            default=1,
+            validator=f"[1,{MAX_SHARDS}]",
+            description="Isthmus extension, both parties alike: K > 1 splits the keys into K "
+            "buckets by a keyed hash agreed per run and runs K sub-PSIs (on the Ray cluster of "
+            "system.compute, else as local processes); bucket sizes leak (docs/psi.md)",
+        ),
+        Param(
+            "shard_cpus",
+            type="float",
+            default=1.0,
+            validator="(0,64]",
+            description="Isthmus extension: the Ray CPUs each shard task asks for",
+        ),
         *LINK_PARAMS,
     ),
     inputs=(DataSlot("train_data", "dataset", ("csv",), "the party's table"),),
@@ -139,6 +157,13 @@ class EcdhPsiComponent(Component):
         )
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
         source = ctx.input("train_data")
+        if int(p["shards"]) > 1:  # docs/psi.md, "Past one machine"
+            items = _keys(ctx, source, fields)
+            write = functools.partial(_write_rows, ctx, source)
+            offered = [suite, *(s for s in SUITES.values() if s is not suite)]
+            shards = int(p["shards"])
+            _finish(ctx, await run_in_component(ctx, settings, shards, items, write, offered))
+            return
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
             spool = ItemSpool(work)
@@ -175,15 +200,20 @@ class EcdhPsiComponent(Component):
                 report.update(intersection=kept, intersection_keys=keys_matched)
             else:
                 report.update(intersection=None)
-        if "report" in ctx.env.outputs:
-            target = ctx.output("report")
-            with ctx.storage.writer(target) as out:
-                out.write(json.dumps(report).encode())
-            ctx.storage.write_meta(
-                target, TableMeta(name=target.name, namespace=target.namespace, file_type="json")
-            )
-        ctx.report.update(report)
-        ctx.log.info("ecdh_psi report %s", json.dumps(report))
+        _finish(ctx, report)
+
+
+def _finish(ctx: RunContext, report: dict[str, object]) -> None:
+    """The report to its output (if asked for), the run's report and the log."""
+    if "report" in ctx.env.outputs:
+        target = ctx.output("report")
+        with ctx.storage.writer(target) as out:
+            out.write(json.dumps(report).encode())
+        ctx.storage.write_meta(
+            target, TableMeta(name=target.name, namespace=target.namespace, file_type="json")
+        )
+    ctx.report.update(report)
+    ctx.log.info("ecdh_psi report %s", json.dumps(report))
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:
