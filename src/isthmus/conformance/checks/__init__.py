@@ -3,3 +3,14 @@
 Each module registers its checks with ``@check`` (``isthmus.conformance.registry``);
 add a module here when it lands, in the order the report should list them.
 """
+
+from isthmus.conformance.checks import (  # noqa: F401 - importing registers the checks
+    auth,
+    envelope,
+    management,
+    scheduling,
+    secure_operate,
+    transport_ew,
+    transport_sn,
+    uas,
+)
