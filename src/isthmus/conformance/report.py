@@ -47,6 +47,7 @@ class ReportSignature(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    scheme: str
     suite: str
     node_id: str
     public_key_pem: str

@@ -55,6 +55,7 @@ class ErrorCode(IntEnum):
 
     INVALID_KEY = 30001
     UNKNOWN_SUITE = 30002
+    REPORT_SIGNATURE = 30003
 
     PEER_UNREACHABLE = 40001
     PEER_REFUSED = 40002
@@ -229,6 +230,13 @@ class UnknownSuite(CryptoError):
     """An ``auth_type`` no signature suite answers to."""
 
     code = ErrorCode.UNKNOWN_SUITE
+
+
+class ReportSignatureInvalid(CryptoError):
+    """A conformance report whose signature is missing, malformed or does not verify over
+    its content (``isthmus.conformance.signing``): it was changed after it was signed."""
+
+    code = ErrorCode.REPORT_SIGNATURE
 
 
 # --- 4xxxx: a partner failed us -------------------------------------------------------
