@@ -15,17 +15,19 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from isthmus.conformance.identity import ephemeral
 from isthmus.conformance.model import Outcome, Part, Target, TransportSession
 from isthmus.conformance.report import Report
 from isthmus.conformance.runner import run
-from isthmus.node.home import read_admin_token, read_private_key
+from isthmus.node.home import read_admin_token
 from isthmus.node.logs import open_log_file
 from isthmus.testing import ProcessCluster, ProcessNode
+from isthmus.testing.jobs import as_role
 from isthmus.wire import paths
+from tests.conformance.conftest import describe
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every part the node-level checks cover (the PSI link has its own tests).
@@ -40,7 +42,7 @@ def launch_as(node: ProcessNode, module: str) -> None:
         env = {**os.environ, **node.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         with open_log_file(node.log_path) as log:
-            node.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            node.process = subprocess.Popen(
                 [sys.executable, "-m", module, "node", "start", "--home", str(node.home)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -52,19 +54,18 @@ def launch_as(node: ProcessNode, module: str) -> None:
     node.start()
 
 
-def start_target(cluster: ProcessCluster, module: str | None = None) -> ProcessNode:
-    node = cluster.add_node("NODE_T", start=module is None)
-    if module is not None:
-        launch_as(node, module)
+def start_target(cluster: ProcessCluster, module: str) -> ProcessNode:
+    """A node started through the wrapper ``module`` (a broken target)."""
+    node = cluster.add_node("NODE_T", start=False)
+    launch_as(node, module)
     return node
 
 
-def target_of(node: ProcessNode, kit_node_id: str, sessions: int) -> Target:
-    """The node as the kit sees it, with ``sessions`` transport sessions opened for the
-    kit (the operator's part)."""
-    config = node.config
+def open_sessions(node: ProcessNode, kit_node_id: str, count: int) -> tuple[TransportSession, ...]:
+    """``count`` transport sessions on ``node`` whose party is the kit (the operator's part:
+    a session's token otherwise reaches only a job's containers, §2.7)."""
     opened = []
-    for _ in range(sessions):
+    for _ in range(count):
         session = TransportSession(
             session_id=f"cfk-session-{secrets.token_hex(6)}", token=secrets.token_urlsafe(16)
         )
@@ -73,28 +74,59 @@ def target_of(node: ProcessNode, kit_node_id: str, sessions: int) -> Target:
             {"session_id": session.session_id, "token": session.token, "parties": [kit_node_id]},
         )
         opened.append(session)
-    return Target(
-        node_id=node.node_id,
-        address=node.address,
-        public_key_pem=read_private_key(config).public_key().to_pem(),
+    return tuple(opened)
+
+
+def offer_dataset(node: ProcessNode, kit_node_id: str) -> str:
+    """The operator publishes a small CSV and grants the kit's jobs a standing permit for
+    it (requested with the root token, approved by an approver, as ``testing.jobs``)."""
+    folder = node.home / "data" / "cfk"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rows.csv").write_text("id,x\n" + "".join(f"{i},{i * 3}\n" for i in range(8)))
+    dataset = "cfk#rows.csv"
+    if not any(d["dataset_id"] == dataset for d in node.admin.get("/datasets")):
+        node.admin.post(
+            "/datasets",
+            {"namespace": "cfk", "name": "rows.csv", "source": "csv",
+             "location": str(folder / "rows.csv")},
+        )  # fmt: skip
+    grant = node.admin.post(
+        "/audits/grant",
+        {"peer_node_id": kit_node_id, "resource_type": "DATASET", "resource_id": dataset},
+    )
+    as_role(node, "approver").post(f"/audits/{kit_node_id}/{grant['audit_id']}/approve", {})
+    return dataset
+
+
+def target_of(node: ProcessNode, kit_node_id: str, sessions: int = SESSIONS) -> Target:
+    """The node as the kit sees it (conftest's ``describe``), claiming the node-level
+    parts, with sessions for the kit and its secure operator service's address."""
+    config = node.config
+    return describe(
+        node,
         claims=PARTS,
-        transport_address=config.transport_address,
-        transport_sessions=tuple(opened),
+        transport_sessions=open_sessions(node, kit_node_id, sessions),
         secure_operate_address=config.admin_url,
         secure_operate_token=read_admin_token(config),
-        approval_timeout_s=20.0,
     )
+
+
+def approver(node: ProcessNode, kit_node_id: str) -> Callable[[str], Awaitable[None]]:
+    """The operator's part once the kit applied: approve its contract, then let its jobs
+    read a published dataset (a standing grant needs the approved contract)."""
+
+    async def approve(contract_id: str) -> None:
+        await asyncio.to_thread(node.admin.post, f"/contracts/{contract_id}/approve", {})
+        await asyncio.to_thread(offer_dataset, node, kit_node_id)
+
+    return approve
 
 
 def run_kit(node: ProcessNode, patterns: Sequence[str] = (), sessions: int = SESSIONS) -> Report:
     """The kit's checks matching ``patterns`` (all when empty) against ``node``."""
     kit = ephemeral()
     target = target_of(node, kit.node_id, sessions)
-
-    async def approve(contract_id: str) -> None:
-        await asyncio.to_thread(node.admin.post, f"/contracts/{contract_id}/approve", {})
-
-    return asyncio.run(run(target, kit, patterns=patterns, approve=approve))
+    return asyncio.run(run(target, kit, patterns=patterns, approve=approver(node, kit.node_id)))
 
 
 def outcomes(report: Report) -> dict[str, Outcome]:

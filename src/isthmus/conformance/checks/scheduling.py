@@ -19,6 +19,7 @@ import asyncio
 from typing import Any
 
 from isthmus.conformance.checks.common import contract_id, refusal, success
+from isthmus.conformance.checks.management import public_datasets
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part
 from isthmus.conformance.registry import check
@@ -60,10 +61,26 @@ def _component_entry(name: str, comp: dict[str, Any], inputs: list[str]) -> dict
     }
 
 
+def _dataset_params(dataset_id: str) -> dict[str, str]:
+    """A public dataset as a party's task parameter: ``namespace`` + ``name`` (the guide,
+    Kuscia) for a FATE-style ``namespace#name`` id, else FATE's ``dataset_id``."""
+    if dataset_id.count("#") == 1:
+        namespace, name = dataset_id.split("#")
+        return {"namespace": namespace, "name": name}
+    return {"dataset_id": dataset_id}
+
+
 def _document(
-    ctx: CheckContext, job_id: str, components: list[dict[str, Any]], sync_type: str = "poll"
+    ctx: CheckContext,
+    job_id: str,
+    components: list[dict[str, Any]],
+    sync_type: str = "poll",
+    dataset_id: str | None = None,
 ) -> dict[str, Any]:
     kit, target = ctx.kit.node_id, ctx.target.node_id
+    host: dict[str, Any] = {}
+    if dataset_id is not None:
+        host = {"0": {c["name"]: _dataset_params(dataset_id) for c in components}}
     return {
         "job_id": job_id,
         "flow_id": "",
@@ -73,7 +90,7 @@ def _document(
             "initiator": {"role": "guest", "node_id": kit},
             "role": {"guest": [kit], "host": [target]},
             "job_params": {"common": {"sync_type": sync_type}},
-            "task_params": {"common": {}},
+            "task_params": {"common": {}, "host": host},
         },
     }
 
@@ -93,8 +110,13 @@ def _stop_later(ctx: CheckContext, job_id: str) -> None:
 
 async def _started_job(ctx: CheckContext, sync_type: str) -> tuple[str, str]:
     comp = await _component(ctx)
+    records = await public_datasets(ctx)
+    if not records:
+        ctx.not_applicable("the target publishes no dataset for the kit's job to read")
+    dataset_id = str(records[0].get("dataset_id"))
     job_id, task_id = ctx.ids.new("job"), ctx.ids.new("task")
-    document = _document(ctx, job_id, [_component_entry(TASK, comp, [])], sync_type)
+    entry = {**_component_entry(TASK, comp, []), "output": []}
+    document = _document(ctx, job_id, [entry], sync_type, dataset_id)
     success(ctx, await _create(ctx, document, "job/create"), "job/create")
     _stop_later(ctx, job_id)
     started = await ctx.http.signed(
@@ -128,7 +150,8 @@ async def _poll(ctx: CheckContext, task_id: str) -> str:
     section="§2.2, §2.3, §2.4",
     mutates=True,
     plan=(
-        "GET component/list; pick a component the target lists",
+        "GET component/list and dataset/pub/list: a component and a public dataset of the "
+        "target's (the kit's job reads it; the target's operator must let the kit use it)",
         f"POST {paths.JOB_CREATE} (kit = scheduler and guest, target = host; sync_type poll)",
         f"POST {paths.JOB_START}, {paths.TASK_START}: expect code 0 each",
         f"POST {paths.TASK_POLL} every 0.5 s: spec statuses only, until SUCCESS or FAILED",
