@@ -11,11 +11,13 @@ which is how ``broken/`` targets carry their one defect without a flag in the pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 from isthmus.conformance.identity import ephemeral
@@ -32,7 +34,7 @@ from tests.conformance.conftest import describe
 ROOT = Path(__file__).resolve().parents[2]
 #: Every part the node-level checks cover (the PSI link has its own tests).
 PARTS = frozenset(Part) - {Part.PSI_LINK}
-SESSIONS = 12
+SESSIONS = 16
 
 
 def launch_as(node: ProcessNode, module: str) -> None:
@@ -77,19 +79,28 @@ def open_sessions(node: ProcessNode, kit_node_id: str, count: int) -> tuple[Tran
     return tuple(opened)
 
 
-def offer_dataset(node: ProcessNode, kit_node_id: str) -> str:
-    """The operator publishes a small CSV and grants the kit's jobs a standing permit for
-    it (requested with the root token, approved by an approver, as ``testing.jobs``)."""
-    folder = node.home / "data" / "cfk"
+def publish(node: ProcessNode, namespace: str) -> str:
+    """A small CSV published as ``<namespace>#rows.csv`` (once per node)."""
+    folder = node.home / "data" / namespace
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "rows.csv").write_text("id,x\n" + "".join(f"{i},{i * 3}\n" for i in range(8)))
-    dataset = "cfk#rows.csv"
+    dataset = f"{namespace}#rows.csv"
     if not any(d["dataset_id"] == dataset for d in node.admin.get("/datasets")):
         node.admin.post(
             "/datasets",
-            {"namespace": "cfk", "name": "rows.csv", "source": "csv",
+            {"namespace": namespace, "name": "rows.csv", "source": "csv",
              "location": str(folder / "rows.csv")},
         )  # fmt: skip
+    return dataset
+
+
+def offer_dataset(node: ProcessNode, kit_node_id: str) -> str:
+    """The operator publishes a small CSV and grants the kit's jobs a standing permit for
+    it (requested with the root token, approved by an approver, as ``testing.jobs``);
+    and publishes a second one, listed after it, that the kit must ask for (the
+    approval path: ``mgmt.approval.approved``)."""
+    dataset = publish(node, "cfk")
+    publish(node, "cfkgated")
     grant = node.admin.post(
         "/audits/grant",
         {"peer_node_id": kit_node_id, "resource_type": "DATASET", "resource_id": dataset},
@@ -123,10 +134,12 @@ def approver(node: ProcessNode, kit_node_id: str) -> Callable[[str], Awaitable[N
 
 
 def run_kit(node: ProcessNode, patterns: Sequence[str] = (), sessions: int = SESSIONS) -> Report:
-    """The kit's checks matching ``patterns`` (all when empty) against ``node``."""
+    """The kit's checks matching ``patterns`` (all when empty) against ``node``, its
+    operator approving what the kit marked for approval."""
     kit = ephemeral()
     target = target_of(node, kit.node_id, sessions)
-    return asyncio.run(run(target, kit, patterns=patterns, approve=approver(node, kit.node_id)))
+    with operator_approves(node):
+        return asyncio.run(run(target, kit, patterns=patterns, approve=approver(node, kit.node_id)))
 
 
 def outcomes(report: Report) -> dict[str, Outcome]:
@@ -141,3 +154,43 @@ def explain(report: Report, wanted: Sequence[Outcome] = (Outcome.FAIL, Outcome.E
         if r.outcome in wanted
     ]
     return "\n".join(lines) or "(none)"
+
+
+def approve_marked(node: ProcessNode) -> int:
+    """The operator's part during a run: approve what the kit marked for approval
+    (contracts of a node id, audits of an id holding ``-approve-``), nothing else."""
+    done = 0
+    for contract in node.admin.get(paths.ADMIN_CONTRACTS, status="APPLIED"):
+        if MARK in contract["peer_node_id"] and contract["direction"] == "INBOUND":
+            node.admin.post(f"{paths.ADMIN_CONTRACTS}/{contract['contract_id']}/approve", {})
+            done += 1
+    for audit in node.admin.get(paths.ADMIN_APPROVALS, direction="INBOUND", status="APPLIED"):
+        if MARK in audit["audit_id"]:
+            as_role(node, "approver").post(
+                f"{paths.ADMIN_APPROVALS}/{audit['peer_node_id']}/{audit['audit_id']}/approve", {}
+            )
+            done += 1
+    return done
+
+
+MARK = "-approve-"
+
+
+@contextlib.contextmanager
+def operator_approves(node: ProcessNode, every_s: float = 0.2) -> Iterator[None]:
+    """A background thread approving what the kit marked (``approve_marked``) while the
+    block runs, as the contract set-up's approver does for the run's contract."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            with contextlib.suppress(Exception):  # a node busy or stopping: next round
+                approve_marked(node)
+
+    thread = threading.Thread(target=loop, name="conformance-operator", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)

@@ -17,7 +17,14 @@ from isthmus.conformance.registry import all_checks
 from isthmus.conformance.report import Report
 from isthmus.conformance.runner import run
 from tests.conformance.conftest import IsthmusTarget
-from tests.conformance.isthmus_target import PARTS, approver, explain, outcomes, target_of
+from tests.conformance.isthmus_target import (
+    PARTS,
+    approver,
+    explain,
+    operator_approves,
+    outcomes,
+    target_of,
+)
 
 pytestmark = pytest.mark.multinode
 
@@ -30,7 +37,8 @@ def report(isthmus_target: IsthmusTarget) -> Report:
     node = isthmus_target.node
     kit = ephemeral()
     target = target_of(node, kit.node_id)
-    return asyncio.run(run(target, kit, patterns=MINE, approve=approver(node, kit.node_id)))
+    with operator_approves(node):
+        return asyncio.run(run(target, kit, patterns=MINE, approve=approver(node, kit.node_id)))
 
 
 def test_every_applicable_check_passes(report: Report) -> None:

@@ -38,6 +38,12 @@ CASES = [
         "transport.sn.order",
         ("transport.ew.invoke",),
     ),
+    (
+        "tests.conformance.broken.permitless_confirm",
+        ("mgmt.approval.approved", "mgmt.approval.dataset"),
+        "mgmt.approval.approved",
+        ("mgmt.approval.dataset",),
+    ),
 ]
 
 

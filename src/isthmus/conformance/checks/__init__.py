@@ -5,12 +5,16 @@ add a module here when it lands, in the order the report should list them.
 """
 
 from isthmus.conformance.checks import (  # noqa: F401 - importing registers the checks
+    approved,
     auth,
     envelope,
+    listings,
     management,
+    node_update,
     scheduling,
     secure_operate,
     transport_ew,
+    transport_headers,
     transport_sn,
     uas,
 )

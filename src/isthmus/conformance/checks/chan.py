@@ -112,9 +112,11 @@ async def invoke(
     label: str = "invoke",
     extra: dict[str, str] | None = None,
     body: bytes | None = None,
+    omit: tuple[str, ...] = (),
 ) -> tuple[int, str]:
     """East-west ``invoke`` as the partner: ``(HTTP status, code)``; the code is the
-    ``Outbound``'s, or the envelope's when the target refused before its handler."""
+    ``Outbound``'s, or the envelope's when the target refused before its handler.
+    ``omit``: spec headers left out (another spelling in ``extra`` replaces them)."""
     headers: dict[str, str] = {
         ptp.VERSION: ptp.PASS_THROUGH_VERSION,
         ptp.URI: paths.CHAN_PUSH,
@@ -127,6 +129,8 @@ async def invoke(
         "content-type": "application/octet-stream",
         **(extra or {}),
     }
+    for name in omit:
+        headers.pop(name, None)
     content = payload if body is None else body
     send = ctx.http.signed if signed else ctx.http.unsigned
     reply = await send("POST", paths.CHAN_INVOKE, content=content, headers=headers, label=label)

@@ -3,11 +3,14 @@ initiator, role ``guest``) of a one-component job in which the target is the ``h
 participant, and drives it through the east-west control API: ``job/create``,
 ``job/start``, ``task/start``, the status by ``task/poll`` (poll mode) or by the target's
 ``task/callback`` to the kit's listener (callback mode), and ``job/stop``. Statuses must
-be the spec's (§2.3); the task may well FAIL (the kit gives it no data), what is checked
-is that the target runs the protocol, not the algorithm.
+be the spec's (§2.3). The job reads a dataset the target publishes, with the outputs
+its ``component/query`` describes (§2.6): the poll, callback and stop checks judge the
+protocol whatever the task's end, ``sched.job.success`` demands SUCCESS (a target whose
+listed component cannot run on its own published data does not schedule).
 
 DAG&conf refusals: a cyclic DAG and an unknown component are refused in the envelope
-at ``job/create``, and nothing is created (a ``job/start`` of that id is refused too).
+at ``job/create``, and nothing is created (a ``job/start`` of that id is refused too);
+``task/poll`` of a task never started is refused.
 
 The component is one the target itself lists (``component/list``), so the checks need
 no knowledge of its catalogue. Every job id is the run's own and every job is stopped.
@@ -33,7 +36,7 @@ PREFERRED = "summary_stats"
 WAIT_S = 40.0
 
 
-async def _component(ctx: CheckContext) -> dict[str, Any]:
+async def component(ctx: CheckContext) -> dict[str, Any]:
     reply = await ctx.http.signed(
         "GET",
         paths.COMPONENT_LIST,
@@ -95,11 +98,11 @@ def _document(
     }
 
 
-async def _create(ctx: CheckContext, document: dict[str, Any], label: str) -> Any:
+async def create(ctx: CheckContext, document: dict[str, Any], label: str) -> Any:
     return await ctx.http.signed("POST", paths.JOB_CREATE, json=document, label=label)
 
 
-def _stop_later(ctx: CheckContext, job_id: str) -> None:
+def stop_later(ctx: CheckContext, job_id: str) -> None:
     async def stop() -> None:
         await ctx.http.signed(
             "POST", paths.JOB_STOP, json={"job_id": job_id}, label="cleanup: job/stop"
@@ -108,17 +111,45 @@ def _stop_later(ctx: CheckContext, job_id: str) -> None:
     ctx.cleanup(stop)
 
 
+async def outputs_of(ctx: CheckContext, comp: dict[str, Any]) -> list[dict[str, str]]:
+    """The output slots ``component/query`` describes (§2.6 ``outputData``) as DAG
+    outputs: a component that must write a slot fails when the DAG leaves it out."""
+    params = {
+        "contract_id": contract_id(ctx),
+        "code": str(comp.get("code")),
+        "version": str(comp.get("version") or ""),
+    }
+    reply = await ctx.http.signed(
+        "GET", paths.COMPONENT_QUERY, params=params, label="component/query"
+    )
+    data = success(ctx, reply, "component/query")
+    described = data.get("outputs") if isinstance(data, dict) else None
+    return [
+        {"type": str(o.get("category") or "dataset"), "key": str(o["name"])}
+        for o in described or []
+        if isinstance(o, dict) and o.get("name")
+    ]
+
+
+async def job_document(
+    ctx: CheckContext, comp: dict[str, Any], dataset_id: str, sync_type: str = "poll"
+) -> tuple[str, dict[str, Any]]:
+    """A fresh job id and its one-component job: ``comp`` on the target's dataset."""
+    job_id = ctx.ids.new("job")
+    entry = {**_component_entry(TASK, comp, []), "output": await outputs_of(ctx, comp)}
+    return job_id, _document(ctx, job_id, [entry], sync_type, dataset_id)
+
+
 async def _started_job(ctx: CheckContext, sync_type: str) -> tuple[str, str]:
-    comp = await _component(ctx)
+    comp = await component(ctx)
     records = await public_datasets(ctx)
     if not records:
         ctx.not_applicable("the target publishes no dataset for the kit's job to read")
     dataset_id = str(records[0].get("dataset_id"))
-    job_id, task_id = ctx.ids.new("job"), ctx.ids.new("task")
-    entry = {**_component_entry(TASK, comp, []), "output": []}
-    document = _document(ctx, job_id, [entry], sync_type, dataset_id)
-    success(ctx, await _create(ctx, document, "job/create"), "job/create")
-    _stop_later(ctx, job_id)
+    task_id = ctx.ids.new("task")
+    job_id, document = await job_document(ctx, comp, dataset_id, sync_type)
+    success(ctx, await create(ctx, document, "job/create"), "job/create")
+    stop_later(ctx, job_id)
     started = await ctx.http.signed(
         "POST", paths.JOB_START, json={"job_id": job_id}, label="job/start"
     )
@@ -160,6 +191,16 @@ async def _poll(ctx: CheckContext, task_id: str) -> str:
 )
 async def job_poll(ctx: CheckContext) -> None:
     job_id, task_id = await _started_job(ctx, "poll")
+    seen = await _poll_to_end(ctx, task_id)
+    stopped = await ctx.http.signed(
+        "POST", paths.JOB_STOP, json={"job_id": job_id}, label="job/stop"
+    )
+    success(ctx, stopped, "job/stop")
+    ctx.note(f"polled {' -> '.join(seen)}; job stopped")
+
+
+async def _poll_to_end(ctx: CheckContext, task_id: str) -> list[str]:
+    """``task/poll`` every 0.5 s until SUCCESS or FAILED: the statuses seen, in order."""
     seen: list[str] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_S
@@ -170,11 +211,53 @@ async def job_poll(ctx: CheckContext) -> None:
             seen.append(status)
         if status not in TASK_DONE:
             await asyncio.sleep(0.5)
+    return seen
+
+
+@check(
+    "sched.job.success",
+    title="A job on the target's published dataset runs to SUCCESS",
+    part=Part.SCHEDULING,
+    section="§2.2, §2.3, §2.4, §2.6",
+    mutates=True,
+    plan=(
+        "component/list (summary_stats preferred), component/query for its outputs, "
+        "dataset/pub/list for the dataset the target's operator lets the kit's jobs read",
+        f"POST {paths.JOB_CREATE}, {paths.JOB_START}, {paths.TASK_START} (poll mode)",
+        f"POST {paths.TASK_POLL} until it ends: expect SUCCESS, spec statuses only (§2.3)",
+        f"POST {paths.JOB_STOP}",
+    ),
+)
+async def job_success(ctx: CheckContext) -> None:
+    job_id, task_id = await _started_job(ctx, "poll")
+    seen = await _poll_to_end(ctx, task_id)
+    ctx.expect(
+        seen[-1] == "SUCCESS",
+        f"the task ended {seen[-1]} ({' -> '.join(seen)}): a component the target lists, on "
+        "a dataset it publishes, with the outputs component/query describes, must succeed",
+    )
     stopped = await ctx.http.signed(
         "POST", paths.JOB_STOP, json={"job_id": job_id}, label="job/stop"
     )
     success(ctx, stopped, "job/stop")
-    ctx.note(f"polled {' -> '.join(seen)}; job stopped")
+    ctx.note(f"polled {' -> '.join(seen)}")
+
+
+@check(
+    "sched.task.poll-unknown",
+    title="task/poll of a task the target never started is refused",
+    part=Part.SCHEDULING,
+    section="§2.2",
+    plan=(
+        f"POST {paths.TASK_POLL} {{task_id: <the kit's, never started>, role: host}}",
+        "expect: refused in the envelope (no status for a task that does not exist)",
+    ),
+)
+async def task_poll_unknown(ctx: CheckContext) -> None:
+    body = {"task_id": ctx.ids.new("task"), "role": "host"}
+    reply = await ctx.http.signed("POST", paths.TASK_POLL, json=body, label="task/poll unknown")
+    code = refusal(ctx, reply, "task/poll of an unknown task")
+    ctx.note(f"task/poll of an unknown task: refused, code {code}")
 
 
 @check(
@@ -243,9 +326,9 @@ async def job_stop(ctx: CheckContext) -> None:
 
 async def _refused_job(ctx: CheckContext, components: list[dict[str, Any]], what: str) -> None:
     job_id = ctx.ids.new("job")
-    reply = await _create(ctx, _document(ctx, job_id, components), f"job/create ({what})")
+    reply = await create(ctx, _document(ctx, job_id, components), f"job/create ({what})")
     code = refusal(ctx, reply, f"job/create with {what}")
-    _stop_later(ctx, job_id)
+    stop_later(ctx, job_id)
     start = await ctx.http.signed(
         "POST", paths.JOB_START, json={"job_id": job_id}, label="job/start of the refused job"
     )
@@ -266,7 +349,7 @@ async def _refused_job(ctx: CheckContext, components: list[dict[str, Any]], what
     ),
 )
 async def dag_cycle(ctx: CheckContext) -> None:
-    comp = await _component(ctx)
+    comp = await component(ctx)
     components = [
         _component_entry("a_0", comp, ["b_0.data"]),
         _component_entry("b_0", comp, ["a_0.data"]),
