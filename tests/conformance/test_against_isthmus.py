@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from isthmus.conformance.identity import ephemeral
-from isthmus.conformance.model import Outcome, Part
+from isthmus.conformance.model import CheckResult, Outcome, Part
 from isthmus.conformance.registry import all_checks
 from isthmus.conformance.report import Report
 from isthmus.conformance.runner import run
@@ -77,3 +77,42 @@ def test_no_session_token_reaches_the_evidence(report: Report) -> None:
             for line in exchange.request.splitlines():
                 if line.startswith("x-ptp-token: "):
                     assert "redacted" in line, line  # …and no evidence shows it
+
+
+def _result(report: Report, check_id: str) -> CheckResult:
+    return next(r for r in report.results if r.check_id == check_id)
+
+
+def test_the_approved_permit_opened_what_a_forged_one_did_not(report: Report) -> None:
+    approved = _result(report, "mgmt.approval.approved")
+    assert approved.outcome is Outcome.PASS, approved.reason
+    assert "without a permit" in approved.reason and "forged token" in approved.reason
+    labels = [e.label for e in approved.exchanges]
+    assert "job/create, forged token" in labels and "job/create, the permit" in labels
+    for exchange in approved.exchanges:  # the permit's token never shows
+        for line in exchange.request.splitlines():
+            if line.startswith("x-mprac-token-set: "):
+                assert "redacted" in line, line
+
+
+def test_node_update_speaks_for_a_throw_away_identity(report: Report) -> None:
+    update = _result(report, "mgmt.node.update")
+    sent = next(e for e in update.exchanges if e.label == "update")
+    source = next(x for x in sent.request.splitlines() if x.startswith("x-source-node-id: "))
+    assert "-approve-" in source  # never the run's own contract
+    assert report.kit_node_id not in source
+
+
+def test_without_the_operator_the_approval_paths_are_not_applicable(
+    isthmus_target: IsthmusTarget,
+) -> None:
+    """Nobody approves within approval_timeout_s: not applicable, with the reason."""
+    node = isthmus_target.node
+    kit = ephemeral()
+    target = target_of(node, kit.node_id, sessions=0).model_copy(update={"approval_timeout_s": 0.5})
+    patterns = ("mgmt.approval.approved", "mgmt.node.update")
+    late = asyncio.run(run(target, kit, patterns=patterns, approve=approver(node, kit.node_id)))
+    for check_id in patterns:
+        result = _result(late, check_id)
+        assert result.outcome is Outcome.NOT_APPLICABLE, explain(late, tuple(Outcome))
+        assert "approval_timeout_s" in result.reason
