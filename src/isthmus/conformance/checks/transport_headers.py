@@ -176,8 +176,8 @@ async def headers_sent(ctx: CheckContext) -> None:
     plan=(
         SESSION_PLAN,
         "invoke m1",
-        f"POST {paths.CHAN_POP} with content-type application/x-protobuf, body "
-        "PopInbound{topic, timeout: 5}",
+        f"POST {paths.CHAN_POP}?timeout=1 with content-type application/x-protobuf, body "
+        "PopInbound{topic, timeout: 5}, no x-ptp-topic (the topic must come from the body)",
         "expect TransportOutbound{payload: m1, code: E0000000000}",
     ),
 )
@@ -186,9 +186,15 @@ async def protobuf_style(ctx: CheckContext) -> None:
     message = f"{topic}:protobuf".encode()
     await _invoked(ctx, s, topic, message)
     headers = {**chan.routing(s, topic, ctx.kit.node_id), "content-type": "application/x-protobuf"}
+    del headers[ptp.TOPIC]  # the topic is the body's: a target reading raw pops nothing
     body = ptp_pb2.PopInbound(topic=topic, timeout=5).SerializeToString()
     reply = await ctx.http.raw(
-        "POST", _url(ctx, "pop"), content=body, headers=headers, label="protobuf pop"
+        "POST",
+        _url(ctx, "pop"),
+        content=body,
+        headers=headers,
+        params={"timeout": "1"},
+        label="protobuf pop",
     )
     popped = chan.outbound(ctx, reply, "protobuf chan/pop")
     ctx.expect(
