@@ -110,7 +110,7 @@ def test_without_the_operator_the_approval_paths_are_not_applicable(
     node = isthmus_target.node
     kit = ephemeral()
     target = target_of(node, kit.node_id, sessions=0).model_copy(update={"approval_timeout_s": 0.5})
-    patterns = ("mgmt.approval.approved", "mgmt.node.update")
+    patterns = ("mgmt.approval.approved", "mgmt.project.approved", "mgmt.node.update")
     late = asyncio.run(run(target, kit, patterns=patterns, approve=approver(node, kit.node_id)))
     for check_id in patterns:
         result = _result(late, check_id)

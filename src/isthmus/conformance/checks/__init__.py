@@ -11,6 +11,7 @@ from isthmus.conformance.checks import (  # noqa: F401 - importing registers the
     listings,
     management,
     node_update,
+    project_shared,
     scheduling,
     secure_operate,
     transport_ew,
