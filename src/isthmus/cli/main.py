@@ -14,6 +14,7 @@ import typer
 from isthmus.cli.approval import approval_app
 from isthmus.cli.audit import audit_app
 from isthmus.cli.component import component_app
+from isthmus.cli.conformance import conformance_app
 from isthmus.cli.console import console
 from isthmus.cli.dataset import dataset_app
 from isthmus.cli.job import job_app
@@ -40,6 +41,7 @@ app.add_typer(approval_app, name="approval")
 app.add_typer(token_app, name="token")
 app.add_typer(operate_app, name="operate")
 app.add_typer(tee_app, name="tee")
+app.add_typer(conformance_app, name="conformance")
 app.command()(version)
 app.command()(init)
 app.command()(doctor)

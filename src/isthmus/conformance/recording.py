@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -48,26 +48,38 @@ class Reply:
         return self.json.get("data") if isinstance(self.json, dict) else None
 
 
-class RateLimiter:
-    """A token bucket: at most ``rate_per_s`` requests a second, bursts of one second."""
+_EPSILON = 1e-9
 
-    def __init__(self, rate_per_s: float) -> None:
+
+class RateLimiter:
+    """A token bucket: at most ``rate_per_s`` requests a second, bursts of one second.
+    ``clock`` and ``sleep`` are the loop's by default (tests give fakes)."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rate = rate_per_s
         self.capacity = max(1.0, rate_per_s)
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = self.capacity
-        self._at = time.monotonic()
+        self._at = clock()
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
                 self._at = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if self._tokens >= 1.0 - _EPSILON:  # rounding must not make it wait forever
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
-                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+                await self._sleep((1.0 - self._tokens) / self.rate)
 
 
 class RecordingClient:

@@ -86,12 +86,13 @@ class Report(BaseModel):
 
 
 def to_json(report: Report) -> bytes:
-    """The report as JSON (canonical: sorted keys, no spaces), the signed form."""
+    """The report as JSON (canonical: sorted keys, no spaces, ASCII with ``\\u`` escapes,
+    so that any string a target answered encodes), the signed form."""
     return canonical_json(report.model_dump(mode="json"))
 
 
 def canonical_json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def sha256_hex(data: bytes) -> str:
