@@ -9,7 +9,9 @@ let the kit use without asking is no test); then applies (``times_limit`` 1, its
 for the operator, ``operator.ASK``), waits for the confirm, and sends the same job with a
 forged token (refused) and with the permit in ``x-mprac-token-set`` (admitted). Every
 job is stopped and the audit terminated afterwards; the permit's token is a secret of
-the run (never in evidence).
+the run (never in evidence). A probe job the target admits without a permit is stopped
+before it starts, but it may count as one use of whatever let the kit in (a standing
+grant with a use limit): the plan says so, for ``--dry-run`` readers.
 
 The header's resource-name grammar is open in the spec (§8): the kit writes Isthmus'
 ``urn:bfia:<owner>:<type>:<id>``, so a target with another grammar refuses the permit
@@ -103,7 +105,8 @@ def _token_set(ctx: CheckContext, dataset: str, level: int, token: str) -> str:
     mutates=True,
     plan=(
         "component/list, dataset/pub/list; a job/create reading each public dataset (up to "
-        f"{PROBED}), no permit, until one is refused (admitted jobs are stopped)",
+        f"{PROBED}), no permit, until one is refused (an admitted job is stopped before it "
+        "starts, but may count as a use of a grant the kit holds)",
         f"POST {paths.resource_approval('dataset', 'apply')} for it (times_limit 1); {ASK}",
         f"expect {paths.resource_approval('dataset', 'confirm')} on the kit's listener: "
         "APPROVED, signed, resource_permit {token, resource_level, resource_type, "
