@@ -68,6 +68,18 @@ class CheckResult:
     duration_ms: float
 
 
+class TransportSession(BaseModel):
+    """A south-north transport session the target's operator opened for the kit (the
+    kit's node id among its parties). BFIA hands a session's token only to the containers
+    a job starts (digest §2.7 ``config.token``), so a kit playing the container needs the
+    operator to open some: one per transport check (conf-checks)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    session_id: str = Field(min_length=1, max_length=256)
+    token: str = Field(min_length=1, max_length=256, repr=False)
+
+
 class Target(BaseModel):
     """The node under test, from a TOML/JSON file or CLI flags."""
 
@@ -88,6 +100,13 @@ class Target(BaseModel):
     #: signature checks are not applicable.
     signature_scheme: Literal["isthmus-sig-1", "unknown"] = "isthmus-sig-1"
     psi: PsiTarget | None = None
+    #: Sessions on ``transport_address`` for the transport checks (never reported).
+    transport_sessions: tuple[TransportSession, ...] = ()
+    #: The secure operator service (digest §3) is north-south: a platform calls its own
+    #: node's. Its base URL and the platform's credential (``x-ptp-token``; never
+    #: reported), for ``Part.SECURE_OPERATORS`` (conf-checks).
+    secure_operate_address: str | None = None
+    secure_operate_token: str | None = Field(default=None, repr=False)
     rate_per_s: float = Field(default=10.0, gt=0)
     approval_timeout_s: float = Field(default=60.0, ge=0)
 

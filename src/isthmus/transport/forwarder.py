@@ -49,6 +49,8 @@ from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
 
 log = logging.getLogger(__name__)
+#: ``x-ptp-tech-provider-code`` on the invokes we send (digest §4.1: the vendor's code).
+TECH_PROVIDER = "isthmus"
 
 #: (partner, None) or (partner, session) -> the loop time before which it is not tried.
 Backoff = dict[tuple[str, str | None], float]
@@ -245,7 +247,9 @@ class Forwarder:
         self._queues.acknowledge(messages)
 
     async def _invoke(self, address: str, peer: str, message: OutMessage, payload: bytes) -> bytes:
-        """One signed pass-through ``invoke``; the partner's raw reply."""
+        """One signed pass-through ``invoke``; the partner's raw reply. Every header the
+        digest's §4.1 table requires east-west is sent in the spec's spelling (Kuscia
+        keys its queues by ``x-ptp-source-node-id``)."""
         return await self.peers.call_bytes(
             "POST",
             address,
@@ -257,6 +261,10 @@ class Forwarder:
                 ptp.SESSION_ID: message.session_id,
                 ptp.TOPIC: message.topic,
                 ptp.URI: paths.CHAN_PUSH,
+                ptp.SOURCE_NODE_ID: self.peers.identity.node_id,
+                ptp.TARGET_NODE_ID: peer,
+                ptp.TRACE_ID: f"{message.session_id}.{message.seq}",
+                ptp.TECH_PROVIDER_CODE: TECH_PROVIDER,
                 META_SEQ: str(message.seq),
             },
         )
