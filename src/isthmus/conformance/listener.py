@@ -74,7 +74,7 @@ class KitListener:
         self.target = target
         self.host = host
         self.port = port
-        self._queues: dict[str, asyncio.Queue[Received]] = {}
+        self._received_by_path: dict[str, asyncio.Queue[Received]] = {}
         self._answers: dict[str, Answer] = {}
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -113,7 +113,7 @@ class KitListener:
         """The next request whose path starts with ``path_prefix`` (oldest first)."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            for path, queue in self._queues.items():
+            for path, queue in self._received_by_path.items():
                 if path.startswith(path_prefix) and not queue.empty():
                     return queue.get_nowait()
             if asyncio.get_running_loop().time() >= deadline:
@@ -122,7 +122,7 @@ class KitListener:
 
     def drain(self) -> None:
         """Forget everything unclaimed (between checks)."""
-        self._queues.clear()
+        self._received_by_path.clear()
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,10 +148,10 @@ class KitListener:
             json=_json_or_none(bytes(body)),
             signature_valid=self._verify(scope["method"], path, query, headers, bytes(body)),
         )
-        if path not in self._queues and len(self._queues) >= MAX_PATHS:
+        if path not in self._received_by_path and len(self._received_by_path) >= MAX_PATHS:
             await _reply(send, Answer(429, b'{"code":429,"msg":"too many paths","data":null}'))
             return
-        queue = self._queues.setdefault(path, asyncio.Queue(MAX_QUEUED))
+        queue = self._received_by_path.setdefault(path, asyncio.Queue(MAX_QUEUED))
         if not queue.full():
             queue.put_nowait(received)
         answer = next(
