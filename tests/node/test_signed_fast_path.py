@@ -260,3 +260,19 @@ def test_contract_query_answers_the_same_bytes(
     assert new.content == old.content
     assert new.headers["content-type"] == old.headers["content-type"]
     assert new.headers["content-length"] == old.headers["content-length"]
+
+
+def test_a_reader_does_not_keep_its_store_alive(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    from isthmus.store.contracts_read import status_reader
+
+    store = Store(f"sqlite:///{tmp_path / 'node.db'}")
+    store.migrate()
+    assert status_reader(store.engine) is status_reader(store.engine)
+    engine = weakref.ref(store.engine)
+    store.dispose()
+    del store
+    gc.collect()
+    assert engine() is None

@@ -40,7 +40,9 @@ class ContractStatusReader:
     """``status_of(contract_id)``: one pooled connection, one precompiled ``SELECT``."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        # Weakly: ``status_reader`` files readers under their engine in a weak mapping,
+        # which a strong reference back to the engine would keep alive for ever.
+        self._engine = weakref.ref(engine)
         statement = select(
             ContractRow.contract_id,
             ContractRow.peer_node_id,
@@ -55,7 +57,10 @@ class ContractStatusReader:
     def status_of(self, contract_id: str) -> ContractStatusRow | None:
         """Blocking (the thread pool), on a pooled connection."""
         parameters: object = (contract_id,) if self._positional else {"contract_id": contract_id}
-        with self._engine.connect() as connection:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the store's engine is gone")
+        with engine.connect() as connection:
             row = connection.exec_driver_sql(self._sql, parameters).first()  # type: ignore[arg-type]
         return None if row is None else _status_row(tuple(row))
 
