@@ -9,9 +9,8 @@ East-west, ``ApprovedPeer`` and ``KnownPeer`` run the full authentication of
 ``node.auth`` before the body is parsed: the checks that need no database on the event
 loop, the nonce insert too unless it would wait (then in one thread-pool hop).
 ``PendingKnownPeer`` leaves the nonce to the route, which does it together with its own
-store work (``PendingPeer.run``). North-south,
-``authorised`` resolves the bearer token and checks its roles against the route in
-``node.rbac`` before any handler runs.
+store work (``PendingPeer.run``). North-south, ``authorised`` resolves the bearer token
+and checks its roles against the route in ``node.rbac`` before any handler runs.
 """
 
 from __future__ import annotations
