@@ -192,14 +192,15 @@ def json_ok(data: Any) -> Response:
 _ENVELOPE = TypeAdapter(dict[str, Any])
 
 
-@east_west.get(paths.NODE_CONTRACT_QUERY)
+# The partner's nonce and the contract's row: on the event loop when neither has to wait,
+# else in one thread-pool hop (``PendingPeer.run``); the row read without the ORM
+# (``store.contracts_read``). The route is every sync round's call and ``isthmus doctor``'s
+# signed ping. (A comment, not a docstring: FastAPI would publish a docstring in the
+# OpenAPI document, which stays as it was, ``response_model`` included.)
+@east_west.get(paths.NODE_CONTRACT_QUERY, response_model=dict[str, Any])
 async def contract_query(
     ctx: Ctx, peer: PendingKnownPeer, contract_id: str = Query(min_length=1, max_length=128)
 ) -> Response:
-    """The partner's nonce and the contract's row: on the event loop when neither has to
-    wait, else in one thread-pool hop (``PendingPeer.run``); the row read without the ORM
-    (``store.contracts_read``). The route is every sync round's call and ``isthmus
-    doctor``'s signed ping."""
     reader = status_reader(ctx.store.engine)
 
     def answer(caller: Caller, row: ContractStatusRow | None) -> dict[str, Any]:
