@@ -141,36 +141,37 @@ async def test_another_partners_contract_is_not_found(
 # --- the no-wait connection --------------------------------------------------------------
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'node.db'}")
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One migrated store for the module (migrations cost seconds); nonces differ per test."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('nowait') / 'node.db'}")
     store.migrate()
     yield store
     store.dispose()
 
 
 def test_remember_now_commits_what_remember_sees(store: Store) -> None:
-    assert store.nonces.remember_now("NODE_A", "n1", 10**13)
-    assert not store.nonces.remember_now("NODE_A", "n1", 10**13)
-    assert not store.nonces.remember("NODE_A", "n1", 10**13)  # another connection sees it
-    assert store.nonces.remember("NODE_A", "n2", 10**13)
-    assert not store.nonces.remember_now("NODE_A", "n2", 10**13)
+    assert store.nonces.remember_now("NODE_A", "c1", 10**13)
+    assert not store.nonces.remember_now("NODE_A", "c1", 10**13)
+    assert not store.nonces.remember("NODE_A", "c1", 10**13)  # another connection sees it
+    assert store.nonces.remember("NODE_A", "c2", 10**13)
+    assert not store.nonces.remember_now("NODE_A", "c2", 10**13)
 
 
-def test_a_held_write_lock_makes_it_busy_not_wait(store: Store, tmp_path: Path) -> None:
+def test_a_held_write_lock_makes_it_busy_not_wait(store: Store) -> None:
     from isthmus.store.contracts_read import status_reader
 
     reader = status_reader(store.engine)
-    writer = sqlite3.connect(tmp_path / "node.db", isolation_level=None)
+    writer = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
     try:
         writer.execute("BEGIN IMMEDIATE")  # another writer holds the database
         with pytest.raises(Busy):
-            store.nonces.remember_now("NODE_A", "n1", 10**13)
+            store.nonces.remember_now("NODE_A", "h1", 10**13)
         assert reader.status_now("no-such-contract") is None  # a WAL reader does not wait
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    assert store.nonces.remember_now("NODE_A", "n1", 10**13)
+    assert store.nonces.remember_now("NODE_A", "h1", 10**13)
 
 
 def test_only_an_sqlite_file_has_a_no_wait_path(tmp_path: Path) -> None:
