@@ -23,6 +23,18 @@ other step still applies, and each such request is counted.
 Every refusal is counted and written to the audit log with its reason, the first of
 each kind per address and minute in full and the rest as a count (``refusals``); an
 address refused too often is turned away before any of the checks above.
+
+Two ways to run the same checks, in the same order. ``authenticate`` runs them all,
+blocking (the thread pool). ``vet`` runs steps 1-7 where the request arrives (the event
+loop: they read only the request, the clock and the cached contract facts, and verifying
+holds the GIL anyway) and hands back an ``Admitted`` request; step 8, the one database
+write, is then ``record_now`` on the event loop when the insert need not wait (SQLite,
+no other writer at that instant: ``store.nowait``), else ``record`` in the thread pool,
+where the route can add its own store call to the same hop (``api.deps.PendingPeer``).
+A request is never served before its nonce is inserted and committed: an in-memory
+window written to the database later would let a crash in between forget accepted
+nonces, and the partner's request could then be replayed until its timestamp left the
+window (``store.nonces``).
 """
 
 from __future__ import annotations
@@ -98,6 +110,12 @@ class ContractFacts:
         )
 
 
+class Miss(Enum):
+    """A partner's contract facts are not in the cache (or no longer current)."""
+
+    MISS = "miss"
+
+
 class ContractCache:
     """Per-partner contract facts, reloaded whenever a contract changed in this process
     (see ``ContractRepository.version``) and at most ``max_age_s`` old otherwise, which
@@ -110,11 +128,19 @@ class ContractCache:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[int, float, ContractFacts | None]] = {}
 
-    def lookup(self, peer_node_id: str) -> ContractFacts | None:
+    def cached(self, peer_node_id: str) -> ContractFacts | Miss | None:
+        """The facts if cached and current (no database access), else ``Miss.MISS``."""
         version = self.store.contracts.version
         hit = self._entries.get(peer_node_id)
         if hit is not None and hit[0] == version and time.monotonic() - hit[1] < self.max_age_s:
             return hit[2]
+        return Miss.MISS
+
+    def lookup(self, peer_node_id: str) -> ContractFacts | None:
+        version = self.store.contracts.version
+        hit = self.cached(peer_node_id)
+        if hit is not Miss.MISS:
+            return hit
         with self.store.session() as s:
             row = self.store.contracts.latest_for_peer(s, peer_node_id)
             facts = None if row is None else ContractFacts.of(row)
@@ -129,6 +155,20 @@ class Caller:
     node_id: str
     contract_id: str
     trace_id: str | None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request that passed every check but the nonce (``RequestAuthenticator.vet``):
+    not yet a ``Caller``; ``RequestAuthenticator.record`` makes it one."""
+
+    caller: Caller
+    nonce: str
+    stamp: int
+    #: for the refusal, should the nonce be a replay
+    remote: str
+    method: str
+    path: str
 
 
 @lru_cache(maxsize=256)
@@ -318,6 +358,80 @@ class RequestAuthenticator:
         policy: ContractPolicy,
         client_cert_der: bytes | None,
     ) -> Caller:
+        admitted = self._vet(
+            method, path, query, headers, body, policy, client_cert_der, "", cached_only=False
+        )
+        assert admitted is not None  # only a cached-only vetting can miss
+        self._remember(admitted.caller.node_id, admitted.nonce, admitted.stamp)
+        return admitted.caller
+
+    def vet(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        remote: str,
+        policy: ContractPolicy = ContractPolicy.APPROVED,
+        client_cert_der: bytes | None = None,
+    ) -> Admitted | None:
+        """Steps 1-7 without the database, for the event loop: the request admitted but
+        for its nonce, or None when the partner's contract facts are not cached (then
+        ``authenticate`` the request in the thread pool instead).
+
+        A refusal is raised *unrecorded*: hand it to ``refuse`` off the event loop (the
+        refusal ledger may write the audit log)."""
+        self.refusals.admit(remote)
+        return self._vet(
+            method, path, query, headers, body, policy, client_cert_der, remote, cached_only=True
+        )
+
+    def refuse(
+        self,
+        exc: AuthError | TeeAttestationExpired,
+        *,
+        headers: Mapping[str, str],
+        remote: str,
+        method: str,
+        path: str,
+    ) -> None:
+        """Count and audit a refusal raised by ``vet`` (blocking: the thread pool)."""
+        self._refused(exc, h.read(headers, h.SOURCE_NODE_ID), remote, method, path)
+
+    def record(self, admitted: Admitted) -> Caller:
+        """Step 8 for a request ``vet`` admitted: its nonce inserted and committed, or
+        ``REPLAYED_NONCE`` (counted and audited). Blocking: the thread pool."""
+        caller = admitted.caller
+        try:
+            self._remember(caller.node_id, admitted.nonce, admitted.stamp)
+        except AuthError as exc:
+            self._refused(exc, caller.node_id, admitted.remote, admitted.method, admitted.path)
+            raise
+        return caller
+
+    def record_now(self, admitted: Admitted) -> Caller:
+        """``record`` for the event loop: the same insert, committed, without waiting
+        (``store.nonces.Busy`` if it would wait: then ``record`` in the thread pool). A
+        replay is raised *unrecorded*: hand it to ``refuse`` off the event loop."""
+        caller = admitted.caller
+        self._remember(caller.node_id, admitted.nonce, admitted.stamp, now=True)
+        return caller
+
+    def _vet(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        policy: ContractPolicy,
+        client_cert_der: bytes | None,
+        remote: str,
+        *,
+        cached_only: bool,
+    ) -> Admitted | None:
         source = h.read(headers, h.SOURCE_NODE_ID)
         timestamp = h.read(headers, h.TIMESTAMP)
         nonce = h.read(headers, h.NONCE)
@@ -339,7 +453,10 @@ class RequestAuthenticator:
         if target != self.node_id:
             raise WrongTarget(f"this is node {self.node_id}, not {target}")
         stamp = self._fresh(timestamp)
-        contract = self._contract(source, policy)
+        facts = self.contracts.cached(source) if cached_only else self.contracts.lookup(source)
+        if facts is Miss.MISS:
+            return None
+        contract = self._contract(source, facts, policy)
         if waived:
             # The waiver trades the signature for the TLS pin: without a pinned
             # certificate, shown and matching, anyone could speak as this partner.
@@ -352,10 +469,10 @@ class RequestAuthenticator:
         else:
             self._verify(contract, method, path, query, headers, body, signature or "")
         self._check_tls(contract, client_cert_der)
-        self._remember(source, nonce, stamp)
-        return Caller(
+        caller = Caller(
             node_id=source, contract_id=contract.contract_id, trace_id=h.read(headers, h.TRACE_ID)
         )
+        return Admitted(caller, nonce, stamp, remote, method, path)
 
     def _verify(
         self,
@@ -384,14 +501,17 @@ class RequestAuthenticator:
         if not _signed_by(key, signature, method, path, query, headers, body, source, target):
             raise BadSignature(f"x-auth-sign does not verify with {source}'s contract key")
 
-    def _remember(self, source: str, nonce: str, stamp: int) -> None:
+    def _remember(self, source: str, nonce: str, stamp: int, *, now: bool = False) -> None:
         """Record the (source, nonce) pair for the timestamp window: only after the
-        signature is proven, so strangers cannot fill the cache."""
-        if not self.store.nonces.remember(source, nonce[:128], stamp + self.window_ms):
+        signature is proven, so strangers cannot fill the cache. ``now``: on the
+        store's no-wait connection (``Busy`` if the insert would wait)."""
+        remember = self.store.nonces.remember_now if now else self.store.nonces.remember
+        if not remember(source, nonce[:128], stamp + self.window_ms):
             raise ReplayedNonce(f"nonce {nonce[:64]!r} from {source} was already used")
 
-    def _contract(self, source: str, policy: ContractPolicy) -> ContractFacts:
-        contract = self.contracts.lookup(source)
+    def _contract(
+        self, source: str, contract: ContractFacts | None, policy: ContractPolicy
+    ) -> ContractFacts:
         if contract is None:
             raise NoContract(f"node {source} has no contract with this node")
         status = contract.status

@@ -96,7 +96,13 @@ def resource_of(request: Request) -> ResourceType:
     return ResourceType(resource.upper())
 
 
-Resource = Annotated[ResourceType, Depends(resource_of)]
+async def _resource_of(request: Request) -> ResourceType:
+    # FastAPI runs a plain ``def`` dependency in the thread pool: a hop on every approval
+    # call for a string split. ``async def`` runs inline (as ``deps.Ctx`` does).
+    return resource_of(request)
+
+
+Resource = Annotated[ResourceType, Depends(_resource_of)]
 
 
 async def approval_apply(request: Request, ctx: Ctx, caller: ApprovedPeer, kind: Resource) -> Any:
