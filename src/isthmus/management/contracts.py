@@ -671,20 +671,6 @@ class ContractService:
                 subject=contract_id,
             )
 
-    def receive_query(self, contract_id: str, *, source_node_id: str) -> ContractQueryResult:
-        with self.store.session() as s:
-            row = self.store.contracts.get(s, contract_id)
-            if row is None or row.peer_node_id != source_node_id:
-                raise NotFound(f"no contract {contract_id} with node {source_node_id}")
-            result = ContractQueryResult(status=ContractStatus(row.status))
-            if row.status == APPROVED:
-                result.auth_credential = self.me.auth_credential
-                result.auth_type = self.me.auth_type
-                result.expired_time = row.expired_time
-                result.tls_cert_fingerprint = self.me.tls_fingerprint
-                result.tee_report = self.own_report()
-            return result
-
     def receive_update(self, body: NodeUpdate, *, source_node_id: str, remote: str) -> None:
         """The partner changed its description or rotated its key (signed with the old).
         Under an attestation requirement a new key must come with a report bound to it;
