@@ -56,3 +56,39 @@ def check_table(work: Path, mine: set[bytes], theirs: set[bytes]) -> None:
     table.add_peer(sorted(theirs))
     matched = table.matches(len(ordered))
     assert {v for i, v in enumerate(ordered) if has_bit(matched, i)} == mine & theirs
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.binary(min_size=3, max_size=3), max_size=60),
+    st.lists(st.binary(min_size=3, max_size=3), max_size=60),
+)
+def test_dual_tables_intersect_narrow_values_with_shared_prefixes(
+    mine: list[bytes], theirs: list[bytes]
+) -> None:
+    """3-byte values over a tiny alphabet share prefixes and end in zero bytes: the
+    string fallback and the prefix search must both be exact."""
+    mine = sorted({bytes(b % 3 for b in v) for v in mine})
+    theirs = [bytes(b % 3 for b in v) for v in theirs]
+    with tempfile.TemporaryDirectory() as work:
+        table = DualTable(Path(work), 3, buckets=2)
+        table.add_mine(0, mine)
+        table.add_peer(theirs)
+        matched = table.matches(len(mine))
+    assert {v for i, v in enumerate(mine) if has_bit(matched, i)} == set(mine) & set(theirs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.binary(min_size=8, max_size=8), st.booleans(), max_size=80))
+def test_dual_tables_compare_past_the_prefix(prefixes: dict[bytes, bool]) -> None:
+    """Mine and theirs share every 8-byte prefix; only the tails tell a match."""
+    theirs = [p + b"\x01\x02\x03\x04" for p in prefixes]
+    mine = [
+        p + (b"\x01\x02\x03\x04" if same else b"\x01\x02\x03\x05") for p, same in prefixes.items()
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        table = DualTable(Path(work), 12, buckets=4)
+        table.add_mine(0, mine)
+        table.add_peer(theirs)
+        matched = table.matches(len(mine))
+    assert [has_bit(matched, i) for i in range(len(mine))] == list(prefixes.values())

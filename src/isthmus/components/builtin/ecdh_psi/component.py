@@ -13,24 +13,23 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
 from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
+from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 from isthmus.components.builtin.ecdh_psi.protocol import (
     SECRETFLOW_COMPARE_BYTES,
     EcdhPsi2,
     PsiSettings,
 )
-from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
-from isthmus.components.env import TableRef
+from isthmus.components.builtin.ecdh_psi.rows import copy_matched, read_keys
+from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, set_bit
 from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
-from isthmus.components.tables import csv_rows, write_csv
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
@@ -142,7 +141,8 @@ class EcdhPsiComponent(Component):
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
             spool = ItemSpool(work)
-            spool.build(_keys(ctx, source, fields))  # pass 1: keys only, deduplicated
+            with PROFILE.phase("input.read_and_spool"):
+                spool.build(read_keys(ctx.storage, source, fields))  # pass 1: keys, deduped
             started = time.perf_counter()
             link = await ctx.link_from_params()
             if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
@@ -169,8 +169,11 @@ class EcdhPsiComponent(Component):
                 "psi_s": round(elapsed, 3),
             }
             if matched is not None:
-                rows = spool.matched_rows(matched)
-                kept = _write_rows(ctx, source, rows)  # pass 2: the matched rows, in order
+                with PROFILE.phase("output.matched_rows"):
+                    rows = spool.matched_rows(matched)
+                with PROFILE.phase("output.write"):
+                    target = ctx.output("train_data")
+                    kept = copy_matched(ctx.storage, source, target, rows)  # pass 2: in order
                 keys_matched = sum(bin(byte).count("1") for byte in matched)
                 report.update(intersection=kept, intersection_keys=keys_matched)
             else:
@@ -184,6 +187,7 @@ class EcdhPsiComponent(Component):
             )
         ctx.report.update(report)
         ctx.log.info("ecdh_psi report %s", json.dumps(report))
+        PROFILE.dump()
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:
@@ -191,26 +195,3 @@ def _bitmap(positions: set[int], size: int) -> bytearray:
     for position in positions:
         set_bit(bitmap, position)
     return bitmap
-
-
-def _keys(ctx: RunContext, source: TableRef, fields: list[str]) -> Iterator[bytes]:
-    """Each row's item: its key columns joined with ``,`` (streamed, nothing kept)."""
-    with csv_rows(ctx.storage, source) as (header, rows):
-        missing = [f for f in fields if f not in header]
-        if missing:
-            raise ParameterError("field_names", f"not in the input: {', '.join(missing)}")
-        positions = [header.index(f) for f in fields]
-        if len(positions) == 1:  # the usual case: one id column
-            single = positions[0]
-            for row in rows:
-                yield row[single].encode("utf-8")
-        else:
-            for row in rows:
-                yield ",".join([row[i] for i in positions]).encode("utf-8")
-
-
-def _write_rows(ctx: RunContext, source: TableRef, matched: bytearray) -> int:
-    """Copy the input rows whose bit is set to the output, in input order; how many."""
-    with csv_rows(ctx.storage, source) as (header, rows):
-        kept = (row for index, row in enumerate(rows) if has_bit(matched, index))
-        return write_csv(ctx.storage, ctx.output("train_data"), header, kept)
