@@ -24,7 +24,7 @@ from isthmus.components.storage import Storage, TableMeta
 from isthmus.components.tables import csv_rows, write_csv
 
 #: Bytes read at a time.
-CHUNK = 1 << 22
+CHUNK = 1 << 20
 
 
 def is_plain(storage: Storage, source: TableRef) -> bool:
@@ -88,9 +88,9 @@ def read_keys(storage: Storage, source: TableRef, fields: list[str]) -> Iterator
     line = 1
     for lines in chunks:
         if width == 1:  # the usual case: one id column, the line is the key
-            for offset, row in enumerate(lines):
-                if not row or b"," in row:
-                    raise StorageError(f"row {line + offset + 1} does not have 1 field")
+            if b"" in lines or b"," in b"\n".join(lines):  # checked for the chunk at once
+                bad = next(i for i, row in enumerate(lines) if not row or b"," in row)
+                raise StorageError(f"row {line + bad + 1} does not have 1 field")
             yield from lines
         else:
             for offset, row in enumerate(lines):

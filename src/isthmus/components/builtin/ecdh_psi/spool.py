@@ -99,7 +99,7 @@ class ItemSpool:
             open(self.directory / "duplicates", "wb") as extras,
         ):
             for b in range(self.buckets):
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 path = self.directory / f"keys-{b}"
                 data = path.read_bytes()
                 path.unlink()
@@ -120,7 +120,9 @@ class ItemSpool:
                     order = {key: position + i for i, key in enumerate(first_row)}
                     extras.write(b"".join(_PAIR.pack(order[k], r) for k, r in duplicate_rows))
                 position += len(first_row)
-                PROFILE.add("spool.dedupe", time.perf_counter() - started)
+                PROFILE.add(
+                    "spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu
+                )
                 for key in first_row:
                     batch.append(key)
                     if len(batch) == size:
