@@ -3,6 +3,7 @@ back to every row, and bucketed dual values intersected exactly."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from isthmus.components.builtin.ecdh_psi.hashed import HashedSpool
 from isthmus.components.builtin.ecdh_psi.spool import DualTable, ItemSpool, has_bit, set_bit
+from isthmus.crypto.ecdh import CURVE25519
 
 
 @settings(max_examples=30, deadline=None)
@@ -92,3 +95,31 @@ def test_dual_tables_compare_past_the_prefix(prefixes: dict[bytes, bool]) -> Non
         table.add_peer(theirs)
         matched = table.matches(len(mine))
     assert [has_bit(matched, i) for i in range(len(mine))] == list(prefixes.values())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=4), max_size=300), st.integers(1, 9))
+def test_hashed_spool_sends_each_keys_point_once_and_rows_map_back(
+    keys: list[bytes], batch: int
+) -> None:
+    by_point = {hashlib.sha256(k).digest(): k for k in keys}
+    with tempfile.TemporaryDirectory() as work:
+        spool = HashedSpool(Path(work), CURVE25519.hash_packed, 32, buckets=4)
+        spool.build(keys)
+        batches = list(spool.batches(batch))
+        packed = b"".join(batches)
+        sent = [by_point[packed[i : i + 32]] for i in range(0, len(packed), 32)]
+        assert sorted(sent) == sorted(set(keys)) and spool.unique == len(set(keys))
+        assert all(0 < len(b) <= 32 * batch for b in batches)
+        first_rows = [keys.index(k) for k in sent]  # each bucket in first-row order
+        buckets = [hashlib.sha256(k).digest()[0] % 4 for k in sent]
+        assert sorted(zip(buckets, first_rows, strict=True)) == list(
+            zip(buckets, first_rows, strict=True)
+        )
+        chosen = set(sent[1::2])
+        positions = bytearray((len(sent) + 7) // 8)
+        for position, key in enumerate(sent):
+            if key in chosen:
+                set_bit(positions, position)
+        rows = spool.matched_rows(positions)
+    assert [has_bit(rows, r) for r in range(len(keys))] == [k in chosen for k in keys]

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
+from isthmus.components.builtin.ecdh_psi.hashed import HashedSpool
 from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
 from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 from isthmus.components.builtin.ecdh_psi.protocol import (
@@ -140,7 +141,7 @@ class EcdhPsiComponent(Component):
         source = ctx.input("train_data")
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
-            spool = ItemSpool(work)
+            spool = _spool(work, settings.suite, p["handshake"], len(ctx.env.parties))
             with PROFILE.phase("input.read_and_spool"):
                 spool.build(read_keys(ctx.storage, source, fields))  # pass 1: keys, deduped
             started = time.perf_counter()
@@ -188,6 +189,15 @@ class EcdhPsiComponent(Component):
         ctx.report.update(report)
         ctx.log.info("ecdh_psi report %s", json.dumps(report))
         PROFILE.dump()
+
+
+def _spool(work: Path, suite: EcdhSuite, handshake: bool, parties: int) -> ItemSpool:
+    """A spool that hashes as it reads when the points are known before the link (no
+    handshake can change the suite), the suite's hashing is a step of its own, and two
+    parties stream batches; else the keys' spool."""
+    if not handshake and parties == 2 and suite.hash_packed([]) is not None:
+        return HashedSpool(work, suite.hash_packed, suite.point_bytes)
+    return ItemSpool(work)
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:

@@ -104,8 +104,11 @@ class EcdhPsi2:
             return None
         return {i for i in range(len(items)) if has_bit(matched, i)}
 
-    async def run_batches(self, batches: Iterable[Sequence[bytes]], work: Path) -> bytearray | None:
-        """The streaming form: our items come as batches (read lazily), the dual values
+    async def run_batches(
+        self, batches: Iterable[Sequence[bytes] | bytes], work: Path
+    ) -> bytearray | None:
+        """The streaming form: our items come as batches (read lazily; a batch may also
+        be the items' points, packed, when the spool hashed them already), the dual values
         go to bucket files under ``work``; returns the bitmap of our matched positions,
         or None if this rank gets no result. Memory stays flat whatever the input size."""
         table = DualTable(work, min(self.settings.compare_bytes, self.settings.suite.point_bytes))
@@ -126,24 +129,28 @@ class EcdhPsi2:
         if not self.i_get_result:
             table.close()
             return None
-        with PROFILE.phase("match"):
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, table.matches, sum(sent)
-            )
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, _timed_matches, table, sum(sent)
+        )
 
     # --- the three streams ----------------------------------------------------------
 
-    async def _send_mine(self, batches: Iterable[Sequence[bytes]], sent: list[int]) -> None:
+    async def _send_mine(self, batches: Iterable[Sequence[bytes] | bytes], sent: list[int]) -> None:
         for index, batch in enumerate(batches):
             if self.i_get_result:  # pace on the peer's answers: its backlog stays bounded
                 with PROFILE.phase("wait.window"):
                     while index - self._answered >= self.settings.window:
                         self._progress.clear()
                         await self._progress.wait()
-            masked = await self._parallel_items(batch)
-            sent.append(len(batch))
+            if isinstance(batch, bytes):  # points already (a HashedSpool's batches)
+                count = len(batch) // self.settings.suite.point_bytes
+                masked = await self._parallel_points(batch, "own.mask")
+            else:
+                count = len(batch)
+                masked = await self._parallel_items(batch)
+            sent.append(count)
             with PROFILE.phase("frame.encode"):
-                message = encode_packed(ENC, index, masked, len(batch), last=False)
+                message = encode_packed(ENC, index, masked, count, last=False)
             with PROFILE.phase("wait.send_enc"):
                 await self.link.send(self.peer, message)
         sent.append(0)  # the empty last batch: from now on len(sent) is final
@@ -225,9 +232,9 @@ class EcdhPsi2:
         with PROFILE.phase("own.mask"):
             return suite.mask_packed(secret, points)
 
-    def _peer(self, secret: bytes, points: bytes | memoryview) -> bytes:
-        """The peer's points masked a second time (in a worker thread)."""
-        with PROFILE.phase("peer.mask"):
+    def _mask(self, secret: bytes, points: bytes | memoryview, phase: str) -> bytes:
+        """Points masked (in a worker thread): the peer's, or our own hashed ones."""
+        with PROFILE.phase(phase):
             return self.settings.suite.mask_packed(secret, points)
 
     async def _parallel_items(self, items: Sequence[bytes]) -> bytes:
@@ -241,16 +248,24 @@ class EcdhPsi2:
         )
         return b"".join(results)
 
-    async def _parallel_points(self, points: bytes) -> bytes:
+    async def _parallel_points(self, points: bytes, phase: str = "peer.mask") -> bytes:
         loop = asyncio.get_running_loop()
         width = self.settings.suite.point_bytes
         step = _chunk(len(points) // width, self.settings.workers) * width
         view = memoryview(points)
         parts = [view[i : i + step] for i in range(0, len(points), step)]
         results = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, self._peer, self._secret, p) for p in parts)
+            *(
+                loop.run_in_executor(self.executor, self._mask, self._secret, p, phase)
+                for p in parts
+            )
         )
         return b"".join(results)
+
+
+def _timed_matches(table: DualTable, positions: int) -> bytearray:
+    with PROFILE.phase("match"):
+        return table.matches(positions)
 
 
 def _chunk(count: int, workers: int) -> int:

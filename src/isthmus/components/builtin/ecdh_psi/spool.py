@@ -120,9 +120,7 @@ class ItemSpool:
                     order = {key: position + i for i, key in enumerate(first_row)}
                     extras.write(b"".join(_PAIR.pack(order[k], r) for k, r in duplicate_rows))
                 position += len(first_row)
-                PROFILE.add(
-                    "spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu
-                )
+                PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
                 for key in first_row:
                     batch.append(key)
                     if len(batch) == size:
