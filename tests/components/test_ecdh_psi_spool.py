@@ -7,11 +7,12 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isthmus.components.builtin.ecdh_psi.hashed import HashedSpool
+from isthmus.components.builtin.ecdh_psi.hashed import HashedSpool, _unique
 from isthmus.components.builtin.ecdh_psi.spool import DualTable, ItemSpool, has_bit, set_bit
 from isthmus.crypto.ecdh import CURVE25519
 
@@ -123,3 +124,18 @@ def test_hashed_spool_sends_each_keys_point_once_and_rows_map_back(
                 set_bit(positions, position)
         rows = spool.matched_rows(positions)
     assert [has_bit(rows, r) for r in range(len(keys))] == [k in chosen for k in keys]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 2)), max_size=40))
+def test_hashed_spool_unique_agrees_with_numpy(cells: list[tuple[int, int]]) -> None:
+    """Points that share the 8 sorted bytes but differ elsewhere, and true repeats."""
+    points = np.zeros((len(cells), 32), dtype=np.uint8)
+    for row, (prefix, tail) in enumerate(cells):
+        points[row, 8:16], points[row, 31] = prefix, tail
+    first, inverse = _unique(points)
+    _, want_first = np.unique(
+        points.view("S32").ravel(), return_index=True
+    )
+    assert sorted(first.tolist()) == sorted(want_first.tolist())
+    assert (points[first[inverse]] == points).all()

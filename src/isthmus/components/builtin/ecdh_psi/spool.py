@@ -132,23 +132,31 @@ class ItemSpool:
 
     def matched_rows(self, matched_positions: bytes | bytearray) -> bytearray:
         """The rows (a bitmap) whose key sits at a matched sending position."""
-        rows = bytearray((self.rows + 7) // 8)
+        rows = np.zeros((self.rows + 7) // 8, dtype=np.uint8)
+        matched = np.frombuffer(bytes(matched_positions), dtype=np.uint8)
         chunk_entries = 1 << 16
         with open(self.directory / "positions", "rb") as firsts:
             base = 0
             while data := firsts.read(8 * chunk_entries):
-                first = array("Q")
-                first.frombytes(data)
-                for i, row in enumerate(first):
-                    if has_bit(matched_positions, base + i):
-                        set_bit(rows, row)
+                first = np.frombuffer(data, dtype="<u8")
+                hit = _bits_at(matched, np.arange(base, base + len(first), dtype=np.uint64))
+                _set_bits(rows, first[hit])
                 base += len(first)
         with open(self.directory / "duplicates", "rb") as extras:
             while data := extras.read(_PAIR.size * chunk_entries):
-                for position, row in _PAIR.iter_unpack(data):
-                    if has_bit(matched_positions, position):
-                        set_bit(rows, row)
-        return rows
+                pairs = np.frombuffer(data, dtype="<u8").reshape(-1, 2)
+                _set_bits(rows, pairs[_bits_at(matched, pairs[:, 0]), 1])
+        return bytearray(rows.tobytes())
+
+
+def _bits_at(bitmap: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Whether each index's bit is set (bit i: byte i >> 3, bit i & 7)."""
+    set_: np.ndarray = (bitmap[indices >> 3] >> (indices & 7).astype(np.uint8)) & 1 == 1
+    return set_
+
+
+def _set_bits(bitmap: np.ndarray, indices: np.ndarray) -> None:
+    np.bitwise_or.at(bitmap, indices >> 3, np.left_shift(1, indices & 7).astype(np.uint8))
 
 
 class DualTable:
@@ -241,7 +249,7 @@ class DualTable:
                 continue
             hit = _isin_rows(mine[:, _POSITION.size :], theirs)
             found = mine[hit, : _POSITION.size].copy().view("<u8").ravel()
-            np.bitwise_or.at(matched, found >> 3, np.left_shift(1, found & 7).astype(np.uint8))
+            _set_bits(matched, found)
         return bytearray(matched.tobytes())
 
     def close(self) -> None:
