@@ -134,8 +134,6 @@ def test_hashed_spool_unique_agrees_with_numpy(cells: list[tuple[int, int]]) -> 
     for row, (prefix, tail) in enumerate(cells):
         points[row, 8:16], points[row, 31] = prefix, tail
     first, inverse = _unique(points)
-    _, want_first = np.unique(
-        points.view("S32").ravel(), return_index=True
-    )
+    _, want_first = np.unique(points.view("S32").ravel(), return_index=True)
     assert sorted(first.tolist()) == sorted(want_first.tolist())
     assert (points[first[inverse]] == points).all()
