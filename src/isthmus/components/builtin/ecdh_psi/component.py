@@ -25,7 +25,7 @@ from isthmus.components.builtin.ecdh_psi.protocol import (
     EcdhPsi2,
     PsiSettings,
 )
-from isthmus.components.builtin.ecdh_psi.rows import copy_matched, read_keys
+from isthmus.components.builtin.ecdh_psi.rows import copy_matched, read_key_chunks
 from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, set_bit
 from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
@@ -143,7 +143,7 @@ class EcdhPsiComponent(Component):
             work = Path(scratch)
             spool = _spool(work, settings.suite, p["handshake"], len(ctx.env.parties))
             with PROFILE.phase("input.read_and_spool"):
-                spool.build(read_keys(ctx.storage, source, fields))  # pass 1: keys, deduped
+                spool.build_chunks(read_key_chunks(ctx.storage, source, fields))  # pass 1
             started = time.perf_counter()
             link = await ctx.link_from_params()
             if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use

@@ -42,16 +42,15 @@ class HashedSpool(ItemSpool):
 
     def build(self, keys: Iterable[bytes]) -> None:
         """Take every row's key, in row order: hash it and file (point, row)."""
+        self.build_chunks(_chunked(keys))
+
+    def build_chunks(self, chunks: Iterable[list[bytes]]) -> None:
+        """``build`` with the keys a chunk at a time: no Python work per key."""
         files = [open(self.directory / f"keys-{b}", "wb") for b in range(self.buckets)]  # noqa: SIM115
         try:
-            chunk: list[bytes] = []
-            for key in keys:
-                chunk.append(key)
-                if len(chunk) == CHUNK:
+            for chunk in chunks:
+                if chunk:
                     self._file(files, chunk)
-                    chunk = []
-            if chunk:
-                self._file(files, chunk)
         finally:
             for f in files:
                 f.close()
@@ -149,3 +148,13 @@ def _unique(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return_inverse=True,
     )
     return first, inverse.ravel()
+
+
+def _chunked(keys: Iterable[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    yield chunk

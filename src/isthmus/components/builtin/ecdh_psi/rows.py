@@ -75,8 +75,22 @@ def _rows_of(storage: Storage, source: TableRef) -> Iterator[list[bytes]]:
 
 def read_keys(storage: Storage, source: TableRef, fields: list[str]) -> Iterator[bytes]:
     """Each row's item: its key columns joined with ``,``, UTF-8, in row order."""
+    for chunk in read_key_chunks(storage, source, fields):
+        yield from chunk
+
+
+def read_key_chunks(storage: Storage, source: TableRef, fields: list[str]) -> Iterator[list[bytes]]:
+    """``read_keys`` a chunk of rows at a time (for a plain one-column table, the lines
+    as split: no Python work per row)."""
     if not is_plain(storage, source):
-        yield from _csv_keys(storage, source, fields)
+        batch: list[bytes] = []
+        for key in _csv_keys(storage, source, fields):
+            batch.append(key)
+            if len(batch) == 1 << 16:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
         return
     chunks = _rows_of(storage, source)
     first = next(chunks, None)
@@ -91,15 +105,17 @@ def read_keys(storage: Storage, source: TableRef, fields: list[str]) -> Iterator
             if b"" in lines or b"," in b"\n".join(lines):  # checked for the chunk at once
                 bad = next(i for i, row in enumerate(lines) if not row or b"," in row)
                 raise StorageError(f"row {line + bad + 1} does not have 1 field")
-            yield from lines
+            yield lines
         else:
+            keys: list[bytes] = []
             for offset, row in enumerate(lines):
                 parts = row.split(b",")
                 if len(parts) != width:
                     raise StorageError(
                         f"row {line + offset + 1} has {len(parts)} fields, not {width}"
                     )
-                yield b",".join([parts[i] for i in positions])
+                keys.append(b",".join([parts[i] for i in positions]))
+            yield keys
         line += len(lines)
 
 

@@ -86,6 +86,10 @@ class ItemSpool:
             for f in files:
                 f.close()
 
+    def build_chunks(self, chunks: Iterable[list[bytes]]) -> None:
+        """``build`` with the keys a chunk at a time."""
+        self.build(key for chunk in chunks for key in chunk)
+
     def batches(self, size: int) -> Iterator[list[bytes]]:
         """The unique keys in sending order, ``size`` at a time (once: it consumes the
         bucket files as it goes)."""
