@@ -4,11 +4,16 @@
 * Isthmus ↔ SecretFlow (Isthmus rank 0, direct gRPC link);
 * Isthmus ↔ Isthmus (direct gRPC link);
 
-each with wall time (both parties started → both exited) and every party's peak memory
-(``ru_maxrss`` from ``wait4``), beside the arithmetic floor: 4N X25519 multiplications
-(each party masks its own N items and the peer's N) at the fastest multiplication speed
-measured in the same run (libsodium one at a time, or Intel's multi-buffer X25519 eight
-at a time where this machine has it), spread over the machine's cores.
+each with wall time (both parties started → both exited), every party's peak memory
+(``ru_maxrss`` from ``wait4``) and CPU (user + system, from ``wait4``), and for every
+Isthmus party the phase breakdown it writes with ``ISTHMUS_PSI_PROFILE`` (wall and thread
+CPU seconds per phase: ``ecdh_psi/profile.py``), beside the arithmetic floor: 4N X25519
+multiplications (each party masks its own N items and the peer's N) at the fastest
+multiplication speed measured in the same run (libsodium one at a time, or Intel's
+multi-buffer X25519 eight at a time where this machine has it: this thread's CPU time,
+best of three, so other load does not inflate it), spread over the machine's cores.
+``cpu_vs_floor`` and ``cpu_vs_secretflow`` compare CPU seconds, which other processes on
+a shared machine barely move; the wall ratios need a quiet machine.
 
 ``--curve sm2`` runs the same three pairings on SM2 (SecretFlow's ``CURVE_SM2``: SHA-256
 try-and-rehash, 33-byte compressed points; Isthmus ``curve_type=sm2``) beside the SM2
@@ -270,8 +275,11 @@ def main() -> None:
     mixed = result["cases"].get("isthmus-secretflow")
     if anchor and mixed:
         mixed["vs_secretflow"] = round(mixed["wall_s"] / anchor["wall_s"], 3)
+        # The Isthmus party's CPU against a SecretFlow party's: blind to other load.
+        mixed["cpu_vs_secretflow"] = round(mixed["cpu_s"][0] / max(anchor["cpu_s"]), 3)
     if anchor and ours:
         ours["vs_secretflow"] = round(ours["wall_s"] / anchor["wall_s"], 3)
+        ours["cpu_vs_secretflow"] = round(max(ours["cpu_s"]) / max(anchor["cpu_s"]), 3)
         ours["peak_rss_vs_secretflow"] = round(
             max(ours["peak_rss_mib"]) / max(anchor["peak_rss_mib"]), 2
         )
