@@ -6,10 +6,9 @@ so the spool keeps (point, row) records of fixed size and does all its bookkeepi
 numpy: bucketing by the point's first byte (points are uniform), deduplicating a bucket
 by sorting its points, and handing the protocol batches of packed points (no Python
 object per key). Two keys are the same key exactly when their points are the same
-(SHA-256 is collision resistant), so deduplicating on points is deduplicating on keys.
-Consecutive buckets are deduplicated together, up to ``GROUP`` records; within such a
-group the unique points keep the order of their first row, as ``ItemSpool`` keeps its
-keys' within a bucket. ``matched_rows`` is ``ItemSpool``'s: the two files it reads have the
+(SHA-256 is collision resistant), so deduplicating on points is deduplicating on keys;
+within a bucket the unique points keep the order of their first row, as ``ItemSpool``
+keeps its keys'. ``matched_rows`` is ``ItemSpool``'s: the two files it reads have the
 same layout.
 """
 
@@ -22,13 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from isthmus.components.builtin.ecdh_psi.profile import PROFILE
-from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool, bucket_groups
+from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool
 
 #: Keys hashed and scattered at a time.
 CHUNK = 1 << 16
-#: Records deduplicated together: consecutive buckets are merged up to this many (a key
-#: is always in one bucket, so a union of buckets deduplicates exactly as its parts).
-GROUP = 1 << 16
 _ROW = np.dtype("<u8")
 
 
@@ -94,18 +90,16 @@ class HashedSpool(ItemSpool):
             open(self.directory / "positions", "wb") as firsts,
             open(self.directory / "duplicates", "wb") as extras,
         ):
-            record = width + _ROW.itemsize
-            for group in bucket_groups(self.directory, "keys", self.buckets, GROUP * record):
+            for b in range(self.buckets):
                 started, cpu = time.perf_counter(), time.thread_time()
-                paths = [self.directory / f"keys-{b}" for b in group]
-                data = b"".join(path.read_bytes() for path in paths)
-                for path in paths:
-                    path.unlink()
+                path = self.directory / f"keys-{b}"
+                data = path.read_bytes()
+                path.unlink()
                 records = np.frombuffer(data, dtype=np.uint8).reshape(-1, width + _ROW.itemsize)
                 points = np.ascontiguousarray(records[:, :width])
                 rows = np.ascontiguousarray(records[:, width:]).view(_ROW).ravel()
                 first, inverse = _unique(points)
-                order = np.argsort(rows[first])  # unique points by their first row
+                order = np.argsort(first)  # unique points by their first row
                 sending = first[order]
                 firsts.write(rows[sending].astype(_ROW).tobytes())
                 if len(sending) < len(rows):  # rare: map a duplicate row to its position

@@ -242,16 +242,13 @@ class DualTable:
             start = end
 
     def matches(self, positions: int) -> bytearray:
-        """Bitmap of our positions whose value the peer also has. Consecutive buckets
-        are intersected together up to ``_PENDING`` values (both sides bucket alike, so
-        any union of the same buckets on both sides intersects exactly): a few numpy
-        passes per million values rather than one per bucket."""
+        """Bitmap of our positions whose value the peer also has."""
         self.close()
         matched = np.zeros((positions + 7) // 8, dtype=np.uint8)
         width, record = self.width, _POSITION.size + self.width
-        for group in bucket_groups(self.directory, "mine", self.buckets, self._PENDING * record):
-            theirs = _rows(_read_group(self.directory, "peer", group), width)
-            mine = _rows(_read_group(self.directory, "mine", group), record)
+        for b in range(self.buckets):
+            theirs = _rows((self.directory / f"peer-{b}").read_bytes(), width)
+            mine = _rows((self.directory / f"mine-{b}").read_bytes(), record)
             if not len(theirs) or not len(mine):
                 continue
             hit = _isin_rows(mine[:, _POSITION.size :], theirs)
@@ -266,22 +263,6 @@ class DualTable:
             self._flush_mine()
         for f in (*self._peer, *self._mine):
             f.close()
-
-
-def bucket_groups(directory: Path, side: str, buckets: int, limit: int) -> list[range]:
-    """Runs of consecutive buckets whose ``side`` files hold about ``limit`` bytes."""
-    groups: list[range] = []
-    start, size = 0, 0
-    for b in range(buckets):
-        size += (directory / f"{side}-{b}").stat().st_size
-        if size >= limit or b == buckets - 1:
-            groups.append(range(start, b + 1))
-            start, size = b + 1, 0
-    return groups
-
-
-def _read_group(directory: Path, side: str, group: range) -> bytes:
-    return b"".join((directory / f"{side}-{b}").read_bytes() for b in group)
 
 
 def _rows(packed: bytes, width: int) -> np.ndarray:
