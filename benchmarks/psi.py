@@ -4,11 +4,16 @@
 * Isthmus ↔ SecretFlow (Isthmus rank 0, direct gRPC link);
 * Isthmus ↔ Isthmus (direct gRPC link);
 
-each with wall time (both parties started → both exited) and every party's peak memory
-(``ru_maxrss`` from ``wait4``), beside the arithmetic floor: 4N X25519 multiplications
-(each party masks its own N items and the peer's N) at the fastest multiplication speed
-measured in the same run (libsodium one at a time, or Intel's multi-buffer X25519 eight
-at a time where this machine has it), spread over the machine's cores.
+each with wall time (both parties started → both exited), every party's peak memory
+(``ru_maxrss`` from ``wait4``) and CPU (user + system, from ``wait4``), and for every
+Isthmus party the phase breakdown it writes with ``ISTHMUS_PSI_PROFILE`` (wall and thread
+CPU seconds per phase: ``ecdh_psi/profile.py``), beside the arithmetic floor: 4N X25519
+multiplications (each party masks its own N items and the peer's N) at the fastest
+multiplication speed measured in the same run (libsodium one at a time, or Intel's
+multi-buffer X25519 eight at a time where this machine has it: this thread's CPU time,
+best of three, so other load does not inflate it), spread over the machine's cores.
+``cpu_vs_floor`` and ``cpu_vs_secretflow`` compare CPU seconds, which other processes on
+a shared machine barely move; the wall ratios need a quiet machine.
 
 ``--curve sm2`` runs the same three pairings on SM2 (SecretFlow's ``CURVE_SM2``: SHA-256
 try-and-rehash, 33-byte compressed points; Isthmus ``curve_type=sm2``) beside the SM2
@@ -91,6 +96,8 @@ def isthmus(
         os.link(data, target)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin"),
+        "PYTHONPATH": str(REPO / "src"),  # this checkout's code, not the venv's install
+        "ISTHMUS_PSI_PROFILE": str(storage / "profile.json"),  # the phase breakdown
         "system.storage": f"file://{storage}",
         "config.self_role": ("guest.0", "host.0")[rank],
         "config.task_id": f"bench-{rank}",
@@ -154,15 +161,20 @@ def single_multiplication_us(samples: int = 20_000) -> float:
 
 
 def multi_buffer_us(samples: int = 40_000) -> float | None:
-    """Intel's multi-buffer X25519 (what SecretFlow uses), per multiplication."""
+    """Intel's multi-buffer X25519 (what SecretFlow uses), per multiplication: this
+    thread's CPU time over packed points (one ctypes call per eight), best of three, so
+    other processes on the cores do not inflate it."""
     engine = x25519_mb.load()
     if engine is None:
         return None
     secret = os.urandom(32)
-    points = [os.urandom(32) for _ in range(samples)]
-    started = time.perf_counter()
-    engine.scalarmult_many(secret, points)
-    return (time.perf_counter() - started) / samples * 1e6
+    points = os.urandom(32 * samples)
+    best = float("inf")
+    for _ in range(3):
+        started = time.thread_time()
+        engine.scalarmult_packed(secret, points)
+        best = min(best, time.thread_time() - started)
+    return best / samples * 1e6
 
 
 def sm2_multiplication_us(samples: int = 1_000) -> tuple[float, float]:
@@ -241,6 +253,13 @@ def main() -> None:
             addresses = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
             case = run_pair(build(addresses), logs)
             case["intersection"] = [intersection_of(logs / f"party{r}.log") for r in (0, 1)]
+            profiles = [work / f"isthmus{r}" / "profile.json" for r in (0, 1)]
+            if label.startswith("isthmus"):  # rank 0 is Isthmus; rank 1 too in ours
+                case["profile"] = [
+                    json.loads(p.read_text()) if p.exists() else None for p in profiles
+                ]
+                for p in profiles:
+                    p.unlink(missing_ok=True)
             if case["intersection"] != [args.size // 2] * 2:
                 raise SystemExit(f"{label}: wrong intersection {case['intersection']}")
             result["cases"][label] = case
@@ -256,8 +275,11 @@ def main() -> None:
     mixed = result["cases"].get("isthmus-secretflow")
     if anchor and mixed:
         mixed["vs_secretflow"] = round(mixed["wall_s"] / anchor["wall_s"], 3)
+        # The Isthmus party's CPU against a SecretFlow party's: blind to other load.
+        mixed["cpu_vs_secretflow"] = round(mixed["cpu_s"][0] / max(anchor["cpu_s"]), 3)
     if anchor and ours:
         ours["vs_secretflow"] = round(ours["wall_s"] / anchor["wall_s"], 3)
+        ours["cpu_vs_secretflow"] = round(max(ours["cpu_s"]) / max(anchor["cpu_s"]), 3)
         ours["peak_rss_vs_secretflow"] = round(
             max(ours["peak_rss_mib"]) / max(anchor["peak_rss_mib"]), 2
         )

@@ -78,6 +78,25 @@ class EcdhSuite(ABC):
     def hash_and_mask(self, secret: bytes, items: Sequence[bytes]) -> list[bytes]:
         return self.mask_many(secret, [self.hash_to_point(item) for item in items])
 
+    def mask_packed(self, secret: bytes, data: bytes | memoryview) -> bytes:
+        """``mask_many`` over points packed end to end (``point_bytes`` each), the
+        products packed the same way: the form batches travel in."""
+        width = self.point_bytes
+        if len(data) % width:
+            raise InvalidPoint(f"{len(data)} bytes is not a whole number of points")
+        points = [bytes(data[i : i + width]) for i in range(0, len(data), width)]
+        return b"".join(self.mask_many(secret, points))
+
+    def hash_and_mask_packed(self, secret: bytes, items: Sequence[bytes]) -> bytes:
+        """``hash_and_mask``, the products packed end to end."""
+        return b"".join(self.hash_and_mask(secret, items))
+
+    def hash_packed(self, items: Sequence[bytes]) -> bytes | None:
+        """The items' points packed end to end where hashing is a step of its own
+        (then ``mask_packed`` of it equals ``hash_and_mask_packed``); None where the
+        suite fuses hashing into the multiplication (SM2 decodes its candidates)."""
+        return None
+
 
 class Curve25519Sha256Direct(EcdhSuite):
     curve = 1  # CURVE_TYPE_CURVE25519
@@ -107,6 +126,24 @@ class Curve25519Sha256Direct(EcdhSuite):
             return [bytes(scalarmult(secret, point)) for point in points]
         except exceptions.RuntimeError as exc:
             raise InvalidPoint("low-order X25519 point") from exc
+
+    def mask_packed(self, secret: bytes, data: bytes | memoryview) -> bytes:
+        engine = x25519_mb.load()
+        if engine is None:
+            return super().mask_packed(secret, data)
+        if len(data) % 32:
+            raise InvalidPoint(f"{len(data)} bytes is not a whole number of X25519 points")
+        products, refused = engine.scalarmult_packed(secret, data)
+        if refused:
+            raise InvalidPoint("low-order X25519 point")
+        return products
+
+    def hash_packed(self, items: Sequence[bytes]) -> bytes:
+        sha256 = hashlib.sha256
+        return b"".join([sha256(item).digest() for item in items])
+
+    def hash_and_mask_packed(self, secret: bytes, items: Sequence[bytes]) -> bytes:
+        return self.mask_packed(secret, self.hash_packed(items))
 
 
 class Sm2Suite(EcdhSuite):

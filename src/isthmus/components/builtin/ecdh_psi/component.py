@@ -14,25 +14,25 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from isthmus.components.builtin.ecdh_psi.handshake import Offer, negotiate
+from isthmus.components.builtin.ecdh_psi.hashed import HashedSpool
 from isthmus.components.builtin.ecdh_psi.multiparty import EcdhPsiMulti
+from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 from isthmus.components.builtin.ecdh_psi.protocol import (
     SECRETFLOW_COMPARE_BYTES,
     EcdhPsi2,
     PsiSettings,
 )
+from isthmus.components.builtin.ecdh_psi.rows import copy_matched, read_key_chunks, read_keys
 from isthmus.components.builtin.ecdh_psi.sharding import MAX_SHARDS, run_in_component
-from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, has_bit, set_bit
-from isthmus.components.env import TableRef
+from isthmus.components.builtin.ecdh_psi.spool import ItemSpool, set_bit
 from isthmus.components.errors import ParameterError
 from isthmus.components.runtime import LINK_PARAMS, Component, RunContext, component
 from isthmus.components.spec import ComponentSpec, DataSlot, Param
 from isthmus.components.storage import TableMeta
-from isthmus.components.tables import csv_rows, write_csv
 from isthmus.crypto.ecdh import CURVE25519, SM2_SHA256_REHASH, SM2_SM3_INCREMENT, EcdhSuite
 
 #: (curve, hash, hash-to-curve, point format) this image implements.
@@ -158,16 +158,18 @@ class EcdhPsiComponent(Component):
         fields = [f.strip() for f in str(p["field_names"]).split(",")]
         source = ctx.input("train_data")
         if int(p["shards"]) > 1:  # docs/psi.md, "Past one machine"
-            items = _keys(ctx, source, fields)
-            write = functools.partial(_write_rows, ctx, source)
+            items = read_keys(ctx.storage, source, fields)
+            target = ctx.output("train_data")
+            write = functools.partial(copy_matched, ctx.storage, source, target)
             offered = [suite, *(s for s in SUITES.values() if s is not suite)]
             shards = int(p["shards"])
             _finish(ctx, await run_in_component(ctx, settings, shards, items, write, offered))
             return
         with tempfile.TemporaryDirectory(prefix="isthmus-psi-") as scratch:
             work = Path(scratch)
-            spool = ItemSpool(work)
-            spool.build(_keys(ctx, source, fields))  # pass 1: keys only, deduplicated
+            spool = _spool(work, settings.suite, p["handshake"], len(ctx.env.parties))
+            with PROFILE.phase("input.read_and_spool"):
+                spool.build_chunks(read_key_chunks(ctx.storage, source, fields))  # pass 1
             started = time.perf_counter()
             link = await ctx.link_from_params()
             if p["handshake"]:  # PPCA mode: rank 0 decides what both sides use
@@ -194,8 +196,11 @@ class EcdhPsiComponent(Component):
                 "psi_s": round(elapsed, 3),
             }
             if matched is not None:
-                rows = spool.matched_rows(matched)
-                kept = _write_rows(ctx, source, rows)  # pass 2: the matched rows, in order
+                with PROFILE.phase("output.matched_rows"):
+                    rows = spool.matched_rows(matched)
+                with PROFILE.phase("output.write"):
+                    target = ctx.output("train_data")
+                    kept = copy_matched(ctx.storage, source, target, rows)  # pass 2: in order
                 keys_matched = sum(bin(byte).count("1") for byte in matched)
                 report.update(intersection=kept, intersection_keys=keys_matched)
             else:
@@ -204,7 +209,8 @@ class EcdhPsiComponent(Component):
 
 
 def _finish(ctx: RunContext, report: dict[str, object]) -> None:
-    """The report to its output (if asked for), the run's report and the log."""
+    """The report to its output (if asked for), the run's report, the log and the
+    profile (when ``ISTHMUS_PSI_PROFILE`` asks for one)."""
     if "report" in ctx.env.outputs:
         target = ctx.output("report")
         with ctx.storage.writer(target) as out:
@@ -214,6 +220,16 @@ def _finish(ctx: RunContext, report: dict[str, object]) -> None:
         )
     ctx.report.update(report)
     ctx.log.info("ecdh_psi report %s", json.dumps(report))
+    PROFILE.dump()
+
+
+def _spool(work: Path, suite: EcdhSuite, handshake: bool, parties: int) -> ItemSpool:
+    """A spool that hashes as it reads when the points are known before the link (no
+    handshake can change the suite), the suite's hashing is a step of its own, and two
+    parties stream batches; else the keys' spool."""
+    if not handshake and parties == 2 and suite.hash_packed([]) is not None:
+        return HashedSpool(work, suite.hash_packed, suite.point_bytes)
+    return ItemSpool(work)
 
 
 def _bitmap(positions: set[int], size: int) -> bytearray:
@@ -221,26 +237,3 @@ def _bitmap(positions: set[int], size: int) -> bytearray:
     for position in positions:
         set_bit(bitmap, position)
     return bitmap
-
-
-def _keys(ctx: RunContext, source: TableRef, fields: list[str]) -> Iterator[bytes]:
-    """Each row's item: its key columns joined with ``,`` (streamed, nothing kept)."""
-    with csv_rows(ctx.storage, source) as (header, rows):
-        missing = [f for f in fields if f not in header]
-        if missing:
-            raise ParameterError("field_names", f"not in the input: {', '.join(missing)}")
-        positions = [header.index(f) for f in fields]
-        if len(positions) == 1:  # the usual case: one id column
-            single = positions[0]
-            for row in rows:
-                yield row[single].encode("utf-8")
-        else:
-            for row in rows:
-                yield ",".join([row[i] for i in positions]).encode("utf-8")
-
-
-def _write_rows(ctx: RunContext, source: TableRef, matched: bytearray) -> int:
-    """Copy the input rows whose bit is set to the output, in input order; how many."""
-    with csv_rows(ctx.storage, source) as (header, rows):
-        kept = (row for index, row in enumerate(rows) if has_bit(matched, index))
-        return write_csv(ctx.storage, ctx.output("train_data"), header, kept)

@@ -24,6 +24,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 from isthmus.components.builtin.ecdh_psi.spool import DualTable, has_bit
 from isthmus.components.errors import AlgorithmError
 from isthmus.crypto.ecdh import EcdhSuite, InvalidPoint
@@ -60,6 +63,15 @@ class PsiSettings:
             return point
         return point[-n:] if self.compare_from_end else point[:n]
 
+    def truncate_packed(self, packed: bytes, width: int) -> bytes:
+        """``truncate`` of every ``width``-byte value packed in ``packed``, packed."""
+        n = self.compare_bytes
+        if n >= width or not packed:
+            return packed
+        values = np.frombuffer(packed, dtype=np.uint8).reshape(-1, width)
+        kept = values[:, width - n :] if self.compare_from_end else values[:, :n]
+        return kept.tobytes()
+
 
 class EcdhPsi2:
     def __init__(self, link: LinkContext, settings: PsiSettings, executor: Executor) -> None:
@@ -92,8 +104,11 @@ class EcdhPsi2:
             return None
         return {i for i in range(len(items)) if has_bit(matched, i)}
 
-    async def run_batches(self, batches: Iterable[Sequence[bytes]], work: Path) -> bytearray | None:
-        """The streaming form: our items come as batches (read lazily), the dual values
+    async def run_batches(
+        self, batches: Iterable[Sequence[bytes] | bytes], work: Path
+    ) -> bytearray | None:
+        """The streaming form: our items come as batches (read lazily; a batch may also
+        be the items' points, packed, when the spool hashed them already), the dual values
         go to bucket files under ``work``; returns the bitmap of our matched positions,
         or None if this rank gets no result. Memory stays flat whatever the input size."""
         table = DualTable(work, min(self.settings.compare_bytes, self.settings.suite.point_bytes))
@@ -115,41 +130,57 @@ class EcdhPsi2:
             table.close()
             return None
         return await asyncio.get_running_loop().run_in_executor(
-            self.executor, table.matches, sum(sent)
+            self.executor, _timed_matches, table, sum(sent)
         )
 
     # --- the three streams ----------------------------------------------------------
 
-    async def _send_mine(self, batches: Iterable[Sequence[bytes]], sent: list[int]) -> None:
-        suite = self.settings.suite
+    async def _send_mine(self, batches: Iterable[Sequence[bytes] | bytes], sent: list[int]) -> None:
         for index, batch in enumerate(batches):
             if self.i_get_result:  # pace on the peer's answers: its backlog stays bounded
-                while index - self._answered >= self.settings.window:
-                    self._progress.clear()
-                    await self._progress.wait()
-            masked = await self._parallel(suite.hash_and_mask, batch)
-            sent.append(len(batch))
-            await self.link.send(self.peer, encode_batch(ENC, index, masked, last=False))
+                with PROFILE.phase("wait.window"):
+                    while index - self._answered >= self.settings.window:
+                        self._progress.clear()
+                        await self._progress.wait()
+            if isinstance(batch, bytes):  # points already (a HashedSpool's batches)
+                count = len(batch) // self.settings.suite.point_bytes
+                masked = await self._parallel_points(batch, "own.mask")
+            else:
+                count = len(batch)
+                masked = await self._parallel_items(batch)
+            sent.append(count)
+            with PROFILE.phase("frame.encode"):
+                message = encode_packed(ENC, index, masked, count, last=False)
+            with PROFILE.phase("wait.send_enc"):
+                await self.link.send(self.peer, message)
         sent.append(0)  # the empty last batch: from now on len(sent) is final
-        await self.link.send(self.peer, encode_batch(ENC, len(sent) - 1, [], last=True))
+        await self.link.send(self.peer, encode_packed(ENC, len(sent) - 1, b"", 0, last=True))
 
     async def _answer_peer(self, table: DualTable) -> None:
-        suite = self.settings.suite
+        width = self.settings.suite.point_bytes
         index = 0
         while True:
-            batch = self._parse(await self.link.recv(self.peer), ENC, index)
-            points = split_points(batch, suite.point_bytes, ENC, index)
+            with PROFILE.phase("wait.recv_enc"):
+                data = await self.link.recv(self.peer)
+            with PROFILE.phase("frame.decode"):
+                batch = self._parse(data, ENC, index)
+                points = packed_points(batch, width, ENC, index)
             try:
-                masked = await self._parallel(suite.mask_many, points)
+                masked = await self._parallel_points(points)
             except InvalidPoint as exc:
                 raise AlgorithmError(f"peer's enc batch {index}: {exc}") from exc
-            truncated = [self.settings.truncate(p) for p in masked]
+            with PROFILE.phase("dual.truncate"):
+                truncated = self.settings.truncate_packed(masked, width)
             if self.peer_gets_result:
-                await self.dual_link.send(
-                    self.peer, encode_batch(DUAL, index, truncated, last=batch.is_last_batch)
-                )
+                with PROFILE.phase("frame.encode"):
+                    message = encode_packed(
+                        DUAL, index, truncated, batch.count, last=batch.is_last_batch
+                    )
+                with PROFILE.phase("wait.send_dual"):
+                    await self.dual_link.send(self.peer, message)
             if self.i_get_result:
-                table.add_peer(truncated)
+                with PROFILE.phase("spool.dual_write"):
+                    table.add_peer(truncated)
             if batch.is_last_batch:
                 return
             index += 1
@@ -159,17 +190,21 @@ class EcdhPsi2:
         position = 0
         index = 0
         while True:
-            batch = self._parse(await self.dual_link.recv(self.peer), DUAL, index)
-            # The peer answers an enc batch only after we sent it: its count is known.
-            expected = sent[index] if index < len(sent) else 0
-            if batch.count != expected:
-                raise AlgorithmError(
-                    f"peer's dual.enc batch {index} holds {batch.count} values; "
-                    f"we sent {expected} in enc batch {index}"
-                )
-            values = split_points(batch, width, DUAL, index)
-            table.add_mine(position, values)
-            position += len(values)
+            with PROFILE.phase("wait.recv_dual"):
+                data = await self.dual_link.recv(self.peer)
+            with PROFILE.phase("frame.decode"):
+                batch = self._parse(data, DUAL, index)
+                # The peer answers an enc batch only after we sent it: its count is known.
+                expected = sent[index] if index < len(sent) else 0
+                if batch.count != expected:
+                    raise AlgorithmError(
+                        f"peer's dual.enc batch {index} holds {batch.count} values; "
+                        f"we sent {expected} in enc batch {index}"
+                    )
+                values = packed_points(batch, width, DUAL, index)
+            with PROFILE.phase("spool.dual_write"):
+                table.add_mine(position, values)
+            position += batch.count
             self._answered = index + 1
             self._progress.set()
             if batch.is_last_batch:
@@ -186,10 +221,59 @@ class EcdhPsi2:
     def _parse(self, data: bytes, kind: str, index: int) -> ecdh_psi_pb2.EcdhPsiCipherBatch:
         return parse_batch(data, kind, index, self.settings.batch_size, "peer's")
 
-    async def _parallel(
-        self, work: Callable[[bytes, Sequence[bytes]], list[bytes]], values: Sequence[bytes]
-    ) -> list[bytes]:
-        return await parallel_map(self.executor, self.settings.workers, work, self._secret, values)
+    def _own(self, secret: bytes, items: Sequence[bytes]) -> bytes:
+        """Our items hashed and masked (in a worker thread)."""
+        suite = self.settings.suite
+        with PROFILE.phase("own.hash"):
+            points = suite.hash_packed(items)
+        if points is None:  # hashing is part of the multiplication (SM2)
+            with PROFILE.phase("own.hash_and_mask"):
+                return suite.hash_and_mask_packed(secret, items)
+        with PROFILE.phase("own.mask"):
+            return suite.mask_packed(secret, points)
+
+    def _mask(self, secret: bytes, points: bytes | memoryview, phase: str) -> bytes:
+        """Points masked (in a worker thread): the peer's, or our own hashed ones."""
+        with PROFILE.phase(phase):
+            return self.settings.suite.mask_packed(secret, points)
+
+    async def _parallel_items(self, items: Sequence[bytes]) -> bytes:
+        """Our items over the workers, in chunks of whole groups of eight (the
+        multi-buffer lanes), products packed in order."""
+        loop = asyncio.get_running_loop()
+        step = _chunk(len(items), self.settings.workers)
+        parts = [items[i : i + step] for i in range(0, len(items), step)]
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, self._own, self._secret, p) for p in parts)
+        )
+        return b"".join(results)
+
+    async def _parallel_points(self, points: bytes, phase: str = "peer.mask") -> bytes:
+        loop = asyncio.get_running_loop()
+        width = self.settings.suite.point_bytes
+        step = _chunk(len(points) // width, self.settings.workers) * width
+        view = memoryview(points)
+        parts = [view[i : i + step] for i in range(0, len(points), step)]
+        results = await asyncio.gather(
+            *(
+                loop.run_in_executor(self.executor, self._mask, self._secret, p, phase)
+                for p in parts
+            )
+        )
+        return b"".join(results)
+
+
+def _timed_matches(table: DualTable, positions: int) -> bytearray:
+    with PROFILE.phase("match"):
+        return table.matches(positions)
+
+
+def _chunk(count: int, workers: int) -> int:
+    """Items per worker chunk: the count split over the workers (chunks of at least 256),
+    rounded up to a multiple of 8 so only the last chunk pads a multi-buffer call."""
+    parts = max(1, min(workers, count // 256 or 1))
+    step = -(-count // parts)
+    return max(8, -(-step // 8) * 8)
 
 
 async def parallel_map(
@@ -234,23 +318,32 @@ def parse_batch(
 
 
 def encode_batch(kind: str, index: int, points: Sequence[bytes], *, last: bool) -> bytes:
+    return encode_packed(kind, index, b"".join(points), len(points), last=last)
+
+
+def encode_packed(kind: str, index: int, packed: bytes, count: int, *, last: bool) -> bytes:
+    """One batch of ``count`` values packed end to end in ``packed``."""
     message = ecdh_psi_pb2.EcdhPsiCipherBatch(
-        type=kind,
-        batch_index=index,
-        is_last_batch=last,
-        count=len(points),
-        ciphertext=b"".join(points),
+        type=kind, batch_index=index, is_last_batch=last, count=count, ciphertext=packed
     )
     return bytes(message.SerializeToString())
 
 
-def split_points(
+def packed_points(
     batch: ecdh_psi_pb2.EcdhPsiCipherBatch, width: int, kind: str, index: int
-) -> list[bytes]:
+) -> bytes:
+    """The batch's values, packed, once their length is checked against the count."""
     data = batch.ciphertext
     if len(data) != batch.count * width:
         raise AlgorithmError(
             f"peer's {kind} batch {index}: {len(data)} bytes for {batch.count} points of "
             f"{width} bytes"
         )
+    return bytes(data)
+
+
+def split_points(
+    batch: ecdh_psi_pb2.EcdhPsiCipherBatch, width: int, kind: str, index: int
+) -> list[bytes]:
+    data = packed_points(batch, width, kind, index)
     return [data[i : i + width] for i in range(0, len(data), width)]

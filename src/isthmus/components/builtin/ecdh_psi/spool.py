@@ -16,11 +16,16 @@ Results are bitmaps (one bit per position or row): a million rows cost 125 KiB.
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
+
+from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 
 #: Buckets on each side: a bucket holds about N/256 items in memory while it is
 #: processed (40 000 at 10 million rows), and 2 x 256 files stay well below the usual
@@ -81,6 +86,10 @@ class ItemSpool:
             for f in files:
                 f.close()
 
+    def build_chunks(self, chunks: Iterable[list[bytes]]) -> None:
+        """``build`` with the keys a chunk at a time."""
+        self.build(key for chunk in chunks for key in chunk)
+
     def batches(self, size: int) -> Iterator[list[bytes]]:
         """The unique keys in sending order, ``size`` at a time (once: it consumes the
         bucket files as it goes)."""
@@ -94,6 +103,7 @@ class ItemSpool:
             open(self.directory / "duplicates", "wb") as extras,
         ):
             for b in range(self.buckets):
+                started, cpu = time.perf_counter(), time.thread_time()
                 path = self.directory / f"keys-{b}"
                 data = path.read_bytes()
                 path.unlink()
@@ -114,6 +124,7 @@ class ItemSpool:
                     order = {key: position + i for i, key in enumerate(first_row)}
                     extras.write(b"".join(_PAIR.pack(order[k], r) for k, r in duplicate_rows))
                 position += len(first_row)
+                PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
                 for key in first_row:
                     batch.append(key)
                     if len(batch) == size:
@@ -125,27 +136,44 @@ class ItemSpool:
 
     def matched_rows(self, matched_positions: bytes | bytearray) -> bytearray:
         """The rows (a bitmap) whose key sits at a matched sending position."""
-        rows = bytearray((self.rows + 7) // 8)
+        rows = np.zeros((self.rows + 7) // 8, dtype=np.uint8)
+        matched = np.frombuffer(bytes(matched_positions), dtype=np.uint8)
         chunk_entries = 1 << 16
         with open(self.directory / "positions", "rb") as firsts:
             base = 0
             while data := firsts.read(8 * chunk_entries):
-                first = array("Q")
-                first.frombytes(data)
-                for i, row in enumerate(first):
-                    if has_bit(matched_positions, base + i):
-                        set_bit(rows, row)
+                first = np.frombuffer(data, dtype="<u8")
+                hit = _bits_at(matched, np.arange(base, base + len(first), dtype=np.uint64))
+                _set_bits(rows, first[hit])
                 base += len(first)
         with open(self.directory / "duplicates", "rb") as extras:
             while data := extras.read(_PAIR.size * chunk_entries):
-                for position, row in _PAIR.iter_unpack(data):
-                    if has_bit(matched_positions, position):
-                        set_bit(rows, row)
-        return rows
+                pairs = np.frombuffer(data, dtype="<u8").reshape(-1, 2)
+                _set_bits(rows, pairs[_bits_at(matched, pairs[:, 0]), 1])
+        return bytearray(rows.tobytes())
+
+
+def _bits_at(bitmap: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Whether each index's bit is set (bit i: byte i >> 3, bit i & 7)."""
+    set_: np.ndarray = (bitmap[indices >> 3] >> (indices & 7).astype(np.uint8)) & 1 == 1
+    return set_
+
+
+def _set_bits(bitmap: np.ndarray, indices: np.ndarray) -> None:
+    np.bitwise_or.at(bitmap, indices >> 3, np.left_shift(1, indices & 7).astype(np.uint8))
 
 
 class DualTable:
-    """Both sides' dual-masked values, bucketed by their first byte (they are uniform)."""
+    """Both sides' dual-masked values, bucketed by their first byte (they are uniform).
+
+    Values arrive packed (a batch's values end to end, ``width`` bytes each); they are
+    gathered until ``_PENDING`` of them wait, then split into buckets with numpy, one
+    write per bucket. ``matches`` loads one bucket of each side at a time and intersects
+    them with a sort on the values' first eight bytes, then compares the candidates'
+    every byte: no Python object is made per value."""
+
+    #: Values gathered before one scatter to the bucket files (about 1 MiB of them).
+    _PENDING = 1 << 16
 
     def __init__(self, directory: Path, width: int, buckets: int = BUCKETS) -> None:
         self.directory = directory
@@ -153,42 +181,118 @@ class DualTable:
         self.buckets = buckets
         self._peer = [self._open("peer", b) for b in range(buckets)]
         self._mine = [self._open("mine", b) for b in range(buckets)]
+        self._pending_peer: list[bytes] = []
+        self._pending_mine: list[bytes] = []
+        self._pending_count = [0, 0]  # peer, mine
 
     def _open(self, side: str, bucket: int) -> BinaryIO:
         return open(self.directory / f"{side}-{bucket}", "wb")
 
-    def add_peer(self, values: Iterable[bytes]) -> None:
-        groups: list[list[bytes]] = [[] for _ in range(self.buckets)]
-        buckets = self.buckets
-        for value in values:
-            groups[value[0] % buckets].append(value)
-        for out, group in zip(self._peer, groups, strict=True):
-            if group:
-                out.write(b"".join(group))
+    def add_peer(self, values: bytes | Iterable[bytes]) -> None:
+        """The peer's values for its own items (order does not matter)."""
+        packed = values if isinstance(values, bytes) else b"".join(values)
+        self._pending_peer.append(packed)
+        self._pending_count[0] += len(packed) // self.width
+        if self._pending_count[0] >= self._PENDING:
+            self._flush_peer()
 
-    def add_mine(self, first_position: int, values: Sequence[bytes]) -> None:
-        groups: list[list[bytes]] = [[] for _ in range(self.buckets)]
-        buckets, pack = self.buckets, _POSITION.pack
-        for offset, value in enumerate(values):
-            groups[value[0] % buckets].append(pack(first_position + offset) + value)
-        for out, group in zip(self._mine, groups, strict=True):
-            if group:
-                out.write(b"".join(group))
+    def add_mine(self, first_position: int, values: bytes | Iterable[bytes]) -> None:
+        """The values the peer returned for our items at positions ``first_position``…"""
+        packed = values if isinstance(values, bytes) else b"".join(values)
+        count = len(packed) // self.width
+        positions = np.arange(first_position, first_position + count, dtype="<u8")
+        self._pending_mine.append(positions.tobytes())
+        self._pending_mine.append(packed)
+        self._pending_count[1] += count
+        if self._pending_count[1] >= self._PENDING:
+            self._flush_mine()
+
+    def _flush_peer(self) -> None:
+        table = _rows(b"".join(self._pending_peer), self.width)
+        self._pending_peer.clear()
+        self._pending_count[0] = 0
+        self._scatter(self._peer, table, table[:, 0])
+
+    def _flush_mine(self) -> None:
+        parts, width = self._pending_mine, self.width
+        count = self._pending_count[1]
+        records = np.empty((count, _POSITION.size + width), dtype=np.uint8)
+        row = 0
+        for positions, packed in zip(parts[::2], parts[1::2], strict=True):
+            n = len(packed) // width
+            records[row : row + n, : _POSITION.size] = _rows(positions, _POSITION.size)
+            records[row : row + n, _POSITION.size :] = _rows(packed, width)
+            row += n
+        parts.clear()
+        self._pending_count[1] = 0
+        self._scatter(self._mine, records, records[:, _POSITION.size])
+
+    def _scatter(self, files: list[BinaryIO], records: np.ndarray, keys: np.ndarray) -> None:
+        """Write each record (a row of ``records``) to the file of its key's bucket."""
+        if not len(records):
+            return
+        bucket = keys.astype(np.intp) % self.buckets
+        order = np.argsort(bucket, kind="stable")
+        grouped = records[order]
+        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
+        start = 0
+        for b in np.flatnonzero(np.diff(ends, prepend=0)):
+            end = int(ends[b])
+            files[b].write(grouped[start:end].tobytes())
+            start = end
 
     def matches(self, positions: int) -> bytearray:
         """Bitmap of our positions whose value the peer also has."""
         self.close()
-        matched = bytearray((positions + 7) // 8)
+        matched = np.zeros((positions + 7) // 8, dtype=np.uint8)
         width, record = self.width, _POSITION.size + self.width
         for b in range(self.buckets):
-            peer = (self.directory / f"peer-{b}").read_bytes()
-            theirs = {peer[i : i + width] for i in range(0, len(peer), width)}
-            mine = (self.directory / f"mine-{b}").read_bytes()
-            for i in range(0, len(mine), record):
-                if mine[i + 8 : i + record] in theirs:
-                    set_bit(matched, _POSITION.unpack_from(mine, i)[0])
-        return matched
+            theirs = _rows((self.directory / f"peer-{b}").read_bytes(), width)
+            mine = _rows((self.directory / f"mine-{b}").read_bytes(), record)
+            if not len(theirs) or not len(mine):
+                continue
+            hit = _isin_rows(mine[:, _POSITION.size :], theirs)
+            found = mine[hit, : _POSITION.size].copy().view("<u8").ravel()
+            _set_bits(matched, found)
+        return bytearray(matched.tobytes())
 
     def close(self) -> None:
+        if self._pending_count[0] or self._pending_peer:
+            self._flush_peer()
+        if self._pending_count[1] or self._pending_mine:
+            self._flush_mine()
         for f in (*self._peer, *self._mine):
             f.close()
+
+
+def _rows(packed: bytes, width: int) -> np.ndarray:
+    """``packed`` as a (n, width) array of bytes (no copy)."""
+    return np.frombuffer(packed, dtype=np.uint8).reshape(-1, width)
+
+
+def _prefix(rows: np.ndarray) -> np.ndarray:
+    """Each row's first eight bytes (zero-padded if narrower) as one uint64."""
+    head = np.zeros((len(rows), 8), dtype=np.uint8)
+    head[:, : min(8, rows.shape[1])] = rows[:, :8]
+    return head.view("<u8").ravel()
+
+
+def _isin_rows(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """For each row of ``mine``, whether ``theirs`` holds the same bytes: a sort and a
+    binary search on the 8-byte prefixes, then every byte of the candidate compared.
+    Where two of ``theirs`` share a prefix (about never for uniform values) the rows are
+    compared whole as strings instead."""
+    prefixes = _prefix(theirs)
+    order = np.argsort(prefixes)
+    ordered = prefixes[order]
+    if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
+        kind = f"S{mine.shape[1]}"  # one fixed width: string equality is byte equality
+        return np.isin(
+            np.ascontiguousarray(mine).view(kind).ravel(),
+            np.ascontiguousarray(theirs).view(kind).ravel(),
+        )
+    mine_prefixes = _prefix(mine)
+    at = np.minimum(np.searchsorted(ordered, mine_prefixes), len(ordered) - 1)
+    candidate = ordered[at] == mine_prefixes
+    exact: np.ndarray = candidate & np.all(theirs[order[at]] == mine, axis=1)
+    return exact

@@ -1,0 +1,160 @@
+"""An ``ItemSpool`` that hashes the keys to points as it reads them, for suites whose
+hash-to-curve is a plain hash (Curve25519: the point is SHA-256 of the item).
+
+The point is then the only thing the protocol needs of a key, and it has a fixed width,
+so the spool keeps (point, row) records of fixed size and does all its bookkeeping with
+numpy: bucketing by the point's first byte (points are uniform), deduplicating a bucket
+by sorting its points, and handing the protocol batches of packed points (no Python
+object per key). Two keys are the same key exactly when their points are the same
+(SHA-256 is collision resistant), so deduplicating on points is deduplicating on keys;
+within a bucket the unique points keep the order of their first row, as ``ItemSpool``
+keeps its keys'. ``matched_rows`` is ``ItemSpool``'s: the two files it reads have the
+same layout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from isthmus.components.builtin.ecdh_psi.profile import PROFILE
+from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool
+
+#: Keys hashed and scattered at a time.
+CHUNK = 1 << 16
+_ROW = np.dtype("<u8")
+
+
+class HashedSpool(ItemSpool):
+    def __init__(
+        self,
+        directory: Path,
+        hash_packed: Callable[[Sequence[bytes]], bytes | None],
+        width: int,
+        buckets: int = BUCKETS,
+    ) -> None:
+        super().__init__(directory, buckets)
+        self._hash = hash_packed
+        self.width = width
+
+    def build(self, keys: Iterable[bytes]) -> None:
+        """Take every row's key, in row order: hash it and file (point, row)."""
+        self.build_chunks(_chunked(keys))
+
+    def build_chunks(self, chunks: Iterable[list[bytes]]) -> None:
+        """``build`` with the keys a chunk at a time: no Python work per key."""
+        files = [open(self.directory / f"keys-{b}", "wb") for b in range(self.buckets)]  # noqa: SIM115
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self._file(files, chunk)
+        finally:
+            for f in files:
+                f.close()
+
+    def _file(self, files: list, chunk: list[bytes]) -> None:  # type: ignore[type-arg]
+        started, cpu = time.perf_counter(), time.thread_time()
+        packed = self._hash(chunk)
+        if packed is None:
+            raise TypeError("HashedSpool needs a suite whose hashing is a step of its own")
+        width = self.width
+        points = np.frombuffer(packed, dtype=np.uint8).reshape(-1, width)
+        records = np.empty((len(chunk), width + _ROW.itemsize), dtype=np.uint8)
+        records[:, :width] = points
+        rows = np.arange(self.rows, self.rows + len(chunk), dtype=_ROW)
+        records[:, width:] = rows.view(np.uint8).reshape(-1, _ROW.itemsize)
+        self.rows += len(chunk)
+        bucket = points[:, 0].astype(np.intp) % self.buckets
+        order = np.argsort(bucket, kind="stable")
+        grouped = records[order]
+        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
+        start = 0
+        for b in np.flatnonzero(np.diff(ends, prepend=0)):
+            end = int(ends[b])
+            files[b].write(grouped[start:end].tobytes())
+            start = end
+        PROFILE.add("spool.hash_and_file", time.perf_counter() - started, time.thread_time() - cpu)
+
+    def batches(self, size: int) -> Iterator[bytes]:  # type: ignore[override]
+        """The unique points in sending order, packed, ``size`` at a time (once)."""
+        if self._consumed:
+            raise RuntimeError("ItemSpool.batches() can be read once")
+        self._consumed = True
+        width = self.width
+        pending = b""
+        position = 0
+        with (
+            open(self.directory / "positions", "wb") as firsts,
+            open(self.directory / "duplicates", "wb") as extras,
+        ):
+            for b in range(self.buckets):
+                started, cpu = time.perf_counter(), time.thread_time()
+                path = self.directory / f"keys-{b}"
+                data = path.read_bytes()
+                path.unlink()
+                records = np.frombuffer(data, dtype=np.uint8).reshape(-1, width + _ROW.itemsize)
+                points = np.ascontiguousarray(records[:, :width])
+                rows = np.ascontiguousarray(records[:, width:]).view(_ROW).ravel()
+                first, inverse = _unique(points)
+                order = np.argsort(first)  # unique points by their first row
+                sending = first[order]
+                firsts.write(rows[sending].astype(_ROW).tobytes())
+                if len(sending) < len(rows):  # rare: map a duplicate row to its position
+                    rank = np.empty(len(order), dtype=np.int64)
+                    rank[order] = np.arange(len(order))
+                    extra = np.ones(len(rows), dtype=bool)
+                    extra[sending] = False
+                    pairs = np.empty((int(extra.sum()), 2), dtype=_ROW)
+                    pairs[:, 0] = position + rank[inverse[extra]]
+                    pairs[:, 1] = rows[extra]
+                    extras.write(pairs.tobytes())
+                position += len(sending)
+                pending += points[sending].tobytes()
+                PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
+                while len(pending) >= size * width:
+                    yield pending[: size * width]
+                    pending = pending[size * width :]
+        self.unique = position
+        if pending:
+            yield pending
+
+
+def _unique(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(points, return_index=True, return_inverse=True)[1:]`` for rows of
+    uniform bytes: (the first row of each distinct point, each row's distinct point).
+    Sorts 8 bytes of each point as one integer (a stable sort, so a run of equal points
+    starts at its first row); only if two different points share those 8 bytes (about
+    never) does it sort the points whole."""
+    width = points.shape[1]
+    if not len(points):
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    if width >= 16:
+        keys = np.ascontiguousarray(points[:, 8:16]).view("<u8").ravel()
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        same = ordered[1:] == ordered[:-1]
+        if not same.any() or bool(np.all(points[order[1:]][same] == points[order[:-1]][same])):
+            starts = np.concatenate(([True], ~same))
+            group = np.cumsum(starts) - 1
+            inverse = np.empty(len(points), dtype=np.intp)
+            inverse[order] = group
+            return order[starts], inverse
+    _, first, inverse = np.unique(
+        np.ascontiguousarray(points).view(f"S{width}").ravel(),
+        return_index=True,
+        return_inverse=True,
+    )
+    return first, inverse.ravel()
+
+
+def _chunked(keys: Iterable[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    yield chunk
