@@ -302,6 +302,8 @@ def _queue_engine(config: NodeConfig, store: Store) -> QueueEngine:
             max_session_messages=transport.max_session_messages,
             max_session_bytes=transport.max_session_bytes,
         ),
+        direct_bytes=transport.direct_bytes,
+        direct_wait_s=transport.direct_wait_s,
     )
 
 

@@ -23,6 +23,7 @@ from isthmus.wire.ptp import PtpCode
 __all__ = [
     "FOREIGN_OK",
     "META_ACCEPTED",
+    "META_AFTER",
     "META_FRAGMENT",
     "META_SEQ",
     "STREAM_VERSION",
@@ -40,6 +41,9 @@ STREAM_VERSION = "isthmus-stream-1"
 #: Isthmus extensions carried in ``Inbound.metadata`` of the east-west stream.
 META_SEQ = "x-ptp-seq"
 META_FRAGMENT = "x-ptp-fragment"
+#: On the first frame of a stream in a batch sent while an earlier batch is in flight:
+#: the sequence number the receiver must hold before it stores this frame.
+META_AFTER = "x-isthmus-after"
 #: Outbound metadata of a refused batch: how many frames were stored before the refusal.
 META_ACCEPTED = "x-ptp-accepted"
 #: Success codes other platforms answer with (digest §4.3 and §8: 0 and 200 seen).
@@ -55,9 +59,16 @@ def decode(message_type: type[MessageT], data: bytes, what: str) -> MessageT:
         raise TransportRefused(PtpCode.CODEC_ERROR, exc.message) from exc
 
 
-def to_inbound(message: OutMessage, payload: bytes, fragment: tuple[int, int] | None) -> bytes:
+def to_inbound(
+    message: OutMessage,
+    payload: bytes | memoryview,
+    fragment: tuple[int, int] | None,
+    *,
+    after: int | None = None,
+) -> bytes:
     """One frame of the east-west stream: the payload (or a fragment ``(index, count)``
-    of it) with its routing and sequence number in ``Inbound.metadata``."""
+    of it) with its routing and sequence number in ``Inbound.metadata``, and ``after``
+    (``META_AFTER``) when the receiver must hold that sequence number first."""
     metadata = {
         ptp.SESSION_ID: message.session_id,
         ptp.TOPIC: message.topic,
@@ -65,7 +76,10 @@ def to_inbound(message: OutMessage, payload: bytes, fragment: tuple[int, int] | 
     }
     if fragment is not None:
         metadata[META_FRAGMENT] = f"{fragment[0]}/{fragment[1]}"
-    return bytes(ptp_pb2.Inbound(metadata=metadata, payload=payload).SerializeToString())
+    if after is not None:
+        metadata[META_AFTER] = str(after)
+    inbound = ptp_pb2.Inbound(metadata=metadata, payload=bytes(payload))
+    return bytes(inbound.SerializeToString())
 
 
 def from_inbound(data: bytes) -> IncomingMessage:
@@ -78,12 +92,14 @@ def from_inbound(data: bytes) -> IncomingMessage:
         if META_FRAGMENT in meta:
             index, count = (int(v) for v in meta[META_FRAGMENT].split("/", 1))
             fragment = (index, count)
+        after = int(meta[META_AFTER]) if META_AFTER in meta else None
         return IncomingMessage(
             ptp.checked_id(meta[ptp.SESSION_ID], ptp.SESSION_ID),
             ptp.checked_topic(meta.get(ptp.TOPIC, "")),
             int(meta[META_SEQ]),
             inbound.payload,
             fragment,
+            after,
         )
     except (KeyError, ValueError) as exc:
         raise TransportRefused(PtpCode.BAD_REQUEST, f"unusable east-west frame: {exc}") from exc

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
+from isthmus.transport import trace
 from isthmus.transport.codec import decode
 from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
@@ -317,6 +318,7 @@ class TransportApp:
         if scope["method"] != "POST":
             await _send(send, 405, b"method not allowed", "text/plain")
             return
+        started = trace.now() if trace.TRACE is not None else 0.0
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         watch = _ClientWatch(receive)
         try:
@@ -324,6 +326,8 @@ class TransportApp:
         finally:
             watch.stop()
         await _reply_and_settle(send, headers, call, answer, watch)
+        if trace.TRACE is not None:
+            _trace_call(trace.TRACE, scope["path"], started, call, answer)
 
     async def _answer(
         self,
@@ -403,6 +407,22 @@ class TransportApp:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _trace_call(
+    tracer: trace.Trace, path: str, started: float, call: ChanRequest | None, answer: Answer
+) -> None:
+    """One south-north call's timing (``transport.trace``): no payload, no token."""
+    delivery = answer.delivery
+    entry = delivery.entry if delivery is not None else None
+    tracer.event(
+        path.rsplit("/", 1)[1],
+        dt=round(trace.now() - started, 6),
+        code=answer.code,
+        topic=call.topic if call is not None else "",
+        size=len(call.payload) if call is not None and call.payload else len(answer.payload),
+        inbox_wait=tracer.waited("in", entry.id) if entry is not None else None,
+    )
 
 
 def _query(scope: Scope) -> dict[str, str]:
