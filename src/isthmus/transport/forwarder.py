@@ -7,6 +7,13 @@ Guarantees (with the queue engine's):
   its frames were) or the partner released its session (the message can never land);
 * per (session, partner) stream, messages go in push order: a batch stops at the first
   refused message, and nothing of that stream is sent again before ``retry_s``;
+* up to ``max_rounds`` batches to a partner are on the way at once (an Isthmus partner;
+  another platform gets one message at a time). A batch sent while earlier ones are in
+  flight names, per stream, the highest sequence number among them (``META_AFTER``): the
+  partner stores it only after those, so overtaking on the way changes nothing. A stream
+  whose earlier batch failed sends nothing more until the batches in flight settled;
+* a round that failed tells the queues (``not_delivered``), so a stored-once push in it
+  is written here at once instead of after its wait;
 * one session a partner refuses (not opened there yet, full) does not hold up the other
   sessions to that partner; an unreachable partner is retried after ``retry_s``;
 * a partner is reached only at the address of its APPROVED contract (``partner_address``).

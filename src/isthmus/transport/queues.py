@@ -12,6 +12,20 @@ Nothing is observable before it is durable: a push is answered OK, a message is 
 to the forwarder, a received message becomes poppable. If a commit fails, its callers get
 ``E0000000500`` and the engine reloads its state from the store, which is the truth.
 
+**A large push is stored once** (``direct_bytes`` and up): it is handed to the forwarder
+without being written here, in push order (it joins the forward queue with the batch
+being built, behind everything accepted before it), and answered OK once the partner
+said it stored it. If the partner has not within ``direct_wait_s``, refused it, or a
+round carrying it failed, it is written here and answered once durable. So an OK always
+means durable on one of the two nodes, and nothing accepted is lost if either dies next.
+Its stream's next sequence number is kept in the store ``SEQ_RESERVE`` ahead of the
+numbers in use, so a restart never reuses a number the partner may hold (the partner
+drops numbers at or below its mark as resends).
+
+**A partner's batch is stored in the order it was sent** even when several are on the
+way at once: a frame naming ``after`` waits (``AFTER_WAIT_S``) until its stream's mark
+reached that number, else the whole batch is refused (``E0000000601``) and resent.
+
 **A pop loses nothing.** A popped message is *in flight* until its reply is handed to the
 client's connection: ``pop`` returns a ``Delivery``, and only ``Delivery.delivered()``
 removes the message from the store (a later commit, not awaited by anyone). A reply that
