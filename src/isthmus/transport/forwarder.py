@@ -43,14 +43,15 @@ from isthmus.transport.codec import (
     META_ACCEPTED,
     META_SEQ,
     STREAM_VERSION,
+    Piece,
     decode,
     foreign_reply_code,
-    to_inbound,
+    framed,
+    inbound_pieces,
 )
 from isthmus.transport.queues import QueueEngine
 from isthmus.wire import paths, ptp
 from isthmus.wire.errors import PeerError, TransportRefused
-from isthmus.wire.framing import frame
 from isthmus.wire.node import ContractStatus
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -397,37 +398,38 @@ class Forwarder:
 
     def _frames(
         self, batch: list[OutMessage], payloads: list[bytes], after: dict[str, int] | None = None
-    ) -> tuple[list[bytes], list[int]]:
-        """The batch's frames, and for each frame the index of its message; the first
+    ) -> tuple[list[list[Piece]], list[int]]:
+        """The batch's frames (as pieces, the payloads not copied), and for each frame
+        the index of its message; the first
         frame of each session in ``after`` names the sequence number the partner must
         hold before it (``META_AFTER``)."""
-        frames: list[bytes] = []
+        frames: list[list[Piece]] = []
         owners: list[int] = []
         limit = self.east_west_max_bytes
         gates = dict(after or {})
         for position, (message, payload) in enumerate(zip(batch, payloads, strict=True)):
             gate = gates.pop(message.session_id, None)
             if len(payload) <= limit:
-                frames.append(to_inbound(message, payload, None, after=gate))
+                frames.append(inbound_pieces(message, payload, None, after=gate))
                 owners.append(position)
                 continue
             count = -(-len(payload) // limit)
             view = memoryview(payload)
             for i in range(count):
                 piece = view[i * limit : (i + 1) * limit]
-                frames.append(to_inbound(message, piece, (i, count), after=gate))
+                frames.append(inbound_pieces(message, piece, (i, count), after=gate))
                 gate = None
                 owners.append(position)
         return frames, owners
 
-    async def _post(self, address: str, peer: str, frames: list[bytes]) -> ptp_pb2.Outbound:
+    async def _post(self, address: str, peer: str, frames: list[list[Piece]]) -> ptp_pb2.Outbound:
         """One signed east-west call; the partner's ``Outbound`` says what it stored."""
         reply = await self.peers.call_bytes(
             "POST",
             address,
             paths.CHAN_TRANSPORT,
             target_node_id=peer,
-            body=frame(frames),
+            body=framed(frames),
             extra_headers={ptp.VERSION: STREAM_VERSION},
         )
         return decode(ptp_pb2.Outbound, reply, f"{peer} answered no Outbound")

@@ -22,11 +22,17 @@ from pydantic import BaseModel, Field
 from isthmus.node.api.deps import ApprovedPeer, Ctx, authorised
 from isthmus.node.http import BoundedJsonRoute
 from isthmus.transport import trace
-from isthmus.transport.codec import META_ACCEPTED, decode, from_inbound, invoked_message, is_wrapped
+from isthmus.transport.codec import (
+    META_ACCEPTED,
+    decode,
+    frame_views,
+    from_inbound,
+    invoked_message,
+    is_wrapped,
+)
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import TransportRefused
-from isthmus.wire.framing import unframe
 from isthmus.wire.ids import Identifier, check_id
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -45,7 +51,7 @@ async def chan_transport(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Re
     """Isthmus-to-Isthmus stream: length-delimited ``Inbound`` frames, stored in order."""
     started = trace.now()
     try:
-        frames = unframe(
+        frames = frame_views(
             await request.body(), max_message_bytes=ctx.config.interconn.max_body_bytes
         )
         messages = [from_inbound(f) for f in frames]

@@ -56,6 +56,7 @@ from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode, PayloadTooLarge, TransportRefused, ValidationFailed
+from isthmus.wire.framing import encode_varint
 from isthmus.wire.jsonbody import loads_bounded
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -69,6 +70,9 @@ PROTOBUF_TYPES = (
     "application/grpc+proto",
 )
 LAYOUT_HEADER = "x-ptp-outbound-layout"
+PROTOBUF = "application/x-protobuf"
+#: ``TransportOutbound.payload``'s tag in the 3-field layout: field 1, length-delimited.
+PAYLOAD_FIELD_3 = b"\x0a"
 #: The explicit acknowledgement (Isthmus extension): the request names the last delivery
 #: received, the reply names the one it carries.
 ACK_HEADER = "x-isthmus-ack"
@@ -214,9 +218,11 @@ def reply(
     code: str,
     message: str = "",
     payload: bytes = b"",
-) -> tuple[bytes, str]:
+) -> tuple[bytes | list[bytes], str]:
     """The reply body and its content type, in the caller's style (decided by its
-    Content-Type even when its body could not be parsed)."""
+    Content-Type even when its body could not be parsed). A protobuf reply in the
+    3-field layout with a payload is pieces (``_send`` writes them one after the other):
+    the code and message serialized alone, then the payload field, never copied."""
     style = call.style if call is not None else style_of(headers)
     if style == "json":
         body = json.dumps(
@@ -224,7 +230,10 @@ def reply(
         )
         return body.encode(), "application/json"
     layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
-    return ptp.outbound(code, message, payload, layout=layout), "application/x-protobuf"
+    if layout == "3" and payload:
+        head = ptp.outbound(code, message, b"", layout=layout)
+        return [head, PAYLOAD_FIELD_3 + encode_varint(len(payload)), payload], PROTOBUF
+    return ptp.outbound(code, message, payload, layout=layout), PROTOBUF
 
 
 Handler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
@@ -537,22 +546,25 @@ def _disconnected(send: Send) -> bool:
 async def _send(
     send: Send,
     status: int,
-    content: bytes,
+    content: bytes | list[bytes],
     media_type: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> None:
+    """One response; ``content`` in pieces is written piece by piece (not joined)."""
+    pieces = [content] if isinstance(content, bytes) else content
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", media_type.encode()),
-                (b"content-length", str(len(content)).encode()),
+                (b"content-length", str(sum(len(p) for p in pieces)).encode()),
                 *((k.encode(), v.encode()) for k, v in extra or ()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": content})
+    for at, piece in enumerate(pieces, 1):
+        await send({"type": "http.response.body", "body": piece, "more_body": at < len(pieces)})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
