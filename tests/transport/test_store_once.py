@@ -178,7 +178,7 @@ async def test_rounds_in_flight_together_arrive_in_order(
 ) -> None:
     a, b, bridge = pair
     bridge.delay = 0.03
-    forwarder = _forwarder(a, bridge, max_rounds=3, batch_max_bytes=64)
+    forwarder = _forwarder(a, bridge, max_rounds=3, batch_max_bytes=64, min_extra_round_bytes=0)
     runner = asyncio.create_task(forwarder.run())
     try:
         sent = [b"m%03d" % i for i in range(60)]
@@ -189,6 +189,25 @@ async def test_rounds_in_flight_together_arrive_in_order(
         runner.cancel()
     gated = [m for body in bridge.bodies for m in body if m.after is not None]
     assert gated, "no round was sent while another was in flight"
+
+
+async def test_small_messages_wait_for_the_round_in_flight(
+    pair: tuple[QueueEngine, QueueEngine, Bridge],
+) -> None:
+    """Below ``min_extra_round_bytes`` no second round starts: small messages ride
+    together in the next one rather than each paying a request."""
+    a, b, bridge = pair
+    bridge.delay = 0.03
+    forwarder = _forwarder(a, bridge, max_rounds=3, min_extra_round_bytes=1024)
+    runner = asyncio.create_task(forwarder.run())
+    try:
+        sent = [b"m%03d" % i for i in range(30)]
+        for payload in sent:
+            await a.push("s1", "t", "NODE_B", "x", payload)
+        assert await _pop_all(b, len(sent)) == sent
+    finally:
+        runner.cancel()
+    assert not [m for body in bridge.bodies for m in body if m.after is not None]
 
 
 async def test_a_round_whose_predecessor_never_came_is_refused_whole(

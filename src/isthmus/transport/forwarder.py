@@ -110,6 +110,7 @@ class Forwarder:
         retry_s: float = 1.0,
         meter: TrafficMeter | None = None,
         max_rounds: int = 2,
+        min_extra_round_bytes: int = 64 * 1024,
     ) -> None:
         self._queues = queues
         self.meter = meter
@@ -121,6 +122,9 @@ class Forwarder:
         self.retry_s = retry_s
         #: Rounds in flight to one partner at most (``run``; ``forward_once``: one).
         self.max_rounds = max(1, max_rounds)
+        #: A round starts beside others in flight only when it carries this much: each
+        #: round costs a signed request, which small messages would pay per message.
+        self.min_extra_round_bytes = min_extra_round_bytes
         #: The rounds in flight (task -> partner) and the messages they carry, by id.
         self._rounds: dict[asyncio.Task[bool], str] = {}
         self._sending: dict[int, OutMessage] = {}
@@ -174,7 +178,7 @@ class Forwarder:
             top = self._in_flight_top(peer)
             free = self._unblocked(messages, top)
             batch = self._batch(peer, free, backoff, now)
-            if not batch:
+            if not batch or (rounds and sum(m.size for m in batch) < self.min_extra_round_bytes):
                 continue
             after = {m.session_id: top[m.session_id] for m in batch if m.session_id in top}
             for message in batch:
