@@ -71,6 +71,9 @@ PROTOBUF_TYPES = (
 )
 LAYOUT_HEADER = "x-ptp-outbound-layout"
 PROTOBUF = "application/x-protobuf"
+#: A reply's payload from this size is written as its own piece rather than copied into
+#: the reply (below it, one write costs less than the copy saves).
+PIECES_FROM = 64 * 1024
 #: ``TransportOutbound.payload``'s tag in the 3-field layout: field 1, length-delimited.
 PAYLOAD_FIELD_3 = b"\x0a"
 #: The explicit acknowledgement (Isthmus extension): the request names the last delivery
@@ -221,8 +224,9 @@ def reply(
 ) -> tuple[bytes | list[bytes], str]:
     """The reply body and its content type, in the caller's style (decided by its
     Content-Type even when its body could not be parsed). A protobuf reply in the
-    3-field layout with a payload is pieces (``_send`` writes them one after the other):
-    the code and message serialized alone, then the payload field, never copied."""
+    3-field layout with a payload of ``PIECES_FROM`` bytes or more is pieces (``_send``
+    writes them one after the other): the code and message serialized alone, then the
+    payload field, never copied."""
     style = call.style if call is not None else style_of(headers)
     if style == "json":
         body = json.dumps(
@@ -230,7 +234,7 @@ def reply(
         )
         return body.encode(), "application/json"
     layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
-    if layout == "3" and payload:
+    if layout == "3" and len(payload) >= PIECES_FROM:
         head = ptp.outbound(code, message, b"", layout=layout)
         return [head, PAYLOAD_FIELD_3 + encode_varint(len(payload)), payload], PROTOBUF
     return ptp.outbound(code, message, payload, layout=layout), PROTOBUF
