@@ -162,9 +162,15 @@ class Forwarder:
         await self._queues.start()
         loop = asyncio.get_running_loop()
         started = False
-        for peer, messages in self._queues.outgoing_by_peer().items():
-            rounds = [r for r in self._rounds if self._rounds[r] == peer]
-            if len(rounds) >= self.max_rounds:
+        busy: dict[str, int] = {}  # partner -> rounds in flight
+        for peer in self._rounds.values():
+            busy[peer] = busy.get(peer, 0) + 1
+        sending: dict[str, int] = {}  # partner -> bytes in flight
+        for message in self._sending.values():
+            sending[message.peer_node_id] = sending.get(message.peer_node_id, 0) + message.size
+        for peer, messages in self._queues.outgoing_by_peer(skip=self._skip(busy, sending)).items():
+            rounds = busy.get(peer, 0)
+            if rounds >= self.max_rounds:
                 continue
             now = loop.time()
             try:
@@ -206,6 +212,17 @@ class Forwarder:
                 self._sending.pop(message.id, None)
             self._rounds.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._queues.outgoing.set()  # look again: room for a round, maybe a resend
+
+    def _skip(self, busy: dict[str, int], sending: dict[str, int]) -> set[str]:
+        """Partners no round can start to now (rounds full, or too little waiting beside
+        the rounds in flight), known without listing their queues: a push wakes this
+        loop, and a scan of a long queue per push would cost more than the push."""
+        return {
+            peer
+            for peer, rounds in busy.items()
+            if rounds >= self.max_rounds
+            or self._queues.outgoing_bytes(peer) - sending.get(peer, 0) < self.min_extra_round_bytes
+        }
 
     def _in_flight_top(self, peer: str) -> dict[str, int]:
         """Per session, the highest sequence number in flight to ``peer``."""

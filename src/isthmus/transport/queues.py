@@ -247,6 +247,8 @@ class QueueEngine:
         self._next_seq: dict[StreamKey, int] = {}
         self._upto: dict[StreamKey, int] = {}
         self._forward: dict[str, OrderedDict[int, OutMessage]] = {}
+        #: Payload bytes in ``_forward``, per partner (read without a scan).
+        self._forward_bytes: dict[str, int] = {}
         #: Stored-once pushes not stored here, by id: resolved True when the partner
         #: stored the message, False when a round carrying it failed.
         self._volatile: dict[int, asyncio.Future[bool]] = {}
@@ -655,13 +657,26 @@ class QueueEngine:
             else:
                 self._out_memory += message.size
         self._forward.setdefault(message.peer_node_id, OrderedDict())[message.id] = message
+        peer = message.peer_node_id
+        self._forward_bytes[peer] = self._forward_bytes.get(peer, 0) + message.size
         if not loaded:
             self.outgoing.set()
 
-    def outgoing_by_peer(self) -> dict[str, list[OutMessage]]:
-        """Messages waiting for each partner, in acceptance order (per stream that is
-        sequence order). They stay queued until ``acknowledge``."""
-        return {peer: list(queue.values()) for peer, queue in self._forward.items() if queue}
+    def outgoing_by_peer(
+        self, skip: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, list[OutMessage]]:
+        """Messages waiting for each partner (but those in ``skip``), in acceptance
+        order (per stream that is sequence order). They stay queued until
+        ``acknowledge``."""
+        return {
+            peer: list(queue.values())
+            for peer, queue in self._forward.items()
+            if queue and peer not in skip
+        }
+
+    def outgoing_bytes(self, peer: str) -> int:
+        """Payload bytes waiting for ``peer`` (in flight or not), without a scan."""
+        return self._forward_bytes.get(peer, 0)
 
     async def payloads(self, messages: Sequence[OutMessage]) -> list[bytes]:
         """The payloads of ``messages``, read back from the store where memory let go."""
@@ -678,6 +693,7 @@ class QueueEngine:
             held = queue.pop(message.id, None) if queue is not None else None
             if held is None:
                 continue  # already forgotten (released, expired, or a reload)
+            self._forward_bytes[held.peer_node_id] -= held.size
             self._unreachable.pop(held.peer_node_id, None)
             if held.payload is not None:
                 self._out_memory -= held.size
