@@ -322,7 +322,7 @@ def _transport_service(
         batch_max_bytes=min(
             config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
         ),
-        max_rounds=4,
+        max_rounds=2,
         meter=meter,
     )
     return TransportService(queues, forwarder, meter)

@@ -110,7 +110,7 @@ class Forwarder:
         retry_s: float = 1.0,
         meter: TrafficMeter | None = None,
         max_rounds: int = 2,
-        min_extra_round_bytes: int = 64 * 1024,
+        min_extra_round_bytes: int = 256 * 1024,
     ) -> None:
         self._queues = queues
         self.meter = meter
