@@ -128,6 +128,8 @@ class Forwarder:
         #: The rounds in flight (task -> partner) and the messages they carry, by id.
         self._rounds: dict[asyncio.Task[bool], str] = {}
         self._sending: dict[int, OutMessage] = {}
+        #: Payload bytes in flight per partner (read per push, so never summed there).
+        self._sending_bytes: dict[str, int] = {}
 
     async def run(self) -> None:
         """Deliver the out queue forever, up to ``max_rounds`` rounds in flight per
@@ -165,10 +167,8 @@ class Forwarder:
         busy: dict[str, int] = {}  # partner -> rounds in flight
         for peer in self._rounds.values():
             busy[peer] = busy.get(peer, 0) + 1
-        sending: dict[str, int] = {}  # partner -> bytes in flight
-        for message in self._sending.values():
-            sending[message.peer_node_id] = sending.get(message.peer_node_id, 0) + message.size
-        for peer, messages in self._queues.outgoing_by_peer(skip=self._skip(busy, sending)).items():
+        skip = self._skip(busy, self._sending_bytes)
+        for peer, messages in self._queues.outgoing_by_peer(skip=skip).items():
             rounds = busy.get(peer, 0)
             if rounds >= self.max_rounds:
                 continue
@@ -189,6 +189,9 @@ class Forwarder:
             after = {m.session_id: top[m.session_id] for m in batch if m.session_id in top}
             for message in batch:
                 self._sending[message.id] = message
+            self._sending_bytes[peer] = self._sending_bytes.get(peer, 0) + sum(
+                m.size for m in batch
+            )
             task = asyncio.create_task(self._round(peer, messages, batch, backoff, after))
             self._rounds[task] = peer
             started = True
@@ -210,6 +213,7 @@ class Forwarder:
         finally:
             for message in batch:
                 self._sending.pop(message.id, None)
+            self._sending_bytes[peer] -= sum(m.size for m in batch)
             self._rounds.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             self._queues.outgoing.set()  # look again: room for a round, maybe a resend
 
