@@ -93,3 +93,67 @@ def _stored_in(node: ProcessNode) -> int:
 def _pending_out(node: ProcessNode) -> bool:
     with sqlite3.connect(node.home / "isthmus.db") as db:
         return bool(db.execute("SELECT count(*) FROM transport_out").fetchone()[0])
+
+
+# --- large pushes stored once (transport.queues: ``QueueEngine.push``) ---------------
+
+#: Pushes of at least this size are answered once node B stored them.
+ONCE_BYTES = 4096
+
+
+@pytest.fixture
+def once_pair() -> Iterator[tuple[ProcessNode, ProcessNode]]:
+    env = {"ISTHMUS_TRANSPORT__DIRECT_BYTES": str(ONCE_BYTES)}
+    with ProcessCluster(env=env) as cluster:
+        a, b = cluster.start(2)
+        cluster.connect(a, b)
+        open_session(a, b)
+        yield a, b
+
+
+def _large(i: int) -> bytes:
+    return b"L%03d" % i + bytes(ONCE_BYTES)
+
+
+def test_stored_once_pushes_survive_killing_the_sender_after_the_answer(
+    once_pair: tuple[ProcessNode, ProcessNode],
+) -> None:
+    a, b = once_pair
+    sent = [_large(i) for i in range(20)]
+    for message in sent:
+        assert chan(a, "push", b, "s", message)[0] == ptp.PtpCode.OK
+    assert not _pending_out(a)  # answered because B holds them: nothing kept at A
+    a.kill()
+    assert pop_all(b, a, "s", 20) == sent
+    assert chan(b, "pop", a, "s", timeout=1)[0] == ptp.PtpCode.NOT_FOUND
+
+
+def test_stored_once_pushes_survive_killing_the_receiver_before_and_after_it_stored(
+    once_pair: tuple[ProcessNode, ProcessNode],
+) -> None:
+    a, b = once_pair
+    accepted: list[bytes] = []
+    pushing_done = threading.Event()
+
+    def push_continuously() -> None:
+        for i in range(60):
+            message = _large(i)
+            if chan(a, "push", b, "s", message)[0] == ptp.PtpCode.OK:
+                accepted.append(message)
+        pushing_done.set()
+
+    pusher = threading.Thread(target=push_continuously)
+    pusher.start()
+    while len(accepted) < 20:  # B stored these; the rest go while it is down
+        pushing_done.wait(0.01)
+    b.kill()
+    pusher.join()
+    assert len(accepted) == 60  # A kept what B could not take
+    assert _pending_out(a)
+    a.kill()  # what A kept is durable, not only in its memory
+    for node in (b, a):
+        node.launch()
+    for node in (b, a):
+        node.wait_ready()
+    assert pop_all(b, a, "s", 60) == accepted
+    assert chan(b, "pop", a, "s", timeout=1)[0] == ptp.PtpCode.NOT_FOUND  # no duplicates

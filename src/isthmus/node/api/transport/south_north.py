@@ -50,11 +50,13 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
+from isthmus.transport import trace
 from isthmus.transport.codec import decode
 from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode, PayloadTooLarge, TransportRefused, ValidationFailed
+from isthmus.wire.framing import encode_varint
 from isthmus.wire.jsonbody import loads_bounded
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -68,6 +70,13 @@ PROTOBUF_TYPES = (
     "application/grpc+proto",
 )
 LAYOUT_HEADER = "x-ptp-outbound-layout"
+PROTOBUF = "application/x-protobuf"
+#: A reply's payload from this size is written as its own piece rather than copied into
+#: the reply (below it, one write costs less than the copy saves: separate writes of a
+#: 64 KiB reply measured slower than the copy).
+PIECES_FROM = 1024 * 1024
+#: ``TransportOutbound.payload``'s tag in the 3-field layout: field 1, length-delimited.
+PAYLOAD_FIELD_3 = b"\x0a"
 #: The explicit acknowledgement (Isthmus extension): the request names the last delivery
 #: received, the reply names the one it carries.
 ACK_HEADER = "x-isthmus-ack"
@@ -213,9 +222,12 @@ def reply(
     code: str,
     message: str = "",
     payload: bytes = b"",
-) -> tuple[bytes, str]:
+) -> tuple[bytes | list[bytes], str]:
     """The reply body and its content type, in the caller's style (decided by its
-    Content-Type even when its body could not be parsed)."""
+    Content-Type even when its body could not be parsed). A protobuf reply in the
+    3-field layout with a payload of ``PIECES_FROM`` bytes or more is pieces (``_send``
+    writes them one after the other): the code and message serialized alone, then the
+    payload field, never copied."""
     style = call.style if call is not None else style_of(headers)
     if style == "json":
         body = json.dumps(
@@ -223,7 +235,10 @@ def reply(
         )
         return body.encode(), "application/json"
     layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
-    return ptp.outbound(code, message, payload, layout=layout), "application/x-protobuf"
+    if layout == "3" and len(payload) >= PIECES_FROM:
+        head = ptp.outbound(code, message, b"", layout=layout)
+        return [head, PAYLOAD_FIELD_3 + encode_varint(len(payload)), payload], PROTOBUF
+    return ptp.outbound(code, message, payload, layout=layout), PROTOBUF
 
 
 Handler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
@@ -317,6 +332,7 @@ class TransportApp:
         if scope["method"] != "POST":
             await _send(send, 405, b"method not allowed", "text/plain")
             return
+        started = trace.now() if trace.TRACE is not None else 0.0
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         watch = _ClientWatch(receive)
         try:
@@ -324,6 +340,8 @@ class TransportApp:
         finally:
             watch.stop()
         await _reply_and_settle(send, headers, call, answer, watch)
+        if trace.TRACE is not None:
+            _trace_call(trace.TRACE, scope["path"], started, call, answer)
 
     async def _answer(
         self,
@@ -403,6 +421,22 @@ class TransportApp:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _trace_call(
+    tracer: trace.Trace, path: str, started: float, call: ChanRequest | None, answer: Answer
+) -> None:
+    """One south-north call's timing (``transport.trace``): no payload, no token."""
+    delivery = answer.delivery
+    entry = delivery.entry if delivery is not None else None
+    tracer.event(
+        path.rsplit("/", 1)[1],
+        dt=round(trace.now() - started, 6),
+        code=answer.code,
+        topic=call.topic if call is not None else "",
+        size=len(call.payload) if call is not None and call.payload else len(answer.payload),
+        inbox_wait=tracer.waited("in", entry.id) if entry is not None else None,
+    )
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -517,22 +551,25 @@ def _disconnected(send: Send) -> bool:
 async def _send(
     send: Send,
     status: int,
-    content: bytes,
+    content: bytes | list[bytes],
     media_type: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> None:
+    """One response; ``content`` in pieces is written piece by piece (not joined)."""
+    pieces = [content] if isinstance(content, bytes) else content
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", media_type.encode()),
-                (b"content-length", str(len(content)).encode()),
+                (b"content-length", str(sum(len(p) for p in pieces)).encode()),
                 *((k.encode(), v.encode()) for k, v in extra or ()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": content})
+    for at, piece in enumerate(pieces, 1):
+        await send({"type": "http.response.body", "body": piece, "more_body": at < len(pieces)})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
