@@ -37,8 +37,9 @@ def test_the_summary_counts_every_result_once(report: Report) -> None:
     for part, counts in summary.items():
         for outcome, n in counts.items():
             assert n == sum(1 for r in report.results if (r.part, r.outcome) == (part, outcome))
-    assert report.ok == all(
-        r.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE) for r in report.results
+    assert report.ok == (
+        report.setup_error is None
+        and all(r.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE) for r in report.results)
     )
 
 
