@@ -47,6 +47,7 @@ reports = st.builds(
         signature_scheme=st.just("isthmus-sig-1"),
     ),
     results=st.lists(results, max_size=5).map(tuple),
+    setup_error=st.none() | st.just("contract c not approved within 60 s (status APPLIED)"),
 )
 
 

@@ -205,6 +205,27 @@ def test_a_read_only_run_of_passing_checks_exits_0(
     assert invoke("verify", out / "report.json", "--key", key).exit_code == 0
 
 
+def test_a_run_whose_contract_nobody_approved_exits_1_though_its_check_passed(
+    tmp_path: Path, isthmus_target: IsthmusTarget, kit_home: Path
+) -> None:
+    """No operator: the set-up fails, the one (unsigned) check still passes, the run is
+    not ok: it proved nothing about the paths that need the contract."""
+    target_file = _target_file(
+        tmp_path,
+        isthmus_target.target,
+        claims=frozenset({Part.MANAGEMENT}),
+        approval_timeout_s=0.2,
+    )
+    out = tmp_path / "unapproved"
+    args = ("run", "--target", target_file, "--home", kit_home, "--out", out, "-k", "cli.health")
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert "set-up: contract" in result.output and "not approved" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [r["outcome"] for r in report["results"]] == ["pass"]
+    assert report["ok"] is False and report["setup_error"]
+
+
 @pytest.mark.parametrize(
     "content", ["node_id = 'x'", "not toml at all [", '{"node_id": "../x", "address": "a"}']
 )

@@ -5,13 +5,17 @@ and a CSP violation would be a console error), escapes what the target said, and
 title, a language and labelled sections. ``ISTHMUS_SCREENSHOTS=1`` writes
 ``docs/conformance-report.png`` — from a run of the kit's own checks against the node
 when they are there (``all_checks()`` and the operator's part in
-``tests/conformance/isthmus_target.py``), else from this module's."""
+``tests/conformance/isthmus_target.py``: the run's contract and what the kit marks
+``-approve-`` are approved, so every applicable check runs; the ECDH-PSI checks against
+the node's own PSI engine in-process, through the kit's relay), else from this module's."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from isthmus.conformance import identity, runner
 from isthmus.conformance.context import CheckContext, KitIdentity
 from isthmus.conformance.model import Part, Target
 from isthmus.conformance.outputs import Written, write_reports
+from isthmus.conformance.psi.target import Curve, PsiTarget
 from isthmus.conformance.registry import Registry, all_checks
 from isthmus.conformance.runner import Approver
 from isthmus.wire import paths
@@ -77,14 +82,35 @@ def _screenshots() -> bool:
     return os.environ.get("ISTHMUS_SCREENSHOTS") == "1"
 
 
-def _kit_run(isthmus_target: IsthmusTarget, kit: KitIdentity) -> tuple[Target, Approver] | None:
+KitRun = tuple[Target, Approver, contextlib.AbstractContextManager[None]]
+
+
+def _kit_run(isthmus_target: IsthmusTarget, kit: KitIdentity) -> KitRun | None:
     """The target and operator of the kit's own node-level run (its sessions, datasets and
-    service addresses, ``tests/conformance/isthmus_target.py``), when the checks exist."""
+    service addresses; the approver of its contract; the operator approving what the kit
+    marks while the run lasts, ``tests/conformance/isthmus_target.py``), when the checks
+    exist."""
     if not all_checks() or importlib.util.find_spec("tests.conformance.isthmus_target") is None:
         return None
     helpers = importlib.import_module("tests.conformance.isthmus_target")
     node = isthmus_target.node
-    return helpers.target_of(node, kit.node_id), helpers.approver(node, kit.node_id)
+    psi = PsiTarget(
+        launcher="isthmus.conformance.psi.inprocess:launcher",
+        link="blackbox",
+        curves=frozenset(Curve),
+        items=200,
+    )
+    target = helpers.target_of(node, kit.node_id)
+    return (
+        target.model_copy(update={"claims": frozenset(Part), "psi": psi}),
+        helpers.approver(node, kit.node_id),
+        helpers.operator_approves(node),
+    )
+
+
+@contextlib.contextmanager
+def _nobody() -> Iterator[None]:
+    yield
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +118,14 @@ def written(isthmus_target: IsthmusTarget, tmp_path_factory: pytest.TempPathFact
     kit = identity.ephemeral()
     real = _kit_run(isthmus_target, kit) if _screenshots() else None
     if real is not None:
-        target, approve = real
+        target, approve, operator = real
         checks = all_checks()
     else:
         claims = frozenset({Part.MANAGEMENT, Part.SCHEDULING})
         target = isthmus_target.target.model_copy(update={"claims": claims})
-        approve, checks = isthmus_target.approve, registry.all()
-    report = run_sync(runner.run(target, kit, checks=checks, approve=approve))
+        approve, checks, operator = isthmus_target.approve, registry.all(), _nobody()
+    with operator:
+        report = run_sync(runner.run(target, kit, checks=checks, approve=approve))
     return write_reports(report, tmp_path_factory.mktemp("html"), kit.identity)
 
 

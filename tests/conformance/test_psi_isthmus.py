@@ -22,21 +22,22 @@ X25519 = frozenset({Curve.CURVE25519})
 
 
 def psi_target(**psi: Any) -> Target:
-    """A PSI-only target: no node to contract with (``contract_id`` given)."""
+    """A PSI-only target: no node to contract with, and no ``contract_id`` needed."""
     psi.setdefault("launcher", INPROCESS)
     psi.setdefault("stream_timeout_s", 20.0)  # waits only when a target misbehaves
     psi.setdefault("items", 200)  # in-process SM2 is pure hashing: keep it small
     return Target(
         node_id="PSI_TARGET",
         address="http://127.0.0.1:9",
-        contract_id="none",
         claims=frozenset({Part.PSI_LINK}),
         psi=PsiTarget(**psi),
     )
 
 
 def run(target: Target) -> Report:
-    return asyncio.run(runner.run(target, identity.ephemeral(), parts=[Part.PSI_LINK]))
+    report = asyncio.run(runner.run(target, identity.ephemeral(), parts=[Part.PSI_LINK]))
+    assert report.setup == () and report.setup_error is None  # no contract applied for
+    return report
 
 
 def outcomes(report: Report) -> dict[str, Outcome]:
@@ -144,7 +145,6 @@ def component_process_target(link: str, **psi: Any) -> Target:
     return Target(
         node_id="PSI_TARGET",
         address="http://127.0.0.1:9",
-        contract_id="none",
         claims=frozenset({Part.PSI_LINK}),
         psi=PsiTarget(
             link=link,

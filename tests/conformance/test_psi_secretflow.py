@@ -31,7 +31,6 @@ def secretflow_target(link: str, args: tuple[str, ...], **psi: Any) -> Target:
     return Target(
         node_id="SF_NODE",
         address="http://127.0.0.1:9",  # no node: the party alone is under test
-        contract_id="none",
         claims=frozenset({Part.PSI_LINK}),
         psi=PsiTarget(link=link, node_id="SF_NODE", command=command, stream_timeout_s=30, **psi),
     )
@@ -39,6 +38,9 @@ def secretflow_target(link: str, args: tuple[str, ...], **psi: Any) -> Target:
 
 def run(target: Target) -> Report:
     report = asyncio.run(runner.run(target, identity.ephemeral(), parts=[Part.PSI_LINK]))
+    # a bare PSI party: no contract_id in the target, none applied for, and ok
+    assert report.setup == () and report.setup_error is None
+    assert report.ok, [(r.check_id, r.reason) for r in report.results if r.outcome != "pass"]
     return report
 
 

@@ -49,13 +49,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 _ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
-def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _pytest(
+    tmp_path: Path, *args: str, contract_id: str | None = "given-by-operator"
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "labchecks.py").write_text(CHECKS, encoding="utf-8")
     target = {
         "node_id": "PLATFORM_X",
         "address": "http://127.0.0.1:9",
         "claims": ["management"],
-        "contract_id": "given-by-operator",
+        **({"contract_id": contract_id} if contract_id else {}),
     }
     (tmp_path / "target.json").write_text(json.dumps(target), encoding="utf-8")
     env = {**_ENV, "PYTHONPATH": os.pathsep.join([str(SRC), str(tmp_path)])}
@@ -109,6 +111,18 @@ def test_k_selects_checks_and_only_those_run(tmp_path: Path) -> None:
     assert "1 passed, 1 skipped, 3 deselected" in result.stdout
     report = verify_report(tmp_path / "out" / "report.json").report
     assert [r.check_id for r in report.results] == ["lab.passes", "lab.na"]
+
+
+def test_a_failed_set_up_fails_the_checks_that_needed_it(tmp_path: Path) -> None:
+    """No contract given and nobody answers the apply: the checks that passed or did not
+    apply without it are kit errors naming the set-up, and the session fails."""
+    result = _pytest(tmp_path, "-k", "passes or na", contract_id=None)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 failed, 3 deselected" in result.stdout
+    assert "KIT ERROR: §1.2 Passes: the run's set-up failed (the target did not answer" in (
+        result.stdout
+    )
+    assert "without it: not-applicable: another signature scheme" in result.stdout
 
 
 def test_without_a_target_the_plugin_adds_nothing(tmp_path: Path) -> None:

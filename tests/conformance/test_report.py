@@ -37,8 +37,9 @@ def test_the_summary_counts_every_result_once(report: Report) -> None:
     for part, counts in summary.items():
         for outcome, n in counts.items():
             assert n == sum(1 for r in report.results if (r.part, r.outcome) == (part, outcome))
-    assert report.ok == all(
-        r.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE) for r in report.results
+    assert report.ok == (
+        report.setup_error is None
+        and all(r.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE) for r in report.results)
     )
 
 
@@ -47,7 +48,15 @@ def test_the_summary_counts_every_result_once(report: Report) -> None:
 def test_junit_is_well_formed_and_agrees_with_the_json(report: Report) -> None:
     root = ET.fromstring(to_junit_xml(report, "ab" * 32))
     cases = root.findall("./testsuite/testcase")
+    setup = [c for c in cases if c.get("classname") == "conformance.setup"]
+    cases = [c for c in cases if c not in setup]
     assert len(cases) == len(report.results)
+    if report.setup_error is None:  # a failed set-up is an error case of its own
+        assert setup == []
+    else:
+        (case,) = setup
+        error = case.find("error")
+        assert error is not None and error.get("message") == report.setup_error
     for case, result in zip(
         cases, sorted(report.results, key=lambda r: list(Part).index(r.part)), strict=True
     ):

@@ -2,7 +2,8 @@
 
 * ``run``: play the partner against a target described in a TOML/JSON file and write
   ``report.json`` (signed), ``report.xml`` (JUnit) and ``report.html`` into ``--out``.
-  Exit 0 when no check failed or errored, 1 otherwise, 2 for bad usage. ``--dry-run``
+  Exit 0 when no check failed or errored and the set-up (the contract, when a check
+  needed one) did not fail, 1 otherwise, 2 for bad usage. ``--dry-run``
   prints what each check would send and sends nothing: not even the contract apply.
 * ``verify``: check a report's signature (exit 0 and a summary; 1 when it was changed).
 * ``list``: the kit's checks with their part and spec section.

@@ -1,7 +1,10 @@
 """The report as JUnit XML, for CI systems: one ``testsuite`` per part, one ``testcase``
 per check (FAIL → ``failure``, ERROR → ``error``, NOT_APPLICABLE → ``skipped``, each with
-its reason), the evidence in ``system-out``. The XML is a view: its properties carry the
-SHA-256 of the signed ``report.json`` it was made from, which is what to verify."""
+its reason), the evidence in ``system-out``. A failed set-up (``setup_error``: the run's
+contract never approved) is one more suite, ``conformance.setup``, whose one case is an
+``error``, so a CI reading the XML fails the run as the CLI's exit status does. The XML
+is a view: its properties carry the SHA-256 of the signed ``report.json`` it was made
+from, which is what to verify."""
 
 from __future__ import annotations
 
@@ -74,6 +77,10 @@ def to_junit_xml(report: Report, report_sha256: str, report_name: str = "report.
             ET.SubElement(props, "property", name=name, value=_x(value))
         for result in results:
             _case(suite, result)
+    if report.setup_error is not None:
+        suite = ET.SubElement(root, "testsuite", name="conformance.setup", tests="1", errors="1")
+        case = ET.SubElement(suite, "testcase", classname="conformance.setup", name="contract")
+        ET.SubElement(case, "error", message=_x(report.setup_error), type="kit")
     ET.indent(root)
     xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return xml

@@ -4,7 +4,10 @@
         [--conformance-home NODE_HOME] [--conformance-out DIR] [-k PATTERN]
 
 A FAIL is a test failure with the check's reason, NOT_APPLICABLE a skip with its reason,
-an ERROR (the kit broke) a failure that says so. The checks share one run (one listener,
+an ERROR (the kit broke) a failure that says so. When the run's set-up failed (its
+contract never approved), every check that needed the contract is a kit error naming
+the set-up, whatever it found without it: the session fails, as the CLI's exit status
+does. The checks share one run (one listener,
 one contract), made when the first item runs, over exactly the items left after pytest's
 own selection (``-k``, ``--deselect``); ``--conformance-out`` also writes the three
 report files. ``--conformance-checks MODULE:NAME`` runs the checks of a ``Registry`` of
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +30,17 @@ from isthmus.conformance.context import KitIdentity
 from isthmus.conformance.model import CheckResult, Outcome, Part, Target
 from isthmus.conformance.outputs import write_reports
 from isthmus.conformance.registry import Check, Registry, all_checks
+from isthmus.conformance.setup import needs_contract
 
-_RESULTS = pytest.StashKey[dict[str, CheckResult]]()
+
+@dataclass(frozen=True)
+class _Run:
+    target: Target
+    results: dict[str, CheckResult]
+    setup_error: str | None
+
+
+_RESULTS = pytest.StashKey[_Run]()
 _CHECKS = pytest.StashKey[tuple[Check, ...]]()
 
 
@@ -82,11 +95,16 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("section", check.section))
 
     def runtest(self) -> None:
-        results = _results(self.session)
-        result = results.get(self.check.check_id)
+        run = _results(self.session)
+        result = run.results.get(self.check.check_id)
         if result is None:
             raise ConformanceError(f"{self.check.check_id} was not run")
         self.user_properties.append(("outcome", result.outcome.value))
+        if run.setup_error is not None and needs_contract(self.check, run.target):
+            raise ConformanceError(
+                f"{result.section} {result.title}: the run's set-up failed "
+                f"({run.setup_error}); without it: {result.outcome.value}: {result.reason}"
+            )
         if result.outcome is Outcome.NOT_APPLICABLE:
             pytest.skip(f"{result.section}: {result.reason}")
         if result.outcome is Outcome.FAIL:
@@ -104,7 +122,7 @@ class ConformanceItem(pytest.Item):
         return "conformance", None, f"{self.check.check_id} ({self.check.section})"
 
 
-def _results(session: pytest.Session) -> dict[str, CheckResult]:
+def _results(session: pytest.Session) -> _Run:
     config = session.config
     if _RESULTS not in config.stash:
         selected = {i.name for i in session.items if isinstance(i, ConformanceItem)}
@@ -113,7 +131,7 @@ def _results(session: pytest.Session) -> dict[str, CheckResult]:
     return config.stash[_RESULTS]
 
 
-def _run(config: pytest.Config, checks: Sequence[Check]) -> dict[str, CheckResult]:
+def _run(config: pytest.Config, checks: Sequence[Check]) -> _Run:
     target = Target.load(Path(config.getoption("conformance_target")))
     home = config.getoption("conformance_home")
     kit: KitIdentity = identity.from_home(Path(home)) if home else identity.ephemeral()
@@ -128,7 +146,7 @@ def _run(config: pytest.Config, checks: Sequence[Check]) -> dict[str, CheckResul
     out = config.getoption("conformance_out")
     if out:
         write_reports(report, Path(out), kit.identity)
-    return {r.check_id: r for r in report.results}
+    return _Run(target, {r.check_id: r for r in report.results}, report.setup_error)
 
 
 def pytest_configure(config: pytest.Config) -> None:

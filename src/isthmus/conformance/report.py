@@ -57,7 +57,8 @@ class ReportSignature(BaseModel):
 class Report(BaseModel):
     """One run: when, by which kit, against which target (no secrets), every result, the
     kit's own set-up exchanges, and the signature once signed (``signing``). ``summary``
-    and ``ok`` are computed from the results and written into the JSON for its readers."""
+    and ``ok`` are computed from the results (and ``ok`` from ``setup_error`` too) and
+    written into the JSON for its readers."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -87,7 +88,11 @@ class Report(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        """No check failed and none errored."""
+        """No check failed, none errored, and the set-up did not fail: a run whose
+        contract was never approved proved nothing, even if every check that ran was not
+        applicable (a run that needed no contract has no set-up to fail)."""
+        if self.setup_error is not None:
+            return False
         return all(r.outcome not in (Outcome.FAIL, Outcome.ERROR) for r in self.results)
 
 

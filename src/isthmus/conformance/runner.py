@@ -2,12 +2,14 @@
 
 The runner owns everything around a check: the kit's listener, the recording client,
 the contract between kit and target (the target file's ``contract_id``, or applied and
-waited for), a timeout per check, the mapping of what a check raised to an outcome
-(``CheckFailed`` → FAIL, ``NotApplicable`` → NOT_APPLICABLE, ``ListenerTimeout`` → FAIL
-because the target never called back, anything else → ERROR, the kit broke), each check's
-cleanups (reverse order, even on failure) and, at the end, the contract it applied
-(terminated). A part the target does not claim is NOT_APPLICABLE "not claimed" without
-a request; a dry run sends nothing at all (no listener, no contract, no check runs).
+waited for; set up only when a check that will run needs one,
+``setup.needs_contract``), a timeout per check, the mapping of what a check raised to an
+outcome (``CheckFailed`` → FAIL, ``NotApplicable`` → NOT_APPLICABLE, ``ListenerTimeout``
+→ FAIL because the target never called back, anything else → ERROR, the kit broke),
+each check's cleanups (reverse order, even on failure) and, at the end, the contract it
+applied (terminated). A part the target does not claim is NOT_APPLICABLE "not claimed"
+without a request; a dry run sends nothing at all (no listener, no contract, no check
+runs).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from isthmus.conformance.recording import RecordingClient
 from isthmus.conformance.redaction import is_secret_name
 from isthmus.conformance.registry import Check, all_checks, select
 from isthmus.conformance.report import Report, TargetSummary
-from isthmus.conformance.setup import SETUP_ERROR, establish_contract, release_contract
+from isthmus.conformance.setup import (
+    SETUP_ERROR,
+    establish_contract,
+    needs_contract,
+    release_contract,
+)
 
 #: Called with the contract id the kit applied for; approves it at the target (tests
 #: with an Isthmus target approve through its admin API; against production, the
@@ -92,7 +99,8 @@ async def run(
     state: dict[str, Any] = {}
     setup: list[Exchange] = []
     try:
-        await establish_contract(target, kit, http, listener, state, approve)
+        if any(needs_contract(c, target) for c in chosen if not _skip(c, target, allow_mutating)):
+            await establish_contract(target, kit, http, listener, state, approve)
         setup += http.take()
         done: list[CheckResult] = []
         for c in chosen:
@@ -170,14 +178,21 @@ def _result(
     )
 
 
+def _skip(c: Check, target: Target, allow_mutating: bool) -> str | None:
+    """Why ``c`` is not run at all in this run (None: it runs)."""
+    if c.part not in target.claims:
+        return "not claimed"
+    if c.mutates and not allow_mutating:
+        return "changes state on the target; mutating checks are not allowed in this run"
+    return None
+
+
 async def _run_one(
     c: Check, ctx: CheckContext, allow_mutating: bool, options: RunOptions
 ) -> CheckResult:
-    if c.part not in ctx.target.claims:
-        return _result(c, Outcome.NOT_APPLICABLE, "not claimed", None, (), 0.0)
-    if c.mutates and not allow_mutating:
-        reason = "changes state on the target; mutating checks are not allowed in this run"
-        return _result(c, Outcome.NOT_APPLICABLE, reason, None, (), 0.0)
+    skipped = _skip(c, ctx.target, allow_mutating)
+    if skipped is not None:
+        return _result(c, Outcome.NOT_APPLICABLE, skipped, None, (), 0.0)
     ctx.listener.drain()
     ctx.http.take()
     started = time.perf_counter()

@@ -7,7 +7,13 @@ production the target's operator does) and waits up to ``target.approval_timeout
 the target's ``node/contract/confirm`` on its listener, falling back to one
 ``node/contract/query`` (the spec's fallback when a confirm is lost). A contract the kit
 applied for is terminated at the end of the run. A failed set-up does not stop the run:
-``state["setup_error"]`` says why, and checks that need the contract are ERROR.
+``state["setup_error"]`` says why, checks that need the contract are ERROR, and the
+report is not ok.
+
+A run sets up a contract only when a check that will run needs one (``needs_contract``):
+every node-level part does, the ECDH-PSI link only over the ``node`` link. A bare PSI
+party (SecretFlow's, over ``direct`` or ``blackbox``) has no node to contract with, so its
+target file needs no ``contract_id`` and the kit applies for nothing.
 """
 
 from __future__ import annotations
@@ -21,14 +27,27 @@ import httpx
 import isthmus
 from isthmus.conformance.context import KitIdentity
 from isthmus.conformance.listener import KitListener, ListenerTimeout
-from isthmus.conformance.model import Target
+from isthmus.conformance.model import Part, Target
 from isthmus.conformance.recording import RecordingClient
+from isthmus.conformance.registry import Check
 from isthmus.wire import paths
 
 CONTRACT_ID = "contract_id"
 CONTRACT_APPLIED = "contract_applied"
 CONTRACT_CONFIRM = "contract_confirm"
 SETUP_ERROR = "setup_error"
+
+
+def needs_contract(check: Check, target: Target) -> bool:
+    """Whether ``check`` needs the contract between kit and target, derived from its part
+    and, for the ECDH-PSI link, the link: a node knows the kit's key and address only
+    from the contract, so every node-level part needs it, and so does PSI over the
+    ``node`` link (the target's node forwards east-west to the kit as its partner). Over
+    ``direct`` and ``blackbox`` the kit talks to the PSI party itself: no node, no
+    contract."""
+    if check.part is Part.PSI_LINK:
+        return target.psi is not None and target.psi.link == "node"
+    return True
 
 
 def apply_body(kit: KitIdentity) -> dict[str, Any]:

@@ -46,8 +46,9 @@ class PsiTarget(BaseModel):
     scratch directory). Values are Python format strings: a literal brace is doubled
     (``'{{"namespace": "in", "name": "data"}}'``).
 
-    A PSI-only target (a party without a node, e.g. SecretFlow's) sets the target's
-    ``contract_id`` to any value so the kit does not apply for a contract.
+    A PSI-only target (a party without a node, e.g. SecretFlow's) over ``direct`` or
+    ``blackbox`` needs no ``contract_id``: the kit applies for a contract only when a
+    check that runs needs one (``conformance.setup.needs_contract``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
