@@ -209,15 +209,7 @@ def main() -> None:
     parser.add_argument(
         "--streams", type=int, default=8, help="topics in parallel (gRPC: calls in flight)"
     )
-    parser.add_argument(
-        "--sizes",
-        default=",".join(SIZES),
-        help=f"comma-separated cases among {', '.join(SIZES)}, or sizes in bytes",
-    )
     args = parser.parse_args()
-    sizes = {
-        label: SIZES[label] if label in SIZES else int(label) for label in args.sizes.split(",")
-    }
     result: dict[str, Any] = {
         "benchmark": "transport",
         "size": args.size,
@@ -237,7 +229,7 @@ def main() -> None:
                 "/transport/sessions",
                 {"session_id": SESSION, "token": TOKEN, "parties": [other.node_id]},
             )
-        for label, size in sizes.items():
+        for label, size in SIZES.items():
             count = _count(size, args.size)
             meter = CpuMeter([node.process.pid for node in (a, b) if node.process is not None])
             ours = _run(isthmus_run((a, b), size, count, args.streams, label))

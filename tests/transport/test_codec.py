@@ -11,17 +11,13 @@ from isthmus.store.transport import OutMessage
 from isthmus.transport.codec import (
     decode,
     foreign_reply_code,
-    frame_views,
-    framed,
     from_inbound,
-    inbound_pieces,
     invoked_message,
     to_inbound,
     unwrap_push,
 )
 from isthmus.wire import ptp
 from isthmus.wire.errors import TransportRefused
-from isthmus.wire.framing import frame, unframe
 from isthmus.wire.proto import ptp_pb2
 
 texts = st.text(min_size=1, max_size=40)
@@ -54,39 +50,6 @@ def test_frames_round_trip(
         payload,
     )
     assert decoded.fragment == fragment
-
-
-@given(
-    st.lists(st.tuples(session_ids, st.integers(1, 2**40), payloads), max_size=5),
-    st.none() | st.integers(0, 2**40),
-)
-def test_pieces_frame_like_the_protobuf_and_the_framing(
-    messages: list[tuple[str, int, bytes]], after: int | None
-) -> None:
-    """The pieces (routing serialized alone, the payload after it) decode as the whole
-    ``Inbound`` would, and ``framed`` / ``frame_views`` agree with ``wire.framing``."""
-    outs = [OutMessage(1, s, "NODE_B", "t", seq, p, len(p)) for s, seq, p in messages]
-    pieces = [inbound_pieces(m, memoryview(m.payload or b""), None, after=after) for m in outs]
-    whole = [
-        ptp_pb2.Inbound(
-            metadata={
-                "x-ptp-session-id": m.session_id,
-                "x-ptp-topic": "t",
-                "x-ptp-seq": str(m.seq),
-                **({} if after is None else {"x-isthmus-after": str(after)}),
-            },
-            payload=m.payload,
-        )
-        for m in outs
-    ]
-    body = framed(pieces)
-    assert list(unframe(body, max_message_bytes=1 << 20)) == [b"".join(p) for p in pieces]
-    assert body == frame([b"".join(p) for p in pieces])
-    views = list(frame_views(body, max_message_bytes=1 << 20))
-    for view, expected in zip(views, whole, strict=True):
-        decoded = ptp_pb2.Inbound.FromString(bytes(view))
-        assert decoded == expected
-        assert from_inbound(view).after == after
 
 
 @given(session_ids, topics, payloads)

@@ -115,11 +115,6 @@ class TransportSection(_Section):
     #: fdatasync each spilled file before the commit that references it (for power-cut
     #: durability; pair it with a database that syncs its commits).
     spill_fsync: bool = False
-    #: Pushes of at least this size are stored once: answered when the partner node has
-    #: stored them, and kept here only when it has not within ``direct_wait_s`` (or
-    #: refused, or is unreachable); 0 = every push is stored here first.
-    direct_bytes: int = Field(default=1024 * 1024, ge=0)
-    direct_wait_s: float = Field(default=2.0, gt=0, le=60)
     #: Sessions unused this long are released and their data dropped.
     session_idle_timeout_s: int = Field(default=24 * 3600, ge=1)
     #: ``pop`` without a timeout waits this long (the spec's default).

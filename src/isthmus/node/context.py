@@ -302,8 +302,6 @@ def _queue_engine(config: NodeConfig, store: Store) -> QueueEngine:
             max_session_messages=transport.max_session_messages,
             max_session_bytes=transport.max_session_bytes,
         ),
-        direct_bytes=transport.direct_bytes,
-        direct_wait_s=transport.direct_wait_s,
     )
 
 
@@ -317,12 +315,10 @@ def _transport_service(
         peers,
         partner_address(store, SYSTEM_NAME),
         east_west_max_bytes=config.transport.east_west_max_bytes,
-        # A batch must fit in the partner's body limit with room for framing; smaller
-        # rounds, several in flight, keep a stored-once push's wait short.
-        batch_max_bytes=min(
+        # A batch must fit in the partner's body limit with room for framing.
+        batch_max_bytes=max(
             config.transport.east_west_max_bytes + 65536, config.interconn.max_body_bytes // 2
         ),
-        max_rounds=2,
         meter=meter,
     )
     return TransportService(queues, forwarder, meter)

@@ -10,14 +10,12 @@ that turns malformed bytes into the codec error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import cast
+from collections.abc import Mapping
 
 from isthmus.store.transport import OutMessage
 from isthmus.transport.queues import IncomingMessage
 from isthmus.wire import paths, ptp
 from isthmus.wire.errors import TransportRefused
-from isthmus.wire.framing import decode_varint, encode_varint
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.protobuf import MalformedMessage, MessageT, parse
 from isthmus.wire.ptp import PtpCode
@@ -25,16 +23,12 @@ from isthmus.wire.ptp import PtpCode
 __all__ = [
     "FOREIGN_OK",
     "META_ACCEPTED",
-    "META_AFTER",
     "META_FRAGMENT",
     "META_SEQ",
     "STREAM_VERSION",
     "decode",
     "foreign_reply_code",
-    "frame_views",
-    "framed",
     "from_inbound",
-    "inbound_pieces",
     "invoked_message",
     "is_wrapped",
     "to_inbound",
@@ -46,44 +40,24 @@ STREAM_VERSION = "isthmus-stream-1"
 #: Isthmus extensions carried in ``Inbound.metadata`` of the east-west stream.
 META_SEQ = "x-ptp-seq"
 META_FRAGMENT = "x-ptp-fragment"
-#: On the first frame of a stream in a batch sent while an earlier batch is in flight:
-#: the sequence number the receiver must hold before it stores this frame.
-META_AFTER = "x-isthmus-after"
 #: Outbound metadata of a refused batch: how many frames were stored before the refusal.
 META_ACCEPTED = "x-ptp-accepted"
 #: Success codes other platforms answer with (digest §4.3 and §8: 0 and 200 seen).
 FOREIGN_OK = {PtpCode.OK, "0", "200"}
 
 
-def decode(message_type: type[MessageT], data: bytes | memoryview, what: str) -> MessageT:
+def decode(message_type: type[MessageT], data: bytes, what: str) -> MessageT:
     """``data`` as a ``message_type``; ``TransportRefused(CODEC_ERROR, what)`` if it is
-    not one (``what`` says what was expected). A view is read in place: protobuf's
-    ``ParseFromString`` takes any buffer, though ``wire.protobuf.parse`` says bytes."""
+    not one (``what`` says what was expected)."""
     try:
-        return parse(message_type, cast(bytes, data), what)
+        return parse(message_type, data, what)
     except MalformedMessage as exc:
         raise TransportRefused(PtpCode.CODEC_ERROR, exc.message) from exc
 
 
-#: ``Inbound.payload``'s tag: field 2, length-delimited.
-_PAYLOAD_TAG = b"\x12"
-
-Piece = bytes | memoryview
-
-
-def inbound_pieces(
-    message: OutMessage,
-    payload: Piece,
-    fragment: tuple[int, int] | None,
-    *,
-    after: int | None = None,
-) -> list[Piece]:
-    """One frame of the east-west stream as pieces whose concatenation is the serialized
-    ``Inbound``: the payload (or a fragment ``(index, count)`` of it) with its routing and
-    sequence number in ``Inbound.metadata``, and ``after`` (``META_AFTER``) when the
-    receiver must hold that sequence number first. The payload is one of the pieces, not
-    copied: protobuf reads a message's fields in any order, so the routing is serialized
-    alone and the payload field follows it."""
+def to_inbound(message: OutMessage, payload: bytes, fragment: tuple[int, int] | None) -> bytes:
+    """One frame of the east-west stream: the payload (or a fragment ``(index, count)``
+    of it) with its routing and sequence number in ``Inbound.metadata``."""
     metadata = {
         ptp.SESSION_ID: message.session_id,
         ptp.TOPIC: message.topic,
@@ -91,50 +65,10 @@ def inbound_pieces(
     }
     if fragment is not None:
         metadata[META_FRAGMENT] = f"{fragment[0]}/{fragment[1]}"
-    if after is not None:
-        metadata[META_AFTER] = str(after)
-    head = ptp_pb2.Inbound(metadata=metadata).SerializeToString()
-    return [head, _PAYLOAD_TAG + encode_varint(len(payload)), payload]
+    return bytes(ptp_pb2.Inbound(metadata=metadata, payload=payload).SerializeToString())
 
 
-def to_inbound(
-    message: OutMessage,
-    payload: Piece,
-    fragment: tuple[int, int] | None,
-    *,
-    after: int | None = None,
-) -> bytes:
-    """``inbound_pieces`` joined: one frame's bytes."""
-    return b"".join(inbound_pieces(message, payload, fragment, after=after))
-
-
-def framed(frames: list[list[Piece]]) -> bytes:
-    """The body of a ``chan/transport`` call: each frame length-delimited (as
-    ``wire.framing.frame``), its pieces copied once, into the body."""
-    parts: list[Piece] = []
-    for pieces in frames:
-        parts.append(encode_varint(sum(len(p) for p in pieces)))
-        parts.extend(pieces)
-    return b"".join(parts)
-
-
-def frame_views(data: bytes, *, max_message_bytes: int) -> Iterator[memoryview]:
-    """Each frame of a ``chan/transport`` body, as a view into it (``wire.framing.unframe``
-    without its copy); ValueError on truncation or an oversized frame."""
-    view = memoryview(data)
-    offset = 0
-    while offset < len(view):
-        length, offset = decode_varint(view, offset)
-        if length > max_message_bytes:
-            raise ValueError(f"frame of {length} bytes exceeds {max_message_bytes}")
-        end = offset + length
-        if end > len(view):
-            raise ValueError("truncated frame")
-        yield view[offset:end]
-        offset = end
-
-
-def from_inbound(data: bytes | memoryview) -> IncomingMessage:
+def from_inbound(data: bytes) -> IncomingMessage:
     """Decode one frame of the east-west stream: TransportRefused(CODEC_ERROR) if it is
     not an ``Inbound``, TransportRefused(BAD_REQUEST) if its routing is unusable."""
     inbound = decode(ptp_pb2.Inbound, data, "east-west frame is not an Inbound")
@@ -144,14 +78,12 @@ def from_inbound(data: bytes | memoryview) -> IncomingMessage:
         if META_FRAGMENT in meta:
             index, count = (int(v) for v in meta[META_FRAGMENT].split("/", 1))
             fragment = (index, count)
-        after = int(meta[META_AFTER]) if META_AFTER in meta else None
         return IncomingMessage(
             ptp.checked_id(meta[ptp.SESSION_ID], ptp.SESSION_ID),
             ptp.checked_topic(meta.get(ptp.TOPIC, "")),
             int(meta[META_SEQ]),
             inbound.payload,
             fragment,
-            after,
         )
     except (KeyError, ValueError) as exc:
         raise TransportRefused(PtpCode.BAD_REQUEST, f"unusable east-west frame: {exc}") from exc

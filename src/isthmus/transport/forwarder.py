@@ -7,13 +7,6 @@ Guarantees (with the queue engine's):
   its frames were) or the partner released its session (the message can never land);
 * per (session, partner) stream, messages go in push order: a batch stops at the first
   refused message, and nothing of that stream is sent again before ``retry_s``;
-* up to ``max_rounds`` batches to a partner are on the way at once (an Isthmus partner;
-  another platform gets one message at a time). A batch sent while earlier ones are in
-  flight names, per stream, the highest sequence number among them (``META_AFTER``): the
-  partner stores it only after those, so overtaking on the way changes nothing. A stream
-  whose earlier batch failed sends nothing more until the batches in flight settled;
-* a round that failed tells the queues (``not_delivered``), so a stored-once push in it
-  is written here at once instead of after its wait;
 * one session a partner refuses (not opened there yet, full) does not hold up the other
   sessions to that partner; an unreachable partner is retried after ``retry_s``;
 * a partner is reached only at the address of its APPROVED contract (``partner_address``).
@@ -30,6 +23,7 @@ signed pass-through ``invoke`` per message, in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
@@ -37,21 +31,19 @@ from typing import NamedTuple, Protocol
 from isthmus.peer.client import PeerClient
 from isthmus.store import Store
 from isthmus.store.transport import OutMessage
-from isthmus.transport import trace
 from isthmus.transport.codec import (
     FOREIGN_OK,
     META_ACCEPTED,
     META_SEQ,
     STREAM_VERSION,
-    Piece,
     decode,
     foreign_reply_code,
-    framed,
-    inbound_pieces,
+    to_inbound,
 )
 from isthmus.transport.queues import QueueEngine
 from isthmus.wire import paths, ptp
 from isthmus.wire.errors import PeerError, TransportRefused
+from isthmus.wire.framing import frame
 from isthmus.wire.node import ContractStatus
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -111,8 +103,6 @@ class Forwarder:
         idle_poll_s: float = 0.5,
         retry_s: float = 1.0,
         meter: TrafficMeter | None = None,
-        max_rounds: int = 2,
-        min_extra_round_bytes: int = 256 * 1024,
     ) -> None:
         self._queues = queues
         self.meter = meter
@@ -122,139 +112,20 @@ class Forwarder:
         self.batch_max_bytes = batch_max_bytes
         self.idle_poll_s = idle_poll_s
         self.retry_s = retry_s
-        #: Rounds in flight to one partner at most (``run``; ``forward_once``: one).
-        self.max_rounds = max(1, max_rounds)
-        #: A round starts beside others in flight only when it carries this much: each
-        #: round costs a signed request, which small messages would pay per message.
-        self.min_extra_round_bytes = min_extra_round_bytes
-        #: The rounds in flight (task -> partner) and the messages they carry, by id.
-        self._rounds: dict[asyncio.Task[bool], str] = {}
-        self._sending: dict[int, OutMessage] = {}
-        #: Payload bytes in flight per partner (read per push, so never summed there).
-        self._sending_bytes: dict[str, int] = {}
 
     async def run(self) -> None:
-        """Deliver the out queue forever, up to ``max_rounds`` rounds in flight per
-        partner; what fails is retried after ``retry_s``."""
+        """Deliver the out queue forever; what fails is retried after ``retry_s``."""
         backoff: Backoff = {}
         while True:
-            started = False
+            sent_any = False
             try:
-                started = await self._start_rounds(backoff)
+                sent_any = await self.forward_once(backoff)
             except Exception:  # a bug must not end the loop; logged, the round is retried
                 log.exception("transport forwarding round failed")
-            if not started:
+            if not sent_any:
                 self._queues.outgoing.clear()
-                wake = asyncio.ensure_future(self._queues.outgoing.wait())
-                await asyncio.wait(
-                    {wake, *self._rounds},
-                    timeout=self.idle_poll_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                wake.cancel()
-
-    async def _start_rounds(self, backoff: Backoff) -> bool:
-        """Start a round to every partner with messages not yet in flight and room for
-        one more round; True if any started.
-
-        A round may start while earlier ones to the same partner are in flight: each
-        stream's first frame in it names the highest sequence number of that stream
-        still in flight (``META_AFTER``), and the partner stores nothing of the stream
-        before it holds that one (it waits a bounded time, else refuses the round and it
-        is resent). A stream whose first unsent message is older than one in flight (an
-        earlier round failed) waits until the rounds in flight are settled."""
-        await self._queues.start()
-        loop = asyncio.get_running_loop()
-        started = False
-        busy: dict[str, int] = {}  # partner -> rounds in flight
-        for peer in self._rounds.values():
-            busy[peer] = busy.get(peer, 0) + 1
-        skip = self._skip(busy, self._sending_bytes)
-        for peer, messages in self._queues.outgoing_by_peer(skip=skip).items():
-            rounds = busy.get(peer, 0)
-            if rounds >= self.max_rounds:
-                continue
-            now = loop.time()
-            try:
-                route = self.resolve(peer)
-            except TransportRefused as exc:
-                log.warning("transport to %s failed, will retry: %s", peer, exc)
-                backoff[peer, None] = now + self.retry_s
-                continue
-            if rounds and not route.native:
-                continue  # another platform: one message at a time, in order
-            top = self._in_flight_top(peer)
-            free = self._unblocked(messages, top)
-            batch = self._batch(peer, free, backoff, now)
-            if not batch or (rounds and sum(m.size for m in batch) < self.min_extra_round_bytes):
-                continue
-            after = {m.session_id: top[m.session_id] for m in batch if m.session_id in top}
-            for message in batch:
-                self._sending[message.id] = message
-            self._sending_bytes[peer] = self._sending_bytes.get(peer, 0) + sum(
-                m.size for m in batch
-            )
-            task = asyncio.create_task(self._round(peer, messages, batch, backoff, after))
-            self._rounds[task] = peer
-            started = True
-        return started
-
-    async def _round(
-        self,
-        peer: str,
-        messages: list[OutMessage],
-        batch: list[OutMessage],
-        backoff: Backoff,
-        after: dict[str, int],
-    ) -> bool:
-        try:
-            return await self._forward_to(peer, messages, backoff, batch=batch, after=after)
-        except Exception:  # a bug must not end the loop; logged, the round is retried
-            log.exception("transport forwarding round to %s failed", peer)
-            return False
-        finally:
-            for message in batch:
-                self._sending.pop(message.id, None)
-            self._sending_bytes[peer] -= sum(m.size for m in batch)
-            self._rounds.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-            self._queues.outgoing.set()  # look again: room for a round, maybe a resend
-
-    def _skip(self, busy: dict[str, int], sending: dict[str, int]) -> set[str]:
-        """Partners no round can start to now (rounds full, or too little waiting beside
-        the rounds in flight), known without listing their queues: a push wakes this
-        loop, and a scan of a long queue per push would cost more than the push."""
-        return {
-            peer
-            for peer, rounds in busy.items()
-            if rounds >= self.max_rounds
-            or self._queues.outgoing_bytes(peer) - sending.get(peer, 0) < self.min_extra_round_bytes
-        }
-
-    def _in_flight_top(self, peer: str) -> dict[str, int]:
-        """Per session, the highest sequence number in flight to ``peer``."""
-        top: dict[str, int] = {}
-        for message in self._sending.values():
-            if message.peer_node_id == peer and message.seq > top.get(message.session_id, 0):
-                top[message.session_id] = message.seq
-        return top
-
-    def _unblocked(self, messages: list[OutMessage], top: dict[str, int]) -> list[OutMessage]:
-        """The messages not in flight whose stream may go on: a stream whose first such
-        message is older than one in flight waits (nothing may overtake a resend)."""
-        blocked: set[str] = set()
-        seen: set[str] = set()
-        free: list[OutMessage] = []
-        for message in messages:
-            if message.id in self._sending:
-                continue
-            session = message.session_id
-            if session not in seen:
-                seen.add(session)
-                if message.seq < top.get(session, 0):
-                    blocked.add(session)
-            if session not in blocked:
-                free.append(message)
-        return free
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queues.outgoing.wait(), self.idle_poll_s)
 
     async def forward_once(self, backoff: Backoff | None = None) -> bool:
         """One batch to every partner with messages waiting; True if any progress.
@@ -288,43 +159,20 @@ class Forwarder:
             size += message.size
         return batch
 
-    async def _forward_to(
-        self,
-        peer: str,
-        messages: list[OutMessage],
-        backoff: Backoff,
-        *,
-        batch: list[OutMessage] | None = None,
-        after: dict[str, int] | None = None,
-    ) -> bool:
+    async def _forward_to(self, peer: str, messages: list[OutMessage], backoff: Backoff) -> bool:
         now = asyncio.get_running_loop().time()
-        if batch is None:
-            batch = self._batch(peer, messages, backoff, now)
+        batch = self._batch(peer, messages, backoff, now)
         if not batch:
             return False
         try:
             route = self.resolve(peer)
             if not route.native:
                 return await self._invoke_each(route.address, peer, batch, backoff, now)
-            started = trace.now()
-            waits = [trace.TRACE.waited("out", m.id) or 0.0 for m in batch] if trace.TRACE else []
-            payloads = await self._queues.payloads(batch)
-            frames, owners = self._frames(batch, payloads, after or {})
+            frames, owners = self._frames(batch, await self._queues.payloads(batch))
             outbound = await self._post(route.address, peer, frames)
-            if trace.TRACE is not None:
-                trace.TRACE.event(
-                    "forward",
-                    start=round(started, 6),
-                    n=len(batch),
-                    size=sum(m.size for m in batch),
-                    rtt=round(trace.now() - started, 6),
-                    outbox_wait_max=max(waits),
-                    outbox_wait_sum=round(sum(waits), 6),
-                )
         except (PeerError, TransportRefused) as exc:
             log.warning("transport to %s failed, will retry: %s", peer, exc)
             backoff[peer, None] = now + self.retry_s
-            self._queues.not_delivered(batch)
             return False
         if outbound.code == PtpCode.OK:
             self._delivered(peer, batch)
@@ -350,7 +198,6 @@ class Forwarder:
             accepted_frames = 0
         stored = self._fully_sent(batch, owners, accepted_frames)
         self._delivered(peer, stored)
-        self._queues.not_delivered(batch[len(stored) :])
         session = meta.get(ptp.SESSION_ID)
         code = PtpCode.parse(outbound.code)
         if session is None:
@@ -391,7 +238,6 @@ class Forwarder:
             log.warning("transport to %s failed, will retry: %s", peer, exc)
             backoff[peer, None] = now + self.retry_s
         self._delivered(peer, sent)
-        self._queues.not_delivered(batch[len(sent) :])
         return bool(sent)
 
     def _delivered(self, peer: str, messages: list[OutMessage]) -> None:
@@ -430,39 +276,32 @@ class Forwarder:
         return batch[:complete]
 
     def _frames(
-        self, batch: list[OutMessage], payloads: list[bytes], after: dict[str, int] | None = None
-    ) -> tuple[list[list[Piece]], list[int]]:
-        """The batch's frames (as pieces, the payloads not copied), and for each frame
-        the index of its message; the first
-        frame of each session in ``after`` names the sequence number the partner must
-        hold before it (``META_AFTER``)."""
-        frames: list[list[Piece]] = []
+        self, batch: list[OutMessage], payloads: list[bytes]
+    ) -> tuple[list[bytes], list[int]]:
+        """The batch's frames, and for each frame the index of its message."""
+        frames: list[bytes] = []
         owners: list[int] = []
         limit = self.east_west_max_bytes
-        gates = dict(after or {})
         for position, (message, payload) in enumerate(zip(batch, payloads, strict=True)):
-            gate = gates.pop(message.session_id, None)
             if len(payload) <= limit:
-                frames.append(inbound_pieces(message, payload, None, after=gate))
+                frames.append(to_inbound(message, payload, None))
                 owners.append(position)
                 continue
             count = -(-len(payload) // limit)
-            view = memoryview(payload)
             for i in range(count):
-                piece = view[i * limit : (i + 1) * limit]
-                frames.append(inbound_pieces(message, piece, (i, count), after=gate))
-                gate = None
+                piece = payload[i * limit : (i + 1) * limit]
+                frames.append(to_inbound(message, piece, (i, count)))
                 owners.append(position)
         return frames, owners
 
-    async def _post(self, address: str, peer: str, frames: list[list[Piece]]) -> ptp_pb2.Outbound:
+    async def _post(self, address: str, peer: str, frames: list[bytes]) -> ptp_pb2.Outbound:
         """One signed east-west call; the partner's ``Outbound`` says what it stored."""
         reply = await self.peers.call_bytes(
             "POST",
             address,
             paths.CHAN_TRANSPORT,
             target_node_id=peer,
-            body=framed(frames),
+            body=frame(frames),
             extra_headers={ptp.VERSION: STREAM_VERSION},
         )
         return decode(ptp_pb2.Outbound, reply, f"{peer} answered no Outbound")

@@ -12,20 +12,6 @@ Nothing is observable before it is durable: a push is answered OK, a message is 
 to the forwarder, a received message becomes poppable. If a commit fails, its callers get
 ``E0000000500`` and the engine reloads its state from the store, which is the truth.
 
-**A large push is stored once** (``direct_bytes`` and up): it is handed to the forwarder
-without being written here, in push order (it joins the forward queue with the batch
-being built, behind everything accepted before it), and answered OK once the partner
-said it stored it. If the partner has not within ``direct_wait_s``, refused it, or a
-round carrying it failed, it is written here and answered once durable. So an OK always
-means durable on one of the two nodes, and nothing accepted is lost if either dies next.
-Its stream's next sequence number is kept in the store ``SEQ_RESERVE`` ahead of the
-numbers in use, so a restart never reuses a number the partner may hold (the partner
-drops numbers at or below its mark as resends).
-
-**A partner's batch is stored in the order it was sent** even when several are on the
-way at once: a frame naming ``after`` waits (``AFTER_WAIT_S``) until its stream's mark
-reached that number, else the whole batch is refused (``E0000000601``) and resent.
-
 **A pop loses nothing.** A popped message is *in flight* until its reply is handed to the
 client's connection: ``pop`` returns a ``Delivery``, and only ``Delivery.delivered()``
 removes the message from the store (a later commit, not awaited by anyone). A reply that
@@ -87,7 +73,6 @@ from isthmus.store.transport import (
     StreamKey,
     TransportStore,
 )
-from isthmus.transport import trace
 from isthmus.transport.accounting import Accounting, QueueDepths, QueueLimits
 from isthmus.wire.clock import now_ms
 from isthmus.wire.errors import TransportRefused
@@ -111,14 +96,6 @@ RESTART_WINDOW_S = 60.0
 #: An acknowledged-mode delivery nobody acknowledged for this long is given out again.
 ACK_LEASE_S = 60.0
 
-#: Sequence numbers reserved at once for stored-once pushes: the store holds the stream's
-#: next number ahead of those in use, so a push need not commit to take one.
-SEQ_RESERVE = 1024
-
-#: How long a partner's batch waits for the earlier batch it names (``after``) before
-#: it is refused (``E0000000601``) and resent.
-AFTER_WAIT_S = 5.0
-
 
 @dataclass(frozen=True)
 class IncomingMessage:
@@ -131,9 +108,6 @@ class IncomingMessage:
     seq: int | None
     payload: bytes
     fragment: tuple[int, int] | None = None  # (index, count)
-    #: The sequence number of the stream this node must hold before storing this one
-    #: (the sender had an earlier batch in flight); None: no condition.
-    after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,13 +173,8 @@ class QueueEngine:
         out_memory_bytes: int = 64 * 1024 * 1024,
         in_memory_bytes: int = 64 * 1024 * 1024,
         inline_commit_bytes: int = 256 * 1024,
-        direct_bytes: int = 0,
-        direct_wait_s: float = 2.0,
     ) -> None:
         self.store = store
-        #: Pushes of at least this many bytes are stored once (``push``); 0: never.
-        self.direct_bytes = direct_bytes
-        self.direct_wait_s = direct_wait_s
         #: What each session holds, within ``limits`` (``transport.accounting``).
         self._accounting = Accounting(limits or QueueLimits())
         self.out_memory_bytes = out_memory_bytes
@@ -227,37 +196,18 @@ class QueueEngine:
         self._dirty = asyncio.Event()
         self._pending: _Pending | None = None
         self._arrivals: dict[QueueKey, asyncio.Event] = {}
-        #: Partner batches waiting for an earlier one of their stream (``after``).
-        self._stored_more: dict[StreamKey, asyncio.Event] = {}
         self._generation = 0
         self._reset_memory()
         #: Set when messages are ready to forward (the forwarder waits on it).
         self.outgoing = asyncio.Event()
 
     def _reset_memory(self) -> None:
-        for waiting in getattr(self, "_volatile", {}).values():
-            if not waiting.done():
-                waiting.set_exception(
-                    TransportRefused(PtpCode.SYSTEM_ERROR, "storage failure; retry")
-                )
-                waiting.add_done_callback(_seen)
         self._sessions: dict[str, SessionRecord] = {}
         self._touch_persisted: dict[str, int] = {}
         self._accounting.clear()
         self._next_seq: dict[StreamKey, int] = {}
         self._upto: dict[StreamKey, int] = {}
         self._forward: dict[str, OrderedDict[int, OutMessage]] = {}
-        #: Payload bytes in ``_forward``, per partner (read without a scan).
-        self._forward_bytes: dict[str, int] = {}
-        #: Stored-once pushes not stored here, by id: resolved True when the partner
-        #: stored the message, False when a round carrying it failed.
-        self._volatile: dict[int, asyncio.Future[bool]] = {}
-        #: Per stream, the next sequence number the store holds: every number handed
-        #: out is below it, so a restart never reuses one a partner may hold.
-        self._seq_horizon: dict[StreamKey, int] = {}
-        #: Partners a round failed to lately: pushes to them are stored here at once
-        #: until this loop time (or a round to them succeeds).
-        self._unreachable: dict[str, float] = {}
         self._out_memory = 0
         self._inbox: dict[QueueKey, deque[InEntry]] = {}
         self._fragments: dict[FragmentKey, FragmentHeld] = {}
@@ -331,7 +281,6 @@ class QueueEngine:
             s.session_id: s.last_activity_at for s in snapshot.sessions.values()
         }
         self._next_seq = snapshot.next_seq
-        self._seq_horizon = dict(snapshot.next_seq)
         self._upto = snapshot.received_upto
         self._fragments = snapshot.fragments
         self._out_id, self._in_id = snapshot.max_out_id, snapshot.max_in_id
@@ -550,9 +499,7 @@ class QueueEngine:
     async def push(
         self, session_id: str, token: str | None, peer_node_id: str, topic: str, payload: bytes
     ) -> OutMessage:
-        """Accept a component's message for a partner: when this returns, the message is
-        durable here or stored by the partner (a push of at least ``direct_bytes``,
-        stored once: see ``_push_once``)."""
+        """Accept a component's message for a partner: durable when this returns."""
         await self.start()
         size = len(payload)
         if size > self.limits.max_message_bytes:
@@ -567,11 +514,6 @@ class QueueEngine:
         seq = self._next_seq.get(stream, 1)
         self._next_seq[stream] = seq + 1
         self._out_id += 1
-        once = (
-            0 < self.direct_bytes <= size
-            and self._out_memory + size <= self.out_memory_bytes
-            and self._unreachable.get(peer_node_id, 0.0) <= asyncio.get_running_loop().time()
-        )
         message = OutMessage(
             self._out_id,
             session_id,
@@ -580,103 +522,30 @@ class QueueEngine:
             seq,
             payload,
             size,
-            False if once else self.store.should_spill(size),
+            self.store.should_spill(size),
         )
         pending = self._batch
-        horizon = self._seq_horizon.get(stream, 1)
-        if seq + 1 > horizon:  # durable before the number is used (a reserve, when once)
-            horizon = seq + (SEQ_RESERVE if once else 1)
-            self._seq_horizon[stream] = pending.batch.next_seq[stream] = horizon
-        self._touch(record)
-        if once:
-            return await self._push_once(message, pending)
+        pending.batch.next_seq[stream] = seq + 1
         pending.batch.out_new.append(message)
         pending.effects.append(lambda: self._enqueue_forward(message))
+        self._touch(record)
         await self._committed()
         return message
 
-    async def _push_once(self, message: OutMessage, pending: _Pending) -> OutMessage:
-        """Store a large message once: queue it for the partner without writing it here,
-        and answer when the partner has stored it. When it has not within
-        ``direct_wait_s`` (unreachable, refusing, slow), or a round carrying it failed,
-        it is written here after all, and answered once durable: either way nothing
-        answered OK is lost if either node dies next.
-
-        It joins the forward queue with the batch being built (after every message
-        accepted before it, so nothing overtakes it), and once the sequence number
-        reserve it may have moved is durable."""
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._volatile[message.id] = stored
-        pending.effects.append(lambda: self._enqueue_forward(message))
-        try:
-            await self._committed()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(stored), self.direct_wait_s)
-        except asyncio.CancelledError:
-            self._keep(message)  # the client went: kept all the same, not awaited
-            raise
-        if stored.done() and stored.result():
-            return message
-        if self._keep(message):
-            await self._committed()
-        return message
-
-    def _keep(self, message: OutMessage) -> bool:
-        """Write a stored-once message here after all (False: nothing to write, the
-        partner stored it or the queue forgot it meanwhile)."""
-        waiting = self._volatile.pop(message.id, None)
-        if waiting is None or (waiting.done() and not waiting.exception() and waiting.result()):
-            return False
-        queue = self._forward.get(message.peer_node_id)
-        if queue is None or message.id not in queue:
-            return False
-        kept = dataclasses.replace(message, spilled=self.store.should_spill(message.size))
-        self._batch.batch.out_new.append(kept)
-        self._flush().add_done_callback(_consume)
-        return True
-
-    def not_delivered(self, messages: Iterable[OutMessage]) -> None:
-        """A round carrying these failed: stored-once pushes among them are written
-        here at once rather than after ``direct_wait_s``."""
-        now = asyncio.get_running_loop().time()
-        for message in messages:
-            self._unreachable[message.peer_node_id] = now + self.direct_wait_s
-            waiting = self._volatile.get(message.id)
-            if waiting is not None and not waiting.done():
-                waiting.set_result(False)
-
     def _enqueue_forward(self, message: OutMessage, *, loaded: bool = False) -> None:
-        if trace.TRACE is not None:
-            trace.TRACE.waiting("out", message.id)
         if message.payload is not None:
-            if (
-                self._out_memory + message.size > self.out_memory_bytes
-                and message.id not in self._volatile  # stored once: memory is its only copy
-            ):
+            if self._out_memory + message.size > self.out_memory_bytes:
                 message = dataclasses.replace(message, payload=None)  # read back when sent
             else:
                 self._out_memory += message.size
         self._forward.setdefault(message.peer_node_id, OrderedDict())[message.id] = message
-        peer = message.peer_node_id
-        self._forward_bytes[peer] = self._forward_bytes.get(peer, 0) + message.size
         if not loaded:
             self.outgoing.set()
 
-    def outgoing_by_peer(
-        self, skip: set[str] | frozenset[str] = frozenset()
-    ) -> dict[str, list[OutMessage]]:
-        """Messages waiting for each partner (but those in ``skip``), in acceptance
-        order (per stream that is sequence order). They stay queued until
-        ``acknowledge``."""
-        return {
-            peer: list(queue.values())
-            for peer, queue in self._forward.items()
-            if queue and peer not in skip
-        }
-
-    def outgoing_bytes(self, peer: str) -> int:
-        """Payload bytes waiting for ``peer`` (in flight or not), without a scan."""
-        return self._forward_bytes.get(peer, 0)
+    def outgoing_by_peer(self) -> dict[str, list[OutMessage]]:
+        """Messages waiting for each partner, in acceptance order (per stream that is
+        sequence order). They stay queued until ``acknowledge``."""
+        return {peer: list(queue.values()) for peer, queue in self._forward.items() if queue}
 
     async def payloads(self, messages: Sequence[OutMessage]) -> list[bytes]:
         """The payloads of ``messages``, read back from the store where memory let go."""
@@ -693,16 +562,9 @@ class QueueEngine:
             held = queue.pop(message.id, None) if queue is not None else None
             if held is None:
                 continue  # already forgotten (released, expired, or a reload)
-            self._forward_bytes[held.peer_node_id] -= held.size
-            self._unreachable.pop(held.peer_node_id, None)
             if held.payload is not None:
                 self._out_memory -= held.size
             self._accounting.unreserve_out(held.session_id, held.size)
-            waiting = self._volatile.pop(held.id, None)
-            if waiting is not None:  # stored once, by the partner: no row here
-                if not waiting.done():
-                    waiting.set_result(True)
-                continue
             done.append(held.id)
         if done:
             self._flush().add_done_callback(_consume)
@@ -714,12 +576,6 @@ class QueueEngine:
         their stream's mark are resends and skipped; the first message that cannot be
         stored stops the batch, and everything before it is committed anyway."""
         await self.start()
-        late = await self._wait_for_earlier(source_node_id, messages)
-        if late is not None:
-            missing = TransportRefused(
-                PtpCode.TIMEOUT, f"an earlier batch of session {late} has not arrived; resend"
-            )
-            return Received(0, 0, missing, late)
         pending = self._batch
         accepted = stored = 0
         refusal: TransportRefused | None = None
@@ -742,27 +598,6 @@ class QueueEngine:
             await self._committed()
         return Received(accepted, stored, refusal, refused_session)
 
-    async def _wait_for_earlier(
-        self, source: str, messages: Sequence[IncomingMessage]
-    ) -> str | None:
-        """Wait until every stream of the batch holds the sequence number its frames
-        name in ``after`` (a batch the sender sent before this one, still on its way);
-        the session of one still missing after ``AFTER_WAIT_S``, or None."""
-        gates = {(m.session_id, source): m.after for m in messages if m.after is not None}
-        if not gates:
-            return None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + AFTER_WAIT_S
-        for stream, after in gates.items():
-            while self._upto.get(stream, 0) < after:
-                remaining = deadline - loop.time()
-                if remaining <= 0 or self._dead:
-                    return stream[0]
-                event = self._stored_more.setdefault(stream, asyncio.Event())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
-        return None
-
     def _receive_one(
         self, record: SessionRecord, source: str, message: IncomingMessage, pending: _Pending
     ) -> bool:
@@ -783,15 +618,8 @@ class QueueEngine:
         pending.batch.in_new.append(NewIn(entry, stored_seq, payload))
         if seq is not None:
             self._upto[stream] = pending.batch.received_upto[stream] = seq
-            self._stored(stream)
         pending.effects.append(lambda: self._deliver(entry, payload))
         return True
-
-    def _stored(self, stream: StreamKey) -> None:
-        """The stream's mark moved: batches waiting for it look again."""
-        event = self._stored_more.pop(stream, None)
-        if event is not None:
-            event.set()
 
     def _receive_fragment(
         self, record: SessionRecord, source: str, message: IncomingMessage, pending: _Pending
@@ -837,7 +665,6 @@ class QueueEngine:
         pending.batch.fragments_joined.append((key, entry))
         stream = (message.session_id, source)
         self._upto[stream] = pending.batch.received_upto[stream] = seq
-        self._stored(stream)
         pending.effects.append(lambda: self._deliver(entry))
         return True
 
@@ -857,8 +684,6 @@ class QueueEngine:
             self._in_payload_bytes += len(payload)
         key = _key(entry)
         self._inbox.setdefault(key, deque()).append(entry)
-        if trace.TRACE is not None:
-            trace.TRACE.waiting("in", entry.id)
         for waiting in (key, (entry.session_id, ANY_PEER, entry.topic)):
             event = self._arrivals.pop(waiting, None)
             if event is not None:
@@ -1103,12 +928,6 @@ class QueueEngine:
 
 def _key(entry: InEntry) -> QueueKey:
     return (entry.session_id, entry.peer_node_id, entry.topic)
-
-
-def _seen(future: asyncio.Future[bool]) -> None:
-    """Mark a stored-once push's failure as seen (its caller may have gone)."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _consume(future: asyncio.Future[dict[int, bytes]]) -> None:

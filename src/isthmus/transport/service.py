@@ -2,9 +2,8 @@
 
 Guarantees (tested with real processes and SIGKILL):
 
-* a push answered OK is in the store, or (a large one, stored once) in the partner
-  node's store; it reaches the partner's components even if either node dies and
-  restarts meanwhile;
+* a push answered OK is in the store; it reaches the partner node even if either node
+  dies and restarts meanwhile;
 * per (session, partner) stream, messages reach the partner in push order, each stored
   there exactly once (the partner keeps a per-stream mark; resends at or below it are
   dropped);

@@ -21,18 +21,11 @@ from pydantic import BaseModel, Field
 
 from isthmus.node.api.deps import ApprovedPeer, Ctx, authorised
 from isthmus.node.http import BoundedJsonRoute
-from isthmus.transport import trace
-from isthmus.transport.codec import (
-    META_ACCEPTED,
-    decode,
-    frame_views,
-    from_inbound,
-    invoked_message,
-    is_wrapped,
-)
+from isthmus.transport.codec import META_ACCEPTED, decode, from_inbound, invoked_message, is_wrapped
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import ok
 from isthmus.wire.errors import TransportRefused
+from isthmus.wire.framing import unframe
 from isthmus.wire.ids import Identifier, check_id
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -49,22 +42,12 @@ def _outbound(code: str, message: str, metadata: dict[str, str] | None = None) -
 @east_west.post(paths.CHAN_TRANSPORT, response_class=Response)
 async def chan_transport(request: Request, ctx: Ctx, caller: ApprovedPeer) -> Response:
     """Isthmus-to-Isthmus stream: length-delimited ``Inbound`` frames, stored in order."""
-    started = trace.now()
     try:
-        frames = frame_views(
+        frames = unframe(
             await request.body(), max_message_bytes=ctx.config.interconn.max_body_bytes
         )
         messages = [from_inbound(f) for f in frames]
         result = await ctx.transport.receive(caller.node_id, messages)
-        if trace.TRACE is not None:
-            size = sum(len(m.payload) for m in messages)
-            trace.TRACE.event(
-                "receive",
-                start=round(started, 6),
-                n=len(messages),
-                size=size,
-                dt=round(trace.now() - started, 6),
-            )
     except ValueError as exc:
         return _outbound(PtpCode.CODEC_ERROR, f"bad framing: {exc}")
     except TransportRefused as exc:

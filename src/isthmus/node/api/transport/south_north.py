@@ -50,13 +50,11 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from isthmus.node.context import NodeContext
-from isthmus.transport import trace
 from isthmus.transport.codec import decode
 from isthmus.transport.service import Delivery
 from isthmus.wire import paths, ptp
 from isthmus.wire.envelope import error, ok
 from isthmus.wire.errors import ErrorCode, PayloadTooLarge, TransportRefused, ValidationFailed
-from isthmus.wire.framing import encode_varint
 from isthmus.wire.jsonbody import loads_bounded
 from isthmus.wire.proto import ptp_pb2
 from isthmus.wire.ptp import PtpCode
@@ -70,13 +68,6 @@ PROTOBUF_TYPES = (
     "application/grpc+proto",
 )
 LAYOUT_HEADER = "x-ptp-outbound-layout"
-PROTOBUF = "application/x-protobuf"
-#: A reply's payload from this size is written as its own piece rather than copied into
-#: the reply (below it, one write costs less than the copy saves: separate writes of a
-#: 64 KiB reply measured slower than the copy).
-PIECES_FROM = 1024 * 1024
-#: ``TransportOutbound.payload``'s tag in the 3-field layout: field 1, length-delimited.
-PAYLOAD_FIELD_3 = b"\x0a"
 #: The explicit acknowledgement (Isthmus extension): the request names the last delivery
 #: received, the reply names the one it carries.
 ACK_HEADER = "x-isthmus-ack"
@@ -222,12 +213,9 @@ def reply(
     code: str,
     message: str = "",
     payload: bytes = b"",
-) -> tuple[bytes | list[bytes], str]:
+) -> tuple[bytes, str]:
     """The reply body and its content type, in the caller's style (decided by its
-    Content-Type even when its body could not be parsed). A protobuf reply in the
-    3-field layout with a payload of ``PIECES_FROM`` bytes or more is pieces (``_send``
-    writes them one after the other): the code and message serialized alone, then the
-    payload field, never copied."""
+    Content-Type even when its body could not be parsed)."""
     style = call.style if call is not None else style_of(headers)
     if style == "json":
         body = json.dumps(
@@ -235,10 +223,7 @@ def reply(
         )
         return body.encode(), "application/json"
     layout = "v1.2" if headers.get(LAYOUT_HEADER, "").lower() == "v1.2" else "3"
-    if layout == "3" and len(payload) >= PIECES_FROM:
-        head = ptp.outbound(code, message, b"", layout=layout)
-        return [head, PAYLOAD_FIELD_3 + encode_varint(len(payload)), payload], PROTOBUF
-    return ptp.outbound(code, message, payload, layout=layout), PROTOBUF
+    return ptp.outbound(code, message, payload, layout=layout), "application/x-protobuf"
 
 
 Handler = Callable[[NodeContext, ChanRequest], Awaitable[Answer]]
@@ -332,7 +317,6 @@ class TransportApp:
         if scope["method"] != "POST":
             await _send(send, 405, b"method not allowed", "text/plain")
             return
-        started = trace.now() if trace.TRACE is not None else 0.0
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         watch = _ClientWatch(receive)
         try:
@@ -340,8 +324,6 @@ class TransportApp:
         finally:
             watch.stop()
         await _reply_and_settle(send, headers, call, answer, watch)
-        if trace.TRACE is not None:
-            _trace_call(trace.TRACE, scope["path"], started, call, answer)
 
     async def _answer(
         self,
@@ -421,22 +403,6 @@ class TransportApp:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _trace_call(
-    tracer: trace.Trace, path: str, started: float, call: ChanRequest | None, answer: Answer
-) -> None:
-    """One south-north call's timing (``transport.trace``): no payload, no token."""
-    delivery = answer.delivery
-    entry = delivery.entry if delivery is not None else None
-    tracer.event(
-        path.rsplit("/", 1)[1],
-        dt=round(trace.now() - started, 6),
-        code=answer.code,
-        topic=call.topic if call is not None else "",
-        size=len(call.payload) if call is not None and call.payload else len(answer.payload),
-        inbox_wait=tracer.waited("in", entry.id) if entry is not None else None,
-    )
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -551,25 +517,22 @@ def _disconnected(send: Send) -> bool:
 async def _send(
     send: Send,
     status: int,
-    content: bytes | list[bytes],
+    content: bytes,
     media_type: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> None:
-    """One response; ``content`` in pieces is written piece by piece (not joined)."""
-    pieces = [content] if isinstance(content, bytes) else content
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", media_type.encode()),
-                (b"content-length", str(sum(len(p) for p in pieces)).encode()),
+                (b"content-length", str(len(content)).encode()),
                 *((k.encode(), v.encode()) for k, v in extra or ()),
             ],
         }
     )
-    for at, piece in enumerate(pieces, 1):
-        await send({"type": "http.response.body", "body": piece, "more_body": at < len(pieces)})
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
