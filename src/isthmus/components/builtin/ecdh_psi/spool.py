@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 import time
-from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -132,16 +131,14 @@ class ItemSpool:
                         duplicate_rows.append((key, row))
                     else:
                         first_row[key] = row
-                unique = list(first_row)
-                if unique:  # the bucket's keys in the order of their tags
-                    ranks = self.order.rank(self.order.tag_keys(unique))
-                    sending = [unique[i] for i in np.argsort(ranks).tolist()]
-                else:
-                    sending = []
-                firsts.write(array("Q", [first_row[k] for k in sending]).tobytes())
+                unique = list(first_row)  # the bucket's keys, in the order of their tags:
+                order = np.argsort(self.order.rank(self.order.tag_keys(unique)))
+                sending = [unique[i] for i in order.tolist()]
+                rows = np.fromiter(first_row.values(), dtype="<u8", count=len(unique))
+                firsts.write(rows[order].tobytes())
                 if duplicate_rows:  # rare: map a duplicate's key to its sending position
-                    order = {key: position + i for i, key in enumerate(sending)}
-                    extras.write(b"".join(_PAIR.pack(order[k], r) for k, r in duplicate_rows))
+                    place = {key: position + i for i, key in enumerate(sending)}
+                    extras.write(b"".join(_PAIR.pack(place[k], r) for k, r in duplicate_rows))
                 position += len(sending)
                 PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
                 for key in sending:
