@@ -3,13 +3,15 @@ hash-to-curve is a plain hash (Curve25519: the point is SHA-256 of the item).
 
 The point is then the only thing the protocol needs of a key, and it has a fixed width,
 so the spool keeps (point, row) records of fixed size and does all its bookkeeping with
-numpy: bucketing by the point's first byte (points are uniform), deduplicating a bucket
-by sorting its points, and handing the protocol batches of packed points (no Python
-object per key). Two keys are the same key exactly when their points are the same
-(SHA-256 is collision resistant), so deduplicating on points is deduplicating on keys;
-within a bucket the unique points keep the order of their first row, as ``ItemSpool``
-keeps its keys'. ``matched_rows`` is ``ItemSpool``'s: the two files it reads have the
-same layout.
+numpy: bucketing by a tag of the point under a secret of ours (``SendingOrder``: the
+bucket and the order within it are a pseudo-random function of the key, not a public
+one, so a peer that learns the result learns nothing of the keys it does not hold from
+where its matches sit), deduplicating a bucket by sorting its points, and handing the
+protocol batches of packed points (no Python object per key). Two keys are the same key
+exactly when their points are the same (SHA-256 is collision resistant), so
+deduplicating on points is deduplicating on keys; within a bucket the unique points go
+in the order of their tags, as ``ItemSpool``'s keys do. ``matched_rows`` is
+``ItemSpool``'s: the two files it reads have the same layout.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from isthmus.components.builtin.ecdh_psi.profile import PROFILE
+from isthmus.components.builtin.ecdh_psi.sending_order import SendingOrder
 from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool
 
 #: Keys hashed and scattered at a time.
@@ -35,8 +38,9 @@ class HashedSpool(ItemSpool):
         hash_packed: Callable[[Sequence[bytes]], bytes | None],
         width: int,
         buckets: int = BUCKETS,
+        order: SendingOrder | None = None,
     ) -> None:
-        super().__init__(directory, buckets)
+        super().__init__(directory, buckets, order)
         self._hash = hash_packed
         self.width = width
 
@@ -67,7 +71,7 @@ class HashedSpool(ItemSpool):
         rows = np.arange(self.rows, self.rows + len(chunk), dtype=_ROW)
         records[:, width:] = rows.view(np.uint8).reshape(-1, _ROW.itemsize)
         self.rows += len(chunk)
-        bucket = points[:, 0].astype(np.intp) % self.buckets
+        bucket = self.order.bucket(self.order.tag_blocks(points), self.buckets)
         order = np.argsort(bucket, kind="stable")
         grouped = records[order]
         ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
@@ -99,7 +103,8 @@ class HashedSpool(ItemSpool):
                 points = np.ascontiguousarray(records[:, :width])
                 rows = np.ascontiguousarray(records[:, width:]).view(_ROW).ravel()
                 first, inverse = _unique(points)
-                order = np.argsort(first)  # unique points by their first row
+                tags = self.order.tag_blocks(points[first])
+                order = np.argsort(self.order.rank(tags))  # unique points by their tag
                 sending = first[order]
                 firsts.write(rows[sending].astype(_ROW).tobytes())
                 if len(sending) < len(rows):  # rare: map a duplicate row to its position

@@ -5,7 +5,10 @@ time, so memory holds one bucket (about N/256 items) rather than N:
 
 * ``ItemSpool``: the input's keys, deduplicated, in the order they are sent, each with
   the rows that carry it. Deduplicating matters for privacy too: a repeated key would
-  be a repeated masked point, telling the peer the key's multiplicity.
+  be a repeated masked point, telling the peer the key's multiplicity. The sending
+  order (bucket, then place in the bucket) is a pseudo-random function of the key under
+  a secret of ours (``SendingOrder``), not of the input order nor of a public hash: a
+  peer that learns where its matches sit learns nothing of our other keys.
 * ``DualTable``: the dual-masked values the peer computed for our items (with their
   position) and those we computed for the peer's; ``matches()`` intersects them bucket
   by bucket.
@@ -17,8 +20,6 @@ from __future__ import annotations
 
 import struct
 import time
-import zlib
-from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 
 from isthmus.components.builtin.ecdh_psi.profile import PROFILE
+from isthmus.components.builtin.ecdh_psi.sending_order import SendingOrder
 
 #: Buckets on each side: a bucket holds about N/256 items in memory while it is
 #: processed (40 000 at 10 million rows), and 2 x 256 files stay well below the usual
@@ -56,9 +58,15 @@ class ItemSpool:
     #: Records a bucket buffers before one write: 256 x 256 small records stay ~4 MiB.
     _FLUSH = 256
 
-    def __init__(self, directory: Path, buckets: int = BUCKETS) -> None:
+    #: Keys tagged at a time in ``build`` (one AES call each).
+    _CHUNK = 1 << 16
+
+    def __init__(
+        self, directory: Path, buckets: int = BUCKETS, order: SendingOrder | None = None
+    ) -> None:
         self.directory = directory
         self.buckets = buckets
+        self.order = order or SendingOrder()
         self.rows = 0
         self.unique = 0
         self._consumed = False
@@ -69,17 +77,21 @@ class ItemSpool:
         files = [open(self.directory / f"keys-{b}", "wb") for b in range(self.buckets)]  # noqa: SIM115
         pack, buckets, flush = _ROW.pack, self.buckets, self._FLUSH
         try:
-            row = -1
-            for row, key in enumerate(keys):
-                # Keys are not uniform (user000001, user000002…): a checksum spreads
-                # them. Only the split depends on it, never a result.
-                bucket = zlib.crc32(key) % buckets
-                records = pending[bucket]
-                records.append(pack(row, len(key)) + key)
-                if len(records) >= flush:
-                    files[bucket].write(b"".join(records))
-                    records.clear()
-            self.rows = row + 1
+            row = 0
+            for chunk in _chunked(keys, self._CHUNK):
+                # The bucket is secret-keyed (module docstring); only the split and the
+                # sending order depend on it, never a result.
+                tags = self.order.tag_keys(chunk)
+                for key, bucket in zip(
+                    chunk, self.order.bucket(tags, buckets).tolist(), strict=True
+                ):
+                    records = pending[bucket]
+                    records.append(pack(row, len(key)) + key)
+                    row += 1
+                    if len(records) >= flush:
+                        files[bucket].write(b"".join(records))
+                        records.clear()
+            self.rows = row
             for out, records in zip(files, pending, strict=True):
                 out.write(b"".join(records))
         finally:
@@ -119,13 +131,17 @@ class ItemSpool:
                         duplicate_rows.append((key, row))
                     else:
                         first_row[key] = row
-                firsts.write(array("Q", first_row.values()).tobytes())
+                unique = list(first_row)  # the bucket's keys, in the order of their tags:
+                order = np.argsort(self.order.rank(self.order.tag_keys(unique)))
+                sending = [unique[i] for i in order.tolist()]
+                rows = np.fromiter(first_row.values(), dtype="<u8", count=len(unique))
+                firsts.write(rows[order].tobytes())
                 if duplicate_rows:  # rare: map a duplicate's key to its sending position
-                    order = {key: position + i for i, key in enumerate(first_row)}
-                    extras.write(b"".join(_PAIR.pack(order[k], r) for k, r in duplicate_rows))
-                position += len(first_row)
+                    place = {key: position + i for i, key in enumerate(sending)}
+                    extras.write(b"".join(_PAIR.pack(place[k], r) for k, r in duplicate_rows))
+                position += len(sending)
                 PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
-                for key in first_row:
+                for key in sending:
                     batch.append(key)
                     if len(batch) == size:
                         yield batch
@@ -151,6 +167,17 @@ class ItemSpool:
                 pairs = np.frombuffer(data, dtype="<u8").reshape(-1, 2)
                 _set_bits(rows, pairs[_bits_at(matched, pairs[:, 0]), 1])
         return bytearray(rows.tobytes())
+
+
+def _chunked(keys: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _bits_at(bitmap: np.ndarray, indices: np.ndarray) -> np.ndarray:
