@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 
-from isthmus.components.builtin.ecdh_psi.protocol import ENC, EcdhPsi2, PsiSettings, encode_batch
+from isthmus.components.builtin.ecdh_psi.protocol import ENC, EcdhPsi2, PsiSettings, encode_packed
 from isthmus.conformance.psi.inprocess import InProcessLauncher
 from isthmus.conformance.psi.target import PsiTarget
 from isthmus.crypto.ecdh import EcdhSuite, InvalidPoint
@@ -21,13 +21,18 @@ class SkipsEmptyLastBatch(EcdhPsi2):
     """Marks its last data batch as the last one instead of sending the empty batch
     that must end the enc stream (digest §5.2)."""
 
-    async def _send_mine(self, batches: Iterable[Sequence[bytes]], sent: list[int]) -> None:
+    async def _send_mine(self, batches: Iterable[Sequence[bytes] | bytes], sent: list[int]) -> None:
         todo = list(batches)
         for index, batch in enumerate(todo):
-            masked = await self._parallel(self.settings.suite.hash_and_mask, batch)
-            sent.append(len(batch))
+            if isinstance(batch, bytes):  # points already (a HashedSpool's batches)
+                count = len(batch) // self.settings.suite.point_bytes
+                masked = await self._parallel_points(batch, "own.mask")
+            else:
+                count = len(batch)
+                masked = await self._parallel_items(batch)
+            sent.append(count)
             last = index == len(todo) - 1
-            await self.link.send(self.peer, encode_batch(ENC, index, masked, last=last))
+            await self.link.send(self.peer, encode_packed(ENC, index, masked, count, last=last))
 
 
 def skips_empty_last_batch(psi: PsiTarget) -> InProcessLauncher:
