@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.identity import ephemeral
 from isthmus.conformance.model import CheckResult, Outcome, Part
-from isthmus.conformance.registry import all_checks
 from isthmus.conformance.report import Report
 from isthmus.conformance.runner import run
 from tests.conformance.conftest import IsthmusTarget

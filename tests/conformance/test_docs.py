@@ -8,9 +8,9 @@ import re
 import tomllib
 from pathlib import Path
 
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.model import Part, Target
 from isthmus.conformance.psi.target import Curve
-from isthmus.conformance.registry import all_checks
 from isthmus.conformance.setup import needs_contract
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"

@@ -22,11 +22,12 @@ from typing import Any
 import pytest
 
 from isthmus.conformance import identity, runner
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.context import CheckContext, KitIdentity
 from isthmus.conformance.model import Part, Target
 from isthmus.conformance.outputs import Written, write_reports
 from isthmus.conformance.psi.target import Curve, PsiTarget
-from isthmus.conformance.registry import Registry, all_checks
+from isthmus.conformance.registry import Registry
 from isthmus.conformance.runner import Approver
 from isthmus.wire import paths
 from tests.conformance.conftest import IsthmusTarget, run_sync

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part
-from isthmus.conformance.registry import Check, Registry, all_checks, select
+from isthmus.conformance.registry import Check, Registry, select
 
 
 async def _noop(ctx: CheckContext) -> None:

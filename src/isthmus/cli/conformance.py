@@ -23,9 +23,10 @@ from pydantic import ValidationError
 
 from isthmus.cli.common import AsJson, emit, err, fail, out, print_table
 from isthmus.conformance import identity, runner
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.model import Outcome, Part, Target
 from isthmus.conformance.outputs import write_reports
-from isthmus.conformance.registry import all_checks, select
+from isthmus.conformance.registry import select
 from isthmus.conformance.report import Report
 from isthmus.conformance.signing import verify_report
 from isthmus.wire.errors import IsthmusError, ReportSignatureInvalid

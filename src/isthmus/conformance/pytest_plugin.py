@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 
 from isthmus.conformance import identity, runner
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.context import KitIdentity
 from isthmus.conformance.model import CheckResult, Outcome, Part, Target
 from isthmus.conformance.outputs import write_reports
-from isthmus.conformance.registry import Check, Registry, all_checks
+from isthmus.conformance.registry import Check, Registry
 from isthmus.conformance.setup import needs_contract
 
 

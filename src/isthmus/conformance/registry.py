@@ -1,4 +1,6 @@
-"""The one registry of checks, filled by importing ``isthmus.conformance.checks``.
+"""The one registry of checks, filled by importing ``isthmus.conformance.checks.every``
+(``isthmus.conformance.catalogue`` does; this module imports no check, so the check
+modules can import it without a circle).
 
 A check is an async function decorated with ``@check``; the decorator records what the
 check is about (id, part, spec section, whether it changes state, its plan for
@@ -10,7 +12,6 @@ so that they never see (or pollute) the kit's checks.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -91,9 +92,8 @@ def check(
     return _KIT.check(check_id, title=title, part=part, section=section, plan=plan, mutates=mutates)
 
 
-def all_checks() -> tuple[Check, ...]:
-    """Every check the kit ships, in a stable order (module, then definition)."""
-    importlib.import_module("isthmus.conformance.checks")
+def registered() -> tuple[Check, ...]:
+    """The checks registered so far; ``catalogue.all_checks`` first imports them all."""
     return _KIT.all()
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from isthmus.conformance.catalogue import all_checks
 from isthmus.conformance.context import (
     CheckContext,
     CheckFailed,
@@ -34,7 +35,7 @@ from isthmus.conformance.listener import KitListener, ListenerTimeout
 from isthmus.conformance.model import CheckResult, Exchange, Outcome, Part, Target
 from isthmus.conformance.recording import RecordingClient
 from isthmus.conformance.redaction import is_secret_name
-from isthmus.conformance.registry import Check, all_checks, select
+from isthmus.conformance.registry import Check, select
 from isthmus.conformance.report import Report, TargetSummary
 from isthmus.conformance.setup import (
     SETUP_ERROR,

@@ -9,7 +9,7 @@ and key are known.
 
 from __future__ import annotations
 
-from isthmus.conformance.checks import chan
+from isthmus.conformance.checks import chan  # the sibling module, not the package
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part
 from isthmus.conformance.registry import check

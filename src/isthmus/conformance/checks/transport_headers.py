@@ -17,7 +17,7 @@ checks, so there is no separate east-west protobuf check.
 
 from __future__ import annotations
 
-from isthmus.conformance.checks import chan
+from isthmus.conformance.checks import chan  # the sibling module, not the package
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part, TransportSession
 from isthmus.conformance.registry import check

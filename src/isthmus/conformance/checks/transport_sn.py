@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from isthmus.conformance.checks import chan
+from isthmus.conformance.checks import chan  # the sibling module, not the package
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part, TransportSession
 from isthmus.conformance.registry import check
