@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ class Outcome:
     wall_s: float
     intersection: int
     psi_s: list[float]
+    cpu_s: list[float]  # each SecretFlow party's user + system seconds (from ``wait4``)
 
 
 def _peer() -> tuple[Peer, Callable[[Path, list[str]], None]]:
@@ -104,9 +106,9 @@ def _run_parties(
                         stdin=subprocess.DEVNULL,
                     )
                 )
-        deadline = started + TIMEOUT_S
+        cpu_s: list[float] = []
         for party in parties:
-            party.wait(timeout=max(1.0, deadline - time.perf_counter()))
+            cpu_s.append(_wait_cpu_s(party))
         wall_s = time.perf_counter() - started
     finally:
         for party in parties:
@@ -135,7 +137,27 @@ def _run_parties(
                 f"{label}: rank {rank} wrote {len(rows)} rows, not exactly the "
                 f"{len(shared)} shared ids"
             )
-    return Outcome(wall_s, counts[0], [float(r["psi_s"]) for r in reports])
+    return Outcome(wall_s, counts[0], [float(r["psi_s"]) for r in reports], cpu_s)
+
+
+def _wait_cpu_s(party: subprocess.Popen[bytes]) -> float:
+    """Reap ``party`` (within ``TIMEOUT_S``) and return its CPU seconds, user + system."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        pid, status, usage = os.wait4(party.pid, os.WNOHANG)
+        if pid:
+            party.returncode = os.waitstatus_to_exitcode(status)
+            return round(usage.ru_utime + usage.ru_stime, 2)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"SecretFlow party {party.pid} still running after {TIMEOUT_S} s")
+        time.sleep(0.02)
+
+
+def _cpu_s(node: ProcessNode) -> float:
+    """The node process's CPU seconds so far, user + system (``/proc/PID/stat``)."""
+    assert node.process is not None
+    fields = Path(f"/proc/{node.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mib(node: ProcessNode) -> float:
@@ -160,6 +182,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000, help="rows per party")
     args = parser.parse_args()
     size: int = args.size
+    cores = os.cpu_count() or 1
     peer, write_ids = _peer()
     shared = [f"user{i:07d}" for i in range(size // 2)]
     with tempfile.TemporaryDirectory(prefix="isthmus-sf-psi-") as tmp:
@@ -194,7 +217,11 @@ def main() -> None:
                 ]
                 for node in (a, b)
             ]
+            before = [_cpu_s(node) for node in (a, b)]
             through = _run_parties(peer, work, "isthmus", blackbox_args, shared)
+            nodes_cpu = [
+                round(_cpu_s(node) - cpu, 2) for node, cpu in zip((a, b), before, strict=True)
+            ]
             rss = [_peak_rss_mib(node) for node in (a, b)]
         print(
             _describe("through Isthmus", through)
@@ -212,6 +239,13 @@ def main() -> None:
         "node_b_peak_rss_mib": rss[1],
         "direct_psi_s": direct.psi_s,
         "through_isthmus_psi_s": through.psi_s,
+        "direct_cpu_s": direct.cpu_s,
+        "through_isthmus_secretflow_cpu_s": through.cpu_s,
+        "through_isthmus_nodes_cpu_s": nodes_cpu,
+        "cores": cores,
+        # Every process's CPU spread over the cores: the least wall the work allows.
+        "direct_cpu_over_cores_s": round(sum(direct.cpu_s) / cores, 2),
+        "through_isthmus_cpu_over_cores_s": round((sum(through.cpu_s) + sum(nodes_cpu)) / cores, 2),
     }
     print(json.dumps(result))
 

@@ -1,15 +1,19 @@
 """Task status reports to ``system.callback`` (digest §2.2: ``task_id, status, role``).
 
 The callback is a courtesy: the exit code is the final word, so a callback that cannot
-be delivered is logged and retried briefly, never fatal.
+be delivered is logged and retried briefly, never fatal. Its HTTP client is made (and
+``httpx`` imported) at the first report with somewhere to go: a container run without a
+callback address should not pay for it at start-up.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +33,27 @@ class Callback:
         self.task_id = task_id
         self.role = role
         self.attempts = attempts
-        self._client = client or httpx.Client(timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self._client = client
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            import httpx  # only when there is a report to deliver
+
+            self._client = httpx.Client(timeout=self.timeout_s)
+        return self._client
 
     def report(self, status: str) -> bool:
         """POST the status; True if the platform acknowledged it (HTTP 2xx)."""
         if not self.url:
             return False
+        import httpx  # see _http
+
+        client = self._http()
         body = {"task_id": self.task_id, "status": status, "role": self.role}
         for attempt in range(1, self.attempts + 1):
             try:
-                response = self._client.post(self.url, json=body)
+                response = client.post(self.url, json=body)
                 if response.is_success:
                     return True
                 problem = f"HTTP {response.status_code}"
@@ -57,4 +72,5 @@ class Callback:
         return False
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from isthmus.components.callback import Callback
-from isthmus.components.catalog import registry
+from isthmus.components.catalog import Catalog
 from isthmus.components.env import ContainerEnv, read_env
 from isthmus.components.errors import (
     AlgorithmError,
@@ -65,7 +65,7 @@ def run_container(
     _log_to_file(env)
     callback = Callback(env.callback, env.task_id, env.callback_role)
     try:
-        code = _run(env, components if components is not None else registry(), callback)
+        code = _run(env, components if components is not None else Catalog(), callback)
     finally:
         callback.close()
     return code

@@ -13,13 +13,16 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 import grpc
-import httpx
 
 from isthmus.wire import ptp
 from isthmus.wire.errors import LinkError, LinkTimeout
 from isthmus.wire.proto import interconnection_common_pb2, link_pb2
+
+if TYPE_CHECKING:  # imported where a blackbox link is made: a direct link never needs it
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,11 @@ class LinkBackend(ABC):
         """Stop receiving and release sockets."""
 
 
+#: A direct link's reconnect backoff: first and least wait, and the most it grows to.
+RECONNECT_MS = 50
+MAX_RECONNECT_MS = 2000
+
+
 class DirectBackend(LinkBackend):
     """PPCA direct link: each rank serves ``ReceiverService/Push`` over plain HTTP/2
     (h2c) on its own address and calls the others' (peers.md §1: SecretFlow's
@@ -57,6 +65,15 @@ class DirectBackend(LinkBackend):
         self._options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        #: The parties start together, so a first call often finds the peer not yet
+        #: listening; gRPC's default wait before reconnecting (1 s, growing) would then
+        #: idle both parties for a second. Retry every RECONNECT_MS instead.
+        self._channel_options = [
+            *self._options,
+            ("grpc.initial_reconnect_backoff_ms", RECONNECT_MS),
+            ("grpc.min_reconnect_backoff_ms", RECONNECT_MS),
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_MS),
         ]
         self._server: grpc.aio.Server | None = None
         self._channels: dict[int, grpc.aio.Channel] = {}
@@ -87,7 +104,7 @@ class DirectBackend(LinkBackend):
     def _channel(self, dst: int) -> grpc.aio.Channel:
         if dst not in self._channels:
             self._channels[dst] = grpc.aio.insecure_channel(
-                self.addresses[dst], options=self._options
+                self.addresses[dst], options=self._channel_options
             )
         return self._channels[dst]
 
@@ -162,7 +179,11 @@ class BlackboxBackend(LinkBackend):
         #: Appended to both topics: a link of its own in the same session (a shard of a
         #: sharded PSI), which pops only its own messages.
         self.topic_suffix = topic_suffix
+        import httpx  # here, not at the top: see the TYPE_CHECKING import
+
         self._http = http or httpx.AsyncClient(timeout=30)
+        #: What a failed call to our node raises: answered by a retry, not by the task.
+        self._failures: tuple[type[Exception], ...] = (httpx.HTTPError, ValueError)
         self._pollers: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -223,7 +244,7 @@ class BlackboxBackend(LinkBackend):
                     f"{self.base}/v1/interconn/chan/pop", params={"timeout": "1"}, headers=headers
                 )
                 code, message, payload = ptp.parse_outbound(response.content)
-            except (httpx.HTTPError, ValueError) as exc:
+            except self._failures as exc:
                 log.warning("pop from the transport failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
@@ -244,7 +265,7 @@ class BlackboxBackend(LinkBackend):
                     f"{self.base}/v1/interconn/chan/push", content=body, headers=headers
                 )
                 code, message, _ = ptp.parse_outbound(response.content)
-            except (httpx.HTTPError, ValueError) as exc:
+            except self._failures as exc:
                 code, message = ptp.PtpCode.NETWORK_UNREACHABLE, str(exc)
             if code == ptp.PtpCode.OK:
                 return

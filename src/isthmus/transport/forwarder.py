@@ -75,16 +75,33 @@ class Route(NamedTuple):
 
 def partner_address(store: Store, native_system: str) -> Callable[[str], Route]:
     """Where to deliver a partner's messages: the address of its APPROVED contract, and
-    whether it runs ``native_system`` (numbered batches) or another platform (invoke)."""
+    whether it runs ``native_system`` (numbered batches) or another platform (invoke).
+
+    The forwarder asks before every round, so routes are cached, under the contracts'
+    ``version`` taken before the read (``ContractRepository``): any committed contract
+    change drops them all, so a revoked or re-addressed contract is never used after its
+    change committed. Refusals are not cached."""
+    routes: dict[str, Route] = {}
+    cached_version = -1
 
     def resolve(peer_node_id: str) -> Route:
+        nonlocal cached_version
+        version = store.contracts.version
+        if version != cached_version:
+            routes.clear()
+            cached_version = version
+        route = routes.get(peer_node_id)
+        if route is not None:
+            return route
         with store.session() as s:
             contract = store.contracts.active_for_peer(s, peer_node_id)
         if contract is None or contract.status != ContractStatus.APPROVED:
             raise TransportRefused(
                 PtpCode.NOT_FOUND, f"no approved contract with node {peer_node_id}"
             )
-        return Route(contract.peer_address, native=contract.peer_system == native_system)
+        route = Route(contract.peer_address, native=contract.peer_system == native_system)
+        routes[peer_node_id] = route
+        return route
 
     return resolve
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from isthmus.components.builtin.ecdh_psi.profile import PROFILE
 from isthmus.components.builtin.ecdh_psi.sending_order import SendingOrder
-from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool
+from isthmus.components.builtin.ecdh_psi.spool import BUCKETS, ItemSpool, file_by_bucket
 
 #: Keys hashed and scattered at a time.
 CHUNK = 1 << 16
@@ -71,15 +71,9 @@ class HashedSpool(ItemSpool):
         rows = np.arange(self.rows, self.rows + len(chunk), dtype=_ROW)
         records[:, width:] = rows.view(np.uint8).reshape(-1, _ROW.itemsize)
         self.rows += len(chunk)
-        bucket = self.order.bucket(self.order.tag_blocks(points), self.buckets)
-        order = np.argsort(bucket, kind="stable")
-        grouped = records[order]
-        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
-        start = 0
-        for b in np.flatnonzero(np.diff(ends, prepend=0)):
-            end = int(ends[b])
-            files[b].write(grouped[start:end].tobytes())
-            start = end
+        file_by_bucket(
+            files, records, self.order.bucket(self.order.tag_blocks(points), self.buckets)
+        )
         PROFILE.add("spool.hash_and_file", time.perf_counter() - started, time.thread_time() - cpu)
 
     def batches(self, size: int) -> Iterator[bytes]:  # type: ignore[override]

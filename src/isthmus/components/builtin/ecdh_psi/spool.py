@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -256,17 +256,7 @@ class DualTable:
 
     def _scatter(self, files: list[BinaryIO], records: np.ndarray, keys: np.ndarray) -> None:
         """Write each record (a row of ``records``) to the file of its key's bucket."""
-        if not len(records):
-            return
-        bucket = keys.astype(np.intp) % self.buckets
-        order = np.argsort(bucket, kind="stable")
-        grouped = records[order]
-        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
-        start = 0
-        for b in np.flatnonzero(np.diff(ends, prepend=0)):
-            end = int(ends[b])
-            files[b].write(grouped[start:end].tobytes())
-            start = end
+        file_by_bucket(files, records, keys.astype(np.intp) % self.buckets)
 
     def matches(self, positions: int) -> bytearray:
         """Bitmap of our positions whose value the peer also has."""
@@ -290,6 +280,26 @@ class DualTable:
             self._flush_mine()
         for f in (*self._peer, *self._mine):
             f.close()
+
+
+def file_by_bucket(files: Sequence[BinaryIO], records: np.ndarray, bucket: np.ndarray) -> None:
+    """Append each record (a row of ``records``) to ``files[bucket of the record]``, in
+    their order within a bucket: one stable sort, one write per bucket. There are at most
+    256 buckets, so the sort runs on bytes, where numpy's stable sort is a radix sort (on
+    wider integers it is a merge sort, 30 times slower for a scatter of 65 536)."""
+    if len(files) > 256:
+        raise ValueError(f"{len(files)} buckets: a bucket must fit a byte")
+    if not len(records):
+        return
+    small = bucket.astype(np.uint8)
+    order = np.argsort(small, kind="stable")
+    grouped = records[order]
+    ends = np.cumsum(np.bincount(small, minlength=len(files)))
+    start = 0
+    for b in np.flatnonzero(np.diff(ends, prepend=0)):
+        end = int(ends[b])
+        files[int(b)].write(grouped[start:end].tobytes())
+        start = end
 
 
 def _rows(packed: bytes, width: int) -> np.ndarray:
