@@ -31,21 +31,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psi import write_inputs  # the same inputs as the unsharded benchmark (a sibling script)
+
 from isthmus.testing import free_port
-
-
-def write_inputs(directory: Path, size: int) -> tuple[Path, Path]:
-    half = size // 2
-    a, b = directory / "a.csv", directory / "b.csv"
-    with open(a, "w") as f:
-        f.write("id\n")
-        f.writelines(f"user{i:09d}\n" for i in range(half))
-        f.writelines(f"a-only{i:09d}\n" for i in range(size - half))
-    with open(b, "w") as f:
-        f.write("id\n")
-        f.writelines(f"b-only{i:09d}\n" for i in range(size - half))
-        f.writelines(f"user{i:09d}\n" for i in range(half))
-    return a, b
 
 
 def port_block(size: int) -> int:

@@ -31,7 +31,7 @@ def check_spool(work: Path, keys: list[bytes], batch: int) -> None:
     sent = [k for b in batches for k in b]
     assert sorted(sent) == sorted(set(keys)) and spool.unique == len(set(keys))
     assert all(len(b) <= batch for b in batches)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"ItemSpool\.batches"):
         next(spool.batches(batch))
     chosen = set(sent[::2])
     positions = bytearray((len(sent) + 7) // 8)
@@ -112,6 +112,8 @@ def test_hashed_spool_sends_each_keys_point_once_and_rows_map_back(
         sent = [by_point[packed[i : i + 32]] for i in range(0, len(packed), 32)]
         assert sorted(sent) == sorted(set(keys)) and spool.unique == len(set(keys))
         assert all(0 < len(b) <= 32 * batch for b in batches)
+        with pytest.raises(RuntimeError, match=r"HashedSpool\.batches"):
+            next(spool.batches(batch))
         chosen = set(sent[1::2])
         positions = bytearray((len(sent) + 7) // 8)
         for position, key in enumerate(sent):

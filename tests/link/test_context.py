@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from isthmus.link import DirectBackend, LinkContext, MemoryNetwork, keys
+from isthmus.link import BlackboxBackend, DirectBackend, LinkContext, MemoryNetwork, keys
 from isthmus.testing import free_port
-from isthmus.wire.errors import LinkTimeout
+from isthmus.wire import ptp
+from isthmus.wire.errors import LinkError, LinkTimeout
 
 pytestmark = pytest.mark.anyio
 
@@ -117,6 +118,28 @@ async def test_a_silent_peer_times_out_clearly() -> None:
         await ctx.recv(1)
 
 
+async def test_a_peer_that_ends_the_link_fails_every_wait_on_it_at_once() -> None:
+    """Its FIN comes after all it sent: a wait pending when it arrives, and any wait
+    after it, fail with the key named, not after the receive timeout (an hour here)."""
+    _, contexts = memory_contexts(2)
+    waiting, leaving = contexts
+    waiting.recv_timeout_s = 3600
+    await asyncio.gather(waiting.start(connect_timeout_s=10), leaving.start(connect_timeout_s=10))
+    await leaving.send(0, b"the one message")
+    assert await waiting.recv(1) == b"the one message"
+    pending = asyncio.create_task(waiting.recv(1))
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(leaving.close(timeout_s=10))
+    with pytest.raises(
+        LinkError, match=r"rank 1 ended the link \(FIN\) without sending 'root:P2P-2"
+    ):
+        await asyncio.wait_for(pending, 10)
+    with pytest.raises(LinkError, match="without sending 'root:P2P-3"):
+        await asyncio.wait_for(waiting.recv(1), 10)
+    await waiting.close(timeout_s=10)
+    await closing
+
+
 async def test_direct_backend_over_real_grpc() -> None:
     addresses = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     contexts = [
@@ -135,3 +158,27 @@ async def test_direct_backend_over_real_grpc() -> None:
 
     results = await run_parties(contexts, party)
     assert results == [big[:10], big]
+
+
+def _blackbox_env(**extra: str) -> dict[str, str]:
+    return {
+        "config.node_id.guest.0": "NODE_A",
+        "config.node_id.host.0": "NODE_B",
+        "config.self_role": "guest.0",
+        "config.session_id": "session_job-trace",
+        "system.transport": "127.0.0.1:9",
+        **extra,
+    }
+
+
+async def test_blackbox_calls_always_carry_a_trace_id() -> None:
+    """``x-ptp-trace-id`` is required (digest §4.1): ``config.trace_id`` when the
+    platform gives one, else a fresh ``<unix seconds>_<random>`` per link."""
+    given, _ = BlackboxBackend.from_env(_blackbox_env(**{"config.trace_id": "trace_task-1"}))
+    assert given._headers(1, "guest.0-host.0")[ptp.TRACE_ID] == "trace_task-1"
+    first, _ = BlackboxBackend.from_env(_blackbox_env())
+    second, _ = BlackboxBackend.from_env(_blackbox_env())
+    made = first._headers(1, "guest.0-host.0")[ptp.TRACE_ID]
+    seconds, _, tail = made.partition("_")
+    assert seconds.isdigit() and len(tail) == 16
+    assert made != second.trace_id

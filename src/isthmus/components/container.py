@@ -116,8 +116,10 @@ def _run(env: ContainerEnv, components: Mapping[str, type[Component]], callback:
 async def _execute(instance: Component, ctx: RunContext) -> None:
     try:
         await instance.run(ctx)
-    finally:
-        await ctx.close()
+    except BaseException:
+        await ctx.close(failed=True)
+        raise
+    await ctx.close()
 
 
 def _log_to_stdout() -> None:

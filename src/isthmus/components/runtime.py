@@ -51,6 +51,9 @@ class Component(ABC):
 
 _REGISTRY: dict[str, type[Component]] = {}
 
+#: After a failed run, how long to wait for the partners' FIN (they answer ours at once).
+FAILED_CLOSE_S = 5.0
+
 
 def component(cls: type[Component]) -> type[Component]:
     """Class decorator: make a component runnable by its ``componentName``."""
@@ -133,6 +136,16 @@ class RunContext:
             max_chunk_bytes=int(p["link_max_chunk_bytes"]),
         )
 
-    async def close(self) -> None:
+    async def close(self, *, failed: bool = False) -> None:
+        """Close every link: FIN sent, the partners' awaited. After a failure the wait is
+        short (``FAILED_CLOSE_S``) and a close that fails is logged, never raised: the
+        error that ended the run is the one to report, and the partners learn of it from
+        our FIN (``isthmus.link.context``)."""
         for link in self._links:
-            await link.close()
+            if not failed:
+                await link.close()
+                continue
+            try:
+                await link.close(timeout_s=FAILED_CLOSE_S)
+            except Exception as exc:  # the run's own error is the one to report
+                self.log.warning("link not closed cleanly after the failure: %s", exc)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
@@ -174,7 +176,9 @@ class BlackboxBackend(LinkBackend):
         self.self_rank = self_rank
         self.node_ids = node_ids
         self.inst_ids = inst_ids or node_ids
-        self.trace_id = trace_id
+        #: ``x-ptp-trace-id`` is required on every call (digest §4.1); a container given
+        #: no ``config.trace_id`` gets one of FATE's form, ``<unix seconds>_<random>``.
+        self.trace_id = trace_id or f"{int(time.time())}_{secrets.token_hex(8)}"
         self.provider = provider
         #: Appended to both topics: a link of its own in the same session (a shard of a
         #: sharded PSI), which pops only its own messages.

@@ -7,6 +7,12 @@ messages sent, and a wait for the partner's FIN. By default we do not number our
 messages (as IC mode), but we accept numbered ones: strip ``\\x01\\x02<seq>`` and ACK
 each; with ``number_messages=True`` we number ours, await ACKs and throttle after
 ``throttle_window`` unacknowledged messages.
+
+A partner's FIN comes after everything it sent (each send is answered before the next
+goes, and the transport keeps a topic's order), so once it arrives, whatever we still
+wait for from that rank will never come: those waits fail at once (``LinkError``,
+naming the key) instead of running out their receive timeout. A party that fails closes
+its link the same way, so its partner learns of it in one message, not one timeout.
 """
 
 from __future__ import annotations
@@ -219,6 +225,11 @@ class LinkContext:
         )
         await self.backend.send(dst, request, timeout_s)
 
+    def _ended(self, src: int) -> bool:
+        """Whether ``src``'s FIN has arrived."""
+        fin = self._shared.fins.get(src)
+        return fin is not None and fin.done()
+
     def _slot(self, src: int, key: str) -> asyncio.Future[bytes]:
         inbox = self._shared.inbox
         if (src, key) not in inbox:
@@ -227,6 +238,8 @@ class LinkContext:
 
     async def _wait(self, src: int, key: str, timeout_s: float) -> bytes:
         future = self._slot(src, key)
+        if not future.done() and self._ended(src):
+            raise _ended_before(src, key)
         try:
             value = await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
@@ -251,6 +264,9 @@ class LinkContext:
             future = shared.fins.setdefault(src, asyncio.get_running_loop().create_future())
             if not future.done():
                 future.set_result(int(request.value or b"0"))
+            for (peer, key), slot in shared.inbox.items():  # waits nothing will answer now
+                if peer == src and not slot.done():
+                    slot.set_exception(_ended_before(src, key))
             return
         value = shared.reassembler.add(request)
         if value is None:
@@ -269,3 +285,7 @@ class LinkContext:
             log.warning("rank %s sent %r twice; keeping the first", src, base)
             return
         slot.set_result(value)
+
+
+def _ended_before(src: int, key: str) -> LinkError:
+    return LinkError(f"rank {src} ended the link (FIN) without sending {key!r}")

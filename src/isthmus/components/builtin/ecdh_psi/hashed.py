@@ -78,44 +78,34 @@ class HashedSpool(ItemSpool):
 
     def batches(self, size: int) -> Iterator[bytes]:  # type: ignore[override]
         """The unique points in sending order, packed, ``size`` at a time (once)."""
-        if self._consumed:
-            raise RuntimeError("ItemSpool.batches() can be read once")
-        self._consumed = True
         width = self.width
         pending = b""
         position = 0
-        with (
-            open(self.directory / "positions", "wb") as firsts,
-            open(self.directory / "duplicates", "wb") as extras,
-        ):
-            for b in range(self.buckets):
-                started, cpu = time.perf_counter(), time.thread_time()
-                path = self.directory / f"keys-{b}"
-                data = path.read_bytes()
-                path.unlink()
-                records = np.frombuffer(data, dtype=np.uint8).reshape(-1, width + _ROW.itemsize)
-                points = np.ascontiguousarray(records[:, :width])
-                rows = np.ascontiguousarray(records[:, width:]).view(_ROW).ravel()
-                first, inverse = _unique(points)
-                tags = self.order.tag_blocks(points[first])
-                order = np.argsort(self.order.rank(tags))  # unique points by their tag
-                sending = first[order]
-                firsts.write(rows[sending].astype(_ROW).tobytes())
-                if len(sending) < len(rows):  # rare: map a duplicate row to its position
-                    rank = np.empty(len(order), dtype=np.int64)
-                    rank[order] = np.arange(len(order))
-                    extra = np.ones(len(rows), dtype=bool)
-                    extra[sending] = False
-                    pairs = np.empty((int(extra.sum()), 2), dtype=_ROW)
-                    pairs[:, 0] = position + rank[inverse[extra]]
-                    pairs[:, 1] = rows[extra]
-                    extras.write(pairs.tobytes())
-                position += len(sending)
-                pending += points[sending].tobytes()
-                PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
-                while len(pending) >= size * width:
-                    yield pending[: size * width]
-                    pending = pending[size * width :]
+        for data, firsts, extras in self._buckets_once():
+            started, cpu = time.perf_counter(), time.thread_time()
+            records = np.frombuffer(data, dtype=np.uint8).reshape(-1, width + _ROW.itemsize)
+            points = np.ascontiguousarray(records[:, :width])
+            rows = np.ascontiguousarray(records[:, width:]).view(_ROW).ravel()
+            first, inverse = _unique(points)
+            tags = self.order.tag_blocks(points[first])
+            order = np.argsort(self.order.rank(tags))  # unique points by their tag
+            sending = first[order]
+            firsts.write(rows[sending].astype(_ROW).tobytes())
+            if len(sending) < len(rows):  # rare: map a duplicate row to its position
+                rank = np.empty(len(order), dtype=np.int64)
+                rank[order] = np.arange(len(order))
+                extra = np.ones(len(rows), dtype=bool)
+                extra[sending] = False
+                pairs = np.empty((int(extra.sum()), 2), dtype=_ROW)
+                pairs[:, 0] = position + rank[inverse[extra]]
+                pairs[:, 1] = rows[extra]
+                extras.write(pairs.tobytes())
+            position += len(sending)
+            pending += points[sending].tobytes()
+            PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
+            while len(pending) >= size * width:
+                yield pending[: size * width]
+                pending = pending[size * width :]
         self.unique = position
         if pending:
             yield pending

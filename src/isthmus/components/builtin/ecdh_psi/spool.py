@@ -102,50 +102,56 @@ class ItemSpool:
         """``build`` with the keys a chunk at a time."""
         self.build(key for chunk in chunks for key in chunk)
 
-    def batches(self, size: int) -> Iterator[list[bytes]]:
-        """The unique keys in sending order, ``size`` at a time (once: it consumes the
-        bucket files as it goes)."""
+    def _buckets_once(self) -> Iterator[tuple[bytes, BinaryIO, BinaryIO]]:
+        """Each bucket file's bytes in turn, deleted once read, beside the ``positions``
+        and ``duplicates`` files ``batches`` writes as it goes; a spool is read once."""
         if self._consumed:
-            raise RuntimeError("ItemSpool.batches() can be read once")
+            raise RuntimeError(f"{type(self).__name__}.batches() can be read once")
         self._consumed = True
-        batch: list[bytes] = []
-        position = 0
         with (
             open(self.directory / "positions", "wb") as firsts,
             open(self.directory / "duplicates", "wb") as extras,
         ):
             for b in range(self.buckets):
-                started, cpu = time.perf_counter(), time.thread_time()
                 path = self.directory / f"keys-{b}"
                 data = path.read_bytes()
                 path.unlink()
-                first_row: dict[bytes, int] = {}
-                duplicate_rows: list[tuple[bytes, int]] = []
-                offset, end = 0, len(data)
-                while offset < end:
-                    row, length = _ROW.unpack_from(data, offset)
-                    offset += _ROW.size
-                    key = data[offset : offset + length]
-                    offset += length
-                    if key in first_row:
-                        duplicate_rows.append((key, row))
-                    else:
-                        first_row[key] = row
-                unique = list(first_row)  # the bucket's keys, in the order of their tags:
-                order = np.argsort(self.order.rank(self.order.tag_keys(unique)))
-                sending = [unique[i] for i in order.tolist()]
-                rows = np.fromiter(first_row.values(), dtype="<u8", count=len(unique))
-                firsts.write(rows[order].tobytes())
-                if duplicate_rows:  # rare: map a duplicate's key to its sending position
-                    place = {key: position + i for i, key in enumerate(sending)}
-                    extras.write(b"".join(_PAIR.pack(place[k], r) for k, r in duplicate_rows))
-                position += len(sending)
-                PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
-                for key in sending:
-                    batch.append(key)
-                    if len(batch) == size:
-                        yield batch
-                        batch = []
+                yield data, firsts, extras
+
+    def batches(self, size: int) -> Iterator[list[bytes]]:
+        """The unique keys in sending order, ``size`` at a time (once: it consumes the
+        bucket files as it goes)."""
+        batch: list[bytes] = []
+        position = 0
+        for data, firsts, extras in self._buckets_once():
+            started, cpu = time.perf_counter(), time.thread_time()
+            first_row: dict[bytes, int] = {}
+            duplicate_rows: list[tuple[bytes, int]] = []
+            offset, end = 0, len(data)
+            while offset < end:
+                row, length = _ROW.unpack_from(data, offset)
+                offset += _ROW.size
+                key = data[offset : offset + length]
+                offset += length
+                if key in first_row:
+                    duplicate_rows.append((key, row))
+                else:
+                    first_row[key] = row
+            unique = list(first_row)  # the bucket's keys, in the order of their tags:
+            order = np.argsort(self.order.rank(self.order.tag_keys(unique)))
+            sending = [unique[i] for i in order.tolist()]
+            rows = np.fromiter(first_row.values(), dtype="<u8", count=len(unique))
+            firsts.write(rows[order].tobytes())
+            if duplicate_rows:  # rare: map a duplicate's key to its sending position
+                place = {key: position + i for i, key in enumerate(sending)}
+                extras.write(b"".join(_PAIR.pack(place[k], r) for k, r in duplicate_rows))
+            position += len(sending)
+            PROFILE.add("spool.dedupe", time.perf_counter() - started, time.thread_time() - cpu)
+            for key in sending:
+                batch.append(key)
+                if len(batch) == size:
+                    yield batch
+                    batch = []
         self.unique = position
         if batch:
             yield batch
