@@ -31,8 +31,11 @@ def _low_order_batch() -> bytes:
 
 async def _hostile_partner(addresses: list[str]) -> None:
     """Rank 1: sends the refused batch, then reads until the component's FIN ends the
-    link (its own enc batches come first), then closes its side."""
-    link = LinkContext(1, 2, DirectBackend(1, addresses), recv_timeout_s=float(RECV_TIMEOUT_S))
+    link (its own enc batches come first; a second of quiet after the FIN), then closes
+    its side while the component still waits for that FIN."""
+    link = LinkContext(
+        1, 2, DirectBackend(1, addresses), recv_timeout_s=float(RECV_TIMEOUT_S), fin_grace_s=1.0
+    )
     await link.start(connect_timeout_s=60)
     await link.send(0, _low_order_batch())
     with pytest.raises(LinkError, match="rank 0 ended the link"):

@@ -8,17 +8,19 @@ messages (as IC mode), but we accept numbered ones: strip ``\\x01\\x02<seq>`` an
 each; with ``number_messages=True`` we number ours, await ACKs and throttle after
 ``throttle_window`` unacknowledged messages.
 
-A partner's FIN comes after everything it sent (each send is answered before the next
-goes, and the transport keeps a topic's order), so once it arrives, whatever we still
-wait for from that rank will never come: those waits fail at once (``LinkError``,
-naming the key) instead of running out their receive timeout. A party that fails closes
-its link the same way, so its partner learns of it in one message, not one timeout.
+A partner's FIN says it sent all it will send. What it sent just before may still be
+on the way (SecretFlow sends asynchronously, so its FIN can overtake its last message
+on a direct link), so a wait on a rank that ended its link fails once nothing more has
+come from that rank for ``fin_grace_s`` (``LinkError``, naming the key), not after the
+whole receive timeout. A party that fails closes its link at once (the component
+runtime does), so its partner learns of it within seconds, not one timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import FIRST_COMPLETED
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -42,6 +44,8 @@ class _Shared:
     unacked: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     fins: dict[int, asyncio.Future[int]] = field(default_factory=dict)
+    #: Loop time of the last message of any kind from each rank.
+    last_heard: dict[int, float] = field(default_factory=dict)
     children: int = 0
 
 
@@ -57,6 +61,7 @@ class LinkContext:
         max_chunk_bytes: int = 1024 * 1024,
         number_messages: bool = False,
         throttle_window: int = 10,
+        fin_grace_s: float = 10.0,
         _shared: _Shared | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
@@ -69,6 +74,7 @@ class LinkContext:
         self.max_chunk_bytes = max_chunk_bytes
         self.number_messages = number_messages
         self.throttle_window = throttle_window
+        self.fin_grace_s = fin_grace_s
         self._shared = _shared or _Shared()
         self._root = _shared is None
         self._send_counters: dict[int, int] = defaultdict(int)
@@ -128,6 +134,7 @@ class LinkContext:
             max_chunk_bytes=self.max_chunk_bytes,
             number_messages=self.number_messages,
             throttle_window=self.throttle_window,
+            fin_grace_s=self.fin_grace_s,
             _shared=self._shared,
         )
 
@@ -225,11 +232,6 @@ class LinkContext:
         )
         await self.backend.send(dst, request, timeout_s)
 
-    def _ended(self, src: int) -> bool:
-        """Whether ``src``'s FIN has arrived."""
-        fin = self._shared.fins.get(src)
-        return fin is not None and fin.done()
-
     def _slot(self, src: int, key: str) -> asyncio.Future[bytes]:
         inbox = self._shared.inbox
         if (src, key) not in inbox:
@@ -238,21 +240,33 @@ class LinkContext:
 
     async def _wait(self, src: int, key: str, timeout_s: float) -> bytes:
         future = self._slot(src, key)
-        if not future.done() and self._ended(src):
-            raise _ended_before(src, key)
-        try:
-            value = await asyncio.wait_for(asyncio.shield(future), timeout_s)
-        except TimeoutError:
-            raise LinkTimeout(
-                f"nothing arrived from rank {src} for {key!r} within {timeout_s:.0f} s"
-            ) from None
+        if not future.done():
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout_s
+            fin = self._shared.fins.setdefault(src, loop.create_future())
+            if not fin.done():  # neither future is cancelled by the wait
+                await asyncio.wait((future, fin), timeout=timeout_s, return_when=FIRST_COMPLETED)
+            while not future.done():
+                if not fin.done():
+                    raise LinkTimeout(
+                        f"nothing arrived from rank {src} for {key!r} within {timeout_s:.0f} s"
+                    )
+                quiet_until = self._shared.last_heard.get(src, 0.0) + self.fin_grace_s
+                left = min(quiet_until, deadline) - loop.time()
+                if left <= 0:
+                    raise LinkError(
+                        f"rank {src} ended the link (FIN) and sent no {key!r} "
+                        f"within {self.fin_grace_s:.0f} s"
+                    )
+                await asyncio.wait((future,), timeout=left)
         del self._shared.inbox[(src, key)]
-        return value
+        return future.result()
 
     async def _on_push(self, request: link_pb2.PushRequest) -> None:
         """Every incoming message, from any channel of this link."""
         shared = self._shared
         src = int(request.sender_rank)
+        shared.last_heard[src] = asyncio.get_running_loop().time()
         if request.key == keys.ACK_KEY:
             try:
                 shared.unacked[src].discard(int(request.value or b"0"))
@@ -264,9 +278,6 @@ class LinkContext:
             future = shared.fins.setdefault(src, asyncio.get_running_loop().create_future())
             if not future.done():
                 future.set_result(int(request.value or b"0"))
-            for (peer, key), slot in shared.inbox.items():  # waits nothing will answer now
-                if peer == src and not slot.done():
-                    slot.set_exception(_ended_before(src, key))
             return
         value = shared.reassembler.add(request)
         if value is None:
@@ -285,7 +296,3 @@ class LinkContext:
             log.warning("rank %s sent %r twice; keeping the first", src, base)
             return
         slot.set_result(value)
-
-
-def _ended_before(src: int, key: str) -> LinkError:
-    return LinkError(f"rank {src} ended the link (FIN) without sending {key!r}")
