@@ -56,6 +56,15 @@ def missing(record: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
     return [f for f in fields if f not in record]
 
 
+async def listed(ctx: CheckContext, path: str, what: str, fields: tuple[str, ...]) -> list[Any]:
+    """``page``, with every record checked for ``fields``."""
+    records = await page(ctx, path, what)
+    for i, record in enumerate(records):
+        absent = missing(record, fields)
+        ctx.expect(not absent, f"{what} records[{i}]: no {', '.join(absent)} (§1.4)")
+    return records
+
+
 @check(
     "mgmt.component.list",
     title="component/list pages the target's components",
@@ -67,10 +76,7 @@ def missing(record: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
     ),
 )
 async def component_list(ctx: CheckContext) -> None:
-    records = await page(ctx, paths.COMPONENT_LIST, "component/list")
-    for i, record in enumerate(records):
-        absent = missing(record, COMPONENT_RECORD)
-        ctx.expect(not absent, f"component/list records[{i}]: no {', '.join(absent)} (§1.4)")
+    records = await listed(ctx, paths.COMPONENT_LIST, "component/list", COMPONENT_RECORD)
     ctx.note(f"{len(records)} component(s) listed with category, code, developer, version")
 
 
@@ -136,10 +142,7 @@ async def component_query(ctx: CheckContext) -> None:
     ),
 )
 async def project_list(ctx: CheckContext) -> None:
-    records = await page(ctx, paths.PROJECT_LIST, "project/list")
-    for i, record in enumerate(records):
-        absent = missing(record, PROJECT_RECORD)
-        ctx.expect(not absent, f"project/list records[{i}]: no {', '.join(absent)} (§1.4)")
+    records = await listed(ctx, paths.PROJECT_LIST, "project/list", PROJECT_RECORD)
     ctx.note(f"{len(records)} shared project(s) listed")
 
 

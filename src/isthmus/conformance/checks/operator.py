@@ -6,7 +6,10 @@ The kit asks, then waits up to ``target.approval_timeout_s`` for the target's co
 its listener, falling back to one query (the spec's "兜底" when a confirm is lost). When
 nobody approved in time the check is NOT_APPLICABLE with that reason: the target did
 nothing wrong, its operator was not there. An APPROVED status with no confirm ever sent
-is the target's fault (FAIL).
+is the target's fault (FAIL). The kit waits so once per run: after one request went
+unanswered, the later ones are read back at once (an operator who answered none in
+``approval_timeout_s`` is taken to be away), so a run without an operator costs one
+timeout, not one per request.
 
 Everything the kit asks the operator to approve carries ``APPROVE_KIND`` in its id
 (``cfk<run>-approve-<n>``): the operator (or a test fixture playing them) approves
@@ -31,6 +34,8 @@ from isthmus.wire import paths
 #: The id kind of what the operator is asked to approve (a test fixture approves
 #: exactly the ids holding ``-approve-``).
 APPROVE_KIND = "approve"
+#: ``ctx.state`` key, set once an approval request went unanswered in this run.
+OPERATOR_SILENT = "operator_silent"
 ASK = (
     "the target's operator approves it within approval_timeout_s (its id holds "
     f"'-{APPROVE_KIND}-'); else not applicable"
@@ -145,13 +150,17 @@ async def audit_confirm(ctx: CheckContext, resource: str, audit_id: str) -> dict
 
 
 async def _confirmed(ctx: CheckContext, path: str, key: str, value: str) -> Received | None:
-    """The confirm of ``value`` on the kit's listener, or None after the timeout."""
+    """The confirm of ``value`` on the kit's listener, or None after the timeout (at
+    once if an earlier request of the run went unanswered)."""
+    if ctx.state.get(OPERATOR_SILENT):
+        return None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.target.approval_timeout_s
     while True:
         try:
             got = await ctx.listener.expect(path, max(0.05, deadline - loop.time()))
         except ListenerTimeout:
+            ctx.state[OPERATOR_SILENT] = True
             return None
         if isinstance(got.json, dict) and got.json.get(key) == value:
             return got
@@ -167,7 +176,8 @@ def _not_approved(ctx: CheckContext, what: str, status: str | None) -> NoReturn:
     if status == "REJECTED":
         ctx.not_applicable(f"the target's operator rejected {what}")
     ctx.not_applicable(
-        f"{what} was not approved within approval_timeout_s = "
-        f"{ctx.target.approval_timeout_s:g} s (status {status}): this path needs the "
-        "target's operator to approve during the run"
+        f"{what} was not approved (status {status}): no operator answered within "
+        f"approval_timeout_s = {ctx.target.approval_timeout_s:g} s in this run (the kit "
+        "waits once per run); this path needs the target's operator to approve during "
+        "the run"
     )
