@@ -19,6 +19,28 @@ from isthmus.testing import ProcessNode
 NODE: list[ProcessNode] = []
 
 
+def component_env(**extra: str) -> dict[str, str]:
+    """The ``ecdh_psi`` component's BFIA container environment as a target file gives
+    it: a template the kit expands per scenario (literal braces doubled), plus
+    ``extra`` (the link: ``system.transport`` or ``link_addresses``)."""
+    return {
+        "system.storage": "file://{workdir}",
+        "config.self_role": "{party}",
+        "config.task_id": "psi-{party}",
+        "config.session_id": "{session}",
+        "config.token": "{token}",
+        "config.trace_id": "trace_{session}",
+        "config.node_id.guest.0": "{node_id_0}",
+        "config.node_id.host.0": "{node_id_1}",
+        "runtime.component.name": "ecdh_psi",
+        "runtime.component.parameter.curve_type": "{curve}",
+        "runtime.component.parameter.recv_timeout_s": "6",
+        "runtime.component.input.train_data": '{{"namespace": "in", "name": "data"}}',
+        "runtime.component.output.train_data": '{{"namespace": "out", "name": "rows"}}',
+        **extra,
+    }
+
+
 class NodeSessionLauncher(CommandLauncher):
     async def launch(self, spec: RunSpec) -> TargetRun:
         node = NODE[0]

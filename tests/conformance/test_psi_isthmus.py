@@ -15,6 +15,7 @@ from isthmus.conformance import identity, runner
 from isthmus.conformance.model import Outcome, Part, Target
 from isthmus.conformance.psi.target import Curve, PsiTarget
 from isthmus.conformance.report import Report, to_json
+from tests.conformance import psi_node
 
 INPROCESS = "isthmus.conformance.psi.inprocess:launcher"
 BOTH = frozenset({Curve.CURVE25519, Curve.SM2})
@@ -123,25 +124,10 @@ def test_a_party_that_skips_the_empty_last_batch_is_caught() -> None:
 def component_process_target(link: str, **psi: Any) -> Target:
     """The ``ecdh_psi`` component as the process a node's runner starts: the BFIA
     container environment, expanded per scenario (literal braces doubled)."""
-    env = {
-        "system.storage": "file://{workdir}",
-        "config.self_role": "{party}",
-        "config.task_id": "psi-{party}",
-        "config.session_id": "{session}",
-        "config.token": "{token}",
-        "config.trace_id": "trace_{session}",
-        "config.node_id.guest.0": "{node_id_0}",
-        "config.node_id.host.0": "{node_id_1}",
-        "runtime.component.name": "ecdh_psi",
-        "runtime.component.parameter.curve_type": "{curve}",
-        "runtime.component.parameter.recv_timeout_s": "6",
-        "runtime.component.input.train_data": '{{"namespace": "in", "name": "data"}}',
-        "runtime.component.output.train_data": '{{"namespace": "out", "name": "rows"}}',
-    }
     if link == "direct":
-        env["runtime.component.parameter.link_addresses"] = "{addrs}"
+        env = psi_node.component_env(**{"runtime.component.parameter.link_addresses": "{addrs}"})
     else:
-        env["system.transport"] = "{transport}"
+        env = psi_node.component_env(**{"system.transport": "{transport}"})
     return Target(
         node_id="PSI_TARGET",
         address="http://127.0.0.1:9",

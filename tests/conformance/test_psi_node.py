@@ -20,22 +20,7 @@ pytestmark = pytest.mark.multinode
 
 
 def node_psi(node_id: str, transport: str) -> PsiTarget:
-    env = {
-        "system.storage": "file://{workdir}",
-        "system.transport": transport,
-        "config.self_role": "{party}",
-        "config.task_id": "psi-{party}",
-        "config.session_id": "{session}",
-        "config.token": "{token}",
-        "config.trace_id": "trace_{session}",
-        "config.node_id.guest.0": "{node_id_0}",
-        "config.node_id.host.0": "{node_id_1}",
-        "runtime.component.name": "ecdh_psi",
-        "runtime.component.parameter.curve_type": "{curve}",
-        "runtime.component.parameter.recv_timeout_s": "6",
-        "runtime.component.input.train_data": '{{"namespace": "in", "name": "data"}}',
-        "runtime.component.output.train_data": '{{"namespace": "out", "name": "rows"}}',
-    }
+    env = psi_node.component_env(**{"system.transport": transport})
     return PsiTarget(
         link="node",
         node_id=node_id,

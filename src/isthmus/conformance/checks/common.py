@@ -129,3 +129,20 @@ def json_bytes(value: Any) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def throw_away_apply(ctx: CheckContext, who: NodeIdentity, name: str) -> dict[str, Any]:
+    """``node/contract/apply`` (digest §1.4) for ``who``, a throw-away identity of the
+    kit (never the run's own: ``setup.apply_body``), at the kit's listener."""
+    key = who.private_key
+    return {
+        "node_id": who.node_id,
+        "name": name,
+        "inst_id": who.inst_id,
+        "institution": "conformance",
+        "address": ctx.kit.listener_address or "http://127.0.0.1:9",
+        "system": "isthmus-conformance",
+        "system_version": "1",
+        "auth_type": key.auth_type,
+        "auth_credential": key.public_key().to_pem(),
+    }

@@ -22,6 +22,7 @@ from isthmus.conformance.checks.common import (
     require_scheme,
     sign,
     success,
+    throw_away_apply,
 )
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.model import Part
@@ -138,18 +139,7 @@ async def _as(
 async def contract_lifecycle(ctx: CheckContext) -> None:
     require_scheme(ctx)
     who = _second_identity(ctx)
-    key = who.private_key
-    apply = {
-        "node_id": who.node_id,
-        "name": "isthmus conformance kit (throw-away applicant)",
-        "inst_id": who.inst_id,
-        "institution": "conformance",
-        "address": ctx.kit.listener_address or "http://127.0.0.1:9",
-        "system": "isthmus-conformance",
-        "system_version": "1",
-        "auth_type": key.auth_type,
-        "auth_credential": key.public_key().to_pem(),
-    }
+    apply = throw_away_apply(ctx, who, "isthmus conformance kit (throw-away applicant)")
     reply = await ctx.http.unsigned(
         "POST",
         paths.NODE_CONTRACT_APPLY,

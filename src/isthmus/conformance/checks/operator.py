@@ -23,7 +23,7 @@ import asyncio
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
-from isthmus.conformance.checks.common import json_bytes, sign, success
+from isthmus.conformance.checks.common import json_bytes, sign, success, throw_away_apply
 from isthmus.conformance.context import CheckContext
 from isthmus.conformance.listener import ListenerTimeout, Received
 from isthmus.conformance.recording import Reply
@@ -71,18 +71,7 @@ async def approved_second_contract(ctx: CheckContext) -> tuple[NodeIdentity, str
     (never the run's own contract); terminated after the check."""
     kit = ctx.kit.identity
     who = NodeIdentity(approval_id(ctx), kit.inst_id, generate_private_key(kit.auth_type))
-    key = who.private_key
-    apply = {
-        "node_id": who.node_id,
-        "name": "isthmus conformance kit (throw-away identity)",
-        "inst_id": who.inst_id,
-        "institution": "conformance",
-        "address": ctx.kit.listener_address or "http://127.0.0.1:9",
-        "system": "isthmus-conformance",
-        "system_version": "1",
-        "auth_type": key.auth_type,
-        "auth_credential": key.public_key().to_pem(),
-    }
+    apply = throw_away_apply(ctx, who, "isthmus conformance kit (throw-away identity)")
     reply = await as_identity(
         ctx, who, "POST", paths.NODE_CONTRACT_APPLY, body=apply, label="apply (second identity)"
     )
